@@ -1,0 +1,123 @@
+"""Plain records the store returns and the services pass around (no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from bot.domain.channels import Channel
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class MessageStatus(StrEnum):
+    """Delivery states of an outbound message, in the order they may advance."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    OUTSIDE_WINDOW = "outside_window"  # ❗ not delivered — outside the messaging window
+
+
+#: Final states: nothing moves a message out of them.
+FINAL_STATUSES = frozenset({MessageStatus.READ, MessageStatus.FAILED, MessageStatus.OUTSIDE_WINDOW})
+
+
+def from_epoch(value: str | int | None) -> datetime | None:
+    """An epoch-seconds field as an aware UTC datetime (None when empty)."""
+    if value is None or value == "":
+        return None
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def to_epoch(value: datetime) -> int:
+    """An aware datetime as whole epoch seconds (the store keeps seconds)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime")
+    return int(value.timestamp())
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """The one conversation a contact has, across all its channels."""
+
+    status: ConversationStatus = ConversationStatus.CLOSED
+    assignee: str | None = None
+    thread_ts: str | None = None
+    previous_thread_ts: str | None = None
+    last_inbound_at: dict[Channel, datetime] = field(default_factory=dict)
+    wechat_outbound: int = 0
+    wechat_window_start: int | None = None
+    closed_reason: str | None = None
+    closed_at: datetime | None = None
+    opened_at: datetime | None = None
+
+    @property
+    def last_customer_message_at(self) -> datetime | None:
+        """The customer's latest message on any channel."""
+        return max(self.last_inbound_at.values(), default=None)
+
+    def wechat_count_in_current_window(self) -> int:
+        """Outbound WeChat messages since the customer's last WeChat message."""
+        start = self.last_inbound_at.get(Channel.WECHAT)
+        if start is None or self.wechat_window_start != to_epoch(start):
+            return 0
+        return self.wechat_outbound
+
+
+@dataclass(frozen=True)
+class Contact:
+    """One customer across channels, with their conversation."""
+
+    id: str
+    first_name: str = ""
+    last_name: str = ""
+    email: str | None = None
+    phone: str | None = None
+    identities: dict[Channel, str] = field(default_factory=dict)
+    conversation: Conversation = field(default_factory=Conversation)
+    version: int = 0
+
+    @property
+    def name(self) -> str:
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """The channels this contact can be reached on, in the enum's order."""
+        return tuple(ch for ch in Channel if ch in self.identities)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    status: MessageStatus
+    at: datetime
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A follow-up accepted for sending, with its status history."""
+
+    id: str
+    contact_id: str
+    channel: Channel
+    mode: str
+    form: str
+    sender: str
+    text: str = ""
+    template: str | None = None
+    template_language: str | None = None
+    template_params: tuple[str, ...] = ()
+    tag: str | None = None
+    status: MessageStatus = MessageStatus.QUEUED
+    created_at: datetime | None = None
+    history: tuple[StatusChange, ...] = ()
+    channel_message_id: str | None = None
+    idempotency_key: str | None = None

@@ -1,0 +1,175 @@
+"""The follow-up use case: decide what may be sent, then commit it atomically.
+
+The policy (`bot.domain.windows.decide`) decides from a snapshot of the
+contact; the store commits only if that snapshot still holds, else the
+service reads again and decides again. The account-wide Viber quota is
+reserved first and given back when the commit does not happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from bot.domain.channels import Channel
+from bot.domain.models import Contact, ConversationStatus
+from bot.domain.windows import (
+    Decision,
+    Form,
+    PolicySettings,
+    Reason,
+    SendMode,
+    WindowInput,
+    decide,
+)
+from bot.store.contacts import ConcurrentUpdate, ContactStore
+from bot.store.outbox import CommitOutcome, OutboundDraft, OutboxStore, month_of
+
+#: Read-decide-commit rounds before giving up on a contact that keeps moving.
+MAX_ROUNDS = 32
+
+Clock = Callable[[], datetime]
+
+
+class FollowupOutcome(StrEnum):
+    ACCEPTED = "accepted"  # recorded and queued for the relay
+    DUPLICATE = "duplicate"  # the same request was accepted before
+    REFUSED = "refused"  # the window rules allow nothing of this form now
+    NEEDS_TAKEOVER = "needs_takeover"  # assigned to another agent: confirm first
+
+
+@dataclass(frozen=True)
+class FollowupRequest:
+    contact_id: str
+    channel: Channel
+    sender: str
+    idempotency_key: str
+    form: Form = Form.TEXT
+    text: str = ""
+    template: str | None = None
+    template_language: str | None = None
+    template_params: tuple[str, ...] = ()
+    tag: str | None = None
+    confirm_takeover: bool = False
+
+
+@dataclass(frozen=True)
+class FollowupResult:
+    outcome: FollowupOutcome
+    decision: Decision | None = None
+    mode: SendMode = SendMode.REFUSED
+    message_id: str | None = None
+    reason: Reason | None = None
+    previous_assignee: str | None = None
+    contact: Contact | None = field(default=None, repr=False)
+
+
+class ChannelUnavailable(LookupError):
+    """The contact has no identity on the requested channel."""
+
+
+def window_input(contact: Contact, channel: Channel, viber_count: int, now: datetime) -> WindowInput:
+    """The policy's view of a contact on one channel."""
+    conv = contact.conversation
+    return WindowInput(
+        last_inbound_at=conv.last_inbound_at.get(channel),
+        outbound_in_window=conv.wechat_count_in_current_window() if channel is Channel.WECHAT else 0,
+        viber_month_count=viber_count,
+        viber_count_month=month_of(now),
+    )
+
+
+class FollowupService:
+    def __init__(
+        self,
+        contacts: ContactStore,
+        outbox: OutboxStore,
+        policy: PolicySettings,
+        clock: Clock,
+    ) -> None:
+        self.contacts = contacts
+        self.outbox = outbox
+        self.policy = policy
+        self.clock = clock
+
+    async def decision_for(self, contact: Contact, channel: Channel) -> Decision:
+        """What may be sent to this contact on this channel now."""
+        now = self.clock()
+        viber = await self.outbox.viber_count(now) if channel is Channel.VIBER else 0
+        return decide(channel, window_input(contact, channel, viber, now), now, self.policy)
+
+    async def send(self, request: FollowupRequest) -> FollowupResult:
+        """Accept a follow-up if the channel's window rules allow it now."""
+        for _ in range(MAX_ROUNDS):
+            now = self.clock()
+            contact = await self.contacts.require(request.contact_id)
+            if request.channel not in contact.identities:
+                raise ChannelUnavailable(request.channel.value)
+            conv = contact.conversation
+            if (
+                conv.assignee
+                and conv.assignee != request.sender
+                and conv.status is ConversationStatus.OPEN
+                and not request.confirm_takeover
+            ):
+                return FollowupResult(
+                    FollowupOutcome.NEEDS_TAKEOVER,
+                    previous_assignee=conv.assignee,
+                    contact=contact,
+                )
+            decision = await self.decision_for(contact, request.channel)
+            mode = decision.check(request.form, request.tag)
+            if mode is SendMode.REFUSED:
+                return FollowupResult(
+                    FollowupOutcome.REFUSED,
+                    decision=decision,
+                    reason=decision.check_reason(request.form, request.tag),
+                    contact=contact,
+                )
+            reserved = False
+            if mode is SendMode.CHATBOT and decision.counts_toward_viber_quota:
+                if not await self.outbox.reserve_viber(now, decision.counter_limit):
+                    continue  # another agent took the last one: decide again
+                reserved = True
+            draft = OutboundDraft(
+                contact_id=contact.id,
+                channel=request.channel,
+                sender=request.sender,
+                mode=mode.value,
+                form=request.form.value,
+                idempotency_key=request.idempotency_key,
+                text=request.text,
+                template=request.template,
+                template_language=request.template_language,
+                template_params=request.template_params,
+                tag=request.tag,
+            )
+            wechat_limit = decision.counter_limit if decision.counts_toward_wechat_window else None
+            try:
+                result = await self.outbox.commit(draft, contact, now, wechat_limit=wechat_limit)
+            except BaseException:
+                if reserved:
+                    await self.outbox.release_viber(now)
+                raise
+            if result.outcome is CommitOutcome.ACCEPTED:
+                return FollowupResult(
+                    FollowupOutcome.ACCEPTED,
+                    decision=decision,
+                    mode=mode,
+                    message_id=result.message_id,
+                    reason=decision.reason,
+                    previous_assignee=conv.assignee,
+                    contact=contact,
+                )
+            if reserved:
+                await self.outbox.release_viber(now)
+            if result.outcome is CommitOutcome.DUPLICATE:
+                return FollowupResult(
+                    FollowupOutcome.DUPLICATE, decision=decision, mode=mode,
+                    message_id=result.message_id, contact=contact,
+                )
+            await asyncio.sleep(0)  # MOVED or LIMIT: read again, decide again
+        raise ConcurrentUpdate(request.contact_id)

@@ -1,0 +1,632 @@
+"""Contacts and their conversation in Redis, with their search index entries.
+
+A contact is one hash (`fu:{p3}:c:<local>`) that holds the contact, its
+conversation and the exact index terms it is findable by (`tx`), so that any
+change removes precisely what was indexed. Every write is one `apply.lua`
+call on the contact's partition: the record, its index buckets and its
+status and inbox sets change together or not at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from bot.domain.channels import Channel
+from bot.domain.contacts import (
+    ContactTerms,
+    IndexTerm,
+    TermKind,
+    contact_terms,
+    identity_term,
+    reversed_digits,
+)
+from bot.domain.models import (
+    Contact,
+    Conversation,
+    ConversationStatus,
+    from_epoch,
+    to_epoch,
+)
+from bot.store.connection import RedisClient
+from bot.store.keys import ContactId, Keys
+from bot.store.scripts import APPLY, ApplyResult, Change, apply_change, parse_apply
+
+# Field names of the contact hash (short: a million contacts share them).
+F_FIRST, F_LAST, F_EMAIL, F_PHONE = "fn", "ln", "em", "ph"
+F_STATUS, F_ASSIGNEE, F_LAST_INBOUND, F_NAME_KEY, F_TERMS = "st", "as", "li", "nk", "tx"
+F_VERSION, F_THREAD, F_PREV_THREAD = "v", "th", "pth"
+F_WECHAT_COUNT, F_WECHAT_WINDOW = "wc", "wcw"
+F_CLOSED_REASON, F_CLOSED_AT, F_OPENED_AT, F_CREATED_AT = "cr", "ca", "oa", "cd"
+IDENTITY_FIELD = "i:"
+INBOUND_FIELD = "li:"
+TERM_SEP = "\x1e"  # record separator: never part of a folded term
+
+Builder = Callable[[Contact, tuple[IndexTerm, ...], Change], bool]
+
+#: How many times a read-decide-commit cycle is retried when the record moved.
+MAX_ATTEMPTS = 16
+
+
+class ContactNotFound(LookupError):
+    def __init__(self, contact_id: str) -> None:
+        super().__init__(contact_id)
+        self.contact_id = contact_id
+
+
+class ConcurrentUpdate(RuntimeError):
+    """The record kept changing under us; the caller may try again later."""
+
+
+@dataclass(frozen=True)
+class ContactDraft:
+    """A contact to create or the new values of one (normalised already)."""
+
+    first_name: str = ""
+    last_name: str = ""
+    email: str | None = None
+    phone: str | None = None
+    identities: Mapping[Channel, str] = field(default_factory=dict)
+    status: ConversationStatus = ConversationStatus.CLOSED
+    assignee: str | None = None
+    last_inbound_at: Mapping[Channel, datetime] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # E-mail is case-insensitive: store and index it lower-cased.
+        if self.email is not None:
+            object.__setattr__(self, "email", self.email.strip().lower() or None)
+
+    def natural_key(self) -> str:
+        """What decides a new contact's partition: phone, e-mail, identity, name."""
+        if self.phone:
+            return f"phone:{self.phone}"
+        if self.email:
+            return f"email:{self.email}"
+        for channel, identity in sorted(self.identities.items()):
+            return f"identity:{identity_term(channel, identity)}"
+        return f"name:{self.first_name}\x00{self.last_name}"
+
+    def terms(self) -> ContactTerms:
+        return contact_terms(
+            first_name=self.first_name,
+            last_name=self.last_name,
+            email=self.email,
+            phone=self.phone,
+            identities=dict(self.identities),
+        )
+
+
+@dataclass(frozen=True)
+class CreateResult:
+    contact_id: str
+    created: bool
+
+
+def encode_terms(terms: Iterable[IndexTerm]) -> str:
+    """`tx`: every indexed term as kind + term, each after a separator."""
+    return "".join(f"{TERM_SEP}{t.kind.value}{t.term}" for t in terms)
+
+
+def decode_terms(value: str) -> tuple[IndexTerm, ...]:
+    return tuple(
+        IndexTerm(TermKind(part[0]), part[1:]) for part in value.split(TERM_SEP) if part
+    )
+
+
+def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
+    """Build a Contact from its stored hash."""
+    identities: dict[Channel, str] = {}
+    inbound: dict[Channel, datetime] = {}
+    for name, value in data.items():
+        if name.startswith(IDENTITY_FIELD):
+            identities[Channel(name[len(IDENTITY_FIELD) :])] = value
+        elif name.startswith(INBOUND_FIELD):
+            at = from_epoch(value)
+            if at is not None:
+                inbound[Channel(name[len(INBOUND_FIELD) :])] = at
+    window = data.get(F_WECHAT_WINDOW)
+    conversation = Conversation(
+        status=ConversationStatus(data.get(F_STATUS, ConversationStatus.CLOSED.value)),
+        assignee=data.get(F_ASSIGNEE) or None,
+        thread_ts=data.get(F_THREAD) or None,
+        previous_thread_ts=data.get(F_PREV_THREAD) or None,
+        last_inbound_at=inbound,
+        wechat_outbound=int(data.get(F_WECHAT_COUNT) or 0),
+        wechat_window_start=int(window) if window else None,
+        closed_reason=data.get(F_CLOSED_REASON) or None,
+        closed_at=from_epoch(data.get(F_CLOSED_AT)),
+        opened_at=from_epoch(data.get(F_OPENED_AT)),
+    )
+    return Contact(
+        id=contact_id,
+        first_name=data.get(F_FIRST, ""),
+        last_name=data.get(F_LAST, ""),
+        email=data.get(F_EMAIL) or None,
+        phone=data.get(F_PHONE) or None,
+        identities=identities,
+        conversation=conversation,
+        version=int(data.get(F_VERSION) or 0),
+    )
+
+
+def sort_score(contact_inbound: Mapping[Channel, datetime]) -> int:
+    """The sets' score: the customer's last message on any channel (0: never)."""
+    return max((to_epoch(at) for at in contact_inbound.values()), default=0)
+
+
+class ContactStore:
+    """Repository of contacts and conversations (one Redis or a Cluster)."""
+
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    # --- reading -------------------------------------------------------------
+
+    async def get(self, contact_id: str) -> Contact | None:
+        cid = ContactId.parse(contact_id)
+        data: dict[str, str] = await self.redis.hgetall(self.keys.contact(cid))  # type: ignore[misc]
+        return contact_from_hash(contact_id, data) if data else None
+
+    async def require(self, contact_id: str) -> Contact:
+        contact = await self.get(contact_id)
+        if contact is None:
+            raise ContactNotFound(contact_id)
+        return contact
+
+    async def get_many(self, contact_ids: Sequence[str]) -> list[Contact]:
+        """Contacts in the given order; ids that no longer exist are skipped."""
+        if not contact_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for contact_id in contact_ids:
+            pipe.hgetall(self.keys.contact(ContactId.parse(contact_id)))
+        rows: list[dict[str, str]] = await pipe.execute()
+        return [contact_from_hash(c, row) for c, row in zip(contact_ids, rows, strict=True) if row]
+
+    async def find_by_term(self, kind: TermKind, term: str) -> list[str]:
+        """Ids of contacts that have exactly this index term, in any partition."""
+        pipe = self.redis.pipeline(transaction=False)
+        for p in range(self.keys.partitions):
+            bucket = self.keys.index_bucket(p, kind, term)
+            pipe.zrangebylex(bucket, f"[{term}\x00", f"[{term}\x01")
+        found: list[list[str]] = await pipe.execute()
+        return [
+            f"{p}-{member.rpartition(chr(0))[2]}" for p, members in enumerate(found) for member in members
+        ]
+
+    async def find_by_identity(self, channel: Channel, identity: str) -> Contact | None:
+        ids = await self.find_by_term(TermKind.IDENTITY, identity_term(channel, identity))
+        contacts = await self.get_many(sorted(ids))
+        return contacts[0] if contacts else None
+
+    async def find_by_phone(self, e164: str) -> list[Contact]:
+        return await self.get_many(sorted(await self.find_by_term(TermKind.PHONE, reversed_digits(e164))))
+
+    async def find_by_email(self, email: str) -> list[Contact]:
+        return await self.get_many(sorted(await self.find_by_term(TermKind.EMAIL, email)))
+
+    async def find_match(self, draft: ContactDraft) -> Contact | None:
+        """The existing contact a draft belongs to: same identity, phone or e-mail."""
+        for channel, identity in sorted(draft.identities.items()):
+            found = await self.find_by_identity(channel, identity)
+            if found is not None:
+                return found
+        if draft.phone:
+            by_phone = await self.find_by_phone(draft.phone)
+            if by_phone:
+                return by_phone[0]
+        if draft.email:
+            by_email = await self.find_by_email(draft.email)
+            if by_email:
+                return by_email[0]
+        return None
+
+    # --- creating --------------------------------------------------------------
+
+    def _create_change(self, cid: ContactId, draft: ContactDraft, now: datetime) -> Change:
+        p = cid.partition
+        terms = draft.terms()
+        score = sort_score(draft.last_inbound_at)
+        change = Change(self.keys.contact(cid)).must_exist(False)
+        # Two creators of the same customer pick the same home partition; the
+        # first one wins and the other joins it (see `create`).
+        for term in terms.terms:
+            if term.kind is not TermKind.NAME:
+                change.unique(self.keys.index_bucket(p, term.kind, term.term), term.term)
+        fields = {
+            F_FIRST: draft.first_name,
+            F_LAST: draft.last_name,
+            F_STATUS: draft.status.value,
+            F_LAST_INBOUND: str(score),
+            F_NAME_KEY: terms.name_key,
+            F_TERMS: encode_terms(terms.terms),
+            F_CREATED_AT: str(to_epoch(now)),
+        }
+        if draft.email:
+            fields[F_EMAIL] = draft.email
+        if draft.phone:
+            fields[F_PHONE] = draft.phone
+        if draft.assignee:
+            fields[F_ASSIGNEE] = draft.assignee
+        if draft.status is ConversationStatus.OPEN:
+            fields[F_OPENED_AT] = str(to_epoch(now))
+        for channel, identity in draft.identities.items():
+            fields[IDENTITY_FIELD + channel.value] = identity
+        for channel, at in draft.last_inbound_at.items():
+            fields[INBOUND_FIELD + channel.value] = str(to_epoch(at))
+        change.hset(fields)
+        for term in terms.terms:
+            change.zadd(self.keys.index_bucket(p, term.kind, term.term), 0, f"{term.term}\x00{cid.local}")
+        change.zadd(self.keys.status_set(p, draft.status), score, cid.local)
+        if draft.assignee:
+            change.zadd(self.keys.inbox_set(p, draft.assignee), score, cid.local)
+        return change
+
+    async def _reserve_ids(self, partitions: Sequence[int]) -> list[ContactId]:
+        counts: dict[int, int] = {}
+        for p in partitions:
+            counts[p] = counts.get(p, 0) + 1
+        pipe = self.redis.pipeline(transaction=False)
+        order = sorted(counts)
+        for p in order:
+            pipe.incrby(self.keys.sequence(p), counts[p])
+        tops: list[int] = await pipe.execute()
+        next_id = {p: top - counts[p] + 1 for p, top in zip(order, tops, strict=True)}
+        ids = []
+        for p in partitions:
+            ids.append(ContactId(p, format(next_id[p], "x")))
+            next_id[p] += 1
+        return ids
+
+    async def create(self, draft: ContactDraft, now: datetime) -> CreateResult:
+        """Create a contact in its home partition, or return the one it joins."""
+        results = await self.create_many([draft], now)
+        return results[0]
+
+    async def create_many(self, drafts: Sequence[ContactDraft], now: datetime) -> list[CreateResult]:
+        """Create contacts in one pipeline (import, benchmark); duplicates join.
+
+        A draft whose phone, e-mail or identity is already taken in its home
+        partition is not created: its result names the contact that holds it.
+        """
+        partitions = [self.keys.home_partition(d.natural_key()) for d in drafts]
+        ids = await self._reserve_ids(partitions)
+        pipe = self.redis.pipeline(transaction=False)
+        for cid, draft in zip(ids, drafts, strict=True):
+            change = self._create_change(cid, draft, now)
+            APPLY.queue(pipe, change.keys, change.argv())
+        try:
+            replies = await pipe.execute()
+        except Exception as exc:  # NOSCRIPT: load once and replay
+            if "NOSCRIPT" not in str(exc):
+                raise
+            from bot.store.scripts import load_all
+
+            await load_all(self.redis)
+            return await self.create_many(drafts, now)
+        results: list[CreateResult] = []
+        for cid, reply in zip(ids, replies, strict=True):
+            result = parse_apply(reply)
+            if result.ok:
+                results.append(CreateResult(str(cid), True))
+            elif result.outcome == "taken":
+                results.append(CreateResult(f"{cid.partition}-{result.detail.rpartition(chr(0))[2]}", False))
+            else:
+                raise ConcurrentUpdate(f"create {cid}: {result.outcome}")
+        return results
+
+    # --- changing ----------------------------------------------------------------
+
+    async def _mutate(self, contact_id: str, build: Builder) -> Contact:
+        """Read, let `build` add to the change, commit if nothing moved; retry.
+
+        `build(contact, indexed_terms, change)` returns False for "nothing to do".
+        """
+        cid = ContactId.parse(contact_id)
+        key = self.keys.contact(cid)
+        for _ in range(MAX_ATTEMPTS):
+            data: dict[str, str] = await self.redis.hgetall(key)  # type: ignore[misc]
+            if not data:
+                raise ContactNotFound(contact_id)
+            contact = contact_from_hash(contact_id, data)
+            change = Change(key).must_exist(True)
+            change.expect(F_VERSION, data.get(F_VERSION))
+            if not build(contact, decode_terms(data.get(F_TERMS, "")), change):
+                return contact
+            result = await apply_change(self.redis, change)
+            if result.ok:
+                return await self.require(contact_id)
+            if result.outcome == "missing":
+                raise ContactNotFound(contact_id)
+            if result.outcome == "taken":
+                raise IdentityTaken(result.detail.partition("\x00")[0])
+            await asyncio.sleep(0)
+        raise ConcurrentUpdate(contact_id)
+
+    def _reindex(
+        self,
+        change: Change,
+        cid: ContactId,
+        old: Contact,
+        indexed: tuple[IndexTerm, ...],
+        draft: ContactDraft,
+    ) -> None:
+        """Swap the indexed terms for the new ones and rewrite the fields."""
+        p = cid.partition
+        old_terms = set(indexed)
+        new = draft.terms()
+        for term in old_terms - set(new.terms):
+            change.zrem(self.keys.index_bucket(p, term.kind, term.term), f"{term.term}\x00{cid.local}")
+        for term in set(new.terms) - old_terms:
+            bucket = self.keys.index_bucket(p, term.kind, term.term)
+            if term.kind is not TermKind.NAME:
+                change.unique(bucket, term.term)
+            change.zadd(bucket, 0, f"{term.term}\x00{cid.local}")
+        fields = {
+            F_FIRST: draft.first_name,
+            F_LAST: draft.last_name,
+            F_NAME_KEY: new.name_key,
+            F_TERMS: encode_terms(new.terms),
+        }
+        removed: list[str] = []
+        for name, value in ((F_EMAIL, draft.email), (F_PHONE, draft.phone)):
+            if value:
+                fields[name] = value
+            else:
+                removed.append(name)
+        for channel in Channel:
+            name = IDENTITY_FIELD + channel.value
+            if channel in draft.identities:
+                fields[name] = draft.identities[channel]
+            elif channel in old.identities:
+                removed.append(name)
+        change.hset(fields)
+        if removed:
+            change.hdel(*removed)
+
+    async def update_details(
+        self,
+        contact_id: str,
+        *,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        identities: Mapping[Channel, str] | None = None,
+        clear: Iterable[str] = (),
+    ) -> Contact:
+        """Change a contact's name, e-mail, phone or identities (None: keep).
+
+        `clear` names fields to empty (`email`, `phone`). Identities given
+        are added or replaced per channel. Nothing stays findable under the
+        old values: the index swap commits with the record in one script.
+        """
+        cleared = set(clear)
+        cid = ContactId.parse(contact_id)
+        # Another partition's contact may hold the value: look everywhere first
+        # (the script re-checks the contact's own partition atomically).
+        wanted: list[tuple[TermKind, str]] = []
+        if email:
+            wanted.append((TermKind.EMAIL, email))
+        if phone:
+            wanted.append((TermKind.PHONE, reversed_digits(phone)))
+        for channel, identity in (identities or {}).items():
+            wanted.append((TermKind.IDENTITY, identity_term(channel, identity)))
+        for kind, term in wanted:
+            holders = set(await self.find_by_term(kind, term)) - {contact_id}
+            if holders:
+                raise IdentityTaken(term)
+
+        def build(contact: Contact, indexed: tuple[IndexTerm, ...], change: Change) -> bool:
+            merged = dict(contact.identities)
+            merged.update(identities or {})
+            draft = ContactDraft(
+                first_name=contact.first_name if first_name is None else first_name,
+                last_name=contact.last_name if last_name is None else last_name,
+                email=None if "email" in cleared else (email or contact.email),
+                phone=None if "phone" in cleared else (phone or contact.phone),
+                identities=merged,
+            )
+            if _same_details(contact, draft):
+                return False
+            self._reindex(change, cid, contact, indexed, draft)
+            return True
+
+        return await self._mutate(contact_id, build)
+
+    async def delete(self, contact_id: str) -> None:
+        """Remove a contact, its index entries and set memberships at once."""
+        cid = ContactId.parse(contact_id)
+        p = cid.partition
+
+        def build(contact: Contact, indexed: tuple[IndexTerm, ...], change: Change) -> bool:
+            for term in indexed:
+                change.zrem(self.keys.index_bucket(p, term.kind, term.term), f"{term.term}\x00{cid.local}")
+            for status in ConversationStatus:
+                change.zrem(self.keys.status_set(p, status), cid.local)
+            if contact.conversation.assignee:
+                change.zrem(self.keys.inbox_set(p, contact.conversation.assignee), cid.local)
+            change.delete(self.keys.contact(cid))
+            return True
+
+        try:
+            await self._mutate(contact_id, build)
+        except ContactNotFound:
+            return
+
+    # --- conversation ------------------------------------------------------------
+
+    def _move(
+        self,
+        change: Change,
+        cid: ContactId,
+        contact: Contact,
+        *,
+        status: ConversationStatus,
+        assignee: str | None,
+        score: int,
+    ) -> None:
+        """Keep the status and inbox sets in step with status/assignee/score."""
+        p = cid.partition
+        conv = contact.conversation
+        change.expect(F_STATUS, conv.status.value)
+        change.expect(F_ASSIGNEE, conv.assignee)
+        if status is not conv.status:
+            change.zrem(self.keys.status_set(p, conv.status), cid.local)
+        change.zadd(self.keys.status_set(p, status), score, cid.local)
+        if conv.assignee and conv.assignee != assignee:
+            change.zrem(self.keys.inbox_set(p, conv.assignee), cid.local)
+        if assignee:
+            change.zadd(self.keys.inbox_set(p, assignee), score, cid.local)
+        fields = {F_STATUS: status.value}
+        if assignee:
+            fields[F_ASSIGNEE] = assignee
+        else:
+            change.hdel(F_ASSIGNEE)
+        change.hset(fields)
+
+    def reopen_change(
+        self, change: Change, contact: Contact, agent: str, now: datetime
+    ) -> None:
+        """Add to `change`: open the conversation (if closed) and assign it to `agent`.
+
+        Reopening starts a new open period: its thread will be a new one that
+        links the previous (SPEC "Contacts, conversations and threads").
+        """
+        cid = ContactId.parse(contact.id)
+        conv = contact.conversation
+        score = sort_score(conv.last_inbound_at)
+        self._move(change, cid, contact, status=ConversationStatus.OPEN, assignee=agent, score=score)
+        if conv.status is ConversationStatus.CLOSED:
+            fields = {F_OPENED_AT: str(to_epoch(now))}
+            if conv.thread_ts:
+                fields[F_PREV_THREAD] = conv.thread_ts
+            change.hset(fields)
+            change.hdel(F_THREAD, F_CLOSED_REASON, F_CLOSED_AT)
+
+    async def reopen(self, contact_id: str, agent: str, now: datetime) -> Contact:
+        """Open a closed conversation and assign it to the agent who reopens it."""
+
+        def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
+            conv = contact.conversation
+            if conv.status is ConversationStatus.OPEN and conv.assignee == agent:
+                return False
+            self.reopen_change(change, contact, agent, now)
+            return True
+
+        return await self._mutate(contact_id, build)
+
+    async def assign(self, contact_id: str, agent: str | None) -> Contact:
+        """Assign (or, with None, unassign) without changing the status."""
+        cid = ContactId.parse(contact_id)
+
+        def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
+            conv = contact.conversation
+            if conv.assignee == agent:
+                return False
+            self._move(
+                change, cid, contact, status=conv.status, assignee=agent,
+                score=sort_score(conv.last_inbound_at),
+            )
+            return True
+
+        return await self._mutate(contact_id, build)
+
+    async def close(
+        self, contact_id: str, now: datetime, *, unassign: bool, reason: str | None = None
+    ) -> Contact:
+        """Close the conversation; `unassign` is the company's CLOSE_UNASSIGNS."""
+        cid = ContactId.parse(contact_id)
+
+        def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
+            conv = contact.conversation
+            if conv.status is ConversationStatus.CLOSED and not (unassign and conv.assignee):
+                return False
+            self._move(
+                change, cid, contact, status=ConversationStatus.CLOSED,
+                assignee=None if unassign else conv.assignee,
+                score=sort_score(conv.last_inbound_at),
+            )
+            fields = {F_CLOSED_AT: str(to_epoch(now))}
+            if reason:
+                fields[F_CLOSED_REASON] = reason
+            change.hset(fields)
+            return True
+
+        return await self._mutate(contact_id, build)
+
+    async def record_inbound(self, contact_id: str, channel: Channel, at: datetime, now: datetime) -> Contact:
+        """A customer message on `channel` at `at` (the channel's own time).
+
+        Restarts that channel's window (and the WeChat counter, which counts
+        per window start) and reopens a closed conversation, keeping its
+        assignee. An older message than the one recorded changes no window.
+        """
+        cid = ContactId.parse(contact_id)
+
+        def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
+            conv = contact.conversation
+            inbound = dict(conv.last_inbound_at)
+            previous = inbound.get(channel)
+            if previous is None or at > previous:
+                inbound[channel] = at
+            score = sort_score(inbound)
+            self._move(
+                change, cid, contact, status=ConversationStatus.OPEN,
+                assignee=conv.assignee, score=score,
+            )
+            change.hset(
+                {
+                    INBOUND_FIELD + channel.value: str(to_epoch(inbound[channel])),
+                    F_LAST_INBOUND: str(score),
+                }
+            )
+            if conv.status is ConversationStatus.CLOSED:
+                fields = {F_OPENED_AT: str(to_epoch(now))}
+                if conv.thread_ts:
+                    fields[F_PREV_THREAD] = conv.thread_ts
+                change.hset(fields)
+                change.hdel(F_THREAD, F_CLOSED_REASON, F_CLOSED_AT)
+            return True
+
+        return await self._mutate(contact_id, build)
+
+    async def set_thread(self, contact_id: str, thread_ts: str) -> Contact:
+        """Remember the Slack thread of the current open period."""
+
+        def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
+            if contact.conversation.thread_ts == thread_ts:
+                return False
+            change.hset({F_THREAD: thread_ts})
+            return True
+
+        return await self._mutate(contact_id, build)
+
+
+class IdentityTaken(ValueError):
+    """A phone, e-mail or identity already belongs to another contact."""
+
+
+def _same_details(contact: Contact, draft: ContactDraft) -> bool:
+    return (
+        contact.first_name == draft.first_name
+        and contact.last_name == draft.last_name
+        and contact.email == draft.email
+        and contact.phone == draft.phone
+        and contact.identities == dict(draft.identities)
+    )
+
+
+__all__ = [
+    "ApplyResult",
+    "ConcurrentUpdate",
+    "ContactDraft",
+    "ContactNotFound",
+    "ContactStore",
+    "CreateResult",
+    "IdentityTaken",
+]

@@ -1,0 +1,120 @@
+"""Every Redis key name is built here, and only here.
+
+Contacts are spread over a fixed number of partitions. A partition is a hash
+tag (`{p17}`) shared by its contacts' records, its search index buckets, its
+status and inbox sets and its outbox stream, so that any write about one
+contact is one script on one hash slot (Redis Cluster ready). Only the
+account-wide Viber quota and the WhatsApp templates live apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from bot.domain.contacts import TermKind
+from bot.domain.models import ConversationStatus
+
+PREFIX = "fu"
+
+#: Length of the bucket segment of an index key, per term kind. A query must
+#: be at least this long (after folding) to be answered from one bucket.
+BUCKET_CHARS: dict[TermKind, int] = {
+    TermKind.NAME: 2,
+    TermKind.EMAIL: 2,
+    TermKind.PHONE: 3,
+    TermKind.IDENTITY: 2,
+}
+
+
+def stable_hash(value: str) -> int:
+    """A hash that is the same in every process (unlike `hash()`)."""
+    return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big")
+
+
+@dataclass(frozen=True)
+class ContactId:
+    """A contact id is `<partition>-<sequence>`: the partition is in the id."""
+
+    partition: int
+    local: str
+
+    def __str__(self) -> str:
+        return f"{self.partition}-{self.local}"
+
+    @classmethod
+    def parse(cls, value: str) -> ContactId:
+        partition, sep, local = value.strip().partition("-")
+        if not sep or not partition.isdigit() or not local.isalnum():
+            raise ValueError(f"not a contact id: {value!r}")
+        return cls(int(partition), local)
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key names for a deployment with `partitions` partitions."""
+
+    partitions: int
+    prefix: str = PREFIX  # a namespace; tests give each test its own
+
+    # --- partition-level -------------------------------------------------
+
+    def tag(self, partition: int) -> str:
+        if not 0 <= partition < self.partitions:
+            raise ValueError(f"partition {partition} out of range")
+        return f"{self.prefix}:{{p{partition}}}"
+
+    def home_partition(self, natural_key: str) -> int:
+        """Where a new contact lives: by its phone, e-mail or first identity."""
+        return stable_hash(natural_key) % self.partitions
+
+    def sequence(self, partition: int) -> str:
+        return f"{self.tag(partition)}:seq"
+
+    def status_set(self, partition: int, status: ConversationStatus) -> str:
+        """Contacts of a partition by status, scored by last customer message."""
+        return f"{self.tag(partition)}:st:{status.value}"
+
+    def inbox_set(self, partition: int, assignee: str) -> str:
+        """Contacts of a partition assigned to one agent, scored likewise."""
+        return f"{self.tag(partition)}:as:{assignee}"
+
+    def index_bucket(self, partition: int, kind: TermKind, term: str) -> str:
+        """The lexicographic index bucket that holds `term` (and its prefixes)."""
+        if kind is TermKind.IDENTITY:
+            channel, _, value = term.partition(":")
+            bucket = f"{channel}:{value[: BUCKET_CHARS[kind]]}"
+        else:
+            bucket = term[: BUCKET_CHARS[kind]]
+        return f"{self.tag(partition)}:ix:{kind.value}:{bucket}"
+
+    def outbox(self, partition: int) -> str:
+        return f"{self.tag(partition)}:outbox"
+
+    # --- per contact -----------------------------------------------------
+
+    def contact(self, cid: ContactId) -> str:
+        return f"{self.tag(cid.partition)}:c:{cid.local}"
+
+    def contact_prefix(self, partition: int) -> str:
+        """For scripts that read contacts found in an index (`prefix .. local`)."""
+        return f"{self.tag(partition)}:c:"
+
+    def contact_messages(self, cid: ContactId) -> str:
+        """The contact's recent outbound message ids, newest first."""
+        return f"{self.tag(cid.partition)}:cm:{cid.local}"
+
+    def message(self, partition: int, message_id: str) -> str:
+        return f"{self.tag(partition)}:m:{message_id}"
+
+    # --- account-wide ------------------------------------------------------
+
+    def viber_quota(self, month: str) -> str:
+        """Chatbot-initiated Viber messages sent in a calendar month (`YYYY-MM`)."""
+        return f"{self.prefix}:{{viber}}:quota:{month}"
+
+    def whatsapp_templates(self) -> str:
+        return f"{self.prefix}:{{templates}}:whatsapp"
+
+    def meta(self) -> str:
+        return f"{self.prefix}:{{meta}}"

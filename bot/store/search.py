@@ -1,0 +1,141 @@
+"""Contact search, answered from the partitions' index buckets (never SCAN).
+
+Each partition runs `search.lua` once: it either reads every contact whose
+terms start with the query (when few do) or walks the status/inbox set in
+order of the customer's last message, checking each contact's terms, until it
+has the page (when many do). The partitions' answers are merged here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.domain.contacts import SearchQuery, parse_query
+from bot.domain.models import Contact, ConversationStatus
+from bot.store.contacts import ContactStore
+from bot.store.keys import Keys
+from bot.store.scripts import SEARCH, load_all
+
+#: Most contacts examined per search, spread over the partitions.
+SEARCH_BUDGET = 4096
+#: At least this many per partition, however many partitions there are.
+MIN_PARTITION_BUDGET = 64
+
+
+class Scope(StrEnum):
+    MINE = "mine"  # conversations assigned to me
+    ALL = "all"  # every inbox
+
+
+class SortOrder(StrEnum):
+    RECENT = "recent"  # latest customer message first
+    NAME = "name"
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    scope: Scope = Scope.ALL
+    agent: str | None = None  # who "me" is (required for Scope.MINE)
+    status: ConversationStatus | None = ConversationStatus.CLOSED  # None: any
+    sort: SortOrder = SortOrder.RECENT
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of results.
+
+    `total` counts index entries matching the query before filters (an upper
+    bound of the matches); `truncated` says the search stopped at its budget,
+    so a narrower query may find more.
+    """
+
+    query: SearchQuery
+    contacts: list[Contact]
+    offset: int
+    next_offset: int | None
+    total: int
+    truncated: bool
+
+
+class ContactSearch:
+    def __init__(
+        self,
+        contacts: ContactStore,
+        default_region: str | None = None,
+        *,
+        partition_budget: int | None = None,
+    ) -> None:
+        self.contacts = contacts
+        self.partition_budget = partition_budget or max(
+            MIN_PARTITION_BUDGET, SEARCH_BUDGET // contacts.keys.partitions
+        )
+        self.keys: Keys = contacts.keys
+        self.redis = contacts.redis
+        self.default_region = default_region
+        self._loaded = False
+
+    async def search(
+        self,
+        text: str,
+        filters: SearchFilters,
+        *,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> SearchPage:
+        """Find contacts by name, e-mail or phone (raises QueryError on bad input)."""
+        if filters.scope is Scope.MINE and not filters.agent:
+            raise ValueError("Scope.MINE needs the agent")
+        query = parse_query(text, self.default_region)
+        need = offset + limit + 1
+        budget = self.partition_budget
+        if not self._loaded:
+            await load_all(self.redis)
+            self._loaded = True
+        pipe = self.redis.pipeline(transaction=False)
+        for p in range(self.keys.partitions):
+            keys = [self.keys.index_bucket(p, kind, prefix) for kind, prefix in query.prefixes]
+            keys += self._walk_sets(p, filters)
+            args: list[str | int] = [self.keys.contact_prefix(p), len(query.prefixes)]
+            for kind, prefix in query.prefixes:
+                args += [kind.value, prefix]
+            args += [
+                filters.status.value if filters.status else "",
+                filters.agent if filters.scope is Scope.MINE and filters.agent else "",
+                filters.sort.value,
+                need,
+                budget,
+            ]
+            SEARCH.queue(pipe, keys, args)
+        replies: list[list[str | int]] = await pipe.execute()
+
+        total = 0
+        truncated = False
+        found: list[tuple[str, str]] = []
+        for p, reply in enumerate(replies):
+            total += int(reply[1])
+            truncated = truncated or int(reply[2]) == 1
+            rest = reply[3:]
+            for i in range(0, len(rest), 2):
+                found.append((f"{p}-{rest[i]}", str(rest[i + 1])))
+        if filters.sort is SortOrder.NAME:
+            found.sort(key=lambda item: (item[1], item[0]))
+        else:
+            found.sort(key=lambda item: (-int(item[1]), item[0]))
+        page_ids = [cid for cid, _ in found[offset : offset + limit]]
+        contacts = await self.contacts.get_many(page_ids)
+        more = len(found) > offset + limit
+        return SearchPage(
+            query=query,
+            contacts=contacts,
+            offset=offset,
+            next_offset=offset + limit if more else None,
+            total=total,
+            truncated=truncated,
+        )
+
+    def _walk_sets(self, partition: int, filters: SearchFilters) -> list[str]:
+        if filters.scope is Scope.MINE and filters.agent:
+            return [self.keys.inbox_set(partition, filters.agent)]
+        statuses = [filters.status] if filters.status else list(ConversationStatus)
+        return [self.keys.status_set(partition, status) for status in statuses]
