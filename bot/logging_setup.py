@@ -1,0 +1,143 @@
+"""Process-wide logging: text or JSON lines on stderr, with PII and secrets redacted.
+
+Structured fields go in `extra={...}`; they are printed as `key=value` (text) or
+as JSON members. Whatever is passed as `extra={"text": ...}` (message bodies) is
+never printed, and phone numbers, e-mail addresses and Slack/bearer tokens are
+masked wherever they appear.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+#: Attributes every LogRecord has; anything else on a record came from `extra`.
+_RECORD_ATTRS = frozenset(
+    vars(logging.LogRecord("", logging.INFO, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "taskName"}
+)
+
+#: `extra` fields whose value is customer content or a credential: never printed.
+SENSITIVE_FIELDS = frozenset(
+    {"text", "body", "password", "secret", "token", "first_name", "last_name", "full_name"}
+)
+
+# A phone number: 7 or more digits, optionally led by "+" and split by single
+# spaces, dashes or parentheses. Numbers with a decimal point (Slack message
+# timestamps such as 1712345678.123456, durations) are left alone.
+_PHONE = re.compile(r"(?<![\w+.])\+?\(?\d(?:[ \-()]{0,2}\d){6,}(?:\.\d+)?(?![\w])")
+_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
+_TOKENS = re.compile(
+    r"\bxox[a-z]-[A-Za-z0-9-]+|\bxapp-[A-Za-z0-9-]+|\b(?i:bearer)\s+[A-Za-z0-9._~+/=-]+"
+)
+
+
+def _mask_phone(match: re.Match[str]) -> str:
+    return match.group(0) if "." in match.group(0) else "[phone]"
+
+
+def redact(value: str) -> str:
+    """`value` with tokens, e-mail addresses and phone numbers masked."""
+    value = _TOKENS.sub("[token]", value)
+    value = _EMAIL.sub("[email]", value)
+    return _PHONE.sub(_mask_phone, value)
+
+
+class RedactionFilter(logging.Filter):
+    """Masks PII and secrets in a record's message, exception text and `extra` fields.
+
+    Attach it to handlers (handler filters see records from every logger).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        for key, value in list(vars(record).items()):
+            if key in _RECORD_ATTRS:
+                continue
+            if key in SENSITIVE_FIELDS and value is not None:
+                setattr(record, key, "[redacted]")
+            elif isinstance(value, str):
+                setattr(record, key, redact(value))
+        return True
+
+
+def extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The `extra={...}` fields of a record."""
+    return {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS}
+
+
+class TextFormatter(logging.Formatter):
+    """`2026-11-24T12:00:00.123Z INFO bot.relay: sent channel=whatsapp status=sent`."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return _iso_time(record.created)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        fields = extra_fields(record)
+        if not fields:
+            return line
+        head, sep, tail = line.partition("\n")
+        suffix = " ".join(f"{k}={_text_value(v)}" for k, v in fields.items())
+        return f"{head} {suffix}{sep}{tail}"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, msg, the `extra` fields, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": _iso_time(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update(extra_fields(record))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def _iso_time(created: float) -> str:
+    return (
+        datetime.fromtimestamp(created, UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def _text_value(value: object) -> str:
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if (" " in text or not text) else text
+
+
+def configure_logging(level: str = "INFO", fmt: Literal["text", "json"] = "text") -> None:
+    """Replace the root logger's handlers with one redacting stderr handler."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.addFilter(RedactionFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # aiohttp's access log repeats every request; /metrics counts them instead.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
