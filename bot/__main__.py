@@ -75,6 +75,19 @@ def _connect(settings: Settings, url: str) -> RedisClient:
     return create_redis(url, cluster=settings.redis_cluster and settings.redis_url is not None)
 
 
+async def _check_layout(settings: Settings, redis: RedisClient) -> bool:
+    """The stored data's partition count matches PARTITIONS (else say so)."""
+    from bot.store.keys import Keys
+    from bot.store.layout import LayoutMismatch, ensure_layout
+
+    try:
+        await ensure_layout(redis, Keys(partitions=settings.partitions))
+    except LayoutMismatch as error:
+        print(f"followup: {error}", file=sys.stderr)
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def _data_dir_lock(settings: Settings) -> Iterator[None]:
     """Serialises "is the embedded Redis up? else start it" between `serve` processes."""
@@ -140,6 +153,9 @@ async def _serve_web(settings: Settings, url: str) -> int:
     stop = asyncio.Event()
     _install_stop_signals(stop)
     redis = _connect(settings, url)
+    if not await _check_layout(settings, redis):
+        await redis.aclose()
+        return EXIT_USAGE
     app = build_web_app(settings, redis)
     relay_failed = asyncio.Event()
     if settings.relay_in_process:
@@ -211,6 +227,8 @@ async def _run_worker(settings: Settings, url: str) -> int:
         except Exception as error:
             logger.error("Redis unreachable", extra={"error": type(error).__name__})
             return EXIT_FAILURE
+        if not await _check_layout(settings, redis):
+            return EXIT_USAGE
         logger.info("worker ready")
         await run_worker(settings, redis, stop)
     finally:
@@ -234,6 +252,8 @@ async def _run_import(settings: Settings, url: str, path: Path, dry_run: bool) -
     run_import: _RunImport = importlib.import_module("bot.importer").run_import
     redis = _connect(settings, url)
     try:
+        if not await _check_layout(settings, redis):
+            return EXIT_USAGE
         result = run_import(settings, redis, path, dry_run=dry_run)
         if inspect.isawaitable(result):
             result = await result

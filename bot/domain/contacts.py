@@ -20,8 +20,10 @@ from bot.domain.channels import Channel
 MIN_PHONE_DIGITS = 6
 #: Up to this many digits a number without country code is taken as partial.
 PARTIAL_PHONE_MAX = 8
-#: A name or e-mail query must have at least this many characters (after folding).
+#: A name query must have at least this many characters (after folding).
 MIN_TEXT_QUERY = 2
+#: An e-mail query (one with `@`) must have at least this many characters.
+MIN_EMAIL_QUERY = 3
 
 # Arabic letter variants folded to one form (SPEC: أ إ آ → ا, ة → ه, ى → ي).
 _ARABIC_FOLD = str.maketrans(
@@ -210,8 +212,8 @@ def parse_query(query: str, default_region: str | None) -> SearchQuery:
         raise QueryError("search.empty_query")
     if "@" in text:
         email = text.lower()
-        if len(email) < MIN_TEXT_QUERY:
-            raise QueryError("search.query_too_short", min=MIN_TEXT_QUERY)
+        if len(email) < MIN_EMAIL_QUERY:
+            raise QueryError("search.query_too_short", min=MIN_EMAIL_QUERY)
         return SearchQuery("email", ((TermKind.EMAIL, email),))
     if _PHONE_CHARS.match(text) and any(ch.isdigit() for ch in text):
         digits = _DIGITS.sub("", text)

@@ -83,6 +83,8 @@ class Contact:
     identities: dict[Channel, str] = field(default_factory=dict)
     conversation: Conversation = field(default_factory=Conversation)
     version: int = 0
+    #: The exact search terms the contact is indexed under (kind, term).
+    index_terms: tuple[tuple[str, str], ...] = ()
 
     @property
     def name(self) -> str:

@@ -71,12 +71,16 @@ class ChannelUnavailable(LookupError):
     """The contact has no identity on the requested channel."""
 
 
-def window_input(contact: Contact, channel: Channel, viber_count: int, now: datetime) -> WindowInput:
+def window_input(
+    contact: Contact, channel: Channel, viber_count: int, now: datetime
+) -> WindowInput:
     """The policy's view of a contact on one channel."""
     conv = contact.conversation
     return WindowInput(
         last_inbound_at=conv.last_inbound_at.get(channel),
-        outbound_in_window=conv.wechat_count_in_current_window() if channel is Channel.WECHAT else 0,
+        outbound_in_window=conv.wechat_count_in_current_window()
+        if channel is Channel.WECHAT
+        else 0,
         viber_month_count=viber_count,
         viber_count_month=month_of(now),
     )
@@ -168,8 +172,11 @@ class FollowupService:
                 await self.outbox.release_viber(now)
             if result.outcome is CommitOutcome.DUPLICATE:
                 return FollowupResult(
-                    FollowupOutcome.DUPLICATE, decision=decision, mode=mode,
-                    message_id=result.message_id, contact=contact,
+                    FollowupOutcome.DUPLICATE,
+                    decision=decision,
+                    mode=mode,
+                    message_id=result.message_id,
+                    contact=contact,
                 )
             await asyncio.sleep(0)  # MOVED or LIMIT: read again, decide again
         raise ConcurrentUpdate(request.contact_id)

@@ -10,10 +10,10 @@ status and inbox sets change together or not at all.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import cast
 
 from bot.domain.channels import Channel
 from bot.domain.contacts import (
@@ -44,6 +44,7 @@ F_CLOSED_REASON, F_CLOSED_AT, F_OPENED_AT, F_CREATED_AT = "cr", "ca", "oa", "cd"
 IDENTITY_FIELD = "i:"
 INBOUND_FIELD = "li:"
 TERM_SEP = "\x1e"  # record separator: never part of a folded term
+_CHANNELS = {channel.value: channel for channel in Channel}  # faster than Channel(value)
 
 Builder = Callable[[Contact, tuple[IndexTerm, ...], Change], bool]
 
@@ -111,9 +112,7 @@ def encode_terms(terms: Iterable[IndexTerm]) -> str:
 
 
 def decode_terms(value: str) -> tuple[IndexTerm, ...]:
-    return tuple(
-        IndexTerm(TermKind(part[0]), part[1:]) for part in value.split(TERM_SEP) if part
-    )
+    return tuple(IndexTerm(TermKind(part[0]), part[1:]) for part in value.split(TERM_SEP) if part)
 
 
 def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
@@ -122,11 +121,11 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
     inbound: dict[Channel, datetime] = {}
     for name, value in data.items():
         if name.startswith(IDENTITY_FIELD):
-            identities[Channel(name[len(IDENTITY_FIELD) :])] = value
+            identities[_CHANNELS[name[2:]]] = value
         elif name.startswith(INBOUND_FIELD):
             at = from_epoch(value)
             if at is not None:
-                inbound[Channel(name[len(INBOUND_FIELD) :])] = at
+                inbound[_CHANNELS[name[3:]]] = at
     window = data.get(F_WECHAT_WINDOW)
     conversation = Conversation(
         status=ConversationStatus(data.get(F_STATUS, ConversationStatus.CLOSED.value)),
@@ -149,6 +148,7 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
         identities=identities,
         conversation=conversation,
         version=int(data.get(F_VERSION) or 0),
+        index_terms=tuple((t.kind.value, t.term) for t in decode_terms(data.get(F_TERMS, ""))),
     )
 
 
@@ -168,7 +168,7 @@ class ContactStore:
 
     async def get(self, contact_id: str) -> Contact | None:
         cid = ContactId.parse(contact_id)
-        data: dict[str, str] = await self.redis.hgetall(self.keys.contact(cid))  # type: ignore[misc]
+        data = cast(dict[str, str], await self.redis.hgetall(self.keys.contact(cid)))
         return contact_from_hash(contact_id, data) if data else None
 
     async def require(self, contact_id: str) -> Contact:
@@ -195,7 +195,9 @@ class ContactStore:
             pipe.zrangebylex(bucket, f"[{term}\x00", f"[{term}\x01")
         found: list[list[str]] = await pipe.execute()
         return [
-            f"{p}-{member.rpartition(chr(0))[2]}" for p, members in enumerate(found) for member in members
+            f"{p}-{member.rpartition(chr(0))[2]}"
+            for p, members in enumerate(found)
+            for member in members
         ]
 
     async def find_by_identity(self, channel: Channel, identity: str) -> Contact | None:
@@ -204,7 +206,9 @@ class ContactStore:
         return contacts[0] if contacts else None
 
     async def find_by_phone(self, e164: str) -> list[Contact]:
-        return await self.get_many(sorted(await self.find_by_term(TermKind.PHONE, reversed_digits(e164))))
+        return await self.get_many(
+            sorted(await self.find_by_term(TermKind.PHONE, reversed_digits(e164)))
+        )
 
     async def find_by_email(self, email: str) -> list[Contact]:
         return await self.get_many(sorted(await self.find_by_term(TermKind.EMAIL, email)))
@@ -260,8 +264,10 @@ class ContactStore:
             fields[INBOUND_FIELD + channel.value] = str(to_epoch(at))
         change.hset(fields)
         for term in terms.terms:
-            change.zadd(self.keys.index_bucket(p, term.kind, term.term), 0, f"{term.term}\x00{cid.local}")
-        change.zadd(self.keys.status_set(p, draft.status), score, cid.local)
+            member = f"{term.term}\x00{cid.local}"
+            change.zadd(self.keys.index_bucket(p, term.kind, term.term), 0, member)
+            if term.kind is TermKind.NAME:
+                change.zadd(self.keys.recency_bucket(p, draft.status, term.term), score, member)
         if draft.assignee:
             change.zadd(self.keys.inbox_set(p, draft.assignee), score, cid.local)
         return change
@@ -287,7 +293,9 @@ class ContactStore:
         results = await self.create_many([draft], now)
         return results[0]
 
-    async def create_many(self, drafts: Sequence[ContactDraft], now: datetime) -> list[CreateResult]:
+    async def create_many(
+        self, drafts: Sequence[ContactDraft], now: datetime
+    ) -> list[CreateResult]:
         """Create contacts in one pipeline (import, benchmark); duplicates join.
 
         A draft whose phone, e-mail or identity is already taken in its home
@@ -314,7 +322,9 @@ class ContactStore:
             if result.ok:
                 results.append(CreateResult(str(cid), True))
             elif result.outcome == "taken":
-                results.append(CreateResult(f"{cid.partition}-{result.detail.rpartition(chr(0))[2]}", False))
+                results.append(
+                    CreateResult(f"{cid.partition}-{result.detail.rpartition(chr(0))[2]}", False)
+                )
             else:
                 raise ConcurrentUpdate(f"create {cid}: {result.outcome}")
         return results
@@ -329,7 +339,7 @@ class ContactStore:
         cid = ContactId.parse(contact_id)
         key = self.keys.contact(cid)
         for _ in range(MAX_ATTEMPTS):
-            data: dict[str, str] = await self.redis.hgetall(key)  # type: ignore[misc]
+            data = cast(dict[str, str], await self.redis.hgetall(key))
             if not data:
                 raise ContactNotFound(contact_id)
             contact = contact_from_hash(contact_id, data)
@@ -359,13 +369,18 @@ class ContactStore:
         p = cid.partition
         old_terms = set(indexed)
         new = draft.terms()
+        score = sort_score(old.conversation.last_inbound_at)
         for term in old_terms - set(new.terms):
-            change.zrem(self.keys.index_bucket(p, term.kind, term.term), f"{term.term}\x00{cid.local}")
+            self._unindex(change, cid, term)
         for term in set(new.terms) - old_terms:
             bucket = self.keys.index_bucket(p, term.kind, term.term)
+            member = f"{term.term}\x00{cid.local}"
             if term.kind is not TermKind.NAME:
                 change.unique(bucket, term.term)
-            change.zadd(bucket, 0, f"{term.term}\x00{cid.local}")
+            change.zadd(bucket, 0, member)
+            if term.kind is TermKind.NAME:
+                status = old.conversation.status
+                change.zadd(self.keys.recency_bucket(p, status, term.term), score, member)
         fields = {
             F_FIRST: draft.first_name,
             F_LAST: draft.last_name,
@@ -387,6 +402,13 @@ class ContactStore:
         change.hset(fields)
         if removed:
             change.hdel(*removed)
+
+    def _unindex(self, change: Change, cid: ContactId, term: IndexTerm) -> None:
+        member = f"{term.term}\x00{cid.local}"
+        change.zrem(self.keys.index_bucket(cid.partition, term.kind, term.term), member)
+        if term.kind is TermKind.NAME:
+            for status in ConversationStatus:
+                change.zrem(self.keys.recency_bucket(cid.partition, status, term.term), member)
 
     async def update_details(
         self,
@@ -445,9 +467,7 @@ class ContactStore:
 
         def build(contact: Contact, indexed: tuple[IndexTerm, ...], change: Change) -> bool:
             for term in indexed:
-                change.zrem(self.keys.index_bucket(p, term.kind, term.term), f"{term.term}\x00{cid.local}")
-            for status in ConversationStatus:
-                change.zrem(self.keys.status_set(p, status), cid.local)
+                self._unindex(change, cid, term)
             if contact.conversation.assignee:
                 change.zrem(self.keys.inbox_set(p, contact.conversation.assignee), cid.local)
             change.delete(self.keys.contact(cid))
@@ -470,18 +490,22 @@ class ContactStore:
         assignee: str | None,
         score: int,
     ) -> None:
-        """Keep the status and inbox sets in step with status/assignee/score."""
+        """Keep the status, inbox and recency sets in step with status/assignee/score."""
         p = cid.partition
         conv = contact.conversation
         change.expect(F_STATUS, conv.status.value)
         change.expect(F_ASSIGNEE, conv.assignee)
-        if status is not conv.status:
-            change.zrem(self.keys.status_set(p, conv.status), cid.local)
-        change.zadd(self.keys.status_set(p, status), score, cid.local)
         if conv.assignee and conv.assignee != assignee:
             change.zrem(self.keys.inbox_set(p, conv.assignee), cid.local)
         if assignee:
             change.zadd(self.keys.inbox_set(p, assignee), score, cid.local)
+        for kind, term in contact.index_terms:
+            if kind != TermKind.NAME.value:
+                continue
+            member = f"{term}\x00{cid.local}"
+            if status is not conv.status:
+                change.zrem(self.keys.recency_bucket(p, conv.status, term), member)
+            change.zadd(self.keys.recency_bucket(p, status, term), score, member)
         fields = {F_STATUS: status.value}
         if assignee:
             fields[F_ASSIGNEE] = assignee
@@ -489,9 +513,7 @@ class ContactStore:
             change.hdel(F_ASSIGNEE)
         change.hset(fields)
 
-    def reopen_change(
-        self, change: Change, contact: Contact, agent: str, now: datetime
-    ) -> None:
+    def reopen_change(self, change: Change, contact: Contact, agent: str, now: datetime) -> None:
         """Add to `change`: open the conversation (if closed) and assign it to `agent`.
 
         Reopening starts a new open period: its thread will be a new one that
@@ -500,7 +522,9 @@ class ContactStore:
         cid = ContactId.parse(contact.id)
         conv = contact.conversation
         score = sort_score(conv.last_inbound_at)
-        self._move(change, cid, contact, status=ConversationStatus.OPEN, assignee=agent, score=score)
+        self._move(
+            change, cid, contact, status=ConversationStatus.OPEN, assignee=agent, score=score
+        )
         if conv.status is ConversationStatus.CLOSED:
             fields = {F_OPENED_AT: str(to_epoch(now))}
             if conv.thread_ts:
@@ -529,7 +553,11 @@ class ContactStore:
             if conv.assignee == agent:
                 return False
             self._move(
-                change, cid, contact, status=conv.status, assignee=agent,
+                change,
+                cid,
+                contact,
+                status=conv.status,
+                assignee=agent,
                 score=sort_score(conv.last_inbound_at),
             )
             return True
@@ -547,7 +575,10 @@ class ContactStore:
             if conv.status is ConversationStatus.CLOSED and not (unassign and conv.assignee):
                 return False
             self._move(
-                change, cid, contact, status=ConversationStatus.CLOSED,
+                change,
+                cid,
+                contact,
+                status=ConversationStatus.CLOSED,
                 assignee=None if unassign else conv.assignee,
                 score=sort_score(conv.last_inbound_at),
             )
@@ -559,7 +590,9 @@ class ContactStore:
 
         return await self._mutate(contact_id, build)
 
-    async def record_inbound(self, contact_id: str, channel: Channel, at: datetime, now: datetime) -> Contact:
+    async def record_inbound(
+        self, contact_id: str, channel: Channel, at: datetime, now: datetime
+    ) -> Contact:
         """A customer message on `channel` at `at` (the channel's own time).
 
         Restarts that channel's window (and the WeChat counter, which counts
@@ -568,7 +601,7 @@ class ContactStore:
         """
         cid = ContactId.parse(contact_id)
 
-        def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
+        def build(contact: Contact, indexed: tuple[IndexTerm, ...], change: Change) -> bool:
             conv = contact.conversation
             inbound = dict(conv.last_inbound_at)
             previous = inbound.get(channel)
@@ -576,8 +609,12 @@ class ContactStore:
                 inbound[channel] = at
             score = sort_score(inbound)
             self._move(
-                change, cid, contact, status=ConversationStatus.OPEN,
-                assignee=conv.assignee, score=score,
+                change,
+                cid,
+                contact,
+                status=ConversationStatus.OPEN,
+                assignee=conv.assignee,
+                score=score,
             )
             change.hset(
                 {
@@ -611,7 +648,7 @@ class ContactStore:
         """
         cid = ContactId.parse(contact_id)
 
-        def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
+        def build(contact: Contact, indexed: tuple[IndexTerm, ...], change: Change) -> bool:
             conv = contact.conversation
             inbound = dict(conv.last_inbound_at)
             for channel, at in (last_inbound_at or {}).items():
@@ -619,7 +656,11 @@ class ContactStore:
                     inbound[channel] = at
             new_status = status or conv.status
             new_assignee = assignee if assignee is not None else conv.assignee
-            if (new_status, new_assignee, inbound) == (conv.status, conv.assignee, conv.last_inbound_at):
+            if (new_status, new_assignee, inbound) == (
+                conv.status,
+                conv.assignee,
+                conv.last_inbound_at,
+            ):
                 return False
             score = sort_score(inbound)
             self._move(change, cid, contact, status=new_status, assignee=new_assignee, score=score)

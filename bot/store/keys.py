@@ -21,10 +21,13 @@ PREFIX = "fu"
 #: be at least this long (after folding) to be answered from one bucket.
 BUCKET_CHARS: dict[TermKind, int] = {
     TermKind.NAME: 2,
-    TermKind.EMAIL: 2,
+    TermKind.EMAIL: 3,
     TermKind.PHONE: 3,
-    TermKind.IDENTITY: 2,
+    TermKind.IDENTITY: 3,
 }
+#: Length of the bucket segment of a recency bucket: a name query at least
+#: this long walks one bucket in which every member starts like it.
+RECENCY_CHARS = 3
 
 
 def stable_hash(value: str) -> int:
@@ -71,10 +74,6 @@ class Keys:
     def sequence(self, partition: int) -> str:
         return f"{self.tag(partition)}:seq"
 
-    def status_set(self, partition: int, status: ConversationStatus) -> str:
-        """Contacts of a partition by status, scored by last customer message."""
-        return f"{self.tag(partition)}:st:{status.value}"
-
     def inbox_set(self, partition: int, assignee: str) -> str:
         """Contacts of a partition assigned to one agent, scored likewise."""
         return f"{self.tag(partition)}:as:{assignee}"
@@ -82,11 +81,23 @@ class Keys:
     def index_bucket(self, partition: int, kind: TermKind, term: str) -> str:
         """The lexicographic index bucket that holds `term` (and its prefixes)."""
         if kind is TermKind.IDENTITY:
+            # Identities are only ever looked up whole: bucket by their last
+            # characters, which spread (a WhatsApp number's first ones don't).
             channel, _, value = term.partition(":")
-            bucket = f"{channel}:{value[: BUCKET_CHARS[kind]]}"
+            bucket = f"{channel}:{value[-BUCKET_CHARS[kind] :]}"
         else:
             bucket = term[: BUCKET_CHARS[kind]]
         return f"{self.tag(partition)}:ix:{kind.value}:{bucket}"
+
+    def recency_bucket(self, partition: int, status: ConversationStatus, term: str) -> str:
+        """Name terms of one bucket and status, scored by the customer's last message.
+
+        Same members as the name bucket (`term\0local`): a broad name prefix
+        is answered by walking it newest first, where most members match, and
+        the score is the sort key, so no contact needs reading.
+        """
+        bucket = term[:RECENCY_CHARS]
+        return f"{self.tag(partition)}:rx:{status.value}:{bucket}"
 
     def outbox(self, partition: int) -> str:
         return f"{self.tag(partition)}:outbox"

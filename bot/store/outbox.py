@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import cast
 
 from bot.domain.channels import Channel
 from bot.domain.models import (
@@ -102,7 +103,9 @@ class OutboxStore:
     async def reserve_viber(self, now: datetime, limit: int | None) -> bool:
         """Take one chatbot-initiated message of this month, if under `limit`."""
         key = self.keys.viber_quota(month_of(now))
-        count = await QUOTA(self.redis, [key], [1, "" if limit is None else limit, QUOTA_TTL_SECONDS])
+        count = await QUOTA(
+            self.redis, [key], [1, "" if limit is None else limit, QUOTA_TTL_SECONDS]
+        )
         return int(count) >= 0
 
     async def release_viber(self, now: datetime) -> None:
@@ -180,7 +183,8 @@ class OutboxStore:
     # --- reading -------------------------------------------------------------------
 
     async def get_message(self, partition: int, message_id: str) -> OutboundMessage | None:
-        data: dict[str, str] = await self.redis.hgetall(self.keys.message(partition, message_id))  # type: ignore[misc]
+        key = self.keys.message(partition, message_id)
+        data = cast(dict[str, str], await self.redis.hgetall(key))
         if not data:
             return None
         history = []
@@ -211,8 +215,8 @@ class OutboxStore:
 
     async def recent_message_ids(self, contact_id: str, count: int = 5) -> Sequence[str]:
         cid = ContactId.parse(contact_id)
-        ids: list[str] = await self.redis.lrange(self.keys.contact_messages(cid), 0, count - 1)  # type: ignore[misc]
-        return ids
+        key = self.keys.contact_messages(cid)
+        return cast(list[str], await self.redis.lrange(key, 0, count - 1))
 
     async def outbox_length(self, partition: int) -> int:
         return int(await self.redis.xlen(self.keys.outbox(partition)))

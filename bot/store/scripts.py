@@ -48,9 +48,9 @@ class LuaScript:
     async def __call__(self, redis: RedisClient, keys: Sequence[str], args: Sequence[Any]) -> Any:
         check_one_slot(keys)
         try:
-            return await redis.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+            return await redis.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
-            return await redis.eval(self.source, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
+            return await redis.eval(self.source, len(keys), *keys, *args)
 
     def queue(self, pipe: Any, keys: Sequence[str], args: Sequence[Any]) -> None:
         """Add a call to a pipeline (the scripts must be loaded: see `load_all`)."""

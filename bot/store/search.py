@@ -1,9 +1,9 @@
 """Contact search, answered from the partitions' index buckets (never SCAN).
 
-Each partition runs `search.lua` once: it either reads every contact whose
-terms start with the query (when few do) or walks the status/inbox set in
-order of the customer's last message, checking each contact's terms, until it
-has the page (when many do). The partitions' answers are merged here.
+Each partition runs `search.lua` once: it reads every contact whose terms
+start with the query when few do; when many do, it walks the name prefix's
+recency bucket (or a small inbox) newest first until it has the page. The
+partitions' answers are merged here.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.domain.contacts import SearchQuery, parse_query
+from bot.domain.contacts import SearchQuery, TermKind, parse_query
 from bot.domain.models import Contact, ConversationStatus
 from bot.store.contacts import ContactStore
-from bot.store.keys import Keys
+from bot.store.keys import RECENCY_CHARS, Keys
 from bot.store.scripts import SEARCH, load_all
 
 #: Most contacts examined per search, spread over the partitions.
@@ -95,16 +95,24 @@ class ContactSearch:
         pipe = self.redis.pipeline(transaction=False)
         for p in range(self.keys.partitions):
             keys = [self.keys.index_bucket(p, kind, prefix) for kind, prefix in query.prefixes]
-            keys += self._walk_sets(p, filters)
             args: list[str | int] = [self.keys.contact_prefix(p), len(query.prefixes)]
+            statuses = [filters.status] if filters.status else list(ConversationStatus)
             for kind, prefix in query.prefixes:
-                args += [kind.value, prefix]
+                first, count = 0, 0
+                if kind is TermKind.NAME and len(prefix) >= RECENCY_CHARS:
+                    first = len(keys) + 1
+                    keys += [self.keys.recency_bucket(p, status, prefix) for status in statuses]
+                    count = len(statuses)
+                args += [kind.value, prefix, first, count]
+            walk = self._walk_sets(p, filters)
+            keys += walk
             args += [
                 filters.status.value if filters.status else "",
                 filters.agent if filters.scope is Scope.MINE and filters.agent else "",
                 filters.sort.value,
                 need,
                 budget,
+                len(walk),
             ]
             SEARCH.queue(pipe, keys, args)
         replies: list[list[str | int]] = await pipe.execute()
@@ -135,7 +143,7 @@ class ContactSearch:
         )
 
     def _walk_sets(self, partition: int, filters: SearchFilters) -> list[str]:
+        """My inbox is small enough to walk whole when a query matches many."""
         if filters.scope is Scope.MINE and filters.agent:
             return [self.keys.inbox_set(partition, filters.agent)]
-        statuses = [filters.status] if filters.status else list(ConversationStatus)
-        return [self.keys.status_set(partition, status) for status in statuses]
+        return []

@@ -26,9 +26,11 @@ async def contact_on(
 ) -> str:
     inbound = {channel: now - wrote_ago} if wrote_ago is not None else {}
     draft = ContactDraft(
-        first_name="Lina", last_name=f"K{id(extra)}{channel.value}",
+        first_name="Lina",
+        last_name=f"K{id(extra)}{channel.value}",
         identities={channel: f"{channel.value}-{len(inbound)}-{id(extra)}"},
-        last_inbound_at=inbound, **extra,  # type: ignore[arg-type]
+        last_inbound_at=inbound,
+        **extra,  # type: ignore[arg-type]
     )
     return (await env.contacts.create(draft, now)).contact_id
 
@@ -43,7 +45,9 @@ async def outbox_ids(env: StoreEnv, cid: str) -> list[str]:
     return [fields["m"] for _, fields in entries]
 
 
-async def test_accepted_send_records_enqueues_opens_and_assigns(any_env: StoreEnv, now: datetime) -> None:
+async def test_accepted_send_records_enqueues_opens_and_assigns(
+    any_env: StoreEnv, now: datetime
+) -> None:
     cid = await contact_on(any_env, now, Channel.WHATSAPP, timedelta(hours=1))
     result = await service(any_env, now).send(text(cid, Channel.WHATSAPP, "trigger-1"))
     assert result.outcome is FollowupOutcome.ACCEPTED
@@ -51,7 +55,11 @@ async def test_accepted_send_records_enqueues_opens_and_assigns(any_env: StoreEn
     assert result.message_id is not None
     assert await outbox_ids(any_env, cid) == [result.message_id]
     message = await any_env.outbox.get_message(ContactId.parse(cid).partition, result.message_id)
-    assert message is not None and message.text == "Your fix shipped" and message.status.value == "queued"
+    assert (
+        message is not None
+        and message.text == "Your fix shipped"
+        and message.status.value == "queued"
+    )
     contact = await any_env.contacts.require(cid)
     assert contact.conversation.status is ConversationStatus.OPEN
     assert contact.conversation.assignee == "U_AGENT"
@@ -61,7 +69,8 @@ async def test_same_request_twice_enqueues_once(any_env: StoreEnv, now: datetime
     cid = await contact_on(any_env, now, Channel.TELEGRAM, None)
     svc = service(any_env, now)
     first, second = await asyncio.gather(
-        svc.send(text(cid, Channel.TELEGRAM, "view-V1")), svc.send(text(cid, Channel.TELEGRAM, "view-V1"))
+        svc.send(text(cid, Channel.TELEGRAM, "view-V1")),
+        svc.send(text(cid, Channel.TELEGRAM, "view-V1")),
     )
     assert {first.outcome, second.outcome} == {FollowupOutcome.ACCEPTED, FollowupOutcome.DUPLICATE}
     assert first.message_id == second.message_id
@@ -80,14 +89,22 @@ async def test_whatsapp_outside_window_refuses_text_and_accepts_template(
     # Refusing changes neither status nor assignee.
     assert (await any_env.contacts.require(cid)).conversation.status is ConversationStatus.CLOSED
     template = FollowupRequest(
-        cid, Channel.WHATSAPP, "U_AGENT", "k2", Form.TEMPLATE,
-        template="order_update", template_language="en", template_params=("Sara", "#123"),
+        cid,
+        Channel.WHATSAPP,
+        "U_AGENT",
+        "k2",
+        Form.TEMPLATE,
+        template="order_update",
+        template_language="en",
+        template_params=("Sara", "#123"),
     )
     accepted = await svc.send(template)
     assert accepted.outcome is FollowupOutcome.ACCEPTED and accepted.mode is SendMode.TEMPLATE
 
 
-async def test_open_conversation_of_another_agent_needs_takeover(any_env: StoreEnv, now: datetime) -> None:
+async def test_open_conversation_of_another_agent_needs_takeover(
+    any_env: StoreEnv, now: datetime
+) -> None:
     cid = await contact_on(any_env, now, Channel.SMS, None)
     await any_env.contacts.reopen(cid, "U_OWNER", now)
     svc = service(any_env, now)
@@ -141,7 +158,9 @@ async def test_fifty_racing_for_the_last_free_viber_messages_never_pass_the_quot
     quota_key = any_env.keys.viber_quota(month_of(now))
     await any_env.redis.set(quota_key, 9990)
     contacts = [
-        await contact_on(any_env, now, Channel.VIBER, timedelta(days=2), email=f"v{run}-{i}@example.com")
+        await contact_on(
+            any_env, now, Channel.VIBER, timedelta(days=2), email=f"v{run}-{i}@example.com"
+        )
         for i in range(50)
     ]
     svc = service(any_env, now)
@@ -156,14 +175,20 @@ async def test_fifty_racing_for_the_last_free_viber_messages_never_pass_the_quot
     assert int(await any_env.redis.get(quota_key)) == 10000
 
 
-async def test_viber_commercial_terms_allow_past_the_free_quota(any_env: StoreEnv, now: datetime) -> None:
+async def test_viber_commercial_terms_allow_past_the_free_quota(
+    any_env: StoreEnv, now: datetime
+) -> None:
     await any_env.redis.set(any_env.keys.viber_quota(month_of(now)), 10000)
     cid = await contact_on(any_env, now, Channel.VIBER, None)
-    result = await service(any_env, now, viber_commercial_terms=True).send(text(cid, Channel.VIBER, "k"))
+    result = await service(any_env, now, viber_commercial_terms=True).send(
+        text(cid, Channel.VIBER, "k")
+    )
     assert result.outcome is FollowupOutcome.ACCEPTED and result.mode is SendMode.CHATBOT
 
 
-async def test_viber_reservation_is_released_when_the_commit_fails(any_env: StoreEnv, now: datetime) -> None:
+async def test_viber_reservation_is_released_when_the_commit_fails(
+    any_env: StoreEnv, now: datetime
+) -> None:
     quota_key = any_env.keys.viber_quota(month_of(now))
     cid = await contact_on(any_env, now, Channel.VIBER, None)
     svc = service(any_env, now)
@@ -174,7 +199,9 @@ async def test_viber_reservation_is_released_when_the_commit_fails(any_env: Stor
     assert int(await any_env.redis.get(quota_key)) == 1
 
 
-async def test_viber_inside_window_is_free_and_counts_nothing(any_env: StoreEnv, now: datetime) -> None:
+async def test_viber_inside_window_is_free_and_counts_nothing(
+    any_env: StoreEnv, now: datetime
+) -> None:
     cid = await contact_on(any_env, now, Channel.VIBER, timedelta(hours=3))
     result = await service(any_env, now).send(text(cid, Channel.VIBER, "k"))
     assert result.mode is SendMode.FREE

@@ -44,25 +44,37 @@ async def test_find_by_identity_phone_and_email(any_env: StoreEnv, now: datetime
     created = await any_env.contacts.create(SARA, now)
     by_identity = await any_env.contacts.find_by_identity(Channel.TELEGRAM, "5550001")
     assert by_identity is not None and by_identity.id == created.contact_id
-    assert [c.id for c in await any_env.contacts.find_by_phone("+971501234567")] == [created.contact_id]
-    assert [c.id for c in await any_env.contacts.find_by_email("sara@example.com")] == [created.contact_id]
+    assert [c.id for c in await any_env.contacts.find_by_phone("+971501234567")] == [
+        created.contact_id
+    ]
+    assert [c.id for c in await any_env.contacts.find_by_email("sara@example.com")] == [
+        created.contact_id
+    ]
     assert await any_env.contacts.find_by_identity(Channel.TELEGRAM, "555000") is None
 
 
-async def test_new_identity_joins_by_phone_in_another_partition(any_env: StoreEnv, now: datetime) -> None:
+async def test_new_identity_joins_by_phone_in_another_partition(
+    any_env: StoreEnv, now: datetime
+) -> None:
     created = await any_env.contacts.create(SARA, now)
     match = await any_env.contacts.find_match(
         ContactDraft(phone="+971501234567", identities={Channel.SMS: "+971501234567"})
     )
     assert match is not None and match.id == created.contact_id
-    joined = await any_env.contacts.update_details(match.id, identities={Channel.SMS: "+971501234567"})
+    joined = await any_env.contacts.update_details(
+        match.id, identities={Channel.SMS: "+971501234567"}
+    )
     assert Channel.SMS in joined.identities
     assert (await any_env.contacts.find_by_identity(Channel.SMS, "+971501234567")) is not None
 
 
 @pytest.mark.parametrize(
     "change",
-    [{"phone": "+971501234567"}, {"email": "sara@example.com"}, {"identities": {Channel.TELEGRAM: "5550001"}}],
+    [
+        {"phone": "+971501234567"},
+        {"email": "sara@example.com"},
+        {"identities": {Channel.TELEGRAM: "5550001"}},
+    ],
     ids=["phone", "email", "identity"],
 )
 async def test_identity_of_another_contact_cannot_be_taken(
@@ -89,14 +101,18 @@ async def test_reopen_assigns_and_starts_a_new_period(any_env: StoreEnv, now: da
 
 
 @pytest.mark.parametrize("unassign", [False, True], ids=["close_keeps_assignee", "close_unassigns"])
-async def test_close_honours_close_unassigns(any_env: StoreEnv, now: datetime, unassign: bool) -> None:
+async def test_close_honours_close_unassigns(
+    any_env: StoreEnv, now: datetime, unassign: bool
+) -> None:
     cid = (await any_env.contacts.create(SARA, now)).contact_id
     await any_env.contacts.reopen(cid, "U_AGENT", now)
     closed = await any_env.contacts.close(cid, now, unassign=unassign, reason="fixed")
     assert closed.conversation.status is ConversationStatus.CLOSED
     assert closed.conversation.closed_reason == "fixed"
     assert closed.conversation.assignee == (None if unassign else "U_AGENT")
-    inbox = await any_env.redis.zrange(any_env.keys.inbox_set(int(cid.split("-")[0]), "U_AGENT"), 0, -1)
+    inbox = await any_env.redis.zrange(
+        any_env.keys.inbox_set(int(cid.split("-")[0]), "U_AGENT"), 0, -1
+    )
     assert (cid.split("-")[1] in inbox) is (not unassign)
 
 
@@ -112,7 +128,9 @@ async def test_inbound_on_closed_conversation_reopens_it_and_resets_window(
     assert contact.conversation.assignee == "U_AGENT"
     assert contact.conversation.last_inbound_at[Channel.WHATSAPP] == at
     # An older, late-delivered message does not move the window back.
-    older = await any_env.contacts.record_inbound(cid, Channel.WHATSAPP, at - timedelta(hours=1), now)
+    older = await any_env.contacts.record_inbound(
+        cid, Channel.WHATSAPP, at - timedelta(hours=1), now
+    )
     assert older.conversation.last_inbound_at[Channel.WHATSAPP] == at
 
 

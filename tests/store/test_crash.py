@@ -42,9 +42,15 @@ async def test_killed_writer_leaves_nothing_under_old_values(
     rng = random.Random(7)
     for _ in range(8):
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.store.crash_worker",
-            redis_url, env.keys.prefix, str(env.keys.partitions), cid,
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "tests.store.crash_worker",
+            redis_url,
+            env.keys.prefix,
+            str(env.keys.partitions),
+            cid,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
         assert proc.stdout is not None
@@ -53,7 +59,9 @@ async def test_killed_writer_leaves_nothing_under_old_values(
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
         contact = await env.contacts.require(cid)
-        stored = set(decode_terms((await env.redis.hget(env.keys.contact(ContactId.parse(cid)), "tx")) or ""))
+        stored = set(
+            decode_terms((await env.redis.hget(env.keys.contact(ContactId.parse(cid)), "tx")) or "")
+        )
         # The index holds exactly the record's current terms: nothing old.
         assert await indexed_terms(env, cid) == stored
         names = {t.term for t in stored if t.kind is TermKind.NAME}

@@ -13,8 +13,8 @@ from bot.domain.windows import Form, PolicySettings
 from bot.services.followup import FollowupRequest, FollowupService
 from bot.store import scripts
 from bot.store.contacts import ContactDraft
-from bot.store.search import SearchFilters
 from bot.store.scripts import QUOTA, Change, CrossSlotError, apply_change, check_one_slot
+from bot.store.search import SearchFilters
 from tests.conftest import StoreEnv
 
 
@@ -36,9 +36,13 @@ async def test_every_script_call_of_a_full_scenario_stays_in_one_slot(
 
     monkeypatch.setattr(scripts, "check_one_slot", spy)
     created = await any_env.contacts.create(
-        ContactDraft(first_name="Ana", email="ana@example.com", phone="+971501234567",
-                     identities={Channel.WECHAT: "wx1", Channel.VIBER: "vb1"},
-                     last_inbound_at={Channel.WECHAT: now}),
+        ContactDraft(
+            first_name="Ana",
+            email="ana@example.com",
+            phone="+971501234567",
+            identities={Channel.WECHAT: "wx1", Channel.VIBER: "vb1"},
+            last_inbound_at={Channel.WECHAT: now},
+        ),
         now,
     )
     cid = created.contact_id
@@ -61,7 +65,9 @@ async def test_apply_checks_expectations_before_writing(env: StoreEnv) -> None:
     other = f"{env.keys.tag(0)}:other"
     first = await apply_change(env.redis, Change(key).must_exist(False).hset({"a": "1"}))
     assert first.ok and first.detail == "1"
-    assert (await apply_change(env.redis, Change(key).must_exist(False).hset({"a": "2"}))).outcome == "exists"
+    assert (
+        await apply_change(env.redis, Change(key).must_exist(False).hset({"a": "2"}))
+    ).outcome == "exists"
     stale = Change(key).expect("a", "0").hset({"a": "3"}).zadd(other, 1, "m")
     assert (await apply_change(env.redis, stale)).outcome == "conflict"
     assert await env.redis.hget(key, "a") == "1"
@@ -76,7 +82,9 @@ async def test_apply_idempotency_and_unique_guards(env: StoreEnv) -> None:
     bucket = f"{env.keys.tag(1)}:ix:t:765"
     change = Change(key).absent(msg).hset_at(msg, {"st": "queued"})
     assert (await apply_change(env.redis, change)).ok
-    assert (await apply_change(env.redis, Change(key).absent(msg).hset({"x": "1"}))).outcome == "duplicate"
+    assert (
+        await apply_change(env.redis, Change(key).absent(msg).hset({"x": "1"}))
+    ).outcome == "duplicate"
     await env.redis.zadd(bucket, {"7654321\x00abc": 0})
     taken = await apply_change(env.redis, Change(key).unique(bucket, "7654321").hset({"p": "1"}))
     assert taken.outcome == "taken" and taken.detail == "7654321\x00abc"

@@ -24,12 +24,21 @@ async def names(env: StoreEnv, query: str, filters: SearchFilters = ANY, **kw: i
 @pytest.fixture
 async def people(any_env: StoreEnv, now: datetime) -> StoreEnv:
     drafts = [
-        ContactDraft(first_name="Sara", last_name="Ahmed", email="Sara.Ahmed@Example.com",
-                     phone="+971501234567", identities={Channel.WHATSAPP: "971501234567"}),
-        ContactDraft(first_name="José", last_name="Álvarez", email="jose@example.es", phone="+34612345678"),
+        ContactDraft(
+            first_name="Sara",
+            last_name="Ahmed",
+            email="Sara.Ahmed@Example.com",
+            phone="+971501234567",
+            identities={Channel.WHATSAPP: "971501234567"},
+        ),
+        ContactDraft(
+            first_name="José", last_name="Álvarez", email="jose@example.es", phone="+34612345678"
+        ),
         ContactDraft(first_name="أحمد", last_name="إبراهيم", phone="+201009876543"),
         ContactDraft(first_name="فاطمة", last_name="الزهراء", email="fatima@example.com"),
-        ContactDraft(first_name="Omar", last_name="Saleh", email="omar@example.com", phone="+447700900123"),
+        ContactDraft(
+            first_name="Omar", last_name="Saleh", email="omar@example.com", phone="+447700900123"
+        ),
     ]
     for draft in drafts:
         await any_env.contacts.create(draft, now)
@@ -49,7 +58,9 @@ async def people(any_env: StoreEnv, now: datetime) -> StoreEnv:
     ],
     ids=["e164_spaced", "00_prefix", "no_plus", "national", "trailing_6", "punctuation", "uk"],
 )
-async def test_phone_in_any_notation_finds_the_contact(people: StoreEnv, query: str, expected: str) -> None:
+async def test_phone_in_any_notation_finds_the_contact(
+    people: StoreEnv, query: str, expected: str
+) -> None:
     assert await names(people, query) == [expected]
 
 
@@ -87,17 +98,35 @@ async def test_email_case_insensitive_full_or_local_part(
         ("فـاطـمـة", ["فاطمة الزهراء"]),  # tatweel dropped
         ("zz", []),
     ],
-    ids=["two_chars", "case", "last_name", "full_name", "accent_fold", "accent_fold_upper",
-         "last_accented", "arabic_hamza", "arabic_hamza_below", "arabic_ta_marbuta",
-         "arabic_diacritics", "arabic_tatweel", "no_match"],
+    ids=[
+        "two_chars",
+        "case",
+        "last_name",
+        "full_name",
+        "accent_fold",
+        "accent_fold_upper",
+        "last_accented",
+        "arabic_hamza",
+        "arabic_hamza_below",
+        "arabic_ta_marbuta",
+        "arabic_diacritics",
+        "arabic_tatweel",
+        "no_match",
+    ],
 )
-async def test_name_prefix_unicode_and_folding(people: StoreEnv, query: str, expected: list[str]) -> None:
+async def test_name_prefix_unicode_and_folding(
+    people: StoreEnv, query: str, expected: list[str]
+) -> None:
     assert sorted(await names(people, query)) == expected
 
 
 @pytest.mark.parametrize(
     ("query", "key"),
-    [("", "search.empty_query"), ("s", "search.query_too_short"), ("12345", "search.phone_too_short")],
+    [
+        ("", "search.empty_query"),
+        ("s", "search.query_too_short"),
+        ("12345", "search.phone_too_short"),
+    ],
     ids=["empty", "one_letter", "five_digits"],
 )
 async def test_bad_queries_say_why(env: StoreEnv, query: str, key: str) -> None:
@@ -132,11 +161,14 @@ async def test_scope_and_status_filters(any_env: StoreEnv, now: datetime) -> Non
     assert "Mona" in await found(scope=Scope.ALL, agent="U_ME", status=None)
 
 
-async def test_sorted_by_latest_customer_message_or_by_name(any_env: StoreEnv, now: datetime) -> None:
+async def test_sorted_by_latest_customer_message_or_by_name(
+    any_env: StoreEnv, now: datetime
+) -> None:
     for i, first in enumerate(["Bella", "Anna", "Carla"]):
         await any_env.contacts.create(
             ContactDraft(
-                first_name=first, last_name="Lopez",
+                first_name=first,
+                last_name="Lopez",
                 identities={Channel.TELEGRAM: f"t{i}"},
                 last_inbound_at={Channel.TELEGRAM: now - timedelta(hours=[2, 1, 3][i])},
             ),
@@ -147,7 +179,7 @@ async def test_sorted_by_latest_customer_message_or_by_name(any_env: StoreEnv, n
     by_name = await names(any_env, "lopez", SearchFilters(status=None, sort=SortOrder.NAME))
     assert by_name == ["Anna Lopez", "Bella Lopez", "Carla Lopez"]
     # An inbound message moves Carla to the top of "most recent".
-    carla = (await any_env.contacts.find_by_identity(Channel.TELEGRAM, "t2"))
+    carla = await any_env.contacts.find_by_identity(Channel.TELEGRAM, "t2")
     assert carla is not None
     await any_env.contacts.record_inbound(carla.id, Channel.TELEGRAM, now, now)
     assert (await names(any_env, "lopez"))[0] == "Carla Lopez"
@@ -155,9 +187,12 @@ async def test_sorted_by_latest_customer_message_or_by_name(any_env: StoreEnv, n
 
 async def test_pages_cover_every_match_once(any_env: StoreEnv, now: datetime) -> None:
     drafts = [
-        ContactDraft(first_name=f"Nadia{i:02d}", last_name="Page",
-                     identities={Channel.WEBCHAT: f"v{i}"},
-                     last_inbound_at={Channel.WEBCHAT: now - timedelta(minutes=i)})
+        ContactDraft(
+            first_name=f"Nadia{i:02d}",
+            last_name="Page",
+            identities={Channel.WEBCHAT: f"v{i}"},
+            last_inbound_at={Channel.WEBCHAT: now - timedelta(minutes=i)},
+        )
         for i in range(25)
     ]
     await any_env.contacts.create_many(drafts, now)
@@ -179,9 +214,12 @@ async def test_many_matches_walk_in_order_within_budget(
 ) -> None:
     """Past the budget, results come from walking the status set newest first."""
     drafts = [
-        ContactDraft(first_name="Sam", last_name=f"W{i:03d}",
-                     identities={Channel.LINE: f"l{i}"},
-                     last_inbound_at={Channel.LINE: now - timedelta(minutes=i)})
+        ContactDraft(
+            first_name="Sam",
+            last_name=f"W{i:03d}",
+            identities={Channel.LINE: f"l{i}"},
+            last_inbound_at={Channel.LINE: now - timedelta(minutes=i)},
+        )
         for i in range(120)
     ]
     await any_env.contacts.create_many(drafts, now)
@@ -222,7 +260,19 @@ async def test_changes_leave_nothing_findable_under_old_values(
 
 
 async def test_deleted_contact_is_not_found(any_env: StoreEnv, now: datetime) -> None:
-    created = await any_env.contacts.create(ContactDraft(first_name="Gone", phone="+971501111111"), now)
+    created = await any_env.contacts.create(
+        ContactDraft(first_name="Gone", phone="+971501111111"), now
+    )
     await any_env.contacts.delete(created.contact_id)
     assert await names(any_env, "gone") == []
     assert await names(any_env, "0501111111") == []
+
+
+def test_every_shortest_query_fits_in_one_bucket() -> None:
+    """A query as short as allowed still names exactly one index bucket."""
+    from bot.domain.contacts import MIN_EMAIL_QUERY, MIN_PHONE_DIGITS, MIN_TEXT_QUERY, TermKind
+    from bot.store.keys import BUCKET_CHARS
+
+    assert BUCKET_CHARS[TermKind.NAME] <= MIN_TEXT_QUERY
+    assert BUCKET_CHARS[TermKind.EMAIL] <= min(MIN_EMAIL_QUERY, MIN_TEXT_QUERY + 1)  # "sa" → "sa@"
+    assert BUCKET_CHARS[TermKind.PHONE] <= MIN_PHONE_DIGITS

@@ -1,52 +1,153 @@
 -- search.lua: one partition's share of a contact search.
 --
--- KEYS[1..n]   index buckets, one per prefix (members are `term\0local-id`)
--- KEYS[n+1..]  walk sets: status or inbox sets scored by the customer's last
---              message, used when the prefix matches too many contacts
+-- KEYS[1..n]   index buckets, one per prefix (members `term\0local-id`, score 0)
+-- KEYS[n+1..]  recency buckets named by ARGV (name prefixes only: the same
+--              members, one set per status the filter admits, scored by the
+--              customer's last message), then the walk sets: status or inbox
+--              sets scored likewise (the filter)
 -- ARGV[1]      contact key prefix (`fu:{p3}:c:`)
 -- ARGV[2]      n, the number of prefixes
--- ARGV[3..]    n pairs: kind, prefix
+-- ARGV[3..]    n quadruples: kind, prefix, position of its first recency bucket
+--              in KEYS and how many follow (0 0: none)
 -- then         status filter ("" = any), assignee filter ("" = any),
---              sort ("recent" | "name"), need (results wanted), budget
---              (most contacts to examine)
+--              sort ("recent" | "name"), need (results wanted), budget (most
+--              contacts to read), number of walk sets (the last KEYS)
 -- Returns {plan, total, truncated, local1, key1, local2, key2, ...}: the best
 -- `need` matches in sort order; key is the last-message time or the name key.
+-- `truncated` = 1 when the budget ran out before the answer was certain.
 
 local prefix_key = ARGV[1]
 local n = tonumber(ARGV[2])
-local kinds, prefixes = {}, {}
+local kinds, prefixes, recency = {}, {}, {}
 for i = 1, n do
-  kinds[i] = ARGV[1 + 2 * i]
-  prefixes[i] = ARGV[2 + 2 * i]
+  local b = 4 * i - 1
+  kinds[i] = ARGV[b]
+  prefixes[i] = ARGV[b + 1]
+  local first, count = tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3])
+  if count > 0 then
+    recency[i] = {}
+    for k = first, first + count - 1 do recency[i][#recency[i] + 1] = KEYS[k] end
+  end
 end
-local a = 3 + 2 * n
+local a = 4 * n + 3
 local want_status, want_assignee = ARGV[a], ARGV[a + 1]
 local sort, need, budget = ARGV[a + 2], tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+local n_walk = tonumber(ARGV[a + 5])
 local walk_sets = {}
-for i = n + 1, #KEYS do walk_sets[#walk_sets + 1] = KEYS[i] end
+for i = #KEYS - n_walk + 1, #KEYS do walk_sets[#walk_sets + 1] = KEYS[i] end
+
+local found, seen = {}, {}
+local reads = 0
 
 local function local_id(member)
   local pos = string.find(member, '\0', 1, true)
   return string.sub(member, pos + 1)
 end
 
--- Reads a contact; returns its sort key when it passes the filters (and, when
--- check_terms, matches one of the prefixes), else nil.
+-- Reads a contact once; records it when it passes the filters (and, when
+-- check_terms, matches one of the prefixes). Returns true when recorded.
 local function examine(id, check_terms)
+  if seen[id] ~= nil then return seen[id] end
+  reads = reads + 1
   local f = redis.call('HMGET', prefix_key .. id, 'st', 'as', 'li', 'nk', 'tx')
-  if not f[1] then return nil end
-  if want_status ~= '' and f[1] ~= want_status then return nil end
-  if want_assignee ~= '' and f[2] ~= want_assignee then return nil end
-  if check_terms then
+  local ok = f[1] and (want_status == '' or f[1] == want_status)
+    and (want_assignee == '' or f[2] == want_assignee)
+  if ok and check_terms then
     local tx = f[5] or ''
-    local hit = false
+    ok = false
     for i = 1, n do
-      if string.find(tx, '\30' .. kinds[i] .. prefixes[i], 1, true) then hit = true break end
+      if string.find(tx, '\30' .. kinds[i] .. prefixes[i], 1, true) then ok = true break end
     end
-    if not hit then return nil end
   end
-  if sort == 'name' then return f[4] or '' end
-  return tonumber(f[3] or '0') or 0
+  ok = ok and true or false
+  seen[id] = ok
+  if ok then
+    local key = tonumber(f[3] or '0') or 0
+    if sort == 'name' then key = f[4] or '' end
+    found[#found + 1] = {id, key}
+  end
+  return ok
+end
+
+local function range_max(p) return '[' .. p .. '\255' end
+
+-- Every contact under prefix i, in term order, until `need` matched (when
+-- stop_early) or `cap` reads; returns true when it read them all.
+local function scan_index(i, stop_early, cap)
+  local matched, offset = 0, 0
+  while true do
+    local chunk = redis.call('ZRANGEBYLEX', KEYS[i], '[' .. prefixes[i], range_max(prefixes[i]),
+      'LIMIT', offset, 128)
+    if #chunk == 0 then return true end
+    offset = offset + #chunk
+    for _, m in ipairs(chunk) do
+      if examine(local_id(m), false) then matched = matched + 1 end
+      if stop_early and matched >= need then return true end
+      if reads >= cap then return false end
+    end
+    if #chunk < 128 then return true end
+  end
+end
+
+-- Walk prefix i's recency buckets newest first. Members show their term, so
+-- only matches are looked up: their scores (the sort key) in one ZMSCORE, or
+-- the contact itself when the assignee must be checked. A bucket's first
+-- `need` matches are its newest; `whole` reads the bucket to the end.
+local function walk_recency(i, cap, whole)
+  local p, len = prefixes[i], #prefixes[i]
+  local complete = true
+  for _, set in ipairs(recency[i]) do
+    local matched, start, looked = 0, 0, 0
+    local size = need
+    if whole then size = 512 end
+    local done = false
+    while not done do
+      local chunk = redis.call('ZREVRANGE', set, start, start + size - 1)
+      if #chunk == 0 then break end
+      start = start + #chunk
+      size = math.min(size * 2, 512)
+      local hits = {}
+      for _, m in ipairs(chunk) do
+        if string.sub(m, 1, len) == p then hits[#hits + 1] = m end
+      end
+      looked = looked + #chunk
+      if #hits > 0 and want_assignee == '' then
+        local scores = redis.call('ZMSCORE', set, unpack(hits))
+        for k, m in ipairs(hits) do
+          local id = local_id(m)
+          if seen[id] == nil then
+            seen[id] = true
+            found[#found + 1] = {id, tonumber(scores[k])}
+            matched = matched + 1
+            if matched >= need and not whole then done = true break end
+          end
+        end
+      else
+        for _, m in ipairs(hits) do
+          if examine(local_id(m), false) then matched = matched + 1 end
+          if matched >= need and not whole then done = true break end
+          if reads >= cap then complete = false done = true break end
+        end
+      end
+      if not done and looked >= cap * 16 then complete = false done = true end
+    end
+  end
+  return complete
+end
+
+-- Walk a filter set (an inbox) newest first, checking each contact's own terms.
+local function walk_set(set, cap)
+  local matched, start = 0, 0
+  while true do
+    local chunk = redis.call('ZREVRANGE', set, start, start + 127)
+    if #chunk == 0 then return true end
+    start = start + #chunk
+    for _, id in ipairs(chunk) do
+      if examine(id, true) then matched = matched + 1 end
+      if sort == 'recent' and matched >= need then return true end
+      if reads >= cap then return false end
+    end
+  end
 end
 
 local function better(x, y)
@@ -55,7 +156,7 @@ local function better(x, y)
   return x[2] > y[2]
 end
 
-local function reply(plan, total, truncated, found)
+local function reply(plan, total, truncated)
   table.sort(found, better)
   local out = {plan, total, truncated}
   for i = 1, math.min(need, #found) do
@@ -65,65 +166,66 @@ local function reply(plan, total, truncated, found)
   return out
 end
 
-local total = 0
+-- Sorted by recency, a name prefix is answered from its recency buckets when
+-- they are small (read whole), or when walking them reads less than reading
+-- every match would. Costs are relative to looking at one member; reading a
+-- contact costs READ. (Each redis.call inside a script costs microseconds:
+-- count them.)
+local READ, SMALL_BUCKET = 8, 256
+local counts, rx_size, total = {}, {}, 0
 for i = 1, n do
-  total = total + redis.call('ZLEXCOUNT', KEYS[i], '[' .. prefixes[i], '[' .. prefixes[i] .. '\255')
-end
-
-local function by_index(limit)
-  local seen, found = {}, {}
-  for i = 1, n do
-    local members = redis.call('ZRANGEBYLEX', KEYS[i], '[' .. prefixes[i],
-      '[' .. prefixes[i] .. '\255', 'LIMIT', 0, limit)
-    for _, m in ipairs(members) do
-      local id = local_id(m)
-      if not seen[id] then
-        seen[id] = true
-        local key = examine(id, false)
-        if key then found[#found + 1] = {id, key} end
-      end
-    end
+  if sort == 'recent' and recency[i] ~= nil then
+    rx_size[i] = 0
+    for _, set in ipairs(recency[i]) do rx_size[i] = rx_size[i] + redis.call('ZCARD', set) end
   end
-  return found
-end
-
-if total <= budget then
-  return reply('index', total, 0, by_index(budget))
-end
-
-local walk_size = 0
-for _, set in ipairs(walk_sets) do walk_size = walk_size + redis.call('ZCARD', set) end
-
-if #walk_sets > 0 and (walk_size <= budget or sort == 'recent') then
-  -- Walk the filter sets newest first, checking each contact's terms. Sorted
-  -- by recency, a set's first `need` matches are its best, so the walk stops
-  -- there; sorted by name, it reads the whole (small) set. The budget bounds it.
-  local found, seen, truncated = {}, {}, 0
-  local share = math.floor(budget / #walk_sets)
-  for _, set in ipairs(walk_sets) do
-    local matched, examined, start = 0, 0, 0
-    while (sort == 'name' or matched < need) and examined < share do
-      local chunk = redis.call('ZREVRANGE', set, start, start + 63)
-      if #chunk == 0 then break end
-      start = start + #chunk
-      for _, id in ipairs(chunk) do
-        examined = examined + 1
-        if not seen[id] then
-          seen[id] = true
-          local key = examine(id, true)
-          if key then
-            found[#found + 1] = {id, key}
-            matched = matched + 1
-          end
-        end
-        if examined >= share then break end
-      end
-    end
-    if matched < need and examined >= share and start < redis.call('ZCARD', set) then
-      truncated = 1
-    end
+  if rx_size[i] ~= nil and rx_size[i] <= SMALL_BUCKET and want_assignee == '' then
+    counts[i] = -1  -- read whole below
+  elseif kinds[i] == 'e' and string.sub(prefixes[i], -1) == '@' then
+    counts[i] = 0  -- an exact local part: a handful at most, read below
+  else
+    counts[i] = redis.call('ZLEXCOUNT', KEYS[i], '[' .. prefixes[i], range_max(prefixes[i]))
+    total = total + counts[i]
   end
-  return reply('walk', total, truncated, found)
 end
 
-return reply('index', total, 1, by_index(budget))
+local function walk_is_cheaper(i)
+  if rx_size[i] == nil or counts[i] <= need then return false end
+  local read = READ
+  if want_assignee == '' then read = 0 end
+  return need * (read + rx_size[i] / counts[i]) < counts[i] * READ
+end
+
+-- My inbox, when small and the query matches many: read it all (exact).
+if n_walk > 0 and want_assignee ~= '' and total > budget then
+  local walk_size = 0
+  for _, set in ipairs(walk_sets) do walk_size = walk_size + redis.call('ZCARD', set) end
+  if walk_size <= budget then
+    for _, set in ipairs(walk_sets) do walk_set(set, budget) end
+    return reply('set', total, 0)
+  end
+end
+
+local truncated = 0
+local share = math.max(need, math.floor(budget / n))
+for i = 1, n do
+  local complete
+  local cap = reads + share
+  if counts[i] < 0 then
+    local before = #found
+    complete = walk_recency(i, cap, true)
+    total = total + (#found - before)
+  elseif walk_is_cheaper(i) then
+    complete = walk_recency(i, cap, false)
+  elseif counts[i] <= share then
+    complete = scan_index(i, false, cap)
+  elseif sort == 'name' then
+    -- Term order is name order for full names: the first matches are the best.
+    complete = scan_index(i, true, cap)
+    if kinds[i] == 'n' then truncated = 1 end  -- last-name terms interleave
+  else
+    complete = scan_index(i, false, cap)
+    truncated = 1
+  end
+  if not complete then truncated = 1 end
+end
+return reply('prefix', total, truncated)
