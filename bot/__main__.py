@@ -259,7 +259,10 @@ async def _run_import(settings: Settings, url: str, path: Path, dry_run: bool) -
             result = await result
     finally:
         await redis.aclose()
-    return result if isinstance(result, int) and not isinstance(result, bool) else EXIT_OK
+    if isinstance(result, int) and not isinstance(result, bool):
+        return result
+    # Bad rows were reported and the rest imported; scripts still need to know.
+    return EXIT_FAILURE if getattr(result, "errors", None) else EXIT_OK
 
 
 def cmd_import(settings: Settings, args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ import re
 import sys
 import time
 import unicodedata
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import chain
@@ -89,8 +89,6 @@ COLUMNS: tuple[str, ...] = (
 BATCH_ROWS = 500
 #: Contacts updated concurrently within a batch (each update is a few round trips).
 UPDATE_CONCURRENCY = 16
-#: Most index lookups sent in one pipeline.
-LOOKUP_PIPELINE = 8192
 #: Bad rows listed after the summary; the report keeps them all.
 LISTED_ERRORS = 1000
 #: A customer message time this far ahead of "now" is a mistake (a wrong offset).
@@ -622,28 +620,6 @@ def _batches(rows: Iterable[_Parsed], size: int) -> Iterator[list[_Parsed]]:
 # --- matching and writing ----------------------------------------------------------
 
 
-async def find_holders(
-    store: ContactStore, terms: Collection[IndexTerm]
-) -> dict[IndexTerm, list[str]]:
-    """Ids of the contacts indexed under exactly each term, in any partition, sorted.
-
-    `ContactStore.find_by_term` for many terms in few pipelines: an import
-    looks up thousands of rows, and one round trip per term would dominate.
-    """
-    queries = [(term, p) for term in terms for p in range(store.keys.partitions)]
-    found: dict[IndexTerm, list[str]] = {term: [] for term in terms}
-    for start in range(0, len(queries), LOOKUP_PIPELINE):
-        chunk = queries[start : start + LOOKUP_PIPELINE]
-        pipe = store.redis.pipeline(transaction=False)
-        for term, p in chunk:
-            bucket = store.keys.index_bucket(p, term.kind, term.term)
-            pipe.zrangebylex(bucket, f"[{term.term}\x00", f"[{term.term}\x01")
-        replies: list[list[str]] = await pipe.execute()
-        for (term, p), members in zip(chunk, replies, strict=True):
-            found[term] += [f"{p}-{member.rpartition(chr(0))[2]}" for member in members]
-    return {term: sorted(ids) for term, ids in found.items()}
-
-
 @dataclass
 class _Group:
     """The rows of a batch that end on one contact (an existing one or a new one)."""
@@ -768,7 +744,7 @@ class _Importer:
 
     async def batch(self, rows: list[ValidRow]) -> None:
         """Match, create and update one batch of valid rows."""
-        holders = await find_holders(self.store, {t for row in rows for t in row.terms})
+        holders = await self.store.find_holders({t for row in rows for t in row.terms})
         ids = sorted({i for found in holders.values() for i in found})
         known = {c.id: c for c in await self.store.get_many(ids)}
         groups = self._group(rows, holders, known)

@@ -83,8 +83,14 @@ class Contact:
     identities: dict[Channel, str] = field(default_factory=dict)
     conversation: Conversation = field(default_factory=Conversation)
     version: int = 0
-    #: The exact search terms the contact is indexed under (kind, term).
-    index_terms: tuple[tuple[str, str], ...] = ()
+    #: The exact search terms the contact is indexed under, as stored: each
+    #: term is a separator, its kind letter and the term (see `index_terms`).
+    indexed: str = ""
+
+    @property
+    def index_terms(self) -> tuple[tuple[str, str], ...]:
+        """(kind, term) pairs, decoded when asked (searches never need them)."""
+        return tuple((part[0], part[1:]) for part in self.indexed.split("\x1e") if part)
 
     @property
     def name(self) -> str:

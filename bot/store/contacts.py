@@ -10,7 +10,7 @@ status and inbox sets change together or not at all.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import cast
@@ -48,6 +48,8 @@ _CHANNELS = {channel.value: channel for channel in Channel}  # faster than Chann
 
 Builder = Callable[[Contact, tuple[IndexTerm, ...], Change], bool]
 
+#: Commands per pipeline when looking many terms up.
+LOOKUP_PIPELINE = 2000
 #: How many times a read-decide-commit cycle is retried when the record moved.
 MAX_ATTEMPTS = 16
 
@@ -148,7 +150,7 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
         identities=identities,
         conversation=conversation,
         version=int(data.get(F_VERSION) or 0),
-        index_terms=tuple((t.kind.value, t.term) for t in decode_terms(data.get(F_TERMS, ""))),
+        indexed=data.get(F_TERMS, ""),
     )
 
 
@@ -189,16 +191,27 @@ class ContactStore:
 
     async def find_by_term(self, kind: TermKind, term: str) -> list[str]:
         """Ids of contacts that have exactly this index term, in any partition."""
-        pipe = self.redis.pipeline(transaction=False)
-        for p in range(self.keys.partitions):
-            bucket = self.keys.index_bucket(p, kind, term)
-            pipe.zrangebylex(bucket, f"[{term}\x00", f"[{term}\x01")
-        found: list[list[str]] = await pipe.execute()
-        return [
-            f"{p}-{member.rpartition(chr(0))[2]}"
-            for p, members in enumerate(found)
-            for member in members
-        ]
+        wanted = IndexTerm(kind, term)
+        return (await self.find_holders([wanted]))[wanted]
+
+    async def find_holders(self, terms: Collection[IndexTerm]) -> dict[IndexTerm, list[str]]:
+        """Ids (sorted) of the contacts indexed under exactly each term, in any partition.
+
+        Many terms in few pipelines: an import looks up thousands of rows, and
+        a round trip per term would dominate.
+        """
+        queries = [(term, p) for term in terms for p in range(self.keys.partitions)]
+        found: dict[IndexTerm, list[str]] = {term: [] for term in terms}
+        for start in range(0, len(queries), LOOKUP_PIPELINE):
+            chunk = queries[start : start + LOOKUP_PIPELINE]
+            pipe = self.redis.pipeline(transaction=False)
+            for term, p in chunk:
+                bucket = self.keys.index_bucket(p, term.kind, term.term)
+                pipe.zrangebylex(bucket, f"[{term.term}\x00", f"[{term.term}\x01")
+            replies: list[list[str]] = await pipe.execute()
+            for (term, p), members in zip(chunk, replies, strict=True):
+                found[term] += [f"{p}-{member.rpartition(chr(0))[2]}" for member in members]
+        return {term: sorted(ids) for term, ids in found.items()}
 
     async def find_by_identity(self, channel: Channel, identity: str) -> Contact | None:
         ids = await self.find_by_term(TermKind.IDENTITY, identity_term(channel, identity))

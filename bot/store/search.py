@@ -17,6 +17,8 @@ from bot.store.contacts import ContactStore
 from bot.store.keys import RECENCY_CHARS, Keys
 from bot.store.scripts import SEARCH, load_all
 
+#: Separates the script's arguments inside its one packed argument.
+ARG_SEP = "\x1f"
 #: Most contacts examined per search, spread over the partitions.
 SEARCH_BUDGET = 4096
 #: At least this many per partition, however many partitions there are.
@@ -103,7 +105,8 @@ class ContactSearch:
                     first = len(keys) + 1
                     keys += [self.keys.recency_bucket(p, status, prefix) for status in statuses]
                     count = len(statuses)
-                args += [kind.value, prefix, first, count]
+                exact = int(count > 0 and len(prefix) == RECENCY_CHARS)
+                args += [kind.value, prefix, first, count, exact]
             walk = self._walk_sets(p, filters)
             keys += walk
             args += [
@@ -114,7 +117,8 @@ class ContactSearch:
                 budget,
                 len(walk),
             ]
-            SEARCH.queue(pipe, keys, args)
+            # One packed argument instead of twenty: packing is per argument.
+            SEARCH.queue(pipe, keys, [ARG_SEP.join(str(a) for a in args)])
         replies: list[list[str | int]] = await pipe.execute()
 
         total = 0
