@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     redis_cluster: bool = False
     data_dir: Path = Path("./data")
     port: int = Field(default=3000, ge=1, le=65535)
-    partitions: int = Field(default=8, ge=1, le=1024)
+    partitions: int = Field(default=4, ge=1, le=1024)
     relay_in_process: bool = True
     log_level: Annotated[LogLevel, BeforeValidator(_upper)] = "INFO"
     log_format: Annotated[LogFormat, BeforeValidator(_lower)] = "text"

@@ -187,7 +187,7 @@ def test_defaults_follow_the_spec() -> None:
     assert s.agents == () and s.managers == ()
     assert s.relay_in_process is True
     assert (s.log_level, s.log_format) == ("INFO", "text")
-    assert s.partitions == 8
+    assert s.partitions == 4
     assert s.window_alert_minutes == 60
     assert s.slack_bot_token is None
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from bot.domain.channels import Channel
+from bot.domain.contacts import contact_terms
 
 
 class ConversationStatus(StrEnum):
@@ -83,14 +84,23 @@ class Contact:
     identities: dict[Channel, str] = field(default_factory=dict)
     conversation: Conversation = field(default_factory=Conversation)
     version: int = 0
-    #: The exact search terms the contact is indexed under, as stored: each
-    #: term is a separator, its kind letter and the term (see `index_terms`).
+    #: The name terms the contact is indexed under, as stored: each term is a
+    #: separator, its kind letter and the term (see `index_terms`).
     indexed: str = ""
 
     @property
     def index_terms(self) -> tuple[tuple[str, str], ...]:
-        """(kind, term) pairs, decoded when asked (searches never need them)."""
-        return tuple((part[0], part[1:]) for part in self.indexed.split("\x1e") if part)
+        """(kind, term) of every index entry: the stored name terms, then the
+        e-mail, phone and identity terms, which are the stored values."""
+        names = [(part[0], part[1:]) for part in self.indexed.split("\x1e") if part]
+        derived = contact_terms(
+            first_name="",
+            last_name="",
+            email=self.email,
+            phone=self.phone,
+            identities=dict(self.identities),
+        ).terms
+        return tuple(names + [(t.kind.value, t.term) for t in derived])
 
     @property
     def name(self) -> str:

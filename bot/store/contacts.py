@@ -37,7 +37,7 @@ from bot.store.scripts import APPLY, ApplyResult, Change, apply_change, parse_ap
 
 # Field names of the contact hash (short: a million contacts share them).
 F_FIRST, F_LAST, F_EMAIL, F_PHONE = "fn", "ln", "em", "ph"
-F_STATUS, F_ASSIGNEE, F_LAST_INBOUND, F_NAME_KEY, F_TERMS = "st", "as", "li", "nk", "tx"
+F_STATUS, F_ASSIGNEE, F_LAST_INBOUND, F_TERMS = "st", "as", "li", "tx"
 F_VERSION, F_THREAD, F_PREV_THREAD = "v", "th", "pth"
 F_WECHAT_COUNT, F_WECHAT_WINDOW = "wc", "wcw"
 F_CLOSED_REASON, F_CLOSED_AT, F_OPENED_AT, F_CREATED_AT = "cr", "ca", "oa", "cd"
@@ -109,12 +109,24 @@ class CreateResult:
 
 
 def encode_terms(terms: Iterable[IndexTerm]) -> str:
-    """`tx`: every indexed term as kind + term, each after a separator."""
-    return "".join(f"{TERM_SEP}{t.kind.value}{t.term}" for t in terms)
+    """`tx`: the indexed name terms, each after a separator, the full name first.
+
+    Only name terms are stored: how a name folds may change between
+    versions, so what was indexed must be remembered. E-mail, phone and
+    identity terms are the stored fields themselves (see `indexed_terms`).
+    The full name first doubles as the name sort key.
+    """
+    return "".join(f"{TERM_SEP}{t.kind.value}{t.term}" for t in terms if t.kind is TermKind.NAME)
 
 
 def decode_terms(value: str) -> tuple[IndexTerm, ...]:
     return tuple(IndexTerm(TermKind(part[0]), part[1:]) for part in value.split(TERM_SEP) if part)
+
+
+def indexed_terms(contact: Contact) -> tuple[IndexTerm, ...]:
+    """Every term a stored contact is indexed under: its stored name terms and
+    the terms its stored e-mail, phone and identities make."""
+    return tuple(IndexTerm(TermKind(kind), term) for kind, term in contact.index_terms)
 
 
 def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
@@ -259,7 +271,6 @@ class ContactStore:
             F_LAST: draft.last_name,
             F_STATUS: draft.status.value,
             F_LAST_INBOUND: str(score),
-            F_NAME_KEY: terms.name_key,
             F_TERMS: encode_terms(terms.terms),
             F_CREATED_AT: str(to_epoch(now)),
         }
@@ -358,7 +369,7 @@ class ContactStore:
             contact = contact_from_hash(contact_id, data)
             change = Change(key).must_exist(True)
             change.expect(F_VERSION, data.get(F_VERSION))
-            if not build(contact, decode_terms(data.get(F_TERMS, "")), change):
+            if not build(contact, indexed_terms(contact), change):
                 return contact
             result = await apply_change(self.redis, change)
             if result.ok:
@@ -397,7 +408,6 @@ class ContactStore:
         fields = {
             F_FIRST: draft.first_name,
             F_LAST: draft.last_name,
-            F_NAME_KEY: new.name_key,
             F_TERMS: encode_terms(new.terms),
         }
         removed: list[str] = []

@@ -8,6 +8,7 @@ partitions' answers are merged here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,6 +18,8 @@ from bot.store.contacts import ContactStore
 from bot.store.keys import RECENCY_CHARS, Keys
 from bot.store.scripts import SEARCH, load_all
 
+#: A partition is first asked for its share of the page plus this margin.
+PAGE_SPREAD_MARGIN = 5
 #: Separates the script's arguments inside its one packed argument.
 ARG_SEP = "\x1f"
 #: Most contacts examined per search, spread over the partitions.
@@ -90,15 +93,52 @@ class ContactSearch:
             raise ValueError("Scope.MINE needs the agent")
         query = parse_query(text, self.default_region)
         need = offset + limit + 1
-        budget = self.partition_budget
         if not self._loaded:
             await load_all(self.redis)
             self._loaded = True
+        # Each partition is asked for its best `ask`, not all `need`: the page
+        # spreads over the partitions. A partition whose answer was full and
+        # reaches into the page may hold more, and is asked again for `need`
+        # (rare), so the result is exact either way.
+        partitions = range(self.keys.partitions)
+        ask = min(need, -(-need // self.keys.partitions) + PAGE_SPREAD_MARGIN)
+        replies = await self._ask(partitions, query, filters, ask)
+        found = self._merge(replies, filters)
+        if ask < need:
+            cutoff = found[need - 1][1] if len(found) >= need else None
+            again = [
+                p
+                for p, reply in replies.items()
+                if len(reply) - 3 >= 2 * ask
+                and (cutoff is None or not self._worse(reply[-1], cutoff, filters))
+            ]
+            if again:
+                replies.update(await self._ask(again, query, filters, need))
+                found = self._merge(replies, filters)
+        total = sum(int(reply[1]) for reply in replies.values())
+        truncated = any(int(reply[2]) == 1 for reply in replies.values())
+        page_ids = [cid for cid, _ in found[offset : offset + limit]]
+        contacts = await self.contacts.get_many(page_ids)
+        more = len(found) > offset + limit
+        return SearchPage(
+            query=query,
+            contacts=contacts,
+            offset=offset,
+            next_offset=offset + limit if more else None,
+            total=total,
+            truncated=truncated,
+        )
+
+    async def _ask(
+        self, partitions: Iterable[int], query: SearchQuery, filters: SearchFilters, need: int
+    ) -> dict[int, list[str]]:
+        """Run search.lua on each partition (one pipeline); replies by partition."""
+        order = list(partitions)
         pipe = self.redis.pipeline(transaction=False)
-        for p in range(self.keys.partitions):
+        statuses = [filters.status] if filters.status else list(ConversationStatus)
+        for p in order:
             keys = [self.keys.index_bucket(p, kind, prefix) for kind, prefix in query.prefixes]
             args: list[str | int] = [self.keys.contact_prefix(p), len(query.prefixes)]
-            statuses = [filters.status] if filters.status else list(ConversationStatus)
             for kind, prefix in query.prefixes:
                 first, count = 0, 0
                 if kind is TermKind.NAME and len(prefix) >= RECENCY_CHARS:
@@ -114,19 +154,19 @@ class ContactSearch:
                 filters.agent if filters.scope is Scope.MINE and filters.agent else "",
                 filters.sort.value,
                 need,
-                budget,
+                self.partition_budget,
                 len(walk),
             ]
             # One packed argument instead of twenty: packing is per argument.
             SEARCH.queue(pipe, keys, [ARG_SEP.join(str(a) for a in args)])
-        replies: list[list[str | int]] = await pipe.execute()
+        replies: list[list[str]] = await pipe.execute()
+        return dict(zip(order, replies, strict=True))
 
-        total = 0
-        truncated = False
+    @staticmethod
+    def _merge(replies: dict[int, list[str]], filters: SearchFilters) -> list[tuple[str, str]]:
+        """All partitions' results as (contact id, sort key), best first."""
         found: list[tuple[str, str]] = []
-        for p, reply in enumerate(replies):
-            total += int(reply[1])
-            truncated = truncated or int(reply[2]) == 1
+        for p, reply in replies.items():
             rest = reply[3:]
             for i in range(0, len(rest), 2):
                 found.append((f"{p}-{rest[i]}", str(rest[i + 1])))
@@ -134,17 +174,14 @@ class ContactSearch:
             found.sort(key=lambda item: (item[1], item[0]))
         else:
             found.sort(key=lambda item: (-int(item[1]), item[0]))
-        page_ids = [cid for cid, _ in found[offset : offset + limit]]
-        contacts = await self.contacts.get_many(page_ids)
-        more = len(found) > offset + limit
-        return SearchPage(
-            query=query,
-            contacts=contacts,
-            offset=offset,
-            next_offset=offset + limit if more else None,
-            total=total,
-            truncated=truncated,
-        )
+        return found
+
+    @staticmethod
+    def _worse(key: str, cutoff: str, filters: SearchFilters) -> bool:
+        """Whether sort key `key` ranks strictly after `cutoff`."""
+        if filters.sort is SortOrder.NAME:
+            return key > cutoff
+        return int(key) < int(cutoff)
 
     def _walk_sets(self, partition: int, filters: SearchFilters) -> list[str]:
         """My inbox is small enough to walk whole when a query matches many."""

@@ -276,3 +276,31 @@ def test_every_shortest_query_fits_in_one_bucket() -> None:
     assert BUCKET_CHARS[TermKind.NAME] <= MIN_TEXT_QUERY
     assert BUCKET_CHARS[TermKind.EMAIL] <= min(MIN_EMAIL_QUERY, MIN_TEXT_QUERY + 1)  # "sa" → "sa@"
     assert BUCKET_CHARS[TermKind.PHONE] <= MIN_PHONE_DIGITS
+
+
+@pytest.mark.parametrize("sort", list(SortOrder), ids=[s.value for s in SortOrder])
+async def test_page_held_by_one_partition_is_still_exact(
+    any_env: StoreEnv, now: datetime, sort: SortOrder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Partitions are first asked for a share of the page; one that holds more is asked again."""
+    monkeypatch.setattr(type(any_env.keys), "home_partition", lambda self, key: 3)
+    drafts = [
+        ContactDraft(
+            first_name="Rania",
+            last_name=f"P{i:02d}",
+            identities={Channel.VIBER: f"vp{i}"},
+            last_inbound_at={Channel.VIBER: now - timedelta(minutes=i)},
+        )
+        for i in range(30)
+    ]
+    await any_env.contacts.create_many(drafts, now)
+    seen: list[str] = []
+    offset: int | None = 0
+    while offset is not None:
+        page = await any_env.search.search(
+            "rania", SearchFilters(status=None, sort=sort), offset=offset
+        )
+        assert all(c.id.startswith("3-") for c in page.contacts)
+        seen += [c.last_name for c in page.contacts]
+        offset = page.next_offset
+    assert seen == [f"P{i:02d}" for i in range(30)]

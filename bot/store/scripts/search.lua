@@ -60,21 +60,26 @@ end
 local function examine(id, check_terms)
   if seen[id] ~= nil then return seen[id] end
   reads = reads + 1
-  local f = redis.call('HMGET', prefix_key .. id, 'st', 'as', 'li', 'nk', 'tx')
+  local f = redis.call('HMGET', prefix_key .. id, 'st', 'as', 'li', 'tx', 'em')
   local ok = f[1] and (want_status == '' or f[1] == want_status)
     and (want_assignee == '' or f[2] == want_assignee)
+  local tx = f[4] or ''
   if ok and check_terms then
-    local tx = f[5] or ''
+    -- Name terms are stored in tx; an e-mail term is the stored address.
     ok = false
     for i = 1, n do
-      if string.find(tx, '\30' .. kinds[i] .. prefixes[i], 1, true) then ok = true break end
+      if kinds[i] == 'n' and string.find(tx, '\30n' .. prefixes[i], 1, true) then ok = true break end
+      if kinds[i] == 'e' and string.sub(f[5] or '', 1, #prefixes[i]) == prefixes[i] then
+        ok = true break
+      end
     end
   end
   ok = ok and true or false
   seen[id] = ok
   if ok then
     local key = tonumber(f[3] or '0') or 0
-    if sort == 'name' then key = f[4] or '' end
+    -- The name sort key is the first name term: the full name.
+    if sort == 'name' then key = string.match(tx, '^\30n([^\30]*)') or '' end
     found[#found + 1] = {id, key}
   end
   return ok
@@ -228,7 +233,9 @@ local function walk_is_cheaper(i)
 end
 
 -- My inbox, when small and the query matches many: read it all (exact).
-if n_walk > 0 and want_assignee ~= '' and total > budget then
+local walkable = true  -- the inbox walk checks name and e-mail terms only
+for i = 1, n do walkable = walkable and (kinds[i] == 'n' or kinds[i] == 'e') end
+if n_walk > 0 and want_assignee ~= '' and total > budget and walkable then
   local walk_size = 0
   for _, set in ipairs(walk_sets) do walk_size = walk_size + redis.call('ZCARD', set) end
   if walk_size <= budget then

@@ -1,0 +1,88 @@
+"""Approved WhatsApp message templates, as synced from the Business Management API.
+
+One hash per deployment (`fu:{templates}:whatsapp`), field `name:language`,
+value the template as JSON. The sync (`GET /{waba-id}/message_templates
+?status=APPROVED`) replaces the whole set at once, so a template Meta
+stopped approving disappears with the next sync.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import cast
+
+from bot.store.connection import RedisClient
+from bot.store.keys import Keys
+
+_PLACEHOLDER = re.compile(r"\{\{(\d+)\}\}")
+
+
+@dataclass(frozen=True)
+class WhatsAppTemplate:
+    """An approved template: its body text with `{{1}}`… placeholders."""
+
+    name: str
+    language: str
+    category: str
+    body: str
+
+    @property
+    def parameter_count(self) -> int:
+        """How many body parameters the template takes ({{1}} … {{n}})."""
+        return max((int(n) for n in _PLACEHOLDER.findall(self.body)), default=0)
+
+    def render(self, params: tuple[str, ...]) -> str:
+        """The body with its parameters filled in (for previews and threads)."""
+        if len(params) != self.parameter_count:
+            raise ValueError(f"{self.name} takes {self.parameter_count} parameters")
+        return _PLACEHOLDER.sub(lambda m: params[int(m.group(1)) - 1], self.body)
+
+    @property
+    def field(self) -> str:
+        return f"{self.name}:{self.language}"
+
+
+class TemplateStore:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def replace_all(self, templates: list[WhatsAppTemplate]) -> None:
+        """The approved set is exactly `templates` (one MULTI on one key)."""
+        key = self.keys.whatsapp_templates()
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(key)
+        if templates:
+            pipe.hset(
+                key,
+                mapping={
+                    t.field: json.dumps(
+                        {
+                            "name": t.name,
+                            "language": t.language,
+                            "category": t.category,
+                            "body": t.body,
+                        },
+                        ensure_ascii=False,
+                    )
+                    for t in templates
+                },
+            )
+        await pipe.execute()
+
+    async def all(self) -> list[WhatsAppTemplate]:
+        raw = cast(dict[str, str], await self.redis.hgetall(self.keys.whatsapp_templates()))
+        return sorted((_decode(v) for v in raw.values()), key=lambda t: (t.name, t.language))
+
+    async def get(self, name: str, language: str) -> WhatsAppTemplate | None:
+        raw = cast(
+            str | None, await self.redis.hget(self.keys.whatsapp_templates(), f"{name}:{language}")
+        )
+        return _decode(raw) if raw else None
+
+
+def _decode(value: str) -> WhatsAppTemplate:
+    data = json.loads(value)
+    return WhatsAppTemplate(data["name"], data["language"], data["category"], data["body"])

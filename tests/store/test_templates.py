@@ -1,0 +1,33 @@
+"""Approved WhatsApp templates: replaced as a set, read back, rendered."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.store.templates import TemplateStore, WhatsAppTemplate
+from tests.conftest import StoreEnv
+
+ORDER = WhatsAppTemplate("order_update", "en", "UTILITY", "Hi {{1}}, order {{2}} has shipped.")
+ORDER_AR = WhatsAppTemplate("order_update", "ar", "UTILITY", "مرحبا {{1}}، تم شحن الطلب {{2}}.")
+FOLLOW = WhatsAppTemplate("follow_up", "en", "UTILITY", "We fixed the issue you reported.")
+
+
+async def test_sync_replaces_the_approved_set(any_env: StoreEnv) -> None:
+    store = TemplateStore(any_env.redis, any_env.keys)
+    await store.replace_all([ORDER, ORDER_AR, FOLLOW])
+    assert [t.field for t in await store.all()] == [
+        "follow_up:en",
+        "order_update:ar",
+        "order_update:en",
+    ]
+    await store.replace_all([FOLLOW])  # order_update no longer approved
+    assert await store.get("order_update", "en") is None
+    assert await store.get("follow_up", "en") == FOLLOW
+
+
+def test_parameters_are_counted_and_rendered() -> None:
+    assert ORDER.parameter_count == 2 and FOLLOW.parameter_count == 0
+    assert ORDER.render(("Sara", "#123")) == "Hi Sara, order #123 has shipped."
+    assert ORDER_AR.render(("سارة", "#123")) == "مرحبا سارة، تم شحن الطلب #123."
+    with pytest.raises(ValueError, match="takes 2 parameters"):
+        ORDER.render(("Sara",))

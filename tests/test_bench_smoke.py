@@ -1,0 +1,36 @@
+"""The search benchmark runs end to end in its quick mode and prints its JSON line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_search_benchmark_quick_mode_prints_its_figures() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            "bench/search.py",
+            "--contacts",
+            "3000",
+            "--queries",
+            "20",
+            "--settle",
+            "0",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["bench"] == "search" and result["contacts"] == 3000
+    fields = {"first_name_prefix", "full_name", "email", "phone_other_notation", "trailing_digits"}
+    assert set(result["p50_ms"]) == fields and set(result["p99_ms"]) == fields
+    assert result["bytes_per_contact"] > 0
+    assert "loaded" in run.stderr  # progress while loading
