@@ -40,7 +40,7 @@ F_FIRST, F_LAST, F_EMAIL, F_PHONE = "fn", "ln", "em", "ph"
 F_STATUS, F_ASSIGNEE, F_LAST_INBOUND, F_TERMS = "st", "as", "li", "tx"
 F_VERSION, F_THREAD, F_PREV_THREAD = "v", "th", "pth"
 F_WECHAT_COUNT, F_WECHAT_WINDOW = "wc", "wcw"
-F_CLOSED_REASON, F_CLOSED_AT, F_OPENED_AT, F_CREATED_AT = "cr", "ca", "oa", "cd"
+F_CLOSED_REASON, F_CLOSED_AT, F_OPENED_AT = "cr", "ca", "oa"
 IDENTITY_FIELD = "i:"
 INBOUND_FIELD = "li:"
 TERM_SEP = "\x1e"  # record separator: never part of a folded term
@@ -272,7 +272,6 @@ class ContactStore:
             F_STATUS: draft.status.value,
             F_LAST_INBOUND: str(score),
             F_TERMS: encode_terms(terms.terms),
-            F_CREATED_AT: str(to_epoch(now)),
         }
         if draft.email:
             fields[F_EMAIL] = draft.email

@@ -1,0 +1,208 @@
+"""The one small contract every channel connector implements.
+
+A connector speaks one channel's real API: it sends an outbound message and
+maps the channel's answer to sent / retry later / failed / outside the window;
+it verifies an inbound webhook exactly as the vendor signs it; it parses the
+webhook into inbound messages and delivery statuses; and it answers the
+channel's subscribe handshake where there is one. Channel quirks stay in the
+connector's own file; nothing here knows Slack or Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from multidict import CIMultiDictProxy
+
+from bot.domain.channels import Channel
+from bot.domain.models import MessageStatus
+from bot.domain.windows import SendMode
+
+
+@dataclass(frozen=True)
+class OutboundRequest:
+    """One message to send, as the relay decided it (mode included)."""
+
+    message_id: str  # ours: stable across retries (LINE X-Line-Retry-Key, web chat id)
+    channel: Channel
+    recipient: str  # the channel identity: wa_id, PSID, IGSID, chat id, user id, phone, e-mail
+    mode: SendMode
+    text: str = ""
+    tag: str | None = None  # MESSAGE_TAG: the tag the agent picked
+    template: str | None = None
+    template_language: str | None = None
+    template_params: tuple[str, ...] = ()
+    contact_name: str = ""  # e-mail display name
+    subject: str = ""  # e-mail subject ("Re: …" of the customer's last one)
+    in_reply_to: str | None = None  # e-mail Message-ID to thread under
+    references: tuple[str, ...] = ()  # e-mail References chain
+
+
+class SendOutcome(StrEnum):
+    SENT = "sent"  # the channel accepted it; channel_message_id set
+    RETRY = "retry"  # try again later (timeout, 5xx, 429); retry_after may say when
+    FAILED = "failed"  # final; reason in words
+    OUTSIDE_WINDOW = "outside_window"  # final: the channel refused it as outside its window
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: SendOutcome
+    channel_message_id: str | None = None
+    reason: str = ""  # for an agent: "The customer blocked the bot", never secrets or PII
+    retry_after: float | None = None  # seconds, when the channel said (Retry-After, retry_after)
+
+    @classmethod
+    def sent(cls, channel_message_id: str) -> SendResult:
+        return cls(SendOutcome.SENT, channel_message_id=channel_message_id)
+
+    @classmethod
+    def retry(cls, reason: str, retry_after: float | None = None) -> SendResult:
+        return cls(SendOutcome.RETRY, reason=reason, retry_after=retry_after)
+
+    @classmethod
+    def failed(cls, reason: str) -> SendResult:
+        return cls(SendOutcome.FAILED, reason=reason)
+
+    @classmethod
+    def outside_window(cls, reason: str) -> SendResult:
+        return cls(SendOutcome.OUTSIDE_WINDOW, reason=reason)
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A customer's message as the channel delivered it."""
+
+    channel: Channel
+    identity: str  # the sender's identity on the channel (what we send back to)
+    channel_message_id: str  # for de-duplication of repeated deliveries
+    sent_at: datetime  # the channel's own timestamp (aware UTC): windows start here
+    text: str  # the text, or a short description of a non-text message with its caption
+    first_name: str = ""
+    last_name: str = ""
+    phone: str | None = None  # E.164 when the channel tells it (WhatsApp, SMS)
+    email: str | None = None  # when the channel tells it (e-mail, web chat)
+    email_message_id: str | None = None  # e-mail threading
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """A delivery receipt for a message we sent.
+
+    Most channels name the message (`channel_message_id`). Messenger and
+    Instagram read receipts name a watermark instead: every message to
+    `recipient` sent at or before `up_to` has reached `status`.
+    """
+
+    channel: Channel
+    status: MessageStatus  # SENT, DELIVERED, READ, FAILED or OUTSIDE_WINDOW
+    at: datetime
+    channel_message_id: str | None = None
+    reason: str = ""  # FAILED: the channel's reason in words
+    recipient: str | None = None  # watermark receipts: the customer's identity
+    up_to: datetime | None = None  # watermark receipts
+
+
+WebhookEvent = InboundMessage | StatusUpdate
+
+
+@dataclass(frozen=True)
+class WebhookRequest:
+    """An HTTP request to `/webhooks/{channel}`, as received (raw body kept)."""
+
+    method: str
+    url: str  # the full URL the sender signed (PUBLIC_BASE_URL-based when set)
+    headers: CIMultiDictProxy[str] | Mapping[str, str]
+    query: Mapping[str, str]
+    body: bytes
+
+
+@dataclass(frozen=True)
+class WebhookReply:
+    """What to answer the channel (handshakes, WeChat's "success", Twilio's TwiML)."""
+
+    status: int = 200
+    body: str = ""
+    content_type: str = "text/plain"
+
+
+class MalformedWebhook(ValueError):
+    """A well-signed body that cannot be understood: answered 400, nothing changes."""
+
+
+class Connector(Protocol):
+    """One channel. Implementations live in `bot/channels/<channel>.py`."""
+
+    channel: Channel
+
+    async def send(self, message: OutboundRequest) -> SendResult: ...
+
+    def verify(self, request: WebhookRequest) -> bool:
+        """Whether the request carries the channel's valid signature or secret."""
+        ...
+
+    def handshake(self, request: WebhookRequest) -> WebhookReply | None:
+        """The answer to a subscribe handshake (GET), or None when it is not one."""
+        ...
+
+    def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
+        """Inbound messages and statuses in a verified request (MalformedWebhook)."""
+        ...
+
+    def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
+        """The answer to a verified, processed POST."""
+        ...
+
+
+@dataclass
+class RateLimiter:
+    """A token bucket: at most `rate` sends per second with bursts of `burst`.
+
+    Keeps one process under a channel's published limit; replicas share the
+    limit by dividing it (a setting), which is what the vendors allow for.
+    """
+
+    rate: float
+    burst: int = 1
+    _tokens: float = field(init=False)
+    _at: float = field(init=False)
+    _lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+
+    def __post_init__(self) -> None:
+        self._tokens = float(self.burst)
+        self._at = time.monotonic()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+                self._at = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await asyncio.sleep((1 - self._tokens) / self.rate)
+
+
+def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
+    """Bounded exponential back-off with full jitter for retry number `attempt` (1-based)."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """A `Retry-After` header in seconds (delta-seconds form), else None."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return max(0.0, seconds)
