@@ -29,6 +29,24 @@ class MessageStatus(StrEnum):
 #: Final states: nothing moves a message out of them.
 FINAL_STATUSES = frozenset({MessageStatus.READ, MessageStatus.FAILED, MessageStatus.OUTSIDE_WINDOW})
 
+_PROGRESS = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.SENT: 1,
+    MessageStatus.DELIVERED: 2,
+    MessageStatus.READ: 3,
+}
+
+
+def status_may_advance(current: MessageStatus, new: MessageStatus) -> bool:
+    """Statuses only move forward: a late *delivered* never overwrites *read*,
+    and nothing leaves a final state. A failure may follow queued, sent or
+    delivered (some channels report failure after accepting a message)."""
+    if current in FINAL_STATUSES or new == current:
+        return False
+    if new in (MessageStatus.FAILED, MessageStatus.OUTSIDE_WINDOW):
+        return True
+    return _PROGRESS[new] > _PROGRESS[current]
+
 
 def from_epoch(value: str | int | None) -> datetime | None:
     """An epoch-seconds field as an aware UTC datetime (None when empty)."""
@@ -139,3 +157,5 @@ class OutboundMessage:
     history: tuple[StatusChange, ...] = ()
     channel_message_id: str | None = None
     idempotency_key: str | None = None
+    reason: str = ""  # failed / outside the window: why, in words
+    sent_at: datetime | None = None

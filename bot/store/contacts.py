@@ -48,6 +48,8 @@ _CHANNELS = {channel.value: channel for channel in Channel}  # faster than Chann
 
 Builder = Callable[[Contact, tuple[IndexTerm, ...], Change], bool]
 
+#: How long a customer message id is remembered against repeated deliveries.
+INBOUND_SEEN_SECONDS = 7 * 24 * 3600
 #: Commands per pipeline when looking many terms up.
 LOOKUP_PIPELINE = 2000
 #: How many times a read-decide-commit cycle is retried when the record moved.
@@ -377,6 +379,8 @@ class ContactStore:
                 raise ContactNotFound(contact_id)
             if result.outcome == "taken":
                 raise IdentityTaken(result.detail.partition("\x00")[0])
+            if result.outcome == "duplicate":
+                raise DuplicateDelivery(contact_id)
             await asyncio.sleep(0)
         raise ConcurrentUpdate(contact_id)
 
@@ -613,7 +617,13 @@ class ContactStore:
         return await self._mutate(contact_id, build)
 
     async def record_inbound(
-        self, contact_id: str, channel: Channel, at: datetime, now: datetime
+        self,
+        contact_id: str,
+        channel: Channel,
+        at: datetime,
+        now: datetime,
+        *,
+        channel_message_id: str | None = None,
     ) -> Contact:
         """A customer message on `channel` at `at` (the channel's own time).
 
@@ -650,6 +660,10 @@ class ContactStore:
                     fields[F_PREV_THREAD] = conv.thread_ts
                 change.hset(fields)
                 change.hdel(F_THREAD, F_CLOSED_REASON, F_CLOSED_AT)
+            if channel_message_id is not None:
+                # A repeated delivery of the same message is processed once.
+                seen = self.keys.inbound_seen(cid.partition, channel.value, channel_message_id)
+                change.absent(seen).setex(seen, "1", INBOUND_SEEN_SECONDS)
             return True
 
         return await self._mutate(contact_id, build)
@@ -704,6 +718,10 @@ class ContactStore:
             return True
 
         return await self._mutate(contact_id, build)
+
+
+class DuplicateDelivery(RuntimeError):
+    """The channel delivered this customer message before: processed once already."""
 
 
 class IdentityTaken(ValueError):

@@ -118,7 +118,22 @@ class Keys:
     def message(self, partition: int, message_id: str) -> str:
         return f"{self.tag(partition)}:m:{message_id}"
 
+    def inbound_seen(self, partition: int, channel: str, channel_message_id: str) -> str:
+        """Marks a customer message as processed (repeated webhook deliveries)."""
+        digest = hashlib.blake2b(channel_message_id.encode(), digest_size=10).hexdigest()
+        return f"{self.tag(partition)}:seen:{channel}:{digest}"
+
+    def retry_schedule(self, partition: int) -> str:
+        """Outbox messages waiting to be tried again, scored by when."""
+        return f"{self.tag(partition)}:retry"
+
     # --- account-wide ------------------------------------------------------
+
+    def channel_message(self, channel: str, channel_message_id: str) -> str:
+        """Our message behind a channel's message id (status webhooks name only that)."""
+        digest = hashlib.blake2b(channel_message_id.encode(), digest_size=12).hexdigest()
+        return f"{self.prefix}:cmid:{{{channel}:{digest}}}"
+
 
     def viber_quota(self, month: str) -> str:
         """Chatbot-initiated Viber messages sent in a calendar month (`YYYY-MM`)."""

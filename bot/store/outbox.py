@@ -26,6 +26,7 @@ from bot.domain.models import (
     OutboundMessage,
     StatusChange,
     from_epoch,
+    status_may_advance,
     to_epoch,
 )
 from bot.store.connection import RedisClient
@@ -42,6 +43,8 @@ from bot.store.scripts import QUOTA, Change, apply_change
 
 #: How many recent message ids a contact keeps for "the last few messages".
 RECENT_MESSAGES = 50
+#: Status webhooks arrive within days; a channel's id is remembered this long.
+CHANNEL_ID_TTL_SECONDS = 35 * 24 * 3600
 #: A month's Viber counter is kept this long after its last change.
 QUOTA_TTL_SECONDS = 62 * 24 * 3600
 
@@ -180,6 +183,85 @@ class OutboxStore:
             return CommitResult(CommitOutcome.LIMIT, message_id, detail=result.detail)
         return CommitResult(CommitOutcome.MOVED, message_id, detail=result.detail)
 
+    async def record_outside_window(self, draft: OutboundDraft, now: datetime) -> str:
+        """Record a send the window rules refused: ❗, not relayed.
+
+        Counts toward no limit and changes neither status nor assignee (SPEC).
+        Returns the message id; the same request records once.
+        """
+        cid = ContactId.parse(draft.contact_id)
+        message_id = message_id_for(draft.idempotency_key)
+        message_key = self.keys.message(cid.partition, message_id)
+        at = str(to_epoch(now))
+        change = Change(self.keys.contact(cid)).must_exist(True).absent(message_key)
+        change.hset_at(
+            message_key,
+            {
+                "cid": draft.contact_id,
+                "ch": draft.channel.value,
+                "mode": draft.mode,
+                "form": draft.form,
+                "by": draft.sender,
+                "txt": draft.text,
+                "st": MessageStatus.OUTSIDE_WINDOW.value,
+                "at": at,
+                "h": f"{MessageStatus.OUTSIDE_WINDOW.value}:{at}",
+                "ik": draft.idempotency_key,
+            },
+        )
+        change.lpush(self.keys.contact_messages(cid), message_id, RECENT_MESSAGES)
+        await apply_change(self.redis, change)
+        return message_id
+
+    async def record_status(
+        self,
+        partition: int,
+        message_id: str,
+        status: MessageStatus,
+        at: datetime,
+        *,
+        reason: str = "",
+        channel_message_id: str | None = None,
+    ) -> OutboundMessage | None:
+        """Move a message to `status` unless that would move it backwards.
+
+        Returns the message as it now is, or None when nothing changed.
+        """
+        key = self.keys.message(partition, message_id)
+        for _ in range(16):
+            message = await self.get_message(partition, message_id)
+            if message is None or not status_may_advance(message.status, status):
+                return None
+            history = "|".join(f"{h.status.value}:{to_epoch(h.at)}" for h in message.history)
+            fields = {"st": status.value, "h": f"{history}|{status.value}:{to_epoch(at)}"}
+            if reason:
+                fields["why"] = reason
+            if channel_message_id:
+                fields["cmid"] = channel_message_id
+            if status is MessageStatus.SENT:
+                fields["sat"] = str(to_epoch(at))
+            change = Change(key).must_exist(True).expect("st", message.status.value).hset(fields)
+            if (await apply_change(self.redis, change)).ok:
+                return await self.get_message(partition, message_id)
+        return None
+
+    async def link_channel_message(
+        self, channel: Channel, channel_message_id: str, partition: int, message_id: str
+    ) -> None:
+        """Remember which message a channel's id names, for its status webhooks."""
+        key = self.keys.channel_message(channel.value, channel_message_id)
+        await self.redis.set(key, f"{partition}:{message_id}", ex=CHANNEL_ID_TTL_SECONDS)
+
+    async def find_by_channel_message(
+        self, channel: Channel, channel_message_id: str
+    ) -> tuple[int, str] | None:
+        key = self.keys.channel_message(channel.value, channel_message_id)
+        value = cast(str | None, await self.redis.get(key))
+        if not value:
+            return None
+        partition, _, message_id = value.partition(":")
+        return int(partition), message_id
+
     # --- reading -------------------------------------------------------------------
 
     async def get_message(self, partition: int, message_id: str) -> OutboundMessage | None:
@@ -211,6 +293,8 @@ class OutboxStore:
             history=tuple(history),
             channel_message_id=data.get("cmid"),
             idempotency_key=data.get("ik"),
+            reason=data.get("why", ""),
+            sent_at=from_epoch(data.get("sat")),
         )
 
     async def recent_message_ids(self, contact_id: str, count: int = 5) -> Sequence[str]:

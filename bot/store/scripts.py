@@ -145,6 +145,10 @@ class Change:
         self.ops.setdefault("lpush", []).append([self.key(key_name), value, keep])
         return self
 
+    def setex(self, key_name: str, value: str, seconds: int) -> Change:
+        self.ops.setdefault("setex", []).append([self.key(key_name), value, seconds])
+        return self
+
     def argv(self) -> list[str]:
         return [json.dumps(self.ops, ensure_ascii=False, separators=(",", ":"))]
 

@@ -26,6 +26,7 @@
 --   hset_at  [[k, {field: value}]]
 --   xadd     [[k, {field: value}]]
 --   lpush    [[k, value, keep]]  LPUSH, then keep the newest `keep` entries
+--   setex    [[k, value, seconds]]  SET with an expiry (de-duplication marks)
 -- Returns {"ok", version, xadd_id|""} or a refusal:
 --   {"missing"} | {"exists"} | {"conflict", field} | {"duplicate", key}
 --   | {"taken", member} | {"limit", count}
@@ -132,6 +133,9 @@ if present(change.lpush) then
     redis.call('LPUSH', KEYS[l[1]], l[2])
     redis.call('LTRIM', KEYS[l[1]], 0, l[3] - 1)
   end
+end
+if present(change.setex) then
+  for _, x in ipairs(change.setex) do redis.call('SET', KEYS[x[1]], x[2], 'EX', x[3]) end
 end
 if present(change.del) then
   for _, k in ipairs(change.del) do redis.call('DEL', KEYS[k]) end

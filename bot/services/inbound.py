@@ -1,0 +1,184 @@
+"""Customers' messages and delivery receipts arriving from the channels.
+
+An inbound message finds its contact by channel identity, else joins the
+contact with the same phone or e-mail, else creates one; then restarts that
+channel's window (and the WeChat counter), reopens a closed conversation and
+is shown in the conversation's thread. A repeated delivery of the same
+channel message is processed once. A receipt moves one of our messages
+forward, never backwards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from bot.channels.base import InboundMessage, StatusUpdate, WebhookEvent
+from bot.domain.channels import Channel
+from bot.domain.contacts import normalise_email
+from bot.domain.models import Contact, MessageStatus, OutboundMessage
+from bot.store.contacts import (
+    ContactDraft,
+    ContactStore,
+    DuplicateDelivery,
+    IdentityTaken,
+)
+from bot.store.keys import ContactId
+from bot.store.outbox import OutboxStore
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+#: Looks up a customer's name on channels whose webhooks carry none
+#: (Messenger, Instagram, LINE profile APIs): (first, last), or ("", "").
+ProfileLookup = Callable[[str], Awaitable[tuple[str, str]]]
+
+
+class ThreadSink(Protocol):
+    """Where conversation events are shown (the Slack thread queue)."""
+
+    async def customer_wrote(self, contact: Contact, message: InboundMessage) -> None: ...
+
+    async def message_changed(self, contact_id: str, message: OutboundMessage) -> None: ...
+
+
+@dataclass(frozen=True)
+class Received:
+    contact_id: str
+    duplicate: bool
+    reopened: bool
+    created: bool
+
+
+class InboundService:
+    def __init__(
+        self,
+        contacts: ContactStore,
+        outbox: OutboxStore,
+        clock: Clock,
+        *,
+        threads: ThreadSink | None = None,
+        profiles: Mapping[Channel, ProfileLookup] | None = None,
+    ) -> None:
+        self.contacts = contacts
+        self.outbox = outbox
+        self.clock = clock
+        self.threads = threads
+        self.profiles = dict(profiles or {})
+
+    async def handle(self, events: Sequence[WebhookEvent]) -> None:
+        """Process a webhook's events in order."""
+        for event in events:
+            if isinstance(event, InboundMessage):
+                await self.receive(event)
+            else:
+                await self.status(event)
+
+    async def receive(self, message: InboundMessage) -> Received:
+        now = self.clock()
+        contact, created = await self._contact_for(message)
+        was_closed = contact.conversation.status.value == "closed"
+        try:
+            contact = await self.contacts.record_inbound(
+                contact.id,
+                message.channel,
+                message.sent_at,
+                now,
+                channel_message_id=message.channel_message_id,
+            )
+        except DuplicateDelivery:
+            return Received(contact.id, duplicate=True, reopened=False, created=created)
+        if self.threads is not None:
+            await self.threads.customer_wrote(contact, message)
+        logger.info(
+            "customer message",
+            extra={"channel": message.channel.value, "contact": contact.id, "reopened": was_closed},
+        )
+        return Received(contact.id, duplicate=False, reopened=was_closed, created=created)
+
+    async def _contact_for(self, message: InboundMessage) -> tuple[Contact, bool]:
+        """The contact this identity belongs to: found, joined or created."""
+        existing = await self.contacts.find_by_identity(message.channel, message.identity)
+        if existing is not None:
+            return existing, False
+        first, last = message.first_name, message.last_name
+        lookup = self.profiles.get(message.channel)
+        if not (first or last) and lookup is not None:
+            first, last = await lookup(message.identity)
+        identities = {message.channel: message.identity}
+        email = normalise_email(message.email) if message.email else None
+        if email and message.channel is not Channel.EMAIL:
+            identities[Channel.EMAIL] = email
+        if message.phone and message.channel is not Channel.SMS:
+            identities.setdefault(Channel.SMS, message.phone)
+        draft = ContactDraft(
+            first_name=first,
+            last_name=last,
+            email=email,
+            phone=message.phone,
+            identities=identities,
+        )
+        match = await self.contacts.find_match(draft)
+        if match is not None:
+            # A new identity joins the contact with the same phone or e-mail.
+            joined = {ch: v for ch, v in identities.items() if ch not in match.identities}
+            try:
+                contact = await self.contacts.update_details(
+                    match.id,
+                    identities=joined,
+                    first_name=match.first_name or first,
+                    last_name=match.last_name or last,
+                )
+            except IdentityTaken:
+                contact = match
+            return contact, False
+        result = await self.contacts.create(draft, self.clock())
+        return await self.contacts.require(result.contact_id), result.created
+
+    async def status(self, update: StatusUpdate) -> list[OutboundMessage]:
+        """Apply a receipt; returns the messages it moved (none when stale)."""
+        moved: list[OutboundMessage] = []
+        if update.channel_message_id is not None:
+            found = await self.outbox.find_by_channel_message(
+                update.channel, update.channel_message_id
+            )
+            if found is None:
+                return moved
+            partition, message_id = found
+            targets = [(partition, message_id)]
+        elif update.recipient is not None and update.up_to is not None:
+            targets = await self._watermark_targets(update)
+        else:
+            return moved
+        for partition, message_id in targets:
+            message = await self.outbox.record_status(
+                partition, message_id, update.status, update.at, reason=update.reason
+            )
+            if message is not None:
+                moved.append(message)
+                if self.threads is not None:
+                    await self.threads.message_changed(message.contact_id, message)
+        return moved
+
+    async def _watermark_targets(self, update: StatusUpdate) -> list[tuple[int, str]]:
+        """Messenger/Instagram receipts: our messages to that person sent by then."""
+        assert update.recipient is not None and update.up_to is not None
+        contact = await self.contacts.find_by_identity(update.channel, update.recipient)
+        if contact is None:
+            return []
+        partition = ContactId.parse(contact.id).partition
+        targets = []
+        for message_id in await self.outbox.recent_message_ids(contact.id, count=50):
+            message = await self.outbox.get_message(partition, message_id)
+            if (
+                message is not None
+                and message.channel is update.channel
+                and message.sent_at is not None
+                and message.sent_at <= update.up_to
+                and message.status in (MessageStatus.SENT, MessageStatus.DELIVERED)
+            ):
+                targets.append((partition, message_id))
+        return targets
