@@ -123,6 +123,10 @@ class Keys:
         digest = hashlib.blake2b(channel_message_id.encode(), digest_size=10).hexdigest()
         return f"{self.tag(partition)}:seen:{channel}:{digest}"
 
+    def send_lease(self, partition: int, message_id: str) -> str:
+        """Held by the consumer sending a message, while it sends."""
+        return f"{self.tag(partition)}:lease:{message_id}"
+
     def retry_schedule(self, partition: int) -> str:
         """Outbox messages waiting to be tried again, scored by when."""
         return f"{self.tag(partition)}:retry"

@@ -172,7 +172,7 @@ class OutboxStore:
         if draft.tag:
             fields["tag"] = draft.tag
         change.hset_at(message_key, fields)
-        change.xadd(self.keys.outbox(p), {"m": message_id})
+        change.xadd(self.keys.outbox(p), {"m": message_id, "c": draft.contact_id})
         change.lpush(self.keys.contact_messages(cid), message_id, RECENT_MESSAGES)
         result = await apply_change(self.redis, change)
         if result.ok:

@@ -149,6 +149,10 @@ class Change:
         self.ops.setdefault("setex", []).append([self.key(key_name), value, seconds])
         return self
 
+    def xack(self, stream: str, group: str, entry_id: str) -> Change:
+        self.ops.setdefault("xack", []).append([self.key(stream), group, entry_id])
+        return self
+
     def argv(self) -> list[str]:
         return [json.dumps(self.ops, ensure_ascii=False, separators=(",", ":"))]
 

@@ -27,6 +27,7 @@
 --   xadd     [[k, {field: value}]]
 --   lpush    [[k, value, keep]]  LPUSH, then keep the newest `keep` entries
 --   setex    [[k, value, seconds]]  SET with an expiry (de-duplication marks)
+--   xack     [[k, group, id]]   acknowledge and delete a stream entry
 -- Returns {"ok", version, xadd_id|""} or a refusal:
 --   {"missing"} | {"exists"} | {"conflict", field} | {"duplicate", key}
 --   | {"taken", member} | {"limit", count}
@@ -136,6 +137,12 @@ if present(change.lpush) then
 end
 if present(change.setex) then
   for _, x in ipairs(change.setex) do redis.call('SET', KEYS[x[1]], x[2], 'EX', x[3]) end
+end
+if present(change.xack) then
+  for _, x in ipairs(change.xack) do
+    redis.call('XACK', KEYS[x[1]], x[2], x[3])
+    redis.call('XDEL', KEYS[x[1]], x[3])
+  end
 end
 if present(change.del) then
   for _, k in ipairs(change.del) do redis.call('DEL', KEYS[k]) end
