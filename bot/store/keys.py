@@ -143,6 +143,18 @@ class Keys:
         """Chatbot-initiated Viber messages sent in a calendar month (`YYYY-MM`)."""
         return f"{self.prefix}:{{viber}}:quota:{month}"
 
+    def thread_pending(self) -> str:
+        """Slack thread entries waiting to be posted or updated: entry -> payload."""
+        return f"{self.prefix}:{{slack}}:pending"
+
+    def thread_due(self) -> str:
+        """The same entries in the order they were first enqueued."""
+        return f"{self.prefix}:{{slack}}:due"
+
+    def thread_lock(self) -> str:
+        """Held by the one replica that posts to Slack (one poster keeps the rate)."""
+        return f"{self.prefix}:{{slack}}:lock"
+
     def whatsapp_templates(self) -> str:
         return f"{self.prefix}:{{templates}}:whatsapp"
 

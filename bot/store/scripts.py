@@ -61,7 +61,8 @@ class LuaScript:
 APPLY = LuaScript("apply")
 SEARCH = LuaScript("search")
 QUOTA = LuaScript("quota")
-ALL_SCRIPTS = (APPLY, SEARCH, QUOTA)
+DONE = LuaScript("done")
+ALL_SCRIPTS = (APPLY, SEARCH, QUOTA, DONE)
 
 
 async def load_all(redis: RedisClient) -> None:

@@ -1,0 +1,126 @@
+"""Block Kit for the conversation thread, built with slack-sdk's models.
+
+Short lines for phones; texts from the catalogue (`bot.slack.i18n`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
+
+from bot.domain.channels import CHANNEL_LABELS, Channel
+from bot.domain.models import Contact, MessageStatus, OutboundMessage
+from bot.domain.windows import PolicySettings, WindowInput, decide
+from bot.slack.i18n import t
+
+#: Slack's limit for a section's text.
+SECTION_TEXT_MAX = 3000
+
+
+def mention(user_id: str | None, lang: str) -> str:
+    return f"<@{user_id}>" if user_id else t("thread.root.unassigned", lang)
+
+
+def quote(text: str) -> str:
+    """The customer's or agent's words as a Slack quote (escaped, bounded)."""
+    safe = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    safe = safe[: SECTION_TEXT_MAX - 200]
+    return "\n".join(f">{line}" for line in safe.splitlines() or [""])
+
+
+def window_words(contact: Contact, now: datetime, lang: str) -> str:
+    """Each channel's window in a few words (the SPEC's "WhatsApp: window …")."""
+    parts = []
+    for channel in contact.channels:
+        decision = decide(
+            channel,
+            WindowInput(last_inbound_at=contact.conversation.last_inbound_at.get(channel)),
+            now,
+            PolicySettings(),
+        )
+        label = CHANNEL_LABELS[channel]
+        if decision.window_closes_at is not None:
+            hours = max(1, round((decision.window_closes_at - now).total_seconds() / 3600))
+            parts.append(f"{label}: {hours} h")
+        elif decision.window_closed_at is not None:
+            days = round((now - decision.window_closed_at).total_seconds() / 86400)
+            parts.append(f"{label}: ✖ {days} d")
+        else:
+            parts.append(f"{label}: ∞" if decision.mode.value == "free" else f"{label}: ✖")
+    return " · ".join(parts)
+
+
+def thread_root(
+    contact: Contact, now: datetime, lang: str, previous_link: str | None = None
+) -> tuple[str, list[Block]]:
+    channels = ", ".join(CHANNEL_LABELS[c] for c in contact.channels) or t(
+        "thread.root.no_channels", lang
+    )
+    title = t("thread.root.title", lang, name=contact.name or contact.id, channels=channels)
+    status = t(
+        "thread.root.status",
+        lang,
+        status=t(f"status.{contact.conversation.status.value}", lang),
+        assignee=mention(contact.conversation.assignee, lang),
+    )
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=f"{title}\n{status}")),
+        ContextBlock(elements=[MarkdownTextObject(text=window_words(contact, now, lang) or "—")]),
+    ]
+    if previous_link:
+        link = t("thread.root.previous", lang, link=previous_link)
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=link)]))
+    return title, blocks
+
+
+def inbound_entry(
+    contact: Contact, channel: Channel, text: str, lang: str
+) -> tuple[str, list[Block]]:
+    head = t(
+        "thread.inbound", lang, name=contact.name or contact.id, channel=CHANNEL_LABELS[channel]
+    )
+    return head, [SectionBlock(text=MarkdownTextObject(text=f"{head}\n{quote(text)}"))]
+
+
+def status_words(message: OutboundMessage, lang: str) -> str:
+    if message.status is MessageStatus.FAILED:
+        return t("message.status.failed", lang, reason=message.reason or "?")
+    if message.status is MessageStatus.OUTSIDE_WINDOW:
+        if message.reason:
+            return t("message.status.outside_window_reason", lang, reason=message.reason)
+        return t("message.status.outside_window", lang)
+    return t(f"message.status.{message.status.value}", lang)
+
+
+def mode_words(message: OutboundMessage, lang: str) -> str:
+    return t(
+        f"mode.{message.mode}",
+        lang,
+        tag=message.tag or "",
+        template=message.template or "",
+    )
+
+
+def outbound_entry(message: OutboundMessage, lang: str) -> tuple[str, list[Block]]:
+    head = t(
+        "thread.outbound",
+        lang,
+        sender=mention(message.sender, lang),
+        channel=CHANNEL_LABELS[message.channel],
+        mode=mode_words(message, lang),
+    )
+    body = message.text
+    if message.template:
+        body = f"{message.template} ({', '.join(message.template_params)})"
+    status = status_words(message, lang)
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=f"{head}\n{quote(body)}")),
+        ContextBlock(elements=[MarkdownTextObject(text=status)]),
+    ]
+    return f"{head} · {status}", blocks
+
+
+def event_entry(key: str, lang: str, **params: str) -> tuple[str, list[Block]]:
+    text = t(key, lang, **params)
+    return text, [ContextBlock(elements=[MarkdownTextObject(text=text)])]

@@ -1,0 +1,320 @@
+"""Conversation threads in SUPPORT_CHANNEL, fed through their own queue.
+
+Producers (the inbound service, the relay, the follow-up and conversation
+use cases) enqueue what changed; one poster across all replicas turns the
+queue into `chat.postMessage` / `chat.update` calls within Slack's rate limits
+(https://api.slack.com/docs/rate-limits: about one message per second per
+channel with short bursts; `chat.update` is Tier 3) and honours `Retry-After`.
+Entries coalesce: a message's entry is re-rendered from the store when it is
+posted, so a burst of status changes becomes one update showing the latest.
+Customer delivery never waits on Slack, and a Slack outage loses nothing: an
+entry leaves the queue only once Slack took it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.channels.base import InboundMessage, RateLimiter
+from bot.domain.channels import Channel
+from bot.domain.models import Contact, OutboundMessage
+from bot.slack import blocks
+from bot.store.connection import RedisClient
+from bot.store.contacts import ContactStore
+from bot.store.keys import ContactId, Keys
+from bot.store.outbox import OutboxStore
+from bot.store.scripts import DONE
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+SLACK_TS_FIELD = "sts"  # on a message hash: its thread entry's ts
+#: Errors that mean the app itself is misconfigured, not one entry.
+SETUP_ERRORS = frozenset(
+    {
+        "not_authed",
+        "invalid_auth",
+        "account_inactive",
+        "token_revoked",
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "missing_scope",
+    }
+)
+
+
+class ThreadQueue:
+    """The producer side: cheap Redis writes, never a Slack call."""
+
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def _enqueue(self, entry: str, payload: dict[str, Any]) -> None:
+        payload["n"] = secrets.token_hex(4)  # tells a newer version from the handled one
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.keys.thread_pending(), entry, json.dumps(payload, ensure_ascii=False))
+        pipe.zadd(self.keys.thread_due(), {entry: time.time()}, nx=True)
+        await pipe.execute()
+
+    async def customer_wrote(self, contact: Contact, message: InboundMessage) -> None:
+        digest = hashlib.blake2b(
+            f"{message.channel.value}:{message.channel_message_id}".encode(), digest_size=8
+        ).hexdigest()
+        await self._enqueue(
+            f"in:{contact.id}:{digest}",
+            {"k": "in", "cid": contact.id, "ch": message.channel.value, "txt": message.text},
+        )
+
+    async def message_changed(self, contact_id: str, message: OutboundMessage) -> None:
+        partition = ContactId.parse(contact_id).partition
+        await self._enqueue(
+            f"m:{partition}:{message.id}",
+            {"k": "m", "cid": contact_id, "p": partition, "m": message.id},
+        )
+
+    async def event(self, contact_id: str, key: str, **params: str) -> None:
+        """A line in the thread: reopened, closed, assigned, taken over."""
+        await self._enqueue(
+            f"ev:{contact_id}:{secrets.token_hex(6)}",
+            {"k": "ev", "cid": contact_id, "key": key, "params": params},
+        )
+
+    async def root_changed(self, contact_id: str) -> None:
+        """Status, assignee or windows changed: refresh the thread's root."""
+        await self._enqueue(f"root:{contact_id}", {"k": "root", "cid": contact_id})
+
+
+@dataclass(frozen=True)
+class PosterTuning:
+    post_rate: float = 1.0  # chat.postMessage per second into the channel
+    post_burst: int = 4
+    update_rate: float = 0.8  # chat.update (Tier 3: about 50 a minute)
+    update_burst: int = 10
+    idle_wait: float = 0.5  # seconds between looks at an empty queue
+    lock_ms: int = 15_000
+    max_pause: float = 60.0  # longest wait after errors (Slack down)
+
+
+class SlackUnavailable(RuntimeError):
+    """Slack did not take the call; the entry stays queued."""
+
+    def __init__(self, pause: float) -> None:
+        super().__init__(pause)
+        self.pause = pause
+
+
+class ThreadPoster:
+    """The consumer side: one active poster across replicas (a Redis lock)."""
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        keys: Keys,
+        slack: AsyncWebClient,
+        channel_id: str,
+        clock: Clock,
+        *,
+        lang: str = "en",
+        name: str = "poster",
+        tuning: PosterTuning = PosterTuning(),
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.contacts = ContactStore(redis, keys)
+        self.outbox = OutboxStore(self.contacts)
+        self.slack = slack
+        self.channel_id = channel_id
+        self.clock = clock
+        self.lang = lang
+        self.name = name
+        self.tuning = tuning
+        self._posts = RateLimiter(tuning.post_rate, tuning.post_burst)
+        self._updates = RateLimiter(tuning.update_rate, tuning.update_burst)
+        self._failures = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            pause = self.tuning.idle_wait
+            if await self._hold_lock():
+                try:
+                    if await self.flush(limit=20):
+                        pause = 0
+                except SlackUnavailable as unavailable:
+                    pause = unavailable.pause
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+
+    async def _hold_lock(self) -> bool:
+        key = self.keys.thread_lock()
+        if await self.redis.set(key, self.name, nx=True, px=self.tuning.lock_ms):
+            return True
+        if await self.redis.get(key) == self.name:
+            await self.redis.pexpire(key, self.tuning.lock_ms)
+            return True
+        return False
+
+    async def flush(self, limit: int = 100) -> int:
+        """Post or update up to `limit` due entries, oldest first; returns how many.
+
+        Raises SlackUnavailable (with how long to wait) when Slack refuses.
+        """
+        entries = cast(list[str], await self.redis.zrange(self.keys.thread_due(), 0, limit - 1))
+        done = 0
+        for entry in entries:
+            raw = cast(str | None, await self.redis.hget(self.keys.thread_pending(), entry))
+            if raw is None:
+                await self.redis.zrem(self.keys.thread_due(), entry)
+                continue
+            try:
+                await self._process(json.loads(raw))
+            except SlackApiError as error:
+                code = str(error.response.get("error", ""))
+                if code in SETUP_ERRORS:
+                    # The app's setup is wrong (token, channel): keep everything.
+                    logger.error("slack refused the app", extra={"error": code})
+                    raise SlackUnavailable(self.tuning.max_pause) from None
+                # This entry can never be shown (e.g. a block Slack rejects).
+                logger.error("thread entry dropped", extra={"error": code, "entry": entry})
+            await DONE(
+                self.redis, [self.keys.thread_pending(), self.keys.thread_due()], [entry, raw]
+            )
+            done += 1
+        return done
+
+    # --- one entry ---------------------------------------------------------------
+
+    async def _process(self, payload: dict[str, Any]) -> None:
+        contact = await self.contacts.get(payload["cid"])
+        if contact is None:
+            return  # the contact was deleted: nothing to show
+        kind = payload["k"]
+        if kind == "root":
+            await self._refresh_root(contact)
+        elif kind == "in":
+            text, body = blocks.inbound_entry(
+                contact, Channel(payload["ch"]), payload["txt"], self.lang
+            )
+            await self._post_in_thread(contact, text, body)
+        elif kind == "ev":
+            text, body = blocks.event_entry(payload["key"], self.lang, **payload["params"])
+            await self._post_in_thread(contact, text, body)
+        elif kind == "m":
+            await self._show_message(contact, int(payload["p"]), payload["m"])
+
+    async def _show_message(self, contact: Contact, partition: int, message_id: str) -> None:
+        message = await self.outbox.get_message(partition, message_id)
+        if message is None:
+            return
+        text, body = blocks.outbound_entry(message, self.lang)
+        message_key = self.keys.message(partition, message_id)
+        slack_ts = cast(str | None, await self.redis.hget(message_key, SLACK_TS_FIELD))
+        if slack_ts:
+            try:
+                await self._call(
+                    "chat.update",
+                    self._updates,
+                    channel=self.channel_id,
+                    ts=slack_ts,
+                    text=text,
+                    blocks=body,
+                )
+                return
+            except SlackApiError as error:
+                if error.response.get("error") != "message_not_found":
+                    raise
+        ts = await self._post_in_thread(contact, text, body)
+        await self.redis.hset(message_key, SLACK_TS_FIELD, ts)
+
+    async def _thread_of(self, contact: Contact) -> str:
+        """The current open period's thread, created on first need."""
+        if contact.conversation.thread_ts:
+            return contact.conversation.thread_ts
+        previous_link = None
+        if contact.conversation.previous_thread_ts:
+            reply = await self._call(
+                "chat.getPermalink",
+                None,
+                channel=self.channel_id,
+                message_ts=contact.conversation.previous_thread_ts,
+            )
+            previous_link = cast(str | None, reply.get("permalink"))
+        text, body = blocks.thread_root(contact, self.clock(), self.lang, previous_link)
+        reply = await self._call(
+            "chat.postMessage", self._posts, channel=self.channel_id, text=text, blocks=body
+        )
+        ts = str(reply["ts"])
+        await self.contacts.set_thread(contact.id, ts)
+        return ts
+
+    async def _refresh_root(self, contact: Contact) -> None:
+        if not contact.conversation.thread_ts:
+            await self._thread_of(contact)
+            return
+        text, body = blocks.thread_root(contact, self.clock(), self.lang)
+        await self._call(
+            "chat.update",
+            self._updates,
+            channel=self.channel_id,
+            ts=contact.conversation.thread_ts,
+            text=text,
+            blocks=body,
+        )
+
+    async def _post_in_thread(self, contact: Contact, text: str, body: list[Block]) -> str:
+        thread_ts = await self._thread_of(contact)
+        reply = await self._call(
+            "chat.postMessage",
+            self._posts,
+            channel=self.channel_id,
+            thread_ts=thread_ts,
+            text=text,
+            blocks=body,
+        )
+        return str(reply["ts"])
+
+    async def _call(self, method: str, limiter: RateLimiter | None, **args: Any) -> Any:
+        """One Web API call; 429 and outages become SlackUnavailable (entry kept)."""
+        if limiter is not None:
+            await limiter.acquire()
+        if "blocks" in args:
+            args["blocks"] = [b.to_dict() for b in args["blocks"]]
+        try:
+            response = await self.slack.api_call(method, json=args)
+        except SlackApiError as error:
+            status = error.response.status_code
+            if status == 429:
+                retry_after = float(error.response.headers.get("Retry-After", "1"))
+                logger.warning(
+                    "slack rate limited", extra={"method": method, "retry_after": retry_after}
+                )
+                raise SlackUnavailable(retry_after) from None
+            if status >= 500:
+                raise SlackUnavailable(self._backoff()) from None
+            raise
+        except (OSError, TimeoutError) as error:
+            logger.warning(
+                "slack unreachable", extra={"method": method, "error": type(error).__name__}
+            )
+            raise SlackUnavailable(self._backoff()) from None
+        self._failures = 0
+        return response
+
+    def _backoff(self) -> float:
+        self._failures += 1
+        return float(min(self.tuning.max_pause, 2 ** min(self._failures, 6)))
