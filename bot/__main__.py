@@ -77,11 +77,11 @@ def _connect(settings: Settings, url: str) -> RedisClient:
 
 async def _check_layout(settings: Settings, redis: RedisClient) -> bool:
     """The stored data's partition count matches PARTITIONS (else say so)."""
-    from bot.store.keys import Keys
+    from bot.runtime import keys_for
     from bot.store.layout import LayoutMismatch, ensure_layout
 
     try:
-        await ensure_layout(redis, Keys(partitions=settings.partitions))
+        await ensure_layout(redis, keys_for(settings))
     except LayoutMismatch as error:
         print(f"followup: {error}", file=sys.stderr)
         return False

@@ -15,12 +15,14 @@ from redis.exceptions import RedisError
 
 from bot.config import Settings
 from bot.metrics import REGISTRY, metrics_middleware
+from bot.runtime import REDIS_KEY, SETTINGS_KEY, channels_ctx
 from bot.store.connection import RedisClient
+from handlers import webhooks
+
+__all__ = ["REDIS_KEY", "SETTINGS_KEY", "build_web_app"]
 
 logger = logging.getLogger(__name__)
 
-SETTINGS_KEY = web.AppKey("settings", Settings)
-REDIS_KEY: web.AppKey[RedisClient] = web.AppKey("redis")
 
 #: /healthz answers within about this long even when Redis hangs.
 HEALTH_TIMEOUT = 1.0
@@ -56,6 +58,8 @@ def build_web_app(settings: Settings, redis: RedisClient) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[REDIS_KEY] = redis
     app.cleanup_ctx.append(_redis_ctx)
+    app.cleanup_ctx.append(channels_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    webhooks.register(app)
     return app

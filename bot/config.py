@@ -120,7 +120,11 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./data")
     port: int = Field(default=3000, ge=1, le=65535)
     partitions: int = Field(default=4, ge=1, le=1024)
+    # Namespace of every key, so deployments (or test runs) can share a Redis.
+    redis_key_prefix: str = Field(default="fu", pattern=r"^[a-z0-9_-]{1,16}$")
     relay_in_process: bool = True
+    # A pending outbox entry idle this long belongs to a dead worker and is taken over.
+    relay_claim_idle_seconds: float = Field(default=60.0, gt=0)
     log_level: Annotated[LogLevel, BeforeValidator(_upper)] = "INFO"
     log_format: Annotated[LogFormat, BeforeValidator(_lower)] = "text"
 
@@ -185,6 +189,8 @@ class Settings(BaseSettings):
     email_from: str | None = None
     webchat_webhook_url: HttpBaseUrl | None = None
     webchat_secret: SecretStr | None = None
+    # Inbound e-mail webhook HMAC key; unset: signed with WEBCHAT_SECRET ("signed the same way").
+    email_webhook_secret: SecretStr | None = None
 
     @classmethod
     def env_names(cls) -> tuple[str, ...]:

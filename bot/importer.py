@@ -49,6 +49,7 @@ from bot.domain.contacts import (
     reversed_digits,
 )
 from bot.domain.models import Contact, Conversation, ConversationStatus
+from bot.runtime import keys_for
 from bot.store.connection import RedisClient
 from bot.store.contacts import (
     ConcurrentUpdate,
@@ -956,7 +957,7 @@ async def run_import(
     """
     out = out if out is not None else sys.stderr
     now = now if now is not None else datetime.now(UTC)
-    store = ContactStore(redis, keys if keys is not None else Keys(partitions=settings.partitions))
+    store = ContactStore(redis, keys if keys is not None else keys_for(settings))
     report = ImportReport(dry_run=dry_run)
     importer = (_DryRunImporter if dry_run else _Importer)(store, report, now)
     context = RowContext(default_region=settings.default_phone_region, now=now)

@@ -68,6 +68,7 @@ EVERY_VARIABLE = {
     "EMAIL_FROM": "support@example.com",
     "WEBCHAT_WEBHOOK_URL": "http://127.0.0.1:9009/outbound",
     "WEBCHAT_SECRET": "webchat-secret",
+    "EMAIL_WEBHOOK_SECRET": "email-secret",
     "WHATSAPP_BUSINESS_ACCOUNT_ID": "waba-1",
     "WECHAT_WINDOW_MESSAGES": "5",
     "VIBER_MONTHLY_FREE": "100",
@@ -78,6 +79,8 @@ EVERY_VARIABLE = {
     "LOG_FORMAT": "JSON",
     "PARTITIONS": "64",
     "WINDOW_ALERT_MINUTES": "30",
+    "REDIS_KEY_PREFIX": "fu2",
+    "RELAY_CLAIM_IDLE_SECONDS": "30",
 }
 
 
@@ -154,6 +157,7 @@ def test_settings_read_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
         "twilio_auth_token": "twilio-token",
         "smtp_password": "mail-password",
         "webchat_secret": "webchat-secret",
+        "email_webhook_secret": "email-secret",
     }
     for field, value in secrets.items():
         secret = getattr(s, field)

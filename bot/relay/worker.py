@@ -1,22 +1,76 @@
-"""The outbox relay worker.
+"""The worker process (`followup worker`, and `serve` unless RELAY_IN_PROCESS=false).
 
-Placeholder hook: `run_worker` will read the outbox streams and send through the
-channel connectors. For now it only waits until it is told to stop.
+Runs the outbox relay and, where Slack is set up, the thread poster, until
+told to stop; a message being sent is finished first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
+from bot.relay.relay import Relay, RelayTuning
+from bot.runtime import http_session, keys_for, policy_settings, utc_now
+from bot.slack.threads import ThreadPoster, ThreadQueue
 from bot.store.connection import RedisClient
 
 logger = logging.getLogger(__name__)
 
 
+def consumer_name() -> str:
+    """Unique per process: a consumer that dies is recognised by its name."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
 async def run_worker(settings: Settings, redis: RedisClient, stop: asyncio.Event) -> None:
-    """Relay outbox messages until `stop` is set, then return (no message left half-sent)."""
-    logger.info("relay worker waiting", extra={"partitions": settings.partitions})
-    await stop.wait()
+    """Relay outbox messages (and post thread entries) until `stop` is set."""
+    from bot.channels.registry import build_connectors
+
+    keys = keys_for(settings)
+    name = consumer_name()
+    async with http_session() as http:
+        connectors = build_connectors(settings, http, redis, keys)
+        threads = ThreadQueue(redis, keys)
+        relay = Relay(
+            redis,
+            keys,
+            connectors,
+            policy_settings(settings),
+            utc_now,
+            consumer=name,
+            threads=threads,
+            tuning=RelayTuning(claim_idle_ms=int(settings.relay_claim_idle_seconds * 1000)),
+        )
+        tasks = [asyncio.create_task(relay.run(stop), name="relay")]
+        if settings.slack_bot_token and settings.support_channel:
+            slack = AsyncWebClient(
+                token=settings.slack_bot_token.get_secret_value(),
+                base_url=settings.slack_api_url,
+                session=http,
+            )
+            poster = ThreadPoster(
+                redis,
+                keys,
+                slack,
+                settings.support_channel,
+                utc_now,
+                lang=settings.default_language,
+                name=name,
+            )
+            tasks.append(asyncio.create_task(poster.run(stop), name="threads"))
+        logger.info(
+            "relay worker running",
+            extra={"channels": sorted(c.value for c in connectors), "consumer": name},
+        )
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
     logger.info("relay worker stopped")

@@ -1,0 +1,385 @@
+"""E-mail: SMTP out, signed raw RFC 822 messages in.
+
+Out: one SMTP session per message (aiosmtplib), threaded under the customer's
+last message with `In-Reply-To` / `References` (RFC 5322 §3.6.4). The
+`Message-ID` derives from our message id, so a retry carries the same one
+and the customer's mail client shows a repeat as the same message.
+
+In: `POST /webhooks/email` with the raw message as the body, signed
+`X-Email-Signature: sha256=<hex HMAC-SHA256 of the body>` with
+EMAIL_WEBHOOK_SECRET (else WEBCHAT_SECRET), the shape mail relays'
+inbound-parse webhooks can be set to send. E-mail has no delivery receipts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import ssl
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.policy import default as default_policy
+from email.utils import format_datetime, formataddr, getaddresses, parseaddr, parsedate_to_datetime
+from html.parser import HTMLParser
+
+import aiohttp
+import aiosmtplib
+
+from bot.channels.base import (
+    InboundMessage,
+    MalformedWebhook,
+    OutboundRequest,
+    RateLimiter,
+    SendResult,
+    WebhookEvent,
+    WebhookReply,
+    WebhookRequest,
+)
+from bot.config import Settings
+from bot.domain.channels import Channel
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+DEFAULT_SUBJECT = "Following up on your request"
+SIGNATURE_HEADER = "X-Email-Signature"
+
+# SMTP publishes no rate; mail providers do. Amazon SES, a common relay, starts
+# production accounts at 14 messages per second:
+# https://docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas.html
+DEFAULT_RATE_PER_SECOND = 10.0
+
+# Characters allowed in the left part of a Message-ID (RFC 5322 dot-atom-text, less dots).
+_ID_UNSAFE = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~-]")
+# Server replies may quote the address (or other PII); reasons never do.
+_ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>@]+>?")
+_DIGITS = re.compile(r"\+?\d(?:[ .-]?\d){6,}")
+
+# Quoted history: "On Tue, 24 Nov 2026 at 12:00, Support <s@x.com> wrote:" (possibly
+# wrapped over two lines), Arabic Gmail's "في … كتب <name>:", Outlook's separator.
+_ATTRIBUTION = re.compile(r"^\s*(On\s.*\swrote:|في\s.*كتب.*:)\s*$", re.IGNORECASE)
+_ATTRIBUTION_START = re.compile(r"^\s*(On\s|في\s)", re.IGNORECASE)
+_ATTRIBUTION_END = re.compile(r"(wrote:|كتب.*:)\s*$", re.IGNORECASE)
+_ORIGINAL_MESSAGE = re.compile(r"^\s*-{2,}\s*Original Message\s*-{2,}\s*$", re.IGNORECASE)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def email_signature(secret: str, body: bytes) -> str:
+    """The `X-Email-Signature` value for `body`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _scrub(text: str) -> str:
+    """A server's reply text without addresses or numbers that could be a phone."""
+    text = _ADDRESS.sub("the address", text)
+    return _DIGITS.sub("…", text).strip()
+
+
+class EmailConnector:
+    """E-mail through SMTP; inbound messages from a signed webhook.
+
+    `http` is accepted for the common connector signature and not used (SMTP
+    opens its own connection per message). `clock` dates outbound messages;
+    `rate_per_second` keeps us under the mail relay's sending rate; `timeout`
+    bounds each SMTP step, in seconds. Port 465 means implicit TLS; otherwise
+    SMTP_STARTTLS decides STARTTLS.
+    """
+
+    channel = Channel.EMAIL
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: aiohttp.ClientSession | None = None,
+        *,
+        clock: Clock = _utc_now,
+        rate_per_second: float = DEFAULT_RATE_PER_SECOND,
+        timeout: float = 15.0,
+    ) -> None:
+        if not (settings.smtp_host and settings.email_from):
+            raise ValueError("e-mail needs SMTP_HOST and EMAIL_FROM")
+        self._host = settings.smtp_host
+        self._port = settings.smtp_port
+        self._username = settings.smtp_username
+        self._password = (
+            settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        )
+        self._implicit_tls = settings.smtp_port == 465
+        self._starttls = settings.smtp_starttls and not self._implicit_tls
+        self._from = settings.email_from
+        self._envelope_from = parseaddr(settings.email_from)[1] or settings.email_from
+        self._domain = self._envelope_from.rpartition("@")[2] or "localhost"
+        secret = settings.email_webhook_secret or settings.webchat_secret
+        self._secret = secret.get_secret_value() if secret else None
+        self._clock = clock
+        self._limiter = RateLimiter(rate=rate_per_second)
+        self._timeout = timeout
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        return bool(settings.smtp_host and settings.email_from)
+
+    def message_id(self, message_id: str) -> str:
+        """Our Message-ID for `message_id`: the same on every retry."""
+        left = _ID_UNSAFE.sub("-", message_id)
+        if left != message_id or not left:
+            # Keep distinct ids distinct when characters had to be replaced.
+            left += "." + hashlib.sha256(message_id.encode()).hexdigest()[:12]
+        return f"<followup.{left}@{self._domain}>"
+
+    def build(self, message: OutboundRequest) -> EmailMessage:
+        """The RFC 822 message for `message` (exposed for tests and previews)."""
+        mail = EmailMessage()
+        mail["From"] = self._from
+        mail["To"] = formataddr((message.contact_name, message.recipient))
+        mail["Subject"] = message.subject or DEFAULT_SUBJECT
+        mail["Date"] = format_datetime(self._clock().astimezone(UTC))
+        mail["Message-ID"] = self.message_id(message.message_id)
+        references = list(message.references)
+        if message.in_reply_to:
+            mail["In-Reply-To"] = message.in_reply_to
+            if message.in_reply_to not in references:
+                references.append(message.in_reply_to)
+        if references:
+            mail["References"] = " ".join(references)
+        mail.set_content(message.text, subtype="plain", charset="utf-8")
+        return mail
+
+    async def send(self, message: OutboundRequest) -> SendResult:
+        mail = self.build(message)
+        message_id = str(mail["Message-ID"])
+        await self._limiter.acquire()
+        try:
+            await aiosmtplib.send(
+                mail,
+                sender=self._envelope_from,
+                recipients=[message.recipient],
+                hostname=self._host,
+                port=self._port,
+                username=self._username,
+                password=self._password if self._username else None,
+                use_tls=self._implicit_tls,
+                start_tls=self._starttls,
+                timeout=self._timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            return _refused(error)
+        except aiosmtplib.SMTPAuthenticationError:
+            return SendResult.failed(
+                "The mail server refused our login (check SMTP_USERNAME and SMTP_PASSWORD)"
+            )
+        except aiosmtplib.SMTPSenderRefused as error:
+            if 400 <= error.code < 500:
+                return SendResult.retry(f"The mail server deferred the message ({error.code})")
+            return SendResult.failed(
+                f"The mail server refused our sender address EMAIL_FROM ({error.code})"
+            )
+        except aiosmtplib.SMTPResponseException as error:
+            if 400 <= error.code < 500:
+                return SendResult.retry(f"The mail server deferred the message ({error.code})")
+            return SendResult.failed(
+                f"The mail server refused the message: {error.code} {_scrub(error.message)}"
+            )
+        except (aiosmtplib.SMTPTimeoutError, TimeoutError):
+            return SendResult.retry("The mail server did not answer in time")
+        except ssl.SSLCertVerificationError:
+            return SendResult.failed("The mail server's TLS certificate is not trusted")
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError):
+            return SendResult.retry("Could not reach the mail server")
+        except aiosmtplib.SMTPException as error:
+            # STARTTLS or AUTH not offered, SMTPUTF8 missing: the configuration, not
+            # the moment, is wrong, so a retry would fail the same way.
+            logger.warning("smtp send failed", extra={"error": type(error).__name__})
+            return SendResult.failed(
+                "The mail server does not support what we asked for "
+                "(check SMTP_STARTTLS, SMTP_USERNAME and SMTP_PASSWORD)"
+            )
+        return SendResult.sent(message_id)
+
+    def verify(self, request: WebhookRequest) -> bool:
+        signature = request.headers.get(SIGNATURE_HEADER)
+        if not signature or not self._secret:
+            return False
+        expected = email_signature(self._secret, request.body)
+        return hmac.compare_digest(signature.strip().lower().encode(), expected.encode())
+
+    def handshake(self, request: WebhookRequest) -> WebhookReply | None:
+        return None  # The inbound-parse relay has no subscribe handshake.
+
+    def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
+        if not request.body.strip():
+            raise MalformedWebhook("empty body")
+        try:
+            mail = BytesParser(policy=default_policy).parsebytes(request.body)
+            sender_name, sender = _sender(mail)
+            message_id = str(mail.get("Message-ID", "")).strip()
+            sent_at = _date(mail)
+            subject = str(mail.get("Subject", "")).strip()
+        except MalformedWebhook:
+            raise
+        except (ValueError, TypeError, IndexError, LookupError) as error:
+            raise MalformedWebhook("the message cannot be read") from error
+        if not message_id:
+            raise MalformedWebhook("no Message-ID")
+        first, _, last = sender_name.strip().partition(" ")
+        return [
+            InboundMessage(
+                channel=Channel.EMAIL,
+                identity=sender,
+                channel_message_id=message_id,
+                sent_at=sent_at,
+                text=_text(mail),
+                first_name=first,
+                last_name=last.strip(),
+                email=sender,
+                email_message_id=message_id,
+                subject=subject,
+            )
+        ]
+
+    def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
+        return WebhookReply(status=200)
+
+
+def _refused(error: aiosmtplib.SMTPRecipientsRefused) -> SendResult:
+    codes = [r.code for r in error.recipients]
+    if codes and all(400 <= code < 500 for code in codes):
+        return SendResult.retry(f"The mail server deferred the address ({codes[0]})")
+    detail = error.recipients[0] if error.recipients else None
+    words = f"{detail.code} {_scrub(detail.message)}" if detail else "no reason given"
+    return SendResult.failed(f"The address was refused: {words}")
+
+
+def _sender(mail: Message) -> tuple[str, str]:
+    header = mail.get("From")
+    if header is None:
+        raise MalformedWebhook("no From")
+    addresses: tuple[Address, ...] = getattr(header, "addresses", ())
+    if addresses:
+        name, address = addresses[0].display_name, addresses[0].addr_spec
+    else:
+        parsed = getaddresses([str(header)])
+        name, address = parsed[0] if parsed else ("", "")
+    if "@" not in address:
+        raise MalformedWebhook("no sender address")
+    return name, address.lower()
+
+
+def _date(mail: Message) -> datetime:
+    header = mail.get("Date")
+    if header is None:
+        raise MalformedWebhook("no Date")
+    try:
+        value = parsedate_to_datetime(str(header))
+    except (TypeError, ValueError) as error:
+        raise MalformedWebhook("an unreadable Date") from error
+    if value.tzinfo is None:  # "-0000": UTC, the zone unknown to the sender (RFC 5322 §3.3)
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _text(mail: Message) -> str:
+    body = ""
+    if isinstance(mail, EmailMessage):
+        part = mail.get_body(preferencelist=("plain",))
+        if part is not None:
+            body = _content(part)
+        else:
+            part = mail.get_body(preferencelist=("html",))
+            if part is not None:
+                body = _html_text(_content(part))
+    body = _without_quoted_history(body)
+    attachments = [f"📎 {name}" for name in _attachment_names(mail)]
+    return "\n".join([body, *attachments] if body else attachments)
+
+
+def _content(part: Message) -> str:
+    if isinstance(part, EmailMessage):
+        content = part.get_content()
+        if isinstance(content, bytes):
+            return content.decode("utf-8", "replace")
+        return str(content)
+    payload = part.get_payload(decode=True)
+    return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+
+
+def _attachment_names(mail: Message) -> list[str]:
+    if not isinstance(mail, EmailMessage) or not mail.is_multipart():
+        return []
+    names = []
+    for part in mail.iter_attachments():
+        name = part.get_filename()
+        if not name:
+            kind = part.get_content_maintype()
+            name = {"image": "image", "audio": "audio", "video": "video"}.get(kind, "attachment")
+        names.append(name)
+    return names
+
+
+def _without_quoted_history(text: str) -> str:
+    """The customer's new text: quoted lines and everything after the attribution cut."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    kept: list[str] = []
+    for index, line in enumerate(lines):
+        following = lines[index + 1] if index + 1 < len(lines) else ""
+        if _ATTRIBUTION.match(line) or _ORIGINAL_MESSAGE.match(line):
+            break
+        if (
+            _ATTRIBUTION_START.match(line)
+            and not _ATTRIBUTION_END.search(line)
+            and _ATTRIBUTION_END.search(following)
+        ):
+            break
+        if line.lstrip().startswith(">"):
+            continue
+        kept.append(line.rstrip())
+    return "\n".join(kept).strip()
+
+
+class _TextOfHtml(HTMLParser):
+    _BLOCKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "blockquote"})
+    _SKIP = frozenset({"script", "style", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+        self._quoting = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag == "blockquote":
+            self._quoting += 1  # a quoted reply: dropped like ">" lines
+        if tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag == "blockquote":
+            self._quoting = max(0, self._quoting - 1)
+        if tag in self._BLOCKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping and not self._quoting:
+            self.parts.append(data)
+
+
+def _html_text(html: str) -> str:
+    parser = _TextOfHtml()
+    parser.feed(html)
+    parser.close()
+    text = "".join(parser.parts)
+    lines = [" ".join(line.split()) for line in text.split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()

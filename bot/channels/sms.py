@@ -1,0 +1,343 @@
+"""SMS through an HTTP gateway speaking Twilio's REST shape.
+
+Out: `POST {SMS_API_URL}/2010-04-01/Accounts/{sid}/Messages.json`, form-encoded,
+HTTP basic auth (account SID, auth token):
+https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
+
+In: form-encoded webhooks signed with `X-Twilio-Signature`, either an inbound
+message (`MessageSid`, `From`, `To`, `Body`, `NumMedia`, `MediaContentType0`…)
+or a status callback (`MessageSid`, `MessageStatus`, `ErrorCode`):
+https://www.twilio.com/docs/usage/webhooks/messaging-webhooks
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import aiohttp
+
+from bot.channels.base import (
+    InboundMessage,
+    MalformedWebhook,
+    OutboundRequest,
+    RateLimiter,
+    SendResult,
+    StatusUpdate,
+    WebhookEvent,
+    WebhookReply,
+    WebhookRequest,
+    retry_after_seconds,
+)
+from bot.config import Settings
+from bot.domain.channels import Channel
+from bot.domain.models import MessageStatus
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+# A long code sends one message segment per second in the US and Canada (toll-free
+# numbers 3, short codes 30+); Twilio queues what exceeds it, but a queue hours long
+# is no use to a follow-up:
+# https://help.twilio.com/articles/115002943027-Understanding-Twilio-Rate-Limits-and-Message-Queues
+DEFAULT_RATE_PER_SECOND = 1.0
+
+# Twilio's answer to an accepted webhook when there is nothing to reply with.
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+# Twilio error codes, in words an agent understands. Twilio's own `message`
+# often quotes the phone number, so it is never passed on.
+# https://www.twilio.com/docs/api/errors
+SEND_ERRORS: dict[int, str] = {
+    20003: "Twilio refused our credentials (check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)",
+    20404: "Twilio does not know our account (check TWILIO_ACCOUNT_SID)",
+    21211: "The phone number is not a valid number",
+    21212: "Our sending number (SMS_FROM) is not a valid number",
+    21408: "SMS to the customer's country is not enabled on our Twilio account",
+    21602: "The message is empty",
+    21606: "Our sending number (SMS_FROM) cannot send SMS",
+    21610: "The customer replied STOP and has unsubscribed from our SMS",
+    21612: "The customer's number cannot be reached by SMS from our number",
+    21614: "The number is not a mobile number and cannot receive SMS",
+    21617: "The message is too long for SMS (over 1600 characters)",
+    30007: "The carrier filtered the message as spam",
+}
+
+# Delivery error codes of status callbacks:
+# https://www.twilio.com/docs/messaging/guides/debugging-common-issues
+DELIVERY_ERRORS: dict[int, str] = {
+    **SEND_ERRORS,
+    30003: "The customer's phone is unreachable (switched off or out of coverage)",
+    30004: "The customer's number blocked the message",
+    30005: "The number is unknown or no longer in service",
+    30006: "The number is a landline or cannot receive SMS",
+    30007: "The carrier filtered the message as spam",
+    30008: "The carrier could not deliver the message (unknown error)",
+}
+
+# Status callback values → our statuses; the rest (queued, accepted, sending,
+# scheduled, receiving, received…) say nothing an agent needs.
+# https://www.twilio.com/docs/messaging/guides/outbound-message-status-in-status-callbacks
+_STATUSES: dict[str, MessageStatus] = {
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "read": MessageStatus.READ,
+    "undelivered": MessageStatus.FAILED,
+    "failed": MessageStatus.FAILED,
+}
+_OUTBOUND_STATES = frozenset(
+    {"queued", "accepted", "scheduled", "sending", "canceled", "partially_delivered", *_STATUSES}
+)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def twilio_signature(auth_token: str, url: str, params: Sequence[tuple[str, str]]) -> str:
+    """Twilio's `X-Twilio-Signature`: base64 HMAC-SHA1 of the URL + sorted name/value pairs.
+
+    https://www.twilio.com/docs/usage/webhooks/webhooks-security
+    """
+    data = url + "".join(name + value for name, value in sorted(params))
+    digest = hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _url_variants(url: str) -> list[str]:
+    """The URL as given, and with the default port toggled.
+
+    Twilio signs the URL as it called it; its own validators accept both forms
+    because the port may or may not be part of what was signed.
+    """
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme)
+    host = parts.hostname or ""
+    if default is None or not host:
+        return [url]
+    if parts.port is None:
+        other = parts._replace(netloc=_netloc(parts.netloc, f"{host}:{default}"))
+    elif parts.port == default:
+        other = parts._replace(netloc=_netloc(parts.netloc, host))
+    else:
+        return [url]
+    return [url, urlunsplit(other)]
+
+
+def _netloc(netloc: str, hostport: str) -> str:
+    userinfo, at, _ = netloc.rpartition("@")
+    return f"{userinfo}{at}{hostport}"
+
+
+def _form(body: bytes) -> list[tuple[str, str]]:
+    try:
+        text = body.decode("utf-8")
+        return parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise MalformedWebhook("the body is not a form") from error
+
+
+def _media_description(content_type: str) -> str:
+    kind, _, sub = content_type.lower().partition("/")
+    if kind == "image":
+        return "📷 Photo"
+    if kind == "audio":
+        return "🎤 Voice message"
+    if kind == "video":
+        return "🎥 Video"
+    if sub in ("vcard", "x-vcard", "directory"):
+        return "👤 Contact"
+    return "📎 File"
+
+
+class SmsConnector:
+    """SMS via Twilio's Messages API.
+
+    `clock` gives the time of inbound messages and statuses (Twilio's webhooks
+    carry no timestamp); `rate_per_second` is the sending number's throughput;
+    `timeout` bounds one API call, in seconds.
+    """
+
+    channel = Channel.SMS
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: aiohttp.ClientSession,
+        *,
+        clock: Clock = _utc_now,
+        rate_per_second: float = DEFAULT_RATE_PER_SECOND,
+        timeout: float = 15.0,
+    ) -> None:
+        sid, token, sender = (
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            settings.sms_from,
+        )
+        if not (sid and token and sender):
+            raise ValueError("SMS needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and SMS_FROM")
+        self._http = http
+        self._sid = sid
+        self._token = token.get_secret_value()
+        credentials = base64.b64encode(f"{sid}:{self._token}".encode()).decode()
+        self._authorization = f"Basic {credentials}"
+        self._from = sender
+        self._url = f"{settings.sms_api_url}/2010-04-01/Accounts/{self._sid}/Messages.json"
+        self._status_callback = (
+            f"{settings.public_base_url}/webhooks/sms" if settings.public_base_url else None
+        )
+        self._clock = clock
+        self._limiter = RateLimiter(rate=rate_per_second)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        return bool(
+            settings.twilio_account_sid and settings.twilio_auth_token and settings.sms_from
+        )
+
+    async def send(self, message: OutboundRequest) -> SendResult:
+        form = {"To": message.recipient, "From": self._from, "Body": message.text}
+        if self._status_callback:
+            form["StatusCallback"] = self._status_callback
+        await self._limiter.acquire()
+        try:
+            async with self._http.post(
+                self._url,
+                data=form,
+                headers={"Authorization": self._authorization, "Accept": "application/json"},
+                timeout=self._timeout,
+            ) as response:
+                status = response.status
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                raw = await response.read()
+        except TimeoutError:
+            return SendResult.retry("Twilio did not answer in time")
+        except aiohttp.ClientError:
+            return SendResult.retry("Could not reach Twilio")
+        answer = _json_object(raw)
+        if status in (200, 201):
+            sid = answer.get("sid")
+            if isinstance(sid, str) and sid:
+                return SendResult.sent(sid)
+            return SendResult.retry("Twilio's answer had no message id")
+        return self._error(status, answer, retry_after)
+
+    def _error(self, status: int, answer: dict[str, Any], retry_after: float | None) -> SendResult:
+        code = answer.get("code")
+        code = code if isinstance(code, int) else None
+        if status == 429 or code == 20429:
+            return SendResult.retry("Twilio is rate limiting us", retry_after)
+        if status >= 500:
+            return SendResult.retry(f"Twilio had a server error (HTTP {status})", retry_after)
+        logger.warning("twilio refused a message", extra={"http_status": status, "code": code})
+        if code is not None and code in SEND_ERRORS:
+            return SendResult.failed(SEND_ERRORS[code])
+        if status == 401:
+            return SendResult.failed(SEND_ERRORS[20003])
+        suffix = f"error {code}" if code is not None else f"HTTP {status}"
+        return SendResult.failed(f"Twilio refused the message ({suffix})")
+
+    def verify(self, request: WebhookRequest) -> bool:
+        signature = request.headers.get("X-Twilio-Signature")
+        if not signature:
+            return False
+        try:
+            params = _form(request.body)
+        except MalformedWebhook:
+            return False
+        return any(
+            hmac.compare_digest(
+                signature.encode(), twilio_signature(self._token, url, params).encode()
+            )
+            for url in _url_variants(request.url)
+        )
+
+    def handshake(self, request: WebhookRequest) -> WebhookReply | None:
+        return None  # Twilio has no subscribe handshake.
+
+    def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
+        params = dict(_form(request.body))
+        sid = params.get("MessageSid") or params.get("SmsSid")
+        if not sid:
+            raise MalformedWebhook("no MessageSid")
+        state = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
+        # Twilio's webhooks carry no timestamp: the time they arrive stands in.
+        now = self._clock()
+        if state in _OUTBOUND_STATES:
+            return self._status(sid, state, params, now)
+        sender = params.get("From")
+        if not sender:
+            raise MalformedWebhook("no From")
+        if "Body" not in params and "NumMedia" not in params:
+            raise MalformedWebhook("neither Body nor NumMedia")
+        return [
+            InboundMessage(
+                channel=Channel.SMS,
+                identity=sender,
+                channel_message_id=sid,
+                sent_at=now,
+                text=_inbound_text(params),
+                phone=sender,
+            )
+        ]
+
+    def _status(
+        self, sid: str, state: str, params: dict[str, str], now: datetime
+    ) -> list[WebhookEvent]:
+        status = _STATUSES.get(state)
+        if status is None:
+            return []
+        reason = ""
+        if status is MessageStatus.FAILED:
+            reason = _delivery_reason(params.get("ErrorCode", ""))
+        return [
+            StatusUpdate(
+                channel=Channel.SMS, status=status, at=now, channel_message_id=sid, reason=reason
+            )
+        ]
+
+    def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
+        return WebhookReply(status=200, body=EMPTY_TWIML, content_type="text/xml")
+
+
+def _inbound_text(params: dict[str, str]) -> str:
+    body = params.get("Body", "").strip()
+    try:
+        count = int(params.get("NumMedia") or 0)
+    except ValueError as error:
+        raise MalformedWebhook("NumMedia is not a number") from error
+    kinds: list[str] = []
+    for index in range(count):
+        kind = _media_description(params.get(f"MediaContentType{index}", ""))
+        if kind not in kinds:
+            kinds.append(kind)
+    if not kinds:
+        return body
+    description = ", ".join(kinds)
+    return f"{description}: {body}" if body else description
+
+
+def _delivery_reason(code: str) -> str:
+    try:
+        number = int(code)
+    except ValueError:
+        return "The carrier could not deliver the message"
+    fallback = f"The carrier could not deliver the message (error {number})"
+    return DELIVERY_ERRORS.get(number, fallback)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,87 @@
+"""What `serve` and `worker` share at run time: typed app keys and their setup.
+
+Built in aiohttp's `cleanup_ctx` (opened at start-up, closed at shutdown), never
+at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiohttp
+from aiohttp import web
+
+from bot.channels.base import Connector
+from bot.config import Settings
+from bot.domain.channels import Channel
+from bot.domain.windows import PolicySettings
+from bot.services.inbound import InboundService
+from bot.slack.threads import ThreadQueue
+from bot.store.connection import RedisClient
+from bot.store.contacts import ContactStore
+from bot.store.keys import Keys
+from bot.store.outbox import OutboxStore
+
+SETTINGS_KEY = web.AppKey("settings", Settings)
+REDIS_KEY: web.AppKey[RedisClient] = web.AppKey("redis")
+KEYS_KEY = web.AppKey("keys", Keys)
+HTTP_KEY = web.AppKey("http", aiohttp.ClientSession)
+CONNECTORS_KEY: web.AppKey[dict[Channel, Connector]] = web.AppKey("connectors")
+THREADS_KEY = web.AppKey("threads", ThreadQueue)
+INBOUND_KEY = web.AppKey("inbound", InboundService)
+
+
+def keys_for(settings: Settings) -> Keys:
+    """The key layout this deployment uses."""
+    return Keys(partitions=settings.partitions, prefix=settings.redis_key_prefix)
+
+
+def policy_settings(settings: Settings) -> PolicySettings:
+    """The window policy's settings from the deployment's."""
+    return PolicySettings(
+        messenger_tags=tuple(settings.messenger_tags),
+        viber_commercial_terms=settings.viber_commercial_terms,
+        viber_monthly_free=settings.viber_monthly_free,
+        wechat_window_messages=settings.wechat_window_messages,
+    )
+
+
+def utc_now() -> datetime:
+    """The services' clock (the domain takes `now` as an argument)."""
+    return datetime.now(UTC)
+
+
+def http_session() -> aiohttp.ClientSession:
+    """One HTTP client for the channel APIs (connection pooling, sane limits)."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=30),
+        connector=aiohttp.TCPConnector(limit=200, limit_per_host=100),
+    )
+
+
+async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Connectors, stores and the inbound service for the webhook routes."""
+    from bot.channels.registry import build_connectors, profile_lookups
+
+    settings, redis = app[SETTINGS_KEY], app[REDIS_KEY]
+    keys = keys_for(settings)
+    http = http_session()
+    connectors = build_connectors(settings, http, redis, keys)
+    contacts = ContactStore(redis, keys)
+    threads = ThreadQueue(redis, keys)
+    app[KEYS_KEY] = keys
+    app[HTTP_KEY] = http
+    app[CONNECTORS_KEY] = connectors
+    app[THREADS_KEY] = threads
+    app[INBOUND_KEY] = InboundService(
+        contacts,
+        OutboxStore(contacts),
+        utc_now,
+        threads=threads,
+        profiles=profile_lookups(connectors),
+    )
+    try:
+        yield
+    finally:
+        await http.close()

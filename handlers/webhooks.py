@@ -1,0 +1,75 @@
+"""`GET|POST /webhooks/{channel}`: the channels' inbound messages and receipts.
+
+Thin: verify as the channel signs (401 and no change when it fails), answer
+subscribe handshakes, parse (400 for a well-signed but malformed body), hand
+the events to the inbound service, answer what the channel expects.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from bot.channels.base import MalformedWebhook, WebhookReply, WebhookRequest
+from bot.domain.channels import Channel
+from bot.runtime import CONNECTORS_KEY, INBOUND_KEY, SETTINGS_KEY
+
+logger = logging.getLogger(__name__)
+
+#: Webhook bodies larger than this are refused (413) before verification.
+MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
+def _reply(reply: WebhookReply) -> web.Response:
+    return web.Response(status=reply.status, text=reply.body, content_type=reply.content_type)
+
+
+async def _webhook_request(request: web.Request) -> WebhookRequest:
+    settings = request.app[SETTINGS_KEY]
+    base = str(settings.public_base_url).rstrip("/") if settings.public_base_url else None
+    # Twilio signs the URL it called: behind a proxy that is the public one.
+    url = f"{base}{request.path_qs}" if base else str(request.url)
+    body = await request.read()
+    return WebhookRequest(
+        method=request.method,
+        url=url,
+        headers=request.headers,
+        query=dict(request.query),
+        body=body,
+    )
+
+
+async def webhook(request: web.Request) -> web.Response:
+    try:
+        channel = Channel(request.match_info["channel"])
+    except ValueError:
+        raise web.HTTPNotFound(text="unknown channel") from None
+    connector = request.app[CONNECTORS_KEY].get(channel)
+    if connector is None:
+        raise web.HTTPNotFound(text=f"{channel.value} is not set up")
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=MAX_BODY_BYTES, actual_size=request.content_length
+        )
+    hook = await _webhook_request(request)
+    if request.method == "GET":
+        handshake = connector.handshake(hook)
+        if handshake is None:
+            raise web.HTTPMethodNotAllowed("GET", ["POST"])
+        return _reply(handshake)
+    if not connector.verify(hook):
+        logger.warning("webhook signature refused", extra={"channel": channel.value})
+        raise web.HTTPUnauthorized(text="bad signature")
+    try:
+        events = connector.parse(hook)
+    except MalformedWebhook as error:
+        logger.warning("malformed webhook", extra={"channel": channel.value, "error": str(error)})
+        raise web.HTTPBadRequest(text="malformed body") from None
+    await request.app[INBOUND_KEY].handle(events)
+    return _reply(connector.reply(events))
+
+
+def register(app: web.Application) -> None:
+    app.router.add_route("GET", "/webhooks/{channel}", webhook)
+    app.router.add_route("POST", "/webhooks/{channel}", webhook)
