@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from redis.exceptions import ResponseError
 
@@ -41,9 +41,6 @@ from bot.store.scripts import Change, apply_change
 logger = logging.getLogger(__name__)
 
 GROUP = "relay"
-#: How long one send may take before another consumer may try it (> the
-#: connectors' HTTP timeout).
-SEND_LEASE_MS = 60_000
 #: A send that keeps failing temporarily is given up after this many tries.
 MAX_ATTEMPTS = 8
 
@@ -58,6 +55,15 @@ class RelayTuning:
     claim_every: float = 5.0  # seconds between reclaim sweeps
     retry_every: float = 0.5  # seconds between looks at the retry schedule
     in_flight: int = 32  # sends at once per partition (different contacts)
+
+    @property
+    def lease_ms(self) -> int:
+        """How long a send lease lasts unless the heartbeat extends it."""
+        return max(self.claim_idle_ms, 5_000)
+
+    @property
+    def heartbeat_seconds(self) -> float:
+        return max(self.claim_idle_ms / 3000, 0.2)
 
 
 class Relay:
@@ -120,18 +126,44 @@ class Relay:
     async def _deliver_batch(
         self, partition: int, entries: list[tuple[str, dict[str, str]]]
     ) -> None:
-        """Send a batch: different contacts at once, one contact's messages in order."""
+        """Send a batch: different contacts at once, one contact's messages in order.
+
+        While the batch is out, a heartbeat keeps its entries ours: it resets
+        their idle time (XCLAIM … JUSTID) and extends their send leases, so no
+        other consumer takes over a live one's work, however slow the channel.
+        """
         by_contact: dict[str, list[tuple[str, str]]] = {}
         for entry_id, fields in entries:
             by_contact.setdefault(fields.get("c", fields["m"]), []).append((entry_id, fields["m"]))
         limit = asyncio.Semaphore(self.tuning.in_flight)
+        open_entries = {entry_id: fields["m"] for entry_id, fields in entries}
 
         async def in_order(items: list[tuple[str, str]]) -> None:
             async with limit:
                 for entry_id, message_id in items:
                     await self.deliver(partition, entry_id, message_id)
+                    open_entries.pop(entry_id, None)
 
-        await asyncio.gather(*(in_order(items) for items in by_contact.values()))
+        heartbeat = asyncio.create_task(self._heartbeat(partition, open_entries))
+        try:
+            await asyncio.gather(*(in_order(items) for items in by_contact.values()))
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _heartbeat(self, partition: int, open_entries: dict[str, str]) -> None:
+        stream = self.keys.outbox(partition)
+        while True:
+            await asyncio.sleep(self.tuning.heartbeat_seconds)
+            ids = list(open_entries)
+            if not ids:
+                continue
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.xclaim(stream, GROUP, self.consumer, 0, cast(list[Any], ids), justid=True)
+            for message_id in open_entries.values():
+                pipe.pexpire(self.keys.send_lease(partition, message_id), self.tuning.lease_ms)
+            await pipe.execute()
 
     async def _reclaim_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -186,7 +218,7 @@ class Relay:
         # A lease, so that a consumer taking over a slow one's entry does not
         # send the same message at the same time; it expires if we die.
         lease = self.keys.send_lease(partition, message_id)
-        if not await self.redis.set(lease, self.consumer, nx=True, px=SEND_LEASE_MS):
+        if not await self.redis.set(lease, self.consumer, nx=True, px=self.tuning.lease_ms):
             return
         try:
             await self._send(partition, entry_id, message)

@@ -138,7 +138,6 @@ class Keys:
         digest = hashlib.blake2b(channel_message_id.encode(), digest_size=12).hexdigest()
         return f"{self.prefix}:cmid:{{{channel}:{digest}}}"
 
-
     def viber_quota(self, month: str) -> str:
         """Chatbot-initiated Viber messages sent in a calendar month (`YYYY-MM`)."""
         return f"{self.prefix}:{{viber}}:quota:{month}"
@@ -154,6 +153,10 @@ class Keys:
     def thread_lock(self) -> str:
         """Held by the one replica that posts to Slack (one poster keeps the rate)."""
         return f"{self.prefix}:{{slack}}:lock"
+
+    def wechat_token(self) -> str:
+        """The WeChat access token, shared by every replica."""
+        return f"{self.prefix}:{{wechat}}:token"
 
     def whatsapp_templates(self) -> str:
         return f"{self.prefix}:{{templates}}:whatsapp"

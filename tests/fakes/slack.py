@@ -91,7 +91,7 @@ class FakeSlack:
         reply: dict[str, Any] = handler(args)
         return web.json_response(reply)
 
-    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = args.get("channel")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
@@ -111,7 +111,7 @@ class FakeSlack:
         self.messages[key].update(text=args.get("text", ""), blocks=args.get("blocks", []))
         return {"ok": True, "channel": key[0], "ts": key[1], "text": args.get("text", "")}
 
-    def _chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
         channel, ts = args.get("channel", ""), args.get("message_ts", "")
         if (channel, ts) not in self.messages:
             return {"ok": False, "error": "message_not_found"}

@@ -1,0 +1,300 @@
+"""LINE through the Messaging API (push messages).
+
+Out: `POST {LINE_API_URL}/v2/bot/message/push`, `Authorization: Bearer …`, with an
+`X-Line-Retry-Key` derived from our message id so that a retry can never send
+twice: LINE accepts a key once and answers 409 to every repeat.
+https://developers.line.biz/en/reference/messaging-api/#send-push-message
+https://developers.line.biz/en/docs/messaging-api/retrying-api-request/
+
+In: webhook events signed with `X-Line-Signature`, the base64 HMAC-SHA256 of
+the raw body keyed with the channel secret:
+https://developers.line.biz/en/reference/messaging-api/#signature-validation
+
+LINE has no delivery receipts and no messaging window. Webhooks carry no
+names: `profile()` fetches the display name.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from bot.channels.base import (
+    InboundMessage,
+    MalformedWebhook,
+    OutboundRequest,
+    RateLimiter,
+    SendResult,
+    WebhookEvent,
+    WebhookReply,
+    WebhookRequest,
+    retry_after_seconds,
+)
+from bot.config import Settings
+from bot.domain.channels import Channel
+from bot.domain.windows import SendMode
+from bot.logging_setup import redact
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Line-Signature"
+RETRY_KEY_HEADER = "X-Line-Retry-Key"
+ACCEPTED_REQUEST_HEADER = "X-Line-Accepted-Request-Id"
+
+# Push and profile fall under "other API endpoints: 2,000 requests per second"
+# per channel: https://developers.line.biz/en/reference/messaging-api/#rate-limits
+RATE_PER_SECOND = 2000.0
+
+#: Namespace of our retry keys: uuid5(namespace, message id) is the same on every retry.
+RETRY_KEY_NAMESPACE = uuid.UUID("6f0b7c1e-4d2a-5b8e-9c3f-1a2b3c4d5e6f")
+
+# The 429 that is a quota, not a rate: the plan's free messages are used up.
+# https://developers.line.biz/en/reference/messaging-api/#status-codes
+MONTHLY_LIMIT = "You have reached your monthly limit."
+
+
+def retry_key(message_id: str) -> str:
+    """The `X-Line-Retry-Key` for our message: a UUID, the same on every attempt."""
+    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, message_id))
+
+
+def line_signature(channel_secret: str, body: bytes) -> str:
+    """LINE's `X-Line-Signature`: base64 HMAC-SHA256 of the raw body."""
+    digest = hmac.new(channel_secret.encode(), body, hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+class LineConnector:
+    """LINE Messaging API.
+
+    `rate_per_second` is the push rate (divide it among replicas); `timeout`
+    bounds one API call, in seconds.
+    """
+
+    channel = Channel.LINE
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: aiohttp.ClientSession,
+        *,
+        rate_per_second: float = RATE_PER_SECOND,
+        timeout: float = 15.0,
+    ) -> None:
+        if settings.line_channel_access_token is None:
+            raise ValueError("LINE needs LINE_CHANNEL_ACCESS_TOKEN")
+        self._http = http
+        self._base = settings.line_api_url
+        self._auth = f"Bearer {settings.line_channel_access_token.get_secret_value()}"
+        secret = settings.line_channel_secret
+        self._secret = secret.get_secret_value() if secret else None
+        burst = max(1, int(rate_per_second / 10))
+        self._limiter = RateLimiter(rate=rate_per_second, burst=burst)
+        self._profile_limiter = RateLimiter(rate=rate_per_second, burst=burst)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        return settings.line_channel_access_token is not None
+
+    async def send(self, message: OutboundRequest) -> SendResult:
+        if message.mode is SendMode.REFUSED:
+            return SendResult.outside_window("The message may not be sent now")
+        if message.mode in (SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
+            return SendResult.failed("LINE has no templates or message tags: send text")
+        if not message.text.strip():
+            return SendResult.failed("The message is empty")
+        key = retry_key(message.message_id)
+        payload = {"to": message.recipient, "messages": [{"type": "text", "text": message.text}]}
+        await self._limiter.acquire()
+        try:
+            async with self._http.post(
+                f"{self._base}/v2/bot/message/push",
+                json=payload,
+                headers={"Authorization": self._auth, RETRY_KEY_HEADER: key},
+                timeout=self._timeout,
+            ) as response:
+                status = response.status
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                accepted = response.headers.get(ACCEPTED_REQUEST_HEADER)
+                raw = await response.read()
+        except TimeoutError:
+            return SendResult.retry("LINE did not answer in time")
+        except aiohttp.ClientError:
+            return SendResult.retry("Could not reach LINE")
+        answer = _json_object(raw)
+        if status == 200:
+            return SendResult.sent(_sent_id(answer) or key)
+        if status == 409:
+            # An earlier attempt with this retry key was accepted: the message went.
+            return SendResult.sent(_sent_id(answer) or accepted or key)
+        return _refusal(status, answer, retry_after)
+
+    async def profile(self, user_id: str) -> tuple[str, str]:
+        """The user's display name as (first, last), split at the first space; ("", "") if unknown.
+
+        https://developers.line.biz/en/reference/messaging-api/#get-profile
+        """
+        await self._profile_limiter.acquire()
+        try:
+            async with self._http.get(
+                f"{self._base}/v2/bot/profile/{quote(user_id, safe='')}",
+                headers={"Authorization": self._auth},
+                timeout=self._timeout,
+            ) as response:
+                status = response.status
+                raw = await response.read()
+        except (TimeoutError, aiohttp.ClientError):
+            return "", ""
+        if status != 200:
+            # 404: the user has not added the account as a friend, or blocked it.
+            logger.info("line profile unavailable", extra={"http_status": status})
+            return "", ""
+        name = _json_object(raw).get("displayName")
+        if not isinstance(name, str):
+            return "", ""
+        first, _, last = name.strip().partition(" ")
+        return first, last.strip()
+
+    def verify(self, request: WebhookRequest) -> bool:
+        given = request.headers.get(SIGNATURE_HEADER)
+        if not given or self._secret is None:
+            return False
+        expected = line_signature(self._secret, request.body)
+        return hmac.compare_digest(given.encode(), expected.encode())
+
+    def handshake(self, request: WebhookRequest) -> WebhookReply | None:
+        return None  # LINE verifies a webhook URL with a signed POST of no events.
+
+    def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
+        body = _json_object(request.body, strict=True)
+        events = body.get("events")
+        if not isinstance(events, list):
+            raise MalformedWebhook("no events")
+        parsed: list[WebhookEvent] = []
+        for event in events:
+            if not isinstance(event, dict):
+                raise MalformedWebhook("an event is not an object")
+            if event.get("type") == "message":
+                parsed.extend(_inbound(event))
+            # follow, unfollow, postback, join, leave, beacon …: nothing for the thread.
+        return parsed
+
+    def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
+        return WebhookReply(status=200)
+
+
+def _sent_id(answer: dict[str, Any]) -> str | None:
+    sent = answer.get("sentMessages")
+    if isinstance(sent, list) and sent and isinstance(sent[0], dict):
+        value = sent[0].get("id")
+        if isinstance(value, str | int) and str(value):
+            return str(value)
+    return None
+
+
+def _refusal(status: int, answer: dict[str, Any], retry_after: float | None) -> SendResult:
+    message = answer.get("message")
+    message = message if isinstance(message, str) else ""
+    if status == 429:
+        if message.strip() == MONTHLY_LIMIT:
+            logger.warning("line monthly limit reached")
+            return SendResult.failed(
+                "The LINE account has used up its messages for this month (plan limit)"
+            )
+        return SendResult.retry("LINE is rate limiting us", retry_after)
+    if status >= 500:
+        return SendResult.retry(f"LINE had a server error (HTTP {status})", retry_after)
+    logger.warning("line refused a message", extra={"http_status": status})
+    if status == 401:
+        return SendResult.failed(
+            "LINE rejected the channel access token (check LINE_CHANNEL_ACCESS_TOKEN)"
+        )
+    if status == 403:
+        return SendResult.failed("This LINE channel may not send push messages (plan or rights)")
+    if status == 400 and "'to'" in message:
+        return SendResult.failed("LINE does not know this user for our account")
+    detail = redact(message)[:200] if message else f"HTTP {status}"
+    return SendResult.failed(f"LINE refused the message ({detail})")
+
+
+def _inbound(event: dict[str, Any]) -> list[WebhookEvent]:
+    message = event.get("message")
+    source = event.get("source")
+    timestamp = event.get("timestamp")
+    if not isinstance(message, dict) or not isinstance(message.get("id"), str):
+        raise MalformedWebhook("message event without message.id")
+    if not isinstance(source, dict) or not isinstance(timestamp, int):
+        raise MalformedWebhook("message event without source or timestamp")
+    if source.get("type") != "user":
+        return []  # group and room chats are not customer conversations
+    user_id = source.get("userId")
+    if not isinstance(user_id, str) or not user_id:
+        raise MalformedWebhook("user message without source.userId")
+    return [
+        InboundMessage(
+            channel=Channel.LINE,
+            identity=user_id,
+            channel_message_id=message["id"],
+            sent_at=datetime.fromtimestamp(timestamp / 1000, tz=UTC),
+            text=_describe(message),
+        )
+    ]
+
+
+def _describe(message: dict[str, Any]) -> str:
+    """The text, or a short description of a non-text message.
+
+    https://developers.line.biz/en/reference/messaging-api/#message-event
+    """
+    kind = message.get("type")
+    if kind == "text":
+        return _str(message.get("text"))
+    if kind == "image":
+        return "📷 Photo"
+    if kind == "video":
+        return "🎥 Video"
+    if kind == "audio":
+        return "🎤 Voice message"
+    if kind == "file":
+        return f"📄 File {_str(message.get('fileName'))}".rstrip()
+    if kind == "location":
+        place = ", ".join(
+            part for part in (_str(message.get("title")), _str(message.get("address"))) if part
+        )
+        where = f"📍 Location {message.get('latitude')}, {message.get('longitude')}"
+        return f"{where}: {place}" if place else where
+    if kind == "sticker":
+        keywords = message.get("keywords")
+        hint = keywords[0] if isinstance(keywords, list) and keywords else ""
+        return f"Sticker {_str(hint)}".rstrip()
+    return "💬 A message LINE cannot show here"
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _json_object(raw: bytes, *, strict: bool = False) -> dict[str, Any]:
+    """`raw` as a JSON object; `{}` when it is not one, or MalformedWebhook when `strict`."""
+    try:
+        value = json.loads(raw)
+    except ValueError as error:
+        if strict:
+            raise MalformedWebhook("the body is not JSON") from error
+        return {}
+    if isinstance(value, dict):
+        return value
+    if strict:
+        raise MalformedWebhook("the body is not a JSON object")
+    return {}

@@ -1,0 +1,729 @@
+"""What WhatsApp, Messenger and Instagram share: Meta's Graph API and webhooks.
+
+* Webhooks are signed with `X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of
+  the raw body, keyed with the app secret>` and subscribed with a GET
+  handshake (`hub.mode=subscribe`, `hub.verify_token`, `hub.challenge`):
+  https://developers.facebook.com/docs/graph-api/webhooks/getting-started
+* Graph API errors come as `{"error": {"message", "type", "code",
+  "error_subcode", "is_transient", "error_data", "fbtrace_id"}}`:
+  https://developers.facebook.com/docs/graph-api/guides/error-handling
+* Messenger and Instagram share the Messenger Platform webhook shape
+  (`entry[].messaging[]` with `message`, `delivery`, `read`, `postback`):
+  https://developers.facebook.com/docs/messenger-platform/webhooks
+
+Nothing here logs or returns a message text, a phone number or a token:
+reasons are our own words keyed by the vendor's error code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from bot.channels.base import (
+    InboundMessage,
+    MalformedWebhook,
+    RateLimiter,
+    SendOutcome,
+    SendResult,
+    StatusUpdate,
+    WebhookEvent,
+    WebhookReply,
+    WebhookRequest,
+    retry_after_seconds,
+)
+from bot.domain.channels import CHANNEL_LABELS, Channel
+from bot.domain.models import MessageStatus
+
+logger = logging.getLogger(__name__)
+
+#: Total time allowed for one Graph API call (connect, send, read the answer).
+DEFAULT_TIMEOUT_SECONDS = 15.0
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+SIGNATURE_PREFIX = "sha256="
+
+
+# --- webhook authentication and handshake ---------------------------------
+
+
+def header(request: WebhookRequest, name: str) -> str | None:
+    """A request header by case-insensitive name (plain mappings included)."""
+    value = request.headers.get(name)
+    if value is not None:
+        return value
+    lowered = name.lower()
+    for key, candidate in request.headers.items():
+        if key.lower() == lowered:
+            return candidate
+    return None
+
+
+def verify_signature(request: WebhookRequest, app_secret: SecretStr | None) -> bool:
+    """Whether `X-Hub-Signature-256` is the app secret's HMAC-SHA256 of the raw body."""
+    if app_secret is None:
+        return False
+    given = header(request, SIGNATURE_HEADER)
+    if given is None or not given.startswith(SIGNATURE_PREFIX):
+        return False
+    expected = hmac.new(
+        app_secret.get_secret_value().encode(), request.body, hashlib.sha256
+    ).hexdigest()
+    # Meta sends lower-case hex; compare bytes so non-ASCII input cannot raise.
+    return hmac.compare_digest(
+        given[len(SIGNATURE_PREFIX) :].strip().lower().encode(), expected.encode()
+    )
+
+
+def subscribe_handshake(
+    request: WebhookRequest, verify_token: SecretStr | None
+) -> WebhookReply | None:
+    """Meta's GET subscribe handshake: echo `hub.challenge` when the verify token matches.
+
+    Not a handshake (not a GET, no `hub.mode`) → None; a wrong or missing
+    token, or no META_VERIFY_TOKEN configured → 403.
+    """
+    if request.method.upper() != "GET" or "hub.mode" not in request.query:
+        return None
+    forbidden = WebhookReply(status=403, body="Forbidden")
+    if verify_token is None or request.query.get("hub.mode") != "subscribe":
+        return forbidden
+    given = request.query.get("hub.verify_token", "")
+    if not hmac.compare_digest(given.encode(), verify_token.get_secret_value().encode()):
+        return forbidden
+    challenge = request.query.get("hub.challenge")
+    if not challenge:
+        return WebhookReply(status=400, body="hub.challenge is missing")
+    return WebhookReply(status=200, body=challenge)
+
+
+# --- webhook bodies ---------------------------------------------------------
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def load_body(body: bytes, model: type[ModelT]) -> ModelT:
+    """Parse a JSON webhook body into `model`, or raise MalformedWebhook."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise MalformedWebhook("the body is not JSON") from None
+    return validate(model, data)
+
+
+def validate(model: type[ModelT], data: object) -> ModelT:
+    """`model` from decoded JSON, or MalformedWebhook.
+
+    The error names only the failing fields, never the values (they may be
+    a customer's text or number).
+    """
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        fields = sorted(
+            {
+                ".".join(str(p) for p in e["loc"]) or "body"
+                for e in error.errors(include_input=False)
+            }
+        )
+        problem = f"missing or invalid fields: {', '.join(fields[:5])}"
+    raise MalformedWebhook(problem)
+
+
+def from_epoch_seconds(value: int) -> datetime:
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def from_epoch_millis(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+def split_name(full: str) -> tuple[str, str]:
+    """`"Sara Ahmed Ali"` → `("Sara", "Ahmed Ali")`: first name up to the first space."""
+    first, _, last = full.strip().partition(" ")
+    return first, last.strip()
+
+
+# Short descriptions of non-text messages, shown in the Slack thread.
+_KIND_LABELS = {
+    "photo": "📷 Photo",
+    "video": "🎥 Video",
+    "voice": "🎤 Voice message",
+    "audio": "🎵 Audio",
+    "file": "📄 File",
+    "sticker": "🎨 Sticker",
+    "location": "📍 Location",
+    "contact": "👤 Contact",
+    "reel": "🎬 Reel",
+    "post": "🖼️ Post",
+    "story_mention": "📣 Story mention",
+    "story_reply": "💬 Story reply",
+    "link": "🔗 Link",
+    "order": "🛒 Order",
+    "form": "📝 Form reply",
+    "attachment": "📎 Attachment",
+    "unsupported": "❔ A message type this app cannot show",
+}
+
+
+def describe(kind: str, caption: str = "", detail: str = "") -> str:
+    """`describe("photo", "the caption")` → `"📷 Photo: the caption"`.
+
+    `detail` follows the label after a space (a file name, coordinates).
+    """
+    label = _KIND_LABELS.get(kind, _KIND_LABELS["attachment"])
+    if detail:
+        label = f"{label} {detail}"
+    return f"{label}: {caption}" if caption else label
+
+
+def describe_location(latitude: float, longitude: float, name: str = "") -> str:
+    """`"📍 Location 25.2048, 55.2708"` (and the place's name as the caption when given)."""
+    # str() keeps every digit the channel sent (":g" would round to 6 significant digits).
+    return describe("location", name, f"{latitude}, {longitude}")
+
+
+# --- Graph API errors ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GraphError:
+    """The `error` object of a Graph API answer (code/subcode as numbers)."""
+
+    code: int | None
+    subcode: int | None = None
+    is_transient: bool = False
+    fbtrace_id: str = ""
+
+
+def graph_error(body: object) -> GraphError | None:
+    """The Graph error in a decoded answer, or None when there is none."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if not isinstance(error, dict):
+        return None
+    return GraphError(
+        code=_int_or_none(error.get("code")),
+        subcode=_int_or_none(error.get("error_subcode")),
+        is_transient=error.get("is_transient") is True,
+        fbtrace_id=str(error.get("fbtrace_id") or ""),
+    )
+
+
+def _int_or_none(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    """What one vendor error code means for a send (and for a status webhook).
+
+    `reason` is plain words for an agent; a send that will be retried says so
+    itself, so the same words serve a failed-status webhook.
+    """
+
+    outcome: SendOutcome
+    reason: str
+
+
+@dataclass(frozen=True)
+class ErrorTable:
+    """Vendor error codes → outcome and words; a subcode rule wins over its code's."""
+
+    by_code: Mapping[int, ErrorRule]
+    by_subcode: Mapping[int, ErrorRule] = field(default_factory=dict)
+
+    def rule(self, error: GraphError) -> ErrorRule | None:
+        if error.subcode is not None and error.subcode in self.by_subcode:
+            return self.by_subcode[error.subcode]
+        if error.code is not None:
+            return self.by_code.get(error.code)
+        return None
+
+
+def outside(reason: str) -> ErrorRule:
+    return ErrorRule(SendOutcome.OUTSIDE_WINDOW, reason)
+
+
+def retry(reason: str) -> ErrorRule:
+    return ErrorRule(SendOutcome.RETRY, reason)
+
+
+def failed(reason: str) -> ErrorRule:
+    return ErrorRule(SendOutcome.FAILED, reason)
+
+
+#: Graph API codes every Meta product shares:
+#: https://developers.facebook.com/docs/graph-api/guides/error-handling#errorcodes
+GRAPH_ERRORS: Mapping[int, ErrorRule] = {
+    1: retry("Meta reported an unknown error"),
+    2: retry("Meta's service is temporarily unavailable"),
+    4: retry("Meta's rate limit for this app was reached"),
+    17: retry("Meta's rate limit for this account was reached"),
+    32: retry("Meta's rate limit for this Page was reached"),
+    341: retry("Meta's application limit was reached"),
+    613: retry("Meta's rate limit was reached"),
+    100: failed("Meta rejected the request as invalid (a bad or missing field)"),
+    102: failed("The access token's session has expired: an admin must reconnect the app"),
+    190: failed("The access token is invalid or expired: an admin must reconnect the app"),
+    200: failed("The app lacks a permission it needs: an admin must grant it"),
+    368: failed("Meta has temporarily blocked this account for a policy violation"),
+}
+
+
+def messaging_errors(label: str, token_setting: str) -> ErrorTable:
+    """The Send API errors Messenger and Instagram share, in words naming `label`.
+
+    https://developers.facebook.com/docs/messenger-platform/error-codes
+    Code 10 is the Messenger Platform's "sent outside of allowed window"
+    (subcode 2018278; 2018065 without News Messaging; Instagram 2534022).
+    """
+    window = outside(
+        f"The customer last wrote on {label} too long ago: Meta refused the message as "
+        "outside its messaging window"
+    )
+    unavailable = failed(
+        f"The customer isn't available on {label} right now "
+        "(they may have blocked the account or left)"
+    )
+    return ErrorTable(
+        by_code={
+            **GRAPH_ERRORS,
+            10: window,
+            190: failed(
+                f"The {label} access token is invalid or expired: "
+                f"an admin must update {token_setting}"
+            ),
+            551: unavailable,
+            1200: retry(f"{label} had a temporary send failure"),
+            80006: retry(f"{label}'s rate limit for this account was reached"),
+        },
+        by_subcode={
+            2018278: window,
+            2018065: window,
+            2534022: window,
+            1545041: unavailable,
+            2018001: failed(f"No {label} user matches this customer's ID for this account"),
+            2018108: failed(f"The customer isn't accepting messages on {label} right now"),
+            2018028: failed(
+                "Meta lets the app message only its admins, developers and testers "
+                "until its messaging permission is approved"
+            ),
+            2018022: retry("Too many send requests in a short time"),
+        },
+    )
+
+
+def usage_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds until Meta lifts a throttle, from `X-Business-Use-Case-Usage`.
+
+    The header maps business ids to usage entries whose
+    `estimated_time_to_regain_access` is in minutes:
+    https://developers.facebook.com/docs/graph-api/overview/rate-limiting#headers-2
+    """
+    raw = headers.get("X-Business-Use-Case-Usage")
+    if not raw:
+        return None
+    try:
+        usage = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    minutes = [
+        entry.get("estimated_time_to_regain_access")
+        for entries in (usage.values() if isinstance(usage, dict) else ())
+        if isinstance(entries, list)
+        for entry in entries
+        if isinstance(entry, dict)
+    ]
+    waits = [float(m) for m in minutes if isinstance(m, int | float) and not isinstance(m, bool)]
+    longest = max(waits, default=0.0)
+    return longest * 60 if longest > 0 else None
+
+
+# --- sending ------------------------------------------------------------------------
+
+
+MessageIdOf = Callable[[Any], str | None]
+
+
+@dataclass
+class GraphSender:
+    """POSTs one JSON message to a Graph API endpoint and maps the answer to a SendResult."""
+
+    http: aiohttp.ClientSession
+    channel: Channel
+    errors: ErrorTable
+    limiter: RateLimiter
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+
+    @property
+    def label(self) -> str:
+        return CHANNEL_LABELS[self.channel]
+
+    async def post(
+        self, url: str, token: SecretStr, payload: dict[str, Any], message_id_of: MessageIdOf
+    ) -> SendResult:
+        await self.limiter.acquire()
+        try:
+            async with self.http.post(
+                url,
+                json=payload,
+                headers={"Authorization": f"Bearer {token.get_secret_value()}"},
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+            ) as response:
+                status = response.status
+                headers = response.headers
+                raw = await response.read()
+        except TimeoutError:
+            return SendResult.retry(f"{self.label} did not answer in time; it will be retried")
+        except aiohttp.ClientError:
+            # The exception text may hold the URL; say only what happened.
+            return SendResult.retry(f"Could not reach {self.label}; it will be retried")
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            body = None
+        if 200 <= status < 300:
+            message_id = message_id_of(body)
+            if message_id:
+                return SendResult.sent(message_id)
+            # Accepted but unreadable: retrying could send it twice.
+            return SendResult.failed(
+                f"{self.label} accepted the request but returned no message id; "
+                "check with the customer before sending again"
+            )
+        return self.result_for_error(status, headers, body)
+
+    def result_for_error(self, status: int, headers: Mapping[str, str], body: Any) -> SendResult:
+        error = graph_error(body)
+        wait = retry_after_seconds(headers.get("Retry-After")) or usage_retry_after(headers)
+        rule = self.errors.rule(error) if error is not None else None
+        if error is not None and rule is None:
+            logger.warning(
+                "unmapped graph error",
+                extra={
+                    "channel": self.channel.value,
+                    "http_status": status,
+                    "code": error.code,
+                    "subcode": error.subcode,
+                    "fbtrace_id": error.fbtrace_id,
+                },
+            )
+        if rule is not None:
+            if rule.outcome is SendOutcome.RETRY:
+                return SendResult.retry(f"{rule.reason}; it will be retried", wait)
+            return SendResult(rule.outcome, reason=rule.reason)
+        if (error is not None and error.is_transient) or status == 429 or status >= 500:
+            return SendResult.retry(
+                f"{self.label} is busy or unavailable (HTTP {status}); it will be retried", wait
+            )
+        if error is not None and error.code is not None:
+            return SendResult.failed(f"{self.label} refused the message (error {error.code})")
+        return SendResult.failed(f"{self.label} refused the message (HTTP {status})")
+
+
+async def graph_get(
+    http: aiohttp.ClientSession,
+    url: str,
+    token: SecretStr,
+    params: Mapping[str, str],
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+) -> dict[str, Any] | None:
+    """GET a Graph object as a dict; None on any failure (the caller has a fallback)."""
+    try:
+        async with http.get(
+            url,
+            params=dict(params),
+            headers={"Authorization": f"Bearer {token.get_secret_value()}"},
+            timeout=aiohttp.ClientTimeout(total=timeout_seconds),
+        ) as response:
+            if response.status != 200:
+                return None
+            body = await response.json(content_type=None)
+    except (TimeoutError, aiohttp.ClientError, ValueError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+# --- Messenger Platform webhooks (Messenger and Instagram) ----------------------
+
+
+class _Party(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    user_ref: str | None = None  # chat-plugin guests: no PSID to send to
+
+
+class _Coordinates(BaseModel):
+    lat: float
+    long: float
+
+
+class _AttachmentPayload(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    url: str | None = None
+    title: str | None = None
+    sticker_id: int | None = None
+    coordinates: _Coordinates | None = None
+
+
+class _Attachment(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    type: str
+    title: str | None = None  # `fallback` attachments (shared links)
+    url: str | None = None
+    payload: _AttachmentPayload | None = None
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    mid: str
+    text: str | None = None
+    attachments: list[_Attachment] = []
+    is_echo: bool = False
+    is_deleted: bool = False  # Instagram: the customer unsent a message
+    is_unsupported: bool = False  # Instagram: a type the API does not deliver
+
+
+class _Delivery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    mids: list[str] = []
+    watermark: int | None = None
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    watermark: int | None = None
+    mid: str | None = None  # Instagram `messaging_seen`
+
+
+class _Postback(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    title: str = ""
+    payload: str | None = None
+    mid: str | None = None
+
+
+class _Messaging(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    sender: _Party
+    recipient: _Party | None = None
+    timestamp: int | None = None  # milliseconds
+    message: _Message | None = None
+    delivery: _Delivery | None = None
+    read: _Read | None = None
+    postback: _Postback | None = None
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    time: int | None = None
+    messaging: list[_Messaging] = []
+
+
+class MessagingWebhook(BaseModel):
+    """`{"object": "page" | "instagram", "entry": [{"messaging": [...]}]}`."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    object: str
+    entry: list[_Entry]
+
+
+def parse_messaging_webhook(
+    body: bytes, channel: Channel, object_name: str
+) -> Sequence[WebhookEvent]:
+    """Inbound messages and receipts of a Messenger or Instagram webhook.
+
+    Echoes of our own messages, unsent messages, reactions, standby events
+    and other objects are ignored.
+    https://developers.facebook.com/docs/messenger-platform/reference/webhook-events
+    """
+    hook = load_body(body, MessagingWebhook)
+    if hook.object != object_name:
+        return []
+    events: list[WebhookEvent] = []
+    for entry in hook.entry:
+        for item in entry.messaging:
+            events.extend(_messaging_events(item, channel))
+    return events
+
+
+def _messaging_events(item: _Messaging, channel: Channel) -> list[WebhookEvent]:
+    customer = item.sender.id
+    if customer is None:
+        return []  # a chat-plugin guest (user_ref): not a PSID/IGSID we can answer
+    if item.message is not None:
+        message = item.message
+        if message.is_echo or message.is_deleted:
+            return []
+        sent_at = _required_millis(item.timestamp)
+        return [
+            InboundMessage(
+                channel=channel,
+                identity=customer,
+                channel_message_id=message.mid,
+                sent_at=sent_at,
+                text=_message_text(message),
+            )
+        ]
+    if item.postback is not None:
+        # A button the customer tapped: an interaction that opens the window.
+        sent_at = _required_millis(item.timestamp)
+        mid = item.postback.mid or f"postback:{customer}:{item.timestamp}"
+        return [
+            InboundMessage(
+                channel=channel,
+                identity=customer,
+                channel_message_id=mid,
+                sent_at=sent_at,
+                text=f"🔘 {item.postback.title or item.postback.payload or 'Button'}",
+            )
+        ]
+    if item.delivery is not None:
+        return _receipts(item, channel, MessageStatus.DELIVERED, item.delivery.mids, customer)
+    if item.read is not None:
+        mids = [item.read.mid] if item.read.mid else []
+        return _receipts(item, channel, MessageStatus.READ, mids, customer)
+    return []
+
+
+def _receipts(
+    item: _Messaging,
+    channel: Channel,
+    status: MessageStatus,
+    mids: list[str],
+    customer: str,
+) -> list[WebhookEvent]:
+    receipt = item.delivery if status is MessageStatus.DELIVERED else item.read
+    watermark = receipt.watermark if receipt is not None else None
+    stamp = item.timestamp if item.timestamp is not None else watermark
+    if stamp is None:
+        raise MalformedWebhook("a receipt has neither timestamp nor watermark")
+    at = from_epoch_millis(stamp)
+    if mids:
+        return [
+            StatusUpdate(channel=channel, status=status, at=at, channel_message_id=mid)
+            for mid in mids
+        ]
+    if watermark is None:
+        raise MalformedWebhook("a receipt names neither messages nor a watermark")
+    return [
+        StatusUpdate(
+            channel=channel,
+            status=status,
+            at=at,
+            recipient=customer,
+            up_to=from_epoch_millis(watermark),
+        )
+    ]
+
+
+def _required_millis(value: int | None) -> datetime:
+    if value is None:
+        raise MalformedWebhook("a message event has no timestamp")
+    return from_epoch_millis(value)
+
+
+def _message_text(message: _Message) -> str:
+    """The text, or a description of each attachment with the text as its caption."""
+    text = message.text or ""
+    if message.is_unsupported and not message.attachments:
+        return describe("unsupported", text)
+    if not message.attachments:
+        return text
+    described = [_describe_attachment(a) for a in message.attachments]
+    if text:
+        described[0] = f"{described[0]}: {text}"
+    return "\n".join(described)
+
+
+def _describe_attachment(attachment: _Attachment) -> str:
+    payload = attachment.payload or _AttachmentPayload()
+    kind = attachment.type
+    if kind == "image":
+        return describe("sticker" if payload.sticker_id else "photo")
+    if kind in ("video", "audio", "file"):
+        return describe(kind)
+    if kind == "location" and payload.coordinates is not None:
+        return describe_location(
+            payload.coordinates.lat, payload.coordinates.long, payload.title or ""
+        )
+    if kind in ("fallback", "share", "template"):
+        return describe("link", "", attachment.title or payload.title or "")
+    if kind in ("ig_reel", "reel"):
+        return describe("reel", "", payload.title or "")
+    if kind == "ig_post":
+        return describe("post", "", payload.title or "")
+    if kind == "story_mention":
+        return describe("story_mention")
+    return describe("attachment")
+
+
+def profile_name(body: Mapping[str, Any] | None, *, first: str, last: str) -> tuple[str, str]:
+    """(first, last) from a Graph user profile, or ("", "")."""
+    if body is None:
+        return "", ""
+    given, family = body.get(first), body.get(last)
+    return (given if isinstance(given, str) else ""), (family if isinstance(family, str) else "")
+
+
+def ok_reply() -> WebhookReply:
+    """Meta only needs a 200 within 20 s; the body is ignored."""
+    return WebhookReply(status=200, body="")
+
+
+__all__ = [
+    "DEFAULT_TIMEOUT_SECONDS",
+    "GRAPH_ERRORS",
+    "ErrorRule",
+    "ErrorTable",
+    "GraphError",
+    "GraphSender",
+    "MessagingWebhook",
+    "describe",
+    "describe_location",
+    "failed",
+    "from_epoch_millis",
+    "from_epoch_seconds",
+    "graph_error",
+    "graph_get",
+    "header",
+    "load_body",
+    "messaging_errors",
+    "ok_reply",
+    "outside",
+    "parse_messaging_webhook",
+    "retry",
+    "split_name",
+    "subscribe_handshake",
+    "usage_retry_after",
+    "validate",
+    "verify_signature",
+]

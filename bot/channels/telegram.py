@@ -1,0 +1,300 @@
+"""Telegram through the Bot API.
+
+Out: `POST {TELEGRAM_API_URL}/bot{token}/sendMessage` with JSON `{"chat_id", "text"}`;
+every answer is `{"ok": true, "result": Message}` or `{"ok": false, "error_code",
+"description", "parameters": {"retry_after"}}`:
+https://core.telegram.org/bots/api#making-requests
+
+In: `Update` objects POSTed to the webhook with the secret set by `setWebhook`
+in `X-Telegram-Bot-Api-Secret-Token`: https://core.telegram.org/bots/api#setwebhook
+
+Telegram has no delivery receipts and no messaging window. A chat's message ids
+are only unique within that chat, so ours are `<chat id>:<message id>`.
+`edited_message` updates are ignored: an edit is not a new customer message and
+restarts no window.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from bot.channels.base import (
+    InboundMessage,
+    MalformedWebhook,
+    OutboundRequest,
+    RateLimiter,
+    SendResult,
+    WebhookEvent,
+    WebhookReply,
+    WebhookRequest,
+    retry_after_seconds,
+)
+from bot.config import Settings
+from bot.domain.channels import Channel
+from bot.domain.windows import SendMode
+from bot.logging_setup import redact
+
+logger = logging.getLogger(__name__)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+# "No more than 30 messages per second" overall, and "avoid sending more than
+# one message per second" in one chat:
+# https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this
+RATE_PER_SECOND = 30.0
+RATE_PER_CHAT = 1.0
+#: Per-chat buckets kept; the oldest is dropped past this (it is idle by then).
+MAX_CHAT_BUCKETS = 10_000
+
+# Telegram's `description`s are fixed English phrases; the ones an agent can act on.
+# https://core.telegram.org/api/errors (the Bot API passes these through)
+_REFUSALS: tuple[tuple[str, str], ...] = (
+    ("bot was blocked by the user", "The customer blocked the bot"),
+    ("user is deactivated", "The customer's Telegram account was deleted"),
+    ("bot can't initiate conversation", "The customer has not started a chat with the bot"),
+    ("bot was kicked", "The bot was removed from the customer's group"),
+    ("not enough rights", "The bot may not write in this chat"),
+    ("chat not found", "Telegram does not know this chat (the customer may have deleted it)"),
+    ("message is too long", "The message is longer than Telegram's 4,096 characters"),
+    ("message text is empty", "The message is empty"),
+    ("upgraded to a supergroup", "The customer's group became a supergroup with a new id"),
+)
+
+
+class TelegramConnector:
+    """Telegram Bot API.
+
+    `rate_per_second` and `rate_per_chat` are the bot-wide and per-chat send
+    rates (divide them among replicas); `timeout` bounds one API call, in seconds.
+    """
+
+    channel = Channel.TELEGRAM
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: aiohttp.ClientSession,
+        *,
+        rate_per_second: float = RATE_PER_SECOND,
+        rate_per_chat: float = RATE_PER_CHAT,
+        timeout: float = 15.0,
+    ) -> None:
+        if settings.telegram_bot_token is None:
+            raise ValueError("Telegram needs TELEGRAM_BOT_TOKEN")
+        self._http = http
+        # The token is part of the path: this URL is never logged.
+        token = settings.telegram_bot_token.get_secret_value()
+        self._send_url = f"{settings.telegram_api_url}/bot{token}/sendMessage"
+        secret = settings.telegram_webhook_secret
+        self._secret = secret.get_secret_value().encode() if secret else None
+        self._limiter = RateLimiter(rate=rate_per_second, burst=max(1, int(rate_per_second)))
+        self._rate_per_chat = rate_per_chat
+        self._chats: dict[str, RateLimiter] = {}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        return settings.telegram_bot_token is not None
+
+    async def send(self, message: OutboundRequest) -> SendResult:
+        if message.mode is SendMode.REFUSED:
+            return SendResult.outside_window("The message may not be sent now")
+        if message.mode in (SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
+            return SendResult.failed("Telegram has no templates or message tags: send text")
+        if not message.text.strip():
+            return SendResult.failed("The message is empty")
+        await self._chat_limiter(message.recipient).acquire()
+        await self._limiter.acquire()
+        payload = {"chat_id": message.recipient, "text": message.text}
+        try:
+            async with self._http.post(
+                self._send_url, json=payload, timeout=self._timeout
+            ) as response:
+                status = response.status
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                raw = await response.read()
+        except TimeoutError:
+            return SendResult.retry("Telegram did not answer in time")
+        except aiohttp.ClientError:
+            return SendResult.retry("Could not reach Telegram")
+        answer = _json_object(raw)
+        if status == 200 and answer.get("ok") is True:
+            result = answer.get("result")
+            if isinstance(result, dict) and isinstance(result.get("message_id"), int):
+                chat = result.get("chat")
+                chat_id = chat.get("id") if isinstance(chat, dict) else None
+                return SendResult.sent(f"{chat_id or message.recipient}:{result['message_id']}")
+            return SendResult.retry("Telegram's answer had no message id")
+        return _refusal(status, answer, retry_after)
+
+    def _chat_limiter(self, chat_id: str) -> RateLimiter:
+        limiter = self._chats.get(chat_id)
+        if limiter is None:
+            if len(self._chats) >= MAX_CHAT_BUCKETS:
+                self._chats.pop(next(iter(self._chats)))
+            limiter = self._chats[chat_id] = RateLimiter(rate=self._rate_per_chat)
+        return limiter
+
+    def verify(self, request: WebhookRequest) -> bool:
+        given = request.headers.get(SECRET_HEADER)
+        if not given or self._secret is None:
+            return False
+        return hmac.compare_digest(given.encode(), self._secret)
+
+    def handshake(self, request: WebhookRequest) -> WebhookReply | None:
+        return None  # setWebhook is called by us; Telegram sends no handshake.
+
+    def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
+        update = _json_object(request.body, strict=True)
+        if not isinstance(update.get("update_id"), int):
+            raise MalformedWebhook("no update_id")
+        message = update.get("message")
+        if message is None:
+            return []  # edited_message, channel_post, callback_query, my_chat_member …
+        if not isinstance(message, dict):
+            raise MalformedWebhook("message is not an object")
+        return _inbound(message)
+
+    def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
+        return WebhookReply(status=200)
+
+
+def _refusal(status: int, answer: dict[str, Any], retry_after: float | None) -> SendResult:
+    code = answer.get("error_code")
+    code = code if isinstance(code, int) else status
+    parameters = answer.get("parameters")
+    if isinstance(parameters, dict) and isinstance(parameters.get("retry_after"), int | float):
+        retry_after = float(parameters["retry_after"])
+    if status == 429 or code == 429:
+        return SendResult.retry("Telegram is rate limiting the bot", retry_after)
+    if status >= 500 or code >= 500:
+        return SendResult.retry(f"Telegram had a server error (HTTP {status})", retry_after)
+    description = answer.get("description")
+    description = description if isinstance(description, str) else ""
+    logger.warning("telegram refused a message", extra={"http_status": status, "code": code})
+    lowered = description.lower()
+    for phrase, reason in _REFUSALS:
+        if phrase in lowered:
+            return SendResult.failed(reason)
+    if code in (401, 404):
+        return SendResult.failed("Telegram rejected the bot token (check TELEGRAM_BOT_TOKEN)")
+    detail = f"{code}: {redact(description)[:200]}" if description else f"HTTP {status}"
+    return SendResult.failed(f"Telegram refused the message ({detail})")
+
+
+def _inbound(message: dict[str, Any]) -> list[WebhookEvent]:
+    chat = message.get("chat")
+    message_id = message.get("message_id")
+    date = message.get("date")
+    if not isinstance(chat, dict) or not isinstance(chat.get("id"), int):
+        raise MalformedWebhook("message without chat.id")
+    if not isinstance(message_id, int) or not isinstance(date, int):
+        raise MalformedWebhook("message without message_id or date")
+    text = _describe(message)
+    if text is None:
+        return []  # service messages: members joined, title changed, pinned …
+    sender = message.get("from")
+    sender = sender if isinstance(sender, dict) else {}
+    chat_id = str(chat["id"])
+    return [
+        InboundMessage(
+            channel=Channel.TELEGRAM,
+            identity=chat_id,
+            channel_message_id=f"{chat_id}:{message_id}",
+            sent_at=datetime.fromtimestamp(date, tz=UTC),
+            text=text,
+            first_name=_str(sender.get("first_name")),
+            last_name=_str(sender.get("last_name")),
+            phone=_own_phone(message, sender),
+        )
+    ]
+
+
+def _describe(message: dict[str, Any]) -> str | None:
+    """The text, or a short description of a non-text message with its caption."""
+    if isinstance(message.get("text"), str):
+        return str(message["text"])
+    caption = _str(message.get("caption")).strip()
+
+    def described(label: str) -> str:
+        return f"{label}: {caption}" if caption else label
+
+    if message.get("photo"):
+        return described("📷 Photo")
+    if isinstance(message.get("voice"), dict):
+        return described("🎤 Voice message")
+    if isinstance(message.get("video_note"), dict):
+        return "🎥 Video message"
+    if isinstance(message.get("animation"), dict):
+        return described("🎞️ GIF")
+    if isinstance(message.get("video"), dict):
+        return described("🎥 Video")
+    if isinstance(audio := message.get("audio"), dict):
+        title = " – ".join(
+            part for part in (_str(audio.get("performer")), _str(audio.get("title"))) if part
+        )
+        return described(f"🎵 Audio {title}".rstrip())
+    if isinstance(document := message.get("document"), dict):
+        return described(f"📄 File {_str(document.get('file_name'))}".rstrip())
+    if isinstance(sticker := message.get("sticker"), dict):
+        return f"Sticker {_str(sticker.get('emoji'))}".rstrip()
+    if isinstance(venue := message.get("venue"), dict):
+        return f"📍 {_str(venue.get('title'))}, {_str(venue.get('address'))}{_at(venue)}"
+    if isinstance(location := message.get("location"), dict):
+        return f"📍 Location {location.get('latitude')}, {location.get('longitude')}"
+    if isinstance(contact := message.get("contact"), dict):
+        name = " ".join(
+            part
+            for part in (_str(contact.get("first_name")), _str(contact.get("last_name")))
+            if part
+        )
+        return f"👤 Contact: {name} {_str(contact.get('phone_number'))}".rstrip()
+    if isinstance(poll := message.get("poll"), dict):
+        return f"📊 Poll: {_str(poll.get('question'))}"
+    if isinstance(dice := message.get("dice"), dict):
+        return f"{_str(dice.get('emoji'))} {dice.get('value')}"
+    return None
+
+
+def _at(venue: dict[str, Any]) -> str:
+    location = venue.get("location")
+    if not isinstance(location, dict):
+        return ""
+    return f" ({location.get('latitude')}, {location.get('longitude')})"
+
+
+def _own_phone(message: dict[str, Any], sender: dict[str, Any]) -> str | None:
+    """The customer's number when they shared their own contact card, in E.164."""
+    contact = message.get("contact")
+    if not isinstance(contact, dict) or contact.get("user_id") is None:
+        return None
+    if contact.get("user_id") != sender.get("id"):
+        return None
+    digits = "".join(ch for ch in _str(contact.get("phone_number")) if ch.isdigit())
+    return f"+{digits}" if digits else None
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _json_object(raw: bytes, *, strict: bool = False) -> dict[str, Any]:
+    """`raw` as a JSON object; `{}` when it is not one, or MalformedWebhook when `strict`."""
+    try:
+        value = json.loads(raw)
+    except ValueError as error:
+        if strict:
+            raise MalformedWebhook("the body is not JSON") from error
+        return {}
+    if isinstance(value, dict):
+        return value
+    if strict:
+        raise MalformedWebhook("the body is not a JSON object")
+    return {}

@@ -1,0 +1,319 @@
+"""Viber through the REST bot API.
+
+Out: `POST {VIBER_API_URL}/send_message` with `X-Viber-Auth-Token` and JSON
+`{"receiver", "type": "text", "text", "sender": {"name"}}`. Viber answers HTTP
+200 even when it refuses: the body's `status` says why (0 is ok).
+https://creators.viber.com/docs/bots-api/resources/messaging/send-message
+https://developers.viber.com/docs/api/rest-bot-api/#error-codes
+
+In: callbacks signed with `X-Viber-Content-Signature`, the hex HMAC-SHA256 of
+the raw body keyed with the auth token; `message` events and the `delivered`,
+`seen` and `failed` receipts of what we sent (keyed by `message_token`).
+https://developers.viber.com/docs/api/rest-bot-api/#callbacks
+
+Whether a message is chatbot-initiated (and counts toward the monthly free
+quota) is decided by the relay; both go out the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from bot.channels.base import (
+    InboundMessage,
+    MalformedWebhook,
+    OutboundRequest,
+    RateLimiter,
+    SendResult,
+    StatusUpdate,
+    WebhookEvent,
+    WebhookReply,
+    WebhookRequest,
+    retry_after_seconds,
+)
+from bot.config import Settings
+from bot.domain.channels import Channel
+from bot.domain.models import MessageStatus
+from bot.domain.windows import SendMode
+from bot.logging_setup import redact
+
+logger = logging.getLogger(__name__)
+
+AUTH_HEADER = "X-Viber-Auth-Token"
+SIGNATURE_HEADER = "X-Viber-Content-Signature"
+
+# Viber publishes no account-wide request rate for send_message, only a cap of
+# 100 messages an hour to a user who has not replied (answered with status 12):
+# https://creators.viber.com/docs/bots-api/resources/messaging/send-message
+# A support team's follow-ups are far below this conservative pace.
+RATE_PER_SECOND = 10.0
+
+#: `sender.name` is at most 28 characters.
+MAX_SENDER_NAME = 28
+
+TOO_MANY_REQUESTS = 12
+
+# Non-zero `status` codes of the REST bot API, in words an agent understands.
+# https://developers.viber.com/docs/api/rest-bot-api/#error-codes
+SEND_ERRORS: dict[int, str] = {
+    1: "Viber says our webhook URL is invalid",
+    2: "Viber rejected the bot's auth token (check VIBER_AUTH_TOKEN)",
+    3: "Viber could not read the message (bad data)",
+    4: "Viber says the message is missing required data",
+    5: "The customer is no longer registered on Viber",
+    6: "The customer has unsubscribed from the Viber bot",
+    7: "The Viber bot account is blocked",
+    8: "The Viber auth token does not belong to a bot account",
+    9: "The Viber bot account is suspended",
+    10: "Viber needs a webhook set for the bot before it can send",
+    11: "The customer's Viber app cannot receive bot messages",
+    13: "The customer's Viber app is too old for this message",
+    14: "Viber says the message does not fit its API version",
+    15: "The Viber bot account is not authorized",
+    16: "Viber does not allow this in-chat reply",
+    17: "The Viber bot account is not an inline account",
+    18: "The Viber bot has no public chat",
+    19: "Viber could not send a broadcast",
+    20: "Viber does not allow broadcasts from this bot",
+    21: "Viber does not deliver bot messages to the customer's country",
+    22: "The Viber bot does not support payment messages",
+    23: "The Viber bot has used up its free chatbot-initiated messages this month",
+    24: "The Viber bot account has no balance for paid chatbot-initiated messages",
+}
+
+_RECEIPTS: dict[str, MessageStatus] = {
+    "delivered": MessageStatus.DELIVERED,
+    "seen": MessageStatus.READ,
+    "failed": MessageStatus.FAILED,
+}
+
+
+def viber_signature(auth_token: str, body: bytes) -> str:
+    """Viber's `X-Viber-Content-Signature`: hex HMAC-SHA256 of the raw body."""
+    return hmac.new(auth_token.encode(), body, hashlib.sha256).hexdigest()
+
+
+class ViberConnector:
+    """Viber REST bot API.
+
+    `sender_name` is the bot name shown with each message (Viber requires one,
+    at most 28 characters); `rate_per_second` is the send rate (divide it among
+    replicas); `timeout` bounds one API call, in seconds.
+    """
+
+    channel = Channel.VIBER
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: aiohttp.ClientSession,
+        *,
+        sender_name: str = "Support",
+        rate_per_second: float = RATE_PER_SECOND,
+        timeout: float = 15.0,
+    ) -> None:
+        if settings.viber_auth_token is None:
+            raise ValueError("Viber needs VIBER_AUTH_TOKEN")
+        self._http = http
+        self._url = f"{settings.viber_api_url}/send_message"
+        self._token = settings.viber_auth_token.get_secret_value()
+        self._sender = {"name": sender_name.strip()[:MAX_SENDER_NAME] or "Support"}
+        self._limiter = RateLimiter(rate=rate_per_second, burst=max(1, int(rate_per_second)))
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        return settings.viber_auth_token is not None
+
+    async def send(self, message: OutboundRequest) -> SendResult:
+        if message.mode is SendMode.REFUSED:
+            return SendResult.outside_window("The message may not be sent now")
+        if message.mode in (SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
+            return SendResult.failed("Viber has no templates or message tags: send text")
+        if not message.text.strip():
+            return SendResult.failed("The message is empty")
+        payload = {
+            "receiver": message.recipient,
+            "type": "text",
+            "text": message.text,
+            "sender": self._sender,
+        }
+        await self._limiter.acquire()
+        try:
+            async with self._http.post(
+                self._url,
+                json=payload,
+                headers={AUTH_HEADER: self._token},
+                timeout=self._timeout,
+            ) as response:
+                status = response.status
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                raw = await response.read()
+        except TimeoutError:
+            return SendResult.retry("Viber did not answer in time")
+        except aiohttp.ClientError:
+            return SendResult.retry("Could not reach Viber")
+        if status == 429:
+            return SendResult.retry("Viber is rate limiting us", retry_after)
+        if status >= 500:
+            return SendResult.retry(f"Viber had a server error (HTTP {status})", retry_after)
+        answer = _json_object(raw)
+        code = answer.get("status")
+        if status != 200 or not isinstance(code, int):
+            logger.warning("viber sent an unexpected answer", extra={"http_status": status})
+            return SendResult.failed(f"Viber refused the message (HTTP {status})")
+        if code == 0:
+            token = answer.get("message_token")
+            if isinstance(token, int | str) and str(token):
+                return SendResult.sent(str(token))
+            return SendResult.retry("Viber's answer had no message token")
+        if code == TOO_MANY_REQUESTS:
+            # Also the answer once 100 messages went unanswered within an hour.
+            return SendResult.retry(
+                "Viber is rate limiting us (or the customer has not replied to many messages)",
+                retry_after,
+            )
+        logger.warning("viber refused a message", extra={"status_code": code})
+        if code in SEND_ERRORS:
+            return SendResult.failed(SEND_ERRORS[code])
+        name = answer.get("status_message")
+        detail = f"{code}: {redact(name)[:100]}" if isinstance(name, str) and name else str(code)
+        return SendResult.failed(f"Viber refused the message (status {detail})")
+
+    def verify(self, request: WebhookRequest) -> bool:
+        given = request.headers.get(SIGNATURE_HEADER)
+        if not given:
+            return False
+        expected = viber_signature(self._token, request.body)
+        return hmac.compare_digest(given.strip().lower().encode(), expected.encode())
+
+    def handshake(self, request: WebhookRequest) -> WebhookReply | None:
+        return None  # set_webhook is answered by a signed `webhook` callback, a POST.
+
+    def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
+        body = _json_object(request.body, strict=True)
+        event = body.get("event")
+        if not isinstance(event, str):
+            raise MalformedWebhook("no event")
+        if event == "message":
+            return [_inbound(body)]
+        if event in _RECEIPTS:
+            return [_receipt(body, _RECEIPTS[event])]
+        return []  # subscribed, unsubscribed, conversation_started, webhook, client_status …
+
+    def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
+        return WebhookReply(status=200)
+
+
+def _at(body: dict[str, Any]) -> datetime:
+    timestamp = body.get("timestamp")
+    if not isinstance(timestamp, int):
+        raise MalformedWebhook("no timestamp")
+    return datetime.fromtimestamp(timestamp / 1000, tz=UTC)
+
+
+def _token(body: dict[str, Any]) -> str:
+    token = body.get("message_token")
+    if not isinstance(token, int | str) or isinstance(token, bool) or not str(token):
+        raise MalformedWebhook("no message_token")
+    return str(token)
+
+
+def _inbound(body: dict[str, Any]) -> InboundMessage:
+    sender = body.get("sender")
+    message = body.get("message")
+    if not isinstance(sender, dict) or not isinstance(sender.get("id"), str) or not sender["id"]:
+        raise MalformedWebhook("message without sender.id")
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise MalformedWebhook("message without message.type")
+    first, _, last = _str(sender.get("name")).strip().partition(" ")
+    return InboundMessage(
+        channel=Channel.VIBER,
+        identity=sender["id"],
+        channel_message_id=_token(body),
+        sent_at=_at(body),
+        text=_describe(message),
+        first_name=first,
+        last_name=last.strip(),
+    )
+
+
+def _receipt(body: dict[str, Any], status: MessageStatus) -> StatusUpdate:
+    reason = ""
+    if status is MessageStatus.FAILED:
+        desc = _str(body.get("desc")).strip()
+        reason = (
+            f"Viber could not deliver the message: {redact(desc)[:200]}"
+            if desc
+            else ("Viber could not deliver the message")
+        )
+    return StatusUpdate(
+        channel=Channel.VIBER,
+        status=status,
+        at=_at(body),
+        channel_message_id=_token(body),
+        reason=reason,
+    )
+
+
+def _describe(message: dict[str, Any]) -> str:
+    """The text, or a short description of a non-text message with its caption.
+
+    https://developers.viber.com/docs/api/rest-bot-api/#message-types
+    """
+    kind = message["type"]
+    caption = _str(message.get("text")).strip()
+
+    def described(label: str) -> str:
+        return f"{label}: {caption}" if caption else label
+
+    if kind == "text":
+        return _str(message.get("text"))
+    if kind == "picture":
+        return described("📷 Photo")
+    if kind == "video":
+        return described("🎥 Video")
+    if kind == "file":
+        return f"📄 File {_str(message.get('file_name'))}".rstrip()
+    if kind == "sticker":
+        return "Sticker"
+    if kind == "location":
+        location = message.get("location")
+        if isinstance(location, dict):
+            return f"📍 Location {location.get('lat')}, {location.get('lon')}"
+        return "📍 Location"
+    if kind == "contact":
+        contact = message.get("contact")
+        contact = contact if isinstance(contact, dict) else {}
+        name, phone = _str(contact.get("name")), _str(contact.get("phone_number"))
+        return f"👤 Contact: {name} {phone}".rstrip()
+    if kind == "url":
+        return f"🔗 Link: {_str(message.get('media'))}".rstrip(": ")
+    return "💬 A message Viber cannot show here"
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _json_object(raw: bytes, *, strict: bool = False) -> dict[str, Any]:
+    """`raw` as a JSON object; `{}` when it is not one, or MalformedWebhook when `strict`."""
+    try:
+        value = json.loads(raw)
+    except ValueError as error:
+        if strict:
+            raise MalformedWebhook("the body is not JSON") from error
+        return {}
+    if isinstance(value, dict):
+        return value
+    if strict:
+        raise MalformedWebhook("the body is not a JSON object")
+    return {}

@@ -1,0 +1,434 @@
+"""WeChat Official Account customer-service messages.
+
+Out: `POST {WECHAT_API_URL}/cgi-bin/message/custom/send?access_token=…` with JSON
+`{"touser", "msgtype": "text", "text": {"content"}}`; WeChat answers HTTP 200
+with `{"errcode", "errmsg"}` (0 is ok) and no message id, so ours stands in.
+https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Service_Center_messages.html
+https://developers.weixin.qq.com/doc/offiaccount/Getting_Started/Global_Return_Code.html
+
+The access token is shared by every replica through Redis: fetched from
+`POST /cgi-bin/stable_token` (which, unlike `/cgi-bin/token`, does not revoke
+the token other replicas hold), cached a few minutes short of `expires_in`,
+refreshed by one replica at a time under a short lock (SET NX PX).
+https://developers.weixin.qq.com/doc/service/api/base/api_getstableaccesstoken
+
+In: plaintext-mode XML pushed to the server URL with `signature`, `timestamp`
+and `nonce` in the query: the sha1 of the sorted concatenation of WECHAT_TOKEN,
+timestamp and nonce. The GET handshake also carries `echostr`, echoed back.
+https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/Access_Overview.html
+https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Receiving_standard_messages.html
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from redis.exceptions import LockError, RedisError
+
+from bot.channels.base import (
+    InboundMessage,
+    MalformedWebhook,
+    OutboundRequest,
+    RateLimiter,
+    SendResult,
+    WebhookEvent,
+    WebhookReply,
+    WebhookRequest,
+    retry_after_seconds,
+)
+from bot.config import Settings
+from bot.domain.channels import Channel
+from bot.domain.windows import SendMode
+from bot.logging_setup import redact
+from bot.store.connection import RedisClient
+
+logger = logging.getLogger(__name__)
+
+# The customer-service send API allows 500,000 calls a day per account (about
+# 5.8 a second on average); 5 a second can run all day without reaching it:
+# https://developers.weixin.qq.com/doc/offiaccount/Message_Management/API_Call_Limits.html
+RATE_PER_SECOND = 5.0
+
+#: The cached token expires this many seconds before WeChat says it does
+#: (stable_token itself renews the token 5 minutes before it expires).
+TOKEN_MARGIN_SECONDS = 300
+MIN_TOKEN_TTL_SECONDS = 60
+#: How often a replica waiting for another's refresh looks again.
+TOKEN_POLL_SECONDS = 0.05
+
+# invalid credential / access_token expired / invalid access_token
+TOKEN_ERRORS = frozenset({40001, 42001, 40014})
+
+# Refusals as outside the customer-service window: 48 h since the customer's
+# last message, or the count of messages allowed since it used up.
+WINDOW_ERRORS: dict[int, str] = {
+    45015: "WeChat refused it: more than 48 hours since the customer's last message",
+    45047: "WeChat refused it: the messages allowed since the customer's last message are used up",
+}
+RETRY_ERRORS: dict[int, str] = {
+    -1: "WeChat is busy",
+    45009: "WeChat's daily API limit for the account was reached",
+    45011: "WeChat's per-minute API limit was reached",
+}
+SEND_ERRORS: dict[int, str] = {
+    40003: "WeChat does not know this customer for our official account (invalid OpenID)",
+    43004: "The customer no longer follows the official account",
+    45002: "The message is too long for WeChat",
+    48001: "The official account may not send customer-service messages (API unauthorized)",
+    40008: "WeChat did not accept the message type",
+}
+TOKEN_FETCH_ERRORS: dict[int, str] = {
+    40013: "WeChat does not know our app id (check WECHAT_APP_ID)",
+    40125: "WeChat rejected our app secret (check WECHAT_APP_SECRET)",
+    40243: "WeChat has frozen our app secret: reset it and update WECHAT_APP_SECRET",
+    40164: "WeChat refused our server's IP address: add it to the official account's IP whitelist",
+    61004: "WeChat refused our server's IP address: add it to the official account's IP whitelist",
+}
+
+_DTD_MARKERS = (b"<!doctype", b"<!entity")
+
+
+class _Abort(Exception):
+    """The attempt ends here (no token, no answer); `result` says what to do next."""
+
+    def __init__(self, result: SendResult) -> None:
+        super().__init__(result.reason)
+        self.result = result
+
+
+def wechat_signature(token: str, timestamp: str, nonce: str) -> str:
+    """WeChat's `signature`: sha1 hex of the sorted concatenation of token, timestamp, nonce."""
+    return hashlib.sha1("".join(sorted((token, timestamp, nonce))).encode()).hexdigest()
+
+
+class WeChatConnector:
+    """WeChat Official Account API.
+
+    `redis` caches the access token for every replica under `token_key` (the
+    caller builds the name), with a refresh lock at `token_key + ":lock"`;
+    `rate_per_second` is the send rate (divide it among replicas); `timeout`
+    bounds one API call, in seconds.
+    """
+
+    channel = Channel.WECHAT
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: aiohttp.ClientSession,
+        *,
+        redis: RedisClient,
+        token_key: str,
+        rate_per_second: float = RATE_PER_SECOND,
+        timeout: float = 15.0,
+    ) -> None:
+        if not (settings.wechat_app_id and settings.wechat_app_secret):
+            raise ValueError("WeChat needs WECHAT_APP_ID and WECHAT_APP_SECRET")
+        self._http = http
+        self._base = settings.wechat_api_url
+        self._app_id = settings.wechat_app_id
+        self._app_secret = settings.wechat_app_secret.get_secret_value()
+        token = settings.wechat_token
+        self._webhook_token = token.get_secret_value() if token else None
+        self._redis = redis
+        self._token_key = token_key
+        self._lock_key = f"{token_key}:lock"
+        # Long enough for a normal and a forced fetch, each up to `timeout`.
+        self._lock_seconds = 2 * timeout + 5
+        self._limiter = RateLimiter(rate=rate_per_second, burst=max(1, int(rate_per_second)))
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        # Without WECHAT_TOKEN no customer message can arrive, so no window ever opens.
+        return bool(settings.wechat_app_id and settings.wechat_app_secret and settings.wechat_token)
+
+    # --- sending ---------------------------------------------------------------
+
+    async def send(self, message: OutboundRequest) -> SendResult:
+        if message.mode is SendMode.REFUSED:
+            return SendResult.outside_window("The message may not be sent now")
+        if message.mode in (SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
+            return SendResult.failed("WeChat customer-service messages have no templates or tags")
+        if not message.text.strip():
+            return SendResult.failed("The message is empty")
+        try:
+            token = await self._access_token()
+            result, errcode = await self._post(token, message)
+            if errcode in TOKEN_ERRORS:
+                # Revoked or expired before our cache said so: refresh once, send once more.
+                await self._drop_token(token)
+                token = await self._access_token(rejected=token)
+                result, errcode = await self._post(token, message)
+                if errcode in TOKEN_ERRORS:
+                    return SendResult.failed(
+                        "WeChat rejected a freshly issued access token "
+                        "(check WECHAT_APP_ID and WECHAT_APP_SECRET)"
+                    )
+        except _Abort as error:
+            return error.result
+        except RedisError:
+            logger.warning("wechat token cache unavailable")
+            return SendResult.retry("Could not reach Redis for the WeChat access token")
+        return result
+
+    async def _post(self, token: str, message: OutboundRequest) -> tuple[SendResult, int | None]:
+        payload = {
+            "touser": message.recipient,
+            "msgtype": "text",
+            "text": {"content": message.text},
+        }
+        await self._limiter.acquire()
+        # The token is in the query: this URL is never logged.
+        answer, status, retry_after = await self._call(
+            f"{self._base}/cgi-bin/message/custom/send",
+            payload,
+            params={"access_token": token},
+        )
+        if answer is None:
+            return _http_problem(status, retry_after), None
+        errcode = answer.get("errcode", 0)
+        if not isinstance(errcode, int):
+            return SendResult.failed(f"WeChat sent an unexpected answer (HTTP {status})"), None
+        if errcode == 0:
+            return SendResult.sent(message.message_id), 0
+        if errcode in TOKEN_ERRORS:
+            return SendResult.retry("WeChat rejected the access token"), errcode
+        logger.warning("wechat refused a message", extra={"errcode": errcode})
+        if errcode in WINDOW_ERRORS:
+            return SendResult.outside_window(WINDOW_ERRORS[errcode]), errcode
+        if errcode in RETRY_ERRORS:
+            return SendResult.retry(RETRY_ERRORS[errcode], retry_after), errcode
+        if errcode in SEND_ERRORS:
+            return SendResult.failed(SEND_ERRORS[errcode]), errcode
+        return SendResult.failed(_unknown("WeChat refused the message", errcode, answer)), errcode
+
+    async def _call(
+        self,
+        url: str,
+        payload: dict[str, Any],
+        *,
+        params: dict[str, str] | None = None,
+    ) -> tuple[dict[str, Any] | None, int, float | None]:
+        """POST `payload`; the JSON object answered with HTTP 200, else None with the status.
+
+        Raises _Abort(RETRY) on timeouts and connection errors.
+        """
+        # Raw UTF-8, not \\u escapes: what WeChat's own examples send.
+        data = json.dumps(payload, ensure_ascii=False).encode()
+        try:
+            async with self._http.post(
+                url,
+                data=data,
+                params=params,
+                headers={"Content-Type": "application/json; charset=utf-8"},
+                timeout=self._timeout,
+            ) as response:
+                status = response.status
+                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                raw = await response.read()
+        except TimeoutError as error:
+            raise _Abort(SendResult.retry("WeChat did not answer in time")) from error
+        except aiohttp.ClientError as error:
+            raise _Abort(SendResult.retry("Could not reach WeChat")) from error
+        if status != 200:
+            return None, status, retry_after
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            return None, status, retry_after
+        return (answer if isinstance(answer, dict) else None), status, retry_after
+
+    # --- the shared access token ------------------------------------------------
+
+    async def _access_token(self, *, rejected: str | None = None) -> str:
+        """A valid access token: from Redis, or fetched by one replica at a time.
+
+        `rejected` is a token WeChat just refused: never returned again.
+        """
+        deadline = time.monotonic() + self._lock_seconds + 1
+        while True:
+            cached = await self._redis.get(self._token_key)
+            if cached and cached != rejected:
+                return str(cached)
+            lock = self._redis.lock(
+                self._lock_key, timeout=self._lock_seconds, blocking=False, thread_local=False
+            )
+            if await lock.acquire():
+                try:
+                    return await self._refresh(rejected)
+                finally:
+                    # LockError: it expired meanwhile, and another replica may hold it now.
+                    with contextlib.suppress(LockError):
+                        await lock.release()
+            if time.monotonic() > deadline:
+                raise _Abort(SendResult.retry("The WeChat access token is being refreshed"))
+            await asyncio.sleep(TOKEN_POLL_SECONDS)
+
+    async def _refresh(self, rejected: str | None) -> str:
+        """Fetch and cache a token; the caller holds the refresh lock."""
+        cached = await self._redis.get(self._token_key)
+        if cached and cached != rejected:
+            return str(cached)  # another replica refreshed it just before us
+        token, expires_in = await self._fetch_token(force=False)
+        if token == rejected:
+            # The normal mode hands out the current token until it expires; only a
+            # forced refresh (20 a day) replaces one WeChat already refuses.
+            token, expires_in = await self._fetch_token(force=True)
+        ttl = max(MIN_TOKEN_TTL_SECONDS, expires_in - TOKEN_MARGIN_SECONDS)
+        await self._redis.set(self._token_key, token, ex=ttl)
+        logger.info("wechat access token refreshed", extra={"ttl_seconds": ttl})
+        return token
+
+    async def _fetch_token(self, *, force: bool) -> tuple[str, int]:
+        payload: dict[str, Any] = {
+            "grant_type": "client_credential",
+            "appid": self._app_id,
+            "secret": self._app_secret,
+        }
+        if force:
+            payload["force_refresh"] = True
+        answer, status, retry_after = await self._call(
+            f"{self._base}/cgi-bin/stable_token", payload
+        )
+        if answer is None:
+            raise _Abort(_http_problem(status, retry_after))
+        token, expires_in = answer.get("access_token"), answer.get("expires_in")
+        if isinstance(token, str) and token and isinstance(expires_in, int):
+            return token, expires_in
+        errcode = answer.get("errcode")
+        logger.warning("wechat issued no access token", extra={"errcode": errcode})
+        if isinstance(errcode, int) and errcode in RETRY_ERRORS:
+            raise _Abort(SendResult.retry(RETRY_ERRORS[errcode], retry_after))
+        if isinstance(errcode, int) and errcode in TOKEN_FETCH_ERRORS:
+            raise _Abort(SendResult.failed(TOKEN_FETCH_ERRORS[errcode]))
+        code = errcode if isinstance(errcode, int) else 0
+        raise _Abort(
+            SendResult.failed(_unknown("WeChat would not issue an access token", code, answer))
+        )
+
+    async def _drop_token(self, token: str) -> None:
+        """Forget `token` if it is still the cached one.
+
+        GET then DEL is not atomic: at worst a token another replica just cached
+        is dropped too, and the next send fetches it again (stable_token's normal
+        mode returns the same token), which is harmless.
+        """
+        if await self._redis.get(self._token_key) == token:
+            await self._redis.delete(self._token_key)
+
+    # --- webhooks ----------------------------------------------------------------
+
+    def verify(self, request: WebhookRequest) -> bool:
+        if self._webhook_token is None:
+            return False
+        signature = request.query.get("signature")
+        timestamp = request.query.get("timestamp")
+        nonce = request.query.get("nonce")
+        if not (signature and timestamp and nonce):
+            return False
+        expected = wechat_signature(self._webhook_token, timestamp, nonce)
+        return hmac.compare_digest(signature.strip().lower().encode(), expected.encode())
+
+    def handshake(self, request: WebhookRequest) -> WebhookReply | None:
+        echostr = request.query.get("echostr")
+        if request.method != "GET" or echostr is None:
+            return None
+        if not self.verify(request):
+            return WebhookReply(status=401, body="invalid signature")
+        return WebhookReply(status=200, body=echostr, content_type="text/plain")
+
+    def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
+        root = _xml(request.body)
+        sender = _field(root, "FromUserName")
+        created = _field(root, "CreateTime")
+        kind = _field(root, "MsgType")
+        if not kind and root.find("Encrypt") is not None:
+            raise MalformedWebhook("encrypted messages are not supported: use plaintext mode")
+        if not (sender and kind and created.isdigit()):
+            raise MalformedWebhook("no FromUserName, MsgType or CreateTime")
+        if kind == "event":
+            return []  # subscribe, unsubscribe, menu clicks, template receipts …
+        message_id = _field(root, "MsgId")
+        if not message_id:
+            raise MalformedWebhook("message without MsgId")
+        return [
+            InboundMessage(
+                channel=Channel.WECHAT,
+                identity=sender,
+                channel_message_id=message_id,
+                sent_at=datetime.fromtimestamp(int(created), tz=UTC),
+                text=_describe(kind, root),
+            )
+        ]
+
+    def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
+        # Anything but "success" or an empty body makes WeChat tell the customer
+        # the account "cannot provide service for now".
+        return WebhookReply(status=200, body="success", content_type="text/plain")
+
+
+def _http_problem(status: int, retry_after: float | None) -> SendResult:
+    if status == 429:
+        return SendResult.retry("WeChat is rate limiting us", retry_after)
+    if status >= 500 or status == 200:  # 200 with a body that is not JSON: a proxy's page
+        return SendResult.retry(f"WeChat had a server error (HTTP {status})", retry_after)
+    return SendResult.failed(f"WeChat refused the request (HTTP {status})")
+
+
+def _unknown(prefix: str, errcode: int, answer: dict[str, Any]) -> str:
+    errmsg = answer.get("errmsg")
+    detail = f"errcode {errcode}"
+    if isinstance(errmsg, str) and errmsg:
+        detail += f": {redact(errmsg)[:120]}"
+    return f"{prefix} ({detail})"
+
+
+def _xml(body: bytes) -> ET.Element:
+    """The `<xml>` root; DTDs and entities are refused (no entity expansion at all)."""
+    lowered = body.lower()
+    if any(marker in lowered for marker in _DTD_MARKERS):
+        raise MalformedWebhook("XML with a DTD or entities is refused")
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as error:
+        raise MalformedWebhook("the body is not XML") from error
+    if root.tag != "xml":
+        raise MalformedWebhook("the root element is not <xml>")
+    return root
+
+
+def _field(root: ET.Element, name: str) -> str:
+    return (root.findtext(name) or "").strip()
+
+
+def _describe(kind: str, root: ET.Element) -> str:
+    """The text, or a short description of a non-text message."""
+    if kind == "text":
+        return root.findtext("Content") or ""
+    if kind == "image":
+        return "📷 Photo"
+    if kind == "voice":
+        heard = _field(root, "Recognition")
+        return f"🎤 Voice message: {heard}" if heard else "🎤 Voice message"
+    if kind in ("video", "shortvideo"):
+        return "🎥 Video"
+    if kind == "location":
+        where = f"📍 Location {_field(root, 'Location_X')}, {_field(root, 'Location_Y')}"
+        label = _field(root, "Label")
+        return f"{where}: {label}" if label else where
+    if kind == "link":
+        title, url = _field(root, "Title"), _field(root, "Url")
+        return " ".join(part for part in ("🔗 Link:", title, url) if part)
+    return "💬 A message WeChat cannot show here"

@@ -1,0 +1,451 @@
+"""WhatsApp Cloud API: text and template messages, signed webhooks, statuses.
+
+* Send: `POST {WHATSAPP_API_URL}/{WHATSAPP_PHONE_NUMBER_ID}/messages`, Bearer token,
+  https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages
+* Templates (the only thing allowed once the 24 h window has closed):
+  https://developers.facebook.com/docs/whatsapp/cloud-api/guides/send-message-templates
+* Error codes (131047 = re-engagement, i.e. outside the window):
+  https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes
+* Webhook `messages` field (messages, contacts, statuses):
+  https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.channels.base import (
+    InboundMessage,
+    OutboundRequest,
+    RateLimiter,
+    SendOutcome,
+    SendResult,
+    StatusUpdate,
+    WebhookEvent,
+    WebhookReply,
+    WebhookRequest,
+)
+from bot.channels.meta import (
+    DEFAULT_TIMEOUT_SECONDS,
+    GRAPH_ERRORS,
+    ErrorRule,
+    ErrorTable,
+    GraphError,
+    GraphSender,
+    describe,
+    describe_location,
+    failed,
+    from_epoch_seconds,
+    load_body,
+    ok_reply,
+    outside,
+    retry,
+    split_name,
+    subscribe_handshake,
+    validate,
+    verify_signature,
+)
+from bot.config import Settings
+from bot.domain.channels import Channel
+from bot.domain.models import MessageStatus
+from bot.domain.windows import SendMode
+
+#: Cloud API default throughput: 80 messages per second per business phone number.
+#: https://developers.facebook.com/docs/whatsapp/cloud-api/overview#throughput
+WHATSAPP_MESSAGES_PER_SECOND = 80
+
+#: Used when the relay names a template but no language (Meta's own examples use en_US).
+DEFAULT_TEMPLATE_LANGUAGE = "en_US"
+
+OUTSIDE_WINDOW_REASON = (
+    "More than 24 hours have passed since the customer last wrote on WhatsApp: "
+    "only an approved template can be sent"
+)
+
+WHATSAPP_ERRORS = ErrorTable(
+    by_code={
+        **GRAPH_ERRORS,
+        10: failed("The app lacks permission to send from this WhatsApp number"),
+        190: failed(
+            "The WhatsApp access token is invalid or expired: an admin must update WHATSAPP_TOKEN"
+        ),
+        80007: retry("WhatsApp's rate limit for this business account was reached"),
+        130429: retry("WhatsApp's message throughput limit for this number was reached"),
+        130472: failed(
+            "Meta held back this marketing message: the customer is in a Meta experiment"
+        ),
+        131000: retry("WhatsApp reported an unknown error"),
+        131005: failed("Access denied: the app lacks permission for this WhatsApp number"),
+        131008: failed("A required field is missing from the message"),
+        131009: failed("A field of the message has a value WhatsApp does not accept"),
+        131016: retry("WhatsApp's service is temporarily unavailable"),
+        131021: failed("The recipient is the business's own WhatsApp number"),
+        131026: failed(
+            "WhatsApp could not deliver it: the number may not be on WhatsApp, may have "
+            "blocked the business, or may need to update WhatsApp"
+        ),
+        131031: failed("The WhatsApp business account is locked"),
+        131042: failed("WhatsApp refused it for a billing problem with the business account"),
+        131047: outside(OUTSIDE_WINDOW_REASON),
+        131048: failed(
+            "WhatsApp is limiting this business number for spam: too many messages were "
+            "blocked or reported"
+        ),
+        131049: failed(
+            "Meta chose not to deliver this message to protect the customer experience; "
+            "try later or on another channel"
+        ),
+        131050: failed("The customer has stopped marketing messages from this business"),
+        131051: failed("WhatsApp does not support this message type"),
+        131052: failed("WhatsApp could not download the customer's media"),
+        131053: failed("WhatsApp could not upload the media"),
+        131056: retry("Too many messages to this customer in a short time"),
+        131057: retry("The WhatsApp business account is in maintenance mode"),
+        132000: failed("The number of template parameters does not match the approved template"),
+        132001: failed("The template does not exist in that language or is not approved"),
+        132005: failed("The template's text is too long once its parameters are filled in"),
+        132007: failed("The template's content breaks WhatsApp's policy"),
+        132012: failed("A template parameter has the wrong format"),
+        132015: failed("The template is paused for low quality"),
+        132016: failed("The template is disabled for low quality"),
+        133004: retry("WhatsApp's server is temporarily unavailable"),
+        133010: failed("The business phone number is not registered with WhatsApp"),
+    }
+)
+
+_STATUSES = {
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "read": MessageStatus.READ,
+    "failed": MessageStatus.FAILED,
+}
+
+
+class WhatsAppConnector:
+    """WhatsApp over Meta's Cloud API.
+
+    `rate_limiter` defaults to 80 messages/s (one phone number's throughput);
+    `timeout` is the total seconds allowed for one API call.
+    """
+
+    channel = Channel.WHATSAPP
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: aiohttp.ClientSession,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self.settings = settings
+        self.sender = GraphSender(
+            http=http,
+            channel=self.channel,
+            errors=WHATSAPP_ERRORS,
+            limiter=rate_limiter
+            or RateLimiter(rate=WHATSAPP_MESSAGES_PER_SECOND, burst=WHATSAPP_MESSAGES_PER_SECOND),
+            timeout=timeout,
+        )
+
+    @classmethod
+    def configured(cls, settings: Settings) -> bool:
+        return settings.whatsapp_token is not None and bool(settings.whatsapp_phone_number_id)
+
+    # --- sending ---------------------------------------------------------------
+
+    async def send(self, message: OutboundRequest) -> SendResult:
+        token = self.settings.whatsapp_token
+        phone_number_id = self.settings.whatsapp_phone_number_id
+        if token is None or not phone_number_id:
+            return SendResult.failed("WhatsApp is not configured")
+        built = self._payload(message)
+        if isinstance(built, SendResult):
+            return built
+        url = f"{self.settings.whatsapp_api_url}/{phone_number_id}/messages"
+        return await self.sender.post(url, token, built, _message_id)
+
+    def _payload(self, message: OutboundRequest) -> dict[str, Any] | SendResult:
+        base: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            # A wa_id is digits only; tolerate an E.164 "+".
+            "to": message.recipient.removeprefix("+"),
+        }
+        if message.mode is SendMode.FREE:
+            if not message.text.strip():
+                return SendResult.failed("The message has no text")
+            return {**base, "type": "text", "text": {"body": message.text}}
+        if message.mode is SendMode.TEMPLATE:
+            if not message.template:
+                return SendResult.failed("No WhatsApp template was chosen")
+            template: dict[str, Any] = {
+                "name": message.template,
+                "language": {"code": message.template_language or DEFAULT_TEMPLATE_LANGUAGE},
+            }
+            if message.template_params:
+                template["components"] = [
+                    {
+                        "type": "body",
+                        "parameters": [
+                            {"type": "text", "text": p} for p in message.template_params
+                        ],
+                    }
+                ]
+            return {**base, "type": "template", "template": template}
+        if message.mode is SendMode.REFUSED:
+            return SendResult.outside_window(OUTSIDE_WINDOW_REASON)
+        return SendResult.failed(f"WhatsApp cannot send a {message.mode.value} message")
+
+    # --- webhooks -----------------------------------------------------------------
+
+    def verify(self, request: WebhookRequest) -> bool:
+        return verify_signature(request, self.settings.meta_app_secret)
+
+    def handshake(self, request: WebhookRequest) -> WebhookReply | None:
+        return subscribe_handshake(request, self.settings.meta_verify_token)
+
+    def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
+        """Customer messages and our messages' statuses from the `messages` field."""
+        hook = load_body(request.body, _Webhook)
+        if hook.object != "whatsapp_business_account":
+            return []
+        events: list[WebhookEvent] = []
+        for entry in hook.entry:
+            for change in entry.changes:
+                if change.field != "messages":
+                    continue  # template status, quality, account updates: not ours
+                value = validate(_Value, change.value)
+                events.extend(_inbound(value))
+                events.extend(_statuses(value))
+        return events
+
+    def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
+        return ok_reply()
+
+
+def _message_id(body: Any) -> str | None:
+    """`{"messages": [{"id": "wamid..."}]}` → the wamid."""
+    if not isinstance(body, dict):
+        return None
+    messages = body.get("messages")
+    if isinstance(messages, list) and messages and isinstance(messages[0], dict):
+        message_id = messages[0].get("id")
+        return message_id if isinstance(message_id, str) and message_id else None
+    return None
+
+
+# --- webhook shapes -------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class _Profile(_Model):
+    name: str = ""
+
+
+class _Contact(_Model):
+    wa_id: str
+    profile: _Profile | None = None
+
+
+class _Text(_Model):
+    body: str = ""
+
+
+class _Media(_Model):
+    caption: str = ""
+    filename: str = ""
+    voice: bool = False
+
+
+class _Location(_Model):
+    latitude: float
+    longitude: float
+    name: str = ""
+    address: str = ""
+
+
+class _SharedName(_Model):
+    formatted_name: str = ""
+
+
+class _SharedContact(_Model):
+    name: _SharedName | None = None
+
+
+class _Button(_Model):
+    text: str = ""
+    payload: str = ""
+
+
+class _Choice(_Model):
+    title: str = ""
+
+
+class _Interactive(_Model):
+    type: str = ""
+    button_reply: _Choice | None = None
+    list_reply: _Choice | None = None
+
+
+class _Reaction(_Model):
+    emoji: str = ""
+
+
+class _Message(_Model):
+    sender: str = Field(alias="from")
+    id: str
+    timestamp: int
+    type: str
+    text: _Text | None = None
+    image: _Media | None = None
+    video: _Media | None = None
+    audio: _Media | None = None
+    document: _Media | None = None
+    sticker: _Media | None = None
+    location: _Location | None = None
+    contacts: list[_SharedContact] = []
+    button: _Button | None = None
+    interactive: _Interactive | None = None
+    reaction: _Reaction | None = None
+
+
+class _StatusError(_Model):
+    code: int | None = None
+
+
+class _Status(_Model):
+    id: str
+    status: str
+    timestamp: int
+    recipient_id: str = ""
+    errors: list[_StatusError] = []
+
+
+class _Value(_Model):
+    contacts: list[_Contact] = []
+    messages: list[_Message] = []
+    statuses: list[_Status] = []
+
+
+class _Change(_Model):
+    field: str
+    value: dict[str, Any] = {}
+
+
+class _Entry(_Model):
+    id: str = ""
+    changes: list[_Change] = []
+
+
+class _Webhook(_Model):
+    object: str
+    entry: list[_Entry]
+
+
+# Types that carry no customer content: a changed number, a welcome request.
+_IGNORED_TYPES = frozenset({"system", "request_welcome"})
+
+
+def _inbound(value: _Value) -> list[InboundMessage]:
+    names: Mapping[str, str] = {
+        c.wa_id: c.profile.name for c in value.contacts if c.profile is not None
+    }
+    inbound: list[InboundMessage] = []
+    for message in value.messages:
+        if message.type in _IGNORED_TYPES:
+            continue
+        text = _message_text(message)
+        if text is None:
+            continue
+        first, last = split_name(names.get(message.sender, ""))
+        inbound.append(
+            InboundMessage(
+                channel=Channel.WHATSAPP,
+                identity=message.sender,
+                channel_message_id=message.id,
+                sent_at=from_epoch_seconds(message.timestamp),
+                text=text,
+                first_name=first,
+                last_name=last,
+                phone=f"+{message.sender}",
+            )
+        )
+    return inbound
+
+
+def _message_text(message: _Message) -> str | None:
+    """The text, or a short description of a non-text message; None to ignore it."""
+    kind = message.type
+    if kind == "text":
+        return message.text.body if message.text is not None else ""
+    if kind in ("image", "video", "audio", "document", "sticker"):
+        media = getattr(message, kind) or _Media()
+        if kind == "image":
+            return describe("photo", media.caption)
+        if kind == "audio":
+            return describe("voice" if media.voice else "audio")
+        if kind == "document":
+            return describe("file", media.caption, media.filename)
+        return describe(kind, media.caption)
+    if kind == "location" and message.location is not None:
+        place = message.location.name or message.location.address
+        return describe_location(message.location.latitude, message.location.longitude, place)
+    if kind == "contacts":
+        names = [c.name.formatted_name for c in message.contacts if c.name is not None]
+        return describe("contact", ", ".join(n for n in names if n))
+    if kind == "button" and message.button is not None:
+        return f"🔘 {message.button.text or message.button.payload}"
+    if kind == "interactive" and message.interactive is not None:
+        choice = message.interactive.button_reply or message.interactive.list_reply
+        if choice is not None:
+            return f"🔘 {choice.title}"
+        return describe("form")
+    if kind == "reaction":
+        emoji = message.reaction.emoji if message.reaction is not None else ""
+        # An empty emoji is a removed reaction: nothing to show.
+        return f"Reacted {emoji}" if emoji else None
+    if kind == "order":
+        return describe("order")
+    return describe("unsupported")
+
+
+def _statuses(value: _Value) -> list[StatusUpdate]:
+    updates: list[StatusUpdate] = []
+    for item in value.statuses:
+        status = _STATUSES.get(item.status)
+        if status is None:
+            continue  # "deleted", "warning": nothing to show
+        at = from_epoch_seconds(item.timestamp)
+        reason = ""
+        if status is MessageStatus.FAILED:
+            code = next((e.code for e in item.errors if e.code is not None), None)
+            rule = WHATSAPP_ERRORS.rule(GraphError(code=code)) if code is not None else None
+            if rule is not None and rule.outcome is SendOutcome.OUTSIDE_WINDOW:
+                status = MessageStatus.OUTSIDE_WINDOW
+            reason = _failure_reason(rule, code)
+        updates.append(
+            StatusUpdate(
+                channel=Channel.WHATSAPP,
+                status=status,
+                at=at,
+                channel_message_id=item.id,
+                reason=reason,
+            )
+        )
+    return updates
+
+
+def _failure_reason(rule: ErrorRule | None, code: int | None) -> str:
+    if rule is not None:
+        return rule.reason
+    if code is not None:
+        return f"WhatsApp could not deliver the message (error {code})"
+    return "WhatsApp could not deliver the message"

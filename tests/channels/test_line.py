@@ -1,0 +1,431 @@
+"""LINE connector against a local Messaging API stand-in."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from bot.channels.base import (
+    InboundMessage,
+    MalformedWebhook,
+    OutboundRequest,
+    SendOutcome,
+    WebhookRequest,
+)
+from bot.channels.line import LineConnector, retry_key
+from bot.config import Settings
+from bot.domain.channels import Channel
+from bot.domain.windows import SendMode
+from tests.fakes.line import FakeLine
+
+CHANNEL_SECRET = "line-channel-secret"
+USER = "U" + "4af4980629" * 3 + "ab"
+TIMESTAMP_MS = 1795003200000  # 2026-11-18T12:00:00Z
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def fake() -> AsyncIterator[FakeLine]:
+    server = await FakeLine(profiles={USER: "Sara Al Ahmed"}).start()
+    yield server
+    await server.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def make_settings(url: str = "http://127.0.0.1:9", **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "line_api_url": url,
+        "line_channel_access_token": FakeLine.access_token,
+        "line_channel_secret": CHANNEL_SECRET,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def connector(fake: FakeLine, http: aiohttp.ClientSession) -> LineConnector:
+    return LineConnector(make_settings(fake.url), http, timeout=0.5)
+
+
+def outbound(
+    text: str = "Your fix has shipped", message_id: str = "m-1", **kw: Any
+) -> OutboundRequest:
+    values: dict[str, Any] = {"mode": SendMode.FREE, "recipient": USER, **kw}
+    return OutboundRequest(message_id=message_id, channel=Channel.LINE, text=text, **values)
+
+
+def sign(body: bytes, secret: str = CHANNEL_SECRET) -> str:
+    """As LINE signs: base64 of HMAC-SHA256(channel secret, raw body)."""
+    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+
+
+def webhook(body: Any, signature: str | None = "sign") -> WebhookRequest:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {}
+    if signature == "sign":
+        headers["X-Line-Signature"] = sign(raw)
+    elif signature is not None:
+        headers["X-Line-Signature"] = signature
+    return WebhookRequest(
+        method="POST",
+        url="https://bot.example.com/webhooks/line",
+        headers=headers,
+        query={},
+        body=raw,
+    )
+
+
+def message_event(message: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    event = {
+        "type": "message",
+        "message": message,
+        "webhookEventId": "01FZ74A0TDDPYRVKNK77XKC3ZR",
+        "deliveryContext": {"isRedelivery": False},
+        "timestamp": TIMESTAMP_MS,
+        "source": {"type": "user", "userId": USER},
+        "replyToken": "757913772c4646b784d4b7ce46d12671",
+        "mode": "active",
+        **overrides,
+    }
+    return {"destination": "Uxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "events": [event]}
+
+
+# --- configuration -----------------------------------------------------------
+
+
+def test_line_is_offered_only_with_a_channel_access_token() -> None:
+    assert LineConnector.configured(make_settings())
+    assert not LineConnector.configured(Settings(_env_file=None, line_channel_access_token=None))
+
+
+# --- sending -----------------------------------------------------------------
+
+
+async def test_line_push_sends_text_with_bearer_token_and_retry_key(
+    fake: FakeLine, connector: LineConnector
+) -> None:
+    result = await connector.send(outbound())
+
+    assert result.outcome is SendOutcome.SENT
+    assert result.channel_message_id == "461230966842064001"
+    (push,) = fake.pushes
+    assert push.headers["Authorization"] == f"Bearer {FakeLine.access_token}"
+    assert push.headers["X-Line-Retry-Key"] == retry_key("m-1")
+    assert push.json == {"to": USER, "messages": [{"type": "text", "text": "Your fix has shipped"}]}
+
+
+def test_line_retry_key_is_a_uuid_derived_from_our_message_id() -> None:
+    assert retry_key("m-1") == retry_key("m-1")
+    assert retry_key("m-1") != retry_key("m-2")
+    assert str(uuid.UUID(retry_key("m-1"))) == retry_key("m-1")
+
+
+@pytest.mark.parametrize("lists_sent", [True, False], ids=["body-lists-id", "header-only"])
+async def test_line_409_for_an_accepted_retry_key_is_sent_not_sent_twice(
+    fake: FakeLine, connector: LineConnector, lists_sent: bool
+) -> None:
+    fake.conflict_lists_sent_messages = lists_sent
+    first = await connector.send(outbound())
+
+    again = await connector.send(outbound())
+
+    assert again.outcome is SendOutcome.SENT
+    request_id, _ = fake.accepted[retry_key("m-1")]
+    expected = first.channel_message_id if lists_sent else request_id
+    assert again.channel_message_id == expected
+    assert [p.headers["X-Line-Retry-Key"] for p in fake.pushes] == [retry_key("m-1")] * 2
+
+
+async def test_line_retry_after_a_5xx_reuses_the_retry_key(
+    fake: FakeLine, connector: LineConnector
+) -> None:
+    fake.fail_next(500)
+    first = await connector.send(outbound(message_id="m-7"))
+
+    second = await connector.send(outbound(message_id="m-7"))
+
+    assert first.outcome is SendOutcome.RETRY
+    assert second.outcome is SendOutcome.SENT
+    keys = {p.headers["X-Line-Retry-Key"] for p in fake.pushes}
+    assert keys == {retry_key("m-7")}
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "headers", "outcome", "reason", "retry_after"),
+    [
+        (
+            429,
+            "The API rate limit has been exceeded. Try again later.",
+            {"Retry-After": "7"},
+            SendOutcome.RETRY,
+            "rate limiting",
+            7.0,
+        ),
+        (
+            429,
+            "You have reached your monthly limit.",
+            {},
+            SendOutcome.FAILED,
+            "used up its messages for this month",
+            None,
+        ),
+        (500, "Internal server error", {}, SendOutcome.RETRY, "server error", None),
+        (503, "Service unavailable", {}, SendOutcome.RETRY, "server error", None),
+        (
+            400,
+            "The property, 'to', in the request body is invalid (line: -, column: -)",
+            {},
+            SendOutcome.FAILED,
+            "does not know this user",
+            None,
+        ),
+        (
+            400,
+            "The request body has 1 error(s)",
+            {},
+            SendOutcome.FAILED,
+            "LINE refused the message (The request body has 1 error(s))",
+            None,
+        ),
+        (401, "Authentication failed", {}, SendOutcome.FAILED, "LINE_CHANNEL_ACCESS_TOKEN", None),
+        (
+            403,
+            "Access to this API is not available for your account",
+            {},
+            SendOutcome.FAILED,
+            "may not send push messages",
+            None,
+        ),
+    ],
+    ids=[
+        "429-rate",
+        "429-monthly-limit",
+        "500",
+        "503",
+        "400-invalid-user",
+        "400-invalid-body",
+        "401-bad-token",
+        "403-not-allowed",
+    ],
+)
+async def test_line_send_maps_each_answer(
+    fake: FakeLine,
+    connector: LineConnector,
+    status: int,
+    message: str,
+    headers: dict[str, str],
+    outcome: SendOutcome,
+    reason: str,
+    retry_after: float | None,
+) -> None:
+    fake.fail_next(status, message=message, headers=headers)
+
+    result = await connector.send(outbound())
+
+    assert result.outcome is outcome
+    assert reason in result.reason
+    assert result.retry_after == retry_after
+    assert USER not in result.reason and "Your fix" not in result.reason
+
+
+async def test_line_unknown_user_is_refused_by_the_api(
+    fake: FakeLine, connector: LineConnector
+) -> None:
+    result = await connector.send(outbound(recipient="not-a-user"))
+
+    assert result.outcome is SendOutcome.FAILED
+    assert "does not know this user" in result.reason
+
+
+async def test_line_bad_token_answered_by_the_api_is_a_failure(
+    fake: FakeLine, http: aiohttp.ClientSession
+) -> None:
+    wrong = LineConnector(make_settings(fake.url, line_channel_access_token="nope"), http)
+
+    result = await wrong.send(outbound())
+
+    assert result.outcome is SendOutcome.FAILED
+    assert "LINE_CHANNEL_ACCESS_TOKEN" in result.reason
+
+
+async def test_line_timeout_is_retried(fake: FakeLine, connector: LineConnector) -> None:
+    fake.slow_next(2.0)
+
+    result = await connector.send(outbound())
+
+    assert result.outcome is SendOutcome.RETRY
+    assert "in time" in result.reason
+
+
+async def test_line_connection_error_is_retried(http: aiohttp.ClientSession) -> None:
+    nowhere = LineConnector(make_settings("http://127.0.0.1:9"), http, timeout=2)
+
+    result = await nowhere.send(outbound())
+
+    assert result.outcome is SendOutcome.RETRY
+
+
+async def test_line_refused_mode_is_outside_the_window_and_sends_nothing(
+    fake: FakeLine, connector: LineConnector
+) -> None:
+    result = await connector.send(outbound(mode=SendMode.REFUSED))
+
+    assert result.outcome is SendOutcome.OUTSIDE_WINDOW
+    assert fake.pushes == []
+
+
+# --- profile -------------------------------------------------------------------
+
+
+async def test_line_profile_splits_the_display_name_at_the_first_space(
+    fake: FakeLine, connector: LineConnector
+) -> None:
+    assert await connector.profile(USER) == ("Sara", "Al Ahmed")
+    assert fake.requests[-1].path == f"/v2/bot/profile/{USER}"
+
+
+async def test_line_profile_of_an_unknown_user_is_empty(connector: LineConnector) -> None:
+    assert await connector.profile("U" + "0" * 32) == ("", "")
+
+
+# --- webhook -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("signature", "valid"),
+    [
+        ("sign", True),
+        (sign(b"other body"), False),
+        (sign(b"{}", secret="not-the-secret"), False),
+        ("", False),
+        (None, False),
+    ],
+    ids=["right", "other-body", "other-secret", "empty", "missing"],
+)
+def test_line_signature_is_base64_hmac_sha256_of_the_body(
+    connector: LineConnector, signature: str | None, valid: bool
+) -> None:
+    request = webhook(message_event({"type": "text", "id": "1", "text": "Hi"}), signature)
+
+    assert connector.verify(request) is valid
+
+
+def test_line_text_message_becomes_an_inbound_message(connector: LineConnector) -> None:
+    body = message_event(
+        {"type": "text", "id": "468789577898262530", "quoteToken": "q", "text": "Hi, any news?"}
+    )
+
+    events = connector.parse(webhook(body))
+
+    assert events == [
+        InboundMessage(
+            channel=Channel.LINE,
+            identity=USER,
+            channel_message_id="468789577898262530",
+            sent_at=datetime(2026, 11, 18, 12, 0, tzinfo=UTC),
+            text="Hi, any news?",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("message", "text"),
+    [
+        ({"type": "image", "contentProvider": {"type": "line"}}, "📷 Photo"),
+        ({"type": "video", "duration": 6000, "contentProvider": {"type": "line"}}, "🎥 Video"),
+        (
+            {"type": "audio", "duration": 6000, "contentProvider": {"type": "line"}},
+            "🎤 Voice message",
+        ),
+        ({"type": "file", "fileName": "invoice.pdf", "fileSize": 2138}, "📄 File invoice.pdf"),
+        (
+            {"type": "location", "latitude": 25.2048, "longitude": 55.2708},
+            "📍 Location 25.2048, 55.2708",
+        ),
+        (
+            {
+                "type": "location",
+                "title": "Office",
+                "address": "Dubai",
+                "latitude": 25.2048,
+                "longitude": 55.2708,
+            },
+            "📍 Location 25.2048, 55.2708: Office, Dubai",
+        ),
+        (
+            {"type": "sticker", "packageId": "446", "stickerId": "1988", "keywords": ["Happy"]},
+            "Sticker Happy",
+        ),
+    ],
+    ids=["image", "video", "audio", "file", "location", "location-titled", "sticker"],
+)
+def test_line_non_text_messages_are_described(
+    connector: LineConnector, message: dict[str, Any], text: str
+) -> None:
+    (event,) = connector.parse(webhook(message_event({"id": "9", **message})))
+
+    assert isinstance(event, InboundMessage)
+    assert event.text == text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"destination": "U1", "events": []},
+        {"destination": "U1", "events": [{"type": "follow", "timestamp": TIMESTAMP_MS}]},
+        {"destination": "U1", "events": [{"type": "unfollow", "timestamp": TIMESTAMP_MS}]},
+        message_event(
+            {"type": "text", "id": "1", "text": "in a group"},
+            source={"type": "group", "groupId": "C1", "userId": USER},
+        ),
+    ],
+    ids=["verification-no-events", "follow", "unfollow", "group-message"],
+)
+def test_line_events_we_do_not_care_about_are_ignored(
+    connector: LineConnector, body: dict[str, Any]
+) -> None:
+    assert connector.parse(webhook(body)) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        {"destination": "U1"},
+        {"destination": "U1", "events": ["x"]},
+        message_event({"type": "text", "text": "no id"}),
+        message_event({"type": "text", "id": "1", "text": "no time"}, timestamp=None),
+        message_event({"type": "text", "id": "1", "text": "no user"}, source={"type": "user"}),
+    ],
+    ids=["not-json", "array", "no-events", "event-not-object", "no-id", "no-timestamp", "no-user"],
+)
+def test_line_malformed_but_well_signed_body_is_rejected(
+    connector: LineConnector, body: Any
+) -> None:
+    request = webhook(body)
+    assert connector.verify(request)
+
+    with pytest.raises(MalformedWebhook):
+        connector.parse(request)
+
+
+def test_line_has_no_handshake_and_answers_200(connector: LineConnector) -> None:
+    get = WebhookRequest("GET", "https://bot.example.com/webhooks/line", {}, {}, b"")
+
+    assert connector.handshake(get) is None
+    assert connector.reply([]).status == 200

@@ -1,0 +1,207 @@
+"""A local stand-in for the LINE Messaging API (push message and profile).
+
+Checks a request as LINE does (path, bearer token, `X-Line-Retry-Key`, `to`
+and `messages`) and answers with the documented shapes, including 409 for a
+retry key it has already accepted; records every request; can be told to
+answer the next requests with an error or slowly.
+https://developers.line.biz/en/reference/messaging-api/#send-push-message
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+USER_ID = re.compile(r"U[0-9a-f]{32}")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    json: Any
+
+
+@dataclass
+class _Failure:
+    status: int
+    body: Any
+    headers: dict[str, str]
+    delay: float
+
+
+def line_error(message: str, details: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """LINE's error body: https://developers.line.biz/en/reference/messaging-api/#error-responses"""
+    body: dict[str, Any] = {"message": message}
+    if details:
+        body["details"] = details
+    return body
+
+
+@dataclass
+class FakeLine:
+    access_token: str = "line-channel-access-token"
+    profiles: dict[str, str] = field(default_factory=dict)  # userId → displayName
+    conflict_lists_sent_messages: bool = True
+    requests: list[RecordedRequest] = field(default_factory=list)
+    accepted: dict[str, tuple[str, list[dict[str, str]]]] = field(default_factory=dict)
+    _failures: list[_Failure] = field(default_factory=list)
+    _next_id: int = 461230966842064000
+    _server: TestServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        return str(self._server.make_url("")).rstrip("/")
+
+    @property
+    def pushes(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/v2/bot/message/push"]
+
+    async def start(self) -> FakeLine:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._server = TestServer(app, host="127.0.0.1", port=0)
+        await self._server.start_server()
+        return self
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self._server.close()
+
+    def fail_next(
+        self,
+        status: int = 500,
+        *,
+        message: str = "Internal server error",
+        body: Any = None,
+        headers: Mapping[str, str] | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        """Answer the next request with `status` and LINE's error JSON, after `delay` s."""
+        self._failures.append(
+            _Failure(
+                status,
+                body if body is not None else line_error(message),
+                dict(headers or {}),
+                delay,
+            )
+        )
+
+    def slow_next(self, delay: float) -> None:
+        """Answer the next request normally, but only after `delay` seconds."""
+        self._failures.append(_Failure(0, None, {}, delay))
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            payload = json.loads(raw) if raw else None
+        except ValueError:
+            payload = None
+        self.requests.append(
+            RecordedRequest(request.method, request.path, dict(request.headers), payload)
+        )
+        if self._failures:
+            failure = self._failures.pop(0)
+            if failure.delay:
+                await asyncio.sleep(failure.delay)
+            if failure.status:
+                return _answer(failure.status, failure.body, failure.headers)
+        if request.headers.get("Authorization") != f"Bearer {self.access_token}":
+            return _answer(
+                401,
+                line_error(
+                    "Authentication failed due to the following reason: invalid token. "
+                    "Confirm that the access token in the authorization header is valid."
+                ),
+            )
+        if request.method == "POST" and request.path == "/v2/bot/message/push":
+            return self._push(request, payload)
+        if request.method == "GET" and request.path.startswith("/v2/bot/profile/"):
+            return self._profile(request.path.removeprefix("/v2/bot/profile/"))
+        return _answer(404, line_error("Not found"))
+
+    def _push(self, request: web.Request, payload: Any) -> web.Response:
+        key = request.headers.get("X-Line-Retry-Key")
+        if key is not None:
+            try:
+                uuid.UUID(key)
+            except ValueError:
+                return _answer(
+                    400, line_error("The value for the 'X-Line-Retry-Key' header is invalid")
+                )
+            if key in self.accepted:
+                request_id, sent = self.accepted[key]
+                body: dict[str, Any] = {"message": "The retry key is already accepted"}
+                if self.conflict_lists_sent_messages:
+                    body["sentMessages"] = sent
+                return _answer(409, body, {"X-Line-Accepted-Request-Id": request_id})
+        if not isinstance(payload, dict):
+            return _answer(400, line_error("The request body has 1 error(s)"))
+        to = payload.get("to")
+        messages = payload.get("messages")
+        if not isinstance(to, str) or not USER_ID.fullmatch(to):
+            return _answer(
+                400,
+                line_error(
+                    "The property, 'to', in the request body is invalid (line: -, column: -)"
+                ),
+            )
+        if not isinstance(messages, list) or not 1 <= len(messages) <= 5:
+            return _answer(
+                400,
+                line_error(
+                    "The request body has 1 error(s)",
+                    [{"message": "Size must be between 1 and 5", "property": "messages"}],
+                ),
+            )
+        for index, message in enumerate(messages):
+            if not isinstance(message, dict) or message.get("type") != "text":
+                return _answer(400, line_error("The request body has 1 error(s)"))
+            if not message.get("text"):
+                return _answer(
+                    400,
+                    line_error(
+                        "The request body has 1 error(s)",
+                        [{"message": "must be specified", "property": f"messages[{index}].text"}],
+                    ),
+                )
+        sent = []
+        for _ in messages:
+            self._next_id += 1
+            sent.append({"id": str(self._next_id), "quoteToken": uuid.uuid4().hex})
+        request_id = str(uuid.uuid4())
+        if key is not None:
+            self.accepted[key] = (request_id, sent)
+        return _answer(200, {"sentMessages": sent}, {"X-Line-Request-Id": request_id})
+
+    def _profile(self, user_id: str) -> web.Response:
+        name = self.profiles.get(user_id)
+        if name is None:
+            return _answer(404, line_error("Not found"))
+        return _answer(
+            200,
+            {
+                "displayName": name,
+                "userId": user_id,
+                "language": "en",
+                "pictureUrl": "https://profile.line-scdn.net/abc",
+                "statusMessage": "Hello",
+            },
+        )
+
+
+def _answer(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
+    text = body if isinstance(body, str) else json.dumps(body)
+    return web.Response(
+        status=status, text=text, content_type="application/json", headers=dict(headers or {})
+    )
