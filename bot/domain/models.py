@@ -102,6 +102,9 @@ class Contact:
     identities: dict[Channel, str] = field(default_factory=dict)
     conversation: Conversation = field(default_factory=Conversation)
     version: int = 0
+    #: The customer's last e-mail (Message-ID, subject): replies thread under it.
+    email_thread_id: str | None = None
+    email_subject: str = ""
     #: The name terms the contact is indexed under, as stored: each term is a
     #: separator, its kind letter and the term (see `index_terms`).
     indexed: str = ""

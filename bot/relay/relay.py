@@ -254,6 +254,7 @@ class Relay:
             template_language=message.template_language,
             template_params=message.template_params,
             contact_name=contact.name,
+            **email_threading(contact, message.channel),
         )
         result = await connector.send(request)
         if result.outcome is SendOutcome.SENT:
@@ -347,6 +348,20 @@ class Relay:
         pipe.xack(stream, GROUP, entry_id)
         pipe.xdel(stream, entry_id)
         await pipe.execute()
+
+
+def email_threading(contact: Contact, channel: Channel) -> dict[str, Any]:
+    """An e-mail follow-up replies under the customer's last e-mail (same thread)."""
+    if channel is not Channel.EMAIL or not contact.email_thread_id:
+        return {}
+    subject = contact.email_subject or ""
+    if subject and not subject.lower().startswith("re:"):
+        subject = f"Re: {subject}"
+    return {
+        "subject": subject,
+        "in_reply_to": contact.email_thread_id,
+        "references": (contact.email_thread_id,),
+    }
 
 
 def contact_partition(contact_id: str) -> int:

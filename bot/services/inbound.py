@@ -82,12 +82,16 @@ class InboundService:
         contact, created = await self._contact_for(message)
         was_closed = contact.conversation.status.value == "closed"
         try:
+            email_thread = None
+            if message.channel is Channel.EMAIL and message.email_message_id:
+                email_thread = (message.email_message_id, message.subject)
             contact = await self.contacts.record_inbound(
                 contact.id,
                 message.channel,
                 message.sent_at,
                 now,
                 channel_message_id=message.channel_message_id,
+                email_thread=email_thread,
             )
         except DuplicateDelivery:
             return Received(contact.id, duplicate=True, reopened=False, created=created)

@@ -41,6 +41,7 @@ F_STATUS, F_ASSIGNEE, F_LAST_INBOUND, F_TERMS = "st", "as", "li", "tx"
 F_VERSION, F_THREAD, F_PREV_THREAD = "v", "th", "pth"
 F_WECHAT_COUNT, F_WECHAT_WINDOW = "wc", "wcw"
 F_CLOSED_REASON, F_CLOSED_AT, F_OPENED_AT = "cr", "ca", "oa"
+F_EMAIL_THREAD_ID, F_EMAIL_SUBJECT = "emid", "esub"  # the customer's last e-mail
 IDENTITY_FIELD = "i:"
 INBOUND_FIELD = "li:"
 TERM_SEP = "\x1e"  # record separator: never part of a folded term
@@ -165,6 +166,8 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
         conversation=conversation,
         version=int(data.get(F_VERSION) or 0),
         indexed=data.get(F_TERMS, ""),
+        email_thread_id=data.get(F_EMAIL_THREAD_ID) or None,
+        email_subject=data.get(F_EMAIL_SUBJECT, ""),
     )
 
 
@@ -624,6 +627,7 @@ class ContactStore:
         now: datetime,
         *,
         channel_message_id: str | None = None,
+        email_thread: tuple[str, str] | None = None,
     ) -> Contact:
         """A customer message on `channel` at `at` (the channel's own time).
 
@@ -660,6 +664,10 @@ class ContactStore:
                     fields[F_PREV_THREAD] = conv.thread_ts
                 change.hset(fields)
                 change.hdel(F_THREAD, F_CLOSED_REASON, F_CLOSED_AT)
+            if email_thread is not None:
+                # Follow-ups by e-mail reply under the customer's last message.
+                message_id, subject = email_thread
+                change.hset({F_EMAIL_THREAD_ID: message_id, F_EMAIL_SUBJECT: subject})
             if channel_message_id is not None:
                 # A repeated delivery of the same message is processed once.
                 seen = self.keys.inbound_seen(cid.partition, channel.value, channel_message_id)

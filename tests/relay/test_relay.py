@@ -304,3 +304,36 @@ async def test_a_slow_send_taken_over_meanwhile_is_not_sent_twice(
     await asyncio.gather(first.deliver(p, entry_id, mid), second.reclaim(p))
     assert len(telegram.requests) == 1
     assert await status_of(any_env, p, mid) is MessageStatus.SENT
+
+
+async def test_email_follow_up_replies_under_the_customers_last_email(
+    any_env: StoreEnv, now: datetime
+) -> None:
+    from bot.channels.base import InboundMessage
+    from bot.services.inbound import InboundService
+
+    clock = Clock(now)
+    inbound = InboundService(any_env.contacts, any_env.outbox, clock)
+    received = await inbound.receive(
+        InboundMessage(
+            Channel.EMAIL,
+            "sara@example.com",
+            "<abc@mail.example.com>",
+            now,
+            "My order?",
+            email="sara@example.com",
+            email_message_id="<abc@mail.example.com>",
+            subject="Order 123",
+        )
+    )
+    service = FollowupService(any_env.contacts, any_env.outbox, PolicySettings(), clock)
+    result = await service.send(
+        FollowupRequest(received.contact_id, Channel.EMAIL, "U_A", "e1", Form.TEXT, text="Shipped.")
+    )
+    assert result.outcome is FollowupOutcome.ACCEPTED
+    email = ScriptedChannel(Channel.EMAIL)
+    await drain(relay_for(any_env, clock, email), any_env)
+    [request] = email.requests
+    assert request.subject == "Re: Order 123"
+    assert request.in_reply_to == "<abc@mail.example.com>"
+    assert request.references == ("<abc@mail.example.com>",)
