@@ -25,7 +25,9 @@ from bot.domain.windows import (
     WindowInput,
     decide,
 )
+from bot.services.inbound import ThreadSink
 from bot.store.contacts import ConcurrentUpdate, ContactStore
+from bot.store.keys import ContactId
 from bot.store.outbox import CommitOutcome, OutboundDraft, OutboxStore, month_of
 
 #: Read-decide-commit rounds before giving up on a contact that keeps moving.
@@ -93,11 +95,14 @@ class FollowupService:
         outbox: OutboxStore,
         policy: PolicySettings,
         clock: Clock,
+        *,
+        threads: ThreadSink | None = None,
     ) -> None:
         self.contacts = contacts
         self.outbox = outbox
         self.policy = policy
         self.clock = clock
+        self.threads = threads
 
     async def decision_for(self, contact: Contact, channel: Channel) -> Decision:
         """What may be sent to this contact on this channel now."""
@@ -159,6 +164,7 @@ class FollowupService:
                     await self.outbox.release_viber(now)
                 raise
             if result.outcome is CommitOutcome.ACCEPTED:
+                await self._show(contact, result.message_id, request.sender)
                 return FollowupResult(
                     FollowupOutcome.ACCEPTED,
                     decision=decision,
@@ -180,3 +186,49 @@ class FollowupService:
                 )
             await asyncio.sleep(0)  # MOVED or LIMIT: read again, decide again
         raise ConcurrentUpdate(request.contact_id)
+
+    async def _show(self, before: Contact, message_id: str, sender: str) -> None:
+        """The queued message in the thread; a reopen or takeover announced."""
+        if self.threads is None:
+            return
+        partition = ContactId.parse(before.id).partition
+        message = await self.outbox.get_message(partition, message_id)
+        conv = before.conversation
+        if conv.status is ConversationStatus.CLOSED:
+            await self.threads.event(before.id, "thread.event.reopened", agent=f"<@{sender}>")
+        elif conv.assignee and conv.assignee != sender:
+            await self.threads.event(
+                before.id,
+                "thread.event.taken_over",
+                agent=f"<@{sender}>",
+                previous=f"<@{conv.assignee}>",
+            )
+        if conv.status is ConversationStatus.CLOSED or conv.assignee != sender:
+            await self.threads.root_changed(before.id)
+        if message is not None:
+            await self.threads.message_changed(before.id, message)
+
+    async def record_refused(self, request: FollowupRequest, result: FollowupResult) -> str:
+        """Record a send the window refused with ❗ in the thread (not relayed).
+
+        For a send the agent made anyway (the one-line `/followup name text`):
+        counts toward no limit; status and assignee stay as they are.
+        """
+        draft = OutboundDraft(
+            contact_id=request.contact_id,
+            channel=request.channel,
+            sender=request.sender,
+            mode=SendMode.REFUSED.value,
+            form=request.form.value,
+            idempotency_key=request.idempotency_key,
+            text=request.text,
+            template=request.template,
+            tag=request.tag,
+        )
+        message_id = await self.outbox.record_outside_window(draft, self.clock())
+        if self.threads is not None:
+            partition = ContactId.parse(request.contact_id).partition
+            message = await self.outbox.get_message(partition, message_id)
+            if message is not None:
+                await self.threads.message_changed(request.contact_id, message)
+        return message_id

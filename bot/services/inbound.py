@@ -44,6 +44,10 @@ class ThreadSink(Protocol):
 
     async def message_changed(self, contact_id: str, message: OutboundMessage) -> None: ...
 
+    async def event(self, contact_id: str, key: str, **params: str) -> None: ...
+
+    async def root_changed(self, contact_id: str) -> None: ...
+
 
 @dataclass(frozen=True)
 class Received:
@@ -97,6 +101,8 @@ class InboundService:
             return Received(contact.id, duplicate=True, reopened=False, created=created)
         if self.threads is not None:
             await self.threads.customer_wrote(contact, message)
+            if was_closed:
+                await self.threads.root_changed(contact.id)
         logger.info(
             "customer message",
             extra={"channel": message.channel.value, "contact": contact.id, "reopened": was_closed},

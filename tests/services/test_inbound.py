@@ -26,6 +26,12 @@ class RecordingThreads:
     async def message_changed(self, contact_id: str, message: OutboundMessage) -> None:
         self.changed.append((message.id, message.status))
 
+    async def event(self, contact_id: str, key: str, **params: str) -> None:
+        pass
+
+    async def root_changed(self, contact_id: str) -> None:
+        pass
+
 
 def whatsapp(now: datetime, mid: str = "wamid.1", text: str = "Hi") -> InboundMessage:
     return InboundMessage(
