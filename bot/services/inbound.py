@@ -100,9 +100,9 @@ class InboundService:
         except DuplicateDelivery:
             return Received(contact.id, duplicate=True, reopened=False, created=created)
         if self.threads is not None:
+            # A reopened conversation starts a new thread: its root is made fresh
+            # with the entry, so there is no old root to refresh.
             await self.threads.customer_wrote(contact, message)
-            if was_closed:
-                await self.threads.root_changed(contact.id)
         logger.info(
             "customer message",
             extra={"channel": message.channel.value, "contact": contact.id, "reopened": was_closed},
