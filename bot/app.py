@@ -18,6 +18,7 @@ from bot.metrics import REGISTRY, metrics_middleware
 from bot.runtime import REDIS_KEY, SETTINGS_KEY, channels_ctx
 from bot.store.connection import RedisClient
 from handlers import webhooks
+from handlers.webhooks import MAX_BODY_BYTES
 
 __all__ = ["REDIS_KEY", "SETTINGS_KEY", "build_web_app"]
 
@@ -54,7 +55,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def build_web_app(settings: Settings, redis: RedisClient) -> web.Application:
     """The web app; it owns `redis` from now on and closes it on cleanup."""
-    app = web.Application(middlewares=[metrics_middleware])
+    app = web.Application(middlewares=[metrics_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS_KEY] = settings
     app[REDIS_KEY] = redis
     app.cleanup_ctx.append(_redis_ctx)
