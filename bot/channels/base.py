@@ -11,13 +11,14 @@ connector's own file; nothing here knows Slack or Redis.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from multidict import CIMultiDictProxy
 
@@ -190,6 +191,26 @@ class RateLimiter:
                     self._tokens -= 1
                     return
                 await asyncio.sleep((1 - self._tokens) / self.rate)
+
+
+def as_text(value: object) -> str:
+    """A JSON value as text when it is a string, else ''."""
+    return value if isinstance(value, str) else ""
+
+
+def json_object(raw: bytes, *, strict: bool = False) -> dict[str, Any]:
+    """`raw` as a JSON object; `{}` when it is not one, or MalformedWebhook when `strict`."""
+    try:
+        value = json.loads(raw)
+    except ValueError as error:
+        if strict:
+            raise MalformedWebhook("the body is not JSON") from error
+        return {}
+    if isinstance(value, dict):
+        return value
+    if strict:
+        raise MalformedWebhook("the body is not a JSON object")
+    return {}
 
 
 def backoff_seconds(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:

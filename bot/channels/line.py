@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 import uuid
 from collections.abc import Sequence
@@ -38,6 +37,8 @@ from bot.channels.base import (
     WebhookEvent,
     WebhookReply,
     WebhookRequest,
+    as_text,
+    json_object,
     retry_after_seconds,
 )
 from bot.config import Settings
@@ -132,7 +133,7 @@ class LineConnector:
             return SendResult.retry("LINE did not answer in time")
         except aiohttp.ClientError:
             return SendResult.retry("Could not reach LINE")
-        answer = _json_object(raw)
+        answer = json_object(raw)
         if status == 200:
             return SendResult.sent(_sent_id(answer) or key)
         if status == 409:
@@ -160,7 +161,7 @@ class LineConnector:
             # 404: the user has not added the account as a friend, or blocked it.
             logger.info("line profile unavailable", extra={"http_status": status})
             return "", ""
-        name = _json_object(raw).get("displayName")
+        name = json_object(raw).get("displayName")
         if not isinstance(name, str):
             return "", ""
         first, _, last = name.strip().partition(" ")
@@ -177,7 +178,7 @@ class LineConnector:
         return None  # LINE verifies a webhook URL with a signed POST of no events.
 
     def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
-        body = _json_object(request.body, strict=True)
+        body = json_object(request.body, strict=True)
         events = body.get("events")
         if not isinstance(events, list):
             raise MalformedWebhook("no events")
@@ -259,7 +260,7 @@ def _describe(message: dict[str, Any]) -> str:
     """
     kind = message.get("type")
     if kind == "text":
-        return _str(message.get("text"))
+        return as_text(message.get("text"))
     if kind == "image":
         return "📷 Photo"
     if kind == "video":
@@ -267,34 +268,17 @@ def _describe(message: dict[str, Any]) -> str:
     if kind == "audio":
         return "🎤 Voice message"
     if kind == "file":
-        return f"📄 File {_str(message.get('fileName'))}".rstrip()
+        return f"📄 File {as_text(message.get('fileName'))}".rstrip()
     if kind == "location":
         place = ", ".join(
-            part for part in (_str(message.get("title")), _str(message.get("address"))) if part
+            part
+            for part in (as_text(message.get("title")), as_text(message.get("address")))
+            if part
         )
         where = f"📍 Location {message.get('latitude')}, {message.get('longitude')}"
         return f"{where}: {place}" if place else where
     if kind == "sticker":
         keywords = message.get("keywords")
         hint = keywords[0] if isinstance(keywords, list) and keywords else ""
-        return f"Sticker {_str(hint)}".rstrip()
+        return f"Sticker {as_text(hint)}".rstrip()
     return "💬 A message LINE cannot show here"
-
-
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _json_object(raw: bytes, *, strict: bool = False) -> dict[str, Any]:
-    """`raw` as a JSON object; `{}` when it is not one, or MalformedWebhook when `strict`."""
-    try:
-        value = json.loads(raw)
-    except ValueError as error:
-        if strict:
-            raise MalformedWebhook("the body is not JSON") from error
-        return {}
-    if isinstance(value, dict):
-        return value
-    if strict:
-        raise MalformedWebhook("the body is not a JSON object")
-    return {}

@@ -17,7 +17,6 @@ restarts no window.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -34,6 +33,8 @@ from bot.channels.base import (
     WebhookEvent,
     WebhookReply,
     WebhookRequest,
+    as_text,
+    json_object,
     retry_after_seconds,
 )
 from bot.config import Settings
@@ -124,7 +125,7 @@ class TelegramConnector:
             return SendResult.retry("Telegram did not answer in time")
         except aiohttp.ClientError:
             return SendResult.retry("Could not reach Telegram")
-        answer = _json_object(raw)
+        answer = json_object(raw)
         if status == 200 and answer.get("ok") is True:
             result = answer.get("result")
             if isinstance(result, dict) and isinstance(result.get("message_id"), int):
@@ -152,7 +153,7 @@ class TelegramConnector:
         return None  # setWebhook is called by us; Telegram sends no handshake.
 
     def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
-        update = _json_object(request.body, strict=True)
+        update = json_object(request.body, strict=True)
         if not isinstance(update.get("update_id"), int):
             raise MalformedWebhook("no update_id")
         message = update.get("message")
@@ -210,8 +211,8 @@ def _inbound(message: dict[str, Any]) -> list[WebhookEvent]:
             channel_message_id=f"{chat_id}:{message_id}",
             sent_at=datetime.fromtimestamp(date, tz=UTC),
             text=text,
-            first_name=_str(sender.get("first_name")),
-            last_name=_str(sender.get("last_name")),
+            first_name=as_text(sender.get("first_name")),
+            last_name=as_text(sender.get("last_name")),
             phone=_own_phone(message, sender),
         )
     ]
@@ -221,7 +222,7 @@ def _describe(message: dict[str, Any]) -> str | None:
     """The text, or a short description of a non-text message with its caption."""
     if isinstance(message.get("text"), str):
         return str(message["text"])
-    caption = _str(message.get("caption")).strip()
+    caption = as_text(message.get("caption")).strip()
 
     def described(label: str) -> str:
         return f"{label}: {caption}" if caption else label
@@ -238,28 +239,31 @@ def _describe(message: dict[str, Any]) -> str | None:
         return described("🎥 Video")
     if isinstance(audio := message.get("audio"), dict):
         title = " – ".join(
-            part for part in (_str(audio.get("performer")), _str(audio.get("title"))) if part
+            part for part in (as_text(audio.get("performer")), as_text(audio.get("title"))) if part
         )
         return described(f"🎵 Audio {title}".rstrip())
     if isinstance(document := message.get("document"), dict):
-        return described(f"📄 File {_str(document.get('file_name'))}".rstrip())
+        return described(f"📄 File {as_text(document.get('file_name'))}".rstrip())
     if isinstance(sticker := message.get("sticker"), dict):
-        return f"Sticker {_str(sticker.get('emoji'))}".rstrip()
+        return f"Sticker {as_text(sticker.get('emoji'))}".rstrip()
     if isinstance(venue := message.get("venue"), dict):
-        return f"📍 {_str(venue.get('title'))}, {_str(venue.get('address'))}{_at(venue)}"
+        return f"📍 {as_text(venue.get('title'))}, {as_text(venue.get('address'))}{_at(venue)}"
     if isinstance(location := message.get("location"), dict):
         return f"📍 Location {location.get('latitude')}, {location.get('longitude')}"
     if isinstance(contact := message.get("contact"), dict):
         name = " ".join(
             part
-            for part in (_str(contact.get("first_name")), _str(contact.get("last_name")))
+            for part in (
+                as_text(contact.get("first_name")),
+                as_text(contact.get("last_name")),
+            )
             if part
         )
-        return f"👤 Contact: {name} {_str(contact.get('phone_number'))}".rstrip()
+        return f"👤 Contact: {name} {as_text(contact.get('phone_number'))}".rstrip()
     if isinstance(poll := message.get("poll"), dict):
-        return f"📊 Poll: {_str(poll.get('question'))}"
+        return f"📊 Poll: {as_text(poll.get('question'))}"
     if isinstance(dice := message.get("dice"), dict):
-        return f"{_str(dice.get('emoji'))} {dice.get('value')}"
+        return f"{as_text(dice.get('emoji'))} {dice.get('value')}"
     return None
 
 
@@ -277,24 +281,5 @@ def _own_phone(message: dict[str, Any], sender: dict[str, Any]) -> str | None:
         return None
     if contact.get("user_id") != sender.get("id"):
         return None
-    digits = "".join(ch for ch in _str(contact.get("phone_number")) if ch.isdigit())
+    digits = "".join(ch for ch in as_text(contact.get("phone_number")) if ch.isdigit())
     return f"+{digits}" if digits else None
-
-
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _json_object(raw: bytes, *, strict: bool = False) -> dict[str, Any]:
-    """`raw` as a JSON object; `{}` when it is not one, or MalformedWebhook when `strict`."""
-    try:
-        value = json.loads(raw)
-    except ValueError as error:
-        if strict:
-            raise MalformedWebhook("the body is not JSON") from error
-        return {}
-    if isinstance(value, dict):
-        return value
-    if strict:
-        raise MalformedWebhook("the body is not a JSON object")
-    return {}

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -37,6 +36,8 @@ from bot.channels.base import (
     WebhookEvent,
     WebhookReply,
     WebhookRequest,
+    as_text,
+    json_object,
     retry_after_seconds,
 )
 from bot.config import Settings
@@ -165,7 +166,7 @@ class ViberConnector:
             return SendResult.retry("Viber is rate limiting us", retry_after)
         if status >= 500:
             return SendResult.retry(f"Viber had a server error (HTTP {status})", retry_after)
-        answer = _json_object(raw)
+        answer = json_object(raw)
         code = answer.get("status")
         if status != 200 or not isinstance(code, int):
             logger.warning("viber sent an unexpected answer", extra={"http_status": status})
@@ -199,7 +200,7 @@ class ViberConnector:
         return None  # set_webhook is answered by a signed `webhook` callback, a POST.
 
     def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
-        body = _json_object(request.body, strict=True)
+        body = json_object(request.body, strict=True)
         event = body.get("event")
         if not isinstance(event, str):
             raise MalformedWebhook("no event")
@@ -234,7 +235,7 @@ def _inbound(body: dict[str, Any]) -> InboundMessage:
         raise MalformedWebhook("message without sender.id")
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise MalformedWebhook("message without message.type")
-    first, _, last = _str(sender.get("name")).strip().partition(" ")
+    first, _, last = as_text(sender.get("name")).strip().partition(" ")
     return InboundMessage(
         channel=Channel.VIBER,
         identity=sender["id"],
@@ -249,7 +250,7 @@ def _inbound(body: dict[str, Any]) -> InboundMessage:
 def _receipt(body: dict[str, Any], status: MessageStatus) -> StatusUpdate:
     reason = ""
     if status is MessageStatus.FAILED:
-        desc = _str(body.get("desc")).strip()
+        desc = as_text(body.get("desc")).strip()
         reason = (
             f"Viber could not deliver the message: {redact(desc)[:200]}"
             if desc
@@ -270,19 +271,19 @@ def _describe(message: dict[str, Any]) -> str:
     https://developers.viber.com/docs/api/rest-bot-api/#message-types
     """
     kind = message["type"]
-    caption = _str(message.get("text")).strip()
+    caption = as_text(message.get("text")).strip()
 
     def described(label: str) -> str:
         return f"{label}: {caption}" if caption else label
 
     if kind == "text":
-        return _str(message.get("text"))
+        return as_text(message.get("text"))
     if kind == "picture":
         return described("📷 Photo")
     if kind == "video":
         return described("🎥 Video")
     if kind == "file":
-        return f"📄 File {_str(message.get('file_name'))}".rstrip()
+        return f"📄 File {as_text(message.get('file_name'))}".rstrip()
     if kind == "sticker":
         return "Sticker"
     if kind == "location":
@@ -293,27 +294,8 @@ def _describe(message: dict[str, Any]) -> str:
     if kind == "contact":
         contact = message.get("contact")
         contact = contact if isinstance(contact, dict) else {}
-        name, phone = _str(contact.get("name")), _str(contact.get("phone_number"))
+        name, phone = as_text(contact.get("name")), as_text(contact.get("phone_number"))
         return f"👤 Contact: {name} {phone}".rstrip()
     if kind == "url":
-        return f"🔗 Link: {_str(message.get('media'))}".rstrip(": ")
+        return f"🔗 Link: {as_text(message.get('media'))}".rstrip(": ")
     return "💬 A message Viber cannot show here"
-
-
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _json_object(raw: bytes, *, strict: bool = False) -> dict[str, Any]:
-    """`raw` as a JSON object; `{}` when it is not one, or MalformedWebhook when `strict`."""
-    try:
-        value = json.loads(raw)
-    except ValueError as error:
-        if strict:
-            raise MalformedWebhook("the body is not JSON") from error
-        return {}
-    if isinstance(value, dict):
-        return value
-    if strict:
-        raise MalformedWebhook("the body is not a JSON object")
-    return {}
