@@ -11,29 +11,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import aiohttp
+from pydantic import SecretStr
 
-from bot.channels.base import (
-    OutboundRequest,
-    RateLimiter,
-    SendResult,
-    WebhookEvent,
-    WebhookReply,
-    WebhookRequest,
-)
+from bot.channels.base import OutboundRequest, SendResult
 from bot.channels.meta import (
-    DEFAULT_TIMEOUT_SECONDS,
-    GraphSender,
+    ErrorTable,
+    SendApiConnector,
     graph_get,
     messaging_errors,
-    ok_reply,
-    parse_messaging_webhook,
     split_name,
-    subscribe_handshake,
-    verify_signature,
 )
 from bot.config import Settings
 from bot.domain.channels import Channel
@@ -52,49 +40,31 @@ OUTSIDE_WINDOW_REASON = (
 )
 
 
-class InstagramConnector:
+class InstagramConnector(SendApiConnector):
     """Instagram Direct messages.
 
     `rate_limiter` defaults to 40 sends/s; `timeout` is the total seconds for one call.
     """
 
     channel = Channel.INSTAGRAM
-
-    def __init__(
-        self,
-        settings: Settings,
-        http: aiohttp.ClientSession,
-        *,
-        rate_limiter: RateLimiter | None = None,
-        timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    ) -> None:
-        self.settings = settings
-        self.http = http
-        self.timeout = timeout
-        self.sender = GraphSender(
-            http=http,
-            channel=self.channel,
-            errors=INSTAGRAM_ERRORS,
-            limiter=rate_limiter
-            or RateLimiter(rate=INSTAGRAM_MESSAGES_PER_SECOND, burst=INSTAGRAM_MESSAGES_PER_SECOND),
-            timeout=timeout,
-        )
+    label = "Instagram"
+    webhook_object = "instagram"
+    messages_per_second = INSTAGRAM_MESSAGES_PER_SECOND
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
         return settings.instagram_token is not None
 
-    async def send(self, message: OutboundRequest) -> SendResult:
-        token = self.settings.instagram_token
-        if token is None:
-            return SendResult.failed("Instagram is not configured")
-        built = self._payload(message)
-        if isinstance(built, SendResult):
-            return built
-        url = f"{self.settings.instagram_api_url}/me/messages"
-        return await self.sender.post(url, token, built, _message_id)
+    def errors(self) -> ErrorTable:
+        return INSTAGRAM_ERRORS
 
-    def _payload(self, message: OutboundRequest) -> dict[str, Any] | SendResult:
+    def token(self) -> SecretStr | None:
+        return self.settings.instagram_token
+
+    def api_url(self) -> str:
+        return self.settings.instagram_api_url
+
+    def payload(self, message: OutboundRequest) -> dict[str, Any] | SendResult:
         if message.mode is SendMode.REFUSED:
             return SendResult.outside_window(OUTSIDE_WINDOW_REASON)
         tagged = message.mode is SendMode.HUMAN_AGENT or (
@@ -134,25 +104,3 @@ class InstagramConnector:
         if isinstance(username, str) and username.strip():
             return username.strip(), ""
         return "", ""
-
-    def verify(self, request: WebhookRequest) -> bool:
-        return verify_signature(request, self.settings.meta_app_secret)
-
-    def handshake(self, request: WebhookRequest) -> WebhookReply | None:
-        return subscribe_handshake(request, self.settings.meta_verify_token)
-
-    def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
-        """Messages and reads (by mid or watermark) of `{"object": "instagram"}` webhooks."""
-        return parse_messaging_webhook(request.body, self.channel, "instagram")
-
-    def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
-        return ok_reply()
-
-
-def _message_id(body: Any) -> str | None:
-    """`{"recipient_id": ..., "message_id": "..."}` → the message id."""
-    if isinstance(body, dict):
-        mid = body.get("message_id")
-        if isinstance(mid, str) and mid:
-            return mid
-    return None

@@ -12,29 +12,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import aiohttp
+from pydantic import SecretStr
 
-from bot.channels.base import (
-    OutboundRequest,
-    RateLimiter,
-    SendResult,
-    WebhookEvent,
-    WebhookReply,
-    WebhookRequest,
-)
+from bot.channels.base import OutboundRequest, SendResult
 from bot.channels.meta import (
-    DEFAULT_TIMEOUT_SECONDS,
-    GraphSender,
+    ErrorTable,
+    SendApiConnector,
     graph_get,
     messaging_errors,
-    ok_reply,
-    parse_messaging_webhook,
     profile_name,
-    subscribe_handshake,
-    verify_signature,
 )
 from bot.config import Settings
 from bot.domain.channels import Channel
@@ -54,49 +42,31 @@ OUTSIDE_WINDOW_REASON = (
 )
 
 
-class MessengerConnector:
+class MessengerConnector(SendApiConnector):
     """Messenger over the Send API with the Page access token.
 
     `rate_limiter` defaults to 40 sends/s; `timeout` is the total seconds for one call.
     """
 
     channel = Channel.MESSENGER
-
-    def __init__(
-        self,
-        settings: Settings,
-        http: aiohttp.ClientSession,
-        *,
-        rate_limiter: RateLimiter | None = None,
-        timeout: float = DEFAULT_TIMEOUT_SECONDS,
-    ) -> None:
-        self.settings = settings
-        self.http = http
-        self.timeout = timeout
-        self.sender = GraphSender(
-            http=http,
-            channel=self.channel,
-            errors=MESSENGER_ERRORS,
-            limiter=rate_limiter
-            or RateLimiter(rate=MESSENGER_MESSAGES_PER_SECOND, burst=MESSENGER_MESSAGES_PER_SECOND),
-            timeout=timeout,
-        )
+    label = "Messenger"
+    webhook_object = "page"
+    messages_per_second = MESSENGER_MESSAGES_PER_SECOND
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
         return settings.messenger_page_token is not None
 
-    async def send(self, message: OutboundRequest) -> SendResult:
-        token = self.settings.messenger_page_token
-        if token is None:
-            return SendResult.failed("Messenger is not configured")
-        built = self._payload(message)
-        if isinstance(built, SendResult):
-            return built
-        url = f"{self.settings.messenger_api_url}/me/messages"
-        return await self.sender.post(url, token, built, _message_id)
+    def errors(self) -> ErrorTable:
+        return MESSENGER_ERRORS
 
-    def _payload(self, message: OutboundRequest) -> dict[str, Any] | SendResult:
+    def token(self) -> SecretStr | None:
+        return self.settings.messenger_page_token
+
+    def api_url(self) -> str:
+        return self.settings.messenger_api_url
+
+    def payload(self, message: OutboundRequest) -> dict[str, Any] | SendResult:
         if message.mode is SendMode.REFUSED:
             return SendResult.outside_window(OUTSIDE_WINDOW_REASON)
         if message.mode not in (SendMode.FREE, SendMode.HUMAN_AGENT, SendMode.MESSAGE_TAG):
@@ -129,25 +99,3 @@ class MessengerConnector:
             timeout_seconds=self.timeout,
         )
         return profile_name(body, first="first_name", last="last_name")
-
-    def verify(self, request: WebhookRequest) -> bool:
-        return verify_signature(request, self.settings.meta_app_secret)
-
-    def handshake(self, request: WebhookRequest) -> WebhookReply | None:
-        return subscribe_handshake(request, self.settings.meta_verify_token)
-
-    def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
-        """Messages, deliveries and reads of `{"object": "page"}` webhooks."""
-        return parse_messaging_webhook(request.body, self.channel, "page")
-
-    def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
-        return ok_reply()
-
-
-def _message_id(body: Any) -> str | None:
-    """`{"recipient_id": ..., "message_id": "m_..."}` → the mid."""
-    if isinstance(body, dict):
-        mid = body.get("message_id")
-        if isinstance(mid, str) and mid:
-            return mid
-    return None

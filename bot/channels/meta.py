@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from bot.channels.base import (
     InboundMessage,
     MalformedWebhook,
+    OutboundRequest,
     RateLimiter,
     SendOutcome,
     SendResult,
@@ -41,6 +42,7 @@ from bot.channels.base import (
     WebhookRequest,
     retry_after_seconds,
 )
+from bot.config import Settings
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.models import MessageStatus
 
@@ -727,3 +729,81 @@ __all__ = [
     "validate",
     "verify_signature",
 ]
+
+
+class SendApiConnector:
+    """What Messenger and Instagram share: the Send API, Meta's signed webhooks.
+
+    A subclass names its channel, label, webhook object, rate and token, and
+    builds the channel's payload; everything else is here.
+    """
+
+    channel: Channel
+    label: str
+    webhook_object: str
+    messages_per_second: int
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: aiohttp.ClientSession,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self.settings = settings
+        self.http = http
+        self.timeout = timeout
+        rate = self.messages_per_second
+        self.sender = GraphSender(
+            http=http,
+            channel=self.channel,
+            errors=self.errors(),
+            limiter=rate_limiter or RateLimiter(rate=rate, burst=rate),
+            timeout=timeout,
+        )
+
+    def errors(self) -> ErrorTable:
+        raise NotImplementedError
+
+    def token(self) -> SecretStr | None:
+        raise NotImplementedError
+
+    def api_url(self) -> str:
+        raise NotImplementedError
+
+    def payload(self, message: OutboundRequest) -> dict[str, Any] | SendResult:
+        raise NotImplementedError
+
+    async def send(self, message: OutboundRequest) -> SendResult:
+        token = self.token()
+        if token is None:
+            return SendResult.failed(f"{self.label} is not configured")
+        built = self.payload(message)
+        if isinstance(built, SendResult):
+            return built
+        return await self.sender.post(
+            f"{self.api_url()}/me/messages", token, built, send_api_message_id
+        )
+
+    def verify(self, request: WebhookRequest) -> bool:
+        return verify_signature(request, self.settings.meta_app_secret)
+
+    def handshake(self, request: WebhookRequest) -> WebhookReply | None:
+        return subscribe_handshake(request, self.settings.meta_verify_token)
+
+    def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
+        """Messages, deliveries and reads of the channel's messaging webhooks."""
+        return parse_messaging_webhook(request.body, self.channel, self.webhook_object)
+
+    def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
+        return ok_reply()
+
+
+def send_api_message_id(body: Any) -> str | None:
+    """`{"recipient_id": ..., "message_id": "m_..."}` → the message id."""
+    if isinstance(body, dict):
+        mid = body.get("message_id")
+        if isinstance(mid, str) and mid:
+            return mid
+    return None
