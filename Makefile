@@ -4,7 +4,7 @@ VENV = .venv
 BIN = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install run worker test lint bench-search clean
+.PHONY: install run worker test lint bench-search bench-relay clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,9 @@ lint: $(VENV)/.installed
 
 bench-search: $(VENV)/.installed
 	$(BIN)/python bench/search.py
+
+bench-relay: $(VENV)/.installed
+	$(BIN)/python bench/relay.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

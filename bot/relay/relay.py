@@ -54,7 +54,7 @@ class RelayTuning:
     claim_idle_ms: int = 60_000  # a pending entry idle this long belongs to a dead consumer
     claim_every: float = 5.0  # seconds between reclaim sweeps
     retry_every: float = 0.5  # seconds between looks at the retry schedule
-    in_flight: int = 32  # sends at once per partition (different contacts)
+    in_flight: int = 16  # sends at once per partition (different contacts)
 
     @property
     def lease_ms(self) -> int:
@@ -96,17 +96,32 @@ class Relay:
                 await self.redis.xgroup_create(self.keys.outbox(p), GROUP, id="0", mkstream=True)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Relay until `stop` is set; entries being sent are finished first."""
+        """Relay until `stop` is set; entries being sent are finished first.
+
+        If one loop fails, the others stop too and the failure is raised: a
+        relay that cannot relay must not look alive. (The loops watch an
+        internal halt event as well as being cancelled, because a cancelled
+        redis-py command may swallow the cancellation.)
+        """
         await self.ensure_groups()
-        tasks = [asyncio.create_task(self._consume(p, stop)) for p in range(self.keys.partitions)]
-        tasks.append(asyncio.create_task(self._reclaim_loop(stop)))
-        tasks.append(asyncio.create_task(self._retry_loop(stop)))
+        halt = asyncio.Event()
+        forward = asyncio.create_task(self._forward(stop, halt))
+        tasks = [asyncio.create_task(self._consume(p, halt)) for p in range(self.keys.partitions)]
+        tasks.append(asyncio.create_task(self._reclaim_loop(halt)))
+        tasks.append(asyncio.create_task(self._retry_loop(halt)))
         try:
             await asyncio.gather(*tasks)
         finally:
-            for task in tasks:
+            halt.set()
+            forward.cancel()
+            _, pending = await asyncio.wait(tasks, timeout=5)
+            for task in pending:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+
+    @staticmethod
+    async def _forward(stop: asyncio.Event, halt: asyncio.Event) -> None:
+        await stop.wait()
+        halt.set()
 
     # --- reading the streams -------------------------------------------------------
 

@@ -16,6 +16,10 @@ SOCKET_TIMEOUT = 30.0
 SOCKET_CONNECT_TIMEOUT = 5.0
 #: Seconds a pooled connection may sit idle before it is PINGed on reuse.
 HEALTH_CHECK_INTERVAL = 30
+#: Connections per process (per node in a cluster). redis-py's pool raises
+#: MaxConnectionsError past its default of 100 rather than waiting, and the
+#: relay alone may have partitions × in-flight commands out at once.
+MAX_CONNECTIONS = 1024
 
 
 def create_redis(url: str, *, cluster: bool = False) -> RedisClient:
@@ -33,6 +37,7 @@ def create_redis(url: str, *, cluster: bool = False) -> RedisClient:
             socket_timeout=SOCKET_TIMEOUT,
             socket_connect_timeout=SOCKET_CONNECT_TIMEOUT,
             health_check_interval=HEALTH_CHECK_INTERVAL,
+            max_connections=MAX_CONNECTIONS,
         )
     return Redis.from_url(
         url,
@@ -40,4 +45,5 @@ def create_redis(url: str, *, cluster: bool = False) -> RedisClient:
         socket_timeout=SOCKET_TIMEOUT,
         socket_connect_timeout=SOCKET_CONNECT_TIMEOUT,
         health_check_interval=HEALTH_CHECK_INTERVAL,
+        max_connections=MAX_CONNECTIONS,
     )

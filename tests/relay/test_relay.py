@@ -337,3 +337,19 @@ async def test_email_follow_up_replies_under_the_customers_last_email(
     assert request.subject == "Re: Order 123"
     assert request.in_reply_to == "<abc@mail.example.com>"
     assert request.references == ("<abc@mail.example.com>",)
+
+
+async def test_a_failing_relay_stops_and_raises_instead_of_hanging(
+    any_env: StoreEnv, now: datetime
+) -> None:
+    """Regression: a consumer that died left the other loops running forever."""
+    clock = Clock(now)
+    await accepted(any_env, clock, Channel.TELEGRAM, None)
+
+    class Broken(ScriptedChannel):
+        async def send(self, message: OutboundRequest) -> SendResult:
+            raise RuntimeError("connector bug")
+
+    relay = relay_for(any_env, clock, Broken(Channel.TELEGRAM))
+    with pytest.raises(RuntimeError, match="connector bug"):
+        await asyncio.wait_for(relay.run(asyncio.Event()), 15)

@@ -1,0 +1,885 @@
+"""Relay benchmark: follow-ups through the outbox to a local fake Telegram, against its ceiling.
+
+Three processes share the machine: a private redis-server (append-only file on,
+`appendfsync everysec`, as `serve` runs it); a fake Telegram Bot API, a minimal
+aiohttp app in its own process (`POST /bot{token}/sendMessage`) that records
+when each request arrived and which message it carried; and this one, which
+accepts follow-ups with `FollowupService.send` and runs the real `Relay` with
+the real `TelegramConnector` and a `ThreadQueue`, while a `ThreadPoster` posts
+to a local fake Slack at Slack's own rate limits (it runs, it is not waited for).
+
+Phases, in one run, against the same fake server process:
+
+1. ceiling: a bare aiohttp client loop posts `--messages` requests straight to
+   the fake server, `--concurrency` at once, on a session like the worker's
+   (`bot.runtime.http_session`). It runs again at the end, and the two runs
+   together give `ceiling_rps`, so that a change in the machine's load during
+   the run shows (both rows are printed) and does not skew the ratio.
+2. drain (gives `rps`): `--messages` follow-ups are accepted first, with the
+   relay stopped; then the relay starts and is timed until every message was
+   sent, recorded and acknowledged (the outbox streams are empty). Accepting
+   while relaying would split the core between the two and mix the accept rate
+   into the figure: a drained backlog measures what the relay can do.
+3. latency (gives `p50_ms`, `p99_ms`): with the relay running, more follow-ups
+   (`--latency-messages`) are accepted at a steady rate, `--load` × the drain
+   rate, and each one's time from accept (`send()` returned ACCEPTED) to its
+   request reaching the fake server is taken. On a backlog that time would only
+   say where in the queue a message was, so it is measured below capacity. The
+   accepting runs in a process of its own, as a web process would: in the
+   relay's event loop it would take a core's share that grows as the relay
+   gets faster, and the latency would measure that.
+
+This process runs asyncio's own event loop, as the worker does (`--uvloop` to
+compare).
+
+`ratio` = drain rps / ceiling rps. The relay runs `--partitions` partitions of
+`--concurrency / --partitions` sends in flight (`RelayTuning.in_flight`); the
+ceiling client runs the same total at once. The default, 64, is not the
+worker's (4 × 32 = 128): each send in flight holds a Redis connection, and
+redis-py's asyncio pool (100 connections unless told otherwise) raises
+MaxConnectionsError past that, which stops the relay.
+
+Telegram's real limits (30 messages/s per bot, 1/s per chat) are lifted: they
+would cap the relay at 30/s and measure Telegram, not the relay. Both processes
+read `time.perf_counter` (CLOCK_MONOTONIC on Linux: one clock for all
+processes); a round trip checks that, and corrects by the offset if not.
+Ends with one JSON line.
+
+    python bench/relay.py                    # 20,000 messages
+    python bench/relay.py --messages 500     # quick
+    python bench/relay.py --messages 5000 --profile relay.prof   # cProfile the drain
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import io
+import itertools
+import json
+import logging
+import math
+import multiprocessing
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp
+from aiohttp import web
+from pydantic import SecretStr
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.channels.telegram import TelegramConnector
+from bot.config import Settings
+from bot.domain.channels import Channel
+from bot.domain.windows import Form, PolicySettings
+from bot.relay.relay import Relay, RelayTuning
+from bot.runtime import http_session, utc_now
+from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
+from bot.slack.threads import ThreadPoster, ThreadQueue
+from bot.store.connection import RedisClient, create_redis
+from bot.store.contacts import ContactDraft, ContactStore
+from bot.store.keys import Keys
+from bot.store.outbox import OutboxStore
+from bot.store.scripts import load_all
+from bot.store.server import RedisServer
+from tests.fakes.slack import FakeSlack
+
+TOKEN = "123456:bench-token"
+SENDER = "U0BENCH01"
+FIRST_CHAT_ID = 700_000_000
+#: A follow-up of a usual length; the fake server reads the `tag:number` before it.
+FILLER = "Your order has shipped and will arrive on Thursday. Thanks for your patience!"
+#: Which phase a request belongs to: the tag its text starts with.
+CEILING, DRAIN, LATENCY = "c", "r", "l"
+#: Telegram's real limits would cap the relay at 30 sends/s: lifted.
+UNLIMITED = 1e9
+
+
+def now() -> float:
+    """The clock both processes read (CLOCK_MONOTONIC on Linux: system-wide)."""
+    return time.perf_counter()
+
+
+def text_for(tag: str, number: int) -> str:
+    return f"{tag}:{number} {FILLER}"
+
+
+# --- the fake channel server (its own process) ---------------------------------------
+
+
+def serve_channel(conn: Connection, token: str) -> None:
+    """Run the fake Telegram until the parent closes `conn`; sends its port first."""
+    try:
+        import uvloop  # the instrument should not be the bottleneck
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(_serve_channel(conn, token))
+
+
+async def _serve_channel(conn: Connection, token: str) -> None:
+    arrivals: dict[str, tuple[list[int], list[float]]] = {}  # tag -> (numbers, times)
+    message_ids = itertools.count(1)
+
+    async def send_message(request: web.Request) -> web.Response:
+        at = now()
+        if request.match_info["token"] != token:
+            return _telegram_error(401, "Unauthorized")
+        try:
+            payload = await request.json()
+        except ValueError:
+            return _telegram_error(400, "Bad Request: invalid JSON")
+        chat_id, text = payload.get("chat_id"), payload.get("text")
+        if chat_id in (None, ""):
+            return _telegram_error(400, "Bad Request: chat_id is empty")
+        if not isinstance(text, str) or not text:
+            return _telegram_error(400, "Bad Request: message text is empty")
+        tag, _, rest = text.partition(":")
+        numbers, times = arrivals.setdefault(tag, ([], []))
+        numbers.append(int(rest.partition(" ")[0]))
+        times.append(at)
+        message = {
+            "message_id": next(message_ids),
+            "date": int(time.time()),
+            "chat": {"id": int(chat_id), "type": "private"},
+            "text": text,
+        }
+        return web.json_response({"ok": True, "result": message})
+
+    async def clock(_: web.Request) -> web.Response:
+        return web.json_response({"t": now(), "cpu": time.process_time()})
+
+    async def count(request: web.Request) -> web.Response:
+        numbers, _ = arrivals.get(request.match_info["tag"], ([], []))
+        return web.json_response({"n": len(numbers)})
+
+    async def recorded(request: web.Request) -> web.Response:
+        numbers, times = arrivals.get(request.match_info["tag"], ([], []))
+        return web.json_response({"numbers": numbers, "at": times})
+
+    app = web.Application()
+    app.router.add_post("/bot{token}/sendMessage", send_message)
+    app.router.add_get("/bench/clock", clock)
+    app.router.add_get("/bench/count/{tag}", count)
+    app.router.add_get("/bench/arrivals/{tag}", recorded)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    conn.send(runner.addresses[0][1])
+    try:
+        # Returns when the parent closes its end, or dies.
+        await asyncio.get_running_loop().run_in_executor(None, _wait_for_parent, conn)
+    finally:
+        await runner.cleanup()
+
+
+def _wait_for_parent(conn: Connection) -> None:
+    with contextlib.suppress(EOFError):  # the parent closed its end
+        conn.recv()
+
+
+def _telegram_error(code: int, description: str) -> web.Response:
+    body = {"ok": False, "error_code": code, "description": description}
+    return web.json_response(body, status=code)
+
+
+class ChannelServer:
+    """The fake Telegram process, seen from here (over its own small HTTP session)."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=serve_channel, args=(child, TOKEN), name="fake-telegram", daemon=True
+        )
+        self._process.start()
+        child.close()
+        if not self._conn.poll(30):
+            self.stop()
+            raise RuntimeError("the fake Telegram server did not start")
+        self.url = f"http://127.0.0.1:{self._conn.recv()}"
+        self.offset = 0.0  # its clock − ours, when they differ
+        self._http: aiohttp.ClientSession | None = None
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    def stop(self) -> None:
+        self._conn.close()
+        self._process.join(5)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(5)
+
+    async def _get(self, path: str) -> Any:
+        async with self.http.get(f"{self.url}/bench/{path}") as response:
+            return await response.json()
+
+    async def check_clock(self) -> tuple[float, float]:
+        """Its clock's offset from ours and the round trip that bounds it, in seconds."""
+        best: tuple[float, float] | None = None
+        for _ in range(20):
+            before = now()
+            theirs = float((await self._get("clock"))["t"])
+            after = now()
+            if best is None or after - before < best[1]:
+                best = (theirs - (before + after) / 2, after - before)
+        assert best is not None
+        offset, rtt = best
+        # The same clock (Linux): the offset is noise within the round trip.
+        self.offset = offset if abs(offset) > rtt else 0.0
+        return offset, rtt
+
+    async def cpu_seconds(self) -> float:
+        return float((await self._get("clock"))["cpu"])
+
+    async def count(self, tag: str) -> int:
+        return int((await self._get(f"count/{tag}"))["n"])
+
+    async def arrivals(self, tag: str) -> tuple[list[int], list[float]]:
+        """Message numbers in the order they arrived, and when, on our clock."""
+        data = await self._get(f"arrivals/{tag}")
+        return data["numbers"], [t - self.offset for t in data["at"]]
+
+
+# --- measuring -----------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    name: str
+    messages: int
+    seconds: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+    @property
+    def rps(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+    def row(self) -> str:
+        latency = "".join(
+            f"{value:>9.1f}" if value is not None else f"{'':>9}"
+            for value in (self.p50_ms, self.p99_ms)
+        )
+        return f"{self.name:<24}{self.messages:>10,}{self.seconds:>9.2f}{self.rps:>9,.0f}{latency}"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+async def in_pool(count: int, concurrency: int, work: Callable[[int], Awaitable[None]]) -> None:
+    """Run `work(0)` … `work(count - 1)`, `concurrency` at once."""
+    numbers = iter(range(count))
+
+    async def worker() -> None:
+        for number in numbers:
+            await work(number)
+
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, count))))
+
+
+async def wait_until(
+    done: Callable[[], Awaitable[tuple[bool, int]]],
+    total: int,
+    relay: asyncio.Task[None],
+    stall_seconds: float = 60.0,
+) -> float:
+    """Poll `done` (→ finished, progress) until it says finished; returns when.
+
+    Fails when the relay task ended or nothing moved for `stall_seconds`.
+    """
+    last_print = moved_at = now()
+    last_progress = -1
+    while True:
+        finished, progress = await done()
+        at = now()
+        if finished:
+            return at
+        if relay.done():
+            error = None if relay.cancelled() else relay.exception()
+            raise RuntimeError(f"the relay stopped at {progress:,} / {total:,}: {error!r}")
+        if progress != last_progress:
+            last_progress, moved_at = progress, at
+        elif at - moved_at > stall_seconds:
+            raise RuntimeError(f"the relay made no progress for {stall_seconds:.0f} s")
+        if at - last_print >= 2:
+            last_print = at
+            print(f"  sent {progress:>7,} / {total:,}", file=sys.stderr)
+        await asyncio.sleep(0.01)
+
+
+class CpuMeter:
+    """CPU seconds used by this process, the fake server and redis-server."""
+
+    def __init__(self, channel: ChannelServer, redis: RedisClient) -> None:
+        self.channel = channel
+        self.redis = redis
+
+    async def read(self) -> tuple[float, float, float]:
+        info = await self.redis.info("cpu")
+        redis_cpu = float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        return time.process_time(), await self.channel.cpu_seconds(), redis_cpu
+
+    @staticmethod
+    def describe(used: Sequence[float], seconds: float) -> str:
+        bench, fake, redis = (u / seconds for u in used)
+        return f"bench {bench:.2f}, fake server {fake:.2f}, redis-server {redis:.2f}"
+
+
+class RoundTrips:
+    """Counts a client's round trips: a command alone by its name, a pipeline once as
+    `[its command names]`; and (key `commands`) the commands they carried."""
+
+    def __init__(self, redis: RedisClient) -> None:
+        self.counts: Counter[str] = Counter()
+        execute_command = redis.execute_command
+        pipeline = redis.pipeline
+
+        async def counted(*args: Any, **options: Any) -> Any:
+            self.counts[str(args[0]).upper()] += 1
+            self.counts["commands"] += 1
+            return await execute_command(*args, **options)
+
+        def counted_pipeline(*args: Any, **kwargs: Any) -> Any:
+            pipe = pipeline(*args, **kwargs)
+            execute = pipe.execute
+
+            async def counted_execute(*a: Any, **k: Any) -> Any:
+                names = [str(command[0][0]).upper() for command in pipe.command_stack]
+                self.counts[f"[{'+'.join(dict.fromkeys(names))}]"] += 1
+                self.counts["commands"] += len(names)
+                return await execute(*a, **k)
+
+            pipe.execute = counted_execute
+            return pipe
+
+        redis.execute_command = counted  # type: ignore[method-assign]
+        redis.pipeline = counted_pipeline  # type: ignore[method-assign]
+
+    def snapshot(self) -> Counter[str]:
+        return Counter(self.counts)
+
+    @staticmethod
+    def describe(counts: Counter[str], messages: int) -> str:
+        """Round trips and commands per message; the kinds that make 1% or more."""
+        commands = counts.pop("commands", 0)
+        kinds = ", ".join(
+            f"{name} {calls / messages:.2f}"
+            for name, calls in counts.most_common()
+            if calls >= messages / 100  # leaves out the thread poster's, the reclaim loop's
+        )
+        return (
+            f"{sum(counts.values()) / messages:.2f} round trips, "
+            f"{commands / messages:.1f} commands ({kinds})"
+        )
+
+
+async def outbox_empty(redis: RedisClient, keys: Keys) -> bool:
+    pipe = redis.pipeline(transaction=False)
+    for p in range(keys.partitions):
+        pipe.xlen(keys.outbox(p))
+    return not any(await pipe.execute())
+
+
+def check_pool(redis: RedisClient, concurrency: int, partitions: int) -> None:
+    """Refuse a concurrency the worker's Redis client cannot serve.
+
+    Each send in flight holds a connection, and so do each partition's blocking
+    XREADGROUP and heartbeat; redis-py's asyncio pool raises MaxConnectionsError
+    past its size instead of waiting, and the relay stops.
+    """
+    size = getattr(redis.connection_pool, "max_connections", None)
+    need = concurrency + 2 * partitions + 4  # + reclaim, retries, thread poster
+    if size is not None and need > size:
+        raise SystemExit(
+            f"--concurrency {concurrency} needs about {need} Redis connections; the "
+            f"client's pool holds {size} and fails past that (MaxConnectionsError). "
+            f"Use --concurrency {size - 2 * partitions - 4} or less."
+        )
+
+
+# --- the workload --------------------------------------------------------------------
+
+
+async def ceiling(
+    http: aiohttp.ClientSession,
+    url: str,
+    chats: Sequence[str],
+    concurrency: int,
+    name: str,
+    cpu: CpuMeter,
+) -> tuple[Phase, list[float]]:
+    """The fake server driven directly: post, read the answer, nothing else.
+
+    Returns the phase and the CPU seconds each process used meanwhile.
+    """
+    send_url = f"{url}/bot{TOKEN}/sendMessage"
+    failures = 0
+
+    async def post(number: int) -> None:
+        nonlocal failures
+        payload = {"chat_id": chats[number], "text": text_for(CEILING, number)}
+        async with http.post(send_url, json=payload) as response:
+            await response.read()
+            failures += response.status != 200
+
+    await in_pool(concurrency, concurrency, post)  # opens the connections
+    cpu_before = await cpu.read()
+    started = now()
+    await in_pool(len(chats), concurrency, post)
+    seconds = now() - started
+    used = [b - a for a, b in zip(cpu_before, await cpu.read(), strict=True)]
+    if failures:
+        raise RuntimeError(f"{failures} requests to the fake server failed")
+    return Phase(name, len(chats), seconds), used
+
+
+async def create_contacts(store: ContactStore, count: int) -> list[str]:
+    """`count` contacts, each with its own Telegram chat; returns their ids."""
+    ids: list[str] = []
+    at = utc_now()
+    for start in range(0, count, 2000):
+        drafts = [
+            ContactDraft(
+                first_name=f"Customer{i}", identities={Channel.TELEGRAM: str(FIRST_CHAT_ID + i)}
+            )
+            for i in range(start, min(count, start + 2000))
+        ]
+        results = await store.create_many(drafts, at)
+        if not all(r.created for r in results):
+            raise RuntimeError("a benchmark contact existed already")
+        ids.extend(r.contact_id for r in results)
+    return ids
+
+
+class Acceptor:
+    """Accepts follow-ups through the service and notes when each was accepted."""
+
+    def __init__(self, service: FollowupService, contact_ids: Sequence[str]) -> None:
+        self.service = service
+        self.contact_ids = contact_ids
+        self.accepted_at: dict[tuple[str, int], float] = {}
+
+    async def accept(self, tag: str, number: int, contact: int) -> None:
+        request = FollowupRequest(
+            contact_id=self.contact_ids[contact],
+            channel=Channel.TELEGRAM,
+            sender=SENDER,
+            idempotency_key=f"bench-{tag}-{number}",
+            form=Form.TEXT,
+            text=text_for(tag, number),
+        )
+        result = await self.service.send(request)
+        self.accepted_at[tag, number] = now()
+        if result.outcome is not FollowupOutcome.ACCEPTED:
+            raise RuntimeError(f"follow-up {tag}:{number} was {result.outcome.value}")
+
+
+async def paced(count: int, rate: float, concurrency: int, work: Callable[[int], Any]) -> float:
+    """Start `work(i)` at `rate` per second (at most `concurrency` running); returns
+    the rate achieved."""
+    limit = asyncio.Semaphore(concurrency)
+    pending: set[asyncio.Task[None]] = set()
+    started = now()
+    for number in range(count):
+        delay = started + number / rate - now()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await limit.acquire()
+        task = asyncio.create_task(work(number))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+        task.add_done_callback(lambda _: limit.release())
+    await asyncio.gather(*pending)
+    return count / (now() - started)
+
+
+def accept_paced(
+    conn: Connection,
+    redis_url: str,
+    keys: Keys,
+    contact_ids: list[str],
+    rate: float,
+    concurrency: int,
+) -> None:
+    """The web process's part, in its own process: accept follow-ups to
+    `contact_ids` at `rate` when told to go; answer the rate achieved and
+    when each one was accepted."""
+    asyncio.run(_accept_paced(conn, redis_url, keys, contact_ids, rate, concurrency))
+
+
+async def _accept_paced(
+    conn: Connection,
+    redis_url: str,
+    keys: Keys,
+    contact_ids: list[str],
+    rate: float,
+    concurrency: int,
+) -> None:
+    redis = create_redis(redis_url)
+    try:
+        contacts = ContactStore(redis, keys)
+        service = FollowupService(contacts, OutboxStore(contacts), PolicySettings(), utc_now)
+        acceptor = Acceptor(service, contact_ids)
+        await redis.ping()
+        conn.send("ready")
+        await asyncio.get_running_loop().run_in_executor(None, conn.recv)  # go
+        count = len(contact_ids)
+        offered = await paced(count, rate, concurrency, lambda i: acceptor.accept(LATENCY, i, i))
+        conn.send((offered, [acceptor.accepted_at[LATENCY, i] for i in range(count)]))
+    finally:
+        await redis.aclose()
+
+
+class AcceptingProcess:
+    """`accept_paced` in a process of its own, started ahead, run on `go()`."""
+
+    def __init__(self, *args: Any) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self._process = context.Process(
+            target=accept_paced, args=(child, *args), name="accepting", daemon=True
+        )
+        self._process.start()
+        child.close()
+        if not self._conn.poll(30) or self._conn.recv() != "ready":
+            self.stop()
+            raise RuntimeError("the accepting process did not start")
+
+    async def go(self) -> tuple[float, list[float]]:
+        """Accept now; the rate achieved and when each follow-up was accepted."""
+        self._conn.send("go")
+        # Readable on an answer, and on the end of the pipe.
+        loop = asyncio.get_running_loop()
+        readable = loop.create_future()
+        fd = self._conn.fileno()
+        loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
+        try:
+            await readable
+        finally:
+            loop.remove_reader(fd)
+        try:
+            offered, accepted_at = self._conn.recv()
+        except EOFError:
+            raise RuntimeError("the accepting process failed (its error is above)") from None
+        return float(offered), list(accepted_at)
+
+    def stop(self) -> None:
+        self._conn.close()
+        self._process.join(5)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(5)
+
+
+# --- the run -------------------------------------------------------------------------
+
+
+async def cancel(task: asyncio.Task[Any]) -> None:
+    """Cancel `task` and wait for it to end.
+
+    Again and again: redis-py 8 swallows a cancellation that lands in some
+    moments of a command (about one in five here), and the task goes on.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+    if not task.cancelled():
+        task.exception()  # retrieved: a relay failure was reported where it happened
+
+
+async def watchdog(main: asyncio.Task[Any], seconds: float) -> None:
+    """Show where everything waits, and stop, if the run takes longer than `seconds`."""
+    await asyncio.sleep(seconds)
+    print(f"\nno result after {seconds:.0f} s; the tasks were:", file=sys.stderr)
+    for task in asyncio.all_tasks():
+        task.print_stack(limit=5, file=sys.stderr)
+    main.cancel()
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    n, m = args.messages, args.latency_messages
+    in_flight = max(1, math.ceil(args.concurrency / args.partitions))
+    concurrency = in_flight * args.partitions
+    channel = ChannelServer()
+    tmp = tempfile.TemporaryDirectory(prefix="bench-relay-")
+    server = RedisServer(data_dir=Path(tmp.name), appendonly=True).start()
+    worker_redis = create_redis(server.url)  # the worker's: relay and thread poster
+    web_redis = create_redis(server.url)  # the web process's: accepting; and our polling
+    worker_http, client_http = http_session(), http_session()
+    slack = await FakeSlack().start()
+    relay_stop, poster_stop = asyncio.Event(), asyncio.Event()
+    tasks: list[asyncio.Task[None]] = []  # the relay's and the thread poster's
+    main_task = asyncio.current_task()
+    assert main_task is not None
+    guard = asyncio.create_task(watchdog(main_task, args.deadline))
+    try:
+        offset, rtt = await channel.check_clock()
+        print(
+            f"fake Telegram at {channel.url}: its clock reads {offset * 1e6:+.0f} µs from ours "
+            f"(round trip {rtt * 1e6:.0f} µs)",
+            file=sys.stderr,
+        )
+        check_pool(worker_redis, concurrency, args.partitions)
+        round_trips = RoundTrips(worker_redis)
+        cpu = CpuMeter(channel, web_redis)
+        keys = Keys(partitions=args.partitions, prefix=f"bench{os.getpid()}")
+        await load_all(web_redis)
+        contacts = ContactStore(web_redis, keys)
+        print(f"creating {n + m:,} contacts in {args.partitions} partitions", file=sys.stderr)
+        contact_ids = await create_contacts(contacts, n + m)
+        chats = [str(FIRST_CHAT_ID + i) for i in range(n)]
+
+        print(f"ceiling: {n:,} requests, {concurrency} at once", file=sys.stderr)
+        top_before, ceiling_cpu = await ceiling(
+            client_http, channel.url, chats, concurrency, "ceiling, before", cpu
+        )
+        print(f"  {top_before.rps:,.0f} requests/s", file=sys.stderr)
+
+        service = FollowupService(contacts, OutboxStore(contacts), PolicySettings(), utc_now)
+        acceptor = Acceptor(service, contact_ids)
+        print(f"accepting {n:,} follow-ups, {args.accept_concurrency} at once", file=sys.stderr)
+        started = now()
+        await in_pool(n, args.accept_concurrency, lambda i: acceptor.accept(DRAIN, i, i))
+        accept_rps = n / (now() - started)
+        print(f"  {accept_rps:,.0f} accepted/s", file=sys.stderr)
+
+        settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            telegram_bot_token=SecretStr(TOKEN),
+            telegram_api_url=channel.url,
+        )
+        telegram = TelegramConnector(
+            settings, worker_http, rate_per_second=UNLIMITED, rate_per_chat=UNLIMITED
+        )
+        relay = Relay(
+            worker_redis,
+            keys,
+            {Channel.TELEGRAM: telegram},
+            PolicySettings(),
+            utc_now,
+            consumer="bench",
+            threads=ThreadQueue(worker_redis, keys),
+            tuning=RelayTuning(in_flight=in_flight),
+        )
+        poster = ThreadPoster(
+            worker_redis,
+            keys,
+            AsyncWebClient(token=slack.token, base_url=slack.url, session=worker_http),
+            "C0BENCH",
+            utc_now,
+            name="bench",
+        )
+        poster_task = asyncio.create_task(poster.run(poster_stop))
+        tasks.append(poster_task)
+
+        async def drained() -> tuple[bool, int]:
+            arrived = await channel.count(DRAIN)
+            return arrived >= n and await outbox_empty(web_redis, keys), arrived
+
+        print(f"relay: draining {n:,} messages, {concurrency} at once", file=sys.stderr)
+        profile = cProfile.Profile() if args.profile else None
+        trips_before, cpu_before = round_trips.snapshot(), await cpu.read()
+        started = now()
+        if profile is not None:
+            profile.enable()
+        relay_task = asyncio.create_task(relay.run(relay_stop))
+        tasks.append(relay_task)
+        finished = await wait_until(drained, n, relay_task)
+        if profile is not None:
+            profile.disable()
+        drain = Phase("relay, drain", n, finished - started)
+        drain_cpu = [b - a for a, b in zip(cpu_before, await cpu.read(), strict=True)]
+        drain_trips = RoundTrips.describe(round_trips.snapshot() - trips_before, n)
+        print(f"  {drain.rps:,.0f} messages/s", file=sys.stderr)
+
+        rate = max(1.0, args.load * drain.rps)
+        print(
+            f"relay: {m:,} follow-ups accepted at {rate:,.0f}/s by another process",
+            file=sys.stderr,
+        )
+        accepting = AcceptingProcess(
+            server.url, keys, contact_ids[n:], rate, args.accept_concurrency
+        )
+
+        async def relayed() -> tuple[bool, int]:
+            arrived = await channel.count(LATENCY)
+            return arrived >= m and await outbox_empty(web_redis, keys), arrived
+
+        try:
+            started = now()
+            async with asyncio.timeout(3 * m / rate + 60):
+                offered, accepted_at = await accepting.go()
+        finally:
+            accepting.stop()
+        finished = await wait_until(relayed, m, relay_task)
+        numbers, times = await channel.arrivals(LATENCY)
+        first_arrival: dict[int, float] = {}
+        for number, at in zip(numbers, times, strict=True):
+            first_arrival.setdefault(number, at)
+        waits = [(at - accepted_at[i]) * 1000 for i, at in first_arrival.items()]
+        latency = Phase(
+            f"relay, {args.load:.0%} load",
+            m,
+            finished - started,
+            p50_ms=statistics.median(waits),
+            p99_ms=percentile(waits, 99),
+        )
+        drain_numbers, _ = await channel.arrivals(DRAIN)
+        # Each accepted message at least once (a retried send may repeat one).
+        drain_seen = set(drain_numbers)
+        delivered = sum(i in drain_seen for i in range(n))
+        delivered += sum(i in first_arrival for i in range(m))
+        requests = len(drain_numbers) + len(numbers)
+
+        relay_stop.set()
+        # It finishes what it is sending, within one XREADGROUP block.
+        await asyncio.wait_for(relay_task, 30)
+        # Not waited for: a poster stops only after its current flush, which
+        # takes 20 s at Slack's one post a second, so it is cancelled.
+        poster_stop.set()
+        await cancel(poster_task)
+        slack_calls = len(slack.calls)
+        print(f"ceiling again: {n:,} requests, {concurrency} at once", file=sys.stderr)
+        top_after, used = await ceiling(
+            client_http, channel.url, chats, concurrency, "ceiling, after", cpu
+        )
+        ceiling_cpu = [a + b for a, b in zip(ceiling_cpu, used, strict=True)]
+        ceiling_rps = 2 * n / (top_before.seconds + top_after.seconds)
+        print(f"  {top_after.rps:,.0f} requests/s", file=sys.stderr)
+
+        if profile is not None:
+            profile.dump_stats(args.profile)
+            out = io.StringIO()
+            pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(25)
+            print(out.getvalue(), file=sys.stderr)
+
+        ratio = drain.rps / ceiling_rps
+        print(
+            f"\n{'phase':<24}{'messages':>10}{'seconds':>9}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        )
+        for phase in (top_before, drain, latency, top_after):
+            print(phase.row())
+        print(
+            f"\nratio: {ratio:.3f} (relay drain {drain.rps:,.0f}/s, "
+            f"ceiling {ceiling_rps:,.0f}/s, {concurrency} at once)"
+        )
+        print(f"Redis per message drained: {drain_trips}")
+        ceiling_seconds = top_before.seconds + top_after.seconds
+        print(f"CPU in cores, ceiling: {CpuMeter.describe(ceiling_cpu, ceiling_seconds)}")
+        print(f"CPU in cores, drain:   {CpuMeter.describe(drain_cpu, drain.seconds)}")
+        print(
+            f"accepting: {accept_rps:,.0f}/s ({args.accept_concurrency} at once); "
+            f"latency phase offered {offered:,.0f}/s"
+        )
+        print(
+            f"delivered: {delivered:,} of {n + m:,} messages in {requests:,} requests; "
+            f"the fake Slack took {slack_calls} calls (not waited for)"
+        )
+        return {
+            "bench": "relay",
+            "messages": n,
+            "rps": round(drain.rps, 1),
+            "ceiling_rps": round(ceiling_rps, 1),
+            "ratio": round(ratio, 3),
+            "p99_ms": round(percentile(waits, 99), 2),
+            "p50_ms": round(statistics.median(waits), 2),
+            "latency_messages": m,
+            "accepted": n + m,
+            "delivered": delivered,
+            "requests": requests,
+        }
+    finally:
+        guard.cancel()
+        relay_stop.set()
+        poster_stop.set()
+        for task in tasks:
+            await cancel(task)
+        await slack.close()
+        await worker_http.close()
+        await client_http.close()
+        await channel.close()
+        await worker_redis.aclose()
+        await web_redis.aclose()
+        server.stop()
+        channel.stop()
+        tmp.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--messages", type=int, default=20_000, help="drained by the relay; the ceiling's count"
+    )
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=64,
+        help="sends at once: partitions × RelayTuning.in_flight, and the ceiling client's",
+    )
+    parser.add_argument(
+        "--latency-messages", type=int, default=None, help="latency phase (default: messages/4)"
+    )
+    parser.add_argument(
+        "--load", type=float, default=0.5, help="latency phase rate, a share of the drain rate"
+    )
+    parser.add_argument("--accept-concurrency", type=int, default=50)
+    parser.add_argument("--uvloop", action="store_true", help="run this process on uvloop")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the drain into FILE")
+    parser.add_argument("--verbose", action="store_true", help="log INFO lines to stderr")
+    parser.add_argument(
+        "--deadline", type=float, default=None, help="give up after this many seconds"
+    )
+    args = parser.parse_args(argv)
+    if args.deadline is None:
+        args.deadline = 120 + args.messages / 40
+    if args.latency_messages is None:
+        args.latency_messages = max(50, args.messages // 4)
+    if args.messages < 1 or args.latency_messages < 1:
+        parser.error("--messages and --latency-messages must be at least 1")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(message)s",
+    )
+    if args.uvloop:
+        import uvloop
+
+        result = uvloop.run(run(args))
+    else:
+        result = asyncio.run(run(args))
+    print(json.dumps(result, ensure_ascii=False))
+    return 0 if result["delivered"] == result["accepted"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

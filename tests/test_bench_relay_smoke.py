@@ -1,0 +1,32 @@
+"""The relay benchmark runs end to end in its quick mode and prints its JSON line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_relay_benchmark_quick_mode_delivers_every_message_and_prints_its_figures() -> None:
+    run = subprocess.run(
+        [sys.executable, "bench/relay.py", "--messages", "500", "--latency-messages", "100"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert {"bench", "messages", "rps", "ceiling_rps", "ratio", "p99_ms"} <= result.keys()
+    assert result["bench"] == "relay" and result["messages"] == 500
+    assert result["rps"] > 0 and result["ceiling_rps"] > 0
+    assert result["ratio"] == round(result["rps"] / result["ceiling_rps"], 3)
+    assert 0 < result["p50_ms"] <= result["p99_ms"]
+    # Every accepted message reached the fake channel, and (no crash, no retry) once.
+    assert result["accepted"] == 600
+    assert result["delivered"] == result["accepted"]
+    assert result["requests"] == result["accepted"]
+    assert "relay: draining 500 messages" in run.stderr  # progress on stderr
