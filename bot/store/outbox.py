@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import cast
@@ -242,7 +242,17 @@ class OutboxStore:
                 fields["sat"] = str(to_epoch(at))
             change = Change(key).must_exist(True).expect("st", message.status.value).hset(fields)
             if (await apply_change(self.redis, change)).ok:
-                return await self.get_message(partition, message_id)
+                # What was written, without reading it back (a hot path).
+                return replace(
+                    message,
+                    status=status,
+                    history=(*message.history, StatusChange(status, at.replace(microsecond=0))),
+                    reason=reason or message.reason,
+                    channel_message_id=channel_message_id or message.channel_message_id,
+                    sent_at=at.replace(microsecond=0)
+                    if status is MessageStatus.SENT
+                    else message.sent_at,
+                )
         return None
 
     async def link_channel_message(
