@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from bot.config import Settings
 from bot.metrics import REGISTRY, metrics_middleware
 from bot.runtime import REDIS_KEY, SETTINGS_KEY, channels_ctx
+from bot.slack import serving as slack_serving
 from bot.store.connection import RedisClient
 from handlers import webhooks
 from handlers.webhooks import MAX_BODY_BYTES
@@ -63,4 +64,5 @@ def build_web_app(settings: Settings, redis: RedisClient) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     webhooks.register(app)
+    slack_serving.register(app)
     return app

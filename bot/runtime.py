@@ -6,7 +6,7 @@ at import time.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -30,6 +30,8 @@ HTTP_KEY = web.AppKey("http", aiohttp.ClientSession)
 CONNECTORS_KEY: web.AppKey[dict[Channel, Connector]] = web.AppKey("connectors")
 THREADS_KEY = web.AppKey("threads", ThreadQueue)
 INBOUND_KEY = web.AppKey("inbound", InboundService)
+#: The services' clock (tests pin it); `utc_now` unless set.
+CLOCK_KEY: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 
 
 def keys_for(settings: Settings) -> Keys:
@@ -77,7 +79,7 @@ async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
     app[INBOUND_KEY] = InboundService(
         contacts,
         OutboxStore(contacts),
-        utc_now,
+        app.get(CLOCK_KEY, utc_now),
         threads=threads,
         profiles=profile_lookups(connectors),
     )

@@ -9,7 +9,7 @@ reserved first and given back when the commit does not happen.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -109,6 +109,24 @@ class FollowupService:
         now = self.clock()
         viber = await self.outbox.viber_count(now) if channel is Channel.VIBER else 0
         return decide(channel, window_input(contact, channel, viber, now), now, self.policy)
+
+    async def decisions_for(self, contact: Contact) -> list[Decision]:
+        """What may be sent now on each of the contact's channels (their window states)."""
+        return (await self.decisions_for_many([contact]))[0]
+
+    async def decisions_for_many(self, contacts: Sequence[Contact]) -> list[list[Decision]]:
+        """`decisions_for` for a page of contacts (the Viber count is read once)."""
+        now = self.clock()
+        viber = 0
+        if any(Channel.VIBER in c.identities for c in contacts):
+            viber = await self.outbox.viber_count(now)
+        return [
+            [
+                decide(channel, window_input(contact, channel, viber, now), now, self.policy)
+                for channel in contact.channels
+            ]
+            for contact in contacts
+        ]
 
     async def send(self, request: FollowupRequest) -> FollowupResult:
         """Accept a follow-up if the channel's window rules allow it now."""

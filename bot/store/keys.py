@@ -163,3 +163,22 @@ class Keys:
 
     def meta(self) -> str:
         return f"{self.prefix}:{{meta}}"
+
+    # --- people (Slack users) --------------------------------------------------
+
+    def user(self, user_id: str) -> str:
+        """One Slack user's settings: the language they picked, their cached locale."""
+        return f"{self.prefix}:u:{{{user_id}}}"
+
+    def recently_closed(self, user_id: str) -> str:
+        """Contact ids the user closed lately, newest first (App Home)."""
+        return f"{self.prefix}:u:{{{user_id}}}:closed"
+
+    def alert_sent(self, event: str) -> str:
+        """Marks a personal alert as sent (no alert twice, across replicas)."""
+        digest = hashlib.blake2b(event.encode(), digest_size=12).hexdigest()
+        return f"{self.prefix}:alert:{{{digest}}}"
+
+    def window_alerts(self, partition: int) -> str:
+        """Windows to warn about: `local|channel|inbound epoch`, scored by when to warn."""
+        return f"{self.tag(partition)}:walert"

@@ -1,4 +1,11 @@
-"""A local Slack Web API: chat.postMessage, chat.update, chat.getPermalink.
+"""A local Slack Web API and `response_url` endpoint, for the app's tests.
+
+Methods: chat.postMessage, chat.update, chat.getPermalink, chat.postEphemeral,
+views.open / update / push / publish, users.info, usergroups.users.list,
+conversations.open, apps.connections.open. Every message and view the app
+sends is parsed with slack-sdk's Block Kit models and checked against Slack's
+limits (`tests.fakes.blockkit`); a violation answers like Slack
+(`invalid_blocks`) and is kept in `violations` for the test to fail on.
 
 Answers like Slack (https://api.slack.com/methods/chat.postMessage,
 https://api.slack.com/docs/rate-limits): `{"ok": true, ...}` JSON, bearer
@@ -18,6 +25,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.fakes.blockkit import check_payload
+
 
 @dataclass
 class SlackCall:
@@ -28,6 +37,7 @@ class SlackCall:
 @dataclass
 class FakeSlack:
     token: str = "xoxb-test-token"
+    app_token: str = "xapp-1-A111-test"
     calls: list[SlackCall] = field(default_factory=list)
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     ratelimited_until: float = 0.0
@@ -35,6 +45,19 @@ class FakeSlack:
     down_until: float = 0.0
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     server: TestServer | None = None
+    #: response_url posts: (path id, JSON body)
+    responses: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    home: dict[str, dict[str, Any]] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    usergroups: dict[str, list[str]] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+    #: what apps.connections.open answers (the Socket Mode test sets it)
+    socket_url: str = ""
+    #: trigger_ids that expired (views.open answers expired_trigger_id)
+    expired_triggers: set[str] = field(default_factory=set)
+    _view_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _response_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
     def url(self) -> str:
@@ -51,9 +74,24 @@ class FakeSlack:
     def calls_to(self, method: str) -> list[SlackCall]:
         return [c for c in self.calls if c.method == method]
 
+    def response_url(self) -> str:
+        """A fresh `response_url`, as Slack puts in each command and button payload."""
+        return str(self.server_url(f"/response/{next(self._response_ids)}"))
+
+    def server_url(self, path: str) -> str:
+        assert self.server is not None
+        return str(self.server.make_url(path))
+
+    def answers_to(self, url: str) -> list[dict[str, Any]]:
+        """What the app posted to one response_url."""
+        rid = url.rsplit("/", 1)[-1]
+        return [body for got, body in self.responses if got == rid]
+
     async def start(self) -> FakeSlack:
         app = web.Application()
         app.router.add_post("/api/{method}", self._handle)
+        app.router.add_get("/api/{method}", self._handle)
+        app.router.add_post("/response/{rid}", self._response)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
         return self
@@ -73,7 +111,9 @@ class FakeSlack:
                 status=429,
                 headers={"Retry-After": str(self.retry_after)},
             )
-        if request.content_type == "application/json":
+        if request.method == "GET":
+            args = dict(request.query)
+        elif request.content_type == "application/json":
             args = await request.json()
         else:
             args = dict(await request.post())
@@ -82,9 +122,14 @@ class FakeSlack:
                     args[name] = json.loads(args[name])
         if not auth.startswith("Bearer "):
             return web.json_response({"ok": False, "error": "not_authed"})
-        if auth != f"Bearer {self.token}":
+        expected = self.app_token if method == "apps.connections.open" else self.token
+        if auth != f"Bearer {expected}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
         self.calls.append(SlackCall(method, args))
+        problems = check_payload(method, args)
+        if problems:
+            self.violations.extend(f"{method}: {p}" for p in problems)
+            return web.json_response({"ok": False, "error": "invalid_blocks", "errors": problems})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
@@ -117,3 +162,81 @@ class FakeSlack:
             return {"ok": False, "error": "message_not_found"}
         link = f"https://example.slack.com/archives/{channel}/p{ts.replace('.', '')}"
         return {"ok": True, "channel": channel, "permalink": link}
+
+    # --- the rest of the surface ---------------------------------------------------
+
+    async def _response(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        problems = check_payload("response_url", body)
+        if problems:
+            self.violations.extend(f"response_url: {p}" for p in problems)
+            return web.Response(status=400, text="invalid_blocks")
+        self.responses.append((request.match_info["rid"], body))
+        if len(self.answers_to(request.match_info["rid"])) > 5:
+            # https://api.slack.com/interactivity/handling#message_responses
+            self.violations.append("response_url used more than five times")
+            return web.Response(status=404, text="used_url")
+        return web.Response(text="ok")
+
+    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("channel") or not args.get("user"):
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "message_ts": f"{1795000000 + next(self._ts)}.000200"}
+
+    def _open_view(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        view_id = f"V{next(self._view_ids):08d}"
+        stored = dict(view, id=view_id, hash=f"h{view_id}-1")
+        self.views[view_id] = stored
+        return {"ok": True, "view": stored}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        if args.get("trigger_id") in self.expired_triggers:
+            return {"ok": False, "error": "expired_trigger_id"}
+        return self._open_view(args)
+
+    def _views_push(self, args: dict[str, Any]) -> dict[str, Any]:
+        return self._open_view(args)
+
+    def _views_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        view_id = args.get("view_id") or ""
+        if view_id not in self.views:
+            return {"ok": False, "error": "not_found"}
+        current = self.views[view_id]
+        if args.get("hash") and args["hash"] != current["hash"]:
+            return {"ok": False, "error": "hash_conflict"}
+        view = args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        version = int(current["hash"].rsplit("-", 1)[1]) + 1
+        stored = dict(view, id=view_id, hash=f"h{view_id}-{version}")
+        self.views[view_id] = stored
+        return {"ok": True, "view": stored}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        self.home[str(args.get("user_id"))] = view
+        return {"ok": True, "view": dict(view, id="VHOME")}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(str(args.get("user")))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": user}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        group = str(args.get("usergroup"))
+        if group not in self.usergroups:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": self.usergroups[group]}
+
+    def _conversations_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        users = str(args.get("users", ""))
+        return {"ok": True, "channel": {"id": "D" + users.replace(",", "")}}
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": self.socket_url}

@@ -1,0 +1,163 @@
+"""Finding contacts for the commands: `/find-contact` arguments, and `<contact>` lookups.
+
+`/find-contact [query] [--all] [--open|--any] [--by-name]`: the query and its
+filters, with the SPEC's defaults (My inbox, Closed, newest customer message
+first). `/reopen <contact>` and `/followup <contact> [message]`: a contact id,
+phone, e-mail or name that names exactly one contact, several (the agent
+chooses) or none.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from bot.domain.contacts import QueryError
+from bot.domain.models import Contact, ConversationStatus
+from bot.store.contacts import ContactStore
+from bot.store.search import ContactSearch, Scope, SearchFilters, SearchPage, SortOrder
+
+#: Results per page of `/find-contact` (each result is a few blocks; phones scroll).
+PAGE_SIZE = 5
+#: How many matches an ambiguous `<contact>` offers to choose from.
+CHOICES = 5
+
+CONTACT_ID = re.compile(r"^\d{1,4}-[0-9a-f]{1,16}$")
+
+_FLAGS: dict[str, dict[str, object]] = {
+    "--all": {"scope": Scope.ALL},
+    "--mine": {"scope": Scope.MINE},
+    "--open": {"status": ConversationStatus.OPEN},
+    "--closed": {"status": ConversationStatus.CLOSED},
+    "--any": {"status": None},
+    "--by-name": {"sort": SortOrder.NAME},
+    "--recent": {"sort": SortOrder.RECENT},
+}
+
+
+@dataclass(frozen=True)
+class FindArgs:
+    """A parsed `/find-contact` line."""
+
+    query: str = ""
+    scope: Scope = Scope.MINE
+    status: ConversationStatus | None = ConversationStatus.CLOSED
+    sort: SortOrder = SortOrder.RECENT
+    unknown_flags: tuple[str, ...] = ()
+
+    def filters(self, agent: str) -> SearchFilters:
+        return SearchFilters(scope=self.scope, agent=agent, status=self.status, sort=self.sort)
+
+
+def parse_find_args(text: str) -> FindArgs:
+    """Split flags (anywhere in the line) from the query words."""
+    args = FindArgs()
+    words: list[str] = []
+    unknown: list[str] = []
+    for word in text.split():
+        flag = word.lower().replace("—", "--").replace("–", "--")  # phones type dashes
+        if flag in _FLAGS:
+            args = replace(args, **_FLAGS[flag])  # type: ignore[arg-type]
+        elif flag.startswith("--"):
+            unknown.append(word)
+        else:
+            words.append(word)
+    return replace(args, query=" ".join(words), unknown_flags=tuple(unknown))
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a `<contact>` argument named: one contact, several, or none."""
+
+    contact: Contact | None = None
+    choices: tuple[Contact, ...] = ()
+    more: bool = False  # more matches than `choices` holds
+    error: QueryError | None = None
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.contact is None and len(self.choices) > 1
+
+
+@dataclass(frozen=True)
+class SplitArgument:
+    """`/followup <contact> [message]`: the contact words and the message."""
+
+    contact: str
+    message: str = field(default="")
+
+
+class Directory:
+    def __init__(self, contacts: ContactStore, search: ContactSearch) -> None:
+        self.contacts = contacts
+        self.search = search
+
+    async def find(
+        self, args: FindArgs, agent: str, *, offset: int = 0, limit: int = PAGE_SIZE
+    ) -> SearchPage:
+        """One page of `/find-contact` results (raises QueryError on bad input)."""
+        return await self.search.search(args.query, args.filters(agent), offset=offset, limit=limit)
+
+    async def lookup(self, text: str) -> Lookup:
+        """The contact `text` names: an id, or a search over every inbox and status."""
+        text = text.strip()
+        if CONTACT_ID.match(text):
+            contact = await self.contacts.get(text)
+            if contact is not None:
+                return Lookup(contact=contact)
+        try:
+            page = await self.search.search(
+                text,
+                SearchFilters(scope=Scope.ALL, status=None, sort=SortOrder.RECENT),
+                limit=CHOICES,
+            )
+        except QueryError as error:
+            return Lookup(error=error)
+        found = tuple(page.contacts)
+        exact = [c for c in found if _names_exactly(c, text)]
+        if len(found) == 1:
+            return Lookup(contact=found[0])
+        if len(exact) == 1:
+            return Lookup(contact=exact[0])
+        return Lookup(choices=found, more=page.next_offset is not None)
+
+    async def split(self, text: str) -> tuple[Lookup, str]:
+        """`<contact> [message]`: the longest leading words that name one contact win.
+
+        A phone, e-mail or id is one word; a name may be two or three. The
+        rest of the line is the message.
+        """
+        words = text.split()
+        if not words:
+            return Lookup(error=QueryError("search.empty_query")), ""
+        tried: list[tuple[Lookup, str]] = []
+        for count in (3, 2, 1):
+            if count > len(words):
+                continue
+            lookup = await self.lookup(" ".join(words[:count]))
+            rest = _after_words(text, count)
+            if lookup.contact is not None:
+                return lookup, rest
+            tried.append((lookup, rest))
+        # None named one contact: the longest head with matches to choose from,
+        # else the one-word answer (its error or "not found").
+        for lookup, rest in tried:
+            if lookup.choices:
+                return lookup, rest
+        return tried[-1]
+
+
+def _after_words(text: str, count: int) -> str:
+    """`text` after its first `count` words, line breaks kept."""
+    head = re.match(rf"\s*(?:\S+\s*){{{count}}}", text)
+    return text[head.end() :].strip() if head else ""
+
+
+def _names_exactly(contact: Contact, text: str) -> bool:
+    """The query is the contact's whole name, e-mail or phone (case-insensitive)."""
+    wanted = text.strip().casefold()
+    return wanted in {
+        contact.name.casefold(),
+        (contact.email or "").casefold(),
+        (contact.phone or "").casefold(),
+    }

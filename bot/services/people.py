@@ -1,0 +1,146 @@
+"""Who the Slack users are to us: their language, whether they are agents or managers.
+
+Language, as the SPEC orders it: the one the user picked on App Home, else
+their Slack locale where we speak it, else DEFAULT_LANGUAGE. The locale comes
+from Slack (`users.info` with `include_locale`) once, then from Redis.
+
+`AGENTS` and `MANAGERS` name users (`U…`, `W…`) or user groups (`S…`); a
+group's members are asked of Slack and kept for a few minutes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Collection
+from typing import cast
+
+from bot.slack.i18n import LANGUAGES
+from bot.store.connection import RedisClient
+from bot.store.keys import Keys
+
+logger = logging.getLogger(__name__)
+
+#: Asks Slack for a user's locale ("en-US"); None when it cannot say.
+LocaleLookup = Callable[[str], Awaitable[str | None]]
+#: Asks Slack for a user group's members.
+GroupLookup = Callable[[str], Awaitable[Collection[str]]]
+
+F_LANGUAGE = "lang"  # picked on App Home
+F_LOCALE = "locale"  # Slack's, as last seen ("" = Slack did not say)
+F_LOCALE_AT = "locale_at"
+#: A cached locale is asked again after this long (people change theirs).
+LOCALE_TTL = 7 * 24 * 3600
+GROUP_TTL = 300.0
+
+
+def is_group(entry: str) -> bool:
+    """A user group id (`S…`), as opposed to a user id (`U…`, `W…`)."""
+    return entry.startswith("S")
+
+
+class People:
+    def __init__(
+        self,
+        redis: RedisClient,
+        keys: Keys,
+        *,
+        default_language: str,
+        agents: Collection[str] = (),
+        managers: Collection[str] = (),
+        locale_lookup: LocaleLookup | None = None,
+        group_lookup: GroupLookup | None = None,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.default_language = default_language
+        self.agents = tuple(agents)
+        self.managers = tuple(managers)
+        self.locale_lookup = locale_lookup
+        self.group_lookup = group_lookup
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+
+    # --- language ------------------------------------------------------------------
+
+    async def language(self, user_id: str, *, ask_slack: bool = True) -> str:
+        """The language to answer `user_id` in."""
+        if not user_id:
+            return self.default_language
+        picked, locale, locale_at = cast(
+            list[str | None],
+            await self.redis.hmget(self.keys.user(user_id), [F_LANGUAGE, F_LOCALE, F_LOCALE_AT]),
+        )
+        if picked in LANGUAGES:
+            return picked
+        fresh = locale_at is not None and time.time() - float(locale_at) < LOCALE_TTL
+        if not fresh and ask_slack and self.locale_lookup is not None:
+            locale = await self._refresh_locale(user_id)
+        spoken = language_of_locale(locale)
+        return spoken or self.default_language
+
+    async def picked_language(self, user_id: str) -> str | None:
+        value = cast(str | None, await self.redis.hget(self.keys.user(user_id), F_LANGUAGE))
+        return value if value in LANGUAGES else None
+
+    async def pick_language(self, user_id: str, lang: str | None) -> None:
+        """Remember the user's choice (None: back to the locale / default)."""
+        if lang is None:
+            await self.redis.hdel(self.keys.user(user_id), F_LANGUAGE)
+            return
+        if lang not in LANGUAGES:
+            raise ValueError(f"unknown language {lang!r}")
+        await self.redis.hset(self.keys.user(user_id), F_LANGUAGE, lang)
+
+    async def _refresh_locale(self, user_id: str) -> str | None:
+        assert self.locale_lookup is not None
+        try:
+            locale = await self.locale_lookup(user_id)
+        except Exception:  # Slack unreachable: answer in the default, ask next time
+            logger.warning("could not read a user's locale", exc_info=True)
+            return None
+        await self.redis.hset(
+            self.keys.user(user_id),
+            mapping={F_LOCALE: locale or "", F_LOCALE_AT: str(int(time.time()))},
+        )
+        return locale
+
+    # --- who may do what ------------------------------------------------------------
+
+    async def is_agent(self, user_id: str) -> bool:
+        """AGENTS names who may act as agents; empty means everyone."""
+        if not self.agents:
+            return True
+        return await self._listed(user_id, self.agents)
+
+    async def is_manager(self, user_id: str) -> bool:
+        return bool(self.managers) and await self._listed(user_id, self.managers)
+
+    async def _listed(self, user_id: str, entries: Collection[str]) -> bool:
+        if user_id in entries:
+            return True
+        for entry in entries:
+            if is_group(entry) and user_id in await self._members(entry):
+                return True
+        return False
+
+    async def _members(self, group: str) -> frozenset[str]:
+        cached = self._groups.get(group)
+        if cached is not None and time.monotonic() - cached[0] < GROUP_TTL:
+            return cached[1]
+        if self.group_lookup is None:
+            return frozenset()
+        try:
+            members = frozenset(await self.group_lookup(group))
+        except Exception:  # keep the last known members while Slack is away
+            logger.warning("could not read a user group", exc_info=True)
+            return cached[1] if cached is not None else frozenset()
+        self._groups[group] = (time.monotonic(), members)
+        return members
+
+
+def language_of_locale(locale: str | None) -> str | None:
+    """The language we speak for a Slack locale ("ar-SA" → "ar"), else None."""
+    if not locale:
+        return None
+    lang = locale.replace("_", "-").split("-")[0].lower()
+    return lang if lang in LANGUAGES else None

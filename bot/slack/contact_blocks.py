@@ -1,0 +1,215 @@
+"""Block Kit for contacts: search results, a contact card, "which one did you mean?".
+
+Mobile first: one short section per contact, its windows in a context line
+each, and buttons (Reopen, Follow up, Open thread). Built with slack-sdk's
+models; texts from the catalogue.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from bot.domain.channels import CHANNEL_LABELS
+from bot.domain.models import Contact, ConversationStatus
+from bot.domain.windows import Decision
+from bot.services.directory import FindArgs
+from bot.slack import ids
+from bot.slack.i18n import t
+from bot.slack.render import ago, escape, window_line
+from bot.store.search import Scope, SortOrder
+
+#: Longest query kept in a "More" button's value (Slack allows 2,000 characters).
+MAX_PACKED_QUERY = 500
+#: Slack's limit for a context element's text, and for a section's.
+CONTEXT_TEXT_MAX = 2000
+SECTION_TEXT_MAX = 3000
+
+
+@dataclass(frozen=True)
+class ContactView:
+    """A contact with its window decisions, ready to show."""
+
+    contact: Contact
+    decisions: Sequence[Decision]
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
+    return ButtonElement(
+        text=PlainTextObject(text=text[:75], emoji=True),
+        action_id=action_id,
+        value=value,
+        style=style,
+    )
+
+
+def contact_summary(contact: Contact, now: datetime, lang: str) -> str:
+    """Two short lines: name and channels; status, assignee, last customer message."""
+    channels = ", ".join(CHANNEL_LABELS[c] for c in contact.channels) or "—"
+    conv = contact.conversation
+    assignee = f"<@{conv.assignee}>" if conv.assignee else t("contact.unassigned", lang)
+    head = t("contact.head", lang, name=escape(contact.name or contact.id), channels=channels)
+    state = t(
+        "contact.state",
+        lang,
+        status=t(f"status.{conv.status.value}", lang),
+        assignee=assignee,
+        last=ago(conv.last_customer_message_at, now, lang),
+    )
+    return f"{head}\n{state}"[:SECTION_TEXT_MAX]
+
+
+def contact_buttons(contact: Contact, agent: str, lang: str) -> ActionsBlock:
+    conv = contact.conversation
+    elements = []
+    if conv.status is ConversationStatus.CLOSED or conv.assignee != agent:
+        elements.append(button(t("button.reopen", lang), ids.CONTACT_REOPEN, contact.id))
+    elements.append(
+        button(t("button.followup", lang), ids.CONTACT_FOLLOWUP, contact.id, style="primary")
+    )
+    if conv.thread_ts:
+        elements.append(button(t("button.open_thread", lang), ids.CONTACT_OPEN_THREAD, contact.id))
+    return ActionsBlock(block_id=f"c:{contact.id}", elements=elements)
+
+
+def windows_context(decisions: Sequence[Decision], lang: str) -> ContextBlock | None:
+    lines = [window_line(d, lang)[:CONTEXT_TEXT_MAX] for d in decisions][:10]
+    if not lines:
+        return None
+    return ContextBlock(elements=[MarkdownTextObject(text=line) for line in lines])
+
+
+def contact_blocks(view: ContactView, agent: str, now: datetime, lang: str) -> list[Block]:
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text=contact_summary(view.contact, now, lang)))
+    ]
+    windows = windows_context(view.decisions, lang)
+    if windows is not None:
+        blocks.append(windows)
+    blocks.append(contact_buttons(view.contact, agent, lang))
+    return blocks
+
+
+def pack_page(args: FindArgs, offset: int) -> str:
+    """A "More" button's value: the search and where the next page starts."""
+    return json.dumps(
+        {
+            "q": args.query[:MAX_PACKED_QUERY],
+            "sc": args.scope.value,
+            "st": args.status.value if args.status else "any",
+            "so": args.sort.value,
+            "o": offset,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def unpack_page(value: str) -> tuple[FindArgs, int]:
+    data = json.loads(value)
+    status = None if data["st"] == "any" else ConversationStatus(data["st"])
+    args = FindArgs(
+        query=str(data["q"]), scope=Scope(data["sc"]), status=status, sort=SortOrder(data["so"])
+    )
+    return args, int(data["o"])
+
+
+def describe_filters(args: FindArgs, lang: str) -> str:
+    status = t(f"filter.{args.status.value if args.status else 'any'}", lang)
+    return t(
+        "search.filters",
+        lang,
+        scope=t(f"scope.{args.scope.value}", lang),
+        status=status,
+        sort=t(f"sort.{args.sort.value}", lang),
+    )
+
+
+def results_message(
+    args: FindArgs,
+    views: Sequence[ContactView],
+    *,
+    agent: str,
+    offset: int,
+    next_offset: int | None,
+    truncated: bool,
+    now: datetime,
+    lang: str,
+) -> tuple[str, list[Block]]:
+    """An ephemeral page of `/find-contact` results (text for notifications, blocks)."""
+    filters = describe_filters(args, lang)
+    if not views:
+        key = "search.none_more" if offset else "search.none"
+        text = t(key, lang, query=escape(args.query), filters=filters)
+        hint = t("search.hint_all" if args.scope is Scope.MINE else "search.hint_any", lang)
+        return text, [
+            SectionBlock(text=MarkdownTextObject(text=text)),
+            ContextBlock(elements=[MarkdownTextObject(text=hint)]),
+        ]
+    first, last = offset + 1, offset + len(views)
+    text = t(
+        "search.header", lang, query=escape(args.query), first=first, last=last, filters=filters
+    )
+    blocks: list[Block] = [ContextBlock(elements=[MarkdownTextObject(text=text)])]
+    for view in views:
+        blocks.extend(contact_blocks(view, agent, now, lang))
+    footer: list[ButtonElement] = []
+    if next_offset is not None:
+        footer.append(button(t("button.more", lang), ids.SEARCH_MORE, pack_page(args, next_offset)))
+    if footer:
+        blocks.append(ActionsBlock(block_id="search:more", elements=footer))
+    if truncated:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=t("search.truncated", lang))]))
+    return text, blocks
+
+
+def choices_message(
+    query: str,
+    views: Sequence[ContactView],
+    *,
+    more: bool,
+    action: str,
+    now: datetime,
+    lang: str,
+    message: str = "",
+) -> tuple[str, list[Block]]:
+    """Several contacts match `query`: one button each to pick the right one.
+
+    `action` is what picking does ("reopen" or "followup"); `message` is the
+    text of a one-line `/followup`, carried along.
+    """
+    text = t("lookup.ambiguous", lang, query=escape(query))
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=text))]
+    for view in views:
+        value = json.dumps(
+            {"c": view.contact.id, "a": action, "m": message[:1500]},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        blocks.append(
+            SectionBlock(
+                text=MarkdownTextObject(text=contact_summary(view.contact, now, lang)),
+                accessory=button(t("button.choose", lang), ids.CONTACT_CHOOSE, value),
+            )
+        )
+    if more:
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=t("lookup.more_matches", lang))])
+        )
+    return text, blocks
+
+
+def text_message(text: str) -> tuple[str, list[Block]]:
+    return text, [SectionBlock(text=MarkdownTextObject(text=text[:SECTION_TEXT_MAX]))]

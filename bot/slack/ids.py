@@ -1,0 +1,69 @@
+"""Every Slack identifier the app answers to, in one place.
+
+Command names, the message shortcut's callback id, `action_id`s and view
+`callback_id`s. The manifest (`manifests/`) names the same commands and
+shortcut; a test checks that each has a listener, and the reverse.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- slash commands ----------------------------------------------------------------
+FIND_CONTACT: Final = "/find-contact"
+REOPEN: Final = "/reopen"
+FOLLOWUP: Final = "/followup"
+COMMANDS: Final = (FIND_CONTACT, REOPEN, FOLLOWUP)
+
+# --- message shortcut ("Follow up with this customer") ---------------------------
+FOLLOWUP_SHORTCUT: Final = "followup_from_message"
+SHORTCUTS: Final = (FOLLOWUP_SHORTCUT,)
+
+# --- buttons on a contact (search results, /reopen answers, alerts, App Home) ----
+# Their value is the contact id.
+CONTACT_REOPEN: Final = "contact_reopen"
+CONTACT_FOLLOWUP: Final = "contact_followup"
+CONTACT_OPEN_THREAD: Final = "contact_open_thread"
+CONTACT_CLOSE: Final = "contact_close"
+CONTACT_CHOOSE: Final = "contact_choose"  # an ambiguous /reopen or /followup: this one
+SEARCH_MORE: Final = "search_more"  # value: the next page, packed (see bot.slack.search)
+REOPEN_TAKEOVER: Final = "reopen_takeover"  # confirm taking over another agent's conversation
+
+# --- the conversation thread ------------------------------------------------------
+THREAD_FOLLOWUP: Final = "thread_followup"
+THREAD_REOPEN: Final = "thread_reopen"
+THREAD_CLOSE: Final = "thread_close"
+FOLLOWUP_ANOTHER_WAY: Final = "followup_another_way"  # on a ❗ or failed entry
+USE_TEMPLATE: Final = "use_template"  # after a refused one-line /followup
+
+# --- inside the compose modal (dispatch_action inputs) ---------------------------
+COMPOSE_CHANNEL: Final = "compose_channel"
+COMPOSE_FORM: Final = "compose_form"
+COMPOSE_TEMPLATE: Final = "compose_template"
+COMPOSE_TAG: Final = "compose_tag"
+COMPOSE_TEXT: Final = "compose_text"
+COMPOSE_PARAM: Final = "compose_param"  # + the parameter number: compose_param_1, …
+
+# --- search modal ---------------------------------------------------------------
+SEARCH_QUERY: Final = "search_query"
+SEARCH_SCOPE: Final = "search_scope"
+SEARCH_STATUS: Final = "search_status"
+SEARCH_SORT: Final = "search_sort"
+
+# --- App Home -------------------------------------------------------------------
+HOME_LANGUAGE: Final = "home_language"
+HOME_REFRESH: Final = "home_refresh"
+
+# --- alerts (direct messages) ------------------------------------------------------
+# Alerts carry the contact buttons above.
+
+# --- views (callback_id) ------------------------------------------------------------
+SEARCH_VIEW: Final = "search_view"
+COMPOSE_VIEW: Final = "compose_view"
+CLOSE_VIEW: Final = "close_view"
+TAKEOVER_VIEW: Final = "takeover_view"
+CLOSE_REASON: Final = "close_reason"  # input in the close modal
+TAKEOVER_CONFIRM: Final = "takeover_confirm"
+
+#: Listeners for these are registered by pattern (compose_param_1, …).
+PATTERN_ACTIONS: Final = (COMPOSE_PARAM,)

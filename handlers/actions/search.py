@@ -1,0 +1,61 @@
+"""Buttons on search results: *More* (the next page) and *Open thread*."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.models.blocks import Block
+
+from bot.slack import ids
+from bot.slack.app import SlackDeps, respond
+from bot.slack.contact_blocks import text_message, unpack_page
+from bot.slack.i18n import t
+from handlers.commands.find_contact import show_results
+
+
+def _action(body: dict[str, Any]) -> dict[str, Any]:
+    action: dict[str, Any] = body["actions"][0]
+    return action
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    async def more(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+        args, offset = unpack_page(str(_action(body)["value"]))
+        url = str(body["response_url"])
+
+        async def deliver(text: str, blocks: Sequence[Block]) -> None:
+            # The click's own response_url: the page replaces the one clicked.
+            await respond(deps, url, text, blocks, replace_original=True)
+
+        agent = str(body["user"]["id"])
+        deps.background.run(show_results(deps, deliver, args, agent, offset, lang))
+
+    async def open_thread(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+        contact_id = str(_action(body)["value"])
+        url = body.get("response_url")
+
+        async def answer() -> None:
+            contact = await deps.contacts.get(contact_id)
+            channel = deps.settings.support_channel
+            if contact is None or not contact.conversation.thread_ts or not channel:
+                text, blocks = text_message(t("thread.none_yet", lang))
+            else:
+                reply = await deps.client.chat_getPermalink(
+                    channel=channel, message_ts=contact.conversation.thread_ts
+                )
+                text, blocks = text_message(
+                    t("thread.link", lang, link=str(reply["permalink"]), name=contact.name)
+                )
+            if isinstance(url, str):
+                await respond(deps, url, text, blocks)
+
+        deps.background.run(answer())
+
+    app.action(ids.SEARCH_MORE)(more)
+    app.action(ids.CONTACT_OPEN_THREAD)(open_thread)

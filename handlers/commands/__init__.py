@@ -1,0 +1,1 @@
+"""Slack commands listeners; each module has `register(app, deps)`."""

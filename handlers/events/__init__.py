@@ -1,0 +1,1 @@
+"""Slack events listeners; each module has `register(app, deps)`."""

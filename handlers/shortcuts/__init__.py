@@ -1,0 +1,1 @@
+"""Slack shortcuts listeners; each module has `register(app, deps)`."""

@@ -1,0 +1,1 @@
+"""Slack views listeners; each module has `register(app, deps)`."""
