@@ -180,28 +180,29 @@ def choices_message(
     views: Sequence[ContactView],
     *,
     more: bool,
-    action: str,
+    action_id: str,
     now: datetime,
     lang: str,
     message: str = "",
 ) -> tuple[str, list[Block]]:
     """Several contacts match `query`: one button each to pick the right one.
 
-    `action` is what picking does ("reopen" or "followup"); `message` is the
-    text of a one-line `/followup`, carried along.
+    `action_id` says what picking does (`ids.CONTACT_CHOOSE_REOPEN` or
+    `ids.CONTACT_CHOOSE_FOLLOWUP`); the button's value is JSON
+    `{"c": contact id, "m": message}`, `m` the text of a one-line `/followup`.
     """
     text = t("lookup.ambiguous", lang, query=escape(query))
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=text))]
     for view in views:
         value = json.dumps(
-            {"c": view.contact.id, "a": action, "m": message[:1500]},
+            {"c": view.contact.id, "m": message[:1500]},
             ensure_ascii=False,
             separators=(",", ":"),
         )
         blocks.append(
             SectionBlock(
                 text=MarkdownTextObject(text=contact_summary(view.contact, now, lang)),
-                accessory=button(t("button.choose", lang), ids.CONTACT_CHOOSE, value),
+                accessory=button(t("button.choose", lang), action_id, value),
             )
         )
     if more:

@@ -25,7 +25,10 @@ CONTACT_REOPEN: Final = "contact_reopen"
 CONTACT_FOLLOWUP: Final = "contact_followup"
 CONTACT_OPEN_THREAD: Final = "contact_open_thread"
 CONTACT_CLOSE: Final = "contact_close"
-CONTACT_CHOOSE: Final = "contact_choose"  # an ambiguous /reopen or /followup: this one
+# An ambiguous /reopen or /followup: "this one" (value: contact id, and the
+# one-line message of a /followup; see contact_blocks.choices_message).
+CONTACT_CHOOSE_REOPEN: Final = "contact_choose_reopen"
+CONTACT_CHOOSE_FOLLOWUP: Final = "contact_choose_followup"
 SEARCH_MORE: Final = "search_more"  # value: the next page, packed (see bot.slack.search)
 REOPEN_TAKEOVER: Final = "reopen_takeover"  # confirm taking over another agent's conversation
 
