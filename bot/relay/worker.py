@@ -13,9 +13,11 @@ import socket
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.channels.whatsapp_templates import fetch_approved_templates
 from bot.config import Settings
 from bot.relay.relay import Relay, RelayTuning
 from bot.runtime import http_session, keys_for, policy_settings, utc_now
+from bot.services.template_sync import TemplateSync
 from bot.slack.threads import ThreadPoster, ThreadQueue
 from bot.store.connection import RedisClient
 
@@ -47,6 +49,14 @@ async def run_worker(settings: Settings, redis: RedisClient, stop: asyncio.Event
             tuning=RelayTuning(claim_idle_ms=int(settings.relay_claim_idle_seconds * 1000)),
         )
         tasks = [asyncio.create_task(relay.run(stop), name="relay")]
+        if settings.whatsapp_token is not None and settings.whatsapp_business_account_id:
+            templates = TemplateSync(
+                redis,
+                keys,
+                lambda: fetch_approved_templates(settings, http),
+                name=name,
+            )
+            tasks.append(asyncio.create_task(templates.run(stop), name="templates"))
         if settings.slack_bot_token and settings.support_channel:
             slack = AsyncWebClient(
                 token=settings.slack_bot_token.get_secret_value(),

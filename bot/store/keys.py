@@ -161,6 +161,10 @@ class Keys:
     def whatsapp_templates(self) -> str:
         return f"{self.prefix}:{{templates}}:whatsapp"
 
+    def template_sync_lock(self) -> str:
+        """Held by the replica that syncs the templates; its expiry spaces the syncs."""
+        return f"{self.prefix}:{{templates}}:sync"
+
     def meta(self) -> str:
         return f"{self.prefix}:{{meta}}"
 

@@ -84,6 +84,9 @@ class FakeGraph:
     page_token: str = "page-test-token"
     instagram_token: str = "ig-test-token"
     profiles: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: message templates by business account id (GET /{waba-id}/message_templates)
+    templates: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    template_page_size: int = 2
     requests: list[GraphRequest] = field(default_factory=list)
     _script: list[ScriptedAnswer] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -102,6 +105,7 @@ class FakeGraph:
         app = web.Application()
         app.router.add_post(f"/{API_VERSION}/{{node}}/messages", self._messages)
         app.router.add_get(f"/{API_VERSION}/{{node}}", self._node)
+        app.router.add_get(f"/{API_VERSION}/{{waba}}/message_templates", self._templates)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
         return self
@@ -271,6 +275,13 @@ class FakeGraph:
             {"recipient_id": recipient["id"], "message_id": f"{prefix}{next(self._ids):06d}"}
         )
 
+    async def _templates(self, request: web.Request) -> web.Response:
+        await self._record(request)
+        scripted = await self._scripted()
+        if scripted is not None:
+            return scripted
+        return await _templates_page(self, request)
+
     async def _node(self, request: web.Request) -> web.Response:
         recorded = await self._record(request)
         scripted = await self._scripted()
@@ -285,6 +296,25 @@ class FakeGraph:
         answer = {"id": request.match_info["node"]}
         answer.update({f: profile[f] for f in fields if f in profile})
         return web.json_response(answer)
+
+
+async def _templates_page(fake: FakeGraph, request: web.Request) -> web.Response:
+    """Graph's template list: `data`, cursor paging with `paging.next` (absent on the last)."""
+    if _token(request) != fake.whatsapp_token:
+        return _error(401, 190, "Invalid OAuth access token - Cannot parse access token")
+    waba = request.match_info["waba"]
+    if waba not in fake.templates:
+        return _error(400, 100, "Unsupported get request.", subcode=33)
+    wanted = request.query.get("status")
+    items = [t for t in fake.templates[waba] if not wanted or t.get("status") == wanted]
+    start = int(request.query.get("after") or 0)
+    limit = min(int(request.query.get("limit") or 25), fake.template_page_size)
+    page = items[start : start + limit]
+    paging: dict[str, Any] = {"cursors": {"before": str(start), "after": str(start + limit)}}
+    if start + limit < len(items):
+        query = dict(request.query, after=str(start + limit))
+        paging["next"] = str(request.url.with_query(query))
+    return web.json_response({"data": page, "paging": paging})
 
 
 def _token(request: web.Request) -> str | None:

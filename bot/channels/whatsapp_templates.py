@@ -1,0 +1,116 @@
+"""The approved WhatsApp message templates, read from the Business Management API.
+
+`GET {WHATSAPP_API_URL}/{WHATSAPP_BUSINESS_ACCOUNT_ID}/message_templates
+?status=APPROVED&fields=name,language,category,status,parameter_format,components`,
+following `paging.next` until the last page
+(https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates/).
+
+Only the BODY text matters to the composer (its `{{1}}`… placeholders are the
+parameters the agent fills in). Templates with NAMED parameters
+(`{{first_name}}`) need each parameter's name in the send request, which the
+relay does not carry yet: they are left out of the set, and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from bot.config import Settings
+from bot.store.templates import WhatsAppTemplate
+
+logger = logging.getLogger(__name__)
+
+FIELDS = "name,language,category,status,parameter_format,components"
+PAGE_LIMIT = 100
+#: A runaway `paging.next` chain stops here (100 pages of 100 templates).
+MAX_PAGES = 100
+
+
+class TemplateFetchError(RuntimeError):
+    """The Graph API did not give the template list (the old set stays)."""
+
+
+@dataclass(frozen=True)
+class FetchedTemplates:
+    templates: list[WhatsAppTemplate]
+    skipped_named: int
+
+
+def parse_templates(page: dict[str, Any]) -> tuple[list[WhatsAppTemplate], int]:
+    """One page's approved, positional templates, and how many NAMED ones it skipped."""
+    templates: list[WhatsAppTemplate] = []
+    skipped = 0
+    for item in page.get("data") or []:
+        if not isinstance(item, dict) or item.get("status", "APPROVED") != "APPROVED":
+            continue
+        if str(item.get("parameter_format", "POSITIONAL")).upper() == "NAMED":
+            skipped += 1
+            continue
+        body = next(
+            (
+                str(c.get("text") or "")
+                for c in item.get("components") or []
+                if isinstance(c, dict) and str(c.get("type", "")).upper() == "BODY"
+            ),
+            "",
+        )
+        name, language = item.get("name"), item.get("language")
+        if not isinstance(name, str) or not isinstance(language, str) or not name:
+            continue
+        templates.append(
+            WhatsAppTemplate(
+                name=name,
+                language=language,
+                category=str(item.get("category") or ""),
+                body=body,
+            )
+        )
+    return templates, skipped
+
+
+async def fetch_approved_templates(
+    settings: Settings, http: aiohttp.ClientSession, *, request_seconds: float = 30.0
+) -> FetchedTemplates:
+    """Every approved template of the business account (all pages)."""
+    token = settings.whatsapp_token
+    account = settings.whatsapp_business_account_id
+    if token is None or not account:
+        raise TemplateFetchError("WHATSAPP_TOKEN and WHATSAPP_BUSINESS_ACCOUNT_ID are needed")
+    url: str | None = f"{settings.whatsapp_api_url}/{account}/message_templates"
+    params: dict[str, str] | None = {
+        "status": "APPROVED",
+        "fields": FIELDS,
+        "limit": str(PAGE_LIMIT),
+    }
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
+    found: list[WhatsAppTemplate] = []
+    skipped = 0
+    for _ in range(MAX_PAGES):
+        if url is None:
+            break
+        try:
+            async with http.get(
+                url,
+                params=params,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=request_seconds),
+            ) as response:
+                body = await response.json(content_type=None)
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            raise TemplateFetchError(f"template list unavailable: {type(error).__name__}") from None
+        if status != 200 or not isinstance(body, dict):
+            problem = body.get("error", {}) if isinstance(body, dict) else {}
+            code = problem.get("code") if isinstance(problem, dict) else None
+            raise TemplateFetchError(f"template list refused: HTTP {status}, code {code}")
+        page, named = parse_templates(body)
+        found.extend(page)
+        skipped += named
+        paging = body.get("paging") or {}
+        url = paging.get("next") if isinstance(paging, dict) else None
+        params = None  # `next` carries the query (cursor included)
+    return FetchedTemplates(found, skipped)

@@ -1,0 +1,70 @@
+"""Keep the approved WhatsApp templates in Redis in step with Meta's list.
+
+One replica at a time syncs (a Redis key whose expiry spaces the syncs, so
+several workers sync once per period between them); a failed fetch keeps
+the last good set and is tried again sooner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from bot.channels.whatsapp_templates import FetchedTemplates, TemplateFetchError
+from bot.store.connection import RedisClient
+from bot.store.keys import Keys
+from bot.store.templates import TemplateStore
+
+logger = logging.getLogger(__name__)
+
+#: Between syncs; Meta approves new templates within minutes to hours.
+SYNC_EVERY = 600.0
+#: After a failed fetch, the next try.
+RETRY_AFTER = 60.0
+
+
+class TemplateSync:
+    def __init__(
+        self,
+        redis: RedisClient,
+        keys: Keys,
+        fetch: Callable[[], Awaitable[FetchedTemplates]],
+        *,
+        name: str,
+        every: float = SYNC_EVERY,
+        retry_after: float = RETRY_AFTER,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.store = TemplateStore(redis, keys)
+        self.fetch = fetch
+        self.name = name
+        self.every = every
+        self.retry_after = retry_after
+
+    async def sync_once(self) -> int | None:
+        """Sync if no replica did within the period; how many templates, or None."""
+        lock = self.keys.template_sync_lock()
+        if not await self.redis.set(lock, self.name, nx=True, px=int(self.every * 1000)):
+            return None
+        try:
+            fetched = await self.fetch()
+        except TemplateFetchError as error:
+            logger.warning("whatsapp template sync failed", extra={"error": str(error)})
+            await self.redis.pexpire(lock, int(self.retry_after * 1000))
+            return None
+        await self.store.replace_all(fetched.templates)
+        logger.info(
+            "whatsapp templates synced",
+            extra={"templates": len(fetched.templates), "skipped_named": fetched.skipped_named},
+        )
+        return len(fetched.templates)
+
+    async def run(self, stop: asyncio.Event, *, poll: float = 30.0) -> None:
+        """Sync now and then until `stop` (each replica looks; one syncs per period)."""
+        while not stop.is_set():
+            await self.sync_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(poll, self.every))
