@@ -129,6 +129,9 @@ async def slack_events(request: web.Request) -> web.Response:
     bolt = request.app.get(BOLT_KEY)
     if bolt is None:
         raise web.HTTPNotFound(text="Slack is not set up (SLACK_BOT_TOKEN)")
+    if request.app[SETTINGS_KEY].slack_app_token is not None:
+        # Bolt verifies no signature in Socket Mode: requests here would go unchecked.
+        raise web.HTTPNotFound(text="Socket Mode: Slack's requests come over the WebSocket")
     response = await bolt.async_dispatch(await to_bolt_request(request))
     return await to_aiohttp_response(response)
 
