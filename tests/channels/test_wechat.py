@@ -139,7 +139,7 @@ async def test_wechat_send_fetches_a_stable_token_and_sends_a_customer_service_m
         "msgtype": "text",
         "text": {"content": "تم إصلاح المشكلة"},
     }
-    assert "تم".encode() in send.raw  # UTF-8 as is, not \u escapes
+    assert "تم".encode() in send.body  # UTF-8 as is, not \u escapes
 
 
 async def test_wechat_token_is_cached_in_redis_a_few_minutes_short_of_expires_in(

@@ -9,8 +9,6 @@ https://developers.line.biz/en/reference/messaging-api/#send-push-message
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
 import uuid
 from collections.abc import Mapping
@@ -18,25 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+
+from tests.fakes.base import FakeServer, RecordedRequest, json_answer
 
 USER_ID = re.compile(r"U[0-9a-f]{32}")
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    json: Any
-
-
-@dataclass
-class _Failure:
-    status: int
-    body: Any
-    headers: dict[str, str]
-    delay: float
 
 
 def line_error(message: str, details: list[dict[str, str]] | None = None) -> dict[str, Any]:
@@ -48,35 +31,16 @@ def line_error(message: str, details: list[dict[str, str]] | None = None) -> dic
 
 
 @dataclass
-class FakeLine:
+class FakeLine(FakeServer):
     access_token: str = "line-channel-access-token"
     profiles: dict[str, str] = field(default_factory=dict)  # userId → displayName
     conflict_lists_sent_messages: bool = True
-    requests: list[RecordedRequest] = field(default_factory=list)
     accepted: dict[str, tuple[str, list[dict[str, str]]]] = field(default_factory=dict)
-    _failures: list[_Failure] = field(default_factory=list)
     _next_id: int = 461230966842064000
-    _server: TestServer | None = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return str(self._server.make_url("")).rstrip("/")
 
     @property
     def pushes(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == "/v2/bot/message/push"]
-
-    async def start(self) -> FakeLine:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._server = TestServer(app, host="127.0.0.1", port=0)
-        await self._server.start_server()
-        return self
-
-    async def close(self) -> None:
-        if self._server is not None:
-            await self._server.close()
 
     def fail_next(
         self,
@@ -88,36 +52,11 @@ class FakeLine:
         delay: float = 0.0,
     ) -> None:
         """Answer the next request with `status` and LINE's error JSON, after `delay` s."""
-        self._failures.append(
-            _Failure(
-                status,
-                body if body is not None else line_error(message),
-                dict(headers or {}),
-                delay,
-            )
-        )
+        self.answer_next(status, line_error(message) if body is None else body, headers, delay)
 
-    def slow_next(self, delay: float) -> None:
-        """Answer the next request normally, but only after `delay` seconds."""
-        self._failures.append(_Failure(0, None, {}, delay))
-
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            payload = json.loads(raw) if raw else None
-        except ValueError:
-            payload = None
-        self.requests.append(
-            RecordedRequest(request.method, request.path, dict(request.headers), payload)
-        )
-        if self._failures:
-            failure = self._failures.pop(0)
-            if failure.delay:
-                await asyncio.sleep(failure.delay)
-            if failure.status:
-                return _answer(failure.status, failure.body, failure.headers)
+    async def answer(self, request: RecordedRequest) -> web.StreamResponse:
         if request.headers.get("Authorization") != f"Bearer {self.access_token}":
-            return _answer(
+            return json_answer(
                 401,
                 line_error(
                     "Authentication failed due to the following reason: invalid token. "
@@ -125,18 +64,18 @@ class FakeLine:
                 ),
             )
         if request.method == "POST" and request.path == "/v2/bot/message/push":
-            return self._push(request, payload)
+            return self._push(request)
         if request.method == "GET" and request.path.startswith("/v2/bot/profile/"):
             return self._profile(request.path.removeprefix("/v2/bot/profile/"))
-        return _answer(404, line_error("Not found"))
+        return json_answer(404, line_error("Not found"))
 
-    def _push(self, request: web.Request, payload: Any) -> web.Response:
+    def _push(self, request: RecordedRequest) -> web.Response:
         key = request.headers.get("X-Line-Retry-Key")
         if key is not None:
             try:
                 uuid.UUID(key)
             except ValueError:
-                return _answer(
+                return json_answer(
                     400, line_error("The value for the 'X-Line-Retry-Key' header is invalid")
                 )
             if key in self.accepted:
@@ -144,20 +83,21 @@ class FakeLine:
                 body: dict[str, Any] = {"message": "The retry key is already accepted"}
                 if self.conflict_lists_sent_messages:
                     body["sentMessages"] = sent
-                return _answer(409, body, {"X-Line-Accepted-Request-Id": request_id})
+                return json_answer(409, body, {"X-Line-Accepted-Request-Id": request_id})
+        payload = request.json
         if not isinstance(payload, dict):
-            return _answer(400, line_error("The request body has 1 error(s)"))
+            return json_answer(400, line_error("The request body has 1 error(s)"))
         to = payload.get("to")
         messages = payload.get("messages")
         if not isinstance(to, str) or not USER_ID.fullmatch(to):
-            return _answer(
+            return json_answer(
                 400,
                 line_error(
                     "The property, 'to', in the request body is invalid (line: -, column: -)"
                 ),
             )
         if not isinstance(messages, list) or not 1 <= len(messages) <= 5:
-            return _answer(
+            return json_answer(
                 400,
                 line_error(
                     "The request body has 1 error(s)",
@@ -166,9 +106,9 @@ class FakeLine:
             )
         for index, message in enumerate(messages):
             if not isinstance(message, dict) or message.get("type") != "text":
-                return _answer(400, line_error("The request body has 1 error(s)"))
+                return json_answer(400, line_error("The request body has 1 error(s)"))
             if not message.get("text"):
-                return _answer(
+                return json_answer(
                     400,
                     line_error(
                         "The request body has 1 error(s)",
@@ -182,13 +122,13 @@ class FakeLine:
         request_id = str(uuid.uuid4())
         if key is not None:
             self.accepted[key] = (request_id, sent)
-        return _answer(200, {"sentMessages": sent}, {"X-Line-Request-Id": request_id})
+        return json_answer(200, {"sentMessages": sent}, {"X-Line-Request-Id": request_id})
 
     def _profile(self, user_id: str) -> web.Response:
         name = self.profiles.get(user_id)
         if name is None:
-            return _answer(404, line_error("Not found"))
-        return _answer(
+            return json_answer(404, line_error("Not found"))
+        return json_answer(
             200,
             {
                 "displayName": name,
@@ -198,10 +138,3 @@ class FakeLine:
                 "statusMessage": "Hello",
             },
         )
-
-
-def _answer(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
-    text = body if isinstance(body, str) else json.dumps(body)
-    return web.Response(
-        status=status, text=text, content_type="application/json", headers=dict(headers or {})
-    )
