@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -24,6 +22,7 @@ from bot.channels.email import DEFAULT_SUBJECT, EmailConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.windows import SendMode
+from tests.channels.conftest import settings, sha256_signature, signed_post
 from tests.fakes.smtp import FakeSmtp, free_port
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
@@ -34,11 +33,8 @@ SECRET = "email-webhook-secret"
 
 @pytest.fixture
 def smtp() -> Iterator[FakeSmtp]:
-    server = FakeSmtp().start()
-    try:
+    with FakeSmtp() as server:
         yield server
-    finally:
-        server.stop()
 
 
 def settings_for(port: int, **overrides: object) -> Settings:
@@ -49,8 +45,7 @@ def settings_for(port: int, **overrides: object) -> Settings:
         "email_from": "Acme Support <support@acme.example>",
         "email_webhook_secret": SECRET,
     }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
+    return settings(values, **overrides)
 
 
 def connector(port: int, **overrides: object) -> EmailConnector:
@@ -81,10 +76,10 @@ def outbound(**fields: object) -> OutboundRequest:
 
 
 def test_email_is_offered_only_with_smtp_host_and_sender() -> None:
-    assert not EmailConnector.configured(Settings(_env_file=None))
-    assert not EmailConnector.configured(Settings(_env_file=None, smtp_host="smtp.example.com"))
+    assert not EmailConnector.configured(settings())
+    assert not EmailConnector.configured(settings(smtp_host="smtp.example.com"))
     assert EmailConnector.configured(
-        Settings(_env_file=None, smtp_host="smtp.example.com", email_from="s@example.com")
+        settings(smtp_host="smtp.example.com", email_from="s@example.com")
     )
 
 
@@ -181,15 +176,12 @@ def test_email_message_id_derives_from_our_message_id(
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 async def test_email_login_is_used_when_configured() -> None:
-    server = FakeSmtp(login=("mailer", "s3cret")).start()
-    try:
+    with FakeSmtp(login=("mailer", "s3cret")) as server:
         good = connector(server.port, smtp_username="mailer", smtp_password="s3cret")
         bad = connector(server.port, smtp_username="mailer", smtp_password="wrong")
 
         assert (await good.send(outbound())).outcome is SendOutcome.SENT
         refused = await bad.send(outbound())
-    finally:
-        server.stop()
 
     assert refused.outcome is SendOutcome.FAILED
     assert "login" in refused.reason
@@ -306,13 +298,12 @@ def customer_mail(
 
 
 def signed(body: bytes, secret: str = SECRET) -> WebhookRequest:
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return WebhookRequest(
-        method="POST",
-        url=WEBHOOK_URL,
-        headers={"X-Email-Signature": f"sha256={digest}", "Content-Type": "message/rfc822"},
-        query={},
-        body=body,
+    return signed_post(
+        WEBHOOK_URL,
+        body,
+        "X-Email-Signature",
+        lambda raw: sha256_signature(secret, raw),
+        headers={"Content-Type": "message/rfc822"},
     )
 
 

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from bot.channels.base import (
     InboundMessage,
@@ -26,34 +20,32 @@ from bot.channels.line import LineConnector, retry_key
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.windows import SendMode
+from tests.channels.conftest import (
+    AT,
+    SIGN,
+    STAMP_MS,
+    UNREACHABLE,
+    base64_hmac_sha256,
+    outbound_message,
+    settings,
+    signed_post,
+    webhook_url,
+)
 from tests.fakes.line import FakeLine
 
 CHANNEL_SECRET = "line-channel-secret"
 USER = "U" + "4af4980629" * 3 + "ab"
-TIMESTAMP_MS = 1795003200000  # 2026-11-18T12:00:00Z
+LINE = {"line_channel_access_token": FakeLine.access_token, "line_channel_secret": CHANNEL_SECRET}
 
 
-@pytest_asyncio.fixture(loop_scope="session")
+@pytest.fixture
 async def fake() -> AsyncIterator[FakeLine]:
-    server = await FakeLine(profiles={USER: "Sara Al Ahmed"}).start()
-    yield server
-    await server.close()
+    async with FakeLine(profiles={USER: "Sara Al Ahmed"}) as server:
+        yield server
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def make_settings(url: str = "http://127.0.0.1:9", **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "line_api_url": url,
-        "line_channel_access_token": FakeLine.access_token,
-        "line_channel_secret": CHANNEL_SECRET,
-        **overrides,
-    }
-    return Settings(_env_file=None, **values)
+def make_settings(url: str = UNREACHABLE, **overrides: Any) -> Settings:
+    return settings(LINE, line_api_url=url, **overrides)
 
 
 @pytest.fixture
@@ -61,32 +53,17 @@ def connector(fake: FakeLine, http: aiohttp.ClientSession) -> LineConnector:
     return LineConnector(make_settings(fake.url), http, timeout=0.5)
 
 
-def outbound(
-    text: str = "Your fix has shipped", message_id: str = "m-1", **kw: Any
-) -> OutboundRequest:
-    values: dict[str, Any] = {"mode": SendMode.FREE, "recipient": USER, **kw}
-    return OutboundRequest(message_id=message_id, channel=Channel.LINE, text=text, **values)
+def outbound(recipient: str = USER, **kw: Any) -> OutboundRequest:
+    return outbound_message(Channel.LINE, recipient, **kw)
 
 
 def sign(body: bytes, secret: str = CHANNEL_SECRET) -> str:
     """As LINE signs: base64 of HMAC-SHA256(channel secret, raw body)."""
-    return base64.b64encode(hmac.new(secret.encode(), body, hashlib.sha256).digest()).decode()
+    return base64_hmac_sha256(secret, body)
 
 
-def webhook(body: Any, signature: str | None = "sign") -> WebhookRequest:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = {}
-    if signature == "sign":
-        headers["X-Line-Signature"] = sign(raw)
-    elif signature is not None:
-        headers["X-Line-Signature"] = signature
-    return WebhookRequest(
-        method="POST",
-        url="https://bot.example.com/webhooks/line",
-        headers=headers,
-        query={},
-        body=raw,
-    )
+def webhook(body: Any, signature: str | None = SIGN) -> WebhookRequest:
+    return signed_post(webhook_url("line"), body, "X-Line-Signature", sign, signature)
 
 
 def message_event(message: dict[str, Any], **overrides: Any) -> dict[str, Any]:
@@ -95,7 +72,7 @@ def message_event(message: dict[str, Any], **overrides: Any) -> dict[str, Any]:
         "message": message,
         "webhookEventId": "01FZ74A0TDDPYRVKNK77XKC3ZR",
         "deliveryContext": {"isRedelivery": False},
-        "timestamp": TIMESTAMP_MS,
+        "timestamp": STAMP_MS,
         "source": {"type": "user", "userId": USER},
         "replyToken": "757913772c4646b784d4b7ce46d12671",
         "mode": "active",
@@ -109,7 +86,7 @@ def message_event(message: dict[str, Any], **overrides: Any) -> dict[str, Any]:
 
 def test_line_is_offered_only_with_a_channel_access_token() -> None:
     assert LineConnector.configured(make_settings())
-    assert not LineConnector.configured(Settings(_env_file=None, line_channel_access_token=None))
+    assert not LineConnector.configured(settings(line_channel_access_token=None))
 
 
 # --- sending -----------------------------------------------------------------
@@ -272,7 +249,7 @@ async def test_line_timeout_is_retried(fake: FakeLine, connector: LineConnector)
 
 
 async def test_line_connection_error_is_retried(http: aiohttp.ClientSession) -> None:
-    nowhere = LineConnector(make_settings("http://127.0.0.1:9"), http, timeout=2)
+    nowhere = LineConnector(make_settings(), http, timeout=2)
 
     result = await nowhere.send(outbound())
 
@@ -336,7 +313,7 @@ def test_line_text_message_becomes_an_inbound_message(connector: LineConnector) 
             channel=Channel.LINE,
             identity=USER,
             channel_message_id="468789577898262530",
-            sent_at=datetime(2026, 11, 18, 12, 0, tzinfo=UTC),
+            sent_at=AT,
             text="Hi, any news?",
         )
     ]
@@ -386,8 +363,8 @@ def test_line_non_text_messages_are_described(
     "body",
     [
         {"destination": "U1", "events": []},
-        {"destination": "U1", "events": [{"type": "follow", "timestamp": TIMESTAMP_MS}]},
-        {"destination": "U1", "events": [{"type": "unfollow", "timestamp": TIMESTAMP_MS}]},
+        {"destination": "U1", "events": [{"type": "follow", "timestamp": STAMP_MS}]},
+        {"destination": "U1", "events": [{"type": "unfollow", "timestamp": STAMP_MS}]},
         message_event(
             {"type": "text", "id": "1", "text": "in a group"},
             source={"type": "group", "groupId": "C1", "userId": USER},
@@ -425,7 +402,7 @@ def test_line_malformed_but_well_signed_body_is_rejected(
 
 
 def test_line_has_no_handshake_and_answers_200(connector: LineConnector) -> None:
-    get = WebhookRequest("GET", "https://bot.example.com/webhooks/line", {}, {}, b"")
+    get = WebhookRequest("GET", webhook_url("line"), {}, {}, b"")
 
     assert connector.handshake(get) is None
     assert connector.reply([]).status == 200

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from bot.channels.base import (
     InboundMessage,
@@ -26,38 +22,31 @@ from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
 from bot.domain.windows import SendMode
+from tests.channels.conftest import (
+    AT,
+    GRAPH_UNREACHABLE,
+    META_SETTINGS,
+    SIGN,
+    STAMP_MS,
+    TEXT,
+    VERIFY_TOKEN,
+    messaging_webhook,
+    meta_sign,
+    meta_webhook,
+    outbound_message,
+    settings,
+)
 from tests.fakes.graph import FakeGraph
 
-APP_SECRET = "meta-app-secret"
-VERIFY_TOKEN = "meta-verify-token"
 PAGE_ID = "1234567890"
 PSID = "6543210987654321"
-TEXT = "Your fix has shipped"
-STAMP_MS = 1795003200000  # 2026-11-18T12:00:00Z
-AT = datetime(2026, 11, 18, 12, 0, 0, tzinfo=UTC)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def graph() -> AsyncIterator[FakeGraph]:
-    async with FakeGraph() as fake:
-        yield fake
+MESSENGER = {**META_SETTINGS, "messenger_page_token": FakeGraph.page_token}
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def make_settings(url: str = "http://127.0.0.1:9/v21.0", **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "messenger_api_url": url,
-        "messenger_page_token": FakeGraph.page_token,
-        "meta_app_secret": APP_SECRET,
-        "meta_verify_token": VERIFY_TOKEN,
-        **overrides,
-    }
-    return Settings(_env_file=None, **values)
+def make_settings(url: str = GRAPH_UNREACHABLE, **overrides: Any) -> Settings:
+    return settings(MESSENGER, messenger_api_url=url, **overrides)
 
 
 @pytest.fixture
@@ -65,47 +54,16 @@ def connector(graph: FakeGraph, http: aiohttp.ClientSession) -> MessengerConnect
     return MessengerConnector(make_settings(graph.url), http, timeout=0.3)
 
 
-def outbound(mode: SendMode = SendMode.FREE, **kw: Any) -> OutboundRequest:
-    values: dict[str, Any] = {"text": TEXT, "recipient": PSID, **kw}
-    return OutboundRequest(message_id="m-1", channel=Channel.MESSENGER, mode=mode, **values)
+def outbound(mode: SendMode = SendMode.FREE, recipient: str = PSID, **kw: Any) -> OutboundRequest:
+    return outbound_message(Channel.MESSENGER, recipient, mode=mode, **kw)
 
 
-def sign(raw: bytes, secret: str = APP_SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-
-
-def webhook(body: Any, signature: str | None = "auto") -> WebhookRequest:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = {}
-    if signature is not None:
-        headers["X-Hub-Signature-256"] = sign(raw) if signature == "auto" else signature
-    return WebhookRequest(
-        method="POST",
-        url="https://bot.example.com/webhooks/messenger",
-        headers=headers,
-        query={},
-        body=raw,
-    )
+def webhook(body: Any, signature: str | None = SIGN) -> WebhookRequest:
+    return meta_webhook("messenger", body, signature)
 
 
 def page_event(**event: Any) -> dict[str, Any]:
-    return {
-        "object": "page",
-        "entry": [
-            {
-                "id": PAGE_ID,
-                "time": STAMP_MS + 500,
-                "messaging": [
-                    {
-                        "sender": {"id": PSID},
-                        "recipient": {"id": PAGE_ID},
-                        "timestamp": STAMP_MS,
-                        **event,
-                    }
-                ],
-            }
-        ],
-    }
+    return messaging_webhook("page", PAGE_ID, PSID, **event)
 
 
 def customer_message(**message: Any) -> dict[str, Any]:
@@ -307,7 +265,7 @@ async def test_messenger_profile_failures_give_empty_names(
 def test_messenger_webhook_signature_is_verified(connector: MessengerConnector) -> None:
     assert connector.verify(webhook(customer_message(text="Hi")))
     assert not connector.verify(webhook(customer_message(text="Hi"), signature=None))
-    assert not connector.verify(webhook(customer_message(text="Hi"), signature=sign(b"x")))
+    assert not connector.verify(webhook(customer_message(text="Hi"), signature=meta_sign(b"x")))
 
 
 def test_messenger_subscribe_handshake(connector: MessengerConnector) -> None:

@@ -25,7 +25,7 @@ from bot.channels.sms import EMPTY_TWIML, SmsConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
-from bot.domain.windows import SendMode
+from tests.channels.conftest import TEXT, outbound_message, settings
 from tests.fakes.twilio import FakeTwilio
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
@@ -36,17 +36,8 @@ WEBHOOK_URL = "https://followup.example.com/webhooks/sms"
 
 @pytest.fixture
 async def twilio() -> AsyncIterator[FakeTwilio]:
-    fake = await FakeTwilio().start()
-    try:
+    async with FakeTwilio() as fake:
         yield fake
-    finally:
-        await fake.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def settings_for(twilio: FakeTwilio, **overrides: object) -> Settings:
@@ -57,8 +48,7 @@ def settings_for(twilio: FakeTwilio, **overrides: object) -> Settings:
         "sms_from": OUR_NUMBER,
         "public_base_url": "https://followup.example.com",
     }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
+    return settings(values, **overrides)
 
 
 @pytest.fixture
@@ -68,10 +58,8 @@ def sms(twilio: FakeTwilio, http: aiohttp.ClientSession) -> SmsConnector:
     )
 
 
-def outbound(text: str = "Your fix has shipped", recipient: str = CUSTOMER) -> OutboundRequest:
-    return OutboundRequest(
-        message_id="m-1", channel=Channel.SMS, recipient=recipient, mode=SendMode.FREE, text=text
-    )
+def outbound(text: str = TEXT, recipient: str = CUSTOMER) -> OutboundRequest:
+    return outbound_message(Channel.SMS, recipient, text=text)
 
 
 def signed(
@@ -80,33 +68,21 @@ def signed(
     """A webhook request signed exactly as Twilio signs it."""
     data = url + "".join(k + params[k] for k in sorted(params))
     signature = base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest())
-    return WebhookRequest(
-        method="POST",
-        url=url,
-        headers={
-            "X-Twilio-Signature": signature.decode(),
-            "Content-Type": "application/x-www-form-urlencoded",
-        },
-        query={},
-        body=urlencode(params).encode(),
-    )
+    headers = {
+        "X-Twilio-Signature": signature.decode(),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    return WebhookRequest("POST", url, headers, {}, urlencode(params).encode())
 
 
 # --- configuration --------------------------------------------------------------------
 
 
 def test_sms_is_offered_only_with_its_credentials() -> None:
-    assert not SmsConnector.configured(Settings(_env_file=None))
-    assert not SmsConnector.configured(
-        Settings(_env_file=None, twilio_account_sid="AC1", twilio_auth_token="t")
-    )
+    assert not SmsConnector.configured(settings())
+    assert not SmsConnector.configured(settings(twilio_account_sid="AC1", twilio_auth_token="t"))
     assert SmsConnector.configured(
-        Settings(
-            _env_file=None,
-            twilio_account_sid="AC1",
-            twilio_auth_token="t",
-            sms_from=OUR_NUMBER,
-        )
+        settings(twilio_account_sid="AC1", twilio_auth_token="t", sms_from=OUR_NUMBER)
     )
 
 

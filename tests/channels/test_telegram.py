@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from bot.channels.base import (
     InboundMessage,
@@ -23,33 +20,29 @@ from bot.channels.telegram import SECRET_HEADER, TelegramConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.windows import SendMode
+from tests.channels.conftest import (
+    AT,
+    STAMP,
+    UNREACHABLE,
+    as_body,
+    outbound_message,
+    settings,
+    webhook_url,
+)
 from tests.fakes.telegram import FakeTelegram
 
 SECRET = "telegram-webhook-secret_1"
-DATE = 1795003200  # 2026-11-18T12:00:00Z
+TELEGRAM = {"telegram_bot_token": FakeTelegram.token, "telegram_webhook_secret": SECRET}
 
 
-@pytest_asyncio.fixture(loop_scope="session")
+@pytest.fixture
 async def fake() -> AsyncIterator[FakeTelegram]:
-    server = await FakeTelegram().start()
-    yield server
-    await server.close()
+    async with FakeTelegram() as server:
+        yield server
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def make_settings(url: str = "http://127.0.0.1:9", **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "telegram_api_url": url,
-        "telegram_bot_token": FakeTelegram.token,
-        "telegram_webhook_secret": SECRET,
-        **overrides,
-    }
-    return Settings(_env_file=None, **values)
+def make_settings(url: str = UNREACHABLE, **overrides: Any) -> Settings:
+    return settings(TELEGRAM, telegram_api_url=url, **overrides)
 
 
 @pytest.fixture
@@ -57,23 +50,13 @@ def connector(fake: FakeTelegram, http: aiohttp.ClientSession) -> TelegramConnec
     return TelegramConnector(make_settings(fake.url), http, rate_per_chat=1000, timeout=0.5)
 
 
-def outbound(text: str = "Your fix has shipped", chat: str = "42", **kw: Any) -> OutboundRequest:
-    values: dict[str, Any] = {"mode": SendMode.FREE, **kw}
-    return OutboundRequest(
-        message_id="m-1", channel=Channel.TELEGRAM, recipient=chat, text=text, **values
-    )
+def outbound(chat: str = "42", **kw: Any) -> OutboundRequest:
+    return outbound_message(Channel.TELEGRAM, chat, **kw)
 
 
 def webhook(body: Any, secret: str | None = SECRET) -> WebhookRequest:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     headers = {SECRET_HEADER: secret} if secret is not None else {}
-    return WebhookRequest(
-        method="POST",
-        url="https://bot.example.com/webhooks/telegram",
-        headers=headers,
-        query={},
-        body=raw,
-    )
+    return WebhookRequest("POST", webhook_url("telegram"), headers, {}, as_body(body))
 
 
 def update(**message: Any) -> dict[str, Any]:
@@ -81,7 +64,7 @@ def update(**message: Any) -> dict[str, Any]:
         "message_id": 7,
         "from": {"id": 42, "is_bot": False, "first_name": "Sara", "last_name": "Ahmed"},
         "chat": {"id": 42, "first_name": "Sara", "type": "private"},
-        "date": DATE,
+        "date": STAMP,
     }
     return {"update_id": 900, "message": {**base, **message}}
 
@@ -91,7 +74,7 @@ def update(**message: Any) -> dict[str, Any]:
 
 def test_telegram_is_offered_only_with_a_bot_token() -> None:
     assert TelegramConnector.configured(make_settings())
-    assert not TelegramConnector.configured(Settings(_env_file=None, telegram_bot_token=None))
+    assert not TelegramConnector.configured(settings(telegram_bot_token=None))
 
 
 # --- sending -----------------------------------------------------------------
@@ -239,7 +222,7 @@ async def test_telegram_timeout_is_retried(
 
 
 async def test_telegram_connection_error_is_retried(http: aiohttp.ClientSession) -> None:
-    nowhere = TelegramConnector(make_settings("http://127.0.0.1:9"), http, timeout=2)
+    nowhere = TelegramConnector(make_settings(), http, timeout=2)
 
     result = await nowhere.send(outbound())
 
@@ -305,7 +288,7 @@ def test_telegram_text_message_becomes_an_inbound_message(
             channel=Channel.TELEGRAM,
             identity="42",
             channel_message_id="42:7",
-            sent_at=datetime(2026, 11, 18, 12, 0, tzinfo=UTC),
+            sent_at=AT,
             text="Hi, any news?",
             first_name="Sara",
             last_name="Ahmed",
@@ -389,8 +372,8 @@ def test_telegram_updates_we_do_not_care_about_are_ignored(
         b"[1, 2]",
         {"message": {"text": "no update id"}},
         {"update_id": 1, "message": "text"},
-        {"update_id": 1, "message": {"message_id": 1, "date": DATE, "text": "no chat"}},
-        {"update_id": 1, "message": {"chat": {"id": 4}, "date": DATE, "text": "no id"}},
+        {"update_id": 1, "message": {"message_id": 1, "date": STAMP, "text": "no chat"}},
+        {"update_id": 1, "message": {"chat": {"id": 4}, "date": STAMP, "text": "no id"}},
     ],
     ids=["not-json", "array", "no-update-id", "message-not-object", "no-chat", "no-message-id"],
 )
@@ -405,7 +388,7 @@ def test_telegram_malformed_but_well_signed_body_is_rejected(
 
 
 def test_telegram_has_no_handshake_and_answers_200(connector: TelegramConnector) -> None:
-    get = WebhookRequest("GET", "https://bot.example.com/webhooks/telegram", {}, {}, b"")
+    get = WebhookRequest("GET", webhook_url("telegram"), {}, {}, b"")
 
     assert connector.handshake(get) is None
     reply = connector.reply([])

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from bot.channels.base import (
     InboundMessage,
@@ -26,33 +21,30 @@ from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
 from bot.domain.windows import SendMode
+from tests.channels.conftest import (
+    AT,
+    SIGN,
+    STAMP_MS,
+    UNREACHABLE,
+    hex_hmac_sha256,
+    outbound_message,
+    settings,
+    signed_post,
+    webhook_url,
+)
 from tests.fakes.viber import FakeViber
 
 USER = "01234567890A="
-TIMESTAMP_MS = 1795003200000  # 2026-11-18T12:00:00Z
-AT = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
+@pytest.fixture
 async def fake() -> AsyncIterator[FakeViber]:
-    server = await FakeViber().start()
-    yield server
-    await server.close()
+    async with FakeViber() as server:
+        yield server
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def make_settings(url: str = "http://127.0.0.1:9", **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "viber_api_url": url,
-        "viber_auth_token": FakeViber.auth_token,
-        **overrides,
-    }
-    return Settings(_env_file=None, **values)
+def make_settings(url: str = UNREACHABLE, **overrides: Any) -> Settings:
+    return settings({"viber_auth_token": FakeViber.auth_token}, viber_api_url=url, **overrides)
 
 
 @pytest.fixture
@@ -60,36 +52,23 @@ def connector(fake: FakeViber, http: aiohttp.ClientSession) -> ViberConnector:
     return ViberConnector(make_settings(fake.url), http, sender_name="Acme Support", timeout=0.5)
 
 
-def outbound(text: str = "Your fix has shipped", **kw: Any) -> OutboundRequest:
-    values: dict[str, Any] = {"mode": SendMode.FREE, "recipient": USER, **kw}
-    return OutboundRequest(message_id="m-1", channel=Channel.VIBER, text=text, **values)
+def outbound(**kw: Any) -> OutboundRequest:
+    return outbound_message(Channel.VIBER, USER, **kw)
 
 
 def sign(body: bytes, token: str = FakeViber.auth_token) -> str:
     """As Viber signs: hex HMAC-SHA256(auth token, raw body)."""
-    return hmac.new(token.encode(), body, hashlib.sha256).hexdigest()
+    return hex_hmac_sha256(token, body)
 
 
-def webhook(body: Any, signature: str | None = "sign") -> WebhookRequest:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = {}
-    if signature == "sign":
-        headers["X-Viber-Content-Signature"] = sign(raw)
-    elif signature is not None:
-        headers["X-Viber-Content-Signature"] = signature
-    return WebhookRequest(
-        method="POST",
-        url="https://bot.example.com/webhooks/viber",
-        headers=headers,
-        query={},
-        body=raw,
-    )
+def webhook(body: Any, signature: str | None = SIGN) -> WebhookRequest:
+    return signed_post(webhook_url("viber"), body, "X-Viber-Content-Signature", sign, signature)
 
 
 def message_callback(message: dict[str, Any], **overrides: Any) -> dict[str, Any]:
     return {
         "event": "message",
-        "timestamp": TIMESTAMP_MS,
+        "timestamp": STAMP_MS,
         "chat_hostname": "SN-376_",
         "message_token": 4912661846655238145,
         "sender": {
@@ -111,7 +90,7 @@ def message_callback(message: dict[str, Any], **overrides: Any) -> dict[str, Any
 
 def test_viber_is_offered_only_with_an_auth_token() -> None:
     assert ViberConnector.configured(make_settings())
-    assert not ViberConnector.configured(Settings(_env_file=None, viber_auth_token=None))
+    assert not ViberConnector.configured(settings(viber_auth_token=None))
 
 
 # --- sending -----------------------------------------------------------------
@@ -246,7 +225,7 @@ async def test_viber_timeout_is_retried(fake: FakeViber, connector: ViberConnect
 
 
 async def test_viber_connection_error_is_retried(http: aiohttp.ClientSession) -> None:
-    nowhere = ViberConnector(make_settings("http://127.0.0.1:9"), http, timeout=2)
+    nowhere = ViberConnector(make_settings(), http, timeout=2)
 
     result = await nowhere.send(outbound())
 
@@ -356,7 +335,7 @@ def test_viber_receipts_update_the_message_by_its_token(
 ) -> None:
     body: dict[str, Any] = {
         "event": event,
-        "timestamp": TIMESTAMP_MS,
+        "timestamp": STAMP_MS,
         "chat_hostname": "SN-376_",
         "message_token": 5741311803571721001,
         "user_id": USER,
@@ -380,10 +359,10 @@ def test_viber_receipts_update_the_message_by_its_token(
 @pytest.mark.parametrize(
     "body",
     [
-        {"event": "subscribed", "timestamp": TIMESTAMP_MS, "user": {"id": USER}},
-        {"event": "unsubscribed", "timestamp": TIMESTAMP_MS, "user_id": USER},
-        {"event": "conversation_started", "timestamp": TIMESTAMP_MS, "user": {"id": USER}},
-        {"event": "webhook", "timestamp": TIMESTAMP_MS, "message_token": 1},
+        {"event": "subscribed", "timestamp": STAMP_MS, "user": {"id": USER}},
+        {"event": "unsubscribed", "timestamp": STAMP_MS, "user_id": USER},
+        {"event": "conversation_started", "timestamp": STAMP_MS, "user": {"id": USER}},
+        {"event": "webhook", "timestamp": STAMP_MS, "message_token": 1},
     ],
     ids=["subscribed", "unsubscribed", "conversation_started", "webhook"],
 )
@@ -398,12 +377,12 @@ def test_viber_events_we_do_not_care_about_are_ignored(
     [
         b"not json",
         b"[]",
-        {"timestamp": TIMESTAMP_MS},
+        {"timestamp": STAMP_MS},
         message_callback({"type": "text", "text": "x"}, sender={"name": "no id"}),
         message_callback({"text": "no type"}),
         message_callback({"type": "text", "text": "x"}, timestamp="yesterday"),
         message_callback({"type": "text", "text": "x"}, message_token=None),
-        {"event": "delivered", "timestamp": TIMESTAMP_MS, "user_id": USER},
+        {"event": "delivered", "timestamp": STAMP_MS, "user_id": USER},
     ],
     ids=[
         "not-json",
@@ -427,7 +406,7 @@ def test_viber_malformed_but_well_signed_body_is_rejected(
 
 
 def test_viber_has_no_handshake_and_answers_200(connector: ViberConnector) -> None:
-    get = WebhookRequest("GET", "https://bot.example.com/webhooks/viber", {}, {}, b"")
+    get = WebhookRequest("GET", webhook_url("viber"), {}, {}, b"")
 
     assert connector.handshake(get) is None
     assert connector.reply([]).status == 200

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -24,7 +22,13 @@ from bot.channels.webchat import WebchatConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
-from bot.domain.windows import SendMode
+from tests.channels.conftest import (
+    TEXT,
+    outbound_message,
+    settings,
+    sha256_signature,
+    signed_post,
+)
 from tests.fakes.webchat import FakeWebchatBackend
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
@@ -34,21 +38,12 @@ WEBHOOK_URL = "https://followup.example.com/webhooks/webchat"
 
 @pytest.fixture
 async def backend() -> AsyncIterator[FakeWebchatBackend]:
-    fake = await FakeWebchatBackend(secret=SECRET).start()
-    try:
+    async with FakeWebchatBackend(secret=SECRET) as fake:
         yield fake
-    finally:
-        await fake.close()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def settings_for(url: str, secret: str = SECRET) -> Settings:
-    return Settings(_env_file=None, webchat_webhook_url=url, webchat_secret=secret)
+    return settings(webchat_webhook_url=url, webchat_secret=secret)
 
 
 @pytest.fixture
@@ -56,25 +51,17 @@ def webchat(backend: FakeWebchatBackend, http: aiohttp.ClientSession) -> Webchat
     return WebchatConnector(settings_for(backend.url), http, clock=lambda: NOW, timeout=0.5)
 
 
-def outbound(message_id: str = "m-7", text: str = "Your fix has shipped") -> OutboundRequest:
-    return OutboundRequest(
-        message_id=message_id,
-        channel=Channel.WEBCHAT,
-        recipient="v_123",
-        mode=SendMode.FREE,
-        text=text,
-    )
+def outbound(message_id: str = "m-7", text: str = TEXT) -> OutboundRequest:
+    return outbound_message(Channel.WEBCHAT, "v_123", message_id=message_id, text=text)
 
 
 def signed(payload: Any, secret: str = SECRET) -> WebhookRequest:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return WebhookRequest(
-        method="POST",
-        url=WEBHOOK_URL,
-        headers={"X-Webchat-Signature": f"sha256={digest}", "Content-Type": "application/json"},
-        query={},
-        body=body,
+    return signed_post(
+        WEBHOOK_URL,
+        payload,
+        "X-Webchat-Signature",
+        lambda body: sha256_signature(secret, body),
+        headers={"Content-Type": "application/json"},
     )
 
 
@@ -82,9 +69,9 @@ def signed(payload: Any, secret: str = SECRET) -> WebhookRequest:
 
 
 def test_webchat_is_offered_only_with_url_and_secret() -> None:
-    assert not WebchatConnector.configured(Settings(_env_file=None))
+    assert not WebchatConnector.configured(settings())
     assert not WebchatConnector.configured(
-        Settings(_env_file=None, webchat_webhook_url="https://chat.example.com/in")
+        settings(webchat_webhook_url="https://chat.example.com/in")
     )
     assert WebchatConnector.configured(settings_for("https://chat.example.com/in"))
 
@@ -103,8 +90,7 @@ async def test_webchat_send_posts_signed_json_with_an_idempotency_key(
     assert request.method == "POST"
     assert request.headers["Idempotency-Key"] == "m-7"
     assert request.headers["Content-Type"] == "application/json"
-    digest = hmac.new(SECRET.encode(), request.body, hashlib.sha256).hexdigest()
-    assert request.headers["X-Webchat-Signature"] == f"sha256={digest}"
+    assert request.headers["X-Webchat-Signature"] == sha256_signature(SECRET, request.body)
     assert request.json == {
         "type": "message",
         "visitor": {"id": "v_123"},

@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from bot.channels.base import (
     InboundMessage,
@@ -24,36 +22,27 @@ from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.windows import SendMode
 from bot.store.connection import create_redis
+from tests.channels.conftest import AT, STAMP, UNREACHABLE, outbound_message, settings, webhook_url
 from tests.conftest import StoreEnv
 from tests.fakes.wechat import FakeWeChat
 
 WEBHOOK_TOKEN = "wechat-server-token"
 OPENID = "oLOkR5PG536EbZgd9WcCfGaLfoM8"
-CREATED = 1795003200  # 2026-11-18T12:00:00Z
+WECHAT = {
+    "wechat_app_id": FakeWeChat.app_id,
+    "wechat_app_secret": FakeWeChat.app_secret,
+    "wechat_token": WEBHOOK_TOKEN,
+}
 
 
-@pytest_asyncio.fixture(loop_scope="session")
+@pytest.fixture
 async def fake() -> AsyncIterator[FakeWeChat]:
-    server = await FakeWeChat().start()
-    yield server
-    await server.close()
+    async with FakeWeChat() as server:
+        yield server
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def make_settings(url: str = "http://127.0.0.1:9", **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "wechat_api_url": url,
-        "wechat_app_id": FakeWeChat.app_id,
-        "wechat_app_secret": FakeWeChat.app_secret,
-        "wechat_token": WEBHOOK_TOKEN,
-        **overrides,
-    }
-    return Settings(_env_file=None, **values)
+def make_settings(url: str = UNREACHABLE, **overrides: Any) -> Settings:
+    return settings(WECHAT, wechat_api_url=url, **overrides)
 
 
 def token_key(env: StoreEnv) -> str:
@@ -74,14 +63,13 @@ def connector(env: StoreEnv, fake: FakeWeChat, http: aiohttp.ClientSession) -> W
     return make_connector(env, fake, http)
 
 
-def outbound(text: str = "Your fix has shipped", **kw: Any) -> OutboundRequest:
-    values: dict[str, Any] = {"mode": SendMode.FREE, "recipient": OPENID, "message_id": "m-1", **kw}
-    return OutboundRequest(channel=Channel.WECHAT, text=text, **values)
+def outbound(**kw: Any) -> OutboundRequest:
+    return outbound_message(Channel.WECHAT, OPENID, **kw)
 
 
 def signed_query(token: str = WEBHOOK_TOKEN, **extra: str) -> dict[str, str]:
     """As WeChat signs: sha1 of the sorted concatenation of token, timestamp, nonce."""
-    timestamp, nonce = "1795003200", "1514711492"
+    timestamp, nonce = str(STAMP), "1514711492"
     signature = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
     return {"signature": signature, "timestamp": timestamp, "nonce": nonce, **extra}
 
@@ -91,7 +79,7 @@ def webhook(
 ) -> WebhookRequest:
     return WebhookRequest(
         method=method,
-        url="https://bot.example.com/webhooks/wechat",
+        url=webhook_url("wechat"),
         headers={"Content-Type": "text/xml"},
         query=signed_query() if query is None else query,
         body=body,
@@ -102,7 +90,7 @@ def xml_message(kind: str, fields: str, msg_id: str = "23637352235060880") -> by
     return (
         "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName>"
         f"<FromUserName><![CDATA[{OPENID}]]></FromUserName>"
-        f"<CreateTime>{CREATED}</CreateTime><MsgType><![CDATA[{kind}]]></MsgType>"
+        f"<CreateTime>{STAMP}</CreateTime><MsgType><![CDATA[{kind}]]></MsgType>"
         f"{fields}<MsgId>{msg_id}</MsgId></xml>"
     ).encode()
 
@@ -385,7 +373,7 @@ def test_wechat_text_message_becomes_an_inbound_message(connector: WeChatConnect
             channel=Channel.WECHAT,
             identity=OPENID,
             channel_message_id="23637352235060880",
-            sent_at=datetime(2026, 11, 18, 12, 0, tzinfo=UTC),
+            sent_at=AT,
             text="Hi",
         )
     ]
@@ -430,7 +418,7 @@ def test_wechat_non_text_messages_are_described(
 def test_wechat_events_are_ignored(connector: WeChatConnector) -> None:
     body = (
         "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName>"
-        f"<FromUserName><![CDATA[{OPENID}]]></FromUserName><CreateTime>{CREATED}</CreateTime>"
+        f"<FromUserName><![CDATA[{OPENID}]]></FromUserName><CreateTime>{STAMP}</CreateTime>"
         "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event></xml>"
     ).encode()
 
@@ -448,7 +436,7 @@ def test_wechat_events_are_ignored(connector: WeChatConnector) -> None:
         xml_message("text", "<Content>Hi</Content>")
         .replace(b"<MsgId>", b"<Other>")
         .replace(b"</MsgId>", b"</Other>"),
-        xml_message("text", "<Content>Hi</Content>").replace(str(CREATED).encode(), b"yesterday"),
+        xml_message("text", "<Content>Hi</Content>").replace(str(STAMP).encode(), b"yesterday"),
         b"<xml><ToUserName>gh_1</ToUserName><Encrypt><![CDATA[abc]]></Encrypt></xml>",
     ],
     ids=[

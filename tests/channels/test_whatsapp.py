@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from bot.channels.base import (
     InboundMessage,
@@ -27,38 +22,31 @@ from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
 from bot.domain.windows import SendMode
+from tests.channels.conftest import (
+    AT,
+    GRAPH_UNREACHABLE,
+    META_SETTINGS,
+    SIGN,
+    STAMP,
+    TEXT,
+    VERIFY_TOKEN,
+    meta_sign,
+    meta_webhook,
+    outbound_message,
+    settings,
+)
 from tests.fakes.graph import FakeGraph
 
-APP_SECRET = "meta-app-secret"
-VERIFY_TOKEN = "meta-verify-token"
 WA_ID = "971501234567"
-TEXT = "Your fix has shipped"
-STAMP = 1795003200  # 2026-11-18T12:00:00Z
-AT = datetime(2026, 11, 18, 12, 0, 0, tzinfo=UTC)
+WHATSAPP = {
+    **META_SETTINGS,
+    "whatsapp_token": FakeGraph.whatsapp_token,
+    "whatsapp_phone_number_id": FakeGraph.phone_number_id,
+}
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def graph() -> AsyncIterator[FakeGraph]:
-    async with FakeGraph() as fake:
-        yield fake
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-def make_settings(url: str = "http://127.0.0.1:9/v21.0", **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "whatsapp_api_url": url,
-        "whatsapp_token": FakeGraph.whatsapp_token,
-        "whatsapp_phone_number_id": FakeGraph.phone_number_id,
-        "meta_app_secret": APP_SECRET,
-        "meta_verify_token": VERIFY_TOKEN,
-        **overrides,
-    }
-    return Settings(_env_file=None, **values)
+def make_settings(url: str = GRAPH_UNREACHABLE, **overrides: Any) -> Settings:
+    return settings(WHATSAPP, whatsapp_api_url=url, **overrides)
 
 
 @pytest.fixture
@@ -66,27 +54,12 @@ def connector(graph: FakeGraph, http: aiohttp.ClientSession) -> WhatsAppConnecto
     return WhatsAppConnector(make_settings(graph.url), http, timeout=0.3)
 
 
-def outbound(mode: SendMode = SendMode.FREE, **kw: Any) -> OutboundRequest:
-    values: dict[str, Any] = {"text": TEXT, "recipient": WA_ID, **kw}
-    return OutboundRequest(message_id="m-1", channel=Channel.WHATSAPP, mode=mode, **values)
+def outbound(mode: SendMode = SendMode.FREE, recipient: str = WA_ID, **kw: Any) -> OutboundRequest:
+    return outbound_message(Channel.WHATSAPP, recipient, mode=mode, **kw)
 
 
-def sign(raw: bytes, secret: str = APP_SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-
-
-def webhook(body: Any, signature: str | None = "auto") -> WebhookRequest:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = {}
-    if signature is not None:
-        headers["X-Hub-Signature-256"] = sign(raw) if signature == "auto" else signature
-    return WebhookRequest(
-        method="POST",
-        url="https://bot.example.com/webhooks/whatsapp",
-        headers=headers,
-        query={},
-        body=raw,
-    )
+def webhook(body: Any, signature: str | None = SIGN) -> WebhookRequest:
+    return meta_webhook("whatsapp", body, signature)
 
 
 def change(value: dict[str, Any], field: str = "messages") -> dict[str, Any]:
@@ -404,7 +377,14 @@ def test_whatsapp_webhook_with_the_app_secrets_signature_is_verified(
 
 @pytest.mark.parametrize(
     "signature",
-    [None, "", "sha256=" + "0" * 64, sign(b"other body"), sign(b"x", "wrong-secret"), "sha1=abc"],
+    [
+        None,
+        "",
+        "sha256=" + "0" * 64,
+        meta_sign(b"other body"),
+        meta_sign(b"x", "wrong-secret"),
+        "sha1=abc",
+    ],
     ids=["missing", "empty", "zeros", "other-body", "wrong-secret", "sha1"],
 )
 def test_whatsapp_webhook_with_a_bad_or_missing_signature_is_refused(
@@ -416,7 +396,7 @@ def test_whatsapp_webhook_with_a_bad_or_missing_signature_is_refused(
 def test_whatsapp_signature_header_name_is_case_insensitive(connector: WhatsAppConnector) -> None:
     raw = json.dumps(customer_message()).encode()
     request = WebhookRequest(
-        "POST", "https://x/webhooks/whatsapp", {"x-hub-signature-256": sign(raw)}, {}, raw
+        "POST", "https://x/webhooks/whatsapp", {"x-hub-signature-256": meta_sign(raw)}, {}, raw
     )
     assert connector.verify(request)
 

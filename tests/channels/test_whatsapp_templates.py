@@ -8,7 +8,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
 from bot.channels.whatsapp_templates import (
     TemplateFetchError,
@@ -17,6 +16,7 @@ from bot.channels.whatsapp_templates import (
 from bot.config import Settings
 from bot.services.template_sync import TemplateSync
 from bot.store.templates import TemplateStore
+from tests.channels.conftest import settings
 from tests.conftest import StoreEnv
 from tests.fakes.graph import FakeGraph
 
@@ -39,7 +39,7 @@ def template(name: str, body: str, *, status: str = "APPROVED", **extra: Any) ->
     }
 
 
-@pytest_asyncio.fixture(loop_scope="session")
+@pytest.fixture
 async def graph() -> AsyncIterator[FakeGraph]:
     async with FakeGraph() as fake:
         fake.templates[WABA] = [
@@ -58,21 +58,32 @@ async def graph() -> AsyncIterator[FakeGraph]:
 
 
 def settings_for(graph: FakeGraph, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
+    values = {
         "whatsapp_api_url": graph.url,
         "whatsapp_token": graph.whatsapp_token,
         "whatsapp_phone_number_id": graph.phone_number_id,
         "whatsapp_business_account_id": WABA,
     }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)
+    return settings(values, **overrides)
+
+
+def replica(
+    env: StoreEnv, settings: Settings, http: aiohttp.ClientSession, name: str, **timing: float
+) -> TemplateSync:
+    """One replica's sync of the templates fetched with `settings`."""
+    return TemplateSync(
+        env.redis,
+        env.keys,
+        lambda: fetch_approved_templates(settings, http),
+        name=name,
+        **timing,
+    )
 
 
 async def test_fetch_follows_every_page_and_keeps_approved_positional_templates(
-    graph: FakeGraph,
+    graph: FakeGraph, http: aiohttp.ClientSession
 ) -> None:
-    async with aiohttp.ClientSession() as http:
-        fetched = await fetch_approved_templates(settings_for(graph), http)
+    fetched = await fetch_approved_templates(settings_for(graph), http)
 
     names = sorted((t.name, t.language) for t in fetched.templates)
     assert names == [("ar_update", "ar"), ("fix_shipped", "en_US"), ("order_update", "en_US")]
@@ -86,74 +97,49 @@ async def test_fetch_follows_every_page_and_keeps_approved_positional_templates(
 
 
 async def test_a_refused_fetch_raises_and_keeps_the_old_set(
-    graph: FakeGraph, env: StoreEnv
+    graph: FakeGraph, env: StoreEnv, http: aiohttp.ClientSession
 ) -> None:
     store = TemplateStore(env.redis, env.keys)
-    async with aiohttp.ClientSession() as http:
-        settings = settings_for(graph)
-        sync = TemplateSync(
-            env.redis,
-            env.keys,
-            lambda: fetch_approved_templates(settings, http),
-            name="w1",
-            every=0.2,
-            retry_after=0.05,
-        )
-        assert await sync.sync_once() == 3
-        before = await store.all()
+    sync = replica(env, settings_for(graph), http, "w1", every=0.2, retry_after=0.05)
+    assert await sync.sync_once() == 3
+    before = await store.all()
 
-        bad = settings_for(graph, whatsapp_token="wrong-token")
-        with pytest.raises(TemplateFetchError, match="HTTP 401"):
-            await fetch_approved_templates(bad, http)
+    bad = settings_for(graph, whatsapp_token="wrong-token")
+    with pytest.raises(TemplateFetchError, match="HTTP 401"):
+        await fetch_approved_templates(bad, http)
 
-        failing = TemplateSync(
-            env.redis,
-            env.keys,
-            lambda: fetch_approved_templates(bad, http),
-            name="w2",
-            every=0.2,
-            retry_after=0.05,
-        )
-        await asyncio.sleep(0.25)
-        assert await failing.sync_once() is None
-        assert await store.all() == before
+    failing = replica(env, bad, http, "w2", every=0.2, retry_after=0.05)
+    await asyncio.sleep(0.25)
+    assert await failing.sync_once() is None
+    assert await store.all() == before
 
 
-async def test_one_replica_syncs_per_period(graph: FakeGraph, env: StoreEnv) -> None:
+async def test_one_replica_syncs_per_period(
+    graph: FakeGraph, env: StoreEnv, http: aiohttp.ClientSession
+) -> None:
     calls = 0
-    async with aiohttp.ClientSession() as http:
-        settings = settings_for(graph)
+    settings = settings_for(graph)
 
-        async def fetch() -> Any:
-            nonlocal calls
-            calls += 1
-            return await fetch_approved_templates(settings, http)
+    async def fetch() -> Any:
+        nonlocal calls
+        calls += 1
+        return await fetch_approved_templates(settings, http)
 
-        replicas = [
-            TemplateSync(env.redis, env.keys, fetch, name=f"w{i}", every=30) for i in range(3)
-        ]
-        results = await asyncio.gather(*(r.sync_once() for r in replicas))
+    replicas = [TemplateSync(env.redis, env.keys, fetch, name=f"w{i}", every=30) for i in range(3)]
+    results = await asyncio.gather(*(r.sync_once() for r in replicas))
 
     assert calls == 1
     assert sorted(results, key=lambda r: r or 0) == [None, None, 3]
 
 
 async def test_a_template_meta_stopped_approving_disappears(
-    graph: FakeGraph, env: StoreEnv
+    graph: FakeGraph, env: StoreEnv, http: aiohttp.ClientSession
 ) -> None:
-    async with aiohttp.ClientSession() as http:
-        settings = settings_for(graph)
-        sync = TemplateSync(
-            env.redis,
-            env.keys,
-            lambda: fetch_approved_templates(settings, http),
-            name="w",
-            every=0.05,
-        )
-        await sync.sync_once()
-        graph.templates[WABA][0]["status"] = "PAUSED"
-        await asyncio.sleep(0.1)
-        await sync.sync_once()
+    sync = replica(env, settings_for(graph), http, "w", every=0.05)
+    await sync.sync_once()
+    graph.templates[WABA][0]["status"] = "PAUSED"
+    await asyncio.sleep(0.1)
+    await sync.sync_once()
     names = {t.name for t in await TemplateStore(env.redis, env.keys).all()}
     assert "order_update" not in names and "fix_shipped" in names
 

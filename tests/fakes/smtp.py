@@ -61,7 +61,10 @@ def free_port() -> int:
 
 
 class FakeSmtp:
-    """An SMTP server in its own thread; `login` makes AUTH LOGIN/PLAIN required."""
+    """An SMTP server in its own thread; `login` makes AUTH LOGIN/PLAIN required.
+
+    `with FakeSmtp() as smtp:`, or `start()` … `stop()`.
+    """
 
     def __init__(self, *, login: tuple[str, str] | None = None) -> None:
         self.handler = RecordingHandler()
@@ -90,6 +93,12 @@ class FakeSmtp:
 
     def stop(self) -> None:
         self._controller.stop()
+
+    def __enter__(self) -> FakeSmtp:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
