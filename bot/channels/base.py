@@ -175,22 +175,34 @@ class RateLimiter:
     burst: int = 1
     _tokens: float = field(init=False)
     _at: float = field(init=False)
-    _lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+    _lock: asyncio.Lock | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._tokens = float(self.burst)
         self._at = time.monotonic()
 
     async def acquire(self) -> None:
+        # The fast path: a token is there and nobody waits, so no lock is
+        # needed (one event loop: nothing runs between the check and the take).
+        if (self._lock is None or not self._lock.locked()) and self._take():
+            return
+        if self._lock is None:
+            self._lock = asyncio.Lock()  # made on first need: most buckets never wait
         async with self._lock:
             while True:
-                now = time.monotonic()
-                self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-                self._at = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
+                if self._take():
                     return
                 await asyncio.sleep((1 - self._tokens) / self.rate)
+
+    def _take(self) -> bool:
+        """Refill by the time passed; take a token if there is one."""
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
 
 
 def as_text(value: object) -> str:

@@ -1,0 +1,41 @@
+"""The connectors' token bucket (bot/channels/base.py RateLimiter)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bot.channels.base import RateLimiter
+
+
+async def test_a_full_bucket_gives_its_burst_at_once() -> None:
+    limiter = RateLimiter(rate=1.0, burst=20)
+    started = time.monotonic()
+    for _ in range(20):
+        await limiter.acquire()
+    assert time.monotonic() - started < 0.05
+
+
+async def test_past_the_burst_sends_are_spaced_at_the_rate() -> None:
+    limiter = RateLimiter(rate=50.0, burst=2)
+    started = time.monotonic()
+    await asyncio.gather(*(limiter.acquire() for _ in range(12)))
+    # Two at once, then ten more at 50/s: at least 0.2 s.
+    assert time.monotonic() - started >= 0.19
+
+
+async def test_waiting_senders_go_in_turn_and_a_newcomer_queues_behind_them() -> None:
+    limiter = RateLimiter(rate=40.0, burst=1)
+    await limiter.acquire()  # the bucket is empty now
+    order: list[str] = []
+
+    async def send(name: str) -> None:
+        await limiter.acquire()
+        order.append(name)
+
+    first = asyncio.create_task(send("first"))
+    second = asyncio.create_task(send("second"))
+    await asyncio.sleep(0.001)  # both wait now
+    newcomer = asyncio.create_task(send("newcomer"))
+    await asyncio.gather(first, second, newcomer)
+    assert order == ["first", "second", "newcomer"]
