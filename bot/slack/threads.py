@@ -153,7 +153,7 @@ class ThreadPoster:
             pause = self.tuning.idle_wait
             if await self._hold_lock():
                 try:
-                    if await self.flush(limit=20):
+                    if await self.flush(limit=20, stop=stop):
                         pause = 0
                 except SlackUnavailable as unavailable:
                     pause = unavailable.pause
@@ -169,14 +169,17 @@ class ThreadPoster:
             return True
         return False
 
-    async def flush(self, limit: int = 100) -> int:
+    async def flush(self, limit: int = 100, stop: asyncio.Event | None = None) -> int:
         """Post or update up to `limit` due entries, oldest first; returns how many.
 
-        Raises SlackUnavailable (with how long to wait) when Slack refuses.
+        Ends early once `stop` is set (the entries left stay queued). Raises
+        SlackUnavailable (with how long to wait) when Slack refuses.
         """
         entries = cast(list[str], await self.redis.zrange(self.keys.thread_due(), 0, limit - 1))
         done = 0
         for entry in entries:
+            if stop is not None and stop.is_set():
+                break
             raw = cast(str | None, await self.redis.hget(self.keys.thread_pending(), entry))
             if raw is None:
                 await self.redis.zrem(self.keys.thread_due(), entry)
