@@ -33,3 +33,17 @@ CHANNEL_LABELS: dict[Channel, str] = {
     Channel.EMAIL: "E-mail",
     Channel.WEBCHAT: "Website chat",
 }
+
+#: Channels whose delivery receipts name a message by the channel's id for it,
+#: so that id must be remembered when the message is sent. Telegram, LINE,
+#: WeChat and e-mail send no receipts (see each connector's module docstring).
+RECEIPTS_BY_CHANNEL_ID: frozenset[Channel] = frozenset(
+    {
+        Channel.WHATSAPP,
+        Channel.MESSENGER,
+        Channel.INSTAGRAM,
+        Channel.VIBER,
+        Channel.SMS,
+        Channel.WEBCHAT,
+    }
+)

@@ -7,6 +7,12 @@ them over (XAUTOCLAIM). So nothing accepted is lost, and a message goes out
 twice only if a worker dies between the channel's answer and its record of it
 (LINE and the web chat de-duplicate even then, on our message id).
 
+The work goes in batches, because the Python client, not Redis, is the
+limit: one script call claims a batch of entries (message status, send lease,
+message and contact fields), the sends run concurrently, and one script call
+records each group of outcomes (status, acknowledgement, lease) as the sends
+finish; the next batch is read while the current one is out.
+
 Just before sending, the relay asks the window policy again: free text that
 now needs the HUMAN_AGENT tag, or a Viber message that now counts as
 chatbot-initiated within the quota, goes in that form; anything else that is
@@ -19,15 +25,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
 from redis.exceptions import ResponseError
 
 from bot.channels.base import Connector, OutboundRequest, SendOutcome, backoff_seconds
-from bot.domain.channels import Channel
+from bot.domain.channels import RECEIPTS_BY_CHANNEL_ID, Channel
 from bot.domain.models import Contact, MessageStatus, OutboundMessage
 from bot.domain.windows import Form, PolicySettings, SendMode, adapt_at_send, decide
 from bot.services.followup import window_input
@@ -35,7 +42,7 @@ from bot.services.inbound import ThreadSink
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId, Keys
-from bot.store.outbox import OutboxStore
+from bot.store.outbox import ClaimedSend, OutboxEntry, OutboxStore, SendRecord
 from bot.store.scripts import Change, apply_change
 
 logger = logging.getLogger(__name__)
@@ -45,6 +52,13 @@ GROUP = "relay"
 MAX_ATTEMPTS = 8
 
 Clock = Callable[[], datetime]
+
+
+@runtime_checkable
+class BatchThreadSink(Protocol):
+    """A thread sink that takes many changed messages at once (the Slack thread queue)."""
+
+    async def messages_changed(self, changes: Sequence[tuple[str, OutboundMessage]]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -88,6 +102,7 @@ class Relay:
         self.clock = clock
         self.consumer = consumer
         self.threads = threads
+        self._batch_threads = threads if isinstance(threads, BatchThreadSink) else None
         self.tuning = tuning
 
     async def ensure_groups(self) -> None:
@@ -126,59 +141,41 @@ class Relay:
     # --- reading the streams -------------------------------------------------------
 
     async def _consume(self, partition: int, stop: asyncio.Event) -> None:
+        """Read the partition's stream while earlier batches are still being sent.
+
+        At most two batches are claimed and unfinished at once: the next one is
+        read while the current one goes out, so the sends never wait for Redis.
+        """
         stream = self.keys.outbox(partition)
-        while not stop.is_set():
-            reply = await self.redis.xreadgroup(
-                GROUP,
-                self.consumer,
-                {stream: ">"},
-                count=self.tuning.batch,
-                block=self.tuning.block_ms,
-            )
-            for _, entries in cast(list[tuple[str, list[tuple[str, dict[str, str]]]]], reply or []):
-                await self._deliver_batch(partition, entries)
+        sending = PartitionSends(self, partition)
+        try:
+            while not stop.is_set():
+                await sending.wait_for(lambda: len(sending.open) <= self.tuning.batch)
+                reply = await self.redis.xreadgroup(
+                    GROUP,
+                    self.consumer,
+                    {stream: ">"},
+                    count=self.tuning.batch,
+                    block=self.tuning.block_ms,
+                )
+                for _, entries in cast(
+                    list[tuple[str, list[tuple[str, dict[str, str]]]]], reply or []
+                ):
+                    await sending.submit(entries)
+            await sending.drain()
+        finally:
+            await sending.close()
 
     async def _deliver_batch(
         self, partition: int, entries: list[tuple[str, dict[str, str]]]
     ) -> None:
-        """Send a batch: different contacts at once, one contact's messages in order.
-
-        While the batch is out, a heartbeat keeps its entries ours: it resets
-        their idle time (XCLAIM … JUSTID) and extends their send leases, so no
-        other consumer takes over a live one's work, however slow the channel.
-        """
-        by_contact: dict[str, list[tuple[str, str]]] = {}
-        for entry_id, fields in entries:
-            by_contact.setdefault(fields.get("c", fields["m"]), []).append((entry_id, fields["m"]))
-        limit = asyncio.Semaphore(self.tuning.in_flight)
-        open_entries = {entry_id: fields["m"] for entry_id, fields in entries}
-
-        async def in_order(items: list[tuple[str, str]]) -> None:
-            async with limit:
-                for entry_id, message_id in items:
-                    await self.deliver(partition, entry_id, message_id)
-                    open_entries.pop(entry_id, None)
-
-        heartbeat = asyncio.create_task(self._heartbeat(partition, open_entries))
+        """Send a batch and record it: different contacts at once, one contact's in order."""
+        sending = PartitionSends(self, partition)
         try:
-            await asyncio.gather(*(in_order(items) for items in by_contact.values()))
+            await sending.submit(entries)
+            await sending.drain()
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-
-    async def _heartbeat(self, partition: int, open_entries: dict[str, str]) -> None:
-        stream = self.keys.outbox(partition)
-        while True:
-            await asyncio.sleep(self.tuning.heartbeat_seconds)
-            ids = list(open_entries)
-            if not ids:
-                continue
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.xclaim(stream, GROUP, self.consumer, 0, cast(list[Any], ids), justid=True)
-            for message_id in open_entries.values():
-                pipe.pexpire(self.keys.send_lease(partition, message_id), self.tuning.lease_ms)
-            await pipe.execute()
+            await sending.close()
 
     async def _reclaim_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -218,7 +215,8 @@ class Relay:
             message_key = self.keys.message(partition, message_id)
             change = Change(message_key).zrem(schedule, message_id)
             contact_id = await self.redis.hget(message_key, "cid")
-            change.xadd(self.keys.outbox(partition), {"m": message_id, "c": str(contact_id)})
+            if contact_id is not None:  # else the message is gone: nothing to send
+                change.xadd(self.keys.outbox(partition), {"m": message_id, "c": str(contact_id)})
             await apply_change(self.redis, change)
         return len(due)
 
@@ -226,38 +224,41 @@ class Relay:
 
     async def deliver(self, partition: int, entry_id: str, message_id: str) -> None:
         """Send one outbox entry and record the outcome, then acknowledge it."""
-        message = await self.outbox.get_message(partition, message_id)
-        if message is None or message.status is not MessageStatus.QUEUED:
-            await self._ack(partition, entry_id)  # already done (a reclaimed duplicate)
-            return
-        # A lease, so that a consumer taking over a slow one's entry does not
-        # send the same message at the same time; it expires if we die.
-        lease = self.keys.send_lease(partition, message_id)
-        if not await self.redis.set(lease, self.consumer, nx=True, px=self.tuning.lease_ms):
-            return
-        try:
-            await self._send(partition, entry_id, message)
-        finally:
-            await self.redis.delete(lease)
+        await self._deliver_batch(partition, [(entry_id, {"m": message_id})])
 
-    async def _send(self, partition: int, entry_id: str, message: OutboundMessage) -> None:
-        contact = await self.contacts.get(message.contact_id)
+    async def claim(
+        self, partition: int, entries: list[tuple[str, dict[str, str]]]
+    ) -> list[ClaimedSend]:
+        """Take the send leases of stream entries (see `OutboxStore.claim_batch`).
+
+        A lease, so that a consumer taking over a slow one's entry does not
+        send the same message at the same time; it expires if we die.
+        """
+        batch = [
+            OutboxEntry(entry_id, fields["m"], fields.get("c"))
+            for entry_id, fields in entries
+            if fields.get("m")
+        ]
+        return await self.outbox.claim_batch(
+            partition, GROUP, self.consumer, self.tuning.lease_ms, batch
+        )
+
+    async def send(self, partition: int, claimed: ClaimedSend) -> SendRecord | None:
+        """Send a claimed message; returns the outcome to record, or None when the
+        send was put on the retry schedule (and its entry acknowledged) instead."""
+        message, contact = claimed.message, claimed.contact
         connector = self.connectors.get(message.channel)
         recipient = contact.identities.get(message.channel) if contact else None
         if contact is None or connector is None or recipient is None:
             why = "The contact is gone." if contact is None else "This channel is not set up."
-            await self._finish(partition, entry_id, message, MessageStatus.FAILED, why)
-            return
+            return SendRecord(claimed, MessageStatus.FAILED, why)
         mode = await self._mode_now(contact, message)
         if mode is SendMode.REFUSED:
-            await self._finish(
-                partition,
-                entry_id,
-                message,
+            return SendRecord(
+                claimed,
                 MessageStatus.OUTSIDE_WINDOW,
                 "The messaging window closed before the message could be sent.",
             )
-            return
         request = OutboundRequest(
             message_id=message.id,
             channel=message.channel,
@@ -273,25 +274,16 @@ class Relay:
         )
         result = await connector.send(request)
         if result.outcome is SendOutcome.SENT:
-            if result.channel_message_id:
-                await self.outbox.link_channel_message(
-                    message.channel, result.channel_message_id, partition, message.id
-                )
-            await self._finish(
-                partition,
-                entry_id,
-                message,
-                MessageStatus.SENT,
-                channel_message_id=result.channel_message_id,
-            )
-        elif result.outcome is SendOutcome.OUTSIDE_WINDOW:
-            await self._finish(
-                partition, entry_id, message, MessageStatus.OUTSIDE_WINDOW, result.reason
-            )
-        elif result.outcome is SendOutcome.FAILED:
-            await self._finish(partition, entry_id, message, MessageStatus.FAILED, result.reason)
-        else:
-            await self._retry_later(partition, entry_id, message, result.reason, result.retry_after)
+            cmid = result.channel_message_id
+            if cmid and message.channel in RECEIPTS_BY_CHANNEL_ID:
+                # Before the status is recorded: a receipt may follow at once.
+                await self.outbox.link_channel_message(message.channel, cmid, partition, message.id)
+            return SendRecord(claimed, MessageStatus.SENT, channel_message_id=cmid)
+        if result.outcome is SendOutcome.OUTSIDE_WINDOW:
+            return SendRecord(claimed, MessageStatus.OUTSIDE_WINDOW, result.reason)
+        if result.outcome is SendOutcome.FAILED:
+            return SendRecord(claimed, MessageStatus.FAILED, result.reason)
+        return await self._retry_later(partition, claimed, result.reason, result.retry_after)
 
     async def _mode_now(self, contact: Contact, message: OutboundMessage) -> SendMode:
         """The relay decides again: adapt where no new choice is needed, else refuse."""
@@ -309,60 +301,177 @@ class Relay:
             return SendMode.REFUSED  # now chatbot-initiated, and the quota is gone
         return mode
 
-    async def _finish(
-        self,
-        partition: int,
-        entry_id: str,
-        message: OutboundMessage,
-        status: MessageStatus,
-        reason: str = "",
-        *,
-        channel_message_id: str | None = None,
-    ) -> None:
-        changed = await self.outbox.record_status(
-            partition,
-            message.id,
-            status,
-            self.clock(),
-            reason=reason,
-            channel_message_id=channel_message_id,
+    async def finish(self, partition: int, records: list[SendRecord]) -> None:
+        """Record outcomes, acknowledge their entries, give back their leases (one
+        script call); then tell the threads what changed."""
+        written = await self.outbox.finish_batch(
+            partition, GROUP, self.consumer, records, self.clock()
         )
-        await self._ack(partition, entry_id)
-        if changed is not None and self.threads is not None:
-            await self.threads.message_changed(message.contact_id, changed)
+        changes = [(m.contact_id, m) for m in written if m is not None]
+        if self._batch_threads is not None:
+            await self._batch_threads.messages_changed(changes)
+        elif self.threads is not None:
+            for contact_id, message in changes:
+                await self.threads.message_changed(contact_id, message)
 
     async def _retry_later(
         self,
         partition: int,
-        entry_id: str,
-        message: OutboundMessage,
+        claimed: ClaimedSend,
         reason: str,
         retry_after: float | None,
-    ) -> None:
+    ) -> SendRecord | None:
+        message = claimed.message
         message_key = self.keys.message(partition, message.id)
         attempts = int(await self.redis.hincrby(message_key, "n", 1))
         if attempts >= MAX_ATTEMPTS:
             why = f"Gave up after {attempts} tries: {reason}" if reason else "Gave up retrying."
-            await self._finish(partition, entry_id, message, MessageStatus.FAILED, why)
-            return
+            return SendRecord(claimed, MessageStatus.FAILED, why)
         delay = retry_after if retry_after is not None else backoff_seconds(attempts)
         due = (self.clock() + timedelta(seconds=delay)).timestamp()
         # Scheduling and acknowledging commit together: the entry is neither
         # lost nor left pending to be sent twice.
         change = Change(message_key).zadd(self.keys.retry_schedule(partition), due, message.id)
-        change.xack(self.keys.outbox(partition), GROUP, entry_id)
+        change.xack(self.keys.outbox(partition), GROUP, claimed.entry_id)
+        change.delete(self.keys.send_lease(partition, message.id))
         await apply_change(self.redis, change)
         logger.info(
             "send will be retried",
             extra={"channel": message.channel.value, "attempt": attempts, "delay": round(delay, 1)},
         )
+        return None
 
-    async def _ack(self, partition: int, entry_id: str) -> None:
-        stream = self.keys.outbox(partition)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.xack(stream, GROUP, entry_id)
-        pipe.xdel(stream, entry_id)
-        await pipe.execute()
+
+class PartitionSends:
+    """One partition's claimed messages on their way out.
+
+    Each contact's claimed messages wait in a lane, in stream order; `in_flight`
+    workers take a lane each and send its messages one after another, so one
+    contact's messages go in order and different contacts' at once. Outcomes
+    are recorded in groups: whatever finished while the previous group was
+    being recorded goes in the next call. While entries are open (claimed, not
+    yet recorded) a heartbeat keeps them ours: it resets their idle time
+    (XCLAIM … JUSTID) and extends their send leases, so no other consumer takes
+    over a live one's work, however slow the channel.
+
+    A worker's or the recorder's failure is raised by the next `submit`,
+    `wait_for` or `drain`.
+    """
+
+    def __init__(self, relay: Relay, partition: int) -> None:
+        self.relay = relay
+        self.partition = partition
+        self.open: dict[str, str] = {}  # entry id -> message id
+        self._lanes: dict[str, deque[ClaimedSend]] = {}
+        self._waiting: asyncio.Queue[tuple[str, deque[ClaimedSend]]] = asyncio.Queue()
+        self._outcomes: list[SendRecord] = []
+        self._to_record = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._error: BaseException | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def _start(self) -> None:
+        tuning = self.relay.tuning
+        self._tasks = [asyncio.create_task(self._work()) for _ in range(tuning.in_flight)]
+        self._tasks.append(asyncio.create_task(self._record()))
+        self._tasks.append(asyncio.create_task(self._heartbeat()))
+
+    async def submit(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        """Claim stream entries and queue them for sending."""
+        self._raise_failure()
+        claimed = await self.relay.claim(self.partition, entries)
+        if claimed and not self._tasks:
+            self._start()
+        for item in claimed:
+            self.open[item.entry_id] = item.message.id
+            contact_id = item.message.contact_id
+            lane = self._lanes.get(contact_id)
+            if lane is None:
+                lane = self._lanes[contact_id] = deque()
+                self._waiting.put_nowait((contact_id, lane))
+            lane.append(item)
+
+    async def wait_for(self, condition: Callable[[], bool]) -> None:
+        """Wait until `condition()` holds; it is looked at whenever entries close."""
+        while True:
+            self._raise_failure()
+            if condition():
+                return
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def drain(self) -> None:
+        """Wait until every claimed entry was sent and recorded."""
+        await self.wait_for(lambda: not self.open)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _fail(self, error: BaseException) -> None:
+        if self._error is None:
+            self._error = error
+        self._changed.set()
+
+    def _closed(self, entry_id: str) -> None:
+        self.open.pop(entry_id, None)
+        self._changed.set()
+
+    async def _work(self) -> None:
+        try:
+            while True:
+                contact_id, lane = await self._waiting.get()
+                while lane:
+                    # It stays first in its lane while it is sent: the contact's
+                    # next messages, claimed meanwhile, queue behind it.
+                    outcome = await self.relay.send(self.partition, lane[0])
+                    item = lane.popleft()
+                    if outcome is None:
+                        self._closed(item.entry_id)
+                    else:
+                        self._outcomes.append(outcome)
+                        self._to_record.set()
+                del self._lanes[contact_id]
+        except Exception as error:
+            self._fail(error)
+
+    async def _record(self) -> None:
+        try:
+            while True:
+                await self._to_record.wait()
+                self._to_record.clear()
+                outcomes, self._outcomes = self._outcomes, []
+                if outcomes:
+                    await self.relay.finish(self.partition, outcomes)
+                for outcome in outcomes:
+                    self.open.pop(outcome.claimed.entry_id, None)
+                self._changed.set()
+        except Exception as error:
+            self._fail(error)
+
+    async def _heartbeat(self) -> None:
+        relay = self.relay
+        stream = relay.keys.outbox(self.partition)
+        try:
+            while True:
+                await asyncio.sleep(relay.tuning.heartbeat_seconds)
+                if not self.open:
+                    continue
+                ids = list(self.open)
+                pipe = relay.redis.pipeline(transaction=False)
+                pipe.xclaim(stream, GROUP, relay.consumer, 0, cast(list[Any], ids), justid=True)
+                for message_id in self.open.values():
+                    lease = relay.keys.send_lease(self.partition, message_id)
+                    pipe.pexpire(lease, relay.tuning.lease_ms)
+                await pipe.execute()
+        except Exception as error:
+            self._fail(error)
 
 
 def email_threading(contact: Contact, channel: Channel) -> dict[str, Any]:

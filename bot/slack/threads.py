@@ -20,7 +20,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -87,6 +87,21 @@ class ThreadQueue:
             f"m:{partition}:{message.id}",
             {"k": "m", "cid": contact_id, "p": partition, "m": message.id},
         )
+
+    async def messages_changed(self, changes: Sequence[tuple[str, OutboundMessage]]) -> None:
+        """`message_changed` for many (contact id, message) at once, in one round trip."""
+        payloads: dict[Any, str] = {}  # Any: redis-py types mapping keys invariantly
+        for contact_id, message in changes:
+            partition = ContactId.parse(contact_id).partition
+            payload: dict[str, Any] = {"k": "m", "cid": contact_id, "p": partition, "m": message.id}
+            payload["n"] = secrets.token_hex(4)
+            payloads[f"m:{partition}:{message.id}"] = json.dumps(payload, ensure_ascii=False)
+        if not payloads:
+            return
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.keys.thread_pending(), mapping=payloads)
+        pipe.zadd(self.keys.thread_due(), dict.fromkeys(payloads, time.time()), nx=True)
+        await pipe.execute()
 
     async def event(self, contact_id: str, key: str, **params: str) -> None:
         """A line in the thread: reopened, closed, assigned, taken over."""

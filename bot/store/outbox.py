@@ -10,10 +10,11 @@ and no message yet for this idempotency key.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import cast
@@ -32,14 +33,20 @@ from bot.domain.models import (
 from bot.store.connection import RedisClient
 from bot.store.contacts import (
     F_ASSIGNEE,
+    F_EMAIL_SUBJECT,
+    F_EMAIL_THREAD_ID,
+    F_FIRST,
+    F_LAST,
     F_STATUS,
     F_WECHAT_COUNT,
     F_WECHAT_WINDOW,
+    IDENTITY_FIELD,
     INBOUND_FIELD,
     ContactStore,
+    contact_from_hash,
 )
 from bot.store.keys import ContactId, Keys
-from bot.store.scripts import QUOTA, Change, apply_change
+from bot.store.scripts import CLAIM_BATCH, FINISH_BATCH, QUOTA, Change, apply_change
 
 #: How many recent message ids a contact keeps for "the last few messages".
 RECENT_MESSAGES = 50
@@ -47,6 +54,31 @@ RECENT_MESSAGES = 50
 CHANNEL_ID_TTL_SECONDS = 35 * 24 * 3600
 #: A month's Viber counter is kept this long after its last change.
 QUOTA_TTL_SECONDS = 62 * 24 * 3600
+
+#: A message's fields a send needs (status and channel first: `claim_batch.lua`).
+SEND_MESSAGE_FIELDS = (
+    "st", "ch", "cid", "mode", "form", "by", "txt", "tpl", "tpl_lang", "tpl_params", "tag",
+    "at", "h", "cmid", "ik", "why", "sat",
+)  # fmt: skip
+#: A contact's fields a send needs: its name, e-mail thread and WeChat counter,
+#: and per channel (the channel value appended) its identity and window start.
+SEND_CONTACT_FIELDS = (F_FIRST, F_LAST, F_EMAIL_THREAD_ID, F_EMAIL_SUBJECT, F_WECHAT_COUNT,
+                       F_WECHAT_WINDOW)  # fmt: skip
+SEND_CONTACT_CHANNEL_FIELDS = (IDENTITY_FIELD, INBOUND_FIELD)
+_CLAIM_SPEC = json.dumps(
+    {
+        "queued": MessageStatus.QUEUED.value,
+        "message": SEND_MESSAGE_FIELDS,
+        "contact": SEND_CONTACT_FIELDS,
+        "by_channel": SEND_CONTACT_CHANNEL_FIELDS,
+    }
+)
+#: For each status, the statuses a message may be in to move to it (the rule
+#: is `status_may_advance`; `finish_batch.lua` only looks the pair up).
+ADVANCES_FROM = {
+    new.value: [old.value for old in MessageStatus if status_may_advance(old, new)]
+    for new in MessageStatus
+}
 
 
 def message_id_for(idempotency_key: str) -> str:
@@ -57,6 +89,44 @@ def message_id_for(idempotency_key: str) -> str:
 def month_of(now: datetime) -> str:
     """The calendar month (UTC) a Viber quota counter belongs to."""
     return f"{now.year:04d}-{now.month:02d}"
+
+
+_STATUSES = {status.value: status for status in MessageStatus}  # faster than MessageStatus(v)
+_CHANNELS = {channel.value: channel for channel in Channel}
+#: Stored epochs as datetimes: a batch of messages shares few seconds (a hot path).
+_moment = functools.lru_cache(maxsize=4096)(from_epoch)
+
+
+def message_from_hash(message_id: str, data: Mapping[str, str]) -> OutboundMessage:
+    """Build an OutboundMessage from its stored hash."""
+    history = []
+    for entry in data.get("h", "").split("|"):
+        if entry:
+            status, _, at = entry.partition(":")
+            when = _moment(at)
+            if when is not None:
+                history.append(StatusChange(_STATUSES[status], when))
+    params = data.get("tpl_params")
+    return OutboundMessage(
+        id=message_id,
+        contact_id=data["cid"],
+        channel=_CHANNELS[data["ch"]],
+        mode=data["mode"],
+        form=data["form"],
+        sender=data["by"],
+        text=data.get("txt", ""),
+        template=data.get("tpl"),
+        template_language=data.get("tpl_lang") or None,
+        template_params=tuple(json.loads(params)) if params else (),
+        tag=data.get("tag"),
+        status=_STATUSES[data["st"]],
+        created_at=_moment(data.get("at")),
+        history=tuple(history),
+        channel_message_id=data.get("cmid"),
+        idempotency_key=data.get("ik"),
+        reason=data.get("why", ""),
+        sent_at=_moment(data.get("sat")),
+    )
 
 
 class CommitOutcome(StrEnum):
@@ -89,6 +159,37 @@ class CommitResult:
     message_id: str
     stream_id: str = ""
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """An outbox stream entry: which message, for which contact (None: unknown)."""
+
+    entry_id: str
+    message_id: str
+    contact_id: str | None
+
+
+@dataclass(frozen=True)
+class ClaimedSend:
+    """An entry this consumer holds the send lease of, with what the send needs.
+
+    `contact` carries only the fields a send reads; None when the contact is gone.
+    """
+
+    entry_id: str
+    message: OutboundMessage
+    contact: Contact | None
+
+
+@dataclass(frozen=True)
+class SendRecord:
+    """The outcome of a claimed send, to be recorded by `finish_batch`."""
+
+    claimed: ClaimedSend
+    status: MessageStatus
+    reason: str = ""
+    channel_message_id: str | None = None
 
 
 class OutboxStore:
@@ -232,28 +333,122 @@ class OutboxStore:
             message = await self.get_message(partition, message_id)
             if message is None or not status_may_advance(message.status, status):
                 return None
+            epoch = str(to_epoch(at))
             history = "|".join(f"{h.status.value}:{to_epoch(h.at)}" for h in message.history)
-            fields = {"st": status.value, "h": f"{history}|{status.value}:{to_epoch(at)}"}
-            if reason:
-                fields["why"] = reason
-            if channel_message_id:
-                fields["cmid"] = channel_message_id
-            if status is MessageStatus.SENT:
-                fields["sat"] = str(to_epoch(at))
+            fields = {"st": status.value, "h": f"{history}|{status.value}:{epoch}"}
+            fields.update(_status_fields(status, reason, channel_message_id, epoch))
             change = Change(key).must_exist(True).expect("st", message.status.value).hset(fields)
             if (await apply_change(self.redis, change)).ok:
                 # What was written, without reading it back (a hot path).
-                return replace(
-                    message,
-                    status=status,
-                    history=(*message.history, StatusChange(status, at.replace(microsecond=0))),
-                    reason=reason or message.reason,
-                    channel_message_id=channel_message_id or message.channel_message_id,
-                    sent_at=at.replace(microsecond=0)
-                    if status is MessageStatus.SENT
-                    else message.sent_at,
-                )
+                return _as_written(message, status, at, reason, channel_message_id)
         return None
+
+    # --- the relay's batches ------------------------------------------------------
+
+    async def claim_batch(
+        self,
+        partition: int,
+        group: str,
+        consumer: str,
+        lease_ms: int,
+        entries: Sequence[OutboxEntry],
+    ) -> list[ClaimedSend]:
+        """Take the send leases of a batch of one partition's entries (one script call).
+
+        Entries whose message is no longer queued are acknowledged and deleted;
+        entries another consumer holds the lease of are left pending. Returns
+        the claimed ones, in order, with their message and contact.
+        """
+        if not entries:
+            return []
+        contact_ids = await self._contact_ids(partition, entries)
+        keys = [self.keys.outbox(partition)]
+        for entry, cid in zip(entries, contact_ids, strict=True):
+            message_key = self.keys.message(partition, entry.message_id)
+            keys.append(message_key)
+            keys.append(self.keys.send_lease(partition, entry.message_id))
+            # A message without a contact is gone: any key of the slot will do.
+            keys.append(self.keys.contact(cid) if cid else message_key)
+        args = [group, consumer, lease_ms, _CLAIM_SPEC, *(e.entry_id for e in entries)]
+        replies = await CLAIM_BATCH(self.redis, keys, args)
+        claimed = []
+        for entry, reply in zip(entries, replies, strict=True):
+            if reply[0] != "ok":
+                continue
+            data = {
+                f: v for f, v in zip(SEND_MESSAGE_FIELDS, reply[1], strict=True) if v is not None
+            }
+            message = message_from_hash(entry.message_id, data)
+            contact = None
+            if reply[2] is not None:
+                fields = (
+                    *SEND_CONTACT_FIELDS,
+                    *(f + data["ch"] for f in SEND_CONTACT_CHANNEL_FIELDS),
+                )
+                about = {f: v for f, v in zip(fields, reply[2], strict=True) if v is not None}
+                contact = contact_from_hash(message.contact_id, about)
+            claimed.append(ClaimedSend(entry.entry_id, message, contact))
+        return claimed
+
+    async def _contact_ids(
+        self, partition: int, entries: Sequence[OutboxEntry]
+    ) -> list[ContactId | None]:
+        """Each entry's contact; read from the message where the entry lacks it."""
+        ids = [_contact_id(e.contact_id) for e in entries]
+        missing = [i for i, cid in enumerate(ids) if cid is None]
+        if missing:
+            pipe = self.redis.pipeline(transaction=False)
+            for i in missing:
+                pipe.hget(self.keys.message(partition, entries[i].message_id), "cid")
+            for i, value in zip(missing, await pipe.execute(), strict=True):
+                ids[i] = _contact_id(value)
+        return ids
+
+    async def finish_batch(
+        self,
+        partition: int,
+        group: str,
+        consumer: str,
+        records: Sequence[SendRecord],
+        at: datetime,
+    ) -> list[OutboundMessage | None]:
+        """Record each outcome unless it would move the message backwards, then
+        acknowledge and delete the entries and give back the leases (one script call).
+
+        Returns, per record, the message as it now is, or None when nothing changed.
+        """
+        if not records:
+            return []
+        epoch = str(to_epoch(at))
+        keys = [self.keys.outbox(partition)]
+        entries = []
+        for record in records:
+            message_id = record.claimed.message.id
+            keys.append(self.keys.message(partition, message_id))
+            keys.append(self.keys.send_lease(partition, message_id))
+            status = record.status.value
+            fields = _status_fields(record.status, record.reason, record.channel_message_id, epoch)
+            entries.append([record.claimed.entry_id, status, f"{status}:{epoch}", fields])
+        statuses = {record.status.value for record in records}
+        spec = {"advance": {s: ADVANCES_FROM[s] for s in statuses}, "entries": entries}
+        replies = await FINISH_BATCH(
+            self.redis, keys, [group, consumer, json.dumps(spec, ensure_ascii=False)]
+        )
+        written: list[OutboundMessage | None] = []
+        for record, reply in zip(records, replies, strict=True):
+            message = record.claimed.message
+            if not reply.startswith("+"):
+                written.append(None)
+            elif reply[1:] != message.status.value:
+                # It moved since it was claimed: what was written is read back.
+                written.append(await self.get_message(partition, message.id))
+            else:
+                written.append(
+                    _as_written(
+                        message, record.status, at, record.reason, record.channel_message_id
+                    )
+                )
+        return written
 
     async def link_channel_message(
         self, channel: Channel, channel_message_id: str, partition: int, message_id: str
@@ -277,35 +472,7 @@ class OutboxStore:
     async def get_message(self, partition: int, message_id: str) -> OutboundMessage | None:
         key = self.keys.message(partition, message_id)
         data = cast(dict[str, str], await self.redis.hgetall(key))
-        if not data:
-            return None
-        history = []
-        for entry in data.get("h", "").split("|"):
-            if entry:
-                status, _, at = entry.partition(":")
-                when = from_epoch(at)
-                if when is not None:
-                    history.append(StatusChange(MessageStatus(status), when))
-        return OutboundMessage(
-            id=message_id,
-            contact_id=data["cid"],
-            channel=Channel(data["ch"]),
-            mode=data["mode"],
-            form=data["form"],
-            sender=data["by"],
-            text=data.get("txt", ""),
-            template=data.get("tpl"),
-            template_language=data.get("tpl_lang") or None,
-            template_params=tuple(json.loads(data.get("tpl_params", "[]"))),
-            tag=data.get("tag"),
-            status=MessageStatus(data["st"]),
-            created_at=from_epoch(data.get("at")),
-            history=tuple(history),
-            channel_message_id=data.get("cmid"),
-            idempotency_key=data.get("ik"),
-            reason=data.get("why", ""),
-            sent_at=from_epoch(data.get("sat")),
-        )
+        return message_from_hash(message_id, data) if data else None
 
     async def recent_message_ids(self, contact_id: str, count: int = 5) -> Sequence[str]:
         cid = ContactId.parse(contact_id)
@@ -314,3 +481,58 @@ class OutboxStore:
 
     async def outbox_length(self, partition: int) -> int:
         return int(await self.redis.xlen(self.keys.outbox(partition)))
+
+
+def _contact_id(value: str | None) -> ContactId | None:
+    if not value:
+        return None
+    try:
+        return ContactId.parse(value)
+    except ValueError:
+        return None
+
+
+def _status_fields(
+    status: MessageStatus, reason: str, channel_message_id: str | None, epoch: str
+) -> dict[str, str]:
+    """The fields a status change writes besides the status and its history."""
+    fields = {}
+    if reason:
+        fields["why"] = reason
+    if channel_message_id:
+        fields["cmid"] = channel_message_id
+    if status is MessageStatus.SENT:
+        fields["sat"] = epoch
+    return fields
+
+
+def _as_written(
+    message: OutboundMessage,
+    status: MessageStatus,
+    at: datetime,
+    reason: str,
+    channel_message_id: str | None,
+) -> OutboundMessage:
+    """The message after a status change was written to it (without reading it back)."""
+    at = at.replace(microsecond=0)
+    # Built field by field: `dataclasses.replace` costs twice as much (a hot path).
+    return OutboundMessage(
+        id=message.id,
+        contact_id=message.contact_id,
+        channel=message.channel,
+        mode=message.mode,
+        form=message.form,
+        sender=message.sender,
+        text=message.text,
+        template=message.template,
+        template_language=message.template_language,
+        template_params=message.template_params,
+        tag=message.tag,
+        status=status,
+        created_at=message.created_at,
+        history=(*message.history, StatusChange(status, at)),
+        channel_message_id=channel_message_id or message.channel_message_id,
+        idempotency_key=message.idempotency_key,
+        reason=reason or message.reason,
+        sent_at=at if status is MessageStatus.SENT else message.sent_at,
+    )

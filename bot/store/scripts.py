@@ -24,9 +24,21 @@ class CrossSlotError(RuntimeError):
 
 
 def check_one_slot(keys: Sequence[str]) -> None:
-    slots = {key_slot(k.encode()) for k in keys}
+    # Keys with the same hash tag share a slot: hash each distinct tag once
+    # (a batch script names hundreds of keys of one partition).
+    slots = {key_slot(tag.encode()) for tag in {_hash_tag(k) for k in keys}}
     if len(slots) > 1:
         raise CrossSlotError(f"keys span {len(slots)} slots: {list(keys)}")
+
+
+def _hash_tag(key: str) -> str:
+    """What Redis Cluster hashes: the first non-empty `{…}` of the key, else the key."""
+    start = key.find("{")
+    if start >= 0:
+        end = key.find("}", start + 1)
+        if end > start + 1:
+            return key[start + 1 : end]
+    return key
 
 
 def _source(name: str) -> str:
@@ -62,7 +74,9 @@ APPLY = LuaScript("apply")
 SEARCH = LuaScript("search")
 QUOTA = LuaScript("quota")
 DONE = LuaScript("done")
-ALL_SCRIPTS = (APPLY, SEARCH, QUOTA, DONE)
+CLAIM_BATCH = LuaScript("claim_batch")
+FINISH_BATCH = LuaScript("finish_batch")
+ALL_SCRIPTS = (APPLY, SEARCH, QUOTA, DONE, CLAIM_BATCH, FINISH_BATCH)
 
 
 async def load_all(redis: RedisClient) -> None:

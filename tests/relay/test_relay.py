@@ -7,6 +7,7 @@ are tested against their fake APIs in tests/channels); the store is real.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -21,10 +22,11 @@ from bot.channels.base import (
     WebhookRequest,
 )
 from bot.domain.channels import Channel
-from bot.domain.models import MessageStatus
+from bot.domain.models import MessageStatus, OutboundMessage
 from bot.domain.windows import Form, PolicySettings, SendMode
 from bot.relay.relay import GROUP, MAX_ATTEMPTS, Relay, RelayTuning
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
+from bot.slack.threads import ThreadQueue
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
 from bot.store.outbox import month_of
@@ -353,3 +355,136 @@ async def test_a_failing_relay_stops_and_raises_instead_of_hanging(
     relay = relay_for(any_env, clock, Broken(Channel.TELEGRAM))
     with pytest.raises(RuntimeError, match="connector bug"):
         await asyncio.wait_for(relay.run(asyncio.Event()), 15)
+
+
+async def test_one_contacts_messages_go_in_order_across_batches_others_at_once(
+    any_env: StoreEnv, now: datetime
+) -> None:
+    """Batches of two, read ahead while earlier ones are out: a contact's lane keeps order."""
+    clock = Clock(now)
+    draft = ContactDraft(first_name="Sara", identities={Channel.TELEGRAM: "chat-sara"})
+    sara = (await any_env.contacts.create(draft, now)).contact_id
+    service = FollowupService(any_env.contacts, any_env.outbox, PolicySettings(), clock)
+    texts = [f"part {i}" for i in range(7)]
+    for i, text in enumerate(texts):
+        request = FollowupRequest(sara, Channel.TELEGRAM, "U_A", f"s{i}", Form.TEXT, text=text)
+        assert (await service.send(request)).outcome is FollowupOutcome.ACCEPTED
+    for i in range(5):
+        await accepted(any_env, clock, Channel.TELEGRAM, None, key=f"other{i}")
+    in_flight: list[int] = [0, 0]  # now, most
+
+    class Jittery(ScriptedChannel):
+        async def send(self, message: OutboundRequest) -> SendResult:
+            in_flight[0] += 1
+            in_flight[1] = max(in_flight)
+            await asyncio.sleep(0.03 if message.text == "part 0" else 0.002)
+            in_flight[0] -= 1
+            return await super().send(message)
+
+    telegram = Jittery(Channel.TELEGRAM)
+    relay = Relay(
+        any_env.redis,
+        any_env.keys,
+        {Channel.TELEGRAM: telegram},
+        PolicySettings(),
+        clock,
+        consumer="w1",
+        tuning=RelayTuning(batch=2, block_ms=50, in_flight=4),
+    )
+    await drain(relay, any_env)
+    to_sara = [r.text for r in telegram.requests if r.recipient == "chat-sara"]
+    assert to_sara == texts
+    assert len(telegram.requests) == 12
+    assert in_flight[1] > 1  # the others did not wait behind Sara's slow first message
+
+
+@pytest.mark.parametrize(
+    ("channel", "linked"),
+    [(Channel.WHATSAPP, True), (Channel.TELEGRAM, False), (Channel.LINE, False)],
+    ids=["whatsapp_receipts_name_it", "telegram_no_receipts", "line_no_receipts"],
+)
+async def test_the_channels_id_is_remembered_only_where_receipts_name_it(
+    env: StoreEnv, now: datetime, channel: Channel, linked: bool
+) -> None:
+    clock = Clock(now)
+    p, mid = await accepted(env, clock, channel, timedelta(hours=1))
+    connector = ScriptedChannel(channel)
+    await drain(relay_for(env, clock, connector), env)
+    message = await env.outbox.get_message(p, mid)
+    assert message is not None and message.channel_message_id == f"{channel.value}-1"
+    found = await env.outbox.find_by_channel_message(channel, f"{channel.value}-1")
+    assert found == ((p, mid) if linked else None)
+
+
+class RecordingSink:
+    """A thread sink with no batch method: told one message at a time."""
+
+    def __init__(self) -> None:
+        self.changed: list[tuple[str, OutboundMessage]] = []
+
+    async def customer_wrote(self, contact: object, message: object) -> None: ...
+
+    async def message_changed(self, contact_id: str, message: OutboundMessage) -> None:
+        self.changed.append((contact_id, message))
+
+    async def event(self, contact_id: str, key: str, **params: str) -> None: ...
+
+    async def root_changed(self, contact_id: str) -> None: ...
+
+
+async def test_threads_are_told_each_recorded_message_as_written(
+    env: StoreEnv, now: datetime
+) -> None:
+    clock = Clock(now)
+    sent = [await accepted(env, clock, Channel.TELEGRAM, None, key=f"k{i}") for i in range(3)]
+    failed = await accepted(env, clock, Channel.WECHAT, timedelta(hours=1), key="k-wechat")
+    sink = RecordingSink()
+    relay = Relay(
+        env.redis,
+        env.keys,
+        {Channel.TELEGRAM: ScriptedChannel(Channel.TELEGRAM)},
+        PolicySettings(),
+        clock,
+        consumer="w1",
+        threads=sink,  # type: ignore[arg-type]
+        tuning=RelayTuning(block_ms=50),
+    )
+    await drain(relay, env)
+    told = {message.id: message for _, message in sink.changed}
+    assert set(told) == {mid for _, mid in [*sent, failed]}
+    for p, mid in [*sent, failed]:
+        assert told[mid] == await env.outbox.get_message(p, mid)
+    assert told[failed[1]].status is MessageStatus.FAILED
+
+
+async def test_the_slack_thread_queue_gets_a_batch_in_one_call(
+    env: StoreEnv, now: datetime
+) -> None:
+    clock = Clock(now)
+    sent = [await accepted(env, clock, Channel.TELEGRAM, None, key=f"k{i}") for i in range(3)]
+    queue = ThreadQueue(env.redis, env.keys)
+    relay = Relay(
+        env.redis,
+        env.keys,
+        {Channel.TELEGRAM: ScriptedChannel(Channel.TELEGRAM)},
+        PolicySettings(),
+        clock,
+        consumer="w1",
+        threads=queue,
+        tuning=RelayTuning(block_ms=50),
+    )
+    await drain(relay, env)
+    pending = await env.redis.hgetall(env.keys.thread_pending())
+    assert set(pending) == {f"m:{p}:{mid}" for p, mid in sent}
+    assert set(await env.redis.zrange(env.keys.thread_due(), 0, -1)) == set(pending)
+    for p, mid in sent:
+        payload = json.loads(pending[f"m:{p}:{mid}"])
+        message = await env.outbox.get_message(p, mid)
+        assert message is not None
+        assert payload | {"n": "-"} == {
+            "k": "m",
+            "cid": message.contact_id,
+            "p": p,
+            "m": mid,
+            "n": "-",
+        }
