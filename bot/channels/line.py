@@ -39,11 +39,10 @@ from bot.channels.base import (
     WebhookRequest,
     as_text,
     json_object,
-    retry_after_seconds,
 )
+from bot.channels.http import post_or_retry, text_only_refusal
 from bot.config import Settings
 from bot.domain.channels import Channel
-from bot.domain.windows import SendMode
 from bot.logging_setup import redact
 
 logger = logging.getLogger(__name__)
@@ -109,37 +108,30 @@ class LineConnector:
         return settings.line_channel_access_token is not None
 
     async def send(self, message: OutboundRequest) -> SendResult:
-        if message.mode is SendMode.REFUSED:
-            return SendResult.outside_window("The message may not be sent now")
-        if message.mode in (SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
-            return SendResult.failed("LINE has no templates or message tags: send text")
-        if not message.text.strip():
-            return SendResult.failed("The message is empty")
+        refusal = text_only_refusal(message, "LINE has no templates or message tags: send text")
+        if refusal is not None:
+            return refusal
         key = retry_key(message.message_id)
         payload = {"to": message.recipient, "messages": [{"type": "text", "text": message.text}]}
         await self._limiter.acquire()
-        try:
-            async with self._http.post(
-                f"{self._base}/v2/bot/message/push",
-                json=payload,
-                headers={"Authorization": self._auth, RETRY_KEY_HEADER: key},
-                timeout=self._timeout,
-            ) as response:
-                status = response.status
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                accepted = response.headers.get(ACCEPTED_REQUEST_HEADER)
-                raw = await response.read()
-        except TimeoutError:
-            return SendResult.retry("LINE did not answer in time")
-        except aiohttp.ClientError:
-            return SendResult.retry("Could not reach LINE")
-        answer = json_object(raw)
-        if status == 200:
+        response = await post_or_retry(
+            self._http,
+            f"{self._base}/v2/bot/message/push",
+            vendor="LINE",
+            timeout=self._timeout,
+            json=payload,
+            headers={"Authorization": self._auth, RETRY_KEY_HEADER: key},
+        )
+        if isinstance(response, SendResult):
+            return response
+        answer = json_object(response.body)
+        if response.status == 200:
             return SendResult.sent(_sent_id(answer) or key)
-        if status == 409:
+        if response.status == 409:
             # An earlier attempt with this retry key was accepted: the message went.
+            accepted = response.headers.get(ACCEPTED_REQUEST_HEADER)
             return SendResult.sent(_sent_id(answer) or accepted or key)
-        return _refusal(status, answer, retry_after)
+        return _refusal(response.status, answer, response.retry_after)
 
     async def profile(self, user_id: str) -> tuple[str, str]:
         """The user's display name as (first, last), split at the first space; ("", "") if unknown.

@@ -42,6 +42,7 @@ from bot.channels.base import (
     WebhookRequest,
     retry_after_seconds,
 )
+from bot.channels.http import post_or_retry
 from bot.config import Settings
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.models import MessageStatus
@@ -382,26 +383,21 @@ class GraphSender:
         self, url: str, token: SecretStr, payload: dict[str, Any], message_id_of: MessageIdOf
     ) -> SendResult:
         await self.limiter.acquire()
+        response = await post_or_retry(
+            self.http,
+            url,
+            vendor=self.label,
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+            json=payload,
+            headers={"Authorization": f"Bearer {token.get_secret_value()}"},
+        )
+        if isinstance(response, SendResult):
+            return SendResult.retry(f"{response.reason}; it will be retried")
         try:
-            async with self.http.post(
-                url,
-                json=payload,
-                headers={"Authorization": f"Bearer {token.get_secret_value()}"},
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-            ) as response:
-                status = response.status
-                headers = response.headers
-                raw = await response.read()
-        except TimeoutError:
-            return SendResult.retry(f"{self.label} did not answer in time; it will be retried")
-        except aiohttp.ClientError:
-            # The exception text may hold the URL; say only what happened.
-            return SendResult.retry(f"Could not reach {self.label}; it will be retried")
-        try:
-            body: Any = json.loads(raw) if raw else None
+            body: Any = json.loads(response.body) if response.body else None
         except (UnicodeDecodeError, json.JSONDecodeError):
             body = None
-        if 200 <= status < 300:
+        if 200 <= response.status < 300:
             message_id = message_id_of(body)
             if message_id:
                 return SendResult.sent(message_id)
@@ -410,7 +406,7 @@ class GraphSender:
                 f"{self.label} accepted the request but returned no message id; "
                 "check with the customer before sending again"
             )
-        return self.result_for_error(status, headers, body)
+        return self.result_for_error(response.status, response.headers, body)
 
     def result_for_error(self, status: int, headers: Mapping[str, str], body: Any) -> SendResult:
         error = graph_error(body)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -34,8 +33,9 @@ from bot.channels.base import (
     WebhookEvent,
     WebhookReply,
     WebhookRequest,
-    retry_after_seconds,
+    json_object,
 )
+from bot.channels.http import post_or_retry
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
@@ -209,27 +209,23 @@ class SmsConnector:
         if self._status_callback:
             form["StatusCallback"] = self._status_callback
         await self._limiter.acquire()
-        try:
-            async with self._http.post(
-                self._url,
-                data=form,
-                headers={"Authorization": self._authorization, "Accept": "application/json"},
-                timeout=self._timeout,
-            ) as response:
-                status = response.status
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                raw = await response.read()
-        except TimeoutError:
-            return SendResult.retry("Twilio did not answer in time")
-        except aiohttp.ClientError:
-            return SendResult.retry("Could not reach Twilio")
-        answer = _json_object(raw)
-        if status in (200, 201):
+        response = await post_or_retry(
+            self._http,
+            self._url,
+            vendor="Twilio",
+            timeout=self._timeout,
+            data=form,
+            headers={"Authorization": self._authorization, "Accept": "application/json"},
+        )
+        if isinstance(response, SendResult):
+            return response
+        answer = json_object(response.body)
+        if response.status in (200, 201):
             sid = answer.get("sid")
             if isinstance(sid, str) and sid:
                 return SendResult.sent(sid)
             return SendResult.retry("Twilio's answer had no message id")
-        return self._error(status, answer, retry_after)
+        return self._error(response.status, answer, response.retry_after)
 
     def _error(self, status: int, answer: dict[str, Any], retry_after: float | None) -> SendResult:
         code = answer.get("code")
@@ -333,11 +329,3 @@ def _delivery_reason(code: str) -> str:
         return "The carrier could not deliver the message"
     fallback = f"The carrier could not deliver the message (error {number})"
     return DELIVERY_ERRORS.get(number, fallback)
-
-
-def _json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}

@@ -35,11 +35,10 @@ from bot.channels.base import (
     WebhookRequest,
     as_text,
     json_object,
-    retry_after_seconds,
 )
+from bot.channels.http import post_or_retry, text_only_refusal
 from bot.config import Settings
 from bot.domain.channels import Channel
-from bot.domain.windows import SendMode
 from bot.logging_setup import redact
 
 logger = logging.getLogger(__name__)
@@ -105,35 +104,27 @@ class TelegramConnector:
         return settings.telegram_bot_token is not None
 
     async def send(self, message: OutboundRequest) -> SendResult:
-        if message.mode is SendMode.REFUSED:
-            return SendResult.outside_window("The message may not be sent now")
-        if message.mode in (SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
-            return SendResult.failed("Telegram has no templates or message tags: send text")
-        if not message.text.strip():
-            return SendResult.failed("The message is empty")
+        no_templates = "Telegram has no templates or message tags: send text"
+        refusal = text_only_refusal(message, no_templates)
+        if refusal is not None:
+            return refusal
         await self._chat_limiter(message.recipient).acquire()
         await self._limiter.acquire()
         payload = {"chat_id": message.recipient, "text": message.text}
-        try:
-            async with self._http.post(
-                self._send_url, json=payload, timeout=self._timeout
-            ) as response:
-                status = response.status
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                raw = await response.read()
-        except TimeoutError:
-            return SendResult.retry("Telegram did not answer in time")
-        except aiohttp.ClientError:
-            return SendResult.retry("Could not reach Telegram")
-        answer = json_object(raw)
-        if status == 200 and answer.get("ok") is True:
+        response = await post_or_retry(
+            self._http, self._send_url, vendor="Telegram", timeout=self._timeout, json=payload
+        )
+        if isinstance(response, SendResult):
+            return response
+        answer = json_object(response.body)
+        if response.status == 200 and answer.get("ok") is True:
             result = answer.get("result")
             if isinstance(result, dict) and isinstance(result.get("message_id"), int):
                 chat = result.get("chat")
                 chat_id = chat.get("id") if isinstance(chat, dict) else None
                 return SendResult.sent(f"{chat_id or message.recipient}:{result['message_id']}")
             return SendResult.retry("Telegram's answer had no message id")
-        return _refusal(status, answer, retry_after)
+        return _refusal(response.status, answer, response.retry_after)
 
     def _chat_limiter(self, chat_id: str) -> RateLimiter:
         limiter = self._chats.get(chat_id)

@@ -38,12 +38,11 @@ from bot.channels.base import (
     WebhookRequest,
     as_text,
     json_object,
-    retry_after_seconds,
 )
+from bot.channels.http import post_or_retry, text_only_refusal
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
-from bot.domain.windows import SendMode
 from bot.logging_setup import redact
 
 logger = logging.getLogger(__name__)
@@ -135,12 +134,9 @@ class ViberConnector:
         return settings.viber_auth_token is not None
 
     async def send(self, message: OutboundRequest) -> SendResult:
-        if message.mode is SendMode.REFUSED:
-            return SendResult.outside_window("The message may not be sent now")
-        if message.mode in (SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
-            return SendResult.failed("Viber has no templates or message tags: send text")
-        if not message.text.strip():
-            return SendResult.failed("The message is empty")
+        refusal = text_only_refusal(message, "Viber has no templates or message tags: send text")
+        if refusal is not None:
+            return refusal
         payload = {
             "receiver": message.recipient,
             "type": "text",
@@ -148,25 +144,22 @@ class ViberConnector:
             "sender": self._sender,
         }
         await self._limiter.acquire()
-        try:
-            async with self._http.post(
-                self._url,
-                json=payload,
-                headers={AUTH_HEADER: self._token},
-                timeout=self._timeout,
-            ) as response:
-                status = response.status
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                raw = await response.read()
-        except TimeoutError:
-            return SendResult.retry("Viber did not answer in time")
-        except aiohttp.ClientError:
-            return SendResult.retry("Could not reach Viber")
+        response = await post_or_retry(
+            self._http,
+            self._url,
+            vendor="Viber",
+            timeout=self._timeout,
+            json=payload,
+            headers={AUTH_HEADER: self._token},
+        )
+        if isinstance(response, SendResult):
+            return response
+        status, retry_after = response.status, response.retry_after
         if status == 429:
             return SendResult.retry("Viber is rate limiting us", retry_after)
         if status >= 500:
             return SendResult.retry(f"Viber had a server error (HTTP {status})", retry_after)
-        answer = json_object(raw)
+        answer = json_object(response.body)
         code = answer.get("status")
         if status != 200 or not isinstance(code, int):
             logger.warning("viber sent an unexpected answer", extra={"http_status": status})

@@ -52,8 +52,8 @@ from bot.channels.base import (
     WebhookEvent,
     WebhookReply,
     WebhookRequest,
-    retry_after_seconds,
 )
+from bot.channels.http import post_or_retry
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
@@ -145,19 +145,19 @@ class WebchatConnector:
             "Idempotency-Key": message.message_id,
         }
         await self._limiter.acquire()
-        try:
-            async with self._http.post(
-                self._url, data=body, headers=headers, timeout=self._timeout
-            ) as response:
-                status = response.status
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                raw = await response.read()
-        except TimeoutError:
-            return SendResult.retry("The website chat backend did not answer in time")
-        except aiohttp.ClientError:
-            return SendResult.retry("Could not reach the website chat backend")
+        response = await post_or_retry(
+            self._http,
+            self._url,
+            vendor="the website chat backend",
+            timeout=self._timeout,
+            data=body,
+            headers=headers,
+        )
+        if isinstance(response, SendResult):
+            return response
+        status, retry_after = response.status, response.retry_after
         if 200 <= status < 300:
-            return SendResult.sent(_answered_id(raw) or message.message_id)
+            return SendResult.sent(_answered_id(response.body) or message.message_id)
         if status == 429:
             return SendResult.retry("The website chat backend is rate limiting us", retry_after)
         if status >= 500:

@@ -45,11 +45,10 @@ from bot.channels.base import (
     WebhookEvent,
     WebhookReply,
     WebhookRequest,
-    retry_after_seconds,
 )
+from bot.channels.http import post_or_retry, text_only_refusal
 from bot.config import Settings
 from bot.domain.channels import Channel
-from bot.domain.windows import SendMode
 from bot.logging_setup import redact
 from bot.store.connection import RedisClient
 
@@ -157,12 +156,10 @@ class WeChatConnector:
     # --- sending ---------------------------------------------------------------
 
     async def send(self, message: OutboundRequest) -> SendResult:
-        if message.mode is SendMode.REFUSED:
-            return SendResult.outside_window("The message may not be sent now")
-        if message.mode in (SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
-            return SendResult.failed("WeChat customer-service messages have no templates or tags")
-        if not message.text.strip():
-            return SendResult.failed("The message is empty")
+        no_templates = "WeChat customer-service messages have no templates or tags"
+        refusal = text_only_refusal(message, no_templates)
+        if refusal is not None:
+            return refusal
         try:
             token = await self._access_token()
             result, errcode = await self._post(token, message)
@@ -227,25 +224,22 @@ class WeChatConnector:
         """
         # Raw UTF-8, not \\u escapes: what WeChat's own examples send.
         data = json.dumps(payload, ensure_ascii=False).encode()
-        try:
-            async with self._http.post(
-                url,
-                data=data,
-                params=params,
-                headers={"Content-Type": "application/json; charset=utf-8"},
-                timeout=self._timeout,
-            ) as response:
-                status = response.status
-                retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                raw = await response.read()
-        except TimeoutError as error:
-            raise _Abort(SendResult.retry("WeChat did not answer in time")) from error
-        except aiohttp.ClientError as error:
-            raise _Abort(SendResult.retry("Could not reach WeChat")) from error
+        response = await post_or_retry(
+            self._http,
+            url,
+            vendor="WeChat",
+            timeout=self._timeout,
+            data=data,
+            params=params,
+            headers={"Content-Type": "application/json; charset=utf-8"},
+        )
+        if isinstance(response, SendResult):
+            raise _Abort(response)
+        status, retry_after = response.status, response.retry_after
         if status != 200:
             return None, status, retry_after
         try:
-            answer = json.loads(raw)
+            answer = json.loads(response.body)
         except ValueError:
             return None, status, retry_after
         return (answer if isinstance(answer, dict) else None), status, retry_after

@@ -1,0 +1,66 @@
+"""What the connectors that send over a vendor's HTTP API share.
+
+One POST whose answer is read whole, or, when no answer came (a timeout, a
+refused or broken connection), a RETRY naming the vendor; and the refusals of
+a channel that sends plain text only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from bot.channels.base import OutboundRequest, SendResult, retry_after_seconds
+from bot.domain.windows import SendMode
+
+
+@dataclass(frozen=True)
+class ApiAnswer:
+    """A vendor's answer to one POST."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def retry_after(self) -> float | None:
+        """The `Retry-After` header in seconds, when there is one."""
+        return retry_after_seconds(self.headers.get("Retry-After"))
+
+
+async def post_or_retry(
+    http: aiohttp.ClientSession,
+    url: str,
+    *,
+    vendor: str,
+    **request: Any,
+) -> ApiAnswer | SendResult:
+    """POST to `url` (`request`: json or data, headers, params, timeout); the answer, or a RETRY.
+
+    `vendor` names who did not answer ("LINE", "the website chat backend").
+    """
+    try:
+        async with http.post(url, **request) as response:
+            return ApiAnswer(response.status, response.headers, await response.read())
+    except TimeoutError:
+        return SendResult.retry(f"{vendor[:1].upper()}{vendor[1:]} did not answer in time")
+    except aiohttp.ClientError:
+        # The exception text may hold the URL (and a token in it): say only what happened.
+        return SendResult.retry(f"Could not reach {vendor}")
+
+
+def text_only_refusal(message: OutboundRequest, no_templates: str) -> SendResult | None:
+    """Why a channel that sends plain text only cannot send `message`; None when it can.
+
+    `no_templates` is the reason given for a template or message tag.
+    """
+    if message.mode is SendMode.REFUSED:
+        return SendResult.outside_window("The message may not be sent now")
+    if message.mode in (SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
+        return SendResult.failed(no_templates)
+    if not message.text.strip():
+        return SendResult.failed("The message is empty")
+    return None
