@@ -18,7 +18,7 @@ import hmac
 import logging
 import re
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
@@ -40,12 +40,12 @@ from bot.channels.base import (
     WebhookReply,
     WebhookRequest,
 )
+from bot.channels.clock import Clock, utc_now
 from bot.config import Settings
 from bot.domain.channels import Channel
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 
 DEFAULT_SUBJECT = "Following up on your request"
 SIGNATURE_HEADER = "X-Email-Signature"
@@ -67,10 +67,6 @@ _ATTRIBUTION = re.compile(r"^\s*(On\s.*\swrote:|في\s.*كتب.*:)\s*$", re.IGNO
 _ATTRIBUTION_START = re.compile(r"^\s*(On\s|في\s)", re.IGNORECASE)
 _ATTRIBUTION_END = re.compile(r"(wrote:|كتب.*:)\s*$", re.IGNORECASE)
 _ORIGINAL_MESSAGE = re.compile(r"^\s*-{2,}\s*Original Message\s*-{2,}\s*$", re.IGNORECASE)
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def email_signature(secret: str, body: bytes) -> str:
@@ -101,7 +97,7 @@ class EmailConnector:
         settings: Settings,
         http: aiohttp.ClientSession | None = None,
         *,
-        clock: Clock = _utc_now,
+        clock: Clock = utc_now,
         rate_per_second: float = DEFAULT_RATE_PER_SECOND,
         timeout: float = 15.0,
     ) -> None:

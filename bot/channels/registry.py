@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Protocol
 
 import aiohttp
 
@@ -24,29 +25,37 @@ from bot.store.connection import RedisClient
 from bot.store.keys import Keys
 
 
+class _ConnectorClass(Protocol):
+    """A connector class that needs only the settings and the HTTP session."""
+
+    def __call__(self, settings: Settings, http: aiohttp.ClientSession) -> Connector: ...
+
+    def configured(self, settings: Settings) -> bool: ...
+
+
+#: In the order the channels are offered; WeChat (which also needs Redis) comes last.
+_CONNECTORS: tuple[_ConnectorClass, ...] = (
+    WhatsAppConnector,
+    MessengerConnector,
+    InstagramConnector,
+    TelegramConnector,
+    LineConnector,
+    ViberConnector,
+    SmsConnector,
+    EmailConnector,
+    WebchatConnector,
+)
+
+
 def build_connectors(
     settings: Settings, http: aiohttp.ClientSession, redis: RedisClient, keys: Keys
 ) -> dict[Channel, Connector]:
     """One connector per configured channel (a channel without credentials is not offered)."""
     connectors: dict[Channel, Connector] = {}
-    if WhatsAppConnector.configured(settings):
-        connectors[Channel.WHATSAPP] = WhatsAppConnector(settings, http)
-    if MessengerConnector.configured(settings):
-        connectors[Channel.MESSENGER] = MessengerConnector(settings, http)
-    if InstagramConnector.configured(settings):
-        connectors[Channel.INSTAGRAM] = InstagramConnector(settings, http)
-    if TelegramConnector.configured(settings):
-        connectors[Channel.TELEGRAM] = TelegramConnector(settings, http)
-    if LineConnector.configured(settings):
-        connectors[Channel.LINE] = LineConnector(settings, http)
-    if ViberConnector.configured(settings):
-        connectors[Channel.VIBER] = ViberConnector(settings, http)
-    if SmsConnector.configured(settings):
-        connectors[Channel.SMS] = SmsConnector(settings, http)
-    if EmailConnector.configured(settings):
-        connectors[Channel.EMAIL] = EmailConnector(settings, http)
-    if WebchatConnector.configured(settings):
-        connectors[Channel.WEBCHAT] = WebchatConnector(settings, http)
+    for connector_class in _CONNECTORS:
+        if connector_class.configured(settings):
+            connector = connector_class(settings, http)
+            connectors[connector.channel] = connector
     if WeChatConnector.configured(settings):
         connectors[Channel.WECHAT] = WeChatConnector(
             settings, http, redis=redis, token_key=keys.wechat_token()

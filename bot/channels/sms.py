@@ -16,8 +16,8 @@ import base64
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -35,6 +35,7 @@ from bot.channels.base import (
     WebhookRequest,
     json_object,
 )
+from bot.channels.clock import Clock, utc_now
 from bot.channels.http import post_or_retry
 from bot.config import Settings
 from bot.domain.channels import Channel
@@ -42,7 +43,6 @@ from bot.domain.models import MessageStatus
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 
 # A long code sends one message segment per second in the US and Canada (toll-free
 # numbers 3, short codes 30+); Twilio queues what exceeds it, but a queue hours long
@@ -96,10 +96,6 @@ _STATUSES: dict[str, MessageStatus] = {
 _OUTBOUND_STATES = frozenset(
     {"queued", "accepted", "scheduled", "sending", "canceled", "partially_delivered", *_STATUSES}
 )
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def twilio_signature(auth_token: str, url: str, params: Sequence[tuple[str, str]]) -> str:
@@ -173,7 +169,7 @@ class SmsConnector:
         settings: Settings,
         http: aiohttp.ClientSession,
         *,
-        clock: Clock = _utc_now,
+        clock: Clock = utc_now,
         rate_per_second: float = DEFAULT_RATE_PER_SECOND,
         timeout: float = 15.0,
     ) -> None:

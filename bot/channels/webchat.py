@@ -36,7 +36,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +53,7 @@ from bot.channels.base import (
     WebhookReply,
     WebhookRequest,
 )
+from bot.channels.clock import Clock, utc_now
 from bot.channels.http import post_or_retry
 from bot.config import Settings
 from bot.domain.channels import Channel
@@ -60,7 +61,6 @@ from bot.domain.models import MessageStatus
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 
 SIGNATURE_HEADER = "X-Webchat-Signature"
 
@@ -81,10 +81,6 @@ _ATTACHMENTS = {
     "location": "📍 Location",
     "contact": "👤 Contact",
 }
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def webchat_signature(secret: str, body: bytes) -> str:
@@ -110,7 +106,7 @@ class WebchatConnector:
         settings: Settings,
         http: aiohttp.ClientSession,
         *,
-        clock: Clock = _utc_now,
+        clock: Clock = utc_now,
         rate_per_second: float = DEFAULT_RATE_PER_SECOND,
         timeout: float = 15.0,
     ) -> None:
