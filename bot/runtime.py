@@ -16,6 +16,7 @@ from bot.channels.base import Connector
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.windows import PolicySettings
+from bot.services.alerts import with_alerts
 from bot.services.inbound import InboundService
 from bot.slack.threads import ThreadQueue
 from bot.store.connection import RedisClient
@@ -72,6 +73,7 @@ async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
     connectors = build_connectors(settings, http, redis, keys)
     contacts = ContactStore(redis, keys)
     threads = ThreadQueue(redis, keys)
+    clock = app.get(CLOCK_KEY, utc_now)
     app[KEYS_KEY] = keys
     app[HTTP_KEY] = http
     app[CONNECTORS_KEY] = connectors
@@ -79,8 +81,9 @@ async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
     app[INBOUND_KEY] = InboundService(
         contacts,
         OutboxStore(contacts),
-        app.get(CLOCK_KEY, utc_now),
-        threads=threads,
+        clock,
+        # Customers' messages and receipts also raise the agents' personal alerts.
+        threads=with_alerts(threads, contacts, clock),
         profiles=profile_lookups(connectors),
     )
     try:

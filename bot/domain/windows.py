@@ -36,6 +36,7 @@ __all__ = [
     "WindowRule",
     "adapt_at_send",
     "decide",
+    "free_text_closes_at",
 ]
 
 
@@ -312,6 +313,20 @@ def adapt_at_send(
     # check() only ever yields a mode of the same form, so no agent choice is
     # invented here (text never becomes a template or a tagged message).
     return decision_now.check(form, tag)
+
+
+def free_text_closes_at(channel: Channel, last_inbound_at: datetime | None) -> datetime | None:
+    """When the last free-text stage of the window the agent depends on closes.
+
+    The end of the window's free text for good: WhatsApp 24 h (then templates),
+    Messenger and Instagram 7 d with HUMAN_AGENT (then tags or nothing),
+    WeChat 48 h (then nothing). None when the channel has no window, when text
+    still goes after it (Viber, as chatbot-initiated), or the customer never wrote.
+    """
+    rule = WINDOW_RULES[channel]
+    if rule.window is None or rule.after_window in _TEXT_MODES or last_inbound_at is None:
+        return None
+    return _utc(last_inbound_at, "last_inbound_at") + (rule.extended or rule.window)
 
 
 # --- internals -------------------------------------------------------------

@@ -17,9 +17,12 @@ from bot.channels.whatsapp_templates import fetch_approved_templates
 from bot.config import Settings
 from bot.relay.relay import Relay, RelayTuning
 from bot.runtime import http_session, keys_for, policy_settings, utc_now
+from bot.services.alerts import with_alerts
 from bot.services.template_sync import TemplateSync
+from bot.slack.alerts import alert_sender
 from bot.slack.threads import ThreadPoster, ThreadQueue
 from bot.store.connection import RedisClient
+from bot.store.contacts import ContactStore
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,8 @@ async def run_worker(settings: Settings, redis: RedisClient, stop: asyncio.Event
     name = consumer_name()
     async with http_session() as http:
         connectors = build_connectors(settings, http, redis, keys)
-        threads = ThreadQueue(redis, keys)
+        # Failed and ❗ messages also raise their sender's personal alert.
+        threads = with_alerts(ThreadQueue(redis, keys), ContactStore(redis, keys), utc_now)
         relay = Relay(
             redis,
             keys,
@@ -49,6 +53,9 @@ async def run_worker(settings: Settings, redis: RedisClient, stop: asyncio.Event
             tuning=RelayTuning(claim_idle_ms=int(settings.relay_claim_idle_seconds * 1000)),
         )
         tasks = [asyncio.create_task(relay.run(stop), name="relay")]
+        alerts = alert_sender(settings, redis, keys, http, utc_now, name=name)
+        if alerts is not None:
+            tasks.append(asyncio.create_task(alerts.run(stop), name="alerts"))
         if settings.whatsapp_token is not None and settings.whatsapp_business_account_id:
             templates = TemplateSync(
                 redis,

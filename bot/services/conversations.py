@@ -13,6 +13,7 @@ from datetime import datetime
 from bot.domain.models import Contact, ConversationStatus
 from bot.services.inbound import ThreadSink
 from bot.store.contacts import ContactStore
+from bot.store.recently_closed import RecentlyClosed
 
 Clock = Callable[[], datetime]
 
@@ -34,6 +35,7 @@ class ConversationService:
         self.clock = clock
         self.close_unassigns = close_unassigns
         self.threads = threads
+        self.recently_closed = RecentlyClosed(contacts.redis, contacts.keys)
 
     async def reopen(self, contact_id: str, agent: str) -> Contact:
         """Reopen (a new thread) and assign to `agent`; a takeover is announced."""
@@ -71,11 +73,16 @@ class ConversationService:
         return after
 
     async def close(self, contact_id: str, agent: str, reason: str | None = None) -> Contact:
-        """Close; CLOSE_UNASSIGNS decides whether the assignee stays."""
+        """Close; CLOSE_UNASSIGNS decides whether the assignee stays.
+
+        The conversation joins the closing agent's recently closed (App Home).
+        """
         before = await self.contacts.require(contact_id)
         after = await self.contacts.close(
             contact_id, self.clock(), unassign=self.close_unassigns, reason=reason
         )
+        if after.version != before.version:
+            await self.recently_closed.note(agent, contact_id)
         if self.threads is not None and after.version != before.version:
             if reason:
                 await self.threads.event(

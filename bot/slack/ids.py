@@ -70,3 +70,9 @@ TAKEOVER_CONFIRM: Final = "takeover_confirm"
 
 #: Listeners for these are registered by pattern (compose_param_1, …).
 PATTERN_ACTIONS: Final = (COMPOSE_PARAM,)
+
+# --- /reopen, App Home and alerts (home helper) -------------------------------------
+REOPEN_CANCEL: Final = "reopen_cancel"  # leave the conversation with its agent (value: contact id)
+# A link button to a conversation's thread (App Home, alerts): Slack opens the
+# link and still sends the click, which is only acknowledged.
+OPEN_THREAD_LINK: Final = "open_thread_link"

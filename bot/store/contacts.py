@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from bot.domain.channels import Channel
 from bot.domain.contacts import (
@@ -31,6 +31,7 @@ from bot.domain.models import (
     from_epoch,
     to_epoch,
 )
+from bot.domain.windows import free_text_closes_at
 from bot.store.connection import RedisClient
 from bot.store.keys import ContactId, Keys
 from bot.store.scripts import APPLY, ApplyResult, Change, apply_change, parse_apply
@@ -109,6 +110,35 @@ class ContactDraft:
 class CreateResult:
     contact_id: str
     created: bool
+
+
+@dataclass(frozen=True)
+class OpenAssigned:
+    """Open, assigned conversations: (assignee, contact id) pairs, and how many in all."""
+
+    pairs: tuple[tuple[str, str], ...]
+    total: int
+
+
+def open_member(assignee: str, local: str) -> str:
+    """A member of `keys.open_assigned`: the agent first, so each agent's are a range."""
+    return f"{assignee}\x00{local}"
+
+
+def window_member(local: str, channel: Channel, window_start: datetime) -> str:
+    """A member of `keys.window_alerts`: which window, and the start it was indexed at."""
+    return f"{local}|{channel.value}|{to_epoch(window_start)}"
+
+
+def parse_window_member(member: str) -> tuple[str, Channel, int] | None:
+    """(local, channel, window start epoch) of a window-alert member; None if malformed."""
+    parts = member.split("|")
+    if len(parts) != 3:
+        return None
+    local, channel, start = parts
+    if channel not in _CHANNELS or not start.isdigit() or not local:
+        return None
+    return local, _CHANNELS[channel], int(start)
 
 
 def encode_terms(terms: Iterable[IndexTerm]) -> str:
@@ -259,6 +289,28 @@ class ContactStore:
                 return by_email[0]
         return None
 
+    async def open_assigned(self, agent: str | None = None, *, limit: int = 500) -> OpenAssigned:
+        """Open conversations assigned to `agent` (None: to any agent), every partition.
+
+        At most `limit` per partition are listed; `total` counts them all.
+        """
+        pipe = self.redis.pipeline(transaction=False)
+        low, high = ("-", "+") if agent is None else (f"[{agent}\x00", f"[{agent}\x01")
+        for p in range(self.keys.partitions):
+            key = self.keys.open_assigned(p)
+            pipe.zrangebylex(key, low, high, 0, limit)
+            pipe.zlexcount(key, low, high)
+        replies: list[Any] = await pipe.execute()
+        pairs: list[tuple[str, str]] = []
+        total = 0
+        for p in range(self.keys.partitions):
+            members = cast(list[str], replies[2 * p])
+            total += int(replies[2 * p + 1])
+            for member in members:
+                assignee, _, local = member.partition("\x00")
+                pairs.append((assignee, f"{p}-{local}"))
+        return OpenAssigned(tuple(pairs), total)
+
     # --- creating --------------------------------------------------------------
 
     def _create_change(self, cid: ContactId, draft: ContactDraft, now: datetime) -> Change:
@@ -298,6 +350,10 @@ class ContactStore:
                 change.zadd(self.keys.recency_bucket(p, draft.status, term.term), score, member)
         if draft.assignee:
             change.zadd(self.keys.inbox_set(p, draft.assignee), score, cid.local)
+            if draft.status is ConversationStatus.OPEN:
+                change.zadd(self.keys.open_assigned(p), 0, open_member(draft.assignee, cid.local))
+        for channel, at in draft.last_inbound_at.items():
+            self._index_window(change, cid, channel, None, at)
         return change
 
     async def _reserve_ids(self, partitions: Sequence[int]) -> list[ContactId]:
@@ -497,8 +553,12 @@ class ContactStore:
         def build(contact: Contact, indexed: tuple[IndexTerm, ...], change: Change) -> bool:
             for term in indexed:
                 self._unindex(change, cid, term)
-            if contact.conversation.assignee:
-                change.zrem(self.keys.inbox_set(p, contact.conversation.assignee), cid.local)
+            conv = contact.conversation
+            if conv.assignee:
+                change.zrem(self.keys.inbox_set(p, conv.assignee), cid.local)
+                change.zrem(self.keys.open_assigned(p), open_member(conv.assignee, cid.local))
+            for channel, at in conv.last_inbound_at.items():
+                self._index_window(change, cid, channel, at, None)
             change.delete(self.keys.contact(cid))
             return True
 
@@ -528,6 +588,13 @@ class ContactStore:
             change.zrem(self.keys.inbox_set(p, conv.assignee), cid.local)
         if assignee:
             change.zadd(self.keys.inbox_set(p, assignee), score, cid.local)
+        was_open = conv.assignee if conv.status is ConversationStatus.OPEN else None
+        is_open = assignee if status is ConversationStatus.OPEN else None
+        if was_open != is_open:
+            if was_open:
+                change.zrem(self.keys.open_assigned(p), open_member(was_open, cid.local))
+            if is_open:
+                change.zadd(self.keys.open_assigned(p), 0, open_member(is_open, cid.local))
         for kind, term in contact.index_terms:
             if kind != TermKind.NAME.value:
                 continue
@@ -541,6 +608,22 @@ class ContactStore:
         else:
             change.hdel(F_ASSIGNEE)
         change.hset(fields)
+
+    def _index_window(
+        self,
+        change: Change,
+        cid: ContactId,
+        channel: Channel,
+        old: datetime | None,
+        new: datetime | None,
+    ) -> None:
+        """Keep the window-alert index on the window's current start (see `keys.window_alerts`)."""
+        key = self.keys.window_alerts(cid.partition)
+        if old is not None and free_text_closes_at(channel, old) is not None:
+            change.zrem(key, window_member(cid.local, channel, old))
+        closes = free_text_closes_at(channel, new) if new is not None else None
+        if new is not None and closes is not None:
+            change.zadd(key, to_epoch(closes), window_member(cid.local, channel, new))
 
     def reopen_change(self, change: Change, contact: Contact, agent: str, now: datetime) -> None:
         """Add to `change`: open the conversation (if closed) and assign it to `agent`.
@@ -643,6 +726,7 @@ class ContactStore:
             previous = inbound.get(channel)
             if previous is None or at > previous:
                 inbound[channel] = at
+                self._index_window(change, cid, channel, previous, at)
             score = sort_score(inbound)
             self._move(
                 change,
@@ -697,6 +781,7 @@ class ContactStore:
             inbound = dict(conv.last_inbound_at)
             for channel, at in (last_inbound_at or {}).items():
                 if channel not in inbound or at > inbound[channel]:
+                    self._index_window(change, cid, channel, inbound.get(channel), at)
                     inbound[channel] = at
             new_status = status or conv.status
             new_assignee = assignee if assignee is not None else conv.assignee
@@ -717,15 +802,33 @@ class ContactStore:
         return await self._mutate(contact_id, build)
 
     async def set_thread(self, contact_id: str, thread_ts: str) -> Contact:
-        """Remember the Slack thread of the current open period."""
+        """Remember the Slack thread of the current open period, and whose thread it is.
+
+        The thread -> contact entry is written by the same script (same
+        partition) and kept after the period ends: a shortcut used in an
+        earlier thread still finds its contact.
+        """
+        cid = ContactId.parse(contact_id)
 
         def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
             if contact.conversation.thread_ts == thread_ts:
                 return False
             change.hset({F_THREAD: thread_ts})
+            change.hset_at(self.keys.thread_contacts(cid.partition), {thread_ts: cid.local})
             return True
 
         return await self._mutate(contact_id, build)
+
+    async def find_by_thread(self, thread_ts: str) -> Contact | None:
+        """The contact whose conversation thread (current or earlier) has this root ts."""
+        pipe = self.redis.pipeline(transaction=False)
+        for p in range(self.keys.partitions):
+            pipe.hget(self.keys.thread_contacts(p), thread_ts)
+        locals_: list[str | None] = await pipe.execute()
+        for p, local in enumerate(locals_):
+            if local:
+                return await self.get(f"{p}-{local}")
+        return None
 
 
 class DuplicateDelivery(RuntimeError):
@@ -754,4 +857,5 @@ __all__ = [
     "ContactStore",
     "CreateResult",
     "IdentityTaken",
+    "OpenAssigned",
 ]

@@ -184,5 +184,44 @@ class Keys:
         return f"{self.prefix}:alert:{{{digest}}}"
 
     def window_alerts(self, partition: int) -> str:
-        """Windows to warn about: `local|channel|inbound epoch`, scored by when to warn."""
+        """Windows to warn about: `local|channel|inbound epoch`, scored by when the
+        window's free text closes (the sweep warns WINDOW_ALERT_MINUTES before)."""
         return f"{self.tag(partition)}:walert"
+
+    # --- App Home and personal alerts -------------------------------------------
+
+    def open_assigned(self, partition: int) -> str:
+        """Open, assigned conversations of a partition: `assignee\\0local`, all scored 0.
+
+        A lexicographic set: one agent's are a range (their App Home), all of
+        them are the team view; kept in step with status and assignee by the
+        same script that changes them.
+        """
+        return f"{self.tag(partition)}:open"
+
+    def alert_pending(self) -> str:
+        """Personal alerts waiting to be sent: entry -> payload (newest version)."""
+        return f"{self.prefix}:{{alerts}}:pending"
+
+    def alert_due(self) -> str:
+        """The same entries, scored by when they may be sent (retries move them on)."""
+        return f"{self.prefix}:{{alerts}}:due"
+
+    def alert_lock(self) -> str:
+        """Held by the one replica that sends alerts (one sender keeps the rate)."""
+        return f"{self.prefix}:{{alerts}}:lock"
+
+    def thread_link(self, thread_ts: str) -> str:
+        """A thread root's permalink, as Slack gave it (permalinks never change)."""
+        return f"{self.prefix}:link:{{{thread_ts}}}"
+
+    # --- the compose flow: a thread's contact ---------------------------------------
+
+    def thread_contacts(self, partition: int) -> str:
+        """Thread root ts -> contact local id, for the partition's contacts.
+
+        Written with the thread (`ContactStore.set_thread`), in the contact's
+        partition so one script records both; the message shortcut finds a
+        thread's contact from it (`ContactStore.find_by_thread`).
+        """
+        return f"{self.tag(partition)}:threads"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from bot.domain.channels import Channel
 from bot.store.connection import create_redis
@@ -28,16 +28,19 @@ async def main(url: str, prefix: str, partitions: int, mode: str, contact_id: st
                 phone=f"+9715{i % 10}{i:07d}"[:13],
                 email=f"user{i}@example.com",
             )
-        else:  # create, reopen, receive, close, delete: every step a script
+        else:  # create, reopen, receive (twice), close, delete: every step a script
             draft = ContactDraft(
                 first_name=f"Temp{i}",
                 last_name="Gone",
                 phone=f"+97155{i:07d}"[:13],
-                identities={Channel.TELEGRAM: f"tg{i}"},
+                identities={Channel.TELEGRAM: f"tg{i}", Channel.WHATSAPP: f"97155{i:07d}"},
             )
             created = await store.create(draft, now)
             await store.reopen(created.contact_id, "U_AGENT", now)
             await store.record_inbound(created.contact_id, Channel.TELEGRAM, now, now)
+            await store.record_inbound(created.contact_id, Channel.WHATSAPP, now, now)
+            later = now + timedelta(minutes=i % 7)  # moves the window's start
+            await store.record_inbound(created.contact_id, Channel.WHATSAPP, later, now)
             await store.close(created.contact_id, now, unassign=bool(i % 2))
             await store.delete(created.contact_id)
 

@@ -14,14 +14,16 @@ import pytest
 
 from bot.domain.contacts import TermKind
 from bot.domain.models import ConversationStatus
-from bot.store.contacts import ContactDraft, contact_from_hash
+from bot.domain.windows import free_text_closes_at
+from bot.store.contacts import ContactDraft, contact_from_hash, open_member, window_member
 from tests.conftest import StoreEnv
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 async def inconsistencies(env: StoreEnv) -> list[str]:
-    """Every index entry points at a contact indexed under that term, and back.
+    """Every index entry points at a contact indexed under that term, and back;
+    likewise the open-conversations index and the window-alert index.
 
     Test-only: SCANs this test's own key prefix to see everything there is.
     """
@@ -32,7 +34,7 @@ async def inconsistencies(env: StoreEnv) -> list[str]:
         kind = key.split(":")[2]
         if kind == "c":
             contacts[key] = await env.redis.hgetall(key)
-        elif kind in ("ix", "rx"):
+        elif kind in ("ix", "rx", "open", "walert"):
             for member in await env.redis.zrange(key, 0, -1):
                 entries.add((key, member))
     expected: set[tuple[str, str]] = set()
@@ -47,6 +49,12 @@ async def inconsistencies(env: StoreEnv) -> list[str]:
             if kind is TermKind.NAME:
                 status = ConversationStatus(data["st"])
                 expected.add((env.keys.recency_bucket(p, status, term), member))
+        conv = contact.conversation
+        if conv.status is ConversationStatus.OPEN and conv.assignee:
+            expected.add((env.keys.open_assigned(p), open_member(conv.assignee, local)))
+        for channel, at in conv.last_inbound_at.items():
+            if free_text_closes_at(channel, at) is not None:
+                expected.add((env.keys.window_alerts(p), window_member(local, channel, at)))
     problems += [f"stale entry {k} {m!r}" for k, m in sorted(entries - expected)]
     problems += [f"missing entry {k} {m!r}" for k, m in sorted(expected - entries)]
     return problems

@@ -1,0 +1,367 @@
+"""Personal alerts as direct messages, sent from the worker (SPEC "Slack surface").
+
+`AlertSender` drains the alert queue (`bot.store.alerts`) like the thread
+poster drains its own: one active sender across replicas (a Redis lock),
+within a rate, honouring `Retry-After`; a Slack outage keeps every alert
+queued, and its "sent once" claim is released so it goes out later. Even two
+senders racing send each event once (the claim is a SET NX).
+
+Each alert is rendered when it is sent, in the recipient's language, from
+the store as it is then: a window alert whose conversation was closed, or
+whose customer wrote again meanwhile, is not sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.channels.base import RateLimiter
+from bot.config import Settings
+from bot.domain.models import Contact, MessageStatus, OutboundMessage, from_epoch
+from bot.domain.windows import Decision, PolicySettings, SendMode, WindowInput, decide
+from bot.runtime import policy_settings
+from bot.services.alerts import Alert, AlertKind, AlertService
+from bot.services.followup import FollowupService
+from bot.services.people import People
+from bot.slack import ids
+from bot.slack.blocks import quote
+from bot.slack.i18n import t
+from bot.slack.links import ThreadLinks, thread_button
+from bot.slack.render import channel_label, duration, escape, window_line
+from bot.slack.threads import SETUP_ERRORS, SlackUnavailable
+from bot.store.alerts import AlertStore, Claim
+from bot.store.connection import RedisClient
+from bot.store.contacts import ContactStore
+from bot.store.keys import ContactId, Keys
+from bot.store.outbox import OutboxStore
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class AlertTuning:
+    rate: float = 5.0  # direct messages per second (each to its own DM channel)
+    burst: int = 10
+    idle_wait: float = 0.5  # seconds between looks at an empty queue
+    lock_ms: int = 15_000
+    max_pause: float = 60.0  # longest wait after errors (Slack down)
+    sweep_every: float = 30.0  # seconds between window sweeps
+
+
+# --- rendering ------------------------------------------------------------------------
+
+
+def _after_close(decision_at_close: Decision, lang: str) -> str:
+    """What may still be sent once the window's free text has closed."""
+    mode = decision_at_close.mode
+    if mode is SendMode.TEMPLATE:
+        return t("alerts.after.template", lang)
+    if mode is SendMode.MESSAGE_TAG:
+        return t("alerts.after.message_tag", lang)
+    return t("alerts.after.nothing", lang)
+
+
+def alert_message(
+    alert: Alert,
+    contact: Contact,
+    *,
+    message: OutboundMessage | None,
+    decision: Decision | None,
+    link: str | None,
+    now: datetime,
+    lang: str,
+    policy: PolicySettings,
+) -> tuple[str, list[Block]]:
+    """The direct message for one alert: a headline, what matters, buttons to act."""
+    name = escape(contact.name or contact.id)
+    channel = channel_label(alert.channel) if alert.channel else "—"
+    body: list[str] = []
+    context: list[str] = []
+    if alert.kind is AlertKind.CUSTOMER_WROTE:
+        head = t("alerts.customer_wrote", lang, name=name, channel=channel)
+        if alert.preview:
+            body.append(quote(alert.preview))
+        if decision is not None:
+            context.append(window_line(decision, lang))
+    elif alert.kind is AlertKind.MESSAGE_FAILED:
+        assert message is not None
+        if message.status is MessageStatus.OUTSIDE_WINDOW:
+            head = t("alerts.message_outside_window", lang, name=name, channel=channel)
+        elif message.reason:
+            head = t(
+                "alerts.message_failed", lang, name=name, channel=channel, reason=message.reason
+            )
+        else:
+            head = t("alerts.message_failed_no_reason", lang, name=name, channel=channel)
+        shown = message.text or (message.template or "")
+        if shown:
+            body.append(quote(shown))
+        if decision is not None:
+            context.append(t("alerts.now_possible", lang, window=window_line(decision, lang)))
+    else:
+        closes = from_epoch(alert.closes_at) or now
+        head = t(
+            "alerts.window_closing",
+            lang,
+            name=name,
+            channel=channel,
+            closes_in=duration((closes - now).total_seconds(), lang),
+        )
+        assert alert.channel is not None
+        start = contact.conversation.last_inbound_at.get(alert.channel)
+        at_close = decide(alert.channel, WindowInput(last_inbound_at=start), closes, policy)
+        body.append(_after_close(at_close, lang))
+    blocks: list[Block] = [
+        SectionBlock(text=MarkdownTextObject(text="\n".join([head, *body])[:3000]))
+    ]
+    if context:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=c[:2000]) for c in context]))
+    follow_up = ButtonElement(
+        text=PlainTextObject(text=t("button.followup", lang), emoji=True),
+        action_id=ids.CONTACT_FOLLOWUP,
+        value=contact.id,
+        style="primary",
+    )
+    blocks.append(
+        ActionsBlock(
+            block_id=f"alert:{contact.id}",
+            elements=[follow_up, thread_button(contact.id, link, lang)],
+        )
+    )
+    return head, blocks
+
+
+# --- sending ---------------------------------------------------------------------------
+
+
+class AlertSender:
+    """Sends queued alerts as direct messages; one active sender across replicas."""
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        keys: Keys,
+        slack: AsyncWebClient,
+        clock: Clock,
+        *,
+        people: People,
+        policy: PolicySettings,
+        support_channel: str | None,
+        alert_minutes: int = 60,
+        name: str = "alerts",
+        tuning: AlertTuning = AlertTuning(),
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.slack = slack
+        self.clock = clock
+        self.people = people
+        self.policy = policy
+        self.name = name
+        self.tuning = tuning
+        self.store = AlertStore(redis, keys)
+        contacts = ContactStore(redis, keys)
+        self.outbox = OutboxStore(contacts)
+        self.service = AlertService(self.store, contacts, clock, alert_minutes=alert_minutes)
+        self.followups = FollowupService(contacts, self.outbox, policy, clock)
+        self.links = ThreadLinks(redis, keys, slack, support_channel)
+        self._limiter = RateLimiter(tuning.rate, tuning.burst)
+        self._failures = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        last_sweep = float("-inf")
+        while not stop.is_set():
+            pause = self.tuning.idle_wait
+            if await self._hold_lock():
+                try:
+                    if time.monotonic() - last_sweep >= self.tuning.sweep_every:
+                        await self.service.sweep_windows()
+                        last_sweep = time.monotonic()
+                    if await self.flush(limit=20):
+                        pause = 0
+                except SlackUnavailable as unavailable:
+                    pause = unavailable.pause
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+
+    async def _hold_lock(self) -> bool:
+        key = self.keys.alert_lock()
+        if await self.redis.set(key, self.name, nx=True, px=self.tuning.lock_ms):
+            return True
+        if await self.redis.get(key) == self.name:
+            await self.redis.pexpire(key, self.tuning.lock_ms)
+            return True
+        return False
+
+    async def flush(self, limit: int = 100) -> int:
+        """Send up to `limit` due alerts, oldest first; returns how many left the queue.
+
+        Raises SlackUnavailable (with how long to wait) when Slack refuses; the
+        alert being sent stays queued and its claim is released.
+        """
+        handled = 0
+        for pending in await self.store.due(limit):
+            alert = Alert.from_payload(pending.payload)
+            if alert is None:
+                logger.error("malformed alert dropped", extra={"entry": pending.entry})
+                await self.store.done(pending)
+                continue
+            claim = await self.store.claim(alert.event, self.name)
+            if claim is Claim.BUSY:
+                continue  # another sender is on it
+            if claim is Claim.ALREADY_SENT:
+                await self.store.done(pending)
+                handled += 1
+                continue
+            try:
+                sent = await self._deliver(alert)
+            except SlackApiError as error:
+                await self.store.release(alert.event, self.name)
+                code = str(error.response.get("error", ""))
+                if code in SETUP_ERRORS:
+                    logger.error("slack refused the app", extra={"error": code})
+                    raise SlackUnavailable(self.tuning.max_pause) from None
+                # This one can never be sent (the user left, say): drop it.
+                logger.error("alert dropped", extra={"error": code, "kind": alert.kind.value})
+                await self.store.done(pending)
+                handled += 1
+                continue
+            except BaseException:
+                await self.store.release(alert.event, self.name)
+                raise
+            if sent:
+                await self.store.mark_sent(alert.event)
+            else:
+                await self.store.release(alert.event, self.name)
+            await self.store.done(pending)
+            handled += 1
+        return handled
+
+    async def _deliver(self, alert: Alert) -> bool:
+        """Render and send one alert; False when it no longer applies."""
+        contact = await self.service.still_relevant(alert)
+        if contact is None:
+            return False
+        message = None
+        if alert.kind is AlertKind.MESSAGE_FAILED:
+            partition = ContactId.parse(contact.id).partition
+            message = await self.outbox.get_message(partition, alert.message_id)
+            if message is None:
+                return False
+        decision = None
+        if alert.channel is not None and alert.channel in contact.identities:
+            decision = await self.followups.decision_for(contact, alert.channel)
+        link = None
+        if contact.conversation.thread_ts:
+            links = await self.links.of([contact.conversation.thread_ts])
+            link = links.get(contact.conversation.thread_ts)
+        lang = await self.people.language(alert.recipient)
+        text, blocks = alert_message(
+            alert,
+            contact,
+            message=message,
+            decision=decision,
+            link=link,
+            now=self.clock(),
+            lang=lang,
+            policy=self.policy,
+        )
+        await self._call(
+            "chat.postMessage",
+            channel=alert.recipient,
+            text=text,
+            blocks=[b.to_dict() for b in blocks],
+            unfurl_links=False,
+        )
+        logger.info("alert sent", extra={"kind": alert.kind.value, "contact": contact.id})
+        return True
+
+    async def _call(self, method: str, **args: Any) -> Any:
+        """One Web API call; 429 and outages become SlackUnavailable."""
+        await self._limiter.acquire()
+        try:
+            response = await self.slack.api_call(method, json=args)
+        except SlackApiError as error:
+            status = error.response.status_code
+            if status == 429:
+                retry_after = float(error.response.headers.get("Retry-After", "1"))
+                logger.warning("slack rate limited alerts", extra={"retry_after": retry_after})
+                raise SlackUnavailable(retry_after) from None
+            if status >= 500:
+                raise SlackUnavailable(self._backoff()) from None
+            raise
+        except (OSError, TimeoutError, aiohttp.ClientError) as error:
+            logger.warning("slack unreachable", extra={"error": type(error).__name__})
+            raise SlackUnavailable(self._backoff()) from None
+        self._failures = 0
+        return response
+
+    def _backoff(self) -> float:
+        self._failures += 1
+        return float(min(self.tuning.max_pause, 2 ** min(self._failures, 6)))
+
+
+def worker_people(
+    redis: RedisClient, keys: Keys, slack: AsyncWebClient, default_language: str
+) -> People:
+    """Who the recipients are, for the worker: their language (App Home choice,
+    else their Slack locale, asked once, else DEFAULT_LANGUAGE)."""
+
+    async def locale_of(user_id: str) -> str | None:
+        reply = await slack.users_info(user=user_id, include_locale=True)
+        user: dict[str, Any] = reply.get("user") or {}
+        return str(user.get("locale") or "") or None
+
+    return People(redis, keys, default_language=default_language, locale_lookup=locale_of)
+
+
+def alert_sender(
+    settings: Settings,
+    redis: RedisClient,
+    keys: Keys,
+    http: aiohttp.ClientSession,
+    clock: Clock,
+    *,
+    name: str,
+) -> AlertSender | None:
+    """The worker's alert sender (None when Slack is not set up)."""
+    if settings.slack_bot_token is None:
+        return None
+    slack = AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_url,
+        session=http,
+    )
+    return AlertSender(
+        redis,
+        keys,
+        slack,
+        clock,
+        people=worker_people(redis, keys, slack, settings.default_language),
+        policy=policy_settings(settings),
+        support_channel=settings.support_channel,
+        alert_minutes=settings.window_alert_minutes,
+        name=name,
+    )
