@@ -7,15 +7,47 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
 
 from bot.domain.channels import CHANNEL_LABELS, Channel
-from bot.domain.models import Contact, MessageStatus, OutboundMessage
+from bot.domain.models import Contact, ConversationStatus, MessageStatus, OutboundMessage
 from bot.domain.windows import PolicySettings, WindowInput, decide
+from bot.slack import ids
 from bot.slack.i18n import t
 
 #: Slack's limit for a section's text.
 SECTION_TEXT_MAX = 3000
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
+    return ButtonElement(
+        text=PlainTextObject(text=text[:75], emoji=True),
+        action_id=action_id,
+        value=value,
+        style=style,
+    )
+
+
+def root_buttons(contact: Contact, lang: str) -> ActionsBlock:
+    """*Follow up*, and *Reopen* when closed or *Close* when open (value: contact id).
+
+    Slack allows no slash command in a thread: these and the message shortcut
+    are how agents act on the conversation there.
+    """
+    elements = [_button(t("button.followup", lang), ids.THREAD_FOLLOWUP, contact.id, "primary")]
+    if contact.conversation.status is ConversationStatus.CLOSED:
+        elements.append(_button(t("button.reopen", lang), ids.THREAD_REOPEN, contact.id))
+    else:
+        elements.append(_button(t("button.close", lang), ids.THREAD_CLOSE, contact.id))
+    return ActionsBlock(block_id=f"root:{contact.id}", elements=elements)
 
 
 def mention(user_id: str | None, lang: str) -> str:
@@ -71,6 +103,7 @@ def thread_root(
     if previous_link:
         link = t("thread.root.previous", lang, link=previous_link)
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=link)]))
+    blocks.append(root_buttons(contact, lang))
     return title, blocks
 
 
@@ -118,6 +151,12 @@ def outbound_entry(message: OutboundMessage, lang: str) -> tuple[str, list[Block
         SectionBlock(text=MarkdownTextObject(text=f"{head}\n{quote(body)}")),
         ContextBlock(elements=[MarkdownTextObject(text=status)]),
     ]
+    if message.status in (MessageStatus.FAILED, MessageStatus.OUTSIDE_WINDOW):
+        # Not delivered: one tap to the composer, on what may be sent now.
+        another = _button(
+            t("compose.button.another_way", lang), ids.FOLLOWUP_ANOTHER_WAY, message.contact_id
+        )
+        blocks.append(ActionsBlock(block_id=f"another:{message.id}", elements=[another]))
     return f"{head} · {status}", blocks
 
 

@@ -76,3 +76,9 @@ REOPEN_CANCEL: Final = "reopen_cancel"  # leave the conversation with its agent 
 # A link button to a conversation's thread (App Home, alerts): Slack opens the
 # link and still sends the click, which is only acknowledged.
 OPEN_THREAD_LINK: Final = "open_thread_link"
+
+# --- /followup, the compose modal and the thread (compose helper) ------------------
+# A button that sends a one-line follow-up: on another channel after a refusal, or
+# taking the conversation over (value: JSON, see bot.slack.compose.LineSend).
+FOLLOWUP_LINE_SEND: Final = "followup_line_send"
+COMPOSE_PREVIEW: Final = "compose_preview"  # the template preview, refreshed

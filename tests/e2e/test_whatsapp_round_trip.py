@@ -124,7 +124,11 @@ def blocks_text(blocks: list[dict[str, Any]]) -> str:
     for block in blocks:
         if "text" in block:
             out.append(block["text"]["text"])
-        out += [e["text"] for e in block.get("elements", [])]
+        # Context elements are texts; buttons (the thread's actions) carry a text object.
+        out += [
+            e["text"] if isinstance(e["text"], str) else e["text"]["text"]
+            for e in block.get("elements", [])
+        ]
     return "\n".join(out)
 
 

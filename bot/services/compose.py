@@ -1,0 +1,537 @@
+"""The composer: what an agent may send a contact now, where, in which form, and
+whether what they composed can go. Slack-free.
+
+The policy (`bot.domain.windows`) decides each channel's window; this module
+turns those decisions into the choices a composer offers (free text, an
+approved WhatsApp template, a Messenger message tag), picks sensible defaults
+(the channel the customer wrote on last where free text goes), and checks a
+composition before it is queued: empty text, text over the channel's limit
+(`bot.domain.limits`), a template parameter left out, a takeover not
+confirmed. The one-line `/followup <contact> <message>` goes through
+`ComposeService.send_line`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from dataclasses import field as dataclass_field
+from datetime import datetime
+from enum import StrEnum
+
+from bot.domain.channels import Channel
+from bot.domain.limits import TextLimit, Unit, text_limit
+from bot.domain.models import Contact, ConversationStatus
+from bot.domain.windows import VIBER_QUOTA_EXHAUSTED, Decision, Form, Reason, SendMode
+from bot.services.followup import (
+    FollowupOutcome,
+    FollowupRequest,
+    FollowupResult,
+    FollowupService,
+)
+from bot.store.contacts import ContactStore
+from bot.store.templates import TemplateStore, WhatsAppTemplate
+
+__all__ = [
+    "ChannelOption",
+    "ComposePlan",
+    "ComposeService",
+    "Draft",
+    "Field",
+    "FieldProblem",
+    "LineOutcome",
+    "LineResult",
+    "default_channel",
+    "forms_for",
+    "line_channel",
+    "plan_for",
+    "request_for",
+    "text_problem",
+    "validate",
+]
+
+# Catalogue keys of the composer's own problems (the policy's reasons come from
+# `bot.domain.windows`).
+NO_TEMPLATES = "compose.no_templates"
+EMPTY_TEXT = "compose.error.empty"
+TOO_LONG = "compose.error.too_long"
+TOO_LONG_BYTES = "compose.error.too_long_bytes"
+PICK_TEMPLATE = "compose.error.pick_template"
+PICK_TAG = "compose.error.pick_tag"
+MISSING_PARAM = "compose.error.missing_param"
+PARAM_FORMAT = "compose.error.param_format"
+CONFIRM_TAKEOVER = "compose.error.takeover"
+CHANNEL_GONE = "compose.error.channel_gone"
+
+#: A template offered in the picker must fit Slack: its "name:language" is an
+#: option value (150 characters at most), and one input per parameter must fit
+#: in a modal (100 blocks) beside the rest of the composer.
+MAX_TEMPLATE_FIELD = 150
+MAX_TEMPLATE_PARAMS = 60
+
+
+class Field(StrEnum):
+    """The part of a composition a problem is about."""
+
+    FORM = "form"  # what was chosen may not be sent (now) at all
+    TEXT = "text"
+    TEMPLATE = "template"
+    PARAM = "param"
+    TAG = "tag"
+    TAKEOVER = "takeover"
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """Why a composition cannot go, as a catalogue key and its parameters."""
+
+    field: Field
+    key: str
+    params: Mapping[str, str | int] = dataclass_field(default_factory=dict)
+    index: int = 0  # the template parameter (1-based) for Field.PARAM
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What the agent has chosen and typed so far (all of it optional)."""
+
+    channel: Channel | None = None
+    form: Form | None = None
+    template: str | None = None  # "name:language" (WhatsAppTemplate.field)
+    tag: str | None = None
+    text: str = ""
+    params: tuple[str, ...] = ()
+    takeover: bool = False  # "take over from the current assignee" ticked
+
+
+@dataclass(frozen=True)
+class ChannelOption:
+    """One of the contact's channels: its window, and what may be sent on it now."""
+
+    decision: Decision
+    forms: tuple[Form, ...]  # in the order offered; empty: nothing may be sent now
+    blocked: tuple[Reason, ...] = ()  # why nothing may be sent (empty when something may)
+
+    @property
+    def channel(self) -> Channel:
+        return self.decision.channel
+
+    @property
+    def open(self) -> bool:
+        return bool(self.forms)
+
+
+@dataclass(frozen=True)
+class ComposePlan:
+    """What a composer shows for one contact: every channel's options, and the
+    draft made consistent with them (a channel of the contact, a form it allows)."""
+
+    contact: Contact
+    agent: str
+    options: tuple[ChannelOption, ...]
+    draft: Draft
+    templates: tuple[WhatsAppTemplate, ...] = ()
+    takeover_from: str | None = None  # the other agent the conversation is assigned to
+
+    @property
+    def option(self) -> ChannelOption | None:
+        return next((o for o in self.options if o.channel == self.draft.channel), None)
+
+    @property
+    def may_send(self) -> bool:
+        return self.option is not None and self.draft.form is not None
+
+    @property
+    def template(self) -> WhatsAppTemplate | None:
+        return self.template_named(self.draft.template)
+
+    def template_named(self, name: str | None) -> WhatsAppTemplate | None:
+        return next((t for t in self.templates if t.field == name), None) if name else None
+
+    @property
+    def tags(self) -> tuple[str, ...]:
+        option = self.option
+        return option.decision.allowed_tags if option is not None else ()
+
+    @property
+    def mode(self) -> SendMode:
+        """How the draft would go now (REFUSED when it cannot)."""
+        option = self.option
+        if option is None or self.draft.form is None:
+            return SendMode.REFUSED
+        tag = self.draft.tag or (self.tags[0] if self.tags else None)
+        return option.decision.check(self.draft.form, tag)
+
+    @property
+    def limit(self) -> TextLimit | None:
+        return text_limit(self.draft.channel) if self.draft.channel is not None else None
+
+    @property
+    def alternatives(self) -> tuple[ChannelOption, ...]:
+        """The contact's other channels where something may be sent now."""
+        return tuple(o for o in self.options if o.open and o.channel != self.draft.channel)
+
+    @property
+    def preview(self) -> str | None:
+        """The chosen template's body with the parameters typed so far ({{n}} where none)."""
+        template = self.template
+        if template is None:
+            return None
+        params = tuple(
+            value.strip() or f"{{{{{n}}}}}" for n, value in enumerate(self.draft.params, start=1)
+        )
+        return template.render(params)
+
+
+def forms_for(decision: Decision, templates_available: bool) -> tuple[Form, ...]:
+    """What may be composed on a channel now, free text first.
+
+    Templates only where the channel has them and some are approved; a message
+    tag only once free text needs more than the standard window (Messenger
+    after 24 h), and only from the configured tags.
+    """
+    forms: list[Form] = []
+    if decision.check(Form.TEXT) is not SendMode.REFUSED:
+        forms.append(Form.TEXT)
+    if templates_available and decision.check(Form.TEMPLATE) is not SendMode.REFUSED:
+        forms.append(Form.TEMPLATE)
+    tags = decision.allowed_tags
+    if (
+        tags
+        and decision.mode is not SendMode.FREE
+        and decision.check(Form.TAGGED, tags[0]) is not SendMode.REFUSED
+    ):
+        forms.append(Form.TAGGED)
+    return tuple(forms)
+
+
+def _option(decision: Decision, templates: Sequence[WhatsAppTemplate]) -> ChannelOption:
+    has_templates = bool(templates) and decision.check(Form.TEMPLATE) is not SendMode.REFUSED
+    forms = forms_for(decision, has_templates)
+    if forms:
+        return ChannelOption(decision, forms)
+    if decision.may_send and decision.mode is SendMode.TEMPLATE:
+        # Template only, and none approved: nothing can go on this channel.
+        return ChannelOption(decision, (), (decision.reason, Reason(NO_TEMPLATES)))
+    return ChannelOption(decision, (), (decision.reason,))
+
+
+def _by_recency(contact: Contact, decisions: Sequence[Decision]) -> list[Decision]:
+    """The customer's most recent channel first; channels they never wrote on last."""
+    inbound = contact.conversation.last_inbound_at
+
+    def key(decision: Decision) -> tuple[bool, float]:
+        at: datetime | None = inbound.get(decision.channel)
+        return (at is None, -at.timestamp() if at is not None else 0.0)
+
+    return sorted(decisions, key=key)  # stable: ties keep the channels' order
+
+
+def line_channel(contact: Contact, decisions: Sequence[Decision]) -> Channel | None:
+    """Where a one-line follow-up goes: the channel the customer wrote on most
+    recently where free text is allowed; if none allows it, the most recent one."""
+    ordered = _by_recency(contact, decisions)
+    for decision in ordered:
+        if decision.check(Form.TEXT) is not SendMode.REFUSED:
+            return decision.channel
+    return ordered[0].channel if ordered else None
+
+
+def default_channel(contact: Contact, options: Sequence[ChannelOption]) -> Channel | None:
+    """The composer's first channel: as for a one-line follow-up, except that a
+    channel where something else (a template, a tag) may go beats one where
+    nothing may."""
+    ordered = _by_recency(contact, [o.decision for o in options])
+    by_channel = {o.channel: o for o in options}
+    for decision in ordered:
+        if Form.TEXT in by_channel[decision.channel].forms:
+            return decision.channel
+    for decision in ordered:
+        if by_channel[decision.channel].open:
+            return decision.channel
+    return ordered[0].channel if ordered else None
+
+
+def offered_templates(templates: Sequence[WhatsAppTemplate]) -> tuple[WhatsAppTemplate, ...]:
+    """Approved templates the composer can offer (see MAX_TEMPLATE_FIELD / _PARAMS)."""
+    return tuple(
+        t
+        for t in templates
+        if len(t.field) <= MAX_TEMPLATE_FIELD and t.parameter_count <= MAX_TEMPLATE_PARAMS
+    )
+
+
+def plan_for(
+    contact: Contact,
+    agent: str,
+    decisions: Sequence[Decision],
+    templates: Sequence[WhatsAppTemplate],
+    draft: Draft = Draft(),
+) -> ComposePlan:
+    """The composer for `contact` with `draft` made consistent with what may go now.
+
+    What the agent chose is kept where it still applies; the rest falls back
+    to the defaults (a channel changed: its first form, no template or tag).
+    """
+    offered = offered_templates(templates)
+    options = tuple(_option(d, offered if d.channel is Channel.WHATSAPP else ()) for d in decisions)
+    channel = draft.channel if draft.channel in contact.identities else None
+    if channel is None:
+        channel = default_channel(contact, options)
+    option = next((o for o in options if o.channel == channel), None)
+    forms = option.forms if option is not None else ()
+    form = draft.form if draft.form in forms else (forms[0] if forms else None)
+    template = next((t for t in offered if t.field == draft.template), None)
+    if form is not Form.TEMPLATE:
+        template = None
+    params: tuple[str, ...] = ()
+    if template is not None:
+        count = template.parameter_count
+        params = (tuple(draft.params) + ("",) * count)[:count]
+    tags = option.decision.allowed_tags if option is not None else ()
+    tag = draft.tag if draft.tag in tags else None
+    if form is Form.TAGGED and tag is None and len(tags) == 1:
+        tag = tags[0]
+    if form is not Form.TAGGED:
+        tag = None
+    conv = contact.conversation
+    takeover_from = None
+    if conv.status is ConversationStatus.OPEN and conv.assignee and conv.assignee != agent:
+        takeover_from = conv.assignee
+    return ComposePlan(
+        contact=contact,
+        agent=agent,
+        options=options,
+        draft=replace(
+            draft,
+            channel=channel,
+            form=form,
+            template=template.field if template is not None else None,
+            tag=tag,
+            params=params,
+        ),
+        templates=offered,
+        takeover_from=takeover_from,
+    )
+
+
+def text_problem(channel: Channel, text: str) -> FieldProblem | None:
+    """Empty, or over the channel's limit (`bot.domain.limits`); None when it fits."""
+    if not text.strip():
+        return FieldProblem(Field.TEXT, EMPTY_TEXT)
+    limit = text_limit(channel)
+    size = limit.measure(text.strip())
+    if size > limit.amount:
+        key = TOO_LONG_BYTES if limit.unit is Unit.BYTES else TOO_LONG
+        return FieldProblem(
+            Field.TEXT, key, {"channel": channel.value, "size": size, "limit": limit.amount}
+        )
+    return None
+
+
+def _param_problem(n: int, value: str) -> FieldProblem | None:
+    if not value.strip():
+        return FieldProblem(Field.PARAM, MISSING_PARAM, {"n": n}, index=n)
+    # WhatsApp refuses parameters with new lines, tabs or more than four
+    # consecutive spaces (Cloud API error 132018).
+    if any(c in value for c in "\n\r\t") or "    " in value:
+        return FieldProblem(Field.PARAM, PARAM_FORMAT, {"n": n}, index=n)
+    return None
+
+
+def validate(plan: ComposePlan, submitted: Draft) -> list[FieldProblem]:
+    """Everything wrong with `submitted` (empty: it may be sent as it is)."""
+    channel = submitted.channel
+    option = next((o for o in plan.options if o.channel == channel), None)
+    if channel is None or option is None:
+        return [FieldProblem(Field.FORM, CHANNEL_GONE)]
+    form = submitted.form
+    if form is None or form not in option.forms:
+        reasons = option.blocked or (
+            option.decision.check_reason(form or Form.TEXT, submitted.tag),
+        )
+        return [FieldProblem(Field.FORM, r.key, dict(r.params)) for r in reasons]
+    problems: list[FieldProblem] = []
+    if plan.takeover_from and not submitted.takeover:
+        problems.append(FieldProblem(Field.TAKEOVER, CONFIRM_TAKEOVER))
+    if form in (Form.TEXT, Form.TAGGED):
+        problem = text_problem(channel, submitted.text)
+        if problem is not None:
+            problems.append(problem)
+    if form is Form.TAGGED and submitted.tag not in option.decision.allowed_tags:
+        problems.append(FieldProblem(Field.TAG, PICK_TAG))
+    if form is Form.TEMPLATE:
+        template = plan.template_named(submitted.template)
+        if template is None:
+            problems.append(FieldProblem(Field.TEMPLATE, PICK_TEMPLATE))
+        else:
+            params = (tuple(submitted.params) + ("",) * template.parameter_count)[
+                : template.parameter_count
+            ]
+            for n, value in enumerate(params, start=1):
+                param = _param_problem(n, value)
+                if param is not None:
+                    problems.append(param)
+    return problems
+
+
+def request_for(plan: ComposePlan, submitted: Draft, idempotency_key: str) -> FollowupRequest:
+    """The follow-up a valid composition asks for (see `validate`)."""
+    if submitted.channel is None or submitted.form is None:
+        raise ValueError("a composition without a channel or form cannot be sent")
+    template = plan.template_named(submitted.template)
+    if submitted.form is Form.TEMPLATE:
+        if template is None:
+            raise ValueError("a template follow-up needs an approved template")
+        return FollowupRequest(
+            contact_id=plan.contact.id,
+            channel=submitted.channel,
+            sender=plan.agent,
+            idempotency_key=idempotency_key,
+            form=Form.TEMPLATE,
+            template=template.name,
+            template_language=template.language,
+            template_params=tuple(p.strip() for p in submitted.params),
+            confirm_takeover=submitted.takeover,
+        )
+    return FollowupRequest(
+        contact_id=plan.contact.id,
+        channel=submitted.channel,
+        sender=plan.agent,
+        idempotency_key=idempotency_key,
+        form=submitted.form,
+        text=submitted.text.strip(),
+        tag=submitted.tag if submitted.form is Form.TAGGED else None,
+        confirm_takeover=submitted.takeover,
+    )
+
+
+class LineOutcome(StrEnum):
+    """What became of a one-line follow-up."""
+
+    SENT = "sent"  # accepted and queued
+    DUPLICATE = "duplicate"  # the same request was accepted before
+    REFUSED = "refused"  # the window refuses free text: recorded with ❗
+    QUOTA = "quota"  # Viber's free quota is used up: refused, not recorded (SPEC)
+    NEEDS_TAKEOVER = "needs_takeover"  # assigned to another agent: confirm first
+    TOO_LONG = "too_long"  # over the channel's limit: nothing recorded
+    NO_CHANNEL = "no_channel"  # the contact has no channel at all
+
+
+@dataclass(frozen=True)
+class LineResult:
+    outcome: LineOutcome
+    contact: Contact
+    channel: Channel | None = None
+    mode: SendMode = SendMode.REFUSED
+    reason: Reason | None = None  # the window's reason (sent or refused)
+    problem: FieldProblem | None = None  # TOO_LONG
+    previous_assignee: str | None = None  # taken over from (SENT) / assigned to (NEEDS_TAKEOVER)
+    reopened: bool = False  # SENT on a closed conversation (now open and the sender's)
+    template_possible: bool = False  # an approved template may go on `channel` now
+    composer_useful: bool = False  # some channel allows some form: the composer helps
+
+
+class ComposeService:
+    def __init__(
+        self, contacts: ContactStore, followups: FollowupService, templates: TemplateStore
+    ) -> None:
+        self.contacts = contacts
+        self.followups = followups
+        self.templates = templates
+
+    async def _templates_for(self, contact: Contact) -> list[WhatsAppTemplate]:
+        if Channel.WHATSAPP not in contact.identities:
+            return []
+        return await self.templates.all()
+
+    async def plan(self, contact_id: str, agent: str, draft: Draft = Draft()) -> ComposePlan | None:
+        """The composer for a contact (None when the contact no longer exists)."""
+        contact = await self.contacts.get(contact_id)
+        if contact is None:
+            return None
+        return await self.plan_contact(contact, agent, draft)
+
+    async def plan_contact(
+        self, contact: Contact, agent: str, draft: Draft = Draft()
+    ) -> ComposePlan:
+        decisions = await self.followups.decisions_for(contact)
+        return plan_for(contact, agent, decisions, await self._templates_for(contact), draft)
+
+    async def send(self, plan: ComposePlan, submitted: Draft, key: str) -> FollowupResult:
+        """Queue a validated composition (idempotent on `key`: the modal's view id)."""
+        return await self.followups.send(request_for(plan, submitted, key))
+
+    async def send_line(
+        self,
+        contact: Contact,
+        agent: str,
+        text: str,
+        key: str,
+        *,
+        channel: Channel | None = None,
+        confirm_takeover: bool = False,
+    ) -> LineResult:
+        """`/followup <contact> <message>`: free text at once where the window allows it.
+
+        Where it does not, the attempt is recorded with ❗ in the thread (not
+        relayed; SPEC "Channel window rules"), except a Viber quota refusal,
+        and the result says what would work instead. (No other channel takes
+        free text then: `line_channel` would have picked it.)
+        """
+        decisions = await self.followups.decisions_for(contact)
+        if channel is None or channel not in contact.identities:
+            channel = line_channel(contact, decisions)
+        if channel is None:
+            return LineResult(LineOutcome.NO_CHANNEL, contact)
+        problem = text_problem(channel, text)
+        if problem is not None:
+            return LineResult(LineOutcome.TOO_LONG, contact, channel, problem=problem)
+        request = FollowupRequest(
+            contact_id=contact.id,
+            channel=channel,
+            sender=agent,
+            idempotency_key=key,
+            form=Form.TEXT,
+            text=text.strip(),
+            confirm_takeover=confirm_takeover,
+        )
+        result = await self.followups.send(request)
+        before = result.contact or contact
+        if result.outcome is FollowupOutcome.ACCEPTED:
+            conv = before.conversation
+            return LineResult(
+                LineOutcome.SENT,
+                before,
+                channel,
+                mode=result.mode,
+                reason=result.reason,
+                previous_assignee=conv.assignee if conv.assignee != agent else None,
+                reopened=conv.status is ConversationStatus.CLOSED,
+            )
+        if result.outcome is FollowupOutcome.DUPLICATE:
+            return LineResult(LineOutcome.DUPLICATE, before, channel, mode=result.mode)
+        if result.outcome is FollowupOutcome.NEEDS_TAKEOVER:
+            return LineResult(
+                LineOutcome.NEEDS_TAKEOVER,
+                before,
+                channel,
+                previous_assignee=result.previous_assignee,
+            )
+        reason = result.reason
+        quota = reason is not None and reason.key == VIBER_QUOTA_EXHAUSTED
+        if not quota:
+            await self.followups.record_refused(request, result)
+        templates = offered_templates(await self._templates_for(before))
+        options = [
+            _option(d, templates if d.channel is Channel.WHATSAPP else ()) for d in decisions
+        ]
+        here = next((o for o in options if o.channel == channel), None)
+        return LineResult(
+            LineOutcome.QUOTA if quota else LineOutcome.REFUSED,
+            before,
+            channel,
+            reason=reason,
+            template_possible=here is not None and Form.TEMPLATE in here.forms,
+            composer_useful=any(o.open for o in options),
+        )

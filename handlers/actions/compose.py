@@ -1,0 +1,170 @@
+"""Buttons that start a follow-up, and the compose modal's own selects.
+
+* *Follow up* on a contact (search results, alerts, App Home) and *this one*
+  after an ambiguous `/followup`: the compose modal (or, with a one-line
+  message, the fast path).
+* *Use a template* after a refused one-line follow-up: the modal on the
+  template form.
+* *Send on …* / *Take over and send*: a one-line follow-up the answer carried.
+* Inside the modal: the channel, form and template selects, the parameter
+  inputs and *Preview* redraw it (`views.update` with the view's hash).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.models.blocks import Block
+
+from bot.domain.windows import Form
+from bot.services.compose import Draft
+from bot.slack import ids
+from bot.slack.app import SlackDeps, respond
+from bot.slack.compose import (
+    PARAM_ACTION,
+    LineSend,
+    read_compose,
+    template_options,
+    text_answer,
+    unpack_template_choice,
+)
+from bot.slack.compose_flow import ComposeFlow, origin_of
+from bot.slack.i18n import t
+
+
+def _action(body: dict[str, Any]) -> dict[str, Any]:
+    action: dict[str, Any] = body["actions"][0]
+    return action
+
+
+def choice_key(body: dict[str, Any], contact_id: str) -> str:
+    """The idempotency key of a one-line follow-up sent by choosing its contact.
+
+    The list's message and the contact: a double tap sends once, while the
+    same line typed again later (a new list) is a new follow-up.
+    """
+    container = body.get("container") or {}
+    message_ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
+    if message_ts:
+        return f"choose:{message_ts}:{contact_id}"
+    return str(body["trigger_id"])
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    flow = ComposeFlow(deps)
+
+    def responder(body: dict[str, Any], *, replace: bool) -> Any:
+        url = body.get("response_url")
+
+        async def deliver(text: str, blocks: Sequence[Block]) -> None:
+            if isinstance(url, str):
+                await respond(deps, url, text, blocks, replace_original=replace)
+
+        return deliver
+
+    async def open_for(
+        body: dict[str, Any], contact_id: str, lang: str, draft: Draft | None = None
+    ) -> None:
+        agent = str(body["user"]["id"])
+        opened = await flow.open(
+            contact_id=contact_id,
+            agent=agent,
+            lang=lang,
+            trigger_id=str(body["trigger_id"]),
+            origin=origin_of(body),
+            draft=draft,
+            from_view=body.get("view"),
+        )
+        if not opened:
+            await responder(body, replace=False)(*text_answer(t("compose.gone", lang)))
+
+    async def contact_followup(
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        contact_id = str(_action(body)["value"])
+        lang = str(context["lang"])
+        deps.background.run(open_for(body, contact_id, lang), on_error=flow.apology(body, lang))
+
+    async def choose(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+        chosen = json.loads(str(_action(body)["value"]))
+        contact_id, message = str(chosen["c"]), str(chosen.get("m") or "")
+        if not message.strip():
+            deps.background.run(open_for(body, contact_id, lang), on_error=flow.apology(body, lang))
+            return
+        agent = str(body["user"]["id"])
+        deliver = responder(body, replace=True)
+
+        async def send() -> None:
+            contact = await deps.contacts.get(contact_id)
+            if contact is None:
+                await deliver(*text_answer(t("compose.gone", lang)))
+                return
+            key = choice_key(body, contact_id)
+            await flow.send_line(contact, agent, message, key, lang, deliver)
+
+        deps.background.run(send(), on_error=flow.apology(body, lang))
+
+    async def use_template(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        contact_id, channel = unpack_template_choice(str(_action(body)["value"]))
+        draft = Draft(channel=channel, form=Form.TEMPLATE)
+        lang = str(context["lang"])
+        deps.background.run(
+            open_for(body, contact_id, lang, draft), on_error=flow.apology(body, lang)
+        )
+
+    async def line_send(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+        line = LineSend.unpack(str(_action(body)["value"]))
+        agent = str(body["user"]["id"])
+        deliver = responder(body, replace=True)
+
+        async def send() -> None:
+            contact = await deps.contacts.get(line.contact_id)
+            if contact is None:
+                await deliver(*text_answer(t("compose.gone", lang)))
+                return
+            await flow.send_line(
+                contact,
+                agent,
+                line.text,
+                line.key,
+                lang,
+                deliver,
+                channel=line.channel,
+                takeover=line.takeover,
+            )
+
+        deps.background.run(send(), on_error=flow.apology(body, lang))
+
+    async def redraw(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        agent = str(body["user"]["id"])
+        deps.background.run(flow.redraw(body["view"], agent, str(context["lang"]), _action(body)))
+
+    async def template_choices(
+        ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """More approved templates than a static select holds: filtered as the agent types."""
+        view = body.get("view") or {}
+        compose, draft = read_compose(view)
+        plan = await flow.service.plan(compose.contact_id, str(body["user"]["id"]), draft)
+        options = template_options(plan, str(body.get("value") or "")) if plan else []
+        await ack(options=[o.to_dict() for o in options])
+
+    app.action(ids.CONTACT_FOLLOWUP)(contact_followup)
+    app.action(ids.CONTACT_CHOOSE_FOLLOWUP)(choose)
+    app.action(ids.USE_TEMPLATE)(use_template)
+    app.action(ids.FOLLOWUP_LINE_SEND)(line_send)
+    for action_id in (ids.COMPOSE_CHANNEL, ids.COMPOSE_FORM, ids.COMPOSE_TEMPLATE):
+        app.action(action_id)(redraw)
+    app.action(ids.COMPOSE_PREVIEW)(redraw)
+    app.action(PARAM_ACTION)(redraw)
+    app.options(ids.COMPOSE_TEMPLATE)(template_choices)

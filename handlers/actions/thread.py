@@ -1,0 +1,102 @@
+"""Buttons in a conversation's thread (Slack allows no slash command there).
+
+The root: *Follow up* (the compose modal), *Reopen* (when closed) and
+*Close* (when open: a modal with an optional reason). A ❗ or failed entry:
+*Follow up another way* (the composer, on what may be sent now).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+
+from bot.domain.models import ConversationStatus
+from bot.slack import ids
+from bot.slack.app import SlackDeps, respond
+from bot.slack.compose import close_modal, text_answer
+from bot.slack.compose_flow import ComposeFlow, origin_of
+from bot.slack.i18n import t
+from bot.slack.render import escape
+
+
+def _value(body: dict[str, Any]) -> str:
+    return str(body["actions"][0]["value"])
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    flow = ComposeFlow(deps)
+
+    async def answer(body: dict[str, Any], text: str) -> None:
+        url = body.get("response_url")
+        if isinstance(url, str):
+            await respond(deps, url, *text_answer(text))
+
+    async def followup(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+
+        async def open_composer() -> None:
+            opened = await flow.open(
+                contact_id=_value(body),
+                agent=str(body["user"]["id"]),
+                lang=lang,
+                trigger_id=str(body["trigger_id"]),
+                origin=origin_of(body),
+                from_view=body.get("view"),
+            )
+            if not opened:
+                await answer(body, t("compose.gone", lang))
+
+        deps.background.run(open_composer(), on_error=flow.apology(body, lang))
+
+    async def reopen(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+        agent = str(body["user"]["id"])
+        contact_id = _value(body)
+
+        async def work() -> None:
+            contact = await deps.contacts.get(contact_id)
+            if contact is None:
+                await answer(body, t("compose.gone", lang))
+                return
+            name = escape(contact.name or contact.id)
+            conv = contact.conversation
+            if conv.status is ConversationStatus.OPEN:
+                # The root was stale: someone reopened it meanwhile. Taking it
+                # over is /reopen's job, with its confirmation.
+                if conv.assignee == agent:
+                    await answer(body, t("compose.reopen.already_yours", lang, name=name))
+                elif conv.assignee:
+                    mention = f"<@{conv.assignee}>"
+                    await answer(
+                        body, t("compose.reopen.already_other", lang, name=name, agent=mention)
+                    )
+                else:
+                    await deps.conversations.assign(contact_id, agent, by=agent)
+                    await answer(body, t("compose.reopen.done", lang, name=name))
+                return
+            await deps.conversations.reopen(contact_id, agent)
+            await answer(body, t("compose.reopen.done", lang, name=name))
+
+        deps.background.run(work(), on_error=flow.apology(body, lang))
+
+    async def close(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+
+        async def open_close_modal() -> None:
+            contact = await deps.contacts.get(_value(body))
+            if contact is None:
+                await answer(body, t("compose.gone", lang))
+                return
+            view = close_modal(contact, origin_of(body), deps.settings.close_unassigns, lang)
+            await deps.client.views_open(trigger_id=str(body["trigger_id"]), view=view)
+
+        deps.background.run(open_close_modal(), on_error=flow.apology(body, lang))
+
+    app.action(ids.THREAD_FOLLOWUP)(followup)
+    app.action(ids.FOLLOWUP_ANOTHER_WAY)(followup)
+    app.action(ids.THREAD_REOPEN)(reopen)
+    app.action(ids.THREAD_CLOSE)(close)

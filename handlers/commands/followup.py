@@ -1,0 +1,84 @@
+"""`/followup <contact> [message]`.
+
+Without a message: the compose modal (opened right after the ack: a
+trigger_id lives 3 seconds). With one (the mobile fast path): sent at once
+where the window allows free text, else recorded with ❗ and answered with
+what would work. An ambiguous contact gets a list to choose from; an unknown
+one says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject
+
+from bot.slack import ids
+from bot.slack.app import SlackDeps, respond
+from bot.slack.compose import Origin, carries_in_choice, text_answer
+from bot.slack.compose_flow import ComposeFlow
+from bot.slack.contact_blocks import choices_message
+from bot.slack.i18n import t
+from bot.slack.render import escape
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    flow = ComposeFlow(deps)
+
+    async def followup(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        lang = str(context["lang"])
+        text = str(body.get("text") or "")
+        if not text.strip():
+            await ack(response_type="ephemeral", text=t("compose.usage", lang))
+            return
+        await ack()
+        agent = str(body["user_id"])
+        url = str(body["response_url"])
+        trigger = str(body["trigger_id"])
+        origin = Origin(str(body.get("channel_id") or ""))
+
+        async def deliver(answer: str, blocks: Sequence[Block]) -> None:
+            await respond(deps, url, answer, blocks)
+
+        async def work() -> None:
+            lookup, message = await deps.directory.split(text)
+            query = text.strip()
+            if message:
+                query = query[: len(query) - len(message)].strip()
+            if lookup.error is not None:
+                await deliver(*text_answer(t(lookup.error.key, lang, **lookup.error.params)))
+            elif lookup.ambiguous:
+                carried = message if carries_in_choice(message) else ""
+                answer, blocks = choices_message(
+                    query,
+                    await deps.views_of(lookup.choices),
+                    more=lookup.more,
+                    action_id=ids.CONTACT_CHOOSE_FOLLOWUP,
+                    now=deps.clock(),
+                    lang=lang,
+                    message=carried,
+                )
+                if message and not carried:
+                    note = t("compose.line.choose_then_write", lang)
+                    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=note)]))
+                await deliver(answer, blocks)
+            elif lookup.contact is None:
+                await deliver(*text_answer(t("lookup.not_found", lang, query=escape(query))))
+            elif not message:
+                opened = await flow.open(
+                    contact_id=lookup.contact.id,
+                    agent=agent,
+                    lang=lang,
+                    trigger_id=trigger,
+                    origin=origin,
+                )
+                if not opened:
+                    await deliver(*text_answer(t("compose.gone", lang)))
+            else:
+                await flow.send_line(lookup.contact, agent, message, trigger, lang, deliver)
+
+        deps.background.run(work(), on_error=lambda _: respond(deps, url, t("error.sorry", lang)))
+
+    app.command(ids.FOLLOWUP)(followup)

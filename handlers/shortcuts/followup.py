@@ -1,0 +1,69 @@
+"""The message shortcut "Follow up with this customer".
+
+Slack allows no slash command in a thread, so inside a conversation's thread
+this is how an agent follows up: on any message of the thread it opens the
+compose modal for the thread's contact; on the agent's own reply it is
+prefilled with that reply (type in the thread on a phone, then send with two
+taps). A reply in the thread is an internal note until the agent sends it
+from the modal. Elsewhere, an ephemeral explanation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+
+from bot.services.compose import Draft
+from bot.slack import ids
+from bot.slack.app import SlackDeps, respond
+from bot.slack.compose import Origin, plain_text_of, text_answer
+from bot.slack.compose_flow import ComposeFlow
+from bot.slack.i18n import t
+
+
+def prefill_of(message: dict[str, Any], agent: str) -> str:
+    """The message's text when it is the agent's own reply in the thread, else nothing."""
+    is_reply = bool(message.get("thread_ts")) and message.get("thread_ts") != message.get("ts")
+    own = message.get("user") == agent and not message.get("bot_id")
+    return plain_text_of(str(message.get("text") or "")) if is_reply and own else ""
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    flow = ComposeFlow(deps)
+
+    async def shortcut(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+        agent = str(body["user"]["id"])
+        message: dict[str, Any] = body.get("message") or {}
+        channel = str((body.get("channel") or {}).get("id") or "")
+        root = str(message.get("thread_ts") or message.get("ts") or "")
+        url = body.get("response_url")
+
+        async def explain(key: str) -> None:
+            if isinstance(url, str):
+                await respond(deps, url, *text_answer(t(key, lang)))
+
+        async def work() -> None:
+            support = deps.settings.support_channel
+            contact = None
+            if root and (not support or channel == support):
+                contact = await deps.contacts.find_by_thread(root)
+            if contact is None:
+                await explain("compose.shortcut.not_thread")
+                return
+            opened = await flow.open(
+                contact_id=contact.id,
+                agent=agent,
+                lang=lang,
+                trigger_id=str(body["trigger_id"]),
+                origin=Origin(channel, root),
+                draft=Draft(text=prefill_of(message, agent)),
+            )
+            if not opened:
+                await explain("compose.gone")
+
+        deps.background.run(work(), on_error=flow.apology(body, lang))
+
+    app.shortcut(ids.FOLLOWUP_SHORTCUT)(shortcut)

@@ -1,0 +1,91 @@
+"""The compose modal's submission.
+
+Checked at once, so bad input comes back as field errors in the ack (empty
+text, text over the channel's limit, a template parameter left out, a
+takeover not confirmed, or a window that closed since the modal opened).
+Then the follow-up is queued under the view's id as idempotency key (a
+double click or a retried submission queues once), the modal closes, and the
+agent is told how it went where they started (or by direct message).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+
+from bot.domain.models import ConversationStatus
+from bot.domain.windows import Form, SendMode
+from bot.services.compose import validate
+from bot.services.followup import FollowupOutcome
+from bot.slack import ids
+from bot.slack.app import SlackDeps
+from bot.slack.compose import (
+    BLOCK_TEMPLATE,
+    BLOCK_TEXT,
+    duplicate_message,
+    field_errors,
+    read_compose,
+    refused_message,
+    sent_message,
+    taken_meanwhile_message,
+    text_answer,
+)
+from bot.slack.compose_flow import ComposeFlow
+from bot.slack.i18n import t
+from bot.slack.render import reason_text
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    flow = ComposeFlow(deps)
+
+    async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        lang = str(context["lang"])
+        agent = str(body["user"]["id"])
+        view = body["view"]
+        compose, draft = read_compose(view)
+        plan = await flow.service.plan(compose.contact_id, agent, draft)
+        if plan is None:
+            block = BLOCK_TEMPLATE if compose.form is Form.TEMPLATE else BLOCK_TEXT
+            await ack(response_action="errors", errors={block: t("compose.gone", lang)})
+            return
+        problems = validate(plan, draft)
+        if problems:
+            await ack(response_action="errors", errors=field_errors(problems, draft, lang))
+            return
+        await ack()
+        key = str(view["id"])
+
+        async def send() -> None:
+            result = await flow.service.send(plan, draft, key)
+            contact = result.contact or plan.contact
+            channel = draft.channel
+            assert channel is not None
+            if result.outcome is FollowupOutcome.ACCEPTED:
+                before = contact.conversation
+                template = plan.template_named(draft.template)
+                text, blocks = sent_message(
+                    contact,
+                    channel,
+                    result.mode,
+                    lang,
+                    tag=draft.tag if result.mode is SendMode.MESSAGE_TAG else None,
+                    template=template.name if template else None,
+                    reopened=before.status is ConversationStatus.CLOSED,
+                    taken_from=before.assignee if before.assignee != agent else None,
+                )
+            elif result.outcome is FollowupOutcome.DUPLICATE:
+                text, blocks = duplicate_message(contact, channel, lang)
+            elif result.outcome is FollowupOutcome.NEEDS_TAKEOVER:
+                text, blocks = taken_meanwhile_message(contact, result.previous_assignee, lang)
+            else:
+                words = reason_text(result.reason, lang) if result.reason else ""
+                text, blocks = refused_message(contact, result.decision, words, lang)
+            await flow.tell(agent, compose.origin, text, blocks)
+
+        async def sorry(_: BaseException) -> None:
+            await flow.tell(agent, compose.origin, *text_answer(t("error.sorry", lang)))
+
+        deps.background.run(send(), on_error=sorry)
+
+    app.view(ids.COMPOSE_VIEW)(submitted)

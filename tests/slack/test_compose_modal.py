@@ -1,0 +1,585 @@
+"""The compose modal: it adapts to each channel's window, checks input, and queues once.
+
+SPEC "Slack surface" (a compose modal that adapts to the channel and window)
+and "Channel window rules"; issue 4, item 4.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.domain.channels import Channel
+from bot.domain.models import ConversationStatus, MessageStatus
+from bot.slack import ids
+from bot.slack.compose import BLOCK_TAKEOVER, BLOCK_TEMPLATE, BLOCK_TEXT, param_block
+from bot.store.templates import WhatsAppTemplate
+from tests.fakes.slack import FakeSlack
+from tests.slack.compose_steps import (
+    action_ids,
+    change,
+    ephemerals,
+    messages_of,
+    open_composer,
+    submit,
+    texts,
+)
+from tests.slack.conftest import AGENT, OTHER_AGENT, Surface, running_surface
+
+ORDER_UPDATE = WhatsAppTemplate(
+    "order_update", "en", "UTILITY", "Hi {{1}}, your order {{2}} has shipped."
+)
+FIX_SHIPPED = WhatsAppTemplate("fix_shipped", "en", "UTILITY", "The fix you asked about is live.")
+
+
+def shown(view: dict[str, Any]) -> str:
+    return texts(view["blocks"])
+
+
+async def sara(surface: Surface, **kwargs: Any) -> str:
+    kwargs.setdefault("phone", "+971501234567")
+    return await surface.contact("Sara", "Ahmed", **kwargs)
+
+
+# --- free text ----------------------------------------------------------------------
+
+
+async def test_a_channel_without_a_window_gets_plain_free_text(surface: Surface) -> None:
+    cid = await sara(surface, identities={Channel.TELEGRAM: "7001"}, assignee=AGENT)
+
+    view = await open_composer(surface, cid)
+
+    assert view["callback_id"] == ids.COMPOSE_VIEW
+    assert view["submit"]["text"] == "Send"
+    assert "Telegram: no window — anything can be sent" in shown(view)
+    assert ids.COMPOSE_TEXT in action_ids(view)
+    assert ids.COMPOSE_CHANNEL not in action_ids(view)  # one channel: nothing to choose
+    assert "Up to 4,096 characters on Telegram." in shown(view)
+
+    ack = await submit(surface, view, {ids.COMPOSE_TEXT: "  Your fix is live.  "})
+
+    assert ack == {}
+    [message] = await messages_of(surface, cid)
+    assert (message.channel, message.mode, message.form) == (Channel.TELEGRAM, "free", "text")
+    assert message.text == "Your fix is live." and message.status is MessageStatus.QUEUED
+    assert message.idempotency_key == view["id"]
+    [told] = ephemerals(surface)
+    assert told["channel"] == "C0GENERAL" and told["user"] == AGENT
+    assert "On its way to *Sara Ahmed* on Telegram, as free text." in told["text"]
+    assert "open again and assigned to you" in texts(told["blocks"])
+    contact = await surface.deps.contacts.require(cid)
+    assert contact.conversation.status is ConversationStatus.OPEN
+    assert contact.conversation.assignee == AGENT
+
+
+async def test_messenger_between_24h_and_7d_goes_with_the_human_agent_tag(
+    surface: Surface,
+) -> None:
+    wrote = surface.now - timedelta(days=3)
+    cid = await sara(
+        surface, identities={Channel.MESSENGER: "psid-1"}, last_inbound={Channel.MESSENGER: wrote}
+    )
+
+    view = await open_composer(surface, cid)
+
+    assert "Messenger: closes in 4 d — sent with the HUMAN_AGENT tag" in shown(view)
+    assert "this goes with the HUMAN_AGENT tag" in shown(view)
+    await submit(surface, view, {ids.COMPOSE_TEXT: "Any news on your side?"})
+    [message] = await messages_of(surface, cid)
+    assert message.mode == "human_agent"
+    assert "with the HUMAN_AGENT tag" in ephemerals(surface)[-1]["text"]
+
+
+async def test_messenger_after_7_days_offers_the_configured_message_tags(
+    redis_url: str, slack: FakeSlack
+) -> None:
+    async with running_surface(
+        redis_url, slack, messenger_tags="CUSTOMER_FEEDBACK,ACCOUNT_UPDATE"
+    ) as surface:
+        wrote = surface.now - timedelta(days=9)
+        cid = await sara(
+            surface,
+            identities={Channel.MESSENGER: "psid-2"},
+            last_inbound={Channel.MESSENGER: wrote},
+        )
+        view = await open_composer(surface, cid)
+
+        assert "Messenger: window closed 2 d ago — message tag only" in shown(view)
+        assert ids.COMPOSE_TAG in action_ids(view) and ids.COMPOSE_TEXT in action_ids(view)
+        assert "only a message tag lets this go" in shown(view)
+
+        ack = await submit(surface, view, {ids.COMPOSE_TEXT: "Your account is updated."})
+        assert ack["response_action"] == "errors"
+        assert ack["errors"] == {"compose_tag": "Pick a message tag."}
+        assert await messages_of(surface, cid) == []
+
+        ack = await submit(
+            surface,
+            view,
+            {ids.COMPOSE_TEXT: "Your account is updated.", ids.COMPOSE_TAG: "ACCOUNT_UPDATE"},
+        )
+        assert ack == {}
+        [message] = await messages_of(surface, cid)
+        assert (message.mode, message.form, message.tag) == (
+            "message_tag",
+            "tagged",
+            "ACCOUNT_UPDATE",
+        )
+        assert "with the message tag ACCOUNT_UPDATE" in ephemerals(surface)[-1]["text"]
+
+
+async def test_messenger_after_7_days_without_tags_has_no_send_button(surface: Surface) -> None:
+    wrote = surface.now - timedelta(days=8)
+    cid = await sara(
+        surface, identities={Channel.MESSENGER: "psid-3"}, last_inbound={Channel.MESSENGER: wrote}
+    )
+
+    view = await open_composer(surface, cid)
+
+    assert "submit" not in view
+    assert not {ids.COMPOSE_TEXT, ids.COMPOSE_TAG} & set(action_ids(view))
+    assert "Nothing can be sent on Messenger now." in shown(view)
+    assert "nothing can be sent (no message tag is allowed)" in shown(view)
+    assert "Nothing can be sent to Sara Ahmed on any channel now" in shown(view)
+
+
+# --- WhatsApp templates ---------------------------------------------------------------
+
+
+async def test_whatsapp_closed_window_offers_templates_with_parameters_and_a_preview(
+    surface: Surface,
+) -> None:
+    await surface.deps.templates.replace_all([ORDER_UPDATE, FIX_SHIPPED])
+    wrote = surface.now - timedelta(days=3)
+    cid = await sara(
+        surface,
+        identities={Channel.WHATSAPP: "971501234567"},
+        last_inbound={Channel.WHATSAPP: wrote},
+    )
+
+    view = await open_composer(surface, cid)
+    assert "WhatsApp: window closed 2 d ago — template only" in shown(view)
+    assert ids.COMPOSE_TEXT not in action_ids(view)
+    assert "only an approved template can go" in shown(view)
+    assert "fix_shipped (en)" in shown(view) and "order_update (en)" in shown(view)
+
+    hash_before = view["hash"]
+    view = await change(surface, view, ids.COMPOSE_TEMPLATE, ORDER_UPDATE.field)
+    update = surface.slack.calls_to("views.update")[-1].args
+    assert update["hash"] == hash_before and update["view_id"] == view["id"]
+    assert action_ids(view).count("compose_param_1") == 1 and "compose_param_2" in action_ids(view)
+    assert "Hi {{1}}, your order {{2}} has shipped." in shown(view)
+
+    # Enter in a parameter input redraws the preview.
+    view = await change(surface, view, "compose_param_1", "Sara")
+    assert "Hi Sara, your order {{2}} has shipped." in shown(view)
+    # So does the Preview button, with what is typed.
+    from tests.slack.compose_steps import values_of
+
+    typed = dict(view, state={"values": values_of(view, {"compose_param_2": "A-17"})})
+    await surface.click(ids.COMPOSE_PREVIEW, ORDER_UPDATE.field, view=typed)
+    await surface.settle()
+    view = surface.slack.views[view["id"]]
+    assert "Hi Sara, your order A-17 has shipped." in shown(view)
+
+    ack = await submit(surface, view, {"compose_param_2": " "})
+    assert ack["errors"] == {param_block(ORDER_UPDATE.field, 2): "Fill in parameter 2."}
+    ack = await submit(surface, view, {"compose_param_2": "A-17\nB-2"})
+    assert "can't have line breaks" in ack["errors"][param_block(ORDER_UPDATE.field, 2)]
+    assert await messages_of(surface, cid) == []
+
+    ack = await submit(surface, view, {"compose_param_2": "A-17"})
+    assert ack == {}
+    [message] = await messages_of(surface, cid)
+    assert (message.mode, message.form) == ("template", "template")
+    assert (message.template, message.template_language) == ("order_update", "en")
+    assert message.template_params == ("Sara", "A-17")
+    assert "as the template order_update" in ephemerals(surface)[-1]["text"]
+
+
+async def test_whatsapp_template_must_be_picked(surface: Surface) -> None:
+    await surface.deps.templates.replace_all([ORDER_UPDATE])
+    cid = await sara(surface, identities={Channel.WHATSAPP: "971501234567"})  # never wrote
+
+    view = await open_composer(surface, cid)
+    assert "WhatsApp: the customer never wrote here — template only" in shown(view)
+
+    ack = await submit(surface, view)
+    assert ack["errors"] == {BLOCK_TEMPLATE: "Pick a template."}
+
+
+async def test_whatsapp_inside_the_window_offers_free_text_or_a_template(surface: Surface) -> None:
+    await surface.deps.templates.replace_all([FIX_SHIPPED])
+    wrote = surface.now - timedelta(hours=2)
+    cid = await sara(
+        surface,
+        identities={Channel.WHATSAPP: "971501234567"},
+        last_inbound={Channel.WHATSAPP: wrote},
+    )
+
+    view = await open_composer(surface, cid)
+    assert "WhatsApp: window open, closes in 22 h" in shown(view)
+    assert ids.COMPOSE_FORM in action_ids(view) and ids.COMPOSE_TEXT in action_ids(view)
+
+    view = await change(surface, view, ids.COMPOSE_FORM, "template")
+    assert ids.COMPOSE_TEMPLATE in action_ids(view) and ids.COMPOSE_TEXT not in action_ids(view)
+    view = await change(surface, view, ids.COMPOSE_TEMPLATE, FIX_SHIPPED.field)
+    assert "The fix you asked about is live." in shown(view)
+    assert ids.COMPOSE_PREVIEW not in [b[0] for b in _buttons(view)]  # no parameters
+
+    assert await submit(surface, view) == {}
+    [message] = await messages_of(surface, cid)
+    assert (message.mode, message.template, message.template_params) == (
+        "template",
+        "fix_shipped",
+        (),
+    )
+
+
+def _buttons(view: dict[str, Any]) -> list[tuple[str, str]]:
+    from tests.slack.compose_steps import buttons
+
+    return buttons(view["blocks"])
+
+
+async def test_whatsapp_with_no_template_synced_cannot_send_and_says_so(surface: Surface) -> None:
+    wrote = surface.now - timedelta(days=2)
+    cid = await sara(
+        surface,
+        identities={Channel.WHATSAPP: "971501234567"},
+        last_inbound={Channel.WHATSAPP: wrote},
+    )
+
+    view = await open_composer(surface, cid)
+
+    assert "submit" not in view
+    assert "No approved WhatsApp template is synced yet." in shown(view)
+    assert "WhatsApp: window closed 1 d ago — template only" in shown(view)
+
+
+async def test_more_templates_than_a_select_holds_are_searched_as_the_agent_types(
+    surface: Surface,
+) -> None:
+    many = [WhatsAppTemplate(f"notice_{n:03d}", "en", "UTILITY", f"Notice {n}") for n in range(120)]
+    await surface.deps.templates.replace_all([*many, ORDER_UPDATE])
+    cid = await sara(surface, identities={Channel.WHATSAPP: "971501234567"})
+
+    view = await open_composer(surface, cid)
+    [picker] = [b["element"] for b in view["blocks"] if b.get("block_id") == BLOCK_TEMPLATE]
+    assert picker["type"] == "external_select" and picker["min_query_length"] == 0
+
+    status, answer = await surface.interact(
+        {
+            "type": "block_suggestion",
+            "user": {"id": AGENT, "team_id": "T0TEAM"},
+            "action_id": ids.COMPOSE_TEMPLATE,
+            "block_id": BLOCK_TEMPLATE,
+            "value": "order",
+            "view": view,
+        }
+    )
+    assert status == 200
+    assert answer == {
+        "options": [
+            {
+                "text": {"type": "plain_text", "text": "order_update (en)", "emoji": True},
+                "value": "order_update:en",
+            }
+        ]
+    }
+    status, answer = await surface.interact(
+        {
+            "type": "block_suggestion",
+            "user": {"id": AGENT, "team_id": "T0TEAM"},
+            "action_id": ids.COMPOSE_TEMPLATE,
+            "block_id": BLOCK_TEMPLATE,
+            "value": "",
+            "view": view,
+        }
+    )
+    assert len(answer["options"]) == 100  # Slack's most per answer
+
+
+# --- the channel select, and channels where nothing may go -------------------------------
+
+
+async def test_instagram_after_7_days_disables_send_and_points_to_a_channel_that_works(
+    surface: Surface,
+) -> None:
+    cid = await sara(
+        surface,
+        identities={Channel.INSTAGRAM: "igsid-1", Channel.TELEGRAM: "7002"},
+        last_inbound={Channel.INSTAGRAM: surface.now - timedelta(days=8)},
+    )
+
+    view = await open_composer(surface, cid)
+    # The customer's latest channel allows nothing: the one that takes free text comes first.
+    assert "Telegram: no window — anything can be sent" in shown(view)
+    channel_select = next(
+        b["accessory"] for b in view["blocks"] if b.get("block_id") == "compose_channel"
+    )
+    labels = [o["text"]["text"] for o in channel_select["options"]]
+    assert labels == ["Instagram (nothing can be sent now)", "Telegram"]
+
+    view = await change(
+        surface, view, ids.COMPOSE_CHANNEL, "instagram", typed={ids.COMPOSE_TEXT: "Draft kept"}
+    )
+    assert "submit" not in view
+    assert "Nothing can be sent on Instagram now." in shown(view)
+    assert (
+        "Instagram: window closed 1 d ago — nothing can be sent until the customer writes"
+        in shown(view)
+    )
+    assert "pick one above" in shown(view)
+    assert "Telegram: no window — anything can be sent" in shown(view)
+
+    view = await change(surface, view, ids.COMPOSE_CHANNEL, "telegram")
+    assert view["submit"]["text"] == "Send"
+    text_input = next(b for b in view["blocks"] if b.get("block_id") == BLOCK_TEXT)
+    assert text_input["element"]["initial_value"] == "Draft kept"  # kept across the switch
+
+
+async def test_a_stale_redraw_loses_to_the_newer_one(surface: Surface) -> None:
+    cid = await sara(surface, identities={Channel.TELEGRAM: "7003", Channel.SMS: "+971501234567"})
+    view = await open_composer(surface, cid)
+    await change(surface, view, ids.COMPOSE_CHANNEL, "sms")
+    newer = surface.slack.views[view["id"]]
+
+    await change(surface, view, ids.COMPOSE_CHANNEL, "telegram")  # with the old hash
+
+    assert surface.slack.views[view["id"]] == newer  # Slack refused it: hash_conflict
+
+
+# --- Viber and WeChat ----------------------------------------------------------------------
+
+
+async def test_viber_outside_the_window_goes_as_a_chatbot_message_counted_per_month(
+    surface: Surface,
+) -> None:
+    for _ in range(3):
+        assert await surface.deps.outbox.reserve_viber(surface.now, None)
+    cid = await sara(
+        surface,
+        identities={Channel.VIBER: "viber-1"},
+        last_inbound={Channel.VIBER: surface.now - timedelta(days=2)},
+    )
+
+    view = await open_composer(surface, cid)
+    assert "chatbot-initiated message (3 of 10,000 free this month used)" in shown(view)
+
+    await submit(surface, view, {ids.COMPOSE_TEXT: "Hello again"})
+    [message] = await messages_of(surface, cid)
+    assert message.mode == "chatbot"
+    assert await surface.deps.outbox.viber_count(surface.now) == 4
+    assert "as a chatbot-initiated message" in ephemerals(surface)[-1]["text"]
+
+
+@pytest.mark.parametrize("terms", [False, True], ids=["free-quota-only", "commercial-terms"])
+async def test_viber_past_the_free_quota_is_refused_unless_commercial_terms(
+    redis_url: str, slack: FakeSlack, terms: bool
+) -> None:
+    async with running_surface(
+        redis_url, slack, viber_monthly_free=2, viber_commercial_terms=terms
+    ) as surface:
+        for _ in range(2):
+            assert await surface.deps.outbox.reserve_viber(surface.now, 2)
+        cid = await sara(
+            surface,
+            identities={Channel.VIBER: "viber-2"},
+            last_inbound={Channel.VIBER: surface.now - timedelta(days=2)},
+        )
+        view = await open_composer(surface, cid)
+        if not terms:
+            assert "submit" not in view
+            assert "this month's 2 free chatbot-initiated messages are used" in shown(view)
+            return
+        assert "paid chatbot-initiated message" in shown(view)
+        await submit(surface, view, {ids.COMPOSE_TEXT: "Hello again"})
+        [message] = await messages_of(surface, cid)
+        assert message.mode == "chatbot"
+
+
+async def test_wechat_shows_the_messages_and_time_left_in_its_window(surface: Surface) -> None:
+    cid = await sara(
+        surface,
+        identities={Channel.WECHAT: "wx-1"},
+        last_inbound={Channel.WECHAT: surface.now - timedelta(hours=1)},
+    )
+
+    view = await open_composer(surface, cid)
+
+    assert "WeChat: window open, closes in 1 d — 20 of 20 messages left" in shown(view)
+    assert "WeChat allows 20 messages per window: 20 left, and the window closes in 1 d." in shown(
+        view
+    )
+    assert "Up to 2,048 bytes on WeChat" in shown(view)
+
+
+async def test_wechat_outside_its_window_cannot_send(surface: Surface) -> None:
+    cid = await sara(
+        surface,
+        identities={Channel.WECHAT: "wx-2"},
+        last_inbound={Channel.WECHAT: surface.now - timedelta(days=3)},
+    )
+
+    view = await open_composer(surface, cid)
+
+    assert "submit" not in view
+    assert "WeChat: window closed 1 d ago — nothing can be sent until the customer writes" in shown(
+        view
+    )
+
+
+# --- field errors -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("channel", "text", "error"),
+    [
+        (Channel.TELEGRAM, "   ", "Write the message."),
+        (Channel.MESSENGER, "x" * 2001, "Too long for Messenger: 2,001 characters, at most 2,000."),
+        (Channel.INSTAGRAM, "ب" * 501, "Too long for Instagram: 1,002 bytes, at most 1,000."),
+        (Channel.WECHAT, "你" * 700, "Too long for WeChat: 2,100 bytes, at most 2,048."),
+        (Channel.SMS, "y" * 1601, "Too long for SMS: 1,601 characters, at most 1,600."),
+    ],
+    ids=["empty", "messenger-2000", "instagram-1000-bytes", "wechat-2048-bytes", "sms-1600"],
+)
+async def test_bad_text_comes_back_as_a_field_error(
+    surface: Surface, channel: Channel, text: str, error: str
+) -> None:
+    cid = await sara(
+        surface,
+        identities={channel: "id-1"},
+        last_inbound={channel: surface.now - timedelta(hours=1)},
+    )
+    view = await open_composer(surface, cid)
+
+    ack = await submit(surface, view, {ids.COMPOSE_TEXT: text})
+
+    assert ack == {"response_action": "errors", "errors": {BLOCK_TEXT: error}}
+    assert await messages_of(surface, cid) == []
+
+
+async def test_a_window_that_closed_since_the_modal_opened_is_a_field_error(
+    surface: Surface,
+) -> None:
+    cid = await sara(
+        surface,
+        identities={Channel.WHATSAPP: "971501234567"},
+        last_inbound={Channel.WHATSAPP: surface.now - timedelta(hours=23)},
+    )
+    view = await open_composer(surface, cid)
+    later = surface.now + timedelta(hours=2)
+    surface.deps.followups.clock = lambda: later  # the agent took their time
+
+    ack = await submit(surface, view, {ids.COMPOSE_TEXT: "Done!"})
+
+    assert ack["errors"] == {
+        BLOCK_TEXT: "WhatsApp: window closed 1 h ago — template only"
+        " · No approved WhatsApp template is synced yet."
+    }
+    assert await messages_of(surface, cid) == []
+
+
+# --- once only, takeover, language ---------------------------------------------------------
+
+
+async def test_a_double_submission_queues_one_message(surface: Surface) -> None:
+    cid = await sara(surface, identities={Channel.LINE: "line-1"})
+    view = await open_composer(surface, cid)
+
+    assert await submit(surface, view, {ids.COMPOSE_TEXT: "Hello"}) == {}
+    assert await submit(surface, view, {ids.COMPOSE_TEXT: "Hello"}) == {}
+
+    assert len(await messages_of(surface, cid)) == 1
+    first, second = ephemerals(surface)[-2:]
+    assert "On its way" in first["text"]
+    assert "was already sent; it goes only once" in second["text"]
+    assert await surface.deps.outbox.outbox_length(int(cid.split("-")[0])) == 1
+
+
+async def test_a_conversation_of_another_agent_needs_the_takeover_ticked(surface: Surface) -> None:
+    cid = await sara(
+        surface, identities={Channel.TELEGRAM: "7004"}, assignee=OTHER_AGENT, status="open"
+    )
+    view = await open_composer(surface, cid)
+    assert f"Assigned to <@{OTHER_AGENT}>. Sending takes the conversation over." in shown(view)
+
+    ack = await submit(surface, view, {ids.COMPOSE_TEXT: "I'll take this"})
+    assert ack["errors"] == {BLOCK_TAKEOVER: "Tick the box to take the conversation over."}
+    assert await messages_of(surface, cid) == []
+
+    ack = await submit(
+        surface, view, {ids.COMPOSE_TEXT: "I'll take this", ids.TAKEOVER_CONFIRM: True}
+    )
+    assert ack == {}
+    assert len(await messages_of(surface, cid)) == 1
+    contact = await surface.deps.contacts.require(cid)
+    assert contact.conversation.assignee == AGENT
+    told = ephemerals(surface)[-1]
+    assert f"You took the conversation over from <@{OTHER_AGENT}>." in texts(told["blocks"])
+
+
+async def test_the_modal_speaks_arabic_to_an_agent_who_chose_it(surface: Surface) -> None:
+    await surface.deps.people.pick_language(AGENT, "ar")
+    cid = await sara(
+        surface,
+        identities={Channel.MESSENGER: "psid-ar"},
+        last_inbound={Channel.MESSENGER: surface.now - timedelta(days=2)},
+    )
+
+    view = await open_composer(surface, cid)
+
+    assert view["title"]["text"] == "متابعة" and view["submit"]["text"] == "إرسال"
+    assert "وسم HUMAN_AGENT" in shown(view)
+    ack = await submit(surface, view, {ids.COMPOSE_TEXT: " "})
+    assert ack["errors"] == {BLOCK_TEXT: "اكتب الرسالة."}
+    await submit(surface, view, {ids.COMPOSE_TEXT: "مرحبا سارة"})
+    assert "في الطريق إلى" in ephemerals(surface)[-1]["text"]
+
+
+# --- where the modal opens ------------------------------------------------------------------
+
+
+async def test_follow_up_inside_a_modal_pushes_and_from_app_home_opens(surface: Surface) -> None:
+    cid = await sara(surface, identities={Channel.TELEGRAM: "7005"})
+    parent = {"id": "V0PARENT", "type": "modal", "hash": "h1", "previous_view_id": None}
+    await surface.click(ids.CONTACT_FOLLOWUP, cid, view=parent)
+    await surface.settle()
+    assert surface.slack.calls_to("views.push")[-1].args["view"]["callback_id"] == ids.COMPOSE_VIEW
+
+    home = {"id": "VHOME", "type": "home", "hash": "h2"}
+    opened = len(surface.slack.calls_to("views.open"))
+    await surface.click(ids.CONTACT_FOLLOWUP, cid, view=home)
+    await surface.settle()
+    assert len(surface.slack.calls_to("views.open")) == opened + 1
+    # Answers go by direct message: there is no channel to answer in.
+    view = surface.last_view()
+    await submit(surface, view, {ids.COMPOSE_TEXT: "Hi"})
+    assert surface.slack.calls_to("chat.postMessage")[-1].args["channel"] == AGENT
+
+
+async def test_follow_up_from_a_pushed_modal_replaces_it_to_keep_the_stack_at_three(
+    surface: Surface,
+) -> None:
+    cid = await sara(surface, identities={Channel.TELEGRAM: "7006"})
+    # A modal pushed on another: Slack knows its id and hash.
+    stored = surface.slack._open_view(
+        {
+            "view": {
+                "type": "modal",
+                "title": {"type": "plain_text", "text": "Contact"},
+                "blocks": [],
+            }
+        }
+    )["view"]
+    pushed = dict(stored, previous_view_id="V0ROOT")
+    pushes = len(surface.slack.calls_to("views.push"))
+
+    await surface.click(ids.CONTACT_FOLLOWUP, cid, view=pushed)
+    await surface.settle()
+
+    assert len(surface.slack.calls_to("views.push")) == pushes
+    assert surface.slack.views[pushed["id"]]["callback_id"] == ids.COMPOSE_VIEW
