@@ -29,7 +29,6 @@ from bot.domain.models import (
     ConversationStatus,
     MessageStatus,
     OutboundMessage,
-    from_epoch,
     to_epoch,
 )
 from bot.domain.windows import free_text_closes_at
@@ -301,8 +300,3 @@ def with_alerts(
     return AlertingThreads(
         threads, AlertService(store, contacts, clock, alert_minutes=alert_minutes)
     )
-
-
-def epoch_time(value: int) -> datetime | None:
-    """An alert's epoch field as a datetime (None when unset)."""
-    return from_epoch(value) if value else None

@@ -167,7 +167,7 @@ class HomeService:
             ),
             closing=Shown(tuple(closing[: limits.closing]), len(closing)),
             closed=closed,
-            team=await self._team(now, limits) if manager else None,
+            team=await self.team(limits) if manager else None,
         )
 
     async def _recently_closed(self, agent: str, limit: int) -> Shown[Contact]:
@@ -180,8 +180,9 @@ class HomeService:
         ]
         return Shown(tuple(closed[:limit]), len(closed))
 
-    async def _team(self, now: datetime, limits: HomeLimits) -> Team:
+    async def team(self, limits: HomeLimits = HomeLimits()) -> Team:
         """Every agent's open conversations and closing windows, busiest agent first."""
+        now = self.clock()
         listed = await self.contacts.open_assigned(None, limit=limits.read_per_partition)
         contacts = await self.contacts.get_many([cid for _, cid in listed.pairs])
         by_agent: dict[str, list[Contact]] = {}

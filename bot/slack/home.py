@@ -32,7 +32,7 @@ from slack_sdk.models.views import View
 
 from bot.domain.models import Contact
 from bot.domain.windows import SendMode
-from bot.services.home import CLOSING_HORIZON, ClosingWindow, Home, HomeService
+from bot.services.home import CLOSING_HORIZON, ClosingWindow, Home, HomeService, Team
 from bot.slack import ids
 from bot.slack.app import SlackDeps
 from bot.slack.contact_blocks import CONTEXT_TEXT_MAX, contact_summary, windows_context
@@ -53,11 +53,13 @@ _AFTER = {
 async def publish_home(deps: SlackDeps, user_id: str) -> None:
     """Render `user_id`'s Home tab from the store as it is now, and publish it."""
     lang = await deps.people.language(user_id)
-    if not await deps.people.is_agent(user_id):
-        await deps.client.views_publish(user_id=user_id, view=not_agent_view(lang))
-        return
     manager = await deps.people.is_manager(user_id)
     service = HomeService(deps.contacts, deps.followups, deps.policy, deps.clock)
+    if not await deps.people.is_agent(user_id):
+        # A team lead who is not an agent still follows the team; others get a polite page.
+        view = team_view(await service.team(), deps.clock(), lang) if manager else None
+        await deps.client.views_publish(user_id=user_id, view=view or not_agent_view(lang))
+        return
     home = await service.home(user_id, manager=manager)
     links = await ThreadLinks(deps.redis, deps.keys, deps.client, deps.settings.support_channel).of(
         thread_roots(home)
@@ -97,9 +99,15 @@ def _button(text: str, action_id: str, value: str, style: str | None = None) -> 
     )
 
 
-def _link(contact: Contact, links: Mapping[str, str]) -> str | None:
+def thread_link(contact: Contact, links: Mapping[str, str], lang: str) -> list[ButtonElement]:
+    """*Open thread* as a link, when the conversation has a thread Slack linked us to.
+
+    Without one there is nothing to open (a click on Home has no message to
+    answer in), so no button.
+    """
     ts = contact.conversation.thread_ts
-    return links.get(ts) if ts else None
+    link = links.get(ts) if ts else None
+    return [thread_button(contact.id, link, lang)] if link else []
 
 
 def close_button(contact: Contact, lang: str) -> ButtonElement:
@@ -167,7 +175,7 @@ def open_section(home: Home, links: Mapping[str, str], now: datetime, lang: str)
                 block_id=f"open:{contact.id}",
                 elements=[
                     _followup(contact, lang),
-                    thread_button(contact.id, _link(contact, links), lang),
+                    *thread_link(contact, links, lang),
                     close_button(contact, lang),
                 ],
             )
@@ -203,7 +211,7 @@ def closing_section(home: Home, links: Mapping[str, str], now: datetime, lang: s
                 block_id=f"closing:{contact.id}:{window.channel.value}",
                 elements=[
                     _followup(contact, lang),
-                    thread_button(contact.id, _link(contact, links), lang),
+                    *thread_link(contact, links, lang),
                 ],
             )
         )
@@ -222,16 +230,15 @@ def closed_section(home: Home, links: Mapping[str, str], now: datetime, lang: st
                 elements=[
                     _button(t("button.reopen", lang), ids.CONTACT_REOPEN, contact.id),
                     _followup(contact, lang),
-                    thread_button(contact.id, _link(contact, links), lang),
+                    *thread_link(contact, links, lang),
                 ],
             )
         )
     return blocks + _more(home.closed.more, lang)
 
 
-def team_section(home: Home, now: datetime, lang: str) -> list[Block]:
+def team_section(team: Team | None, now: datetime, lang: str) -> list[Block]:
     """Managers: each agent's open conversations and closing windows, in short lines."""
-    team = home.team
     if team is None:
         return []
     blocks: list[Block] = [
@@ -274,9 +281,20 @@ def home_view(
         *open_section(home, links, now, lang),
         *closing_section(home, links, now, lang),
         *closed_section(home, links, now, lang),
-        *team_section(home, now, lang),
+        *team_section(home.team, now, lang),
     ]
     return View(type="home", blocks=blocks)
+
+
+def team_view(team: Team, now: datetime, lang: str) -> View:
+    """A manager who is not an agent: the team, to follow (nothing to act on)."""
+    return View(
+        type="home",
+        blocks=[
+            HeaderBlock(text=PlainTextObject(text=t("home.title", lang), emoji=True)),
+            *team_section(team, now, lang),
+        ],
+    )
 
 
 def not_agent_view(lang: str) -> View:

@@ -16,30 +16,26 @@ from bot.channels.base import InboundMessage
 from bot.domain.channels import Channel
 from bot.domain.models import Contact, MessageStatus, OutboundMessage
 from bot.domain.windows import Form, PolicySettings
+from bot.relay.relay import Relay, RelayTuning
 from bot.services.alerts import (
     Alert,
     AlertingThreads,
     AlertKind,
     AlertService,
     customer_wrote_alert,
+    with_alerts,
 )
 from bot.services.followup import FollowupRequest, FollowupService
 from bot.services.inbound import InboundService
+from bot.slack.threads import ThreadQueue
 from bot.store.alerts import AlertStore, Claim
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
 from tests.conftest import StoreEnv
+from tests.relay.test_relay import Clock, ScriptedChannel, accepted, drain
 
 AGENT = "U0AGENT1"
 HOUR = timedelta(hours=1)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Thread:
@@ -288,3 +284,31 @@ def test_payloads_that_are_not_alerts_are_recognised() -> None:
     assert Alert.from_payload({"k": "in", "ev": "e", "to": "U", "cid": "not an id"}) is None
     good = Alert(AlertKind.WINDOW_CLOSING, "win:1-a", "U", "1-a", Channel.WECHAT, 5, 9)
     assert Alert.from_payload(good.payload()) == good
+
+
+async def test_the_relay_marking_a_message_outside_the_window_alerts_its_sender(
+    env: StoreEnv, now: datetime
+) -> None:
+    """The worker's wiring: the relay's thread sink is the alerting one."""
+    clock = Clock(now)
+    p, mid = await accepted(env, clock, Channel.WHATSAPP, timedelta(hours=23, minutes=59))
+    clock.now = now + timedelta(minutes=2)  # a backlog: the window closed meanwhile
+    whatsapp = ScriptedChannel(Channel.WHATSAPP)
+    relay = Relay(
+        env.redis,
+        env.keys,
+        {Channel.WHATSAPP: whatsapp},
+        PolicySettings(),
+        clock,
+        consumer="w1",
+        threads=with_alerts(ThreadQueue(env.redis, env.keys), env.contacts, clock),
+        tuning=RelayTuning(block_ms=50),
+    )
+    await drain(relay, env)
+    assert whatsapp.requests == []
+    [alert] = await queued(env)
+    assert alert.kind is AlertKind.MESSAGE_FAILED
+    assert (alert.recipient, alert.message_id) == ("U_A", mid)
+    assert alert.event == f"msg:{p}:{mid}:outside_window"
+    # The thread is told too.
+    assert await env.redis.hexists(env.keys.thread_pending(), f"m:{p}:{mid}")

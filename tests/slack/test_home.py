@@ -23,17 +23,18 @@ from tests.slack.test_find_contact import buttons, texts
 
 THIRD_AGENT = "U0AGENT3"
 STRANGER = "U0STRANGER"
+LEAD = "U0LEAD"  # a manager who is not an agent
 HOME = {"id": "VHOME", "type": "home"}
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def managed(redis_url: str, slack: FakeSlack) -> AsyncIterator[Surface]:
-    """AGENT is also a manager; only the three agents may use the app."""
+    """AGENT is also a manager, LEAD only a manager; only the three agents may act."""
     async with running_surface(
         redis_url,
         slack,
         agents=f"{AGENT},{OTHER_AGENT},{THIRD_AGENT}",
-        managers=AGENT,
+        managers=f"{AGENT},{LEAD}",
     ) as running:
         yield running
 
@@ -134,7 +135,8 @@ async def test_app_home_shows_the_agents_desk(surface: Surface) -> None:
     assert (ids.CONTACT_FOLLOWUP, contacts["sara"]) in found
     assert (ids.CONTACT_CLOSE, contacts["omar"]) in found
     assert (ids.CONTACT_REOPEN, contacts["layla"]) in found
-    assert (ids.CONTACT_OPEN_THREAD, contacts["omar"]) in found
+    # No thread yet: nothing to open (a Home click has no message to answer in).
+    assert not [b for b in found if b[0] in (ids.CONTACT_OPEN_THREAD, ids.OPEN_THREAD_LINK)]
     assert "*Team*" not in shown  # not a manager
     [close] = [
         e
@@ -190,6 +192,17 @@ async def test_a_manager_sees_every_agents_open_conversations_and_closing_window
     )
     assert any(s.startswith(f"*<@{AGENT}>* · 2 open") for s in section_texts(view))
     assert any(s.startswith(f"*<@{THIRD_AGENT}>* · 1 open") for s in section_texts(view))
+
+
+async def test_a_manager_who_is_not_an_agent_follows_the_team_without_buttons(
+    managed: Surface,
+) -> None:
+    await desk(managed)
+    view = await open_home(managed, LEAD)
+    shown = texts(view["blocks"])
+    assert "*Team* · 2 agents · 3 open conversations" in shown
+    assert "*Your open conversations*" not in shown
+    assert buttons(view["blocks"]) == []
 
 
 async def test_an_agent_who_is_not_a_manager_gets_no_team_view(managed: Surface) -> None:
