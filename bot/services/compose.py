@@ -154,15 +154,6 @@ class ComposePlan:
         return option.decision.allowed_tags if option is not None else ()
 
     @property
-    def mode(self) -> SendMode:
-        """How the draft would go now (REFUSED when it cannot)."""
-        option = self.option
-        if option is None or self.draft.form is None:
-            return SendMode.REFUSED
-        tag = self.draft.tag or (self.tags[0] if self.tags else None)
-        return option.decision.check(self.draft.form, tag)
-
-    @property
     def limit(self) -> TextLimit | None:
         return text_limit(self.draft.channel) if self.draft.channel is not None else None
 

@@ -101,6 +101,10 @@ def _md(text: str) -> MarkdownTextObject:
     return MarkdownTextObject(text=text[:SECTION_MAX])
 
 
+def _bold(text: str) -> str:
+    return f"*{text}*"
+
+
 def _context(*lines: str) -> ContextBlock:
     return ContextBlock(elements=[_md(line[:2000]) for line in lines[:10]])
 
@@ -334,7 +338,7 @@ def _template_blocks(plan: ComposePlan, lang: str) -> list[Block]:
     blocks.append(
         SectionBlock(
             block_id=BLOCK_PREVIEW,
-            text=_md(f"*{t('compose.preview', lang)}*\n{_quote(preview)}"),
+            text=_md(_bold(t("compose.preview", lang)) + "\n" + _quote(preview)),
         )
     )
     if current.parameter_count:
@@ -391,7 +395,7 @@ def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lan
         blocks.append(
             SectionBlock(
                 block_id=BLOCK_CHANNEL,
-                text=_md(f"*{t('compose.channel.label', lang)}*"),
+                text=_md(_bold(t("compose.channel.label", lang))),
                 accessory=StaticSelectElement(
                     action_id=ids.COMPOSE_CHANNEL, options=options, initial_option=chosen
                 ),
@@ -438,7 +442,7 @@ def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lan
         blocks.append(
             SectionBlock(
                 block_id=BLOCK_FORM,
-                text=_md(f"*{t('compose.form.label', lang)}*"),
+                text=_md(_bold(t("compose.form.label", lang))),
                 accessory=StaticSelectElement(
                     action_id=ids.COMPOSE_FORM,
                     options=forms,
