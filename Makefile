@@ -4,7 +4,7 @@ VENV = .venv
 BIN = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install run worker test lint bench-search bench-relay clean
+.PHONY: install run worker test lint bench-search bench-relay bench-ack clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,9 @@ bench-search: $(VENV)/.installed
 
 bench-relay: $(VENV)/.installed
 	$(BIN)/python bench/relay.py
+
+bench-ack: $(VENV)/.installed
+	$(BIN)/python bench/ack.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

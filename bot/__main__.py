@@ -177,6 +177,16 @@ async def _serve_web(settings: Settings, url: str) -> int:
     return EXIT_FAILURE if relay_failed.is_set() else EXIT_OK
 
 
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed (it answers Slack about a third
+    faster; `bench/ack.py`), else asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     """The Slack endpoint and webhooks; starts the embedded Redis when REDIS_URL is unset."""
     embedded: RedisServer | None = None
@@ -196,7 +206,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                     )
                     embedded.start(timeout=EMBEDDED_START_TIMEOUT)
             url = f"unix://{sock}"
-        return asyncio.run(_serve_web(settings, url))
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            return runner.run(_serve_web(settings, url))
     except RedisServerError as error:
         print(f"followup serve: {error}", file=sys.stderr)
         return EXIT_FAILURE

@@ -6,6 +6,12 @@ from Slack (`users.info` with `include_locale`) once, then from Redis.
 
 `AGENTS` and `MANAGERS` name users (`U…`, `W…`) or user groups (`S…`); a
 group's members are asked of Slack and kept for a few minutes.
+
+What Redis holds about a user is kept in memory for `USER_TTL` seconds: every
+Slack request asks for the user's language, and a round trip to Redis each time
+was a third of an acknowledgement's cost. A change made here (`pick_language`,
+a fresh locale) is seen at once; one made by another replica, within
+`USER_TTL`.
 """
 
 from __future__ import annotations
@@ -32,6 +38,13 @@ F_LOCALE_AT = "locale_at"
 #: A cached locale is asked again after this long (people change theirs).
 LOCALE_TTL = 7 * 24 * 3600
 GROUP_TTL = 300.0
+#: Seconds a user's stored language and locale are kept in memory.
+USER_TTL = 30.0
+#: Users kept in memory at most (the cache is emptied when it grows past this).
+USER_CACHE_SIZE = 10_000
+
+#: (picked language, Slack locale, when the locale was read), as stored.
+UserFields = tuple[str | None, str | None, str | None]
 
 
 def is_group(entry: str) -> bool:
@@ -50,6 +63,7 @@ class People:
         managers: Collection[str] = (),
         locale_lookup: LocaleLookup | None = None,
         group_lookup: GroupLookup | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -58,7 +72,11 @@ class People:
         self.managers = tuple(managers)
         self.locale_lookup = locale_lookup
         self.group_lookup = group_lookup
+        self._monotonic = monotonic  # the memory's clock (tests move it)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._users: dict[str, tuple[float, UserFields]] = {}
+        #: Bumped by every write of ours: a read that overlapped one is not kept.
+        self._writes = 0
 
     # --- language ------------------------------------------------------------------
 
@@ -66,10 +84,7 @@ class People:
         """The language to answer `user_id` in."""
         if not user_id:
             return self.default_language
-        picked, locale, locale_at = cast(
-            list[str | None],
-            await self.redis.hmget(self.keys.user(user_id), [F_LANGUAGE, F_LOCALE, F_LOCALE_AT]),
-        )
+        picked, locale, locale_at = await self._user_fields(user_id)
         if picked in LANGUAGES:
             return picked
         fresh = locale_at is not None and time.time() - float(locale_at) < LOCALE_TTL
@@ -84,12 +99,35 @@ class People:
 
     async def pick_language(self, user_id: str, lang: str | None) -> None:
         """Remember the user's choice (None: back to the locale / default)."""
+        if lang is not None and lang not in LANGUAGES:
+            raise ValueError(f"unknown language {lang!r}")
+        self._forget(user_id)
         if lang is None:
             await self.redis.hdel(self.keys.user(user_id), F_LANGUAGE)
-            return
-        if lang not in LANGUAGES:
-            raise ValueError(f"unknown language {lang!r}")
-        await self.redis.hset(self.keys.user(user_id), F_LANGUAGE, lang)
+        else:
+            await self.redis.hset(self.keys.user(user_id), F_LANGUAGE, lang)
+        self._forget(user_id)
+
+    async def _user_fields(self, user_id: str) -> UserFields:
+        """The user's stored language and locale: from memory, else from Redis."""
+        cached = self._users.get(user_id)
+        if cached is not None and self._monotonic() - cached[0] < USER_TTL:
+            return cached[1]
+        writes = self._writes
+        picked, locale, locale_at = cast(
+            list[str | None],
+            await self.redis.hmget(self.keys.user(user_id), [F_LANGUAGE, F_LOCALE, F_LOCALE_AT]),
+        )
+        fields = (picked, locale, locale_at)
+        if writes == self._writes:
+            if len(self._users) >= USER_CACHE_SIZE:
+                self._users.clear()
+            self._users[user_id] = (self._monotonic(), fields)
+        return fields
+
+    def _forget(self, user_id: str) -> None:
+        self._writes += 1
+        self._users.pop(user_id, None)
 
     async def _refresh_locale(self, user_id: str) -> str | None:
         assert self.locale_lookup is not None
@@ -102,6 +140,7 @@ class People:
             self.keys.user(user_id),
             mapping={F_LOCALE: locale or "", F_LOCALE_AT: str(int(time.time()))},
         )
+        self._forget(user_id)
         return locale
 
     # --- who may do what ------------------------------------------------------------
@@ -125,7 +164,7 @@ class People:
 
     async def _members(self, group: str) -> frozenset[str]:
         cached = self._groups.get(group)
-        if cached is not None and time.monotonic() - cached[0] < GROUP_TTL:
+        if cached is not None and self._monotonic() - cached[0] < GROUP_TTL:
             return cached[1]
         if self.group_lookup is None:
             return frozenset()
@@ -134,7 +173,7 @@ class People:
         except Exception:  # keep the last known members while Slack is away
             logger.warning("could not read a user group", exc_info=True)
             return cached[1] if cached is not None else frozenset()
-        self._groups[group] = (time.monotonic(), members)
+        self._groups[group] = (self._monotonic(), members)
         return members
 
 

@@ -14,7 +14,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +33,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
-from slack_sdk.webhook.async_client import AsyncWebhookClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.config import Settings
 from bot.domain.models import Contact
@@ -42,6 +44,7 @@ from bot.services.followup import FollowupService
 from bot.services.people import People
 from bot.slack.contact_blocks import ContactView
 from bot.slack.i18n import t
+from bot.slack.payloads import block_kit_json
 from bot.slack.threads import ThreadQueue
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
@@ -84,15 +87,37 @@ class SlackDeps:
 
 
 class Background:
-    """Work that runs after the ack; kept referenced, drained at shutdown."""
+    """Work that runs after the ack; kept referenced, drained at shutdown.
 
-    def __init__(self) -> None:
+    At most `limit` pieces run at once; the rest wait their turn in order. Under
+    a burst that keeps the event loop's turns short (acks stay fast) and the
+    Redis connections few, and each piece of work finishes sooner than if all
+    of them shared the loop at once.
+    """
+
+    LIMIT = 32
+
+    def __init__(self, limit: int = LIMIT) -> None:
+        self.limit = limit
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: deque[
+            tuple[Coroutine[Any, Any, object], Callable[[BaseException], Awaitable[None]] | None]
+        ] = deque()
 
     def run(
         self,
         work: Coroutine[Any, Any, object],
         on_error: Callable[[BaseException], Awaitable[None]] | None = None,
+    ) -> None:
+        if len(self._tasks) < self.limit:
+            self._start(work, on_error)
+        else:
+            self._waiting.append((work, on_error))
+
+    def _start(
+        self,
+        work: Coroutine[Any, Any, object],
+        on_error: Callable[[BaseException], Awaitable[None]] | None,
     ) -> None:
         async def guarded() -> None:
             try:
@@ -109,25 +134,74 @@ class Background:
 
         task = asyncio.create_task(guarded())
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        while self._waiting and len(self._tasks) < self.limit:
+            self._start(*self._waiting.popleft())
 
     @property
     def pending(self) -> int:
-        return len(self._tasks)
+        """Work started or waiting to start."""
+        return len(self._tasks) + len(self._waiting)
 
     async def drain(self, grace: float = 10.0) -> None:
-        """Let running work finish (shutdown); cancel what outlives `grace` seconds."""
-        if not self._tasks:
-            return
-        _, late = await asyncio.wait(set(self._tasks), timeout=grace)
-        for task in late:
-            task.cancel()
+        """Let the work finish (shutdown); cancel what outlives `grace` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self._tasks:
+            _, late = await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - loop.time()))
+            if late and loop.time() >= deadline:
+                for task in late:
+                    task.cancel()
+                for work, _ in self._waiting:
+                    work.close()  # never started: nothing to cancel
+                self._waiting.clear()
+                return
+
+
+class SlackWebClient(AsyncWebClient):
+    """The Web API client, turning Block Kit models into JSON with `block_kit_json`.
+
+    slack-sdk's own conversion (`to_dict()`) took a millisecond per message;
+    this gives the same JSON in a tenth of it. Dicts pass through untouched.
+    """
+
+    async def chat_postMessage(self, **kwargs: Any) -> AsyncSlackResponse:
+        return await super().chat_postMessage(**_models_as_json(kwargs))
+
+    async def chat_postEphemeral(self, **kwargs: Any) -> AsyncSlackResponse:
+        return await super().chat_postEphemeral(**_models_as_json(kwargs))
+
+    async def chat_update(self, **kwargs: Any) -> AsyncSlackResponse:
+        return await super().chat_update(**_models_as_json(kwargs))
+
+    async def views_open(self, **kwargs: Any) -> AsyncSlackResponse:
+        return await super().views_open(**_models_as_json(kwargs))
+
+    async def views_push(self, **kwargs: Any) -> AsyncSlackResponse:
+        return await super().views_push(**_models_as_json(kwargs))
+
+    async def views_update(self, **kwargs: Any) -> AsyncSlackResponse:
+        return await super().views_update(**_models_as_json(kwargs))
+
+    async def views_publish(self, **kwargs: Any) -> AsyncSlackResponse:
+        return await super().views_publish(**_models_as_json(kwargs))
+
+
+def _models_as_json(kwargs: dict[str, Any]) -> dict[str, Any]:
+    for name in ("blocks", "view", "attachments"):
+        value = kwargs.get(name)
+        if value is not None and not isinstance(value, (str, dict)):
+            kwargs[name] = block_kit_json(value)
+    return kwargs
 
 
 def slack_web_client(settings: Settings, http: aiohttp.ClientSession) -> AsyncWebClient:
     """The bot's Web API client: SLACK_API_URL, one session, 429 retries."""
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    return AsyncWebClient(
+    return SlackWebClient(
         token=token,
         base_url=settings.slack_api_url,
         session=http,
@@ -229,8 +303,6 @@ def _people_middleware(deps: SlackDeps) -> Callable[..., Awaitable[BoltResponse 
 
 def refusal(body: dict[str, Any], lang: str) -> BoltResponse:
     """The answer to someone who is not an agent (AGENTS)."""
-    import json
-
     text = t("access.not_agent", lang)
     if "command" in body:  # a slash command: an ephemeral answer in the ack
         answer = {"response_type": "ephemeral", "text": text}
@@ -271,13 +343,20 @@ async def respond(
 
     A `response_url` takes five answers in 30 minutes: each button click
     brings a fresh one, so paging ("More") answers through the click's own.
+    https://api.slack.com/interactivity/handling#message_responses
     """
-    hook = AsyncWebhookClient(response_url, session=deps.http)
-    reply = await hook.send(
-        text=text,
-        blocks=list(blocks) if blocks is not None else None,
-        response_type="ephemeral",
-        replace_original=replace_original,
-    )
-    if reply.status_code != 200:
-        logger.warning("response_url refused the answer", extra={"status": reply.status_code})
+    message: dict[str, Any] = {
+        "text": text,
+        "response_type": "ephemeral",
+        "replace_original": replace_original,
+    }
+    if blocks is not None:
+        message["blocks"] = block_kit_json(list(blocks))
+    async with deps.http.post(
+        response_url,
+        data=json.dumps(message, ensure_ascii=False).encode(),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    ) as reply:
+        await reply.read()
+        if reply.status != 200:
+            logger.warning("response_url refused the answer", extra={"status": reply.status})

@@ -1,0 +1,827 @@
+"""Ack benchmark: `followup serve` under signed slash commands, against a bare Bolt app.
+
+Processes, all on this machine:
+
+* a private redis-server (append-only, as `serve` runs its embedded one) holding
+  `--contacts` contacts (10,000), loaded through `ContactStore.create_many`;
+* a fake Slack (its own process): answers `views.open` and the `response_url`
+  posts, and notes when each arrived and which request it answers (the
+  `response_url` path and the `trigger_id` carry the request's number);
+* `serve`: the real `followup serve` command line, configured by environment
+  variables, with SLACK_API_URL pointing at the fake Slack;
+* the baseline: a bare slack-bolt `AsyncApp` whose only listener acks, with the
+  same signing secret, `process_before_response=True`, a static authorize, and
+  served the same way (aiohttp, `POST /slack/events`, Bolt's aiohttp adapter);
+* this process, the load generator: `--concurrency` (50) requests in flight,
+  each correctly signed as Slack signs them, for `--seconds` per phase: half
+  `/find-contact <name>` (results through the response_url), half
+  `/followup <contact>` (no message: the compose modal, `views.open`).
+
+A request counts only when its work is done: for `serve`, when its answer reached
+the fake Slack (its `response_url`, or `views.open` with its `trigger_id`), so
+work deferred past the ack gains nothing; for the baseline, whose only work is
+the ack, when the ack arrived. `rps` = requests completed / (last completion −
+first request). The baseline runs before and after `serve`, and the two runs
+together give `baseline_rps`, so a change in the machine's load during the run
+shows and does not skew the ratio.
+
+Prints, for each, completed requests per second and p50/p99 time to the HTTP
+answer and to the finished work, then one JSON line:
+`{"bench": "ack", "rps", "baseline_rps", "ratio", "p99_ms", "baseline_p99_ms"}`
+(p99 to the HTTP answer). Targets: ratio at least 0.7, p99 under 100 ms.
+
+    python bench/ack.py                    # 10,000 contacts, 15 s a phase
+    python bench/ack.py --quick            # a few seconds, a few contacts (the smoke test)
+    python bench/ack.py --profile serve.prof   # cProfile the serve process
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Coroutine, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp
+from aiohttp import web
+
+from bench.search import ARABIC_FIRST, ARABIC_LAST, LATIN_FIRST, LATIN_LAST
+from bot.__main__ import event_loop_factory
+from bot.domain.channels import Channel
+from bot.domain.models import ConversationStatus
+from bot.runtime import utc_now
+from bot.store.connection import create_redis
+from bot.store.contacts import ContactDraft, ContactStore
+from bot.store.keys import Keys
+from bot.store.layout import ensure_layout
+from bot.store.scripts import load_all
+from bot.store.server import RedisServer
+
+ROOT = Path(__file__).resolve().parents[1]
+SIGNING_SECRET = "bench-signing-secret"
+BOT_TOKEN = "xoxb-bench-token"
+TEAM = "T0BENCH"
+AGENTS = [f"U0AGENT{i:02d}" for i in range(25)]
+PREFIX = "benchack"
+PARTITIONS = 4
+FIND, FOLLOWUP = "/find-contact", "/followup"
+T = TypeVar("T")
+
+
+def now() -> float:
+    """The clock every process reads (CLOCK_MONOTONIC on Linux: system-wide)."""
+    return time.perf_counter()
+
+
+def run_on_fast_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run on uvloop where it is installed, as `serve` does."""
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        return runner.run(coroutine)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- the fake Slack (its own process) -----------------------------------------------
+
+
+def serve_fake_slack(conn: Connection) -> None:
+    """Run the fake Slack until the parent closes `conn`; sends its port first."""
+    run_on_fast_loop(_serve_fake_slack(conn))  # the instrument should not be the bottleneck
+
+
+def _request_key(token: str) -> tuple[str, int] | None:
+    """`"s1-42"` → ("s1", 42): the phase and the number of a benchmark request."""
+    tag, _, number = token.rpartition("-")
+    return (tag, int(number)) if tag and number.isdigit() else None
+
+
+async def _serve_fake_slack(conn: Connection) -> None:
+    # tag -> number -> when its work first arrived
+    arrivals: dict[str, dict[int, float]] = {}
+    other_calls: Counter[str] = Counter()
+    view_ids = itertools.count(1)
+
+    def arrived(token: str, at: float) -> bool:
+        key = _request_key(token)
+        if key is None:
+            return False
+        arrivals.setdefault(key[0], {}).setdefault(key[1], at)
+        return True
+
+    async def api(request: web.Request) -> web.Response:
+        at = now()
+        method = request.match_info["method"]
+        if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        if request.content_type == "application/json":
+            args = await request.json()
+        else:
+            args = dict(await request.post())
+        if method == "views.open":
+            view = args.get("view")
+            if isinstance(view, str):
+                view = json.loads(view)
+            if not isinstance(view, dict) or not arrived(str(args.get("trigger_id")), at):
+                return web.json_response({"ok": False, "error": "invalid_arguments"})
+            view_id = f"V{next(view_ids):09d}"
+            return web.json_response({"ok": True, "view": dict(view, id=view_id, hash="h1")})
+        other_calls[method] += 1
+        return web.json_response({"ok": True})
+
+    async def response(request: web.Request) -> web.Response:
+        at = now()
+        body = await request.json()
+        if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
+            return web.Response(status=400, text="no_text")
+        if not arrived(request.match_info["token"], at):
+            return web.Response(status=404, text="unknown")
+        return web.Response(text="ok")
+
+    async def clock(_: web.Request) -> web.Response:
+        return web.json_response({"t": now(), "cpu": time.process_time()})
+
+    async def count(request: web.Request) -> web.Response:
+        return web.json_response({"n": len(arrivals.get(request.match_info["tag"], {}))})
+
+    async def recorded(request: web.Request) -> web.Response:
+        got = arrivals.get(request.match_info["tag"], {})
+        return web.json_response({"at": {str(n): t for n, t in got.items()}})
+
+    async def others(_: web.Request) -> web.Response:
+        return web.json_response(dict(other_calls))
+
+    app = web.Application()
+    app.router.add_post("/api/{method}", api)
+    app.router.add_post("/response/{token}", response)
+    app.router.add_get("/bench/clock", clock)
+    app.router.add_get("/bench/count/{tag}", count)
+    app.router.add_get("/bench/arrivals/{tag}", recorded)
+    app.router.add_get("/bench/others", others)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0, backlog=1024).start()
+    conn.send(runner.addresses[0][1])
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, _wait_for_parent, conn)
+    finally:
+        await runner.cleanup()
+
+
+def _wait_for_parent(conn: Connection) -> None:
+    with contextlib.suppress(EOFError):  # the parent closed its end
+        conn.recv()
+
+
+class FakeSlackProcess:
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self.process = context.Process(target=serve_fake_slack, args=(child,), daemon=True)
+        self.process.start()
+        child.close()
+        if not self._conn.poll(30):
+            self.stop()
+            raise RuntimeError("the fake Slack did not start")
+        self.url = f"http://127.0.0.1:{self._conn.recv()}"
+        self.offset = 0.0  # its clock − ours, when they differ
+
+    def stop(self) -> None:
+        self._conn.close()
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(5)
+
+    async def _get(self, http: aiohttp.ClientSession, path: str) -> Any:
+        async with http.get(f"{self.url}/bench/{path}") as answer:
+            return await answer.json()
+
+    async def check_clock(self, http: aiohttp.ClientSession) -> tuple[float, float]:
+        """Its clock's offset from ours and the round trip that bounds it, in seconds."""
+        best: tuple[float, float] | None = None
+        for _ in range(20):
+            before = now()
+            theirs = float((await self._get(http, "clock"))["t"])
+            after = now()
+            if best is None or after - before < best[1]:
+                best = (theirs - (before + after) / 2, after - before)
+        assert best is not None
+        offset, rtt = best
+        self.offset = offset if abs(offset) > rtt else 0.0  # the same clock (Linux)
+        return offset, rtt
+
+    async def count(self, http: aiohttp.ClientSession, tag: str) -> int:
+        return int((await self._get(http, f"count/{tag}"))["n"])
+
+    async def arrivals(self, http: aiohttp.ClientSession, tag: str) -> dict[int, float]:
+        data = await self._get(http, f"arrivals/{tag}")
+        return {int(n): t - self.offset for n, t in data["at"].items()}
+
+    async def other_calls(self, http: aiohttp.ClientSession) -> dict[str, int]:
+        return dict(await self._get(http, "others"))
+
+
+# --- the baseline: a bare Bolt app (its own process) ----------------------------------
+
+
+def serve_baseline(conn: Connection, api_url: str) -> None:
+    """A bare slack-bolt AsyncApp whose only listener acks, served like `serve` serves:
+    the same event loop (uvloop where installed), logging and aiohttp serving."""
+    from bot.logging_setup import configure_logging
+
+    configure_logging("INFO")  # as `serve` logs (aiohttp's access log off)
+    run_on_fast_loop(_serve_baseline(conn, api_url))
+
+
+async def _serve_baseline(conn: Connection, api_url: str) -> None:
+    import re
+
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+    from slack_bolt.async_app import AsyncAck, AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack.app import StaticAuthorize
+
+    http = aiohttp.ClientSession()
+    bolt = AsyncApp(
+        client=AsyncWebClient(token=None, base_url=api_url, session=http),
+        signing_secret=SIGNING_SECRET,
+        authorize=StaticAuthorize(BOT_TOKEN),  # no auth.test, as serve
+        process_before_response=True,
+    )
+
+    async def only_ack(ack: AsyncAck) -> None:
+        await ack()
+
+    bolt.command(re.compile(r"^/"))(only_ack)
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+    app = web.Application()
+    app.router.add_post("/slack/events", events)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    conn.send((os.getpid(), runner.addresses[0][1]))
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, _wait_for_parent, conn)
+    finally:
+        await runner.cleanup()
+        await http.close()
+
+
+class BaselineProcess:
+    def __init__(self, api_url: str) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child = context.Pipe()
+        self.process = context.Process(target=serve_baseline, args=(child, api_url), daemon=True)
+        self.process.start()
+        child.close()
+        if not self._conn.poll(60):
+            self.stop()
+            raise RuntimeError("the baseline app did not start")
+        self.pid, port = self._conn.recv()
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self._conn.close()
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(5)
+
+
+# --- serve: the real command line ------------------------------------------------------
+
+
+class ServeProcess:
+    """`followup serve` in a subprocess, configured as a deployment would configure it."""
+
+    def __init__(self, redis_url: str, fake_url: str, data_dir: Path, profile: str | None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REDIS_"))},
+            "PORT": str(self.port),
+            "REDIS_URL": redis_url,
+            "REDIS_KEY_PREFIX": PREFIX,
+            "PARTITIONS": str(PARTITIONS),
+            "DATA_DIR": str(data_dir),
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": f"{fake_url}/api/",
+            "SUPPORT_CHANNEL": "C0SUPPORT",
+            "DEFAULT_PHONE_REGION": "AE",
+            # Channels offered (nothing is sent: the compose modal only opens).
+            "TELEGRAM_BOT_TOKEN": "123456:bench",
+            "TELEGRAM_API_URL": fake_url,
+            "WHATSAPP_TOKEN": "bench",
+            "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
+            "WHATSAPP_API_URL": f"{fake_url}/graph/v21.0",
+        }
+        command = [sys.executable]
+        if profile:
+            command += ["-m", "cProfile", "-o", profile]
+        command += ["-m", "bot", "serve"]
+        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def wait_ready(self, http: aiohttp.ClientSession, seconds: float = 60) -> None:
+        deadline = now() + seconds
+        while now() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"followup serve exited with {self.process.returncode}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"{self.url}/healthz") as answer:
+                    if answer.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+        raise RuntimeError("followup serve did not answer /healthz")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+# --- the contacts ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A contact a request is about, and how an agent would name it."""
+
+    first_name: str
+    email: str
+    assignee: str | None
+    status: ConversationStatus
+
+
+def contact_drafts(count: int, seed: int) -> Iterator[ContactDraft]:
+    """Latin and Arabic names, unique phones and e-mails, WhatsApp and Telegram
+    identities whose windows are open, closing or long closed."""
+    rng = random.Random(seed)
+    at = utc_now()
+    for i in range(count):
+        if rng.random() < 0.6:
+            first, last = rng.choice(LATIN_FIRST), rng.choice(LATIN_LAST)
+        else:
+            first, last = rng.choice(ARABIC_FIRST), rng.choice(ARABIC_LAST)
+        phone = f"+9715{i:08d}"
+        yield ContactDraft(
+            first_name=first,
+            last_name=last,
+            email=f"customer{i}@example.com",
+            phone=phone,
+            identities={Channel.WHATSAPP: phone[1:], Channel.TELEGRAM: str(700_000_000 + i)},
+            status=ConversationStatus.OPEN if rng.random() < 0.1 else ConversationStatus.CLOSED,
+            assignee=AGENTS[i % len(AGENTS)] if rng.random() < 0.8 else None,
+            last_inbound_at={
+                Channel.WHATSAPP: at - timedelta(seconds=rng.randrange(10 * 86400)),
+                Channel.TELEGRAM: at - timedelta(seconds=rng.randrange(30 * 86400)),
+            },
+        )
+
+
+async def load_contacts(redis_url: str, count: int, seed: int) -> list[Target]:
+    redis = create_redis(redis_url)
+    try:
+        keys = Keys(partitions=PARTITIONS, prefix=PREFIX)
+        await ensure_layout(redis, keys)
+        await load_all(redis)
+        store = ContactStore(redis, keys)
+        targets: list[Target] = []
+        batch: list[ContactDraft] = []
+        started = now()
+
+        async def write(drafts: list[ContactDraft]) -> None:
+            results = await store.create_many(drafts, utc_now())
+            if not all(r.created for r in results):
+                raise RuntimeError("a benchmark contact existed already")
+
+        for draft in contact_drafts(count, seed):
+            batch.append(draft)
+            targets.append(
+                Target(draft.first_name, draft.email or "", draft.assignee, draft.status)
+            )
+            if len(batch) == 2000:
+                await write(batch)
+                batch = []
+        if batch:
+            await write(batch)
+        print(f"  {count:,} contacts in {now() - started:.1f} s", file=sys.stderr)
+        return targets
+    finally:
+        await redis.aclose()
+
+
+# --- the load -------------------------------------------------------------------------------
+
+
+def sign(body: bytes, timestamp: str) -> str:
+    """Slack's request signature (https://api.slack.com/authentication/verifying-requests-from-slack)."""
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(SIGNING_SECRET.encode(), base, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Sent:
+    command: str
+    sent_at: float
+    answered_at: float = 0.0
+    status: int = 0
+
+
+def command_text(command: str, target: Target) -> tuple[str, str]:
+    """What an agent types, and which agent: results in their inbox, or all inboxes."""
+    if command == FOLLOWUP:
+        return target.email, target.assignee or AGENTS[0]
+    flags = []
+    if target.assignee is None:
+        flags.append("--all")
+    if target.status is ConversationStatus.OPEN:
+        flags.append("--any")
+    return " ".join([target.first_name.lower(), *flags]), target.assignee or AGENTS[0]
+
+
+@dataclass
+class Phase:
+    name: str
+    sent: list[Sent]
+    work_done: dict[int, float]  # request number -> when its work was finished
+    first_sent: float
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> list[int]:
+        return [n for n, s in enumerate(self.sent) if s.status == 200 and n in self.work_done]
+
+    @property
+    def failed(self) -> int:
+        return len(self.sent) - len(self.completed)
+
+    @property
+    def seconds(self) -> float:
+        done = self.completed
+        if not done:
+            return 0.0
+        return max(self.work_done[n] for n in done) - self.first_sent
+
+    @property
+    def rps(self) -> float:
+        return len(self.completed) / self.seconds if self.seconds > 0 else 0.0
+
+    def answer_ms(self) -> list[float]:
+        return [(self.sent[n].answered_at - self.sent[n].sent_at) * 1000 for n in self.completed]
+
+    def work_ms(self) -> list[float]:
+        return [(self.work_done[n] - self.sent[n].sent_at) * 1000 for n in self.completed]
+
+    def row(self) -> str:
+        answer, work = self.answer_ms(), self.work_ms()
+        cells = [percentile(answer, 50), percentile(answer, 99)]
+        cells += [percentile(work, 50), percentile(work, 99)]
+        return (
+            f"{self.name:<22}{len(self.completed):>9,}{self.failed:>7,}{self.seconds:>8.2f}"
+            f"{self.rps:>9,.0f}" + "".join(f"{c:>10.1f}" for c in cells)
+        )
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+async def drive(
+    http: aiohttp.ClientSession,
+    url: str,
+    fake_url: str,
+    tag: str,
+    commands: Sequence[str],
+    targets: Sequence[Target],
+    seconds: float,
+    concurrency: int,
+    seed: int,
+) -> tuple[list[Sent], float]:
+    """`concurrency` signed commands in flight for `seconds`; returns them and the start."""
+    rng = random.Random(seed)
+    sent: list[Sent] = []
+    numbers = itertools.count()
+    first_sent = now()
+    deadline = first_sent + seconds
+
+    async def worker() -> None:
+        while now() < deadline:
+            number = next(numbers)
+            command = commands[number % len(commands)]
+            text, user = command_text(command, rng.choice(targets))
+            token = f"{tag}-{number}"
+            body = urlencode(
+                {
+                    "token": "deprecated",
+                    "team_id": TEAM,
+                    "team_domain": "bench",
+                    "channel_id": "C0GENERAL",
+                    "channel_name": "general",
+                    "user_id": user,
+                    "user_name": user.lower(),
+                    "command": command,
+                    "text": text,
+                    "api_app_id": "A0BENCH",
+                    "is_enterprise_install": "false",
+                    "response_url": f"{fake_url}/response/{token}",
+                    "trigger_id": token,
+                }
+            ).encode()
+            stamp = str(int(time.time()))
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Slack-Request-Timestamp": stamp,
+                "X-Slack-Signature": sign(body, stamp),
+            }
+            record = Sent(command, now())
+            sent.append(record)
+            assert len(sent) == number + 1
+            try:
+                async with http.post(f"{url}/slack/events", data=body, headers=headers) as answer:
+                    await answer.read()
+                    record.status = answer.status
+            except aiohttp.ClientError:
+                record.status = -1
+            record.answered_at = now()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return sent, first_sent
+
+
+async def run_phase(
+    name: str,
+    tag: str,
+    http: aiohttp.ClientSession,
+    url: str,
+    pid: int,
+    fake: FakeSlackProcess,
+    args: argparse.Namespace,
+    targets: Sequence[Target],
+    commands: Sequence[str],
+    *,
+    work_is_the_ack: bool,
+) -> Phase:
+    print(f"{name}: {args.concurrency} at once for {args.seconds:g} s", file=sys.stderr)
+    before = {
+        "app": cpu_seconds(pid),
+        "load": time.process_time(),
+        "redis": cpu_seconds(args.redis_pid),
+        "fake": cpu_seconds(fake.process.pid or 0),
+    }
+    sent, first = await drive(
+        http,
+        url,
+        fake.url,
+        tag,
+        commands,
+        targets,
+        args.seconds,
+        args.concurrency,
+        args.seed + len(tag),
+    )
+    answered = sum(s.status == 200 for s in sent)
+    if work_is_the_ack:
+        work_done = {n: s.answered_at for n, s in enumerate(sent) if s.status == 200}
+    else:
+        # The work after the acks: wait until every answered request's work arrived,
+        # or nothing moved for a while (then the missing ones count as failed).
+        moved_at, last = now(), -1
+        while True:
+            got = await fake.count(http, tag)
+            if got >= answered:
+                break
+            if got != last:
+                moved_at, last = now(), got
+            elif now() - moved_at > args.stall:
+                print(f"  work stalled at {got:,} / {answered:,}", file=sys.stderr)
+                break
+            await asyncio.sleep(0.02)
+        work_done = await fake.arrivals(http, tag)
+    cpu = {
+        "app": cpu_seconds(pid) - before["app"],
+        "load": time.process_time() - before["load"],
+        "redis": cpu_seconds(args.redis_pid) - before["redis"],
+        "fake": cpu_seconds(fake.process.pid or 0) - before["fake"],
+    }
+    phase = Phase(name, sent, work_done, first, cpu)
+    cores = ", ".join(f"{k} {v / max(phase.seconds, 1e-9):.2f}" for k, v in cpu.items())
+    print(
+        f"  {len(phase.completed):,} completed, {phase.rps:,.0f}/s; CPU in cores: {cores}",
+        file=sys.stderr,
+    )
+    return phase
+
+
+# --- the run ---------------------------------------------------------------------------------
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    tmp = tempfile.TemporaryDirectory(prefix="bench-ack-")
+    server = RedisServer(data_dir=Path(tmp.name) / "redis", appendonly=True).start()
+    args.redis_pid = server.pid
+    fake = FakeSlackProcess()
+    serve: ServeProcess | None = None
+    baseline: BaselineProcess | None = None
+    # One connection per request in flight, kept alive, as a load balancer would hold.
+    http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=args.concurrency),
+        timeout=aiohttp.ClientTimeout(total=30),
+    )
+    try:
+        offset, rtt = await fake.check_clock(http)
+        print(
+            f"fake Slack at {fake.url}: its clock reads {offset * 1e6:+.0f} µs from ours "
+            f"(round trip {rtt * 1e6:.0f} µs)",
+            file=sys.stderr,
+        )
+        print(f"loading {args.contacts:,} contacts", file=sys.stderr)
+        targets = await load_contacts(server.url, args.contacts, args.seed)
+        serve = ServeProcess(server.url, fake.url, Path(tmp.name) / "data", args.profile)
+        baseline = BaselineProcess(f"{fake.url}/api/")
+        await serve.wait_ready(http)
+        commands = [FIND, FOLLOWUP] if FOLLOWUP in args.commands else [FIND]
+
+        # Warm both up (connections, caches, first imports), unmeasured.
+        warm = argparse.Namespace(**{**vars(args), "seconds": args.warmup})
+        for url, pid, tag, ack_only in (
+            (baseline.url, baseline.pid, "wb", True),
+            (serve.url, serve.pid, "ws", False),
+        ):
+            await run_phase(
+                "warm-up",
+                tag,
+                http,
+                url,
+                pid,
+                fake,
+                warm,
+                targets,
+                commands,
+                work_is_the_ack=ack_only,
+            )
+
+        before = await run_phase(
+            "baseline, before",
+            "b1",
+            http,
+            baseline.url,
+            baseline.pid,
+            fake,
+            args,
+            targets,
+            commands,
+            work_is_the_ack=True,
+        )
+        served = await run_phase(
+            "serve",
+            "s1",
+            http,
+            serve.url,
+            serve.pid,
+            fake,
+            args,
+            targets,
+            commands,
+            work_is_the_ack=False,
+        )
+        after = await run_phase(
+            "baseline, after",
+            "b2",
+            http,
+            baseline.url,
+            baseline.pid,
+            fake,
+            args,
+            targets,
+            commands,
+            work_is_the_ack=True,
+        )
+        others = await fake.other_calls(http)
+    finally:
+        await http.close()
+        if serve is not None:
+            serve.stop()
+        if baseline is not None:
+            baseline.stop()
+        fake.stop()
+        server.stop()
+        tmp.cleanup()
+
+    if args.profile:
+        import pstats
+
+        stats = pstats.Stats(args.profile, stream=sys.stderr)
+        stats.sort_stats("tottime").print_stats(30)
+
+    baseline_completed = len(before.completed) + len(after.completed)
+    baseline_rps = baseline_completed / (before.seconds + after.seconds)
+    baseline_answers = before.answer_ms() + after.answer_ms()
+    ratio = served.rps / baseline_rps if baseline_rps else 0.0
+    print(
+        f"\n{'':<22}{'done':>9}{'failed':>7}{'seconds':>8}{'req/s':>9}"
+        f"{'ack p50':>10}{'ack p99':>10}{'work p50':>10}{'work p99':>10}"
+    )
+    for phase in (before, served, after):
+        print(phase.row())
+    print(
+        f"\nratio: {ratio:.3f} (serve {served.rps:,.0f}/s, baseline {baseline_rps:,.0f}/s, "
+        f"{args.concurrency} at once; {', '.join(commands)}); "
+        f"serve p99 to the HTTP answer {percentile(served.answer_ms(), 99):.1f} ms"
+    )
+    by_command = Counter(served.sent[n].command for n in served.completed)
+    print(f"serve completed: {dict(by_command)}; other Web API calls: {others or 'none'}")
+    targets_met = ratio >= 0.7 and percentile(served.answer_ms(), 99) < 100
+    print(f"targets (ratio ≥ 0.7, p99 < 100 ms): {'met' if targets_met else 'NOT met'}")
+    failed = served.failed + before.failed + after.failed
+    if failed:
+        print(f"{failed} requests failed or their work never arrived", file=sys.stderr)
+    return {
+        "bench": "ack",
+        "rps": round(served.rps, 1),
+        "baseline_rps": round(baseline_rps, 1),
+        "ratio": round(ratio, 3),
+        "p99_ms": round(percentile(served.answer_ms(), 99), 2),
+        "baseline_p99_ms": round(percentile(baseline_answers, 99), 2),
+        "_failed": failed,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--contacts", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=15.0, help="each measured phase")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds, each app")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--commands",
+        default=f"{FIND},{FOLLOWUP}",
+        help="the commands sent, in turn (default: both)",
+    )
+    parser.add_argument("--stall", type=float, default=20.0, help="give up on work after")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="a few seconds, a few contacts")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the serve process")
+    args = parser.parse_args(argv)
+    args.commands = [c.strip() for c in args.commands.split(",") if c.strip()]
+    if args.quick:
+        args.contacts, args.seconds, args.warmup = 500, 2.0, 0.5
+    result = run_on_fast_loop(run(args))
+    failed = result.pop("_failed")
+    print(json.dumps(result))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,186 @@
+"""`block_kit_json` gives exactly slack-sdk's `to_dict()`, and still validates."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from slack_sdk.errors import SlackObjectFormationError
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    CheckboxesElement,
+    ConfirmObject,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    ImageElement,
+    InputBlock,
+    MarkdownTextObject,
+    Option,
+    OptionGroup,
+    OverflowMenuElement,
+    PlainTextInputElement,
+    PlainTextObject,
+    RadioButtonsElement,
+    RichTextBlock,
+    RichTextElementParts,
+    RichTextListElement,
+    RichTextSectionElement,
+    SectionBlock,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from bot.domain.channels import Channel
+from bot.services.directory import FindArgs, parse_find_args
+from bot.slack.contact_blocks import results_message
+from bot.slack.payloads import block_kit_json
+from bot.slack.search_modal import search_modal
+from tests.slack.conftest import AGENT, NOW, Surface
+
+
+def options(n: int) -> list[Option]:
+    return [Option(value=f"v{i}", label=f"Choice {i}", description=f"about {i}") for i in range(n)]
+
+
+CONFIRM = ConfirmObject(
+    title="Send it?", text="It goes to the customer.", confirm="Send", deny="Back", style="primary"
+)
+
+CASES: dict[str, Any] = {
+    "section with fields and accessory": SectionBlock(
+        block_id="s1",
+        text=MarkdownTextObject(text="*Sara* · WhatsApp"),
+        fields=[PlainTextObject(text="a"), MarkdownTextObject(text="b", verbatim=True)],
+        accessory=ButtonElement(text="Go", action_id="go", value="1", confirm=CONFIRM),
+    ),
+    "actions with every kind of element": ActionsBlock(
+        block_id="a1",
+        elements=[
+            ButtonElement(text="Reopen", action_id="r", value="c1", style="danger"),
+            StaticSelectElement(action_id="sel", placeholder="Pick", options=options(3)),
+            StaticSelectElement(
+                action_id="grp",
+                option_groups=[OptionGroup(label="G", options=options(2))],
+            ),
+            OverflowMenuElement(action_id="ov", options=options(2)),
+        ],
+    ),
+    "context, divider, header": [
+        ContextBlock(
+            elements=[
+                MarkdownTextObject(text="WhatsApp: window closed 2 d ago"),
+                ImageElement(image_url="https://example.com/i.png", alt_text="icon"),
+            ]
+        ),
+        DividerBlock(),
+        HeaderBlock(text="Open conversations"),
+    ],
+    "inputs": [
+        InputBlock(
+            block_id="q",
+            label="Message",
+            hint="Sent as free text",
+            optional=True,
+            dispatch_action=True,
+            element=PlainTextInputElement(
+                action_id="t", multiline=True, max_length=4096, initial_value="Hello"
+            ),
+        ),
+        InputBlock(
+            label="Scope",
+            element=RadioButtonsElement(
+                action_id="r", options=options(2), initial_option=options(2)[1]
+            ),
+        ),
+        InputBlock(label="Flags", element=CheckboxesElement(action_id="c", options=options(3))),
+    ],
+    "rich text (empty elements are allowed there)": RichTextBlock(
+        elements=[
+            RichTextSectionElement(elements=[]),
+            RichTextSectionElement(elements=[RichTextElementParts.Text(text="hi")]),
+            RichTextListElement(style="bullet", elements=[RichTextSectionElement(elements=[])]),
+        ]
+    ),
+    "a modal": View(
+        type="modal",
+        callback_id="compose_view",
+        title="Follow up",
+        submit="Send",
+        close="Cancel",
+        private_metadata='{"c":"42"}',
+        clear_on_close=True,
+        blocks=[SectionBlock(text="Window open 3 h")],
+    ),
+    "a home tab": View(type="home", blocks=[HeaderBlock(text="Home"), DividerBlock()]),
+}
+
+
+@pytest.mark.parametrize("value", list(CASES.values()), ids=list(CASES))
+def test_block_kit_json_is_to_dict(value: Any) -> None:
+    expected = [v.to_dict() for v in value] if isinstance(value, list) else value.to_dict()
+    assert block_kit_json(value) == expected
+
+
+@pytest.mark.parametrize("lang", ["en", "ar"])
+def test_the_search_modal_and_an_empty_result_come_out_the_same(lang: str) -> None:
+    modal = search_modal(parse_find_args("sara --all --open"), "C0HERE", lang)
+    assert block_kit_json(modal) == modal.to_dict()
+    _, blocks = results_message(
+        FindArgs(query="nobody"),
+        [],
+        agent=AGENT,
+        offset=0,
+        next_offset=None,
+        truncated=False,
+        now=NOW,
+        lang=lang,
+    )
+    assert block_kit_json(blocks) == [b.to_dict() for b in blocks]
+
+
+async def test_search_results_come_out_the_same(surface: Surface) -> None:
+    for n in range(3):
+        await surface.contact(
+            "Sara",
+            f"S{n}",
+            phone=f"+97150123456{n}",
+            identities={Channel.WHATSAPP: f"97150123456{n}", Channel.TELEGRAM: f"7{n}"},
+            assignee=AGENT,
+            last_inbound={Channel.WHATSAPP: surface.now - timedelta(hours=30 * n)},
+        )
+    args = parse_find_args("sara")
+    page = await surface.deps.directory.find(args, AGENT, offset=0)
+    views = await surface.deps.views_of(page.contacts)
+    for lang in ("en", "ar"):
+        _, blocks = results_message(
+            args,
+            views,
+            agent=AGENT,
+            offset=0,
+            next_offset=3,
+            truncated=True,
+            now=surface.now,
+            lang=lang,
+        )
+        assert len(blocks) > 5
+        assert block_kit_json(blocks) == [b.to_dict() for b in blocks]
+
+
+def test_it_validates_as_to_dict_does() -> None:
+    too_long: list[Block] = [SectionBlock(text=MarkdownTextObject(text="x" * 3001))]
+    with pytest.raises(SlackObjectFormationError):
+        too_long[0].to_dict()
+    with pytest.raises(SlackObjectFormationError):
+        block_kit_json(too_long)
+    bad_button = ButtonElement(text="Go", action_id="a" * 256, value="1")
+    with pytest.raises(SlackObjectFormationError):
+        block_kit_json(bad_button)
+
+
+def test_plain_json_passes_through() -> None:
+    data = {"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}
+    assert block_kit_json([data, "x", 1, None]) == [data, "x", 1, None]

@@ -1,0 +1,38 @@
+"""The ack benchmark runs end to end in its quick mode and prints its JSON line."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures() -> None:
+    run = subprocess.run(
+        [sys.executable, "bench/ack.py", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    lines = run.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    assert list(result) == ["bench", "rps", "baseline_rps", "ratio", "p99_ms", "baseline_p99_ms"]
+    assert result["bench"] == "ack"
+    assert result["rps"] > 0 and result["baseline_rps"] > 0
+    assert abs(result["ratio"] - result["rps"] / result["baseline_rps"]) < 0.002
+    assert result["p99_ms"] > 0 and result["baseline_p99_ms"] > 0
+    # Both commands were sent and each one's work reached the fake Slack.
+    completed = re.search(
+        r"serve completed: \{'/find-contact': (\d+), '/followup': (\d+)\}", run.stdout
+    )
+    assert completed is not None, run.stdout
+    assert int(completed[1]) > 0 and int(completed[2]) > 0
+    assert "other Web API calls: none" in run.stdout  # no auth.test, no users.info
+    for phase in ("baseline, before", "serve", "baseline, after"):
+        assert re.search(rf"^{phase} +[\d,]+ +0 ", run.stdout, re.MULTILINE), phase  # 0 failed
