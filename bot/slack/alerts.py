@@ -248,7 +248,15 @@ class AlertSender:
                 await self.store.done(pending)
                 handled += 1
                 continue
-            except BaseException:
+            except SlackUnavailable:
+                await self.store.release(alert.event, self.name)
+                raise
+            except Exception:  # the edge: one bad alert must not stop the others
+                logger.exception("alert failed", extra={"kind": alert.kind.value})
+                await self.store.release(alert.event, self.name)
+                await self.store.postpone(pending, self.tuning.max_pause)
+                continue
+            except BaseException:  # cancelled mid-send: it goes out later
                 await self.store.release(alert.event, self.name)
                 raise
             if sent:

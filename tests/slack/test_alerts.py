@@ -20,13 +20,13 @@ from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
 from bot.domain.windows import Form
 from bot.runtime import INBOUND_KEY
-from bot.services.alerts import window_alert
+from bot.services.alerts import Alert, AlertKind, window_alert
 from bot.services.followup import FollowupRequest
 from bot.services.inbound import InboundService
 from bot.slack import ids
 from bot.slack.alerts import AlertSender, AlertTuning, alert_sender, worker_people
 from bot.slack.threads import SlackUnavailable
-from bot.store.alerts import AlertStore
+from bot.store.alerts import AlertStore, Claim
 from bot.store.keys import ContactId
 from tests.slack.conftest import AGENT, SUPPORT_CHANNEL, Surface
 from tests.slack.test_find_contact import buttons, texts
@@ -273,3 +273,29 @@ async def test_the_sender_loop_sweeps_and_sends_until_stopped(surface: Surface) 
     await running
     [dm] = dms_to(surface, AGENT, before)
     assert "closes in 50 min" in dm["text"]
+
+
+async def test_one_alert_that_cannot_be_rendered_does_not_hold_up_the_others(
+    surface: Surface,
+) -> None:
+    cid = await sara(surface)
+    deps = surface.deps
+    partition = ContactId.parse(cid).partition
+    # A message record damaged somehow: rendering its alert fails.
+    await deps.redis.hset(deps.keys.message(partition, "broken"), mapping={"cid": cid})
+    bad = Alert(
+        AlertKind.MESSAGE_FAILED, "msg:broken", AGENT, cid, Channel.WHATSAPP, message_id="broken"
+    )
+    sender = sender_for(surface)
+    await sender.service.queue([bad])
+    await customer_writes(surface)
+    before = len(surface.slack.calls)
+
+    await sender.flush()
+
+    [dm] = dms_to(surface, AGENT, before)
+    assert dm["text"].startswith("💬")
+    store = AlertStore(deps.redis, deps.keys)
+    assert await store.queued() == 1  # kept, to be tried again later ...
+    assert await store.due(10) == []  # ... not right away
+    assert await store.claim("msg:broken", "replica-b") is Claim.CLAIMED  # claim given back
