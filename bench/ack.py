@@ -8,7 +8,9 @@ Processes, all on this machine:
   posts, and notes when each arrived and which request it answers (the
   `response_url` path and the `trigger_id` carry the request's number);
 * `serve`: the real `followup serve` command line, configured by environment
-  variables, with SLACK_API_URL pointing at the fake Slack;
+  variables, with SLACK_API_URL pointing at the fake Slack (and
+  RELAY_IN_PROCESS=false: the relay and its window alerts run as `followup
+  worker`, and would otherwise alert the contacts' assignees meanwhile);
 * the baseline: a bare slack-bolt `AsyncApp` whose only listener acks, with the
   same signing secret, `process_before_response=True`, a static authorize, and
   served the same way (aiohttp, `POST /slack/events`, Bolt's aiohttp adapter);
@@ -346,6 +348,9 @@ class ServeProcess:
             "SLACK_API_URL": f"{fake_url}/api/",
             "SUPPORT_CHANNEL": "C0SUPPORT",
             "DEFAULT_PHONE_REGION": "AE",
+            # The relay, thread poster and window alerts run as `followup worker`: in
+            # here they would alert the 10,000 contacts' assignees, not answer Slack.
+            "RELAY_IN_PROCESS": "false",
             # Channels offered (nothing is sent: the compose modal only opens).
             "TELEGRAM_BOT_TOKEN": "123456:bench",
             "TELEGRAM_API_URL": fake_url,

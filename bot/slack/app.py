@@ -92,13 +92,19 @@ class Background:
     At most `limit` pieces run at once; the rest wait their turn in order. Under
     a burst that keeps the event loop's turns short (acks stay fast) and the
     Redis connections few, and each piece of work finishes sooner than if all
-    of them shared the loop at once.
+    of them shared the loop at once. When more than `newest_first_after` wait
+    (overload), the newest goes first: a modal must open within 3 s of its
+    trigger or not at all, and the agent who just asked is the one watching;
+    older answers still arrive once the burst is over (a `response_url` lasts
+    30 minutes).
     """
 
     LIMIT = 32
+    NEWEST_FIRST_AFTER = 128
 
-    def __init__(self, limit: int = LIMIT) -> None:
+    def __init__(self, limit: int = LIMIT, newest_first_after: int = NEWEST_FIRST_AFTER) -> None:
         self.limit = limit
+        self.newest_first_after = newest_first_after
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiting: deque[
             tuple[Coroutine[Any, Any, object], Callable[[BaseException], Awaitable[None]] | None]
@@ -139,7 +145,10 @@ class Background:
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         while self._waiting and len(self._tasks) < self.limit:
-            self._start(*self._waiting.popleft())
+            if len(self._waiting) > self.newest_first_after:
+                self._start(*self._waiting.pop())
+            else:
+                self._start(*self._waiting.popleft())
 
     @property
     def pending(self) -> int:

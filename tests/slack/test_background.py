@@ -31,6 +31,25 @@ async def test_at_most_limit_pieces_run_at_once_and_the_rest_wait_in_order() -> 
     assert background.pending == 0
 
 
+async def test_when_too_many_wait_the_newest_goes_first() -> None:
+    """Overload: a fresh trigger (a modal to open within 3 s) beats a stale one."""
+    background = Background(limit=1, newest_first_after=3)
+    order: list[int] = []
+    release = asyncio.Event()
+
+    async def work(number: int) -> None:
+        order.append(number)
+        await release.wait()
+
+    for number in range(8):  # 0 runs, 1-7 wait
+        background.run(work(number))
+    release.set()
+    await background.drain(grace=5)
+
+    # Seven waiting: newest first until three are left, then in order again.
+    assert order == [0, 7, 6, 5, 4, 1, 2, 3]
+
+
 async def test_a_failure_is_told_and_the_queue_goes_on() -> None:
     background = Background(limit=1)
     told: list[str] = []

@@ -234,3 +234,27 @@ async def test_socket_mode_acks_within_3_seconds_under_a_burst(
     assert max(a.seconds for a in acks) < ACK_SECONDS
     for _, url in sent:
         assert "Sara Ahmed" in texts(slack.answers_to(url)[0]["blocks"])
+
+
+async def test_an_event_is_acked_without_a_payload_and_handled(
+    redis_url: str, slack: FakeSlack, link: FakeSocketMode
+) -> None:
+    """Events API envelopes accept no payload in their ack; the Home tab is drawn after."""
+    async with running_surface(redis_url, slack, slack_app_token=slack.app_token) as surface:
+        await link.wait_connected()
+        envelope = {
+            "token": "deprecated",
+            "team_id": TEAM,
+            "api_app_id": "A0APP",
+            "type": "event_callback",
+            "event_id": f"Ev{uuid.uuid4().hex[:10]}",
+            "event_time": int(time.time()),
+            "event": {"type": "app_home_opened", "user": AGENT, "tab": "home"},
+        }
+        answered = await link.send("events_api", envelope)
+        async with asyncio.timeout(ACK_SECONDS):
+            ack = await answered
+        await surface.settle()
+
+    assert ack.payload is None
+    assert AGENT in slack.home  # views.publish drew the agent's Home tab
