@@ -49,8 +49,13 @@ class HomeLimits:
     closed: int = 5
     agents: int = 10
     per_agent: int = 4
-    #: Open conversations read per partition (an agent's, or the whole team's).
+    #: An agent's open conversations read per partition (their desk).
     read_per_partition: int = 500
+    #: The team view lists the index's members (short strings) per partition,
+    #: counts each agent's from them, and reads the conversations of the
+    #: agents shown only, this many each.
+    team_members_per_partition: int = 5000
+    team_read_per_agent: int = 200
 
 
 @dataclass(frozen=True)
@@ -183,22 +188,26 @@ class HomeService:
     async def team(self, limits: HomeLimits = HomeLimits()) -> Team:
         """Every agent's open conversations and closing windows, busiest agent first."""
         now = self.clock()
-        listed = await self.contacts.open_assigned(None, limit=limits.read_per_partition)
-        contacts = await self.contacts.get_many([cid for _, cid in listed.pairs])
-        by_agent: dict[str, list[Contact]] = {}
-        for contact in contacts:
+        listed = await self.contacts.open_assigned(None, limit=limits.team_members_per_partition)
+        ids_of: dict[str, list[str]] = {}
+        for agent, contact_id in listed.pairs:
+            ids_of.setdefault(agent, []).append(contact_id)
+        agents = sorted(ids_of, key=lambda a: (-len(ids_of[a]), a))
+        shown = agents[: limits.agents]
+        wanted = [cid for agent in shown for cid in ids_of[agent][: limits.team_read_per_agent]]
+        by_agent: dict[str, list[Contact]] = {agent: [] for agent in shown}
+        for contact in await self.contacts.get_many(wanted):
             conv = contact.conversation
-            if conv.status is ConversationStatus.OPEN and conv.assignee:
-                by_agent.setdefault(conv.assignee, []).append(contact)
-        agents = sorted(by_agent, key=lambda a: (-len(by_agent[a]), a))
+            if conv.status is ConversationStatus.OPEN and conv.assignee in by_agent:
+                by_agent[conv.assignee].append(contact)
         desks = []
-        for agent in agents[: limits.agents]:
+        for agent in shown:
             theirs = _by_latest_message(by_agent[agent])
             closing = closing_windows(theirs, now, self.policy)
             desks.append(
                 AgentDesk(
                     agent,
-                    Shown(tuple(theirs[: limits.per_agent]), len(theirs)),
+                    Shown(tuple(theirs[: limits.per_agent]), len(ids_of[agent])),
                     Shown(tuple(closing[: limits.per_agent]), len(closing)),
                 )
             )

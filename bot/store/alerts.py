@@ -132,7 +132,11 @@ class AlertStore:
         await self.redis.set(self.keys.alert_sent(event), SENT, ex=SENT_SECONDS)
 
     async def release(self, event: str, sender: str) -> None:
-        """Give an unsent event back (its alert will be tried again)."""
+        """Give an unsent event back (its alert will be tried again).
+
+        GET then DEL, not atomic: a claim outlives any one Slack call
+        (SENDING_SECONDS), so between the two it cannot have become another's.
+        """
         key = self.keys.alert_sent(event)
         if cast(str | None, await self.redis.get(key)) == f"sending:{sender}":
             await self.redis.delete(key)
