@@ -2,8 +2,9 @@
 
 Processes, all on this machine:
 
-* a private redis-server (append-only, as `serve` runs its embedded one) holding
-  `--contacts` contacts (10,000), loaded through `ContactStore.create_many`;
+* a private redis-server (append-only, on a unix socket, as `serve` runs its
+  embedded one) holding `--contacts` contacts (10,000), loaded through
+  `ContactStore.create_many`;
 * a fake Slack (its own process): answers `views.open` and the `response_url`
   posts, and notes when each arrived and which request it answers (the
   `response_url` path and the `trigger_id` carry the request's number);
@@ -672,7 +673,12 @@ async def run_phase(
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
     tmp = tempfile.TemporaryDirectory(prefix="bench-ack-")
-    server = RedisServer(data_dir=Path(tmp.name) / "redis", appendonly=True).start()
+    # A unix socket and append-only persistence, as `serve`'s embedded Redis runs.
+    server = RedisServer(
+        data_dir=Path(tmp.name) / "redis",
+        unixsocket=Path(tmp.name) / "redis.sock",
+        appendonly=True,
+    ).start()
     args.redis_pid = server.pid
     fake = FakeSlackProcess()
     serve: ServeProcess | None = None
