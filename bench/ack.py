@@ -20,6 +20,9 @@ Processes, all on this machine:
   `/find-contact <name>` (results through the response_url), half
   `/followup <contact>` (no message: the compose modal, `views.open`).
 
+Every process runs on uvloop where it is installed: `serve` does, so the baseline
+does too, and the load generator and the fake Slack should not be the bottleneck.
+
 A request counts only when its work is done: for `serve`, when its answer reached
 the fake Slack (its `response_url`, or `views.open` with its `trigger_id`), so
 work deferred past the ack gains nothing; for the baseline, whose only work is
