@@ -64,9 +64,8 @@ HOME_REFRESH: Final = "home_refresh"
 SEARCH_VIEW: Final = "search_view"
 COMPOSE_VIEW: Final = "compose_view"
 CLOSE_VIEW: Final = "close_view"
-TAKEOVER_VIEW: Final = "takeover_view"
 CLOSE_REASON: Final = "close_reason"  # input in the close modal
-TAKEOVER_CONFIRM: Final = "takeover_confirm"
+TAKEOVER_CONFIRM: Final = "takeover_confirm"  # the compose modal's "take over" checkbox
 
 #: Listeners for these are registered by pattern (compose_param_1, …).
 PATTERN_ACTIONS: Final = (COMPOSE_PARAM,)
