@@ -16,6 +16,7 @@ from bot.slack import ids
 from bot.slack.app import SlackDeps, respond
 from bot.slack.compose import close_modal, text_answer
 from bot.slack.compose_flow import ComposeFlow, origin_of
+from bot.slack.home import publish_home
 from bot.slack.i18n import t
 from bot.slack.render import escape
 
@@ -79,6 +80,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 return
             await deps.conversations.reopen(contact_id, agent)
             await answer(body, t("compose.reopen.done", lang, name=name))
+            await publish_home(deps, agent)
 
         deps.background.run(work(), on_error=flow.apology(body, lang))
 

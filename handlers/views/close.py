@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from bot.slack import ids
 from bot.slack.app import SlackDeps
 from bot.slack.compose import read_close
+from bot.slack.home import publish_home
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -20,6 +21,15 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         await ack()
         contact_id, reason = read_close(body["view"])
         agent = str(body["user"]["id"])
-        deps.background.run(deps.conversations.close(contact_id, agent, reason))
+
+        async def close() -> None:
+            before = await deps.contacts.get(contact_id)
+            await deps.conversations.close(contact_id, agent, reason)
+            await publish_home(deps, agent)  # App Home follows the agent's actions
+            assignee = before.conversation.assignee if before else None
+            if assignee and assignee != agent:
+                await publish_home(deps, assignee)
+
+        deps.background.run(close())
 
     app.view(ids.CLOSE_VIEW)(submitted)

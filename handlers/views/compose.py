@@ -32,6 +32,7 @@ from bot.slack.compose import (
     text_answer,
 )
 from bot.slack.compose_flow import ComposeFlow
+from bot.slack.home import publish_home
 from bot.slack.i18n import t
 from bot.slack.render import reason_text
 
@@ -82,6 +83,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                 words = reason_text(result.reason, lang) if result.reason else ""
                 text, blocks = refused_message(contact, result.decision, words, lang)
             await flow.tell(agent, compose.origin, text, blocks)
+            if result.outcome is FollowupOutcome.ACCEPTED:
+                await publish_home(deps, agent)  # the conversation is now open and theirs
 
         async def sorry(_: BaseException) -> None:
             await flow.tell(agent, compose.origin, *text_answer(t("error.sorry", lang)))

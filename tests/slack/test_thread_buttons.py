@@ -208,6 +208,8 @@ async def test_close_without_a_reason(surface: Surface) -> None:
 
     conv = (await surface.deps.contacts.require(cid)).conversation
     assert conv.status is ConversationStatus.CLOSED and conv.closed_reason is None
+    # App Home follows the agent's actions: the closed one is among the recently closed.
+    assert AGENT in surface.slack.home
 
 
 async def test_follow_up_from_the_root_answers_in_the_thread(surface: Surface) -> None:
@@ -221,6 +223,7 @@ async def test_follow_up_from_the_root_answers_in_the_thread(surface: Surface) -
 
     [message] = await messages_of(surface, cid)
     assert message.text == "Following up"
+    assert AGENT in surface.slack.home  # App Home republished after the send
     told = ephemerals(surface)[-1]
     assert (told["channel"], told["thread_ts"]) == (SUPPORT_CHANNEL, ts)
 
