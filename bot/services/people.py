@@ -16,6 +16,7 @@ a fresh locale) is seen at once; one made by another replica, within
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
@@ -38,6 +39,10 @@ F_LOCALE_AT = "locale_at"
 #: A cached locale is asked again after this long (people change theirs).
 LOCALE_TTL = 7 * 24 * 3600
 GROUP_TTL = 300.0
+#: Longest wait for Slack's answer about a locale (inside a request's 3 seconds).
+LOCALE_WAIT = 1.0
+#: After Slack did not say, ask again only after this long.
+LOCALE_RETRY = 300.0
 #: Seconds a user's stored language and locale are kept in memory.
 USER_TTL = 30.0
 #: Users kept in memory at most (the cache is emptied when it grows past this).
@@ -75,21 +80,32 @@ class People:
         self._monotonic = monotonic  # the memory's clock (tests move it)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._users: dict[str, tuple[float, UserFields]] = {}
+        #: When asking Slack for a user's locale last failed (not asked again for a while).
+        self._locale_failed: dict[str, float] = {}
         #: Bumped by every write of ours: a read that overlapped one is not kept.
         self._writes = 0
 
     # --- language ------------------------------------------------------------------
 
-    async def language(self, user_id: str, *, ask_slack: bool = True) -> str:
-        """The language to answer `user_id` in."""
+    async def language(
+        self, user_id: str, *, ask_slack: bool = True, slack_seconds: float = LOCALE_WAIT
+    ) -> str:
+        """The language to answer `user_id` in.
+
+        With `ask_slack`, a locale not known yet (or stale) is asked of Slack,
+        waiting at most `slack_seconds`: a slow Slack costs the default
+        language for this answer, never the 3-second ack.
+        """
         if not user_id:
             return self.default_language
         picked, locale, locale_at = await self._user_fields(user_id)
         if picked in LANGUAGES:
             return picked
         fresh = locale_at is not None and time.time() - float(locale_at) < LOCALE_TTL
-        if not fresh and ask_slack and self.locale_lookup is not None:
-            locale = await self._refresh_locale(user_id)
+        failed_at = self._locale_failed.get(user_id)
+        recently_failed = failed_at is not None and self._monotonic() - failed_at < LOCALE_RETRY
+        if not fresh and ask_slack and self.locale_lookup is not None and not recently_failed:
+            locale = await self._refresh_locale(user_id, slack_seconds)
         spoken = language_of_locale(locale)
         return spoken or self.default_language
 
@@ -129,13 +145,16 @@ class People:
         self._writes += 1
         self._users.pop(user_id, None)
 
-    async def _refresh_locale(self, user_id: str) -> str | None:
+    async def _refresh_locale(self, user_id: str, wait: float) -> str | None:
         assert self.locale_lookup is not None
         try:
-            locale = await self.locale_lookup(user_id)
-        except Exception:  # Slack unreachable: answer in the default, ask next time
+            async with asyncio.timeout(wait):
+                locale = await self.locale_lookup(user_id)
+        except Exception:  # Slack slow or unreachable: the default now, ask again later
             logger.warning("could not read a user's locale", exc_info=True)
+            self._locale_failed[user_id] = self._monotonic()
             return None
+        self._locale_failed.pop(user_id, None)
         await self.redis.hset(
             self.keys.user(user_id),
             mapping={F_LOCALE: locale or "", F_LOCALE_AT: str(int(time.time()))},

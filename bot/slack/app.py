@@ -300,7 +300,8 @@ def _people_middleware(deps: SlackDeps) -> Callable[..., Awaitable[BoltResponse 
         next: Callable[[], Awaitable[BoltResponse | None]],
     ) -> BoltResponse | None:
         user = _user_of(body) or context.user_id or ""
-        lang = await deps.people.language(user, ask_slack=False)
+        # A locale not known yet is asked of Slack once (bounded wait), then kept.
+        lang = await deps.people.language(user)
         context["lang"] = lang
         context["agent"] = await deps.people.is_agent(user) if user else False
         if context["agent"] or body.get("type") == "event_callback":
