@@ -7,7 +7,9 @@ Processes, all on this machine:
   `ContactStore.create_many`;
 * a fake Slack (its own process): answers `views.open` and the `response_url`
   posts, and notes when each arrived and which request it answers (the
-  `response_url` path and the `trigger_id` carry the request's number);
+  `response_url` path and the `trigger_id` carry the request's number); it
+  answers `users.info` too (a user's locale is asked once) and counts any
+  other Web API call;
 * `serve`: the real `followup serve` command line, configured by environment
   variables, with SLACK_API_URL pointing at the fake Slack (and
   RELAY_IN_PROCESS=false: the relay and its window alerts run as `followup
@@ -165,6 +167,9 @@ async def _serve_fake_slack(conn: Connection) -> None:
             view_id = f"V{next(view_ids):09d}"
             return web.json_response({"ok": True, "view": dict(view, id=view_id, hash="h1")})
         other_calls[method] += 1
+        if method == "users.info":  # the user's locale, asked once per user
+            user = {"id": str(args.get("user")), "locale": "en-US", "tz": "Asia/Dubai"}
+            return web.json_response({"ok": True, "user": user})
         return web.json_response({"ok": True})
 
     async def response(request: web.Request) -> web.Response:

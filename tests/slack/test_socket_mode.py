@@ -3,8 +3,8 @@
 With SLACK_APP_TOKEN set, `serve` connects out (`apps.connections.open` on
 SLACK_API_URL with the app token, then the WebSocket it names) and answers
 Slack's envelopes with acks on the socket; `/slack/events` is closed, since
-nothing would check a signature there. Without a token of Slack's own to check
-(`auth.test`), the app starts and answers with SLACK_API_URL unreachable.
+nothing would check a signature there. Authorised from settings (no `auth.test`),
+the app starts and answers with SLACK_API_URL unreachable.
 """
 
 from __future__ import annotations
@@ -200,7 +200,9 @@ async def test_start_up_and_a_command_make_no_web_api_call(
     redis_url: str, slack: FakeSlack
 ) -> None:
     """SLACK_API_URL unreachable (offline): the app starts, authorises from settings
-    (no `auth.test`) and answers; only the response_url is called, after the ack."""
+    (no `auth.test`) and answers within the 3 seconds; asking Slack for the user's
+    locale fails and costs only the default language, and the results go to the
+    response_url, after the ack."""
     offline = f"http://127.0.0.1:{refusing_port()}/api/"
     async with running_surface(redis_url, slack, slack_api_url=offline) as surface:
         await sara(surface)
@@ -213,7 +215,8 @@ async def test_start_up_and_a_command_make_no_web_api_call(
         await surface.settle()
 
     assert status == 200 and ack == {} and acked_in < ACK_SECONDS
-    assert "Sara Ahmed" in texts(slack.answers_to(url)[0]["blocks"])
+    [answer] = slack.answers_to(url)
+    assert "Sara Ahmed" in texts(answer["blocks"]) and answer["text"].startswith("Results")
     assert status_modal == 200 and ack_modal == {}
     assert slack.calls == []  # nothing reached a Web API, and nothing was asked of one
 
