@@ -154,7 +154,9 @@ async def _serve_fake_slack(conn: Connection) -> None:
         method = request.match_info["method"]
         if request.headers.get("Authorization") != f"Bearer {BOT_TOKEN}":
             return web.json_response({"ok": False, "error": "invalid_auth"})
-        if request.content_type == "application/json":
+        if request.method == "GET":  # slack-sdk asks users.info with a GET
+            args = dict(request.query)
+        elif request.content_type == "application/json":
             args = await request.json()
         else:
             args = dict(await request.post())
@@ -196,6 +198,7 @@ async def _serve_fake_slack(conn: Connection) -> None:
 
     app = web.Application()
     app.router.add_post("/api/{method}", api)
+    app.router.add_get("/api/{method}", api)
     app.router.add_post("/response/{token}", response)
     app.router.add_get("/bench/clock", clock)
     app.router.add_get("/bench/count/{tag}", count)
