@@ -10,6 +10,7 @@ chooses) or none.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.domain.contacts import QueryError
@@ -21,6 +22,10 @@ from bot.store.search import ContactSearch, Scope, SearchFilters, SearchPage, So
 PAGE_SIZE = 5
 #: How many matches an ambiguous `<contact>` offers to choose from.
 CHOICES = 5
+
+#: How many leading words of `/followup <contact> [message]` may name the contact,
+#: longest first.
+HEAD_WORDS = (3, 2, 1)
 
 CONTACT_ID = re.compile(r"^\d{1,4}-[0-9a-f]{1,16}$")
 
@@ -100,51 +105,73 @@ class Directory:
 
     async def lookup(self, text: str) -> Lookup:
         """The contact `text` names: an id, or a search over every inbox and status."""
-        text = text.strip()
-        if CONTACT_ID.match(text):
-            contact = await self.contacts.get(text)
-            if contact is not None:
-                return Lookup(contact=contact)
-        try:
-            page = await self.search.search(
-                text,
-                SearchFilters(scope=Scope.ALL, status=None, sort=SortOrder.RECENT),
-                limit=CHOICES,
-            )
-        except QueryError as error:
-            return Lookup(error=error)
-        found = tuple(page.contacts)
-        exact = [c for c in found if _names_exactly(c, text)]
-        if len(found) == 1:
-            return Lookup(contact=found[0])
-        if len(exact) == 1:
-            return Lookup(contact=exact[0])
-        return Lookup(choices=found, more=page.next_offset is not None)
+        [lookup] = await self.lookup_many([text])
+        return lookup
+
+    async def lookup_many(self, texts: Sequence[str]) -> list[Lookup]:
+        """`lookup` for each text, the searches in one round trip."""
+        texts = [text.strip() for text in texts]
+        by_id: dict[str, Contact] = {}
+        for text in texts:
+            if CONTACT_ID.match(text):
+                contact = await self.contacts.get(text)
+                if contact is not None:
+                    by_id[text] = contact
+        searched = [text for text in texts if text not in by_id]
+        pages = await self.search.search_many(
+            searched,
+            SearchFilters(scope=Scope.ALL, status=None, sort=SortOrder.RECENT),
+            limit=CHOICES,
+        )
+        answers = dict(zip(searched, pages, strict=True))
+        lookups: list[Lookup] = []
+        for text in texts:
+            if text in by_id:
+                lookups.append(Lookup(contact=by_id[text]))
+                continue
+            page = answers[text]
+            if isinstance(page, QueryError):
+                lookups.append(Lookup(error=page))
+            else:
+                lookups.append(_named_by(text, page))
+        return lookups
 
     async def split(self, text: str) -> tuple[Lookup, str]:
         """`<contact> [message]`: the longest leading words that name one contact win.
 
         A phone, e-mail or id is one word; a name may be two or three. The
-        rest of the line is the message.
+        rest of the line is the message. Every head is looked up at once (one
+        round trip), then judged longest first.
         """
         words = text.split()
         if not words:
             return Lookup(error=QueryError("search.empty_query")), ""
-        tried: list[tuple[Lookup, str]] = []
-        for count in (3, 2, 1):
-            if count > len(words):
-                continue
-            lookup = await self.lookup(" ".join(words[:count]))
-            rest = _after_words(text, count)
+        counts = [count for count in HEAD_WORDS if count <= len(words)]
+        lookups = await self.lookup_many([" ".join(words[:count]) for count in counts])
+        tried = [
+            (lookup, _after_words(text, count))
+            for lookup, count in zip(lookups, counts, strict=True)
+        ]
+        for lookup, rest in tried:
             if lookup.contact is not None:
                 return lookup, rest
-            tried.append((lookup, rest))
         # None named one contact: the longest head with matches to choose from,
         # else the one-word answer (its error or "not found").
         for lookup, rest in tried:
             if lookup.choices:
                 return lookup, rest
         return tried[-1]
+
+
+def _named_by(text: str, page: SearchPage) -> Lookup:
+    """What a lookup's search page names: its only match, its one exact match, or choices."""
+    found = tuple(page.contacts)
+    exact = [c for c in found if _names_exactly(c, text)]
+    if len(found) == 1:
+        return Lookup(contact=found[0])
+    if len(exact) == 1:
+        return Lookup(contact=exact[0])
+    return Lookup(choices=found, more=page.next_offset is not None)
 
 
 def _after_words(text: str, count: int) -> str:

@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.domain.channels import Channel
 from bot.domain.models import Contact
-from bot.services.compose import ComposeService, Draft
+from bot.services.compose import ComposePlan, ComposeService, Draft
 from bot.slack.app import SlackDeps, respond
 from bot.slack.compose import (
     ComposeContext,
@@ -69,13 +69,21 @@ class ComposeFlow:
         origin: Origin,
         draft: Draft | None = None,
         from_view: Mapping[str, Any] | None = None,
+        contact: Contact | None = None,
     ) -> bool:
         """Open the compose modal for a contact (False when the contact is gone).
 
-        From inside a modal the composer is pushed on top; from a modal that is
-        itself pushed it replaces it, so the stack never passes three.
+        `contact` is the contact as this request has just read it (a lookup),
+        so it is not read again. From inside a modal the composer is pushed on
+        top; from a modal that is itself pushed it replaces it, so the stack
+        never passes three.
         """
-        plan = await self.service.plan(contact_id, agent, draft or Draft())
+        if contact is not None and contact.id == contact_id:
+            plan: ComposePlan | None = await self.service.plan_contact(
+                contact, agent, draft or Draft()
+            )
+        else:
+            plan = await self.service.plan(contact_id, agent, draft or Draft())
         if plan is None:
             return False
         view = compose_modal(plan, ComposeContext(contact_id, origin), self.deps.clock(), lang)

@@ -8,13 +8,14 @@ partitions' answers are merged here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from bot.domain.contacts import SearchQuery, TermKind, parse_query
+from bot.domain.contacts import QueryError, SearchQuery, TermKind, parse_query
 from bot.domain.models import Contact, ConversationStatus
-from bot.store.contacts import ContactStore
+from bot.store.contacts import ContactStore, contact_from_hash
 from bot.store.keys import RECENCY_CHARS, Keys
 from bot.store.scripts import SEARCH, load_all
 
@@ -26,6 +27,11 @@ ARG_SEP = "\x1f"
 SEARCH_BUDGET = 4096
 #: At least this many per partition, however many partitions there are.
 MIN_PARTITION_BUDGET = 64
+#: Pages reaching past this many results read their contacts separately.
+MAX_ROWS = 25
+#: A reply's fields before its (local id, sort key) pairs: plan, total,
+#: truncated, and the best matches' contact hashes.
+REPLY_HEAD = 4
 
 
 class Scope(StrEnum):
@@ -89,10 +95,37 @@ class ContactSearch:
         limit: int = 10,
     ) -> SearchPage:
         """Find contacts by name, e-mail or phone (raises QueryError on bad input)."""
+        [page] = await self.search_many([text], filters, offset=offset, limit=limit)
+        if isinstance(page, QueryError):
+            raise page
+        return page
+
+    async def search_many(
+        self,
+        texts: Sequence[str],
+        filters: SearchFilters,
+        *,
+        offset: int = 0,
+        limit: int = 10,
+    ) -> list[SearchPage | QueryError]:
+        """`search` for several queries at once (one round trip in the common case).
+
+        Each query's answer is what `search` alone would give: its page, or the
+        QueryError its text raises.
+        """
         if filters.scope is Scope.MINE and not filters.agent:
             raise ValueError("Scope.MINE needs the agent")
-        query = parse_query(text, self.default_region)
+        parsed: list[SearchQuery | QueryError] = []
+        for text in texts:
+            try:
+                parsed.append(parse_query(text, self.default_region))
+            except QueryError as error:
+                parsed.append(error)
+        queries = [q for q in parsed if isinstance(q, SearchQuery)]
         need = offset + limit + 1
+        # The page's contacts come back with the search: a partition's matches
+        # past `offset + limit` cannot be on the page.
+        rows = offset + limit if offset + limit <= MAX_ROWS else 0
         if not self._loaded:
             await load_all(self.redis)
             self._loaded = True
@@ -102,23 +135,60 @@ class ContactSearch:
         # (rare), so the result is exact either way.
         partitions = range(self.keys.partitions)
         ask = min(need, -(-need // self.keys.partitions) + PAGE_SPREAD_MARGIN)
-        replies = await self._ask(partitions, query, filters, ask)
-        found = self._merge(replies, filters)
+        asked = await self._ask([(q, partitions) for q in queries], filters, ask, rows)
+        again: list[tuple[SearchQuery, list[int]]] = []
         if ask < need:
-            cutoff = found[need - 1][1] if len(found) >= need else None
-            again = [
-                p
-                for p, reply in replies.items()
-                if len(reply) - 3 >= 2 * ask
-                and (cutoff is None or not self._worse(reply[-1], cutoff, filters))
-            ]
-            if again:
-                replies.update(await self._ask(again, query, filters, need))
+            for query, replies in zip(queries, asked, strict=True):
                 found = self._merge(replies, filters)
+                cutoff = found[need - 1][1] if len(found) >= need else None
+                fuller = [
+                    p
+                    for p, reply in replies.items()
+                    if len(reply) - REPLY_HEAD >= 2 * ask
+                    and (cutoff is None or not self._worse(reply[-1], cutoff, filters))
+                ]
+                again.append((query, fuller))
+        if any(fuller for _, fuller in again):
+            for replies, more in zip(
+                asked, await self._ask(again, filters, need, rows), strict=True
+            ):
+                replies.update(more)
+        pages: list[SearchPage | QueryError] = []
+        answered = iter(zip(queries, asked, strict=True))
+        for item in parsed:
+            if isinstance(item, QueryError):
+                pages.append(item)
+            else:
+                query, replies = next(answered)
+                pages.append(await self._page(query, replies, filters, offset, limit))
+        return pages
+
+    async def _page(
+        self,
+        query: SearchQuery,
+        replies: dict[int, list[Any]],
+        filters: SearchFilters,
+        offset: int,
+        limit: int,
+    ) -> SearchPage:
+        """One query's page from its partitions' replies (contacts included where sent)."""
+        found = self._merge(replies, filters)
         total = sum(int(reply[1]) for reply in replies.values())
         truncated = any(int(reply[2]) == 1 for reply in replies.values())
+        sent: dict[str, list[str]] = {}
+        for p, reply in replies.items():
+            for i, row in enumerate(reply[3]):
+                sent[f"{p}-{reply[REPLY_HEAD + 2 * i]}"] = row
         page_ids = [cid for cid, _ in found[offset : offset + limit]]
-        contacts = await self.contacts.get_many(page_ids)
+        if all(cid in sent for cid in page_ids):
+            # A contact deleted meanwhile has no hash: skipped, as get_many does.
+            contacts = [
+                contact_from_hash(cid, dict(zip(row[::2], row[1::2], strict=True)))
+                for cid in page_ids
+                if (row := sent[cid])
+            ]
+        else:
+            contacts = await self.contacts.get_many(page_ids)
         more = len(found) > offset + limit
         return SearchPage(
             query=query,
@@ -130,44 +200,68 @@ class ContactSearch:
         )
 
     async def _ask(
-        self, partitions: Iterable[int], query: SearchQuery, filters: SearchFilters, need: int
-    ) -> dict[int, list[str]]:
-        """Run search.lua on each partition (one pipeline); replies by partition."""
-        order = list(partitions)
+        self,
+        asks: Sequence[tuple[SearchQuery, Iterable[int]]],
+        filters: SearchFilters,
+        need: int,
+        rows: int,
+    ) -> list[dict[int, list[Any]]]:
+        """Run search.lua on each query's partitions (one pipeline); replies by partition."""
         pipe = self.redis.pipeline(transaction=False)
+        order: list[list[int]] = []
         statuses = [filters.status] if filters.status else list(ConversationStatus)
-        for p in order:
-            keys = [self.keys.index_bucket(p, kind, prefix) for kind, prefix in query.prefixes]
-            args: list[str | int] = [self.keys.contact_prefix(p), len(query.prefixes)]
-            for kind, prefix in query.prefixes:
-                first, count = 0, 0
-                if kind is TermKind.NAME and len(prefix) >= RECENCY_CHARS:
-                    first = len(keys) + 1
-                    keys += [self.keys.recency_bucket(p, status, prefix) for status in statuses]
-                    count = len(statuses)
-                exact = int(count > 0 and len(prefix) == RECENCY_CHARS)
-                args += [kind.value, prefix, first, count, exact]
-            walk = self._walk_sets(p, filters)
-            keys += walk
-            args += [
-                filters.status.value if filters.status else "",
-                filters.agent if filters.scope is Scope.MINE and filters.agent else "",
-                filters.sort.value,
-                need,
-                self.partition_budget,
-                len(walk),
-            ]
-            # One packed argument instead of twenty: packing is per argument.
-            SEARCH.queue(pipe, keys, [ARG_SEP.join(str(a) for a in args)])
-        replies: list[list[str]] = await pipe.execute()
-        return dict(zip(order, replies, strict=True))
+        for query, partitions in asks:
+            order.append(list(partitions))
+            for p in order[-1]:
+                self._queue(pipe, p, query, filters, statuses, need, rows)
+        replies: list[list[Any]] = await pipe.execute() if any(order) else []
+        answers: list[dict[int, list[Any]]] = []
+        at = 0
+        for partitions in order:
+            answers.append(dict(zip(partitions, replies[at : at + len(partitions)], strict=True)))
+            at += len(partitions)
+        return answers
+
+    def _queue(
+        self,
+        pipe: Any,
+        p: int,
+        query: SearchQuery,
+        filters: SearchFilters,
+        statuses: Sequence[ConversationStatus],
+        need: int,
+        rows: int,
+    ) -> None:
+        keys = [self.keys.index_bucket(p, kind, prefix) for kind, prefix in query.prefixes]
+        args: list[str | int] = [self.keys.contact_prefix(p), len(query.prefixes)]
+        for kind, prefix in query.prefixes:
+            first, count = 0, 0
+            if kind is TermKind.NAME and len(prefix) >= RECENCY_CHARS:
+                first = len(keys) + 1
+                keys += [self.keys.recency_bucket(p, status, prefix) for status in statuses]
+                count = len(statuses)
+            exact = int(count > 0 and len(prefix) == RECENCY_CHARS)
+            args += [kind.value, prefix, first, count, exact]
+        walk = self._walk_sets(p, filters)
+        keys += walk
+        args += [
+            filters.status.value if filters.status else "",
+            filters.agent if filters.scope is Scope.MINE and filters.agent else "",
+            filters.sort.value,
+            need,
+            self.partition_budget,
+            len(walk),
+            rows,
+        ]
+        # One packed argument instead of twenty: packing is per argument.
+        SEARCH.queue(pipe, keys, [ARG_SEP.join(str(a) for a in args)])
 
     @staticmethod
-    def _merge(replies: dict[int, list[str]], filters: SearchFilters) -> list[tuple[str, str]]:
+    def _merge(replies: dict[int, list[Any]], filters: SearchFilters) -> list[tuple[str, str]]:
         """All partitions' results as (contact id, sort key), best first."""
         found: list[tuple[str, str]] = []
         for p, reply in replies.items():
-            rest = reply[3:]
+            rest = reply[REPLY_HEAD:]
             for i in range(0, len(rest), 2):
                 found.append((f"{p}-{rest[i]}", str(rest[i + 1])))
         if filters.sort is SortOrder.NAME:

@@ -69,6 +69,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             elif not message:
                 opened = await flow.open(
                     contact_id=lookup.contact.id,
+                    contact=lookup.contact,
                     agent=agent,
                     lang=lang,
                     trigger_id=trigger,

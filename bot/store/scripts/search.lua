@@ -12,9 +12,12 @@
 --              of those buckets starts with the prefix (else 0)
 -- then         status filter ("" = any), assignee filter ("" = any),
 --              sort ("recent" | "name"), need (results wanted), budget (most
---              contacts to read), number of walk sets (the last KEYS)
--- Returns {plan, total, truncated, local1, key1, local2, key2, ...}: the best
--- `need` matches in sort order; key is the last-message time or the name key.
+--              contacts to read), number of walk sets (the last KEYS), and
+--              `rows`: how many of the best matches to return whole
+-- Returns {plan, total, truncated, hashes, local1, key1, local2, key2, ...}:
+-- the best `need` matches in sort order; key is the last-message time or the
+-- name key. `hashes` holds the first `rows` matches' contact hashes (HGETALL,
+-- flat), so the caller needs no second round trip for the page.
 -- `truncated` = 1 when the budget ran out before the answer was certain.
 
 -- ARGV[1] packs the arguments (`args` below), separated by \31: one argument
@@ -40,6 +43,7 @@ local a = 5 * n + 3
 local want_status, want_assignee = args[a], args[a + 1]
 local sort, need, budget = args[a + 2], tonumber(args[a + 3]), tonumber(args[a + 4])
 local n_walk = tonumber(args[a + 5])
+local rows = tonumber(args[a + 6])
 local walk_sets = {}
 for i = #KEYS - n_walk + 1, #KEYS do walk_sets[#walk_sets + 1] = KEYS[i] end
 
@@ -190,10 +194,12 @@ end
 
 local function reply(plan, total, truncated)
   table.sort(found, better)
-  local out = {plan, total, truncated}
+  local hashes = {}
+  local out = {plan, total, truncated, hashes}
   for i = 1, math.min(need, #found) do
     out[#out + 1] = found[i][1]
     out[#out + 1] = tostring(found[i][2])
+    if i <= rows then hashes[i] = redis.call('HGETALL', prefix_key .. found[i][1]) end
   end
   return out
 end
