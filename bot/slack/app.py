@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections import deque
@@ -97,18 +98,46 @@ class Background:
     trigger or not at all, and the agent who just asked is the one watching;
     older answers still arrive once the burst is over (a `response_url` lasts
     30 minutes).
+
+    Admission: while more than `admit_below` pieces are pending, `admission()`
+    holds a request's HTTP answer (its work already queued) until the backlog
+    shrinks, for at most `admit_wait` seconds. Slack, and people, then send
+    more only as fast as the work gets done, instead of stacking work that
+    would finish after its trigger expired.
     """
 
     LIMIT = 32
     NEWEST_FIRST_AFTER = 128
+    ADMIT_BELOW = 64
+    ADMIT_WAIT = 1.5  # the ack still well inside Slack's 3 seconds
 
-    def __init__(self, limit: int = LIMIT, newest_first_after: int = NEWEST_FIRST_AFTER) -> None:
+    def __init__(
+        self,
+        limit: int = LIMIT,
+        newest_first_after: int = NEWEST_FIRST_AFTER,
+        *,
+        admit_below: int = ADMIT_BELOW,
+        admit_wait: float = ADMIT_WAIT,
+    ) -> None:
         self.limit = limit
         self.newest_first_after = newest_first_after
+        self.admit_below = admit_below
+        self.admit_wait = admit_wait
         self._tasks: set[asyncio.Task[None]] = set()
         self._waiting: deque[
             tuple[Coroutine[Any, Any, object], Callable[[BaseException], Awaitable[None]] | None]
         ] = deque()
+        self._admitting: deque[asyncio.Future[None]] = deque()
+
+    async def admission(self) -> None:
+        """Return when the backlog is at most `admit_below`, or after `admit_wait` s."""
+        if self.pending <= self.admit_below:
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._admitting.append(turn)
+        # A turn that timed out is cancelled, and skipped when its time comes.
+        with contextlib.suppress(TimeoutError):  # answer anyway: Slack waits 3 s at most
+            await asyncio.wait_for(turn, self.admit_wait)
 
     def run(
         self,
@@ -149,6 +178,12 @@ class Background:
                 self._start(*self._waiting.pop())
             else:
                 self._start(*self._waiting.popleft())
+        # One held answer goes per piece of work finished, oldest first.
+        while self._admitting and self.pending <= self.admit_below:
+            turn = self._admitting.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                break
 
     @property
     def pending(self) -> int:
@@ -305,7 +340,9 @@ def _people_middleware(deps: SlackDeps) -> Callable[..., Awaitable[BoltResponse 
         context["lang"] = lang
         context["agent"] = await deps.people.is_agent(user) if user else False
         if context["agent"] or body.get("type") == "event_callback":
-            return await next()  # App Home shows non-agents a polite page itself
+            answer = await next()  # App Home shows non-agents a polite page itself
+            await deps.background.admission()  # overloaded: answer as work gets done
+            return answer
         return refusal(body, lang)
 
     return people
