@@ -34,10 +34,11 @@ compare).
 
 `ratio` = drain rps / ceiling rps. The relay runs `--partitions` partitions of
 `--concurrency / --partitions` sends in flight (`RelayTuning.in_flight`); the
-ceiling client runs the same total at once. The default, 64, is not the
-worker's (4 × 32 = 128): each send in flight holds a Redis connection, and
-redis-py's asyncio pool (100 connections unless told otherwise) raises
-MaxConnectionsError past that, which stops the relay.
+ceiling client runs the same total at once. The default, 64, is the worker's
+(4 partitions × 16). The relay works in batches (see bot/relay/relay.py): per
+partition one script call claims up to 64 entries, and one records each group
+of outcomes, so a send in flight holds no Redis connection; the line "Redis
+per message drained" shows the round trips that are left.
 
 Telegram's real limits (30 messages/s per bot, 1/s per chat) are lifted: they
 would cap the relay at 30/s and measure Telegram, not the relay. Both processes
@@ -410,17 +411,18 @@ async def outbox_empty(redis: RedisClient, keys: Keys) -> bool:
 def check_pool(redis: RedisClient, concurrency: int, partitions: int) -> None:
     """Refuse a concurrency the worker's Redis client cannot serve.
 
-    Each send in flight holds a connection, and so do each partition's blocking
-    XREADGROUP and heartbeat; redis-py's asyncio pool raises MaxConnectionsError
-    past its size instead of waiting, and the relay stops.
+    A send in flight may hold a connection (the Viber quota, a channel's id for
+    its receipts), and so do each partition's blocking XREADGROUP, its claim,
+    its record and its heartbeat; redis-py's asyncio pool raises
+    MaxConnectionsError past its size instead of waiting, and the relay stops.
     """
     size = getattr(redis.connection_pool, "max_connections", None)
-    need = concurrency + 2 * partitions + 4  # + reclaim, retries, thread poster
+    need = concurrency + 4 * partitions + 4  # + reclaim, retries, thread poster
     if size is not None and need > size:
         raise SystemExit(
             f"--concurrency {concurrency} needs about {need} Redis connections; the "
             f"client's pool holds {size} and fails past that (MaxConnectionsError). "
-            f"Use --concurrency {size - 2 * partitions - 4} or less."
+            f"Use --concurrency {size - 4 * partitions - 4} or less."
         )
 
 

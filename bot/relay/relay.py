@@ -52,6 +52,8 @@ GROUP = "relay"
 MAX_ATTEMPTS = 8
 
 Clock = Callable[[], datetime]
+_MODES = {mode.value: mode for mode in SendMode}  # faster than SendMode(value): a hot path
+_FORMS = {form.value: form for form in Form}
 
 
 @runtime_checkable
@@ -143,14 +145,21 @@ class Relay:
     async def _consume(self, partition: int, stop: asyncio.Event) -> None:
         """Read the partition's stream while earlier batches are still being sent.
 
-        At most two batches are claimed and unfinished at once: the next one is
-        read while the current one goes out, so the sends never wait for Redis.
+        The next batch is read while the current one goes out (at most two
+        batches wait to be sent), so the sends never wait for Redis; and while
+        outcomes wait to be recorded (at most four batches' worth), so the sends
+        never wait for the record either.
         """
         stream = self.keys.outbox(partition)
         sending = PartitionSends(self, partition)
+        batch = self.tuning.batch
+
+        def room() -> bool:
+            return sending.unsent <= batch and len(sending.open) <= 4 * batch
+
         try:
             while not stop.is_set():
-                await sending.wait_for(lambda: len(sending.open) <= self.tuning.batch)
+                await sending.wait_for(room)
                 reply = await self.redis.xreadgroup(
                     GROUP,
                     self.consumer,
@@ -291,8 +300,8 @@ class Relay:
         channel = message.channel
         viber = await self.outbox.viber_count(now) if channel is Channel.VIBER else 0
         decision = decide(channel, window_input(contact, channel, viber, now), now, self.policy)
-        queued = SendMode(message.mode)
-        mode = adapt_at_send(queued, Form(message.form), message.tag, decision)
+        queued = _MODES[message.mode]
+        mode = adapt_at_send(queued, _FORMS[message.form], message.tag, decision)
         if (
             mode is SendMode.CHATBOT
             and queued is not SendMode.CHATBOT
@@ -361,7 +370,8 @@ class PartitionSends:
     def __init__(self, relay: Relay, partition: int) -> None:
         self.relay = relay
         self.partition = partition
-        self.open: dict[str, str] = {}  # entry id -> message id
+        self.open: dict[str, str] = {}  # entry id -> message id: claimed, not yet recorded
+        self.unsent = 0  # claimed, not yet sent
         self._lanes: dict[str, deque[ClaimedSend]] = {}
         self._waiting: asyncio.Queue[tuple[str, deque[ClaimedSend]]] = asyncio.Queue()
         self._outcomes: list[SendRecord] = []
@@ -382,6 +392,7 @@ class PartitionSends:
         claimed = await self.relay.claim(self.partition, entries)
         if claimed and not self._tasks:
             self._start()
+        self.unsent += len(claimed)
         for item in claimed:
             self.open[item.entry_id] = item.message.id
             contact_id = item.message.contact_id
@@ -392,7 +403,7 @@ class PartitionSends:
             lane.append(item)
 
     async def wait_for(self, condition: Callable[[], bool]) -> None:
-        """Wait until `condition()` holds; it is looked at whenever entries close."""
+        """Wait until `condition()` holds; it is looked at whenever a send ends."""
         while True:
             self._raise_failure()
             if condition():
@@ -432,6 +443,9 @@ class PartitionSends:
                     # next messages, claimed meanwhile, queue behind it.
                     outcome = await self.relay.send(self.partition, lane[0])
                     item = lane.popleft()
+                    self.unsent -= 1
+                    if self.unsent <= self.relay.tuning.batch:
+                        self._changed.set()  # the stream may be read again (`_consume`)
                     if outcome is None:
                         self._closed(item.entry_id)
                     else:
@@ -445,6 +459,8 @@ class PartitionSends:
         try:
             while True:
                 await self._to_record.wait()
+                # One turn of the loop first: the sends finishing in it join the group.
+                await asyncio.sleep(0)
                 self._to_record.clear()
                 outcomes, self._outcomes = self._outcomes, []
                 if outcomes:

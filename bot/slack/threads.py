@@ -37,7 +37,7 @@ from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId, Keys
 from bot.store.outbox import OutboxStore
-from bot.store.scripts import DONE
+from bot.store.scripts import DONE, ENQUEUE_MANY
 
 logger = logging.getLogger(__name__)
 
@@ -90,18 +90,15 @@ class ThreadQueue:
 
     async def messages_changed(self, changes: Sequence[tuple[str, OutboundMessage]]) -> None:
         """`message_changed` for many (contact id, message) at once, in one round trip."""
-        payloads: dict[Any, str] = {}  # Any: redis-py types mapping keys invariantly
+        items = []
         for contact_id, message in changes:
             partition = ContactId.parse(contact_id).partition
-            payload: dict[str, Any] = {"k": "m", "cid": contact_id, "p": partition, "m": message.id}
+            payload = {"k": "m", "cid": contact_id, "p": partition, "m": message.id}
             payload["n"] = secrets.token_hex(4)
-            payloads[f"m:{partition}:{message.id}"] = json.dumps(payload, ensure_ascii=False)
-        if not payloads:
-            return
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.keys.thread_pending(), mapping=payloads)
-        pipe.zadd(self.keys.thread_due(), dict.fromkeys(payloads, time.time()), nx=True)
-        await pipe.execute()
+            items.append([f"m:{partition}:{message.id}", json.dumps(payload, ensure_ascii=False)])
+        if items:
+            keys = [self.keys.thread_pending(), self.keys.thread_due()]
+            await ENQUEUE_MANY(self.redis, keys, [time.time(), json.dumps(items)])
 
     async def event(self, contact_id: str, key: str, **params: str) -> None:
         """A line in the thread: reopened, closed, assigned, taken over."""

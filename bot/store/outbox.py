@@ -22,6 +22,7 @@ from typing import cast
 from bot.domain.channels import Channel
 from bot.domain.models import (
     Contact,
+    Conversation,
     ConversationStatus,
     MessageStatus,
     OutboundMessage,
@@ -43,7 +44,6 @@ from bot.store.contacts import (
     IDENTITY_FIELD,
     INBOUND_FIELD,
     ContactStore,
-    contact_from_hash,
 )
 from bot.store.keys import ContactId, Keys
 from bot.store.scripts import CLAIM_BATCH, FINISH_BATCH, QUOTA, Change, apply_change
@@ -55,8 +55,9 @@ CHANNEL_ID_TTL_SECONDS = 35 * 24 * 3600
 #: A month's Viber counter is kept this long after its last change.
 QUOTA_TTL_SECONDS = 62 * 24 * 3600
 
-#: A message's fields a send needs (status and channel first: `claim_batch.lua`).
-SEND_MESSAGE_FIELDS = (
+#: A message's fields, in the order `message_from_values` reads them (status
+#: and channel first: `claim_batch.lua` relies on it).
+MESSAGE_FIELDS = (
     "st", "ch", "cid", "mode", "form", "by", "txt", "tpl", "tpl_lang", "tpl_params", "tag",
     "at", "h", "cmid", "ik", "why", "sat",
 )  # fmt: skip
@@ -68,7 +69,7 @@ SEND_CONTACT_CHANNEL_FIELDS = (IDENTITY_FIELD, INBOUND_FIELD)
 _CLAIM_SPEC = json.dumps(
     {
         "queued": MessageStatus.QUEUED.value,
-        "message": SEND_MESSAGE_FIELDS,
+        "message": MESSAGE_FIELDS,
         "contact": SEND_CONTACT_FIELDS,
         "by_channel": SEND_CONTACT_CHANNEL_FIELDS,
     }
@@ -99,33 +100,41 @@ _moment = functools.lru_cache(maxsize=4096)(from_epoch)
 
 def message_from_hash(message_id: str, data: Mapping[str, str]) -> OutboundMessage:
     """Build an OutboundMessage from its stored hash."""
-    history = []
-    for entry in data.get("h", "").split("|"):
+    return message_from_values(message_id, [data.get(name) for name in MESSAGE_FIELDS])
+
+
+def message_from_values(message_id: str, values: Sequence[str | None]) -> OutboundMessage:
+    """Build an OutboundMessage from its hash's `MESSAGE_FIELDS`, in that
+    order (None: the field is absent), as HMGET answers them."""
+    (status, channel, contact_id, mode, form, sender, text, template, template_language,
+     template_params, tag, created_at, history, channel_message_id, idempotency_key, reason,
+     sent_at) = values  # fmt: skip
+    changes = []
+    for entry in (history or "").split("|"):
         if entry:
-            status, _, at = entry.partition(":")
+            was, _, at = entry.partition(":")
             when = _moment(at)
             if when is not None:
-                history.append(StatusChange(_STATUSES[status], when))
-    params = data.get("tpl_params")
+                changes.append(StatusChange(_STATUSES[was], when))
     return OutboundMessage(
         id=message_id,
-        contact_id=data["cid"],
-        channel=_CHANNELS[data["ch"]],
-        mode=data["mode"],
-        form=data["form"],
-        sender=data["by"],
-        text=data.get("txt", ""),
-        template=data.get("tpl"),
-        template_language=data.get("tpl_lang") or None,
-        template_params=tuple(json.loads(params)) if params else (),
-        tag=data.get("tag"),
-        status=_STATUSES[data["st"]],
-        created_at=_moment(data.get("at")),
-        history=tuple(history),
-        channel_message_id=data.get("cmid"),
-        idempotency_key=data.get("ik"),
-        reason=data.get("why", ""),
-        sent_at=_moment(data.get("sat")),
+        contact_id=cast(str, contact_id),
+        channel=_CHANNELS[cast(str, channel)],
+        mode=cast(str, mode),
+        form=cast(str, form),
+        sender=cast(str, sender),
+        text=text or "",
+        template=template,
+        template_language=template_language or None,
+        template_params=tuple(json.loads(template_params)) if template_params else (),
+        tag=tag,
+        status=_STATUSES[cast(str, status)],
+        created_at=_moment(created_at),
+        history=tuple(changes),
+        channel_message_id=channel_message_id,
+        idempotency_key=idempotency_key,
+        reason=reason or "",
+        sent_at=_moment(sent_at),
     )
 
 
@@ -161,7 +170,7 @@ class CommitResult:
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """An outbox stream entry: which message, for which contact (None: unknown)."""
 
@@ -170,7 +179,7 @@ class OutboxEntry:
     contact_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClaimedSend:
     """An entry this consumer holds the send lease of, with what the send needs.
 
@@ -182,7 +191,7 @@ class ClaimedSend:
     contact: Contact | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendRecord:
     """The outcome of a claimed send, to be recorded by `finish_batch`."""
 
@@ -369,24 +378,16 @@ class OutboxStore:
             keys.append(self.keys.send_lease(partition, entry.message_id))
             # A message without a contact is gone: any key of the slot will do.
             keys.append(self.keys.contact(cid) if cid else message_key)
-        args = [group, consumer, lease_ms, _CLAIM_SPEC, *(e.entry_id for e in entries)]
+        args = [group, consumer, lease_ms, _CLAIM_SPEC, " ".join(e.entry_id for e in entries)]
         replies = await CLAIM_BATCH(self.redis, keys, args)
         claimed = []
         for entry, reply in zip(entries, replies, strict=True):
             if reply[0] != "ok":
                 continue
-            data = {
-                f: v for f, v in zip(SEND_MESSAGE_FIELDS, reply[1], strict=True) if v is not None
-            }
-            message = message_from_hash(entry.message_id, data)
+            message = message_from_values(entry.message_id, reply[1])
             contact = None
             if reply[2] is not None:
-                fields = (
-                    *SEND_CONTACT_FIELDS,
-                    *(f + data["ch"] for f in SEND_CONTACT_CHANNEL_FIELDS),
-                )
-                about = {f: v for f, v in zip(fields, reply[2], strict=True) if v is not None}
-                contact = contact_from_hash(message.contact_id, about)
+                contact = _contact_for_send(message.contact_id, message.channel, reply[2])
             claimed.append(ClaimedSend(entry.entry_id, message, contact))
         return claimed
 
@@ -481,6 +482,27 @@ class OutboxStore:
 
     async def outbox_length(self, partition: int) -> int:
         return int(await self.redis.xlen(self.keys.outbox(partition)))
+
+
+def _contact_for_send(contact_id: str, channel: Channel, values: Sequence[str | None]) -> Contact:
+    """The contact as a send on `channel` sees it, from `SEND_CONTACT_FIELDS` and
+    `SEND_CONTACT_CHANNEL_FIELDS` (what `contact_from_hash` would make of them,
+    built directly: a hot path)."""
+    first, last, email_thread, subject, wechat_count, wechat_window, identity, inbound = values
+    since = _moment(inbound)
+    return Contact(
+        id=contact_id,
+        first_name=first or "",
+        last_name=last or "",
+        identities={channel: identity} if identity is not None else {},
+        conversation=Conversation(
+            last_inbound_at={channel: since} if since is not None else {},
+            wechat_outbound=int(wechat_count or 0),
+            wechat_window_start=int(wechat_window) if wechat_window else None,
+        ),
+        email_thread_id=email_thread or None,
+        email_subject=subject or "",
+    )
 
 
 def _contact_id(value: str | None) -> ContactId | None:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timedelta
 
 from bot.domain.channels import Channel
@@ -12,7 +13,14 @@ from bot.domain.models import MessageStatus, OutboundMessage, StatusChange, stat
 from bot.domain.windows import Form, PolicySettings
 from bot.relay.relay import GROUP
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
-from bot.store.contacts import ContactDraft
+from bot.slack.threads import ThreadQueue
+from bot.store.contacts import (
+    F_EMAIL_SUBJECT,
+    F_EMAIL_THREAD_ID,
+    F_WECHAT_COUNT,
+    F_WECHAT_WINDOW,
+    ContactDraft,
+)
 from bot.store.keys import ContactId
 from bot.store.outbox import (
     ADVANCES_FROM,
@@ -71,18 +79,37 @@ async def test_claim_takes_the_leases_and_returns_what_the_sends_need(
     any_env: StoreEnv, now: datetime
 ) -> None:
     p, entries = await queued(any_env, now, 3)
+    # The fields a send reads besides identity, name and window: e-mail
+    # threading and the WeChat counter.
+    first_contact = any_env.keys.contact(ContactId.parse(entries[0].contact_id or ""))
+    await any_env.redis.hset(
+        first_contact,
+        mapping={
+            F_EMAIL_THREAD_ID: "<abc@mail.example.com>",
+            F_EMAIL_SUBJECT: "Order 123",
+            F_WECHAT_COUNT: "3",
+            F_WECHAT_WINDOW: str(int(now.timestamp())),
+        },
+    )
     claimed = await claim(any_env, p, entries)
     assert [c.entry_id for c in claimed] == [e.entry_id for e in entries]
     for item, entry in zip(claimed, entries, strict=True):
         assert item.message == await any_env.outbox.get_message(p, entry.message_id)
         stored = await any_env.contacts.get(item.message.contact_id)
         assert stored is not None and item.contact is not None
-        assert item.contact.identities == stored.identities
-        assert item.contact.name == stored.name
-        assert item.contact.conversation.last_inbound_at == stored.conversation.last_inbound_at
+        seen, conv = item.contact, item.contact.conversation
+        assert (seen.id, seen.identities, seen.name) == (stored.id, stored.identities, stored.name)
+        assert (seen.email_thread_id, seen.email_subject) == (
+            stored.email_thread_id,
+            stored.email_subject,
+        )
+        assert conv.last_inbound_at == stored.conversation.last_inbound_at
+        assert conv.wechat_outbound == stored.conversation.wechat_outbound
+        assert conv.wechat_window_start == stored.conversation.wechat_window_start
         lease = any_env.keys.send_lease(p, entry.message_id)
         assert await any_env.redis.get(lease) == "w1"
         assert 0 < await any_env.redis.pttl(lease) <= LEASE_MS
+    assert claimed[0].contact is not None and claimed[0].contact.email_subject == "Order 123"
     assert await pending(any_env, p) == 3  # acknowledged only once recorded
 
 
@@ -248,3 +275,30 @@ def test_a_written_message_keeps_every_field_it_had(now: datetime) -> None:
         history=(*message.history, StatusChange(MessageStatus.DELIVERED, at)),
     )
     assert _as_written(message, MessageStatus.DELIVERED, at, "", None) == expected
+
+
+async def test_a_batch_of_thread_entries_replaces_payloads_and_keeps_each_place(
+    env: StoreEnv, now: datetime
+) -> None:
+    """`enqueue_many.lua` (ThreadQueue.messages_changed) does what `message_changed` does."""
+    p, entries = await queued(env, now, 2)
+    first, second = [await env.outbox.get_message(p, e.message_id) for e in entries]
+    assert first is not None and second is not None
+    queue = ThreadQueue(env.redis, env.keys)
+    await queue.message_changed(first.contact_id, first)
+    [(_, placed)] = await env.redis.zrange(env.keys.thread_due(), 0, -1, withscores=True)
+    before = await env.redis.hget(env.keys.thread_pending(), f"m:{p}:{first.id}")
+    await queue.messages_changed([(first.contact_id, first), (second.contact_id, second)])
+    due = dict(await env.redis.zrange(env.keys.thread_due(), 0, -1, withscores=True))
+    assert set(due) == {f"m:{p}:{first.id}", f"m:{p}:{second.id}"}
+    assert due[f"m:{p}:{first.id}"] == placed  # it keeps its place in the queue
+    pending = await env.redis.hgetall(env.keys.thread_pending())
+    assert pending[f"m:{p}:{first.id}"] != before  # a newer version: posted again
+    for message in (first, second):
+        payload = json.loads(pending[f"m:{p}:{message.id}"])
+        assert {k: payload[k] for k in ("k", "cid", "p", "m")} == {
+            "k": "m",
+            "cid": message.contact_id,
+            "p": p,
+            "m": message.id,
+        }

@@ -15,7 +15,8 @@
 --                 "contact": [fields read],
 --                 "by_channel": [contact field prefixes; the channel value is
 --                                appended; the message's second field is the channel]}
--- ARGV[4+i] entry i's stream id
+-- ARGV[5]  the entries' stream ids, in order, separated by spaces (one
+--          argument: the client packs arguments one by one)
 -- Returns, per entry: {"done"} | {"leased"}
 --   | {"ok", [message values], [contact values] or false when the contact is gone}
 --   (values in the order asked; a missing field is nil)
@@ -25,9 +26,10 @@ local lease_ms = ARGV[3]
 local spec = cjson.decode(ARGV[4])
 local message_fields, contact_fields = spec.message, spec.contact
 local out = {}
+local i = 0
 
-for i = 1, #ARGV - 4 do
-  local entry_id = ARGV[4 + i]
+for entry_id in string.gmatch(ARGV[5], '%S+') do
+  i = i + 1
   local message, lease, contact = KEYS[3 * i - 1], KEYS[3 * i], KEYS[3 * i + 1]
   local values = redis.call('HMGET', message, unpack(message_fields))
   if values[1] ~= spec.queued then
