@@ -90,12 +90,13 @@ class ThreadQueue:
 
     async def messages_changed(self, changes: Sequence[tuple[str, OutboundMessage]]) -> None:
         """`message_changed` for many (contact id, message) at once, in one round trip."""
+        nonce = secrets.token_hex(4)  # one draw per batch; entries differ by their number
         items = []
-        for contact_id, message in changes:
+        for number, (contact_id, message) in enumerate(changes):
             partition = ContactId.parse(contact_id).partition
             payload = {"k": "m", "cid": contact_id, "p": partition, "m": message.id}
-            payload["n"] = secrets.token_hex(4)
-            items.append([f"m:{partition}:{message.id}", json.dumps(payload, ensure_ascii=False)])
+            payload["n"] = f"{nonce}{number:x}"
+            items.append([f"m:{partition}:{message.id}", payload])
         if items:
             keys = [self.keys.thread_pending(), self.keys.thread_due()]
             await ENQUEUE_MANY(self.redis, keys, [time.time(), json.dumps(items)])

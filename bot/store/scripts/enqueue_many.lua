@@ -6,13 +6,14 @@
 -- KEYS[1]  the pending hash (entry -> payload)
 -- KEYS[2]  the due set (entry, scored by when it was first enqueued)
 -- ARGV[1]  the score for entries new to the due set
--- ARGV[2]  JSON: [[entry, payload], ...]
+-- ARGV[2]  JSON: [[entry, payload], ...]; a payload is stored as its JSON
+--          (encoded here, so the client encodes the batch once)
 -- Returns how many entries were new to the due set.
 
 local score = ARGV[1]
 local added = 0
 for _, item in ipairs(cjson.decode(ARGV[2])) do
-  redis.call('HSET', KEYS[1], item[1], item[2])
+  redis.call('HSET', KEYS[1], item[1], cjson.encode(item[2]))
   added = added + redis.call('ZADD', KEYS[2], 'NX', score, item[1])
 end
 return added
