@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus, OutboundMessage, StatusChange, status_may_advance
 from bot.domain.windows import Form, PolicySettings
-from bot.relay.relay import GROUP
+from bot.relay.relay import GROUP, Relay
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
 from bot.slack.threads import ThreadQueue
 from bot.store.contacts import (
@@ -302,3 +302,15 @@ async def test_a_batch_of_thread_entries_replaces_payloads_and_keeps_each_place(
             "p": p,
             "m": message.id,
         }
+
+
+async def test_an_entry_naming_no_message_is_acknowledged_not_left_pending(
+    env: StoreEnv, now: datetime
+) -> None:
+    p, _ = await queued(env, now, 1)
+    stream = env.keys.outbox(p)
+    await env.redis.xadd(stream, {"x": "1"})
+    [(_, read)] = await env.redis.xreadgroup(GROUP, "w1", {stream: ">"}, count=10)
+    relay = Relay(env.redis, env.keys, {}, PolicySettings(), lambda: now, consumer="w1")
+    assert await relay.claim(p, read) == []
+    assert await pending(env, p) == 1  # the real one, read before
