@@ -84,6 +84,8 @@ class People:
         self._locale_failed: dict[str, float] = {}
         #: Bumped by every write of ours: a read that overlapped one is not kept.
         self._writes = 0
+        #: Locales being asked of Slack now, by user (asked once however many wait).
+        self._asking: dict[str, asyncio.Task[str | None]] = {}
 
     # --- language ------------------------------------------------------------------
 
@@ -146,6 +148,21 @@ class People:
         self._users.pop(user_id, None)
 
     async def _refresh_locale(self, user_id: str, wait: float) -> str | None:
+        """Slack's locale for the user; requests arriving meanwhile share one question."""
+        asking = self._asking.get(user_id)
+        if asking is None:
+            asking = asyncio.create_task(self._ask_locale(user_id, wait))
+            self._asking[user_id] = asking
+
+            def answered(task: asyncio.Task[str | None]) -> None:
+                if self._asking.get(user_id) is task:
+                    del self._asking[user_id]
+
+            asking.add_done_callback(answered)
+        # Shielded: a request that goes away does not cancel the others' answer.
+        return await asyncio.shield(asking)
+
+    async def _ask_locale(self, user_id: str, wait: float) -> str | None:
         assert self.locale_lookup is not None
         try:
             async with asyncio.timeout(wait):
