@@ -48,7 +48,7 @@ from bot.slack.blocks import quote
 from bot.slack.i18n import t
 from bot.slack.links import ThreadLinks, thread_button
 from bot.slack.render import channel_label, duration, escape, window_line
-from bot.slack.threads import SETUP_ERRORS, SlackUnavailable
+from bot.slack.web_calls import SETUP_ERRORS, SlackCalls, SlackUnavailable, hold_lock
 from bot.store.alerts import AlertStore, Claim
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
@@ -188,7 +188,7 @@ class AlertSender:
         self.followups = FollowupService(contacts, self.outbox, policy, clock)
         self.links = ThreadLinks(redis, keys, slack, support_channel)
         self._limiter = RateLimiter(tuning.rate, tuning.burst)
-        self._failures = 0
+        self._calls = SlackCalls(slack, tuning.max_pause)
 
     async def run(self, stop: asyncio.Event) -> None:
         last_sweep = float("-inf")
@@ -207,13 +207,7 @@ class AlertSender:
                 await asyncio.wait_for(stop.wait(), pause)
 
     async def _hold_lock(self) -> bool:
-        key = self.keys.alert_lock()
-        if await self.redis.set(key, self.name, nx=True, px=self.tuning.lock_ms):
-            return True
-        if await self.redis.get(key) == self.name:
-            await self.redis.pexpire(key, self.tuning.lock_ms)
-            return True
-        return False
+        return await hold_lock(self.redis, self.keys.alert_lock(), self.name, self.tuning.lock_ms)
 
     async def flush(self, limit: int = 100) -> int:
         """Send up to `limit` due alerts, oldest first; returns how many left the queue.
@@ -308,27 +302,7 @@ class AlertSender:
 
     async def _call(self, method: str, **args: Any) -> Any:
         """One Web API call; 429 and outages become SlackUnavailable."""
-        await self._limiter.acquire()
-        try:
-            response = await self.slack.api_call(method, json=args)
-        except SlackApiError as error:
-            status = error.response.status_code
-            if status == 429:
-                retry_after = float(error.response.headers.get("Retry-After", "1"))
-                logger.warning("slack rate limited alerts", extra={"retry_after": retry_after})
-                raise SlackUnavailable(retry_after) from None
-            if status >= 500:
-                raise SlackUnavailable(self._backoff()) from None
-            raise
-        except (OSError, TimeoutError, aiohttp.ClientError) as error:
-            logger.warning("slack unreachable", extra={"error": type(error).__name__})
-            raise SlackUnavailable(self._backoff()) from None
-        self._failures = 0
-        return response
-
-    def _backoff(self) -> float:
-        self._failures += 1
-        return float(min(self.tuning.max_pause, 2 ** min(self._failures, 6)))
+        return await self._calls.call(method, self._limiter, **args)
 
 
 def worker_people(

@@ -33,6 +33,12 @@ from bot.channels.base import InboundMessage, RateLimiter
 from bot.domain.channels import Channel
 from bot.domain.models import Contact, OutboundMessage
 from bot.slack import blocks
+from bot.slack.web_calls import (
+    SETUP_ERRORS,
+    SlackCalls,
+    SlackUnavailable,
+    hold_lock,
+)
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId, Keys
@@ -43,19 +49,6 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 SLACK_TS_FIELD = "sts"  # on a message hash: its thread entry's ts
-#: Errors that mean the app itself is misconfigured, not one entry.
-SETUP_ERRORS = frozenset(
-    {
-        "not_authed",
-        "invalid_auth",
-        "account_inactive",
-        "token_revoked",
-        "channel_not_found",
-        "not_in_channel",
-        "is_archived",
-        "missing_scope",
-    }
-)
 
 
 class ThreadQueue:
@@ -124,14 +117,6 @@ class PosterTuning:
     max_pause: float = 60.0  # longest wait after errors (Slack down)
 
 
-class SlackUnavailable(RuntimeError):
-    """Slack did not take the call; the entry stays queued."""
-
-    def __init__(self, pause: float) -> None:
-        super().__init__(pause)
-        self.pause = pause
-
-
 class ThreadPoster:
     """The consumer side: one active poster across replicas (a Redis lock)."""
 
@@ -159,7 +144,7 @@ class ThreadPoster:
         self.tuning = tuning
         self._posts = RateLimiter(tuning.post_rate, tuning.post_burst)
         self._updates = RateLimiter(tuning.update_rate, tuning.update_burst)
-        self._failures = 0
+        self._calls = SlackCalls(slack, tuning.max_pause)
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -174,13 +159,7 @@ class ThreadPoster:
                 await asyncio.wait_for(stop.wait(), pause)
 
     async def _hold_lock(self) -> bool:
-        key = self.keys.thread_lock()
-        if await self.redis.set(key, self.name, nx=True, px=self.tuning.lock_ms):
-            return True
-        if await self.redis.get(key) == self.name:
-            await self.redis.pexpire(key, self.tuning.lock_ms)
-            return True
-        return False
+        return await hold_lock(self.redis, self.keys.thread_lock(), self.name, self.tuning.lock_ms)
 
     async def flush(self, limit: int = 100, stop: asyncio.Event | None = None) -> int:
         """Post or update up to `limit` due entries, oldest first; returns how many.
@@ -306,31 +285,6 @@ class ThreadPoster:
 
     async def _call(self, method: str, limiter: RateLimiter | None, **args: Any) -> Any:
         """One Web API call; 429 and outages become SlackUnavailable (entry kept)."""
-        if limiter is not None:
-            await limiter.acquire()
         if "blocks" in args:
             args["blocks"] = [b.to_dict() for b in args["blocks"]]
-        try:
-            response = await self.slack.api_call(method, json=args)
-        except SlackApiError as error:
-            status = error.response.status_code
-            if status == 429:
-                retry_after = float(error.response.headers.get("Retry-After", "1"))
-                logger.warning(
-                    "slack rate limited", extra={"method": method, "retry_after": retry_after}
-                )
-                raise SlackUnavailable(retry_after) from None
-            if status >= 500:
-                raise SlackUnavailable(self._backoff()) from None
-            raise
-        except (OSError, TimeoutError) as error:
-            logger.warning(
-                "slack unreachable", extra={"method": method, "error": type(error).__name__}
-            )
-            raise SlackUnavailable(self._backoff()) from None
-        self._failures = 0
-        return response
-
-    def _backoff(self) -> float:
-        self._failures += 1
-        return float(min(self.tuning.max_pause, 2 ** min(self._failures, 6)))
+        return await self._calls.call(method, limiter, **args)

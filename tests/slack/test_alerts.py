@@ -25,7 +25,7 @@ from bot.services.followup import FollowupRequest
 from bot.services.inbound import InboundService
 from bot.slack import ids
 from bot.slack.alerts import AlertSender, AlertTuning, alert_sender, worker_people
-from bot.slack.threads import SlackUnavailable
+from bot.slack.web_calls import SlackUnavailable
 from bot.store.alerts import AlertStore, Claim
 from bot.store.keys import ContactId
 from tests.slack.conftest import AGENT, SUPPORT_CHANNEL, Surface

@@ -16,7 +16,8 @@ from bot.domain.models import MessageStatus
 from bot.domain.windows import Form, PolicySettings
 from bot.services.followup import FollowupRequest, FollowupService
 from bot.services.inbound import InboundService
-from bot.slack.threads import PosterTuning, SlackUnavailable, ThreadPoster, ThreadQueue
+from bot.slack.threads import PosterTuning, ThreadPoster, ThreadQueue
+from bot.slack.web_calls import SlackUnavailable
 from bot.store.keys import ContactId
 from bot.store.outbox import OutboundDraft
 from tests.conftest import StoreEnv

@@ -1,0 +1,93 @@
+"""What the worker's Slack senders share (thread poster, alert sender).
+
+* One active sender across replicas: a Redis key held with a lease that its
+  holder renews (`hold_lock`).
+* Web API calls within a rate: a 429 (with its `Retry-After`), a 5xx or an
+  unreachable Slack become `SlackUnavailable` with how long to pause, so the
+  queue keeps the entry and tries again later
+  (https://api.slack.com/docs/rate-limits).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.channels.base import RateLimiter
+from bot.store.connection import RedisClient
+
+logger = logging.getLogger(__name__)
+
+#: Errors that mean the app itself is misconfigured, not one entry.
+SETUP_ERRORS = frozenset(
+    {
+        "not_authed",
+        "invalid_auth",
+        "account_inactive",
+        "token_revoked",
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "missing_scope",
+    }
+)
+
+
+class SlackUnavailable(RuntimeError):
+    """Slack did not take the call; the entry stays queued."""
+
+    def __init__(self, pause: float) -> None:
+        super().__init__(pause)
+        self.pause = pause
+
+
+async def hold_lock(redis: RedisClient, key: str, name: str, lease_ms: int) -> bool:
+    """Take the lock at `key` for `name`, or renew it if `name` holds it."""
+    if await redis.set(key, name, nx=True, px=lease_ms):
+        return True
+    if await redis.get(key) == name:
+        await redis.pexpire(key, lease_ms)
+        return True
+    return False
+
+
+class SlackCalls:
+    """Web API calls for a queue: failures become pauses, growing while Slack is away."""
+
+    def __init__(self, slack: AsyncWebClient, max_pause: float) -> None:
+        self.slack = slack
+        self.max_pause = max_pause
+        self._failures = 0
+
+    async def call(self, method: str, limiter: RateLimiter | None, **args: Any) -> Any:
+        """One Web API call (JSON); raises SlackUnavailable or SlackApiError."""
+        if limiter is not None:
+            await limiter.acquire()
+        try:
+            response = await self.slack.api_call(method, json=args)
+        except SlackApiError as error:
+            status = error.response.status_code
+            if status == 429:
+                retry_after = float(error.response.headers.get("Retry-After", "1"))
+                logger.warning(
+                    "slack rate limited", extra={"method": method, "retry_after": retry_after}
+                )
+                raise SlackUnavailable(retry_after) from None
+            if status >= 500:
+                raise SlackUnavailable(self._backoff()) from None
+            raise
+        except (OSError, TimeoutError, aiohttp.ClientError) as error:
+            logger.warning(
+                "slack unreachable", extra={"method": method, "error": type(error).__name__}
+            )
+            raise SlackUnavailable(self._backoff()) from None
+        self._failures = 0
+        return response
+
+    def _backoff(self) -> float:
+        self._failures += 1
+        return float(min(self.max_pause, 2 ** min(self._failures, 6)))
