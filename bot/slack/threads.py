@@ -75,11 +75,7 @@ class ThreadQueue:
         )
 
     async def message_changed(self, contact_id: str, message: OutboundMessage) -> None:
-        partition = ContactId.parse(contact_id).partition
-        await self._enqueue(
-            f"m:{partition}:{message.id}",
-            {"k": "m", "cid": contact_id, "p": partition, "m": message.id},
-        )
+        await self.messages_changed([(contact_id, message)])
 
     async def messages_changed(self, changes: Sequence[tuple[str, OutboundMessage]]) -> None:
         """`message_changed` for many (contact id, message) at once, in one round trip."""
