@@ -40,6 +40,8 @@ class OutboundRequest:
     template: str | None = None
     template_language: str | None = None
     template_params: tuple[str, ...] = ()
+    #: A NAMED template's parameter names, one per value (empty: positional).
+    template_param_names: tuple[str, ...] = ()
     contact_name: str = ""  # e-mail display name
     subject: str = ""  # e-mail subject ("Re: …" of the customer's last one)
     in_reply_to: str | None = None  # e-mail Message-ID to thread under

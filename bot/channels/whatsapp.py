@@ -188,14 +188,7 @@ class WhatsAppConnector:
                 "language": {"code": message.template_language or DEFAULT_TEMPLATE_LANGUAGE},
             }
             if message.template_params:
-                template["components"] = [
-                    {
-                        "type": "body",
-                        "parameters": [
-                            {"type": "text", "text": p} for p in message.template_params
-                        ],
-                    }
-                ]
+                template["components"] = [{"type": "body", "parameters": _body_parameters(message)}]
             return {**base, "type": "template", "template": template}
         if message.mode is SendMode.REFUSED:
             return SendResult.outside_window(OUTSIDE_WINDOW_REASON)
@@ -226,6 +219,20 @@ class WhatsAppConnector:
 
     def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
         return ok_reply()
+
+
+def _body_parameters(message: OutboundRequest) -> list[dict[str, str]]:
+    """A template's body parameters: in order for `{{1}}`…; each named for a NAMED
+    template (`parameter_name`; https://developers.facebook.com/docs/whatsapp/
+    cloud-api/guides/send-message-templates)."""
+    if message.template_param_names:
+        return [
+            {"type": "text", "parameter_name": name, "text": value}
+            for name, value in zip(
+                message.template_param_names, message.template_params, strict=True
+            )
+        ]
+    return [{"type": "text", "text": value} for value in message.template_params]
 
 
 def _message_id(body: Any) -> str | None:

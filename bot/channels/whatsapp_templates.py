@@ -5,10 +5,10 @@
 following `paging.next` until the last page
 (https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates/).
 
-Only the BODY text matters to the composer (its `{{1}}`… placeholders are the
-parameters the agent fills in). Templates with NAMED parameters
-(`{{first_name}}`) need each parameter's name in the send request, which the
-relay does not carry yet: they are left out of the set, and counted.
+Only the BODY text matters to the composer: its placeholders are the
+parameters the agent fills in, `{{1}}`… for a POSITIONAL template, or
+`{{first_name}}`… for a NAMED one (`parameter_format`), whose send request
+names each parameter.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from bot.config import Settings
-from bot.store.templates import WhatsAppTemplate
+from bot.store.templates import WhatsAppTemplate, named_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -37,19 +37,20 @@ class TemplateFetchError(RuntimeError):
 @dataclass(frozen=True)
 class FetchedTemplates:
     templates: list[WhatsAppTemplate]
-    skipped_named: int
+
+    @property
+    def named(self) -> int:
+        """How many take named parameters."""
+        return sum(1 for t in self.templates if t.parameter_names)
 
 
-def parse_templates(page: dict[str, Any]) -> tuple[list[WhatsAppTemplate], int]:
-    """One page's approved, positional templates, and how many NAMED ones it skipped."""
+def parse_templates(page: dict[str, Any]) -> list[WhatsAppTemplate]:
+    """One page's approved templates."""
     templates: list[WhatsAppTemplate] = []
-    skipped = 0
     for item in page.get("data") or []:
         if not isinstance(item, dict) or item.get("status", "APPROVED") != "APPROVED":
             continue
-        if str(item.get("parameter_format", "POSITIONAL")).upper() == "NAMED":
-            skipped += 1
-            continue
+        named = str(item.get("parameter_format", "POSITIONAL")).upper() == "NAMED"
         body = next(
             (
                 str(c.get("text") or "")
@@ -67,9 +68,10 @@ def parse_templates(page: dict[str, Any]) -> tuple[list[WhatsAppTemplate], int]:
                 language=language,
                 category=str(item.get("category") or ""),
                 body=body,
+                parameter_names=named_parameters(body) if named else (),
             )
         )
-    return templates, skipped
+    return templates
 
 
 async def fetch_approved_templates(
@@ -88,7 +90,6 @@ async def fetch_approved_templates(
     }
     headers = {"Authorization": f"Bearer {token.get_secret_value()}"}
     found: list[WhatsAppTemplate] = []
-    skipped = 0
     for _ in range(MAX_PAGES):
         if url is None:
             break
@@ -107,10 +108,8 @@ async def fetch_approved_templates(
             problem = body.get("error", {}) if isinstance(body, dict) else {}
             code = problem.get("code") if isinstance(problem, dict) else None
             raise TemplateFetchError(f"template list refused: HTTP {status}, code {code}")
-        page, named = parse_templates(body)
-        found.extend(page)
-        skipped += named
+        found.extend(parse_templates(body))
         paging = body.get("paging") or {}
         url = paging.get("next") if isinstance(paging, dict) else None
         params = None  # `next` carries the query (cursor included)
-    return FetchedTemplates(found, skipped)
+    return FetchedTemplates(found)

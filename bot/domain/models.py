@@ -154,6 +154,8 @@ class OutboundMessage:
     template: str | None = None
     template_language: str | None = None
     template_params: tuple[str, ...] = ()
+    #: A NAMED template's parameter names, one per value (empty: positional).
+    template_param_names: tuple[str, ...] = ()
     tag: str | None = None
     status: MessageStatus = MessageStatus.QUEUED
     created_at: datetime | None = None

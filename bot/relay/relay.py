@@ -278,6 +278,7 @@ class Relay:
             template=message.template,
             template_language=message.template_language,
             template_params=message.template_params,
+            template_param_names=message.template_param_names,
             contact_name=contact.name,
             **email_threading(contact, message.channel),
         )

@@ -169,7 +169,8 @@ class ComposePlan:
         if template is None:
             return None
         params = tuple(
-            value.strip() or f"{{{{{n}}}}}" for n, value in enumerate(self.draft.params, start=1)
+            value.strip() or template.placeholder(n)
+            for n, value in enumerate(self.draft.params, start=1)
         )
         return template.render(params)
 
@@ -320,13 +321,15 @@ def text_problem(channel: Channel, text: str) -> FieldProblem | None:
     return None
 
 
-def _param_problem(n: int, value: str) -> FieldProblem | None:
+def _param_problem(n: int, value: str, label: str | int | None = None) -> FieldProblem | None:
+    """What is wrong with parameter `n` (`label`: its name in a NAMED template)."""
+    shown = n if label is None else label
     if not value.strip():
-        return FieldProblem(Field.PARAM, MISSING_PARAM, {"n": n}, index=n)
+        return FieldProblem(Field.PARAM, MISSING_PARAM, {"n": shown}, index=n)
     # WhatsApp refuses parameters with new lines, tabs or more than four
     # consecutive spaces (Cloud API error 132018).
     if any(c in value for c in "\n\r\t") or "    " in value:
-        return FieldProblem(Field.PARAM, PARAM_FORMAT, {"n": n}, index=n)
+        return FieldProblem(Field.PARAM, PARAM_FORMAT, {"n": shown}, index=n)
     return None
 
 
@@ -360,7 +363,8 @@ def validate(plan: ComposePlan, submitted: Draft) -> list[FieldProblem]:
                 : template.parameter_count
             ]
             for n, value in enumerate(params, start=1):
-                param = _param_problem(n, value)
+                label = template.parameter_names[n - 1] if template.parameter_names else n
+                param = _param_problem(n, value, label)
                 if param is not None:
                     problems.append(param)
     return problems
@@ -383,6 +387,7 @@ def request_for(plan: ComposePlan, submitted: Draft, idempotency_key: str) -> Fo
             template=template.name,
             template_language=template.language,
             template_params=tuple(p.strip() for p in submitted.params),
+            template_param_names=template.parameter_names,
             confirm_takeover=submitted.takeover,
         )
     return FollowupRequest(

@@ -54,6 +54,8 @@ class FollowupRequest:
     template: str | None = None
     template_language: str | None = None
     template_params: tuple[str, ...] = ()
+    #: A NAMED template's parameter names, one per value (empty: positional).
+    template_param_names: tuple[str, ...] = ()
     tag: str | None = None
     confirm_takeover: bool = False
 
@@ -172,6 +174,7 @@ class FollowupService:
                 template=request.template,
                 template_language=request.template_language,
                 template_params=request.template_params,
+                template_param_names=request.template_param_names,
                 tag=request.tag,
             )
             wechat_limit = decision.counter_limit if decision.counts_toward_wechat_window else None

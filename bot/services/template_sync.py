@@ -58,7 +58,7 @@ class TemplateSync:
         await self.store.replace_all(fetched.templates)
         logger.info(
             "whatsapp templates synced",
-            extra={"templates": len(fetched.templates), "skipped_named": fetched.skipped_named},
+            extra={"templates": len(fetched.templates), "named": fetched.named},
         )
         return len(fetched.templates)
 

@@ -322,7 +322,7 @@ def _template_blocks(plan: ComposePlan, lang: str) -> list[Block]:
         blocks.append(
             InputBlock(
                 block_id=param_block(current.field, n),
-                label=_plain(t("compose.param.label", lang, n=n)),
+                label=_plain(t("compose.param.label", lang, n=current.parameter_label(n))),
                 dispatch_action=True,
                 element=PlainTextInputElement(
                     action_id=param_action(n),

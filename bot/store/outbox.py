@@ -98,6 +98,26 @@ _CHANNELS = {channel.value: channel for channel in Channel}
 _moment = functools.lru_cache(maxsize=4096)(from_epoch)
 
 
+def encode_template_params(values: Sequence[str], names: Sequence[str]) -> str:
+    """`tpl_params`: a JSON list of values, or of [name, value] pairs for a NAMED template."""
+    if names:
+        return json.dumps(
+            [list(pair) for pair in zip(names, values, strict=True)], ensure_ascii=False
+        )
+    return json.dumps(list(values), ensure_ascii=False)
+
+
+def decode_template_params(raw: str | None) -> dict[str, tuple[str, ...]]:
+    """`tpl_params` back into `template_params` (and `template_param_names`)."""
+    items = json.loads(raw) if raw else []
+    if items and all(isinstance(item, list) for item in items):
+        return {
+            "template_params": tuple(str(value) for _, value in items),
+            "template_param_names": tuple(str(name) for name, _ in items),
+        }
+    return {"template_params": tuple(str(value) for value in items)}
+
+
 def message_from_hash(message_id: str, data: Mapping[str, str]) -> OutboundMessage:
     """Build an OutboundMessage from its stored hash."""
     return message_from_values(message_id, [data.get(name) for name in MESSAGE_FIELDS])
@@ -126,7 +146,7 @@ def message_from_values(message_id: str, values: Sequence[str | None]) -> Outbou
         text=text or "",
         template=template,
         template_language=template_language or None,
-        template_params=tuple(json.loads(template_params)) if template_params else (),
+        **decode_template_params(template_params),
         tag=tag,
         status=_STATUSES[cast(str, status)],
         created_at=_moment(created_at),
@@ -159,6 +179,7 @@ class OutboundDraft:
     template: str | None = None
     template_language: str | None = None
     template_params: tuple[str, ...] = ()
+    template_param_names: tuple[str, ...] = ()
     tag: str | None = None
 
 
@@ -278,7 +299,9 @@ class OutboxStore:
         if draft.template:
             fields["tpl"] = draft.template
             fields["tpl_lang"] = draft.template_language or ""
-            fields["tpl_params"] = json.dumps(list(draft.template_params), ensure_ascii=False)
+            fields["tpl_params"] = encode_template_params(
+                draft.template_params, draft.template_param_names
+            )
         if draft.tag:
             fields["tag"] = draft.tag
         change.hset_at(message_key, fields)
@@ -549,6 +572,7 @@ def _as_written(
         template=message.template,
         template_language=message.template_language,
         template_params=message.template_params,
+        template_param_names=message.template_param_names,
         tag=message.tag,
         status=status,
         created_at=message.created_at,

@@ -17,6 +17,13 @@ from bot.store.connection import RedisClient
 from bot.store.keys import Keys
 
 _PLACEHOLDER = re.compile(r"\{\{(\d+)\}\}")
+#: A NAMED template's placeholders: `{{first_name}}` (lower case, digits, underscores).
+_NAMED = re.compile(r"\{\{([a-z_][a-z0-9_]*)\}\}")
+
+
+def named_parameters(body: str) -> tuple[str, ...]:
+    """A NAMED template's parameter names, in the order the body first uses them."""
+    return tuple(dict.fromkeys(_NAMED.findall(body)))
 
 
 @dataclass(frozen=True)
@@ -27,16 +34,32 @@ class WhatsAppTemplate:
     language: str
     category: str
     body: str
+    #: A NAMED template's parameters (`{{first_name}}`), in order; empty for a
+    #: POSITIONAL one (`{{1}}`). The send request names each named parameter.
+    parameter_names: tuple[str, ...] = ()
 
     @property
     def parameter_count(self) -> int:
-        """How many body parameters the template takes ({{1}} … {{n}})."""
+        """How many body parameters the template takes ({{1}} … {{n}}, or its names)."""
+        if self.parameter_names:
+            return len(self.parameter_names)
         return max((int(n) for n in _PLACEHOLDER.findall(self.body)), default=0)
+
+    def placeholder(self, n: int) -> str:
+        """Parameter `n` (1-based) as the body writes it: `{{2}}` or `{{first_name}}`."""
+        return f"{{{{{self.parameter_label(n)}}}}}"
+
+    def parameter_label(self, n: int) -> str:
+        """Parameter `n` (1-based) as the agent knows it: its number or its name."""
+        return self.parameter_names[n - 1] if self.parameter_names else str(n)
 
     def render(self, params: tuple[str, ...]) -> str:
         """The body with its parameters filled in (for previews and threads)."""
         if len(params) != self.parameter_count:
             raise ValueError(f"{self.name} takes {self.parameter_count} parameters")
+        if self.parameter_names:
+            values = dict(zip(self.parameter_names, params, strict=True))
+            return _NAMED.sub(lambda m: values.get(m.group(1), m.group(0)), self.body)
         return _PLACEHOLDER.sub(lambda m: params[int(m.group(1)) - 1], self.body)
 
     @property
@@ -64,6 +87,7 @@ class TemplateStore:
                             "language": t.language,
                             "category": t.category,
                             "body": t.body,
+                            "names": list(t.parameter_names),
                         },
                         ensure_ascii=False,
                     )
@@ -85,4 +109,10 @@ class TemplateStore:
 
 def _decode(value: str) -> WhatsAppTemplate:
     data = json.loads(value)
-    return WhatsAppTemplate(data["name"], data["language"], data["category"], data["body"])
+    return WhatsAppTemplate(
+        data["name"],
+        data["language"],
+        data["category"],
+        data["body"],
+        tuple(data.get("names") or ()),
+    )

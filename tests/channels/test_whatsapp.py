@@ -195,6 +195,32 @@ async def test_whatsapp_template_is_sent_with_its_body_parameters(
     }
 
 
+async def test_whatsapp_named_template_names_each_body_parameter(
+    connector: WhatsAppConnector, graph: FakeGraph
+) -> None:
+    result = await connector.send(
+        outbound(
+            SendMode.TEMPLATE,
+            text="",
+            template="shipping_update",
+            template_language="en_US",
+            template_params=("Sara", "today"),
+            template_param_names=("first_name", "day"),
+        )
+    )
+
+    assert result.outcome is SendOutcome.SENT
+    assert graph.sent[0].json["template"]["components"] == [
+        {
+            "type": "body",
+            "parameters": [
+                {"type": "text", "parameter_name": "first_name", "text": "Sara"},
+                {"type": "text", "parameter_name": "day", "text": "today"},
+            ],
+        }
+    ]
+
+
 async def test_whatsapp_template_without_parameters_has_no_components(
     connector: WhatsAppConnector, graph: FakeGraph
 ) -> None:

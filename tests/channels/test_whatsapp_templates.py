@@ -49,7 +49,7 @@ async def graph() -> AsyncIterator[FakeGraph]:
             template("ar_update", "مرحبا {{1}}", language="ar"),
             template(
                 "named_one",
-                "Hello {{first_name}}",
+                "Hello {{first_name}}, your {{item}} ships {{day}}. Thanks, {{first_name}}!",
                 parameter_format="NAMED",
             ),
             template("rejected_one", "No", status="REJECTED"),
@@ -80,14 +80,27 @@ def replica(
     )
 
 
-async def test_fetch_follows_every_page_and_keeps_approved_positional_templates(
+async def test_fetch_follows_every_page_and_keeps_every_approved_template(
     graph: FakeGraph, http: aiohttp.ClientSession
 ) -> None:
     fetched = await fetch_approved_templates(settings_for(graph), http)
 
     names = sorted((t.name, t.language) for t in fetched.templates)
-    assert names == [("ar_update", "ar"), ("fix_shipped", "en_US"), ("order_update", "en_US")]
-    assert fetched.skipped_named == 1
+    assert names == [
+        ("ar_update", "ar"),
+        ("fix_shipped", "en_US"),
+        ("named_one", "en_US"),
+        ("order_update", "en_US"),
+    ]
+    assert fetched.named == 1
+    named = next(t for t in fetched.templates if t.name == "named_one")
+    assert named.parameter_names == ("first_name", "item", "day")  # first use, once each
+    assert named.parameter_count == 3
+    assert named.placeholder(2) == "{{item}}"
+    assert (
+        named.render(("Sara", "order", "today"))
+        == "Hello Sara, your order ships today. Thanks, Sara!"
+    )
     order = next(t for t in fetched.templates if t.name == "order_update")
     assert order.parameter_count == 2
     assert order.render(("Sara", "A-17")) == "Hi Sara, your order A-17 has shipped."
@@ -101,7 +114,7 @@ async def test_a_refused_fetch_raises_and_keeps_the_old_set(
 ) -> None:
     store = TemplateStore(env.redis, env.keys)
     sync = replica(env, settings_for(graph), http, "w1", every=0.2, retry_after=0.05)
-    assert await sync.sync_once() == 3
+    assert await sync.sync_once() == 4
     before = await store.all()
 
     bad = settings_for(graph, whatsapp_token="wrong-token")
@@ -129,7 +142,7 @@ async def test_one_replica_syncs_per_period(
     results = await asyncio.gather(*(r.sync_once() for r in replicas))
 
     assert calls == 1
-    assert sorted(results, key=lambda r: r or 0) == [None, None, 3]
+    assert sorted(results, key=lambda r: r or 0) == [None, None, 4]
 
 
 async def test_a_template_meta_stopped_approving_disappears(
@@ -159,4 +172,6 @@ async def test_the_worker_syncs_templates(graph: FakeGraph, env: StoreEnv) -> No
     finally:
         stop.set()
         await asyncio.wait_for(worker, 10)
-    assert {t.name for t in await store.all()} == {"order_update", "fix_shipped", "ar_update"}
+    stored = {t.name: t for t in await store.all()}
+    assert set(stored) == {"order_update", "fix_shipped", "ar_update", "named_one"}
+    assert stored["named_one"].parameter_names == ("first_name", "item", "day")

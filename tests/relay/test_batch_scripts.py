@@ -257,6 +257,7 @@ def test_a_written_message_keeps_every_field_it_had(now: datetime) -> None:
         "template": "order_update",
         "template_language": "en",
         "template_params": ("1",),
+        "template_param_names": ("first_name",),
         "tag": "HUMAN_AGENT",
         "status": MessageStatus.QUEUED,
         "created_at": now,

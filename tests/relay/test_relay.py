@@ -488,3 +488,38 @@ async def test_the_slack_thread_queue_gets_a_batch_in_one_call(
             "m": mid,
             "n": "-",
         }
+
+
+async def test_a_named_templates_parameter_names_reach_the_connector(
+    any_env: StoreEnv, now: datetime
+) -> None:
+    clock = Clock(now)
+    draft = ContactDraft(
+        first_name="Sara",
+        identities={Channel.WHATSAPP: "971501234567"},
+        last_inbound_at={Channel.WHATSAPP: now - timedelta(days=3)},
+    )
+    cid = (await any_env.contacts.create(draft, now)).contact_id
+    service = FollowupService(any_env.contacts, any_env.outbox, PolicySettings(), clock)
+    result = await service.send(
+        FollowupRequest(
+            cid,
+            Channel.WHATSAPP,
+            "U_A",
+            "named-1",
+            Form.TEMPLATE,
+            template="shipping_update",
+            template_language="en",
+            template_params=("Sara", "order"),
+            template_param_names=("first_name", "item"),
+        )
+    )
+    assert result.outcome is FollowupOutcome.ACCEPTED
+    whatsapp = ScriptedChannel(Channel.WHATSAPP)
+
+    await drain(relay_for(any_env, clock, whatsapp), any_env)
+
+    [sent] = whatsapp.requests
+    assert sent.mode is SendMode.TEMPLATE
+    assert sent.template_params == ("Sara", "order")
+    assert sent.template_param_names == ("first_name", "item")

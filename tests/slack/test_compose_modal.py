@@ -199,6 +199,38 @@ async def test_whatsapp_closed_window_offers_templates_with_parameters_and_a_pre
     assert "as the template order_update" in ephemerals(surface)[-1]["text"]
 
 
+async def test_a_named_template_asks_for_each_parameter_by_name_and_queues_the_names(
+    surface: Surface,
+) -> None:
+    shipping = WhatsAppTemplate(
+        "shipping_update",
+        "en",
+        "UTILITY",
+        "Hello {{first_name}}, your {{item}} ships today.",
+        ("first_name", "item"),
+    )
+    await surface.deps.templates.replace_all([shipping])
+    cid = await sara(
+        surface,
+        identities={Channel.WHATSAPP: "971501234567"},
+        last_inbound={Channel.WHATSAPP: surface.now - timedelta(days=3)},
+    )
+
+    view = await open_composer(surface, cid)
+    view = await change(surface, view, ids.COMPOSE_TEMPLATE, shipping.field)
+    assert "Parameter first_name" in shown(view) and "Parameter item" in shown(view)
+    assert "Hello {{first_name}}, your {{item}} ships today." in shown(view)
+
+    ack = await submit(surface, view, {"compose_param_1": "Sara", "compose_param_2": " "})
+    assert ack["errors"] == {param_block(shipping.field, 2): "Fill in parameter item."}
+
+    ack = await submit(surface, view, {"compose_param_1": "Sara", "compose_param_2": "order"})
+    assert ack == {}
+    [message] = await messages_of(surface, cid)
+    assert message.template_params == ("Sara", "order")
+    assert message.template_param_names == ("first_name", "item")
+
+
 async def test_whatsapp_template_must_be_picked(surface: Surface) -> None:
     await surface.deps.templates.replace_all([ORDER_UPDATE])
     cid = await sara(surface, identities={Channel.WHATSAPP: "971501234567"})  # never wrote
