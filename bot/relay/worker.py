@@ -77,6 +77,7 @@ async def run_worker(settings: Settings, redis: RedisClient, stop: asyncio.Event
                 settings.support_channel,
                 utc_now,
                 lang=settings.default_language,
+                policy=policy_settings(settings),
                 name=name,
             )
             tasks.append(asyncio.create_task(poster.run(stop), name="threads"))

@@ -5,7 +5,7 @@ Short lines for phones; texts from the catalogue (`bot.slack.i18n`).
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -19,8 +19,9 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.models import Contact, ConversationStatus, MessageStatus, OutboundMessage
-from bot.domain.windows import PolicySettings, WindowInput, decide
+from bot.domain.windows import Decision
 from bot.slack import ids
+from bot.slack.contact_blocks import windows_context
 from bot.slack.i18n import t
 
 #: Slack's limit for a section's text.
@@ -61,31 +62,13 @@ def quote(text: str) -> str:
     return "\n".join(f">{line}" for line in safe.splitlines() or [""])
 
 
-def window_words(contact: Contact, now: datetime, lang: str) -> str:
-    """Each channel's window in a few words (the SPEC's "WhatsApp: window …")."""
-    parts = []
-    for channel in contact.channels:
-        decision = decide(
-            channel,
-            WindowInput(last_inbound_at=contact.conversation.last_inbound_at.get(channel)),
-            now,
-            PolicySettings(),
-        )
-        label = CHANNEL_LABELS[channel]
-        if decision.window_closes_at is not None:
-            hours = max(1, round((decision.window_closes_at - now).total_seconds() / 3600))
-            parts.append(f"{label}: {hours} h")
-        elif decision.window_closed_at is not None:
-            days = round((now - decision.window_closed_at).total_seconds() / 86400)
-            parts.append(f"{label}: ✖ {days} d")
-        else:
-            parts.append(f"{label}: ∞" if decision.mode.value == "free" else f"{label}: ✖")
-    return " · ".join(parts)
-
-
 def thread_root(
-    contact: Contact, now: datetime, lang: str, previous_link: str | None = None
+    contact: Contact,
+    decisions: Sequence[Decision],
+    lang: str,
+    previous_link: str | None = None,
 ) -> tuple[str, list[Block]]:
+    """The thread's root: who, which channels, status and assignee, each window in words."""
     channels = ", ".join(CHANNEL_LABELS[c] for c in contact.channels) or t(
         "thread.root.no_channels", lang
     )
@@ -96,10 +79,10 @@ def thread_root(
         status=t(f"status.{contact.conversation.status.value}", lang),
         assignee=mention(contact.conversation.assignee, lang),
     )
-    blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=f"{title}\n{status}")),
-        ContextBlock(elements=[MarkdownTextObject(text=window_words(contact, now, lang) or "—")]),
-    ]
+    blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"{title}\n{status}"))]
+    windows = windows_context(decisions, lang)
+    if windows is not None:
+        blocks.append(windows)
     if previous_link:
         link = t("thread.root.previous", lang, link=previous_link)
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=link)]))

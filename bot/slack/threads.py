@@ -32,6 +32,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channels.base import InboundMessage, RateLimiter
 from bot.domain.channels import Channel
 from bot.domain.models import Contact, OutboundMessage
+from bot.domain.windows import PolicySettings
+from bot.services.followup import FollowupService
 from bot.slack import blocks
 from bot.slack.web_calls import (
     SETUP_ERRORS,
@@ -126,12 +128,17 @@ class ThreadPoster:
         *,
         lang: str = "en",
         name: str = "poster",
+        policy: PolicySettings | None = None,
         tuning: PosterTuning = PosterTuning(),
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.contacts = ContactStore(redis, keys)
         self.outbox = OutboxStore(self.contacts)
+        # The root shows each window as the deployment's policy decides it.
+        self.followups = FollowupService(
+            self.contacts, self.outbox, policy or PolicySettings(), clock
+        )
         self.slack = slack
         self.channel_id = channel_id
         self.clock = clock
@@ -245,7 +252,8 @@ class ThreadPoster:
                 message_ts=contact.conversation.previous_thread_ts,
             )
             previous_link = cast(str | None, reply.get("permalink"))
-        text, body = blocks.thread_root(contact, self.clock(), self.lang, previous_link)
+        decisions = await self.followups.decisions_for(contact)
+        text, body = blocks.thread_root(contact, decisions, self.lang, previous_link)
         reply = await self._call(
             "chat.postMessage", self._posts, channel=self.channel_id, text=text, blocks=body
         )
@@ -257,7 +265,8 @@ class ThreadPoster:
         if not contact.conversation.thread_ts:
             await self._thread_of(contact)
             return
-        text, body = blocks.thread_root(contact, self.clock(), self.lang)
+        decisions = await self.followups.decisions_for(contact)
+        text, body = blocks.thread_root(contact, decisions, self.lang)
         await self._call(
             "chat.update",
             self._updates,

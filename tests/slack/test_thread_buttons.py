@@ -28,7 +28,6 @@ from tests.fakes.slack import FakeSlack
 from tests.slack.compose_steps import buttons, ephemerals, messages_of, submit, texts
 from tests.slack.conftest import (
     AGENT,
-    NOW,
     OTHER_AGENT,
     SUPPORT_CHANNEL,
     Surface,
@@ -89,8 +88,8 @@ def test_the_root_offers_follow_up_and_reopen_when_closed_and_close_when_open() 
     opened = Contact(
         "1-b", "Omar", conversation=Conversation(status=ConversationStatus.OPEN, assignee=AGENT)
     )
-    _, closed_blocks = blocks.thread_root(closed, NOW, "en")
-    _, open_blocks = blocks.thread_root(opened, NOW, "en")
+    _, closed_blocks = blocks.thread_root(closed, [], "en")
+    _, open_blocks = blocks.thread_root(opened, [], "en")
 
     def shown(built: list[Any]) -> list[tuple[str, str]]:
         return buttons([b.to_dict() for b in built])

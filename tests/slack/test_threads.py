@@ -18,6 +18,7 @@ from bot.services.followup import FollowupRequest, FollowupService
 from bot.services.inbound import InboundService
 from bot.slack.threads import PosterTuning, ThreadPoster, ThreadQueue
 from bot.slack.web_calls import SlackUnavailable
+from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
 from bot.store.outbox import OutboundDraft
 from tests.conftest import StoreEnv
@@ -185,3 +186,35 @@ async def test_one_poster_at_a_time(env: StoreEnv, slack: FakeSlack, now: dateti
     assert await first._hold_lock()
     assert not await second._hold_lock()
     assert await first._hold_lock()  # renewed by its holder
+
+
+async def test_the_root_shows_each_window_in_words_as_the_deployments_policy_decides(
+    env: StoreEnv, slack: FakeSlack, now: datetime
+) -> None:
+    draft = ContactDraft(
+        first_name="Omar",
+        identities={Channel.MESSENGER: "psid-1", Channel.WHATSAPP: "971500000001"},
+        last_inbound_at={
+            Channel.MESSENGER: now - timedelta(days=8),
+            Channel.WHATSAPP: now - timedelta(hours=2),
+        },
+    )
+    cid = (await env.contacts.create(draft, now)).contact_id
+    await ThreadQueue(env.redis, env.keys).root_changed(cid)
+    client = AsyncWebClient(token=slack.token, base_url=slack.url)
+    poster = ThreadPoster(
+        env.redis,
+        env.keys,
+        client,
+        CHANNEL,
+        lambda: now,
+        policy=PolicySettings(messenger_tags=("POST_PURCHASE_UPDATE",)),
+        tuning=FAST,
+    )
+
+    await poster.flush()
+
+    root = text_of(slack.calls_to("chat.postMessage")[-1].args["blocks"])
+    assert "WhatsApp: window open, closes in 22 h" in root
+    # MESSENGER_TAGS is configured here: after 7 days a tag still goes.
+    assert "Messenger: window closed 1 d ago — message tag only" in root
