@@ -47,6 +47,7 @@ from bot.slack import ids
 from bot.slack.blocks import quote
 from bot.slack.i18n import t
 from bot.slack.links import ThreadLinks, thread_button
+from bot.slack.people import slack_people
 from bot.slack.render import channel_label, duration, escape, window_line
 from bot.slack.web_calls import SETUP_ERRORS, SlackCalls, SlackUnavailable, hold_lock
 from bot.store.alerts import AlertStore, Claim
@@ -305,20 +306,6 @@ class AlertSender:
         return await self._calls.call(method, self._limiter, **args)
 
 
-def worker_people(
-    redis: RedisClient, keys: Keys, slack: AsyncWebClient, default_language: str
-) -> People:
-    """Who the recipients are, for the worker: their language (App Home choice,
-    else their Slack locale, asked once, else DEFAULT_LANGUAGE)."""
-
-    async def locale_of(user_id: str) -> str | None:
-        reply = await slack.users_info(user=user_id, include_locale=True)
-        user: dict[str, Any] = reply.get("user") or {}
-        return str(user.get("locale") or "") or None
-
-    return People(redis, keys, default_language=default_language, locale_lookup=locale_of)
-
-
 def alert_sender(
     settings: Settings,
     redis: RedisClient,
@@ -341,7 +328,7 @@ def alert_sender(
         keys,
         slack,
         clock,
-        people=worker_people(redis, keys, slack, settings.default_language),
+        people=slack_people(redis, keys, slack, default_language=settings.default_language),
         policy=policy_settings(settings),
         support_channel=settings.support_channel,
         alert_minutes=settings.window_alert_minutes,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -31,8 +30,8 @@ from bot.runtime import (
 from bot.services.conversations import ConversationService
 from bot.services.directory import Directory
 from bot.services.followup import FollowupService
-from bot.services.people import People
 from bot.slack.app import Background, SlackDeps, build_bolt_app, slack_web_client
+from bot.slack.people import slack_people
 from bot.store.contacts import ContactStore
 from bot.store.outbox import OutboxStore
 from bot.store.search import ContactSearch
@@ -57,15 +56,6 @@ def slack_deps(app: web.Application) -> SlackDeps:
     policy = policy_settings(settings)
     clock = app.get(CLOCK_KEY, utc_now)
 
-    async def locale_of(user_id: str) -> str | None:
-        reply = await client.users_info(user=user_id, include_locale=True)
-        user: dict[str, Any] = reply.get("user") or {}
-        return str(user.get("locale") or "") or None
-
-    async def members_of(group: str) -> list[str]:
-        reply = await client.usergroups_users_list(usergroup=group)
-        return [str(u) for u in reply.get("users") or []]
-
     return SlackDeps(
         settings=settings,
         redis=redis,
@@ -82,14 +72,13 @@ def slack_deps(app: web.Application) -> SlackDeps:
         ),
         templates=TemplateStore(redis, keys),
         threads=threads,
-        people=People(
+        people=slack_people(
             redis,
             keys,
+            client,
             default_language=settings.default_language,
             agents=settings.agents,
             managers=settings.managers,
-            locale_lookup=locale_of,
-            group_lookup=members_of,
         ),
         client=client,
         http=http,

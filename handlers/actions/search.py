@@ -12,6 +12,7 @@ from bot.slack import ids
 from bot.slack.app import SlackDeps, respond
 from bot.slack.contact_blocks import text_message, unpack_page
 from bot.slack.i18n import t
+from bot.slack.links import ThreadLinks
 from handlers.commands.find_contact import show_results
 
 
@@ -42,16 +43,13 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
         async def answer() -> None:
             contact = await deps.contacts.get(contact_id)
-            channel = deps.settings.support_channel
-            if contact is None or not contact.conversation.thread_ts or not channel:
+            thread_ts = contact.conversation.thread_ts if contact else None
+            links = ThreadLinks(deps.redis, deps.keys, deps.client, deps.settings.support_channel)
+            link = (await links.of([thread_ts])).get(thread_ts) if thread_ts else None
+            if contact is None or link is None:
                 text, blocks = text_message(t("thread.none_yet", lang))
             else:
-                reply = await deps.client.chat_getPermalink(
-                    channel=channel, message_ts=contact.conversation.thread_ts
-                )
-                text, blocks = text_message(
-                    t("thread.link", lang, link=str(reply["permalink"]), name=contact.name)
-                )
+                text, blocks = text_message(t("thread.link", lang, link=link, name=contact.name))
             if isinstance(url, str):
                 await respond(deps, url, text, blocks)
 

@@ -24,7 +24,8 @@ from bot.services.alerts import Alert, AlertKind, window_alert
 from bot.services.followup import FollowupRequest
 from bot.services.inbound import InboundService
 from bot.slack import ids
-from bot.slack.alerts import AlertSender, AlertTuning, alert_sender, worker_people
+from bot.slack.alerts import AlertSender, AlertTuning, alert_sender
+from bot.slack.people import slack_people
 from bot.slack.web_calls import SlackUnavailable
 from bot.store.alerts import AlertStore, Claim
 from bot.store.keys import ContactId
@@ -45,7 +46,9 @@ def sender_for(surface: Surface, name: str = "replica-a") -> AlertSender:
         deps.keys,
         client,
         deps.clock,
-        people=worker_people(deps.redis, deps.keys, client, deps.settings.default_language),
+        people=slack_people(
+            deps.redis, deps.keys, client, default_language=deps.settings.default_language
+        ),
         policy=deps.policy,
         support_channel=SUPPORT_CHANNEL,
         name=name,

@@ -199,3 +199,28 @@ async def test_more_value_fits_slack_limits() -> None:
     back, offset = unpack_page(packed)
     assert offset == 10 and back.query == "x" * 500
     assert json.loads(packed)["o"] == 10
+
+
+async def test_open_thread_answers_with_the_threads_link_asked_of_slack_once(
+    surface: Surface,
+) -> None:
+    from tests.slack.conftest import SUPPORT_CHANNEL
+
+    cid = await surface.contact("Sara", "Ahmed", email="sara@example.com", assignee=AGENT)
+    _, _, url = await surface.click(ids.CONTACT_OPEN_THREAD, cid)
+    await surface.settle()
+    assert "no thread yet" in surface.slack.answers_to(url)[0]["text"]
+
+    ts = "1795000999.000100"
+    surface.slack.messages[(SUPPORT_CHANNEL, ts)] = {"ts": ts, "text": "root"}
+    await surface.deps.contacts.set_thread(cid, ts)
+    urls = []
+    for _ in range(2):
+        _, _, url = await surface.click(ids.CONTACT_OPEN_THREAD, cid)
+        await surface.settle()
+        urls.append(url)
+
+    for url in urls:
+        [answer] = surface.slack.answers_to(url)
+        assert f"archives/{SUPPORT_CHANNEL}/p1795000999000100" in answer["text"]
+    assert len(surface.slack.calls_to("chat.getPermalink")) == 1  # then kept in Redis
