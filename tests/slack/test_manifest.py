@@ -360,5 +360,5 @@ def test_the_scope_finder_sees_the_calls_it_should() -> None:
     called = web_api_methods_called()
     assert "handlers/commands/find_contact.py" in called["views.open"]
     assert "bot/slack/threads.py" in called["chat.postMessage"]  # api_call("chat.postMessage")
-    assert "bot/slack/serving.py" in called["users.info"]
-    assert "bot/slack/serving.py" in called["usergroups.users.list"]
+    assert "bot/slack/people.py" in called["users.info"]
+    assert "bot/slack/people.py" in called["usergroups.users.list"]
