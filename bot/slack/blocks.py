@@ -23,6 +23,7 @@ from bot.domain.windows import Decision
 from bot.slack import ids
 from bot.slack.contact_blocks import windows_context
 from bot.slack.i18n import t
+from bot.slack.render import escape
 
 #: Slack's limit for a section's text.
 SECTION_TEXT_MAX = 3000
@@ -57,7 +58,7 @@ def mention(user_id: str | None, lang: str) -> str:
 
 def quote(text: str) -> str:
     """The customer's or agent's words as a Slack quote (escaped, bounded)."""
-    safe = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    safe = escape(text)
     safe = safe[: SECTION_TEXT_MAX - 200]
     return "\n".join(f">{line}" for line in safe.splitlines() or [""])
 
