@@ -11,15 +11,15 @@ connector's own file; nothing here knows Slack or Redis.
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+import orjson
 from multidict import CIMultiDictProxy
 
 from bot.domain.channels import Channel
@@ -165,6 +165,16 @@ class Connector(Protocol):
         ...
 
 
+class _Ready:
+    """An awaitable that is done already: awaiting it costs no coroutine."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        yield from ()
+
+
+_READY = _Ready()
+
+
 @dataclass
 class RateLimiter:
     """A token bucket: at most `rate` sends per second with bursts of `burst`.
@@ -183,11 +193,16 @@ class RateLimiter:
         self._tokens = float(self.burst)
         self._at = time.monotonic()
 
-    async def acquire(self) -> None:
+    def acquire(self) -> Awaitable[None]:
+        """Await it: returns when a token was taken."""
         # The fast path: a token is there and nobody waits, so no lock is
-        # needed (one event loop: nothing runs between the check and the take).
+        # needed (one event loop: nothing runs between the check and the take),
+        # and no coroutine is made (every send takes this path).
         if (self._lock is None or not self._lock.locked()) and self._take():
-            return
+            return _READY
+        return self._wait()
+
+    async def _wait(self) -> None:
         if self._lock is None:
             self._lock = asyncio.Lock()  # made on first need: most buckets never wait
         async with self._lock:
@@ -207,6 +222,31 @@ class RateLimiter:
         return False
 
 
+class Spacing:
+    """At most one send per `1 / rate` seconds for each key (a chat), no burst.
+
+    A token bucket of one per key, kept as the time each key may send next: a
+    float per key, not an object, because a relay sends to thousands of
+    different chats. The `size` keys used last are remembered; one that fell
+    out had not sent for longer than its interval by then.
+    """
+
+    def __init__(self, rate: float, size: int = 10_000) -> None:
+        self._interval = 1 / rate
+        self._size = size
+        self._next: dict[str, float] = {}
+
+    def acquire(self, key: str) -> Awaitable[None]:
+        """Await it: returns when `key` may send."""
+        now = time.monotonic()
+        # Popped and put back: the dict stays in order of last use.
+        slot = max(now, self._next.pop(key, now))
+        self._next[key] = slot + self._interval
+        if len(self._next) > self._size:
+            del self._next[next(iter(self._next))]
+        return asyncio.sleep(slot - now) if slot > now else _READY
+
+
 def as_text(value: object) -> str:
     """A JSON value as text when it is a string, else ''."""
     return value if isinstance(value, str) else ""
@@ -215,7 +255,7 @@ def as_text(value: object) -> str:
 def json_object(raw: bytes, *, strict: bool = False) -> dict[str, Any]:
     """`raw` as a JSON object; `{}` when it is not one, or MalformedWebhook when `strict`."""
     try:
-        value = json.loads(raw)
+        value = orjson.loads(raw)  # every send's answer and every webhook: a hot path
     except ValueError as error:
         if strict:
             raise MalformedWebhook("the body is not JSON") from error

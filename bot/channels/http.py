@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 
 from bot.channels.base import OutboundRequest, SendResult, retry_after_seconds
 from bot.domain.windows import SendMode
@@ -31,17 +32,30 @@ class ApiAnswer:
         return retry_after_seconds(self.headers.get("Retry-After"))
 
 
+_JSON = {"Content-Type": "application/json"}
+
+
 async def post_or_retry(
     http: aiohttp.ClientSession,
     url: str,
     *,
     vendor: str,
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
     **request: Any,
 ) -> ApiAnswer | SendResult:
-    """POST to `url` (`request`: json or data, headers, params, timeout); the answer, or a RETRY.
+    """POST to `url` (`json` or `request`'s data; headers; params, timeout); the
+    answer, or a RETRY.
 
-    `vendor` names who did not answer ("LINE", "the website chat backend").
+    A `json` body goes as compact UTF-8 (orjson: several times faster than the
+    standard library, and this is every send's hot path). `vendor` names who
+    did not answer ("LINE", "the website chat backend").
     """
+    if json is not None:
+        request["data"] = orjson.dumps(json)
+        headers = {**headers, **_JSON} if headers else _JSON
+    if headers is not None:
+        request["headers"] = headers
     try:
         async with http.post(url, **request) as response:
             return ApiAnswer(response.status, response.headers, await response.read())

@@ -30,6 +30,7 @@ from bot.channels.base import (
     OutboundRequest,
     RateLimiter,
     SendResult,
+    Spacing,
     WebhookEvent,
     WebhookReply,
     WebhookRequest,
@@ -50,7 +51,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this
 RATE_PER_SECOND = 30.0
 RATE_PER_CHAT = 1.0
-#: Per-chat buckets kept; the oldest is dropped past this (it is idle by then).
+#: Chats whose last send is remembered; the one used longest ago is dropped past this.
 MAX_CHAT_BUCKETS = 10_000
 
 # Telegram's `description`s are fixed English phrases; the ones an agent can act on.
@@ -95,8 +96,7 @@ class TelegramConnector:
         secret = settings.telegram_webhook_secret
         self._secret = secret.get_secret_value().encode() if secret else None
         self._limiter = RateLimiter(rate=rate_per_second, burst=max(1, int(rate_per_second)))
-        self._rate_per_chat = rate_per_chat
-        self._chats: dict[str, RateLimiter] = {}
+        self._chats = Spacing(rate_per_chat, size=MAX_CHAT_BUCKETS)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     @classmethod
@@ -108,7 +108,7 @@ class TelegramConnector:
         refusal = text_only_refusal(message, no_templates)
         if refusal is not None:
             return refusal
-        await self._chat_limiter(message.recipient).acquire()
+        await self._chats.acquire(message.recipient)
         await self._limiter.acquire()
         payload = {"chat_id": message.recipient, "text": message.text}
         response = await post_or_retry(
@@ -125,14 +125,6 @@ class TelegramConnector:
                 return SendResult.sent(f"{chat_id or message.recipient}:{result['message_id']}")
             return SendResult.retry("Telegram's answer had no message id")
         return _refusal(response.status, answer, response.retry_after)
-
-    def _chat_limiter(self, chat_id: str) -> RateLimiter:
-        limiter = self._chats.get(chat_id)
-        if limiter is None:
-            if len(self._chats) >= MAX_CHAT_BUCKETS:
-                self._chats.pop(next(iter(self._chats)))
-            limiter = self._chats[chat_id] = RateLimiter(rate=self._rate_per_chat)
-        return limiter
 
     def verify(self, request: WebhookRequest) -> bool:
         given = request.headers.get(SECRET_HEADER)

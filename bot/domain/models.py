@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from bot.domain.channels import Channel
 from bot.domain.contacts import contact_terms
@@ -53,6 +54,24 @@ def from_epoch(value: str | int | None) -> datetime | None:
     if value is None or value == "":
         return None
     return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+_Record = TypeVar("_Record")
+
+
+def replaced(record: _Record, **changes: Any) -> _Record:
+    """`dataclasses.replace` for a frozen dataclass of ours (no `__post_init__`,
+    no slots), without running `__init__` again.
+
+    That costs one `object.__setattr__` per field, several times this; the
+    relay makes one of these per status change (a hot path).
+    """
+    fields = vars(record)
+    if not changes.keys() <= fields.keys():
+        raise TypeError(f"no such fields: {sorted(changes.keys() - fields.keys())}")
+    copy = object.__new__(type(record))
+    vars(copy).update(fields, **changes)
+    return copy
 
 
 def to_epoch(value: datetime) -> int:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
+import orjson
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
@@ -90,7 +91,7 @@ class ThreadQueue:
             items.append([f"m:{partition}:{message.id}", payload])
         if items:
             keys = [self.keys.thread_pending(), self.keys.thread_due()]
-            await ENQUEUE_MANY(self.redis, keys, [time.time(), json.dumps(items)])
+            await ENQUEUE_MANY(self.redis, keys, [time.time(), orjson.dumps(items)])
 
     async def event(self, contact_id: str, key: str, **params: str) -> None:
         """A line in the thread: reopened, closed, assigned, taken over."""

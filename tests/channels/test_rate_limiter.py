@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
-from bot.channels.base import RateLimiter
+from bot.channels.base import RateLimiter, Spacing
 
 
 async def test_a_full_bucket_gives_its_burst_at_once() -> None:
@@ -39,3 +40,28 @@ async def test_waiting_senders_go_in_turn_and_a_newcomer_queues_behind_them() ->
     newcomer = asyncio.create_task(send("newcomer"))
     await asyncio.gather(first, second, newcomer)
     assert order == ["first", "second", "newcomer"]
+
+
+# --- Spacing: one send per interval for each key (Telegram's one message a second per chat)
+
+
+async def test_one_keys_sends_are_spaced_and_other_keys_do_not_wait() -> None:
+    spacing = Spacing(rate=20.0)
+    started = time.monotonic()
+    await asyncio.gather(*(spacing.acquire("chat-1") for _ in range(4)))
+    # The first at once, three more at 20/s.
+    assert time.monotonic() - started >= 0.14
+    started = time.monotonic()
+    await asyncio.gather(*(spacing.acquire(f"chat-{n}") for n in range(2, 50)))
+    assert time.monotonic() - started < 0.05
+
+
+async def test_spacing_forgets_the_key_used_longest_ago_past_its_size() -> None:
+    spacing = Spacing(rate=0.01, size=3)  # one send a 100 s: a remembered key would wait
+    for key in ("a", "b", "c"):
+        await spacing.acquire(key)
+    await asyncio.wait_for(spacing.acquire("d"), 0.05)  # "a" is forgotten now
+    await asyncio.wait_for(spacing.acquire("a"), 0.05)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(spacing.acquire("d"), 0.05)
+        raise AssertionError("a key still remembered sent again at once")
