@@ -88,7 +88,7 @@ from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.windows import Form, PolicySettings
 from bot.relay.relay import Relay, RelayTuning
-from bot.runtime import http_session, utc_now
+from bot.runtime import http_session, tune_gc, utc_now
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
 from bot.slack.threads import ThreadPoster, ThreadQueue
 from bot.store.connection import RedisClient, create_redis
@@ -656,6 +656,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         contacts = ContactStore(web_redis, keys)
         print(f"creating {n + m:,} contacts in {args.partitions} partitions", file=sys.stderr)
         contact_ids = await create_contacts(contacts, n + m)
+        tune_gc()  # as the worker does once it started (both the ceiling and the relay run so)
         chats = [str(FIRST_CHAT_ID + i) for i in range(n)]
 
         print(f"ceiling: {n:,} requests, {concurrency} at once", file=sys.stderr)

@@ -149,6 +149,7 @@ def _relay_ctx(
 
 async def _serve_web(settings: Settings, url: str) -> int:
     from bot.app import build_web_app
+    from bot.runtime import tune_gc
 
     stop = asyncio.Event()
     _install_stop_signals(stop)
@@ -163,6 +164,7 @@ async def _serve_web(settings: Settings, url: str) -> int:
         app.cleanup_ctx.append(_relay_ctx(settings, redis, relay_failed))
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
+    tune_gc()  # start-up is done
     try:
         site = web.TCPSite(runner, port=settings.port)
         await site.start()
@@ -228,6 +230,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _run_worker(settings: Settings, url: str) -> int:
     from bot.relay.worker import run_worker
+    from bot.runtime import tune_gc
 
     stop = asyncio.Event()
     _install_stop_signals(stop)
@@ -242,6 +245,7 @@ async def _run_worker(settings: Settings, url: str) -> int:
         if not await _check_layout(settings, redis):
             return EXIT_USAGE
         logger.info("worker ready")
+        tune_gc()  # start-up is done
         await run_worker(settings, redis, stop)
     finally:
         await redis.aclose()

@@ -6,6 +6,7 @@ at import time.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
@@ -48,6 +49,28 @@ def policy_settings(settings: Settings) -> PolicySettings:
         viber_monthly_free=settings.viber_monthly_free,
         wechat_window_messages=settings.wechat_window_messages,
     )
+
+
+#: Collect the youngest generation after this many allocations (CPython: 700).
+GC_YOUNG_THRESHOLD = 10_000
+
+
+def tune_gc() -> None:
+    """Set the garbage collector for a long-running process; call once start-up is done.
+
+    Everything alive then (modules, settings, clients, connectors) lives as long
+    as the process: `gc.freeze()` takes it out of every later collection. And
+    the youngest generation is collected after 10,000 allocations, not 700: the
+    relay makes a few hundred short-lived containers per message, nearly all
+    freed by reference counting, and collecting every 700 walked the ones in
+    flight again and again and aged them into the older generations. Cyclic
+    garbage still goes, a little later. `bench/relay.py` (which runs it as the
+    worker does) measured the relay 10-15 % faster with it.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def utc_now() -> datetime:

@@ -24,9 +24,11 @@ from multidict import CIMultiDictProxy
 
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
+from bot.domain.records import quick_init
 from bot.domain.windows import SendMode
 
 
+@quick_init
 @dataclass(frozen=True)
 class OutboundRequest:
     """One message to send, as the relay decided it (mode included)."""
@@ -55,6 +57,7 @@ class SendOutcome(StrEnum):
     OUTSIDE_WINDOW = "outside_window"  # final: the channel refused it as outside its window
 
 
+@quick_init
 @dataclass(frozen=True)
 class SendResult:
     outcome: SendOutcome

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, TypeVar
 
 from bot.domain.channels import Channel
 from bot.domain.contacts import contact_terms
+from bot.domain.records import quick_init
 
 
 class ConversationStatus(StrEnum):
@@ -56,24 +56,6 @@ def from_epoch(value: str | int | None) -> datetime | None:
     return datetime.fromtimestamp(int(value), tz=UTC)
 
 
-_Record = TypeVar("_Record")
-
-
-def replaced(record: _Record, **changes: Any) -> _Record:
-    """`dataclasses.replace` for a frozen dataclass of ours (no `__post_init__`,
-    no slots), without running `__init__` again.
-
-    That costs one `object.__setattr__` per field, several times this; the
-    relay makes one of these per status change (a hot path).
-    """
-    fields = vars(record)
-    if not changes.keys() <= fields.keys():
-        raise TypeError(f"no such fields: {sorted(changes.keys() - fields.keys())}")
-    copy = object.__new__(type(record))
-    vars(copy).update(fields, **changes)
-    return copy
-
-
 def to_epoch(value: datetime) -> int:
     """An aware datetime as whole epoch seconds (the store keeps seconds)."""
     if value.tzinfo is None:
@@ -81,6 +63,7 @@ def to_epoch(value: datetime) -> int:
     return int(value.timestamp())
 
 
+@quick_init
 @dataclass(frozen=True)
 class Conversation:
     """The one conversation a contact has, across all its channels."""
@@ -109,6 +92,7 @@ class Conversation:
         return self.wechat_outbound
 
 
+@quick_init
 @dataclass(frozen=True)
 class Contact:
     """One customer across channels, with their conversation."""
@@ -152,6 +136,7 @@ class Contact:
         return tuple(ch for ch in Channel if ch in self.identities)
 
 
+@quick_init
 @dataclass(frozen=True)
 class StatusChange:
     status: MessageStatus
@@ -159,6 +144,7 @@ class StatusChange:
     detail: str = ""
 
 
+@quick_init
 @dataclass(frozen=True)
 class OutboundMessage:
     """A follow-up accepted for sending, with its status history."""

@@ -23,6 +23,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from bot.domain.channels import Channel
+from bot.domain.records import quick_init
 
 __all__ = [
     "REASON_KEYS",
@@ -123,6 +124,7 @@ _FORM_MODES: Mapping[Form, frozenset[SendMode]] = MappingProxyType(
 )
 
 
+@quick_init
 @dataclass(frozen=True)
 class Reason:
     """A catalogue key and its parameters (ints and strs only, e.g. seconds)."""
@@ -145,6 +147,7 @@ class PolicySettings:
             raise ValueError("viber_monthly_free and wechat_window_messages must be >= 0")
 
 
+@quick_init
 @dataclass(frozen=True)
 class WindowInput:
     """The snapshot the decision is made from."""
@@ -202,6 +205,7 @@ _CLOSED_REASON: Mapping[Channel, str] = MappingProxyType(
 )
 
 
+@quick_init
 @dataclass(frozen=True)
 class Decision:
     """What may be sent now on one channel, and why."""
@@ -252,6 +256,20 @@ class Decision:
         return (self.mode if self.mode in _TEXT_MODES else refused), self.reason
 
 
+#: Channels without a window: free text at any time, whatever the snapshot.
+_NO_WINDOW_DECISIONS: Mapping[Channel, Decision] = MappingProxyType(
+    {
+        channel: Decision(
+            channel,
+            SendMode.FREE,
+            Reason(WINDOW_NONE, MappingProxyType({"channel": channel.value})),
+        )
+        for channel, rule in WINDOW_RULES.items()
+        if rule.window is None
+    }
+)
+
+
 def decide(
     channel: Channel, window: WindowInput, now: datetime, settings: PolicySettings
 ) -> Decision:
@@ -265,7 +283,7 @@ def decide(
         raise ValueError("outbound_in_window and viber_month_count must be >= 0")
     rule = WINDOW_RULES[channel]
     if rule.window is None:
-        return Decision(channel, SendMode.FREE, Reason(WINDOW_NONE, {"channel": channel.value}))
+        return _NO_WINDOW_DECISIONS[channel]  # the same at every moment
 
     tags = _pickable_tags(settings) if rule.message_tags else ()
     closed_at: datetime | None = None

@@ -31,10 +31,10 @@ from bot.domain.models import (
     OutboundMessage,
     StatusChange,
     from_epoch,
-    replaced,
     status_may_advance,
     to_epoch,
 )
+from bot.domain.records import quick_init, replaced
 from bot.store.connection import RedisClient
 from bot.store.contacts import (
     F_ASSIGNEE,
@@ -200,7 +200,8 @@ class CommitResult:
     detail: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@quick_init
+@dataclass(frozen=True)
 class OutboxEntry:
     """An outbox stream entry: which message, for which contact (None: unknown)."""
 
@@ -209,7 +210,8 @@ class OutboxEntry:
     contact_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@quick_init
+@dataclass(frozen=True)
 class ClaimedSend:
     """An entry this consumer holds the send lease of, with what the send needs.
 
@@ -221,7 +223,8 @@ class ClaimedSend:
     contact: Contact | None
 
 
-@dataclass(frozen=True, slots=True)
+@quick_init
+@dataclass(frozen=True)
 class SendRecord:
     """The outcome of a claimed send, to be recorded by `finish_batch`."""
 
