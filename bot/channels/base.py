@@ -230,8 +230,9 @@ class Spacing:
 
     A token bucket of one per key, kept as the time each key may send next: a
     float per key, not an object, because a relay sends to thousands of
-    different chats. The `size` keys used last are remembered; one that fell
-    out had not sent for longer than its interval by then.
+    different chats. Past `size` keys, those whose next time has come are
+    dropped (they would not wait anyway), so a key that must still wait is
+    never forgotten.
     """
 
     def __init__(self, rate: float, size: int = 10_000) -> None:
@@ -239,14 +240,17 @@ class Spacing:
         self._size = size
         self._next: dict[str, float] = {}
 
+    def __len__(self) -> int:
+        """How many keys are remembered."""
+        return len(self._next)
+
     def acquire(self, key: str) -> Awaitable[None]:
         """Await it: returns when `key` may send."""
         now = time.monotonic()
-        # Popped and put back: the dict stays in order of last use.
-        slot = max(now, self._next.pop(key, now))
+        slot = max(now, self._next.get(key, now))
         self._next[key] = slot + self._interval
         if len(self._next) > self._size:
-            del self._next[next(iter(self._next))]
+            self._next = {k: at for k, at in self._next.items() if at > now}
         return asyncio.sleep(slot - now) if slot > now else _READY
 
 

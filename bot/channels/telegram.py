@@ -51,7 +51,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this
 RATE_PER_SECOND = 30.0
 RATE_PER_CHAT = 1.0
-#: Chats whose last send is remembered; the one used longest ago is dropped past this.
+#: Chats remembered before those free to send again are dropped.
 MAX_CHAT_BUCKETS = 10_000
 
 # Telegram's `description`s are fixed English phrases; the ones an agent can act on.

@@ -56,12 +56,18 @@ async def test_one_keys_sends_are_spaced_and_other_keys_do_not_wait() -> None:
     assert time.monotonic() - started < 0.05
 
 
-async def test_spacing_forgets_the_key_used_longest_ago_past_its_size() -> None:
-    spacing = Spacing(rate=0.01, size=3)  # one send a 100 s: a remembered key would wait
+async def test_spacing_past_its_size_forgets_only_keys_that_would_not_wait() -> None:
+    spacing = Spacing(rate=0.01, size=2)  # one send a 100 s
     for key in ("a", "b", "c"):
         await spacing.acquire(key)
-    await asyncio.wait_for(spacing.acquire("d"), 0.05)  # "a" is forgotten now
-    await asyncio.wait_for(spacing.acquire("a"), 0.05)
+    assert len(spacing) == 3  # all three must still wait: none is forgotten
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(spacing.acquire("d"), 0.05)
-        raise AssertionError("a key still remembered sent again at once")
+        await asyncio.wait_for(spacing.acquire("a"), 0.05)
+        raise AssertionError("a key that must wait sent again at once")
+
+    quick = Spacing(rate=100.0, size=2)  # one send each 10 ms
+    for key in ("a", "b", "c"):
+        await quick.acquire(key)
+    await asyncio.sleep(0.02)
+    await quick.acquire("d")  # a, b and c may send again: they are dropped
+    assert len(quick) == 1
