@@ -30,7 +30,8 @@ Phases, in one run, against the same fake server process:
    gets faster, and the latency would measure that.
 
 This process runs asyncio's own event loop, as the worker does (`--uvloop` to
-compare).
+compare), and tunes the collector as the worker does once started
+(`bot.runtime.tune_gc`), before the first ceiling run.
 
 `ratio` = drain rps / ceiling rps. The relay runs `--partitions` partitions of
 `--concurrency / --partitions` sends in flight (`RelayTuning.in_flight`); the
