@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import aiohttp
+import orjson
 from aiohttp import web
 
 from bot.channels.base import Connector
@@ -78,9 +79,16 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _json_text(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
 def http_session() -> aiohttp.ClientSession:
     """One HTTP client for the channel APIs (connection pooling, sane limits)."""
     return aiohttp.ClientSession(
+        # JSON bodies (slack-sdk's Web API calls among them) through orjson:
+        # several times faster than the standard library's, on every request.
+        json_serialize=_json_text,
         timeout=aiohttp.ClientTimeout(total=30),
         connector=aiohttp.TCPConnector(limit=200, limit_per_host=100),
     )

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Any
 
 import aiohttp
+import orjson
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
@@ -401,7 +402,7 @@ async def respond(
         message["blocks"] = block_kit_json(list(blocks))
     async with deps.http.post(
         response_url,
-        data=json.dumps(message, ensure_ascii=False).encode(),
+        data=orjson.dumps(message),
         headers={"Content-Type": "application/json; charset=utf-8"},
     ) as reply:
         await reply.read()
