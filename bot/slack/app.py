@@ -131,8 +131,9 @@ class Background:
         self._admitting: deque[asyncio.Future[None]] = deque()
 
     async def admission(self) -> None:
-        """Return when the backlog is at most `admit_below`, or after `admit_wait` s."""
-        if self.pending <= self.admit_below:
+        """Return when the backlog is at most `admit_below` and no answer held
+        before this one waits (first come, first answered), or after `admit_wait` s."""
+        if self.pending <= self.admit_below and not self._admitting:
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._admitting.append(turn)

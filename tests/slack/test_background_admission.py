@@ -54,3 +54,32 @@ async def test_a_held_answer_goes_after_the_longest_wait_however_busy() -> None:
     release.set()
     await background.drain(grace=5)
     await background.admission()
+
+
+async def test_a_newcomer_is_answered_after_the_answers_held_before_it() -> None:
+    background = Background(limit=1, admit_below=2, admit_wait=5)
+    gates = [asyncio.Event() for _ in range(4)]
+    for gate in gates:
+        background.run(gate.wait())  # 4 pending
+    answered: list[str] = []
+
+    async def answer(name: str) -> None:
+        await background.admission()
+        answered.append(name)
+
+    held = [asyncio.create_task(answer(name)) for name in ("A", "B")]
+    await asyncio.sleep(0.01)
+    gates[0].set()  # 3 pending: still over the bound
+    gates[1].set()  # 2 pending: one held answer goes
+    await asyncio.sleep(0.01)
+    assert answered == ["A"]
+    # The backlog is at the bound now, but B has waited longer: C goes after it.
+    held.append(asyncio.create_task(answer("C")))
+    await asyncio.sleep(0.01)
+    assert answered == ["A"]
+    for gate in gates[2:]:
+        gate.set()
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*held)
+    assert answered == ["A", "B", "C"]
+    await background.drain(grace=5)
