@@ -43,6 +43,8 @@ BOLT_KEY = web.AppKey("bolt", AsyncApp)
 DEPS_KEY = web.AppKey("slack_deps", SlackDeps)
 #: Slack's own path for Bolt apps (SPEC: HTTP routes).
 EVENTS_PATH = "/slack/events"
+#: How long `serve` keeps the approved WhatsApp templates it read (see TemplateStore).
+TEMPLATES_KEPT_SECONDS = 5.0
 
 
 def slack_deps(app: web.Application) -> SlackDeps:
@@ -70,7 +72,7 @@ def slack_deps(app: web.Application) -> SlackDeps:
         conversations=ConversationService(
             contacts, clock, close_unassigns=settings.close_unassigns, threads=threads
         ),
-        templates=TemplateStore(redis, keys),
+        templates=TemplateStore(redis, keys, keep_for=TEMPLATES_KEPT_SECONDS),
         threads=threads,
         people=slack_people(
             redis,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from typing import cast
 
@@ -68,12 +69,23 @@ class WhatsAppTemplate:
 
 
 class TemplateStore:
-    def __init__(self, redis: RedisClient, keys: Keys) -> None:
+    """The approved set in Redis.
+
+    `keep_for` seconds (0: never) a replica keeps the set it read: the composer
+    asks for it on every `/followup` to a WhatsApp customer, and the set
+    changes once per sync (10 minutes) at most, so other replicas see a new
+    set at most that much later. This one sees its own `replace_all` at once.
+    """
+
+    def __init__(self, redis: RedisClient, keys: Keys, *, keep_for: float = 0.0) -> None:
         self.redis = redis
         self.keys = keys
+        self.keep_for = keep_for
+        self._kept: tuple[float, list[WhatsAppTemplate]] | None = None
 
     async def replace_all(self, templates: list[WhatsAppTemplate]) -> None:
         """The approved set is exactly `templates` (one MULTI on one key)."""
+        self._kept = None
         key = self.keys.whatsapp_templates()
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(key)
@@ -97,8 +109,14 @@ class TemplateStore:
         await pipe.execute()
 
     async def all(self) -> list[WhatsAppTemplate]:
+        kept = self._kept
+        if kept is not None and time.monotonic() - kept[0] < self.keep_for:
+            return list(kept[1])
         raw = cast(dict[str, str], await self.redis.hgetall(self.keys.whatsapp_templates()))
-        return sorted((_decode(v) for v in raw.values()), key=lambda t: (t.name, t.language))
+        found = sorted((_decode(v) for v in raw.values()), key=lambda t: (t.name, t.language))
+        if self.keep_for > 0:
+            self._kept = (time.monotonic(), found)
+        return list(found)
 
     async def get(self, name: str, language: str) -> WhatsAppTemplate | None:
         raw = cast(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from bot.store.templates import TemplateStore, WhatsAppTemplate
@@ -31,3 +33,24 @@ def test_parameters_are_counted_and_rendered() -> None:
     assert ORDER_AR.render(("سارة", "#123")) == "مرحبا سارة، تم شحن الطلب #123."
     with pytest.raises(ValueError, match="takes 2 parameters"):
         ORDER.render(("Sara",))
+
+
+async def test_a_store_that_keeps_the_set_reads_redis_again_after_keep_for(
+    any_env: StoreEnv,
+) -> None:
+    kept = TemplateStore(any_env.redis, any_env.keys, keep_for=0.2)
+    other = TemplateStore(any_env.redis, any_env.keys)  # another replica's sync
+    await other.replace_all([ORDER])
+    assert [t.name for t in await kept.all()] == ["order_update"]
+    await other.replace_all([FOLLOW])
+    assert [t.name for t in await kept.all()] == ["order_update"]  # kept
+    await asyncio.sleep(0.25)
+    assert [t.name for t in await kept.all()] == ["follow_up"]
+
+
+async def test_a_store_sees_its_own_replacement_at_once(any_env: StoreEnv) -> None:
+    kept = TemplateStore(any_env.redis, any_env.keys, keep_for=60)
+    await kept.replace_all([ORDER])
+    assert [t.name for t in await kept.all()] == ["order_update"]
+    await kept.replace_all([FOLLOW])
+    assert [t.name for t in await kept.all()] == ["follow_up"]
