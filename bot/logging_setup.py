@@ -129,6 +129,10 @@ def _text_value(value: object) -> str:
     return json.dumps(text, ensure_ascii=False) if (" " in text or not text) else text
 
 
+#: The loggers slack-sdk's Web API and Socket Mode clients use unless given one.
+SLACK_SDK_LOGGERS = ("slack_sdk.web.async_base_client", "slack_sdk.socket_mode.aiohttp")
+
+
 def configure_logging(level: str = "INFO", fmt: Literal["text", "json"] = "text") -> None:
     """Replace the root logger's handlers with one redacting stderr handler."""
     handler = logging.StreamHandler(sys.stderr)
@@ -141,3 +145,8 @@ def configure_logging(level: str = "INFO", fmt: Literal["text", "json"] = "text"
     root.setLevel(level)
     # aiohttp's access log repeats every request; /metrics counts them instead.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # slack-sdk decides whether to build its debug lines by `logger.level <=
+    # DEBUG`, not `isEnabledFor()`: a logger of its left at NOTSET (0) renders
+    # every Web API request (a whole modal) into a string that is then dropped.
+    for name in SLACK_SDK_LOGGERS:
+        logging.getLogger(name).setLevel(level)
