@@ -28,7 +28,7 @@ from bot.domain.windows import (
 from bot.services.inbound import ThreadSink
 from bot.store.contacts import ConcurrentUpdate, ContactStore
 from bot.store.keys import ContactId
-from bot.store.outbox import CommitOutcome, OutboundDraft, OutboxStore, month_of
+from bot.store.outbox import CommitOutcome, CommitResult, OutboundDraft, OutboxStore, month_of
 
 #: Read-decide-commit rounds before giving up on a contact that keeps moving.
 MAX_ROUNDS = 32
@@ -185,7 +185,7 @@ class FollowupService:
                     await self.outbox.release_viber(now)
                 raise
             if result.outcome is CommitOutcome.ACCEPTED:
-                await self._show(contact, result.message_id, request.sender)
+                await self._show(contact, result, request.sender)
                 return FollowupResult(
                     FollowupOutcome.ACCEPTED,
                     decision=decision,
@@ -208,12 +208,14 @@ class FollowupService:
             await asyncio.sleep(0)  # MOVED or LIMIT: read again, decide again
         raise ConcurrentUpdate(request.contact_id)
 
-    async def _show(self, before: Contact, message_id: str, sender: str) -> None:
+    async def _show(self, before: Contact, committed: CommitResult, sender: str) -> None:
         """The queued message in the thread; a reopen or takeover announced."""
         if self.threads is None:
             return
-        partition = ContactId.parse(before.id).partition
-        message = await self.outbox.get_message(partition, message_id)
+        message = committed.message
+        if message is None:
+            partition = ContactId.parse(before.id).partition
+            message = await self.outbox.get_message(partition, committed.message_id)
         conv = before.conversation
         if conv.status is ConversationStatus.CLOSED:
             await self.threads.event(before.id, "thread.event.reopened", agent=f"<@{sender}>")

@@ -198,6 +198,8 @@ class CommitResult:
     message_id: str
     stream_id: str = ""
     detail: str = ""
+    #: ACCEPTED: the message as written (no need to read it back).
+    message: OutboundMessage | None = None
 
 
 @quick_init
@@ -321,7 +323,10 @@ class OutboxStore:
         change.lpush(self.keys.contact_messages(cid), message_id, RECENT_MESSAGES)
         result = await apply_change(self.redis, change)
         if result.ok:
-            return CommitResult(CommitOutcome.ACCEPTED, message_id, result.stream_id)
+            written = message_from_hash(message_id, fields)
+            return CommitResult(
+                CommitOutcome.ACCEPTED, message_id, result.stream_id, message=written
+            )
         if result.outcome == "duplicate":
             return CommitResult(CommitOutcome.DUPLICATE, message_id)
         if result.outcome == "limit":

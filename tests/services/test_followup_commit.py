@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 
+from bot.channels.base import InboundMessage
 from bot.domain.channels import Channel
-from bot.domain.models import ConversationStatus
+from bot.domain.models import Contact, ConversationStatus, OutboundMessage
 from bot.domain.windows import Form, PolicySettings, SendMode
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
 from bot.store.contacts import ContactDraft
@@ -206,3 +208,50 @@ async def test_viber_inside_window_is_free_and_counts_nothing(
     result = await service(any_env, now).send(text(cid, Channel.VIBER, "k"))
     assert result.mode is SendMode.FREE
     assert await any_env.redis.get(any_env.keys.viber_quota(month_of(now))) is None
+
+
+@pytest.mark.parametrize(
+    "request_for",
+    [
+        lambda cid: text(cid, Channel.WHATSAPP, "as-written-text"),
+        lambda cid: FollowupRequest(
+            cid,
+            Channel.WHATSAPP,
+            "U_AGENT",
+            "as-written-template",
+            Form.TEMPLATE,
+            template="order_update",
+            template_language="en",
+            template_params=("Lina", "#42"),
+            template_param_names=("first_name", "order"),
+        ),
+    ],
+    ids=["text", "named-template"],
+)
+async def test_the_thread_is_told_the_message_exactly_as_stored(
+    env: StoreEnv, now: datetime, request_for: Any
+) -> None:
+    told: list[OutboundMessage] = []
+
+    class Thread:
+        async def customer_wrote(self, contact: Contact, message: InboundMessage) -> None:
+            pass
+
+        async def message_changed(self, contact_id: str, message: OutboundMessage) -> None:
+            told.append(message)
+
+        async def event(self, contact_id: str, key: str, **params: str) -> None:
+            pass
+
+        async def root_changed(self, contact_id: str) -> None:
+            pass
+
+    cid = await contact_on(env, now, Channel.WHATSAPP, timedelta(hours=1))
+    followups = FollowupService(
+        env.contacts, env.outbox, PolicySettings(), lambda: now, threads=Thread()
+    )
+    result = await followups.send(request_for(cid))
+    assert result.outcome is FollowupOutcome.ACCEPTED and result.message_id is not None
+    stored = await env.outbox.get_message(ContactId.parse(cid).partition, result.message_id)
+    # Built from the fields the commit wrote, not read back: the same message.
+    assert told == [stored]
