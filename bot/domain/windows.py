@@ -38,6 +38,7 @@ __all__ = [
     "adapt_at_send",
     "decide",
     "free_text_closes_at",
+    "no_window",
 ]
 
 
@@ -283,7 +284,7 @@ def decide(
         raise ValueError("outbound_in_window and viber_month_count must be >= 0")
     rule = WINDOW_RULES[channel]
     if rule.window is None:
-        return _NO_WINDOW_DECISIONS[channel]  # the same at every moment
+        return no_window(channel)
 
     tags = _pickable_tags(settings) if rule.message_tags else ()
     closed_at: datetime | None = None
@@ -312,6 +313,11 @@ def decide(
         else:
             closed_at = free_until
     return _outside(channel, rule, window, now, closed_at, settings, tags)
+
+
+def no_window(channel: Channel) -> Decision:
+    """The decision for a channel without a window (free text at any moment)."""
+    return _NO_WINDOW_DECISIONS[channel]
 
 
 def adapt_at_send(

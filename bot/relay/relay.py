@@ -36,7 +36,15 @@ from redis.exceptions import ResponseError
 from bot.channels.base import Connector, OutboundRequest, SendOutcome, backoff_seconds
 from bot.domain.channels import RECEIPTS_BY_CHANNEL_ID, Channel
 from bot.domain.models import Contact, MessageStatus, OutboundMessage
-from bot.domain.windows import Form, PolicySettings, SendMode, adapt_at_send, decide
+from bot.domain.windows import (
+    WINDOW_RULES,
+    Form,
+    PolicySettings,
+    SendMode,
+    adapt_at_send,
+    decide,
+    no_window,
+)
 from bot.services.followup import window_input
 from bot.services.inbound import ThreadSink
 from bot.store.connection import RedisClient
@@ -297,11 +305,14 @@ class Relay:
 
     async def _mode_now(self, contact: Contact, message: OutboundMessage) -> SendMode:
         """The relay decides again: adapt where no new choice is needed, else refuse."""
-        now = self.clock()
         channel = message.channel
+        queued = _MODES[message.mode]
+        if WINDOW_RULES[channel].window is None:
+            # No window: the same decision at every moment, whatever the snapshot.
+            return adapt_at_send(queued, _FORMS[message.form], message.tag, no_window(channel))
+        now = self.clock()
         viber = await self.outbox.viber_count(now) if channel is Channel.VIBER else 0
         decision = decide(channel, window_input(contact, channel, viber, now), now, self.policy)
-        queued = _MODES[message.mode]
         mode = adapt_at_send(queued, _FORMS[message.form], message.tag, decision)
         if (
             mode is SendMode.CHATBOT

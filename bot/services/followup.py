@@ -86,7 +86,8 @@ def window_input(
         if channel is Channel.WECHAT
         else 0,
         viber_month_count=viber_count,
-        viber_count_month=month_of(now),
+        # Only Viber's quota is counted by month (None: the month of `now`).
+        viber_count_month=month_of(now) if channel is Channel.VIBER else None,
     )
 
 
