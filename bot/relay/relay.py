@@ -36,6 +36,7 @@ from redis.exceptions import ResponseError
 from bot.channels.base import Connector, OutboundRequest, SendOutcome, backoff_seconds
 from bot.domain.channels import RECEIPTS_BY_CHANNEL_ID, Channel
 from bot.domain.models import Contact, MessageStatus, OutboundMessage
+from bot.domain.records import replaced
 from bot.domain.windows import (
     WINDOW_RULES,
     Form,
@@ -288,8 +289,9 @@ class Relay:
             template_params=message.template_params,
             template_param_names=message.template_param_names,
             contact_name=contact.name,
-            **email_threading(contact, message.channel),
         )
+        if message.channel is Channel.EMAIL:
+            request = replaced(request, **email_threading(contact, message.channel))
         result = await connector.send(request)
         if result.outcome is SendOutcome.SENT:
             cmid = result.channel_message_id

@@ -9,6 +9,7 @@ account-wide Viber quota and the WhatsApp templates live apart.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -49,10 +50,7 @@ class ContactId:
 
     @classmethod
     def parse(cls, value: str) -> ContactId:
-        partition, sep, local = value.strip().partition("-")
-        if not sep or not partition.isdigit() or not local.isalnum():
-            raise ValueError(f"not a contact id: {value!r}")
-        return cls(int(partition), local)
+        return _parse_contact_id(value)
 
 
 @dataclass(frozen=True)
@@ -227,3 +225,13 @@ class Keys:
         thread's contact from it (`ContactStore.find_by_thread`).
         """
         return f"{self.tag(partition)}:threads"
+
+
+@functools.lru_cache(maxsize=16_384)
+def _parse_contact_id(value: str) -> ContactId:
+    """`ContactId.parse`, kept: the relay parses each message's contact id
+    several times (claim, partition, thread entry). A bad id is not kept."""
+    partition, sep, local = value.strip().partition("-")
+    if not sep or not partition.isdigit() or not local.isalnum():
+        raise ValueError(f"not a contact id: {value!r}")
+    return ContactId(int(partition), local)

@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from types import MappingProxyType
 from typing import cast
 
 import orjson
@@ -111,20 +110,20 @@ def encode_template_params(values: Sequence[str], names: Sequence[str]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
 
 
-_NO_PARAMS: Mapping[str, tuple[str, ...]] = MappingProxyType({"template_params": ()})
+_NO_PARAMS: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
 
-def decode_template_params(raw: str | None) -> Mapping[str, tuple[str, ...]]:
-    """`tpl_params` back into `template_params` (and `template_param_names`)."""
+def decode_template_params(raw: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`tpl_params` back into (`template_params`, `template_param_names`)."""
     if not raw or raw == "[]":
         return _NO_PARAMS  # a text message: most of them
     items = json.loads(raw)
     if items and all(isinstance(item, list) for item in items):
-        return {
-            "template_params": tuple(str(value) for _, value in items),
-            "template_param_names": tuple(str(name) for name, _ in items),
-        }
-    return {"template_params": tuple(str(value) for value in items)}
+        return (
+            tuple(str(value) for _, value in items),
+            tuple(str(name) for name, _ in items),
+        )
+    return tuple(str(value) for value in items), ()
 
 
 def message_from_hash(message_id: str, data: Mapping[str, str]) -> OutboundMessage:
@@ -145,6 +144,7 @@ def message_from_values(message_id: str, values: Sequence[str | None]) -> Outbou
             when = _moment(at)
             if when is not None:
                 changes.append(StatusChange(_STATUSES[was], when))
+    params, names = decode_template_params(template_params)
     return OutboundMessage(
         id=message_id,
         contact_id=cast(str, contact_id),
@@ -155,7 +155,8 @@ def message_from_values(message_id: str, values: Sequence[str | None]) -> Outbou
         text=text or "",
         template=template,
         template_language=template_language or None,
-        **decode_template_params(template_params),
+        template_params=params,
+        template_param_names=names,
         tag=tag,
         status=_STATUSES[cast(str, status)],
         created_at=_moment(created_at),
