@@ -41,6 +41,23 @@ def text(cid: str, channel: Channel, key: str, sender: str = "U_AGENT") -> Follo
     return FollowupRequest(cid, channel, sender, key, Form.TEXT, text="Your fix shipped")
 
 
+def order_update(
+    cid: str, key: str, params: tuple[str, ...], names: tuple[str, ...] = ()
+) -> FollowupRequest:
+    """The WhatsApp template `order_update` (en) with `params` (named by `names`)."""
+    return FollowupRequest(
+        cid,
+        Channel.WHATSAPP,
+        "U_AGENT",
+        key,
+        Form.TEMPLATE,
+        template="order_update",
+        template_language="en",
+        template_params=params,
+        template_param_names=names,
+    )
+
+
 async def outbox_ids(env: StoreEnv, cid: str) -> list[str]:
     p = ContactId.parse(cid).partition
     entries = await env.redis.xrange(env.keys.outbox(p))
@@ -90,16 +107,7 @@ async def test_whatsapp_outside_window_refuses_text_and_accepts_template(
     assert await outbox_ids(any_env, cid) == []
     # Refusing changes neither status nor assignee.
     assert (await any_env.contacts.require(cid)).conversation.status is ConversationStatus.CLOSED
-    template = FollowupRequest(
-        cid,
-        Channel.WHATSAPP,
-        "U_AGENT",
-        "k2",
-        Form.TEMPLATE,
-        template="order_update",
-        template_language="en",
-        template_params=("Sara", "#123"),
-    )
+    template = order_update(cid, "k2", ("Sara", "#123"))
     accepted = await svc.send(template)
     assert accepted.outcome is FollowupOutcome.ACCEPTED and accepted.mode is SendMode.TEMPLATE
 
@@ -214,16 +222,8 @@ async def test_viber_inside_window_is_free_and_counts_nothing(
     "request_for",
     [
         lambda cid: text(cid, Channel.WHATSAPP, "as-written-text"),
-        lambda cid: FollowupRequest(
-            cid,
-            Channel.WHATSAPP,
-            "U_AGENT",
-            "as-written-template",
-            Form.TEMPLATE,
-            template="order_update",
-            template_language="en",
-            template_params=("Lina", "#42"),
-            template_param_names=("first_name", "order"),
+        lambda cid: order_update(
+            cid, "as-written-template", ("Lina", "#42"), ("first_name", "order")
         ),
     ],
     ids=["text", "named-template"],
