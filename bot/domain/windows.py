@@ -36,6 +36,7 @@ __all__ = [
     "WindowInput",
     "WindowRule",
     "adapt_at_send",
+    "after_free_text",
     "decide",
     "free_text_closes_at",
     "no_window",
@@ -351,6 +352,18 @@ def free_text_closes_at(channel: Channel, last_inbound_at: datetime | None) -> d
     if rule.window is None or rule.after_window in _TEXT_MODES or last_inbound_at is None:
         return None
     return _utc(last_inbound_at, "last_inbound_at") + (rule.extended or rule.window)
+
+
+def after_free_text(
+    channel: Channel,
+    last_inbound_at: datetime | None,
+    closes_at: datetime,
+    settings: PolicySettings,
+) -> SendMode:
+    """What may still be sent once the free text closes for good at `closes_at`
+    (see `free_text_closes_at`): a template on WhatsApp, a message tag on
+    Messenger when `settings` allow any; REFUSED when nothing."""
+    return decide(channel, WindowInput(last_inbound_at=last_inbound_at), closes_at, settings).mode
 
 
 # --- internals -------------------------------------------------------------

@@ -25,8 +25,7 @@ from bot.domain.windows import (
     Decision,
     PolicySettings,
     SendMode,
-    WindowInput,
-    decide,
+    after_free_text,
     free_text_closes_at,
 )
 from bot.services.followup import FollowupService
@@ -122,7 +121,7 @@ def closing_windows(
             closes = free_text_closes_at(channel, start)
             if closes is None or not now < closes <= now + CLOSING_HORIZON:
                 continue
-            after = decide(channel, WindowInput(last_inbound_at=start), closes, policy).mode
+            after = after_free_text(channel, start, closes, policy)
             found.append(ClosingWindow(contact, channel, closes, after))
     found.sort(key=lambda w: (w.closes_at, w.contact.id, w.channel.value))
     return found

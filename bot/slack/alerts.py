@@ -38,7 +38,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.channels.base import RateLimiter
 from bot.config import Settings
 from bot.domain.models import Contact, MessageStatus, OutboundMessage, from_epoch
-from bot.domain.windows import Decision, PolicySettings, SendMode, WindowInput, decide
+from bot.domain.windows import Decision, PolicySettings, SendMode, after_free_text
 from bot.runtime import policy_settings
 from bot.services.alerts import Alert, AlertKind, AlertService
 from bot.services.followup import FollowupService
@@ -74,9 +74,8 @@ class AlertTuning:
 # --- rendering ------------------------------------------------------------------------
 
 
-def _after_close(decision_at_close: Decision, lang: str) -> str:
+def _after_close(mode: SendMode, lang: str) -> str:
     """What may still be sent once the window's free text has closed."""
-    mode = decision_at_close.mode
     if mode is SendMode.TEMPLATE:
         return t("alerts.after.template", lang)
     if mode is SendMode.MESSAGE_TAG:
@@ -132,8 +131,7 @@ def alert_message(
         )
         assert alert.channel is not None
         start = contact.conversation.last_inbound_at.get(alert.channel)
-        at_close = decide(alert.channel, WindowInput(last_inbound_at=start), closes, policy)
-        body.append(_after_close(at_close, lang))
+        body.append(_after_close(after_free_text(alert.channel, start, closes, policy), lang))
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text="\n".join([head, *body])[:3000]))
     ]

@@ -19,7 +19,9 @@ from bot.domain.windows import (
     SendMode,
     WindowInput,
     adapt_at_send,
+    after_free_text,
     decide,
+    free_text_closes_at,
 )
 
 NOW = datetime(2026, 11, 10, 12, 0, 0, tzinfo=UTC)
@@ -737,3 +739,24 @@ def test_property_every_reason_is_catalogued_with_plain_params(
         assert all(type(value) in (int, str) for value in reason.params.values())
     sent = decision.check(form, tag)
     assert sent is REFUSED or decision.may_send
+
+
+@pytest.mark.parametrize(
+    ("channel", "tags", "expected"),
+    [
+        (Channel.WHATSAPP, (), SendMode.TEMPLATE),
+        (Channel.MESSENGER, ("ACCOUNT_UPDATE",), SendMode.MESSAGE_TAG),
+        (Channel.MESSENGER, (), SendMode.REFUSED),
+        (Channel.INSTAGRAM, (), SendMode.REFUSED),
+        (Channel.WECHAT, (), SendMode.REFUSED),
+    ],
+    ids=["whatsapp-template", "messenger-tag", "messenger-no-tags", "instagram", "wechat"],
+)
+def test_after_the_free_text_closes_for_good(
+    channel: Channel, tags: tuple[str, ...], expected: SendMode
+) -> None:
+    wrote = NOW - timedelta(hours=1)
+    closes = free_text_closes_at(channel, wrote)
+    assert closes is not None
+    settings = PolicySettings(messenger_tags=tags)
+    assert after_free_text(channel, wrote, closes, settings) is expected
