@@ -39,7 +39,7 @@ __all__ = [
     "after_free_text",
     "decide",
     "free_text_closes_at",
-    "no_window",
+    "timeless_decision",
 ]
 
 
@@ -285,7 +285,7 @@ def decide(
         raise ValueError("outbound_in_window and viber_month_count must be >= 0")
     rule = WINDOW_RULES[channel]
     if rule.window is None:
-        return no_window(channel)
+        return _NO_WINDOW_DECISIONS[channel]
 
     tags = _pickable_tags(settings) if rule.message_tags else ()
     closed_at: datetime | None = None
@@ -316,9 +316,10 @@ def decide(
     return _outside(channel, rule, window, now, closed_at, settings, tags)
 
 
-def no_window(channel: Channel) -> Decision:
-    """The decision for a channel without a window (free text at any moment)."""
-    return _NO_WINDOW_DECISIONS[channel]
+def timeless_decision(channel: Channel) -> Decision | None:
+    """The decision that holds at every moment on `channel`, whatever the
+    snapshot (a channel without a window: free text), else None."""
+    return _NO_WINDOW_DECISIONS.get(channel)
 
 
 def adapt_at_send(

@@ -38,13 +38,12 @@ from bot.domain.channels import RECEIPTS_BY_CHANNEL_ID, Channel
 from bot.domain.models import Contact, MessageStatus, OutboundMessage
 from bot.domain.records import replaced
 from bot.domain.windows import (
-    WINDOW_RULES,
     Form,
     PolicySettings,
     SendMode,
     adapt_at_send,
     decide,
-    no_window,
+    timeless_decision,
 )
 from bot.services.followup import window_input
 from bot.services.inbound import ThreadSink
@@ -309,9 +308,9 @@ class Relay:
         """The relay decides again: adapt where no new choice is needed, else refuse."""
         channel = message.channel
         queued = _MODES[message.mode]
-        if WINDOW_RULES[channel].window is None:
-            # No window: the same decision at every moment, whatever the snapshot.
-            return adapt_at_send(queued, _FORMS[message.form], message.tag, no_window(channel))
+        timeless = timeless_decision(channel)
+        if timeless is not None:  # no window: no clock, no snapshot needed
+            return adapt_at_send(queued, _FORMS[message.form], message.tag, timeless)
         now = self.clock()
         viber = await self.outbox.viber_count(now) if channel is Channel.VIBER else 0
         decision = decide(channel, window_input(contact, channel, viber, now), now, self.policy)

@@ -22,6 +22,7 @@ from bot.domain.windows import (
     after_free_text,
     decide,
     free_text_closes_at,
+    timeless_decision,
 )
 
 NOW = datetime(2026, 11, 10, 12, 0, 0, tzinfo=UTC)
@@ -760,3 +761,14 @@ def test_after_the_free_text_closes_for_good(
     assert closes is not None
     settings = PolicySettings(messenger_tags=tags)
     assert after_free_text(channel, wrote, closes, settings) is expected
+
+
+@pytest.mark.parametrize("channel", list(Channel), ids=lambda c: c.value)
+def test_a_timeless_decision_exists_exactly_for_channels_without_a_window(
+    channel: Channel,
+) -> None:
+    timeless = timeless_decision(channel)
+    if WINDOW_RULES[channel].window is None:
+        assert timeless == decide(channel, WindowInput(), NOW, PolicySettings())
+    else:
+        assert timeless is None
