@@ -52,7 +52,6 @@ import hashlib
 import hmac
 import itertools
 import json
-import math
 import multiprocessing
 import os
 import random
@@ -76,6 +75,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 from aiohttp import web
 
+from bench.measure import clock_offset, now, percentile, wait_for_parent
 from bench.search import ARABIC_FIRST, ARABIC_LAST, LATIN_FIRST, LATIN_LAST
 from bot.__main__ import event_loop_factory
 from bot.domain.channels import Channel
@@ -97,11 +97,6 @@ PREFIX = "benchack"
 PARTITIONS = 4
 FIND, FOLLOWUP = "/find-contact", "/followup"
 T = TypeVar("T")
-
-
-def now() -> float:
-    """The clock every process reads (CLOCK_MONOTONIC on Linux: system-wide)."""
-    return time.perf_counter()
 
 
 def run_on_fast_loop(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -209,14 +204,9 @@ async def _serve_fake_slack(conn: Connection) -> None:
     await web.TCPSite(runner, "127.0.0.1", 0, backlog=1024).start()
     conn.send(runner.addresses[0][1])
     try:
-        await asyncio.get_running_loop().run_in_executor(None, _wait_for_parent, conn)
+        await asyncio.get_running_loop().run_in_executor(None, wait_for_parent, conn)
     finally:
         await runner.cleanup()
-
-
-def _wait_for_parent(conn: Connection) -> None:
-    with contextlib.suppress(EOFError):  # the parent closed its end
-        conn.recv()
 
 
 class FakeSlackProcess:
@@ -245,15 +235,11 @@ class FakeSlackProcess:
 
     async def check_clock(self, http: aiohttp.ClientSession) -> tuple[float, float]:
         """Its clock's offset from ours and the round trip that bounds it, in seconds."""
-        best: tuple[float, float] | None = None
-        for _ in range(20):
-            before = now()
-            theirs = float((await self._get(http, "clock"))["t"])
-            after = now()
-            if best is None or after - before < best[1]:
-                best = (theirs - (before + after) / 2, after - before)
-        assert best is not None
-        offset, rtt = best
+
+        async def theirs() -> float:
+            return float((await self._get(http, "clock"))["t"])
+
+        offset, rtt = await clock_offset(theirs)
         self.offset = offset if abs(offset) > rtt else 0.0  # the same clock (Linux)
         return offset, rtt
 
@@ -312,7 +298,7 @@ async def _serve_baseline(conn: Connection, api_url: str) -> None:
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     conn.send((os.getpid(), runner.addresses[0][1]))
     try:
-        await asyncio.get_running_loop().run_in_executor(None, _wait_for_parent, conn)
+        await asyncio.get_running_loop().run_in_executor(None, wait_for_parent, conn)
     finally:
         await runner.cleanup()
         await http.close()
@@ -543,14 +529,6 @@ class Phase:
             f"{self.name:<22}{len(self.completed):>9,}{self.failed:>7,}{self.seconds:>8.2f}"
             f"{self.rps:>9,.0f}" + "".join(f"{c:>10.1f}" for c in cells)
         )
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 async def drive(

@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import io
 import itertools
@@ -84,6 +83,7 @@ from aiohttp import web
 from pydantic import SecretStr
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bench.measure import clock_offset, now, percentile, wait_for_parent
 from bot.channels.telegram import TelegramConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
@@ -109,11 +109,6 @@ FILLER = "Your order has shipped and will arrive on Thursday. Thanks for your pa
 CEILING, DRAIN, LATENCY = "c", "r", "l"
 #: Telegram's real limits would cap the relay at 30 sends/s: lifted.
 UNLIMITED = 1e9
-
-
-def now() -> float:
-    """The clock both processes read (CLOCK_MONOTONIC on Linux: system-wide)."""
-    return time.perf_counter()
 
 
 def text_for(tag: str, number: int) -> str:
@@ -185,14 +180,9 @@ async def _serve_channel(conn: Connection, token: str) -> None:
     conn.send(runner.addresses[0][1])
     try:
         # Returns when the parent closes its end, or dies.
-        await asyncio.get_running_loop().run_in_executor(None, _wait_for_parent, conn)
+        await asyncio.get_running_loop().run_in_executor(None, wait_for_parent, conn)
     finally:
         await runner.cleanup()
-
-
-def _wait_for_parent(conn: Connection) -> None:
-    with contextlib.suppress(EOFError):  # the parent closed its end
-        conn.recv()
 
 
 def _telegram_error(code: int, description: str) -> web.Response:
@@ -241,17 +231,12 @@ class ChannelServer:
 
     async def check_clock(self) -> tuple[float, float]:
         """Its clock's offset from ours and the round trip that bounds it, in seconds."""
-        best: tuple[float, float] | None = None
-        for _ in range(20):
-            before = now()
-            theirs = float((await self._get("clock"))["t"])
-            after = now()
-            if best is None or after - before < best[1]:
-                best = (theirs - (before + after) / 2, after - before)
-        assert best is not None
-        offset, rtt = best
-        # The same clock (Linux): the offset is noise within the round trip.
-        self.offset = offset if abs(offset) > rtt else 0.0
+
+        async def theirs() -> float:
+            return float((await self._get("clock"))["t"])
+
+        offset, rtt = await clock_offset(theirs)
+        self.offset = offset if abs(offset) > rtt else 0.0  # the same clock (Linux)
         return offset, rtt
 
     async def cpu_seconds(self) -> float:
@@ -287,12 +272,6 @@ class Phase:
             for value in (self.p50_ms, self.p99_ms)
         )
         return f"{self.name:<24}{self.messages:>10,}{self.seconds:>9.2f}{self.rps:>9,.0f}{latency}"
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 async def in_pool(count: int, concurrency: int, work: Callable[[int], Awaitable[None]]) -> None:

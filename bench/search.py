@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.measure import percentile
 from bot.domain.channels import Channel
 from bot.domain.models import ConversationStatus
 from bot.store.connection import RedisClient, create_redis
@@ -552,12 +553,6 @@ def queries_for(
         "phone_other_notation": [notation for _, notation in picks],
         "trailing_digits": [(d.phone or "")[-rng.randint(6, 8) :] for d, _ in picks],
     }
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
