@@ -79,8 +79,8 @@ from bench.measure import clock_offset, now, percentile, wait_for_parent
 from bench.search import ARABIC_FIRST, ARABIC_LAST, LATIN_FIRST, LATIN_LAST
 from bot.__main__ import event_loop_factory
 from bot.domain.channels import Channel
+from bot.domain.clock import utc_now
 from bot.domain.models import ConversationStatus
-from bot.runtime import utc_now
 from bot.store.connection import create_redis
 from bot.store.contacts import ContactDraft, ContactStore
 from bot.store.keys import Keys

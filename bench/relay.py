@@ -87,9 +87,10 @@ from bench.measure import clock_offset, now, percentile, wait_for_parent
 from bot.channels.telegram import TelegramConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.clock import utc_now
 from bot.domain.windows import Form, PolicySettings
 from bot.relay.relay import Relay, RelayTuning
-from bot.runtime import http_session, tune_gc, utc_now
+from bot.runtime import http_session, tune_gc
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
 from bot.slack.threads import ThreadPoster, ThreadQueue
 from bot.store.connection import RedisClient, create_redis

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 import aiohttp
 import orjson
@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.channels.base import Connector
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.clock import utc_now
 from bot.domain.windows import PolicySettings
 from bot.services.alerts import with_alerts
 from bot.services.inbound import InboundService
@@ -72,11 +73,6 @@ def tune_gc() -> None:
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
-
-
-def utc_now() -> datetime:
-    """The services' clock (the domain takes `now` as an argument)."""
-    return datetime.now(UTC)
 
 
 def _json_text(value: object) -> str:

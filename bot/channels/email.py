@@ -40,9 +40,9 @@ from bot.channels.base import (
     WebhookReply,
     WebhookRequest,
 )
-from bot.channels.clock import Clock, utc_now
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.clock import Clock, utc_now
 
 logger = logging.getLogger(__name__)
 

@@ -35,10 +35,10 @@ from bot.channels.base import (
     WebhookRequest,
     json_object,
 )
-from bot.channels.clock import Clock, utc_now
 from bot.channels.http import post_or_retry
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.clock import Clock, utc_now
 from bot.domain.models import MessageStatus
 
 logger = logging.getLogger(__name__)

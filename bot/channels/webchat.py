@@ -53,10 +53,10 @@ from bot.channels.base import (
     WebhookReply,
     WebhookRequest,
 )
-from bot.channels.clock import Clock, utc_now
 from bot.channels.http import post_or_retry
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.clock import Clock, utc_now
 from bot.domain.models import MessageStatus
 
 logger = logging.getLogger(__name__)

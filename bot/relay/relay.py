@@ -28,13 +28,14 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Protocol, cast, runtime_checkable
 
 from redis.exceptions import ResponseError
 
 from bot.channels.base import Connector, OutboundRequest, SendOutcome, backoff_seconds
 from bot.domain.channels import RECEIPTS_BY_CHANNEL_ID, Channel
+from bot.domain.clock import Clock
 from bot.domain.models import Contact, MessageStatus, OutboundMessage
 from bot.domain.records import replaced
 from bot.domain.windows import (
@@ -59,7 +60,6 @@ GROUP = "relay"
 #: A send that keeps failing temporarily is given up after this many tries.
 MAX_ATTEMPTS = 8
 
-Clock = Callable[[], datetime]
 _MODES = {mode.value: mode for mode in SendMode}  # faster than SendMode(value): a hot path
 _FORMS = {form.value: form for form in Form}
 

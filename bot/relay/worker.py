@@ -15,8 +15,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.whatsapp_templates import fetch_approved_templates
 from bot.config import Settings
+from bot.domain.clock import utc_now
 from bot.relay.relay import Relay, RelayTuning
-from bot.runtime import http_session, keys_for, policy_settings, utc_now
+from bot.runtime import http_session, keys_for, policy_settings
 from bot.services.alerts import with_alerts
 from bot.services.template_sync import TemplateSync
 from bot.slack.alerts import alert_sender

@@ -16,7 +16,7 @@ back, not every line, which the thread shows.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -24,6 +24,7 @@ from typing import Any
 
 from bot.channels.base import InboundMessage
 from bot.domain.channels import Channel
+from bot.domain.clock import Clock
 from bot.domain.models import (
     Contact,
     ConversationStatus,
@@ -39,7 +40,6 @@ from bot.store.keys import ContactId
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 
 #: One "customer wrote" alert per contact in this many seconds.
 QUIET_SECONDS = 300

@@ -7,15 +7,11 @@ use case adds what managers read in the thread.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-
+from bot.domain.clock import Clock
 from bot.domain.models import Contact, ConversationStatus
 from bot.services.inbound import ThreadSink
 from bot.store.contacts import ContactStore
 from bot.store.recently_closed import RecentlyClosed
-
-Clock = Callable[[], datetime]
 
 
 def mention(user_id: str) -> str:

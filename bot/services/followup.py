@@ -9,12 +9,13 @@ reserved first and given back when the commit does not happen.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from bot.domain.channels import Channel
+from bot.domain.clock import Clock
 from bot.domain.models import Contact, ConversationStatus
 from bot.domain.windows import (
     Decision,
@@ -32,8 +33,6 @@ from bot.store.outbox import CommitOutcome, CommitResult, OutboundDraft, OutboxS
 
 #: Read-decide-commit rounds before giving up on a contact that keeps moving.
 MAX_ROUNDS = 32
-
-Clock = Callable[[], datetime]
 
 
 class FollowupOutcome(StrEnum):

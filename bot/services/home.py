@@ -14,12 +14,13 @@ Every list is bounded; each says how many there are in all ("and N more").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
 from bot.domain.channels import Channel
+from bot.domain.clock import Clock
 from bot.domain.models import Contact, ConversationStatus
 from bot.domain.windows import (
     Decision,
@@ -32,7 +33,6 @@ from bot.services.followup import FollowupService
 from bot.store.contacts import ContactStore
 from bot.store.recently_closed import RecentlyClosed
 
-Clock = Callable[[], datetime]
 T = TypeVar("T")
 
 #: "Windows closing within the next hours": this many hours ahead.

@@ -13,11 +13,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from bot.channels.base import InboundMessage, StatusUpdate, WebhookEvent
 from bot.domain.channels import Channel
+from bot.domain.clock import Clock
 from bot.domain.contacts import normalise_email
 from bot.domain.models import Contact, MessageStatus, OutboundMessage
 from bot.store.contacts import (
@@ -31,7 +31,6 @@ from bot.store.outbox import OutboxStore
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 #: Looks up a customer's name on channels whose webhooks carry none
 #: (Messenger, Instagram, LINE profile APIs): (first, last), or ("", "").
 ProfileLookup = Callable[[str], Awaitable[tuple[str, str]]]

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +36,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.base import RateLimiter
 from bot.config import Settings
+from bot.domain.clock import Clock
 from bot.domain.models import Contact, MessageStatus, OutboundMessage, from_epoch
 from bot.domain.windows import Decision, PolicySettings, SendMode, after_free_text
 from bot.runtime import policy_settings
@@ -57,8 +57,6 @@ from bot.store.keys import ContactId, Keys
 from bot.store.outbox import OutboxStore
 
 logger = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -38,6 +37,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.config import Settings
+from bot.domain.clock import Clock
 from bot.domain.models import Contact
 from bot.domain.windows import PolicySettings
 from bot.services.conversations import ConversationService
@@ -56,8 +56,6 @@ from bot.store.search import ContactSearch
 from bot.store.templates import TemplateStore
 
 logger = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
 
 
 @dataclass

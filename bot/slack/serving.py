@@ -17,6 +17,7 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.clock import utc_now
 from bot.runtime import (
     CLOCK_KEY,
     HTTP_KEY,
@@ -25,7 +26,6 @@ from bot.runtime import (
     SETTINGS_KEY,
     THREADS_KEY,
     policy_settings,
-    utc_now,
 )
 from bot.services.conversations import ConversationService
 from bot.services.directory import Directory

@@ -20,9 +20,8 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 
 import orjson
@@ -32,6 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.base import InboundMessage, RateLimiter
 from bot.domain.channels import Channel
+from bot.domain.clock import Clock
 from bot.domain.models import Contact, OutboundMessage
 from bot.domain.windows import PolicySettings
 from bot.services.followup import FollowupService
@@ -50,7 +50,6 @@ from bot.store.scripts import DONE, ENQUEUE_MANY
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 SLACK_TS_FIELD = "sts"  # on a message hash: its thread entry's ts
 
 

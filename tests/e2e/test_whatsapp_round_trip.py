@@ -26,10 +26,11 @@ from bot.app import build_web_app
 from bot.channels.whatsapp import WhatsAppConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.clock import utc_now
 from bot.domain.models import MessageStatus
 from bot.domain.windows import Form, PolicySettings
 from bot.relay.relay import Relay, RelayTuning
-from bot.runtime import http_session, utc_now
+from bot.runtime import http_session
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
 from bot.slack.threads import PosterTuning, ThreadPoster, ThreadQueue
 from bot.store.connection import create_redis

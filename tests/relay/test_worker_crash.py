@@ -16,9 +16,9 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.clock import utc_now
 from bot.domain.models import MessageStatus
 from bot.domain.windows import Form, PolicySettings
-from bot.runtime import utc_now
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
