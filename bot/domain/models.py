@@ -86,6 +86,13 @@ class Conversation:
         """The customer's latest message on any channel."""
         return max(self.last_inbound_at.values(), default=None)
 
+    def held_by_other(self, agent: str) -> str | None:
+        """The other agent this open conversation is assigned to, whom acting on
+        it would take it from (a takeover asks first); None when there is none."""
+        if self.status is ConversationStatus.OPEN and self.assignee and self.assignee != agent:
+            return self.assignee
+        return None
+
     def wechat_count_in_current_window(self) -> int:
         """Outbound WeChat messages since the customer's last WeChat message."""
         start = self.last_inbound_at.get(Channel.WECHAT)

@@ -286,10 +286,7 @@ def plan_for(
         tag = tags[0]
     if form is not Form.TAGGED:
         tag = None
-    conv = contact.conversation
-    takeover_from = None
-    if conv.status is ConversationStatus.OPEN and conv.assignee and conv.assignee != agent:
-        takeover_from = conv.assignee
+    takeover_from = contact.conversation.held_by_other(agent)
     return ComposePlan(
         contact=contact,
         agent=agent,

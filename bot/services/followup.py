@@ -138,12 +138,7 @@ class FollowupService:
             if request.channel not in contact.identities:
                 raise ChannelUnavailable(request.channel.value)
             conv = contact.conversation
-            if (
-                conv.assignee
-                and conv.assignee != request.sender
-                and conv.status is ConversationStatus.OPEN
-                and not request.confirm_takeover
-            ):
+            if conv.held_by_other(request.sender) and not request.confirm_takeover:
                 return FollowupResult(
                     FollowupOutcome.NEEDS_TAKEOVER,
                     previous_assignee=conv.assignee,

@@ -69,7 +69,7 @@ class ReopenService:
         is_open = conv.status is ConversationStatus.OPEN
         if is_open and conv.assignee == agent:
             return await self._result(ReopenOutcome.ALREADY_YOURS, before, before)
-        if is_open and conv.assignee and not confirm_takeover:
+        if conv.held_by_other(agent) and not confirm_takeover:
             return ReopenResult(ReopenOutcome.NEEDS_TAKEOVER, before, before)
         after = await self.conversations.reopen(contact_id, agent)
         if not is_open:

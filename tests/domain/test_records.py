@@ -11,7 +11,13 @@ import pytest
 
 from bot.channels.base import OutboundRequest, SendResult
 from bot.domain.channels import Channel
-from bot.domain.models import Contact, Conversation, MessageStatus, OutboundMessage, StatusChange
+from bot.domain.models import (
+    Contact,
+    Conversation,
+    MessageStatus,
+    OutboundMessage,
+    StatusChange,
+)
 from bot.domain.records import quick_init, replaced
 from bot.domain.windows import Decision, Reason, WindowInput
 from bot.store.outbox import ClaimedSend, OutboxEntry, SendRecord
