@@ -59,9 +59,6 @@ class TextLimit:
             return len(text.encode("utf-16-le")) // 2
         return len(text)
 
-    def fits(self, text: str) -> bool:
-        return self.measure(text) <= self.amount
-
 
 TEXT_LIMITS: Mapping[Channel, TextLimit] = MappingProxyType(
     {

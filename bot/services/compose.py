@@ -278,8 +278,7 @@ def plan_for(
         template = None
     params: tuple[str, ...] = ()
     if template is not None:
-        count = template.parameter_count
-        params = (tuple(draft.params) + ("",) * count)[:count]
+        params = _padded(draft.params, template.parameter_count)
     tags = option.decision.allowed_tags if option is not None else ()
     tag = draft.tag if draft.tag in tags else None
     if form is Form.TAGGED and tag is None and len(tags) == 1:
@@ -318,8 +317,13 @@ def text_problem(channel: Channel, text: str) -> FieldProblem | None:
     return None
 
 
+def _padded(params: Sequence[str], count: int) -> tuple[str, ...]:
+    """Exactly `count` template parameters: missing ones empty, extra ones dropped."""
+    return (tuple(params) + ("",) * count)[:count]
+
+
 def _param_problem(n: int, value: str, label: str | int | None = None) -> FieldProblem | None:
-    """What is wrong with parameter `n` (`label`: its name in a NAMED template)."""
+    """What is wrong with parameter `n` (`label`: its number, or its name in a NAMED template)."""
     shown = n if label is None else label
     if not value.strip():
         return FieldProblem(Field.PARAM, MISSING_PARAM, {"n": shown}, index=n)
@@ -356,12 +360,9 @@ def validate(plan: ComposePlan, submitted: Draft) -> list[FieldProblem]:
         if template is None:
             problems.append(FieldProblem(Field.TEMPLATE, PICK_TEMPLATE))
         else:
-            params = (tuple(submitted.params) + ("",) * template.parameter_count)[
-                : template.parameter_count
-            ]
+            params = _padded(submitted.params, template.parameter_count)
             for n, value in enumerate(params, start=1):
-                label = template.parameter_names[n - 1] if template.parameter_names else n
-                param = _param_problem(n, value, label)
+                param = _param_problem(n, value, template.parameter_label(n))
                 if param is not None:
                     problems.append(param)
     return problems

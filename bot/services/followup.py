@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
-from bot.domain.models import Contact, ConversationStatus
+from bot.domain.models import Contact, ConversationStatus, OutboundMessage
 from bot.domain.windows import (
     Decision,
     Form,
@@ -29,7 +29,7 @@ from bot.domain.windows import (
 from bot.services.inbound import ThreadSink
 from bot.store.contacts import ConcurrentUpdate, ContactStore
 from bot.store.keys import ContactId
-from bot.store.outbox import CommitOutcome, CommitResult, OutboundDraft, OutboxStore, month_of
+from bot.store.outbox import CommitOutcome, OutboundDraft, OutboxStore, month_of
 
 #: Read-decide-commit rounds before giving up on a contact that keeps moving.
 MAX_ROUNDS = 32
@@ -180,7 +180,8 @@ class FollowupService:
                     await self.outbox.release_viber(now)
                 raise
             if result.outcome is CommitOutcome.ACCEPTED:
-                await self._show(contact, result, request.sender)
+                assert result.message is not None  # an accepted commit says what it wrote
+                await self._show(contact, result.message, request.sender)
                 return FollowupResult(
                     FollowupOutcome.ACCEPTED,
                     decision=decision,
@@ -203,14 +204,10 @@ class FollowupService:
             await asyncio.sleep(0)  # MOVED or LIMIT: read again, decide again
         raise ConcurrentUpdate(request.contact_id)
 
-    async def _show(self, before: Contact, committed: CommitResult, sender: str) -> None:
+    async def _show(self, before: Contact, message: OutboundMessage, sender: str) -> None:
         """The queued message in the thread; a reopen or takeover announced."""
         if self.threads is None:
             return
-        message = committed.message
-        if message is None:
-            partition = ContactId.parse(before.id).partition
-            message = await self.outbox.get_message(partition, committed.message_id)
         conv = before.conversation
         if conv.status is ConversationStatus.CLOSED:
             await self.threads.event(before.id, "thread.event.reopened", agent=f"<@{sender}>")
@@ -223,8 +220,7 @@ class FollowupService:
             )
         if conv.status is ConversationStatus.CLOSED or conv.assignee != sender:
             await self.threads.root_changed(before.id)
-        if message is not None:
-            await self.threads.message_changed(before.id, message)
+        await self.threads.message_changed(before.id, message)
 
     async def record_refused(self, request: FollowupRequest, result: FollowupResult) -> str:
         """Record a send the window refused with ❗ in the thread (not relayed).
