@@ -53,7 +53,7 @@ async def post_or_retry(
     """
     if json is not None:
         request["data"] = orjson.dumps(json)
-        headers = {**headers, **_JSON} if headers else _JSON
+        headers = {**_JSON, **headers} if headers else _JSON  # theirs may add a charset
     if headers is not None:
         request["headers"] = headers
     try:

@@ -40,6 +40,7 @@ from bot.channels.base import (
     WebhookEvent,
     WebhookReply,
     WebhookRequest,
+    json_object,
     retry_after_seconds,
 )
 from bot.channels.http import post_or_retry
@@ -116,11 +117,7 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 def load_body(body: bytes, model: type[ModelT]) -> ModelT:
     """Parse a JSON webhook body into `model`, or raise MalformedWebhook."""
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise MalformedWebhook("the body is not JSON") from None
-    return validate(model, data)
+    return validate(model, json_object(body, strict=True))
 
 
 def validate(model: type[ModelT], data: object) -> ModelT:
@@ -393,10 +390,7 @@ class GraphSender:
         )
         if isinstance(response, SendResult):
             return SendResult.retry(f"{response.reason}; it will be retried")
-        try:
-            body: Any = json.loads(response.body) if response.body else None
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            body = None
+        body = json_object(response.body)
         if 200 <= response.status < 300:
             message_id = message_id_of(body)
             if message_id:

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import time
 import xml.etree.ElementTree as ET
@@ -45,6 +44,7 @@ from bot.channels.base import (
     WebhookEvent,
     WebhookReply,
     WebhookRequest,
+    json_object,
 )
 from bot.channels.http import post_or_retry, text_only_refusal
 from bot.config import Settings
@@ -222,14 +222,12 @@ class WeChatConnector:
 
         Raises _Abort(RETRY) on timeouts and connection errors.
         """
-        # Raw UTF-8, not \\u escapes: what WeChat's own examples send.
-        data = json.dumps(payload, ensure_ascii=False).encode()
         response = await post_or_retry(
             self._http,
             url,
             vendor="WeChat",
             timeout=self._timeout,
-            data=data,
+            json=payload,  # raw UTF-8, not \\u escapes: what WeChat's own examples send
             params=params,
             headers={"Content-Type": "application/json; charset=utf-8"},
         )
@@ -238,11 +236,7 @@ class WeChatConnector:
         status, retry_after = response.status, response.retry_after
         if status != 200:
             return None, status, retry_after
-        try:
-            answer = json.loads(response.body)
-        except ValueError:
-            return None, status, retry_after
-        return (answer if isinstance(answer, dict) else None), status, retry_after
+        return json_object(response.body) or None, status, retry_after
 
     # --- the shared access token ------------------------------------------------
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 
+from bot.channels.meta import graph_error
 from bot.config import Settings
 from bot.store.templates import WhatsAppTemplate, named_parameters
 
@@ -105,8 +106,8 @@ async def fetch_approved_templates(
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             raise TemplateFetchError(f"template list unavailable: {type(error).__name__}") from None
         if status != 200 or not isinstance(body, dict):
-            problem = body.get("error", {}) if isinstance(body, dict) else {}
-            code = problem.get("code") if isinstance(problem, dict) else None
+            refusal = graph_error(body)
+            code = refusal.code if refusal is not None else None
             raise TemplateFetchError(f"template list refused: HTTP {status}, code {code}")
         found.extend(parse_templates(body))
         paging = body.get("paging") or {}

@@ -290,7 +290,7 @@ class Relay:
             contact_name=contact.name,
         )
         if message.channel is Channel.EMAIL:
-            request = replaced(request, **email_threading(contact, message.channel))
+            request = replaced(request, **email_threading(contact))
         result = await connector.send(request)
         if result.outcome is SendOutcome.SENT:
             cmid = result.channel_message_id
@@ -503,9 +503,9 @@ class PartitionSends:
             self._fail(error)
 
 
-def email_threading(contact: Contact, channel: Channel) -> dict[str, Any]:
+def email_threading(contact: Contact) -> dict[str, Any]:
     """An e-mail follow-up replies under the customer's last e-mail (same thread)."""
-    if channel is not Channel.EMAIL or not contact.email_thread_id:
+    if not contact.email_thread_id:
         return {}
     subject = contact.email_subject or ""
     if subject and not subject.lower().startswith("re:"):
