@@ -26,10 +26,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
-    ButtonElement,
     ContextBlock,
     MarkdownTextObject,
-    PlainTextObject,
     SectionBlock,
 )
 from slack_sdk.web.async_client import AsyncWebClient
@@ -45,6 +43,7 @@ from bot.services.followup import FollowupService
 from bot.services.people import People
 from bot.slack import ids
 from bot.slack.blocks import quote
+from bot.slack.contact_blocks import button
 from bot.slack.i18n import t
 from bot.slack.links import ThreadLinks, thread_button
 from bot.slack.people import slack_people
@@ -135,12 +134,7 @@ def alert_message(
     ]
     if context:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=c[:2000]) for c in context]))
-    follow_up = ButtonElement(
-        text=PlainTextObject(text=t("button.followup", lang), emoji=True),
-        action_id=ids.CONTACT_FOLLOWUP,
-        value=contact.id,
-        style="primary",
-    )
+    follow_up = button(t("button.followup", lang), ids.CONTACT_FOLLOWUP, contact.id, "primary")
     blocks.append(
         ActionsBlock(
             block_id=f"alert:{contact.id}",

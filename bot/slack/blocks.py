@@ -10,10 +10,8 @@ from collections.abc import Sequence
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
-    ButtonElement,
     ContextBlock,
     MarkdownTextObject,
-    PlainTextObject,
     SectionBlock,
 )
 
@@ -21,21 +19,12 @@ from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.models import Contact, ConversationStatus, MessageStatus, OutboundMessage
 from bot.domain.windows import Decision
 from bot.slack import ids
-from bot.slack.contact_blocks import windows_context
+from bot.slack.contact_blocks import button, windows_context
 from bot.slack.i18n import t
 from bot.slack.render import escape
 
 #: Slack's limit for a section's text.
 SECTION_TEXT_MAX = 3000
-
-
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
-    return ButtonElement(
-        text=PlainTextObject(text=text[:75], emoji=True),
-        action_id=action_id,
-        value=value,
-        style=style,
-    )
 
 
 def root_buttons(contact: Contact, lang: str) -> ActionsBlock:
@@ -44,11 +33,11 @@ def root_buttons(contact: Contact, lang: str) -> ActionsBlock:
     Slack allows no slash command in a thread: these and the message shortcut
     are how agents act on the conversation there.
     """
-    elements = [_button(t("button.followup", lang), ids.THREAD_FOLLOWUP, contact.id, "primary")]
+    elements = [button(t("button.followup", lang), ids.THREAD_FOLLOWUP, contact.id, "primary")]
     if contact.conversation.status is ConversationStatus.CLOSED:
-        elements.append(_button(t("button.reopen", lang), ids.THREAD_REOPEN, contact.id))
+        elements.append(button(t("button.reopen", lang), ids.THREAD_REOPEN, contact.id))
     else:
-        elements.append(_button(t("button.close", lang), ids.THREAD_CLOSE, contact.id))
+        elements.append(button(t("button.close", lang), ids.THREAD_CLOSE, contact.id))
     return ActionsBlock(block_id=f"root:{contact.id}", elements=elements)
 
 
@@ -137,7 +126,7 @@ def outbound_entry(message: OutboundMessage, lang: str) -> tuple[str, list[Block
     ]
     if message.status in (MessageStatus.FAILED, MessageStatus.OUTSIDE_WINDOW):
         # Not delivered: one tap to the composer, on what may be sent now.
-        another = _button(
+        another = button(
             t("compose.button.another_way", lang), ids.FOLLOWUP_ANOTHER_WAY, message.contact_id
         )
         blocks.append(ActionsBlock(block_id=f"another:{message.id}", elements=[another]))

@@ -28,6 +28,7 @@ from bot.domain.windows import Decision
 from bot.services.directory import FindArgs
 from bot.slack import ids
 from bot.slack.i18n import t
+from bot.slack.links import thread_button
 from bot.slack.render import ago, escape, window_line
 from bot.store.search import Scope, SortOrder
 
@@ -80,7 +81,7 @@ def contact_buttons(contact: Contact, agent: str, lang: str) -> ActionsBlock:
         button(t("button.followup", lang), ids.CONTACT_FOLLOWUP, contact.id, style="primary")
     )
     if conv.thread_ts:
-        elements.append(button(t("button.open_thread", lang), ids.CONTACT_OPEN_THREAD, contact.id))
+        elements.append(thread_button(contact.id, None, lang))  # the listener finds the link
     return ActionsBlock(block_id=f"c:{contact.id}", elements=elements)
 
 

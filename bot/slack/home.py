@@ -35,7 +35,7 @@ from bot.domain.windows import SendMode
 from bot.services.home import CLOSING_HORIZON, ClosingWindow, Home, HomeService, Team
 from bot.slack import ids
 from bot.slack.app import SlackDeps
-from bot.slack.contact_blocks import CONTEXT_TEXT_MAX, contact_summary, windows_context
+from bot.slack.contact_blocks import CONTEXT_TEXT_MAX, button, contact_summary, windows_context
 from bot.slack.i18n import LANGUAGE_NAMES, LANGUAGES, t
 from bot.slack.links import ThreadLinks, thread_button
 from bot.slack.render import ago, channel_label, duration, escape
@@ -90,15 +90,6 @@ def _context(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=text[:CONTEXT_TEXT_MAX])])
 
 
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
-    return ButtonElement(
-        text=PlainTextObject(text=text[:75], emoji=True),
-        action_id=action_id,
-        value=value,
-        style=style,
-    )
-
-
 def thread_link(contact: Contact, links: Mapping[str, str], lang: str) -> list[ButtonElement]:
     """*Open thread* as a link, when the conversation has a thread Slack linked us to.
 
@@ -127,7 +118,7 @@ def close_button(contact: Contact, lang: str) -> ButtonElement:
 
 
 def _followup(contact: Contact, lang: str) -> ButtonElement:
-    return _button(t("button.followup", lang), ids.CONTACT_FOLLOWUP, contact.id, style="primary")
+    return button(t("button.followup", lang), ids.CONTACT_FOLLOWUP, contact.id, style="primary")
 
 
 def controls(picked: str | None, lang: str) -> list[Block]:
@@ -146,7 +137,7 @@ def controls(picked: str | None, lang: str) -> list[Block]:
                     options=options,
                     initial_option=chosen,
                 ),
-                _button(t("home.refresh", lang), ids.HOME_REFRESH, "refresh"),
+                button(t("home.refresh", lang), ids.HOME_REFRESH, "refresh"),
             ],
         ),
         _context(t("home.language.hint", lang)),
@@ -228,7 +219,7 @@ def closed_section(home: Home, links: Mapping[str, str], now: datetime, lang: st
             ActionsBlock(
                 block_id=f"closed:{contact.id}",
                 elements=[
-                    _button(t("button.reopen", lang), ids.CONTACT_REOPEN, contact.id),
+                    button(t("button.reopen", lang), ids.CONTACT_REOPEN, contact.id),
                     _followup(contact, lang),
                     *thread_link(contact, links, lang),
                 ],

@@ -12,10 +12,8 @@ from datetime import datetime
 from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
-    ButtonElement,
     ContextBlock,
     MarkdownTextObject,
-    PlainTextObject,
     SectionBlock,
 )
 
@@ -23,7 +21,7 @@ from bot.domain.models import ConversationStatus, OutboundMessage
 from bot.services.reopen import ReopenOutcome, ReopenResult
 from bot.slack import ids
 from bot.slack.blocks import status_words
-from bot.slack.contact_blocks import CONTEXT_TEXT_MAX, contact_summary, windows_context
+from bot.slack.contact_blocks import CONTEXT_TEXT_MAX, button, contact_summary, windows_context
 from bot.slack.i18n import t
 from bot.slack.render import ago, channel_label, escape
 
@@ -36,15 +34,6 @@ _HEADS = {
     ReopenOutcome.ASSIGNED: "reopen.assigned",
     ReopenOutcome.ALREADY_YOURS: "reopen.already_yours",
 }
-
-
-def _button(text: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
-    return ButtonElement(
-        text=PlainTextObject(text=text[:75], emoji=True),
-        action_id=action_id,
-        value=value,
-        style=style,
-    )
 
 
 def mention(user_id: str | None, lang: str) -> str:
@@ -140,8 +129,8 @@ def reopen_card(result: ReopenResult, now: datetime, lang: str) -> tuple[str, li
     if windows is not None:
         blocks.append(windows)
     buttons = [
-        _button(t("button.followup", lang), ids.CONTACT_FOLLOWUP, contact.id, style="primary"),
-        _button(t("button.open_thread", lang), ids.CONTACT_OPEN_THREAD, contact.id),
+        button(t("button.followup", lang), ids.CONTACT_FOLLOWUP, contact.id, style="primary"),
+        button(t("button.open_thread", lang), ids.CONTACT_OPEN_THREAD, contact.id),
     ]
     blocks.append(ActionsBlock(block_id=f"reopen:{contact.id}", elements=buttons))
     return head, blocks
@@ -161,8 +150,8 @@ def takeover_question(result: ReopenResult, lang: str) -> tuple[str, list[Block]
         ActionsBlock(
             block_id=f"takeover:{contact.id}",
             elements=[
-                _button(t("reopen.take_over", lang), ids.REOPEN_TAKEOVER, contact.id, "danger"),
-                _button(t("button.cancel", lang), ids.REOPEN_CANCEL, contact.id),
+                button(t("reopen.take_over", lang), ids.REOPEN_TAKEOVER, contact.id, "danger"),
+                button(t("button.cancel", lang), ids.REOPEN_CANCEL, contact.id),
             ],
         ),
     ]
