@@ -20,7 +20,7 @@ from slack_sdk.models.blocks import Block
 from bot.domain.channels import Channel
 from bot.domain.models import Contact
 from bot.services.compose import ComposePlan, ComposeService, Draft
-from bot.slack.app import SlackDeps, respond
+from bot.slack.app import SlackDeps, apologise
 from bot.slack.compose import (
     ComposeContext,
     Origin,
@@ -28,7 +28,6 @@ from bot.slack.compose import (
     line_answer,
     read_compose,
 )
-from bot.slack.i18n import t
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +159,9 @@ class ComposeFlow:
     ) -> Callable[[BaseException], Awaitable[None]]:
         """For `Background.run(on_error=)`: a short apology through the click's response_url."""
 
-        async def apologise(_: BaseException) -> None:
+        async def apology(_: BaseException) -> None:
             url = body.get("response_url")
             if isinstance(url, str):
-                await respond(self.deps, url, t("error.sorry", lang))
+                await apologise(self.deps, url, lang)
 
-        return apologise
+        return apology

@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import Block
 from bot.domain.contacts import QueryError, parse_query
 from bot.services.directory import FindArgs, parse_find_args
 from bot.slack import ids
-from bot.slack.app import SlackDeps, respond
+from bot.slack.app import SlackDeps, apologise, respond
 from bot.slack.contact_blocks import results_message
 from bot.slack.i18n import t
 from bot.slack.search_modal import search_modal
@@ -76,7 +76,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
         deps.background.run(
             show_results(deps, deliver, args, agent, 0, lang),
-            on_error=lambda _: respond(deps, url, t("error.sorry", lang)),
+            on_error=lambda _: apologise(deps, url, lang),
         )
 
     app.command(ids.FIND_CONTACT)(find_contact)

@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject
 
 from bot.slack import ids
-from bot.slack.app import SlackDeps, respond
+from bot.slack.app import SlackDeps, apologise, respond
 from bot.slack.compose import Origin, carries_in_choice, text_answer
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.contact_blocks import choices_message
@@ -80,6 +80,6 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             else:
                 await flow.send_line(lookup.contact, agent, message, trigger, lang, deliver)
 
-        deps.background.run(work(), on_error=lambda _: respond(deps, url, t("error.sorry", lang)))
+        deps.background.run(work(), on_error=lambda _: apologise(deps, url, lang))
 
     app.command(ids.FOLLOWUP)(followup)

@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.services.reopen import ReopenOutcome, ReopenService
 from bot.slack import ids
-from bot.slack.app import SlackDeps, respond
+from bot.slack.app import SlackDeps, apologise, respond
 from bot.slack.contact_blocks import choices_message, text_message
 from bot.slack.home import publish_home
 from bot.slack.i18n import t
@@ -119,7 +119,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         url = str(body["response_url"])
         deps.background.run(
             lookup_and_reopen(deps, query, str(body["user_id"]), lang, deliverer(deps, body)),
-            on_error=lambda _: respond(deps, url, t("error.sorry", lang)),
+            on_error=lambda _: apologise(deps, url, lang),
         )
 
     app.command(ids.REOPEN)(reopen)
