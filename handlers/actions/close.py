@@ -20,12 +20,18 @@ from bot.store.contacts import ContactNotFound
 
 
 async def close_and_refresh(
-    deps: SlackDeps, contact_id: str, agent: str, lang: str, response_url: str | None
+    deps: SlackDeps,
+    contact_id: str,
+    agent: str,
+    lang: str,
+    response_url: str | None,
+    reason: str | None = None,
 ) -> None:
-    """Close for `agent`; refresh the Home tabs it changes; answer where there is a url."""
+    """Close for `agent` (with the reason given, if any); refresh the Home tabs it
+    changes; answer where there is a url."""
     try:
         before = await deps.contacts.require(contact_id)
-        after = await deps.conversations.close(contact_id, agent)
+        after = await deps.conversations.close(contact_id, agent, reason)
     except ContactNotFound:
         text = t("reopen.gone", lang)
     else:

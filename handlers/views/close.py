@@ -13,7 +13,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from bot.slack import ids
 from bot.slack.app import SlackDeps
 from bot.slack.compose import read_close
-from bot.slack.home import publish_home
+from handlers.actions.close import close_and_refresh
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -22,14 +22,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         contact_id, reason = read_close(body["view"])
         agent = str(body["user"]["id"])
 
-        async def close() -> None:
-            before = await deps.contacts.get(contact_id)
-            await deps.conversations.close(contact_id, agent, reason)
-            await publish_home(deps, agent)  # App Home follows the agent's actions
-            assignee = before.conversation.assignee if before else None
-            if assignee and assignee != agent:
-                await publish_home(deps, assignee)
-
-        deps.background.run(close())
+        lang = str(context["lang"])
+        # The modal has no message to answer in: Home shows the result.
+        deps.background.run(close_and_refresh(deps, contact_id, agent, lang, None, reason))
 
     app.view(ids.CLOSE_VIEW)(submitted)
