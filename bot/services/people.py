@@ -112,8 +112,9 @@ class People:
         return spoken or self.default_language
 
     async def picked_language(self, user_id: str) -> str | None:
-        value = cast(str | None, await self.redis.hget(self.keys.user(user_id), F_LANGUAGE))
-        return value if value in LANGUAGES else None
+        """The language `user_id` picked on App Home (None: none), as `language` sees it."""
+        picked, _, _ = await self._user_fields(user_id)
+        return picked if picked in LANGUAGES else None
 
     async def pick_language(self, user_id: str, lang: str | None) -> None:
         """Remember the user's choice (None: back to the locale / default)."""
