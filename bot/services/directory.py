@@ -111,12 +111,8 @@ class Directory:
     async def lookup_many(self, texts: Sequence[str]) -> list[Lookup]:
         """`lookup` for each text, the searches in one round trip."""
         texts = [text.strip() for text in texts]
-        by_id: dict[str, Contact] = {}
-        for text in texts:
-            if CONTACT_ID.match(text):
-                contact = await self.contacts.get(text)
-                if contact is not None:
-                    by_id[text] = contact
+        ids = [text for text in texts if CONTACT_ID.match(text)]
+        by_id: dict[str, Contact] = {c.id: c for c in await self.contacts.get_many(ids)}
         searched = [text for text in texts if text not in by_id]
         pages = await self.search.search_many(
             searched,
