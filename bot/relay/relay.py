@@ -52,7 +52,7 @@ from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId, Keys
 from bot.store.outbox import ClaimedSend, OutboxEntry, OutboxStore, SendRecord
-from bot.store.scripts import Change, apply_change
+from bot.store.scripts import APPLY, Change, apply_change
 
 logger = logging.getLogger(__name__)
 
@@ -228,13 +228,20 @@ class Relay:
         due = cast(
             list[str], await self.redis.zrangebyscore(schedule, "-inf", now, start=0, num=100)
         )
+        if not due:
+            return 0
+        # Two round trips for the lot: their contacts, then one change each.
+        reads = self.redis.pipeline(transaction=False)
         for message_id in due:
-            message_key = self.keys.message(partition, message_id)
-            change = Change(message_key).zrem(schedule, message_id)
-            contact_id = await self.redis.hget(message_key, "cid")
+            reads.hget(self.keys.message(partition, message_id), "cid")
+        contact_ids = await reads.execute()
+        writes = self.redis.pipeline(transaction=False)
+        for message_id, contact_id in zip(due, contact_ids, strict=True):
+            change = Change(self.keys.message(partition, message_id)).zrem(schedule, message_id)
             if contact_id is not None:  # else the message is gone: nothing to send
                 change.xadd(self.keys.outbox(partition), {"m": message_id, "c": str(contact_id)})
-            await apply_change(self.redis, change)
+            APPLY.queue(writes, change.keys, change.argv())
+        await writes.execute()  # each change commits alone (none has a condition)
         return len(due)
 
     # --- one message -------------------------------------------------------------
