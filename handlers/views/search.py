@@ -11,16 +11,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
-from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 
 from bot.slack import ids
 from bot.slack.app import SlackDeps
+from bot.slack.compose import Origin
+from bot.slack.compose_flow import ComposeFlow
 from bot.slack.search_modal import QUERY_BLOCK, read_search_modal
 from handlers.commands.find_contact import query_problem, show_results
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
+    flow = ComposeFlow(deps)
+
     async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
         view = body["view"]
@@ -34,21 +37,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         channel = str(view.get("private_metadata") or "")
 
         async def deliver(text: str, blocks: Sequence[Block]) -> None:
-            payload = [b.to_dict() for b in blocks]
-            if channel:
-                try:
-                    await deps.client.chat_postEphemeral(
-                        channel=channel, user=agent, text=text, blocks=payload
-                    )
-                    return
-                except SlackApiError as error:
-                    if error.response.get("error") not in (
-                        "channel_not_found",
-                        "not_in_channel",
-                        "user_not_in_channel",
-                    ):
-                        raise
-            await deps.client.chat_postMessage(channel=agent, text=text, blocks=payload)
+            # Ephemeral where the agent opened the modal, else a direct message.
+            await flow.tell(agent, Origin(channel=channel), text, blocks)
 
         deps.background.run(show_results(deps, deliver, args, agent, 0, lang))
 
