@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from bot.domain.channels import Channel
 from bot.domain.contacts import contact_terms
+from bot.domain.reachability import Unreachable
 from bot.domain.records import quick_init
 
 _CHANNELS = tuple(Channel)  # iterating the enum itself costs more: a hot path
@@ -120,6 +121,12 @@ class Contact:
     #: The name terms the contact is indexed under, as stored: each term is a
     #: separator, its kind letter and the term (see `index_terms`).
     indexed: str = ""
+    #: Identities the customer cannot be reached on now, and why (absent: reachable).
+    reachability: dict[Channel, Unreachable] = field(default_factory=dict)
+
+    def unreachable(self, channel: Channel) -> Unreachable | None:
+        """Why the contact cannot be reached on `channel` now; None when they can."""
+        return self.reachability.get(channel)
 
     @property
     def index_terms(self) -> tuple[tuple[str, str], ...]:

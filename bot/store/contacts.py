@@ -31,6 +31,7 @@ from bot.domain.models import (
     from_epoch,
     to_epoch,
 )
+from bot.domain.reachability import Unreachable, UnreachableReason
 from bot.domain.windows import free_text_closes_at
 from bot.store.connection import RedisClient
 from bot.store.keys import ContactId, Keys
@@ -45,6 +46,10 @@ F_CLOSED_REASON, F_CLOSED_AT, F_OPENED_AT = "cr", "ca", "oa"
 F_EMAIL_THREAD_ID, F_EMAIL_SUBJECT = "emid", "esub"  # the customer's last e-mail
 IDENTITY_FIELD = "i:"
 INBOUND_FIELD = "li:"
+#: `u:<channel>`: the identity is unreachable: reason, since (epoch s), detail.
+UNREACHABLE_FIELD = "u:"
+UNIT_SEP = "\x1f"
+_REASONS = {reason.value: reason for reason in UnreachableReason}
 TERM_SEP = "\x1e"  # record separator: never part of a folded term
 _CHANNELS = {channel.value: channel for channel in Channel}  # faster than Channel(value)
 
@@ -162,10 +167,28 @@ def indexed_terms(contact: Contact) -> tuple[IndexTerm, ...]:
     return tuple(IndexTerm(TermKind(kind), term) for kind, term in contact.index_terms)
 
 
+def encode_unreachable(unreachable: Unreachable) -> str:
+    """The stored `u:<channel>` value: reason, since and detail."""
+    return UNIT_SEP.join(
+        (unreachable.reason.value, str(to_epoch(unreachable.since)), unreachable.detail)
+    )
+
+
+def decode_unreachable(value: str) -> Unreachable | None:
+    """A stored `u:<channel>` value; None when it is not one this version knows."""
+    reason, _, rest = value.partition(UNIT_SEP)
+    since, _, detail = rest.partition(UNIT_SEP)
+    if reason not in _REASONS or not since.isdigit():
+        return None
+    at = from_epoch(since)
+    return Unreachable(_REASONS[reason], at, detail) if at is not None else None
+
+
 def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
     """Build a Contact from its stored hash."""
     identities: dict[Channel, str] = {}
     inbound: dict[Channel, datetime] = {}
+    reachability: dict[Channel, Unreachable] = {}
     for name, value in data.items():
         if name.startswith(IDENTITY_FIELD):
             identities[_CHANNELS[name[2:]]] = value
@@ -173,6 +196,10 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
             at = from_epoch(value)
             if at is not None:
                 inbound[_CHANNELS[name[3:]]] = at
+        elif name.startswith(UNREACHABLE_FIELD) and name[2:] in _CHANNELS:
+            unreachable = decode_unreachable(value)
+            if unreachable is not None:
+                reachability[_CHANNELS[name[2:]]] = unreachable
     window = data.get(F_WECHAT_WINDOW)
     conversation = Conversation(
         status=ConversationStatus(data.get(F_STATUS, ConversationStatus.CLOSED.value)),
@@ -198,6 +225,7 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
         indexed=data.get(F_TERMS, ""),
         email_thread_id=data.get(F_EMAIL_THREAD_ID) or None,
         email_subject=data.get(F_EMAIL_SUBJECT, ""),
+        reachability=reachability,
     )
 
 
@@ -800,6 +828,36 @@ class ContactStore:
             return True
 
         return await self._mutate(contact_id, build)
+
+    async def set_reachability(
+        self, contact_id: str, channel: Channel, unreachable: Unreachable | None
+    ) -> tuple[Contact, bool]:
+        """Record that `channel` is unreachable (or, with None, reachable again).
+
+        Returns the contact and whether anything changed: an identity already
+        unreachable for the same reason keeps its first `since`, and one
+        already reachable stays as it is. Status, assignee and windows are
+        untouched (a reachability event is not the customer writing).
+        """
+        changed = False
+
+        def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
+            nonlocal changed
+            current = contact.unreachable(channel)
+            name = UNREACHABLE_FIELD + channel.value
+            if unreachable is None:
+                if current is None:
+                    return False
+                change.hdel(name)
+            else:
+                if current is not None and current.reason is unreachable.reason:
+                    return False
+                change.hset({name: encode_unreachable(unreachable)})
+            changed = True
+            return True
+
+        contact = await self._mutate(contact_id, build)
+        return contact, changed
 
     async def set_thread(self, contact_id: str, thread_ts: str) -> Contact:
         """Remember the Slack thread of the current open period, and whose thread it is.

@@ -150,3 +150,33 @@ async def test_delete_removes_everything(any_env: StoreEnv, now: datetime) -> No
     assert await any_env.contacts.find_by_identity(Channel.TELEGRAM, "5550001") is None
     with pytest.raises(ContactNotFound):
         await any_env.contacts.reopen(cid, "U", now)
+
+
+async def test_reachability_is_recorded_per_identity_and_cleared(
+    any_env: StoreEnv, now: datetime
+) -> None:
+    from bot.domain.reachability import Unreachable, UnreachableReason
+
+    created = await any_env.contacts.create(SARA, now)
+    blocked = Unreachable(UnreachableReason.BLOCKED, now, "403")
+    contact, changed = await any_env.contacts.set_reachability(
+        created.contact_id, Channel.TELEGRAM, blocked
+    )
+    assert changed
+    assert contact.unreachable(Channel.TELEGRAM) == blocked
+    assert contact.unreachable(Channel.WHATSAPP) is None
+    # The same reason again keeps the first `since`.
+    later = Unreachable(UnreachableReason.BLOCKED, now + timedelta(hours=1))
+    contact, changed = await any_env.contacts.set_reachability(
+        created.contact_id, Channel.TELEGRAM, later
+    )
+    assert not changed and contact.unreachable(Channel.TELEGRAM) == blocked
+    read = await any_env.contacts.require(created.contact_id)
+    assert read.unreachable(Channel.TELEGRAM) == blocked
+    assert read.conversation.status is ConversationStatus.CLOSED  # not the customer writing
+    contact, changed = await any_env.contacts.set_reachability(
+        created.contact_id, Channel.TELEGRAM, None
+    )
+    assert changed and contact.unreachable(Channel.TELEGRAM) is None
+    _, changed = await any_env.contacts.set_reachability(created.contact_id, Channel.TELEGRAM, None)
+    assert not changed

@@ -1,0 +1,128 @@
+"""Reachability of one channel identity: whether a customer can be sent to there.
+
+Pure: no I/O, no clock. A customer can stop being reachable on one channel
+and stay reachable on the others (SPEC "Reachability"). What makes an
+identity unreachable, and what makes it reachable again, is the table below
+as data; the connectors map each vendor's answer or event to an
+`UnreachableReason`, the store keeps an `Unreachable` per identity, and the
+follow-up service and the relay refuse before sending with `blocks(...)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+
+from bot.domain.channels import Channel
+from bot.domain.records import quick_init
+
+__all__ = [
+    "MESSAGE_CLEARS",
+    "SMS_START_KEYWORDS",
+    "SMS_STOP_KEYWORDS",
+    "ReachScope",
+    "Unreachable",
+    "UnreachableReason",
+    "sms_keyword",
+]
+
+
+class UnreachableReason(StrEnum):
+    """Why an identity cannot be sent to; the catalogue key is `reach.reason.<value>`."""
+
+    OPTED_OUT = "opted_out"  # SMS: STOP keyword, OptOutType=STOP, Twilio 21610
+    BLOCKED = "blocked"  # Telegram: 403 "bot was blocked by the user"
+    DEACTIVATED = "deactivated"  # Telegram: 403 "user is deactivated"
+    UNSUBSCRIBED = "unsubscribed"  # Viber `unsubscribed` / status 6; WeChat `unsubscribe`
+    UNFOLLOWED = "unfollowed"  # LINE `unfollow`
+    UNAVAILABLE = "unavailable"  # Messenger / Instagram: "this person isn't available"
+    MARKETING_STOPPED = "marketing_stopped"  # WhatsApp 131050: marketing templates only
+    ADDRESS_REFUSED = "address_refused"  # e-mail: permanent (5xx) refusal of the recipient
+
+
+class ReachScope(StrEnum):
+    """What an unreachable identity refuses."""
+
+    ALL = "all"  # nothing may be sent
+    MARKETING = "marketing"  # only marketing templates are refused (WhatsApp 131050)
+
+
+#: The scope each reason refuses.
+REASON_SCOPE: Mapping[UnreachableReason, ReachScope] = MappingProxyType(
+    {reason: ReachScope.ALL for reason in UnreachableReason}
+    | {UnreachableReason.MARKETING_STOPPED: ReachScope.MARKETING}
+)
+
+#: Channels where any new message from the customer makes them reachable again.
+#: SMS needs START/UNSTOP/YES (the carrier keeps blocking until then) and LINE
+#: a `follow` event (an unfollowed account cannot be written to by the user).
+MESSAGE_CLEARS: frozenset[Channel] = frozenset(
+    {
+        Channel.TELEGRAM,
+        Channel.VIBER,
+        Channel.WECHAT,
+        Channel.MESSENGER,
+        Channel.INSTAGRAM,
+        Channel.WHATSAPP,
+        Channel.EMAIL,
+        Channel.WEBCHAT,
+    }
+)
+
+#: Twilio's default opt-out and opt-in keywords (a message that is exactly one
+#: of them, any case, surrounding spaces ignored):
+#: https://help.twilio.com/articles/223134027
+SMS_STOP_KEYWORDS: frozenset[str] = frozenset(
+    {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
+)
+SMS_START_KEYWORDS: frozenset[str] = frozenset({"START", "UNSTOP", "YES"})
+
+
+@quick_init
+@dataclass(frozen=True)
+class Unreachable:
+    """An identity the customer cannot be reached on: why, since when, how far."""
+
+    reason: UnreachableReason
+    since: datetime
+    #: The channel's own words or code (e.g. "21610", "STOP"): never PII.
+    detail: str = ""
+
+    @property
+    def scope(self) -> ReachScope:
+        return REASON_SCOPE[self.reason]
+
+    @property
+    def key(self) -> str:
+        """The catalogue key of the reason in words (params: `channel`)."""
+        return f"reach.reason.{self.reason.value}"
+
+    def blocks(self, *, template_category: str | None = None) -> bool:
+        """Whether a message is refused: everything, or (MARKETING scope) a
+        template whose category is MARKETING (Meta's category names)."""
+        if self.scope is ReachScope.ALL:
+            return True
+        return (template_category or "").upper() == "MARKETING"
+
+
+def sms_keyword(text: str, opt_out_type: str | None = None) -> bool | None:
+    """What an inbound SMS says about reachability: False (opted out), True
+    (opted back in) or None (an ordinary message).
+
+    Twilio's Advanced Opt-Out names the kind in `OptOutType` (STOP, START,
+    HELP): it wins over the body, since custom keywords may be configured.
+    """
+    kind = (opt_out_type or "").strip().upper()
+    if kind == "STOP":
+        return False
+    if kind == "START":
+        return True
+    word = text.strip().upper()
+    if word in SMS_STOP_KEYWORDS:
+        return False
+    if word in SMS_START_KEYWORDS:
+        return True
+    return None
