@@ -1,12 +1,25 @@
 """The asyncio Redis client: one Redis, or a node of a Redis Cluster.
 
 redis-py uses the hiredis parser by itself when `hiredis` is installed.
+
+Every new connection loads our Lua scripts (one pipelined round trip, at
+connect time only): a Redis that restarted, failed over or was flushed of
+scripts has them again before the first command on the new connection, so
+`EVALSHA` queued in a pipeline never meets `NOSCRIPT`. (redis-py reloads on
+`NOSCRIPT` only for direct `Script` calls; its asyncio `Pipeline.execute`
+checks `SCRIPT EXISTS` for scripts registered on the pipeline, a round trip
+per execute, and not at all for an `EVALSHA` queued by hand.)
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.connection import AbstractConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 
 RedisClient = Redis | RedisCluster
 
@@ -22,6 +35,52 @@ HEALTH_CHECK_INTERVAL = 30
 MAX_CONNECTIONS = 1024
 
 
+def _retry() -> Retry:
+    """A command that meets a dropped connection (Redis restarted, a pooled
+    connection gone stale) reconnects and is sent again, twice at most, within
+    about half a second; `from_url` alone would not retry at all. A write whose
+    reply was lost may so run twice: our scripts guard with idempotency keys,
+    and inbound processing dedupes on the channel's message id."""
+    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.25), retries=2)
+
+
+#: Lua sources every new connection loads (see `load_on_connect`).
+_SCRIPTS: list[str] = []
+
+
+def load_on_connect(source: str) -> None:
+    """Have every connection made from now on load `source` (`SCRIPT LOAD`)."""
+    if source not in _SCRIPTS:
+        _SCRIPTS.append(source)
+
+
+async def _connect(connection: AbstractConnection) -> None:
+    """redis-py's handshake (AUTH, SELECT…), then our scripts, pipelined."""
+    await connection.on_connect()
+    scripts = list(_SCRIPTS)
+    if not scripts:
+        return
+    await connection.send_packed_command(
+        connection.pack_commands([("SCRIPT", "LOAD", source) for source in scripts]),
+        check_health=False,
+    )
+    for _ in scripts:
+        # A Redis still loading its data answers LOADING (BusyLoadingError, a
+        # ConnectionError): the connect fails and is retried like any other.
+        await connection.read_response()
+
+
+def _install_connect_hook(client: RedisClient) -> RedisClient:
+    if isinstance(client, RedisCluster):
+        # As redis-py does for its own per-connection settings: the manager's
+        # kwargs reach nodes found later, the startup nodes have their copy.
+        manager: Any = client.nodes_manager
+        manager.connection_kwargs["redis_connect_func"] = _connect
+        for node in manager.startup_nodes.values():
+            node.connection_kwargs["redis_connect_func"] = _connect
+    return client
+
+
 def create_redis(url: str, *, cluster: bool = False) -> RedisClient:
     """A client for `url` (`redis://`, `rediss://`, `unix://`) answering `str`, not `bytes`.
 
@@ -31,13 +90,16 @@ def create_redis(url: str, *, cluster: bool = False) -> RedisClient:
     if cluster:
         if url.startswith("unix://"):
             raise ValueError("REDIS_CLUSTER needs a redis:// or rediss:// URL, not unix://")
-        return RedisCluster.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=SOCKET_TIMEOUT,
-            socket_connect_timeout=SOCKET_CONNECT_TIMEOUT,
-            health_check_interval=HEALTH_CHECK_INTERVAL,
-            max_connections=MAX_CONNECTIONS,
+        return _install_connect_hook(
+            RedisCluster.from_url(
+                url,
+                decode_responses=True,
+                socket_timeout=SOCKET_TIMEOUT,
+                socket_connect_timeout=SOCKET_CONNECT_TIMEOUT,
+                health_check_interval=HEALTH_CHECK_INTERVAL,
+                max_connections=MAX_CONNECTIONS,
+                retry=_retry(),
+            )
         )
     return Redis.from_url(
         url,
@@ -46,4 +108,6 @@ def create_redis(url: str, *, cluster: bool = False) -> RedisClient:
         socket_connect_timeout=SOCKET_CONNECT_TIMEOUT,
         health_check_interval=HEALTH_CHECK_INTERVAL,
         max_connections=MAX_CONNECTIONS,
+        retry=_retry(),
+        redis_connect_func=_connect,
     )

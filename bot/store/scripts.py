@@ -16,7 +16,7 @@ from typing import Any
 from redis.crc import key_slot
 from redis.exceptions import NoScriptError
 
-from bot.store.connection import RedisClient
+from bot.store.connection import RedisClient, load_on_connect
 
 
 class CrossSlotError(RuntimeError):
@@ -52,6 +52,7 @@ class LuaScript:
     def __post_init__(self) -> None:
         self.source = _source(self.name)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+        load_on_connect(self.source)
 
     async def __call__(self, redis: RedisClient, keys: Sequence[str], args: Sequence[Any]) -> Any:
         check_one_slot(keys)
