@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from bot.domain.channels import Channel
 from bot.domain.contacts import contact_terms
+from bot.domain.display import display_name
 from bot.domain.reachability import Unreachable
 from bot.domain.records import quick_init
 
@@ -145,6 +146,20 @@ class Contact:
     @property
     def name(self) -> str:
         return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+    @property
+    def display_name(self) -> str:
+        """What the contact is shown by on every surface: its name, else its phone
+        number, e-mail or channel handle, never its internal id
+        (`bot.domain.display`)."""
+        return display_name(
+            first_name=self.first_name,
+            last_name=self.last_name,
+            phone=self.phone,
+            email=self.email,
+            identities=self.identities,
+            last_inbound_at=self.conversation.last_inbound_at,
+        )
 
     @property
     def channels(self) -> tuple[Channel, ...]:
