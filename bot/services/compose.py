@@ -4,7 +4,8 @@ whether what they composed can go. Slack-free.
 The policy (`bot.domain.windows`) decides each channel's window; this module
 turns those decisions into the choices a composer offers (free text, an
 approved WhatsApp template, a Messenger message tag), picks sensible defaults
-(the channel the customer wrote on last where free text goes), and checks a
+(the channel the customer wrote on last where anything may go, in the form it
+allows), and checks a
 composition before it is queued: empty text, text over the channel's limit
 (`bot.domain.limits`), a template parameter left out, a takeover not
 confirmed. The one-line `/followup <contact> <message>` goes through
@@ -230,11 +231,18 @@ def line_channel(contact: Contact, decisions: Sequence[Decision]) -> Channel | N
 
 
 def default_channel(contact: Contact, options: Sequence[ChannelOption]) -> Channel | None:
-    """The composer's first channel: as for a one-line follow-up, except that a
-    channel where something else (a template, a tag) may go beats one where
-    nothing may."""
+    """The composer's first channel: the one the customer wrote on last where
+    something may be sent now, in whatever form it allows (a WhatsApp customer
+    whose window closed gets WhatsApp's template picker, not SMS). A channel
+    where nothing may go is passed over. When the customer wrote on none that
+    allows anything, the first channel that takes free text, then the first
+    where anything goes; when nothing may go anywhere, the most recent one."""
     ordered = _by_recency(contact, [o.decision for o in options])
     by_channel = {o.channel: o for o in options}
+    wrote = contact.conversation.last_inbound_at
+    for decision in ordered:
+        if decision.channel in wrote and by_channel[decision.channel].open:
+            return decision.channel
     for decision in ordered:
         if Form.TEXT in by_channel[decision.channel].forms:
             return decision.channel

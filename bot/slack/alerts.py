@@ -92,7 +92,7 @@ def alert_message(
     policy: PolicySettings,
 ) -> tuple[str, list[Block]]:
     """The direct message for one alert: a headline, what matters, buttons to act."""
-    name = escape(contact.name or contact.id)
+    name = escape(contact.display_name)
     channel = channel_label(alert.channel) if alert.channel else "—"
     body: list[str] = []
     context: list[str] = []

@@ -62,7 +62,7 @@ def thread_root(
     channels = ", ".join(CHANNEL_LABELS[c] for c in contact.channels) or t(
         "thread.root.no_channels", lang
     )
-    title = t("thread.root.title", lang, name=contact.name or contact.id, channels=channels)
+    title = t("thread.root.title", lang, name=escape(contact.display_name), channels=channels)
     status = t(
         "thread.root.status",
         lang,
@@ -84,7 +84,7 @@ def inbound_entry(
     contact: Contact, channel: Channel, text: str, lang: str
 ) -> tuple[str, list[Block]]:
     head = t(
-        "thread.inbound", lang, name=contact.name or contact.id, channel=CHANNEL_LABELS[channel]
+        "thread.inbound", lang, name=escape(contact.display_name), channel=CHANNEL_LABELS[channel]
     )
     return head, [SectionBlock(text=MarkdownTextObject(text=f"{head}\n{quote(text)}"))]
 

@@ -364,14 +364,23 @@ def _blocked_blocks(plan: ComposePlan, lang: str) -> list[Block]:
             text=_md("\n".join([t("compose.blocked", lang, channel=channel), *reasons])),
         )
     ]
-    alternatives = plan.alternatives
-    if alternatives:
+    if plan.alternatives:
+        # What each of them allows is listed under the channel select.
         blocks.append(SectionBlock(text=_md(t("compose.blocked.elsewhere", lang))))
-        blocks.append(_context(*(window_line(o.decision, lang) for o in alternatives)))
     else:
-        name = escape(plan.contact.name or plan.contact.id)
+        name = escape(plan.contact.display_name)
         blocks.append(SectionBlock(text=_md(t("compose.blocked.nowhere", lang, name=name))))
     return blocks
+
+
+def _other_channels(plan: ComposePlan, lang: str) -> ContextBlock | None:
+    """The contact's other channels, each with what it allows now."""
+    others = [o for o in plan.options if o.channel != plan.draft.channel]
+    if not others:
+        return None
+    return _context(
+        _bold(t("compose.channel.others", lang)), *(window_line(o.decision, lang) for o in others)
+    )
 
 
 def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lang: str) -> View:
@@ -403,9 +412,12 @@ def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lan
         )
     if option is not None:
         blocks.append(_context(window_line(option.decision, lang)))
+    others = _other_channels(plan, lang)
+    if others is not None:
+        blocks.append(others)
     if not plan.may_send:
         if option is None:
-            name = escape(plan.contact.name or plan.contact.id)
+            name = escape(plan.contact.display_name)
             blocks.append(SectionBlock(text=_md(t("compose.no_channel", lang, name=name))))
         else:
             blocks.extend(_blocked_blocks(plan, lang))
@@ -588,7 +600,7 @@ def field_errors(problems: Sequence[FieldProblem], submitted: Draft, lang: str) 
 
 def close_modal(contact: Contact, origin: Origin, close_unassigns: bool, lang: str) -> View:
     """Close a conversation, with an optional reason for the thread."""
-    name = escape(contact.name or contact.id)
+    name = escape(contact.display_name)
     effect = "compose.close.unassigns" if close_unassigns else "compose.close.keeps_assignee"
     return View(
         type="modal",
@@ -716,7 +728,7 @@ def sent_message(
     taken_from: str | None = None,
 ) -> tuple[str, list[Block]]:
     """The follow-up was accepted: where it goes, how, and what it did to the conversation."""
-    name = escape(contact.name or contact.id)
+    name = escape(contact.display_name)
     text = t(
         "compose.sent",
         lang,
@@ -736,7 +748,7 @@ def sent_message(
 def duplicate_message(
     contact: Contact, channel: Channel | None, lang: str
 ) -> tuple[str, list[Block]]:
-    name = escape(contact.name or contact.id)
+    name = escape(contact.display_name)
     label = CHANNEL_LABELS[channel] if channel else "—"
     text = t("compose.duplicate", lang, name=name, channel=label)
     return text, _message(text)
@@ -763,7 +775,7 @@ def _alternative_buttons(line: LineResult, lang: str) -> list[ButtonElement]:
 def line_answer(line: LineResult, message: str, key: str, lang: str) -> tuple[str, list[Block]]:
     """The answer to a one-line `/followup <contact> <message>` (or its buttons)."""
     contact = line.contact
-    name = escape(contact.name or contact.id)
+    name = escape(contact.display_name)
     label = CHANNEL_LABELS[line.channel] if line.channel else "—"
     if line.outcome is LineOutcome.SENT and line.channel is not None:
         return sent_message(
@@ -811,7 +823,7 @@ def refused_message(
     contact: Contact, decision: Decision | None, reason_words: str, lang: str
 ) -> tuple[str, list[Block]]:
     """A modal's follow-up the window refused after all (it changed meanwhile)."""
-    name = escape(contact.name or contact.id)
+    name = escape(contact.display_name)
     label = CHANNEL_LABELS[decision.channel] if decision else "—"
     text = t("compose.refused", lang, name=name, channel=label, reason=reason_words)
     button_ = button(t("compose.button.another_way", lang), ids.FOLLOWUP_ANOTHER_WAY, contact.id)
@@ -822,7 +834,7 @@ def taken_meanwhile_message(
     contact: Contact, agent: str | None, lang: str
 ) -> tuple[str, list[Block]]:
     """A modal's follow-up not sent: another agent took the conversation meanwhile."""
-    name = escape(contact.name or contact.id)
+    name = escape(contact.display_name)
     text = t("compose.taken_meanwhile", lang, name=name, agent=f"<@{agent}>" if agent else "—")
     again = button(t("button.followup", lang), ids.CONTACT_FOLLOWUP, contact.id)
     return text, _message(text, actions=[again])

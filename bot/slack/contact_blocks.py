@@ -61,7 +61,7 @@ def contact_summary(contact: Contact, now: datetime, lang: str) -> str:
     channels = ", ".join(CHANNEL_LABELS[c] for c in contact.channels) or "—"
     conv = contact.conversation
     assignee = f"<@{conv.assignee}>" if conv.assignee else t("contact.unassigned", lang)
-    head = t("contact.head", lang, name=escape(contact.name or contact.id), channels=channels)
+    head = t("contact.head", lang, name=escape(contact.display_name), channels=channels)
     state = t(
         "contact.state",
         lang,
@@ -138,6 +138,21 @@ def describe_filters(args: FindArgs, lang: str) -> str:
     )
 
 
+def no_results_hint(args: FindArgs) -> str:
+    """The catalogue key of what to try when nothing was found: only the flags
+    the agent has not given already (`--all` widens the inbox, `--any` the
+    status), else a shorter query."""
+    widen_inbox = args.scope is Scope.MINE
+    widen_status = args.status is not None
+    if widen_inbox and widen_status:
+        return "search.hint_all"
+    if widen_inbox:
+        return "search.hint_all_only"
+    if widen_status:
+        return "search.hint_any"
+    return "search.hint_shorter"
+
+
 def results_message(
     args: FindArgs,
     views: Sequence[ContactView],
@@ -154,7 +169,7 @@ def results_message(
     if not views:
         key = "search.none_more" if offset else "search.none"
         text = t(key, lang, query=escape(args.query), filters=filters)
-        hint = t("search.hint_all" if args.scope is Scope.MINE else "search.hint_any", lang)
+        hint = t(no_results_hint(args), lang)
         return text, [
             SectionBlock(text=MarkdownTextObject(text=text)),
             ContextBlock(elements=[MarkdownTextObject(text=hint)]),

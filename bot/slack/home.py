@@ -103,7 +103,7 @@ def thread_link(contact: Contact, links: Mapping[str, str], lang: str) -> list[B
 
 def close_button(contact: Contact, lang: str) -> ButtonElement:
     """*Close*, after Slack's own confirmation dialog (no modal, two taps)."""
-    name = contact.name or contact.id
+    name = escape(contact.display_name)
     return ButtonElement(
         text=PlainTextObject(text=t("button.close", lang), emoji=True),
         action_id=ids.CONTACT_CLOSE,
@@ -175,7 +175,7 @@ def open_section(home: Home, links: Mapping[str, str], now: datetime, lang: str)
 
 
 def closing_line(window: ClosingWindow, now: datetime, lang: str, *, bold: bool = True) -> str:
-    name = escape(window.contact.name or window.contact.id)
+    name = escape(window.contact.display_name)
     return t(
         "home.closing.line" if bold else "home.team.closing",
         lang,
@@ -247,7 +247,7 @@ def team_section(team: Team | None, now: datetime, lang: str) -> list[Block]:
                 t(
                     "home.team.conversation",
                     lang,
-                    name=escape(contact.name or contact.id),
+                    name=escape(contact.display_name),
                     last=ago(contact.conversation.last_customer_message_at, now, lang),
                 )
             )

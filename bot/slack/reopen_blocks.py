@@ -107,7 +107,7 @@ def customer_line(result: ReopenResult, now: datetime, lang: str) -> str:
 def reopen_card(result: ReopenResult, now: datetime, lang: str) -> tuple[str, list[Block]]:
     """The answer to a reopen: what changed, the conversation's story, windows, buttons."""
     contact = result.contact
-    name = escape(contact.name or contact.id)
+    name = escape(contact.display_name)
     head = t(
         _HEADS[result.outcome], lang, name=name, previous=mention(result.previous_assignee, lang)
     )
@@ -142,7 +142,7 @@ def takeover_question(result: ReopenResult, lang: str) -> tuple[str, list[Block]
     text = t(
         "reopen.takeover_question",
         lang,
-        name=escape(contact.name or contact.id),
+        name=escape(contact.display_name),
         agent=mention(result.previous_assignee, lang),
     )
     return text, [

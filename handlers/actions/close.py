@@ -35,7 +35,7 @@ async def close_and_refresh(
     except ContactNotFound:
         text = t("reopen.gone", lang)
     else:
-        text = t("home.closed_done", lang, name=escape(after.name or after.id))
+        text = t("home.closed_done", lang, name=escape(after.display_name))
         await publish_home(deps, agent)
         assignee = before.conversation.assignee
         if assignee and assignee != agent:

@@ -80,7 +80,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             if contact is None:
                 text, blocks = text_message(t("reopen.gone", lang))
             else:
-                name = contact.name or contact.id
+                name = contact.display_name
                 text, blocks = text_message(left_with(name, contact.conversation.assignee, lang))
             await deliver(text, blocks, True)
 

@@ -13,6 +13,7 @@ from bot.slack.app import SlackDeps, respond
 from bot.slack.contact_blocks import text_message, unpack_page
 from bot.slack.i18n import t
 from bot.slack.links import ThreadLinks
+from bot.slack.render import escape
 from handlers.commands.find_contact import show_results
 
 
@@ -49,7 +50,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             if contact is None or link is None:
                 text, blocks = text_message(t("thread.none_yet", lang))
             else:
-                text, blocks = text_message(t("thread.link", lang, link=link, name=contact.name))
+                text, blocks = text_message(
+                    t("thread.link", lang, link=link, name=escape(contact.display_name))
+                )
             if isinstance(url, str):
                 await respond(deps, url, text, blocks)
 

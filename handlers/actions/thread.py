@@ -62,7 +62,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             if contact is None:
                 await answer(body, t("compose.gone", lang))
                 return
-            name = escape(contact.name or contact.id)
+            name = escape(contact.display_name)
             conv = contact.conversation
             if conv.status is ConversationStatus.OPEN:
                 # The root was stale: someone reopened it meanwhile. Taking it

@@ -1,0 +1,208 @@
+"""The right channel first, and a name for everyone (issue 9, point 5).
+
+Through the real Bolt app with signed requests: the compose modal preselects
+the channel the customer wrote on last (in the form it allows), lists the
+other channels with what each allows now; a nameless contact is shown by its
+phone number, e-mail or channel handle on every surface, never by our id;
+a "nothing found" hint never suggests a flag the agent already gave.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from bot.domain.channels import Channel
+from bot.slack import ids
+from bot.store.templates import WhatsAppTemplate
+from tests.slack.compose_steps import action_ids, ephemerals, open_composer, submit, texts
+from tests.slack.conftest import AGENT, Surface
+from tests.slack.test_home import open_home
+from tests.slack.test_thread_buttons import thread_of
+
+ORDER_UPDATE = WhatsAppTemplate("order_update", "en", "UTILITY", "Hi {{1}}, order {{2}} shipped.")
+NUMBER = "+971501234567"
+SHOWN_NUMBER = "+971 50 123 4567"
+OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+
+
+def chosen_channel(view: dict[str, Any]) -> str | None:
+    """The channel the modal's select shows (None: a one-channel modal has no select)."""
+    for block in view["blocks"]:
+        if block.get("block_id") == "compose_channel":
+            return str(block["accessory"]["initial_option"]["value"])
+    return None
+
+
+async def answer_to(surface: Surface, url: str) -> dict[str, Any]:
+    await surface.settle()
+    answers = surface.slack.answers_to(url)
+    assert answers, "no answer"
+    return answers[-1]
+
+
+# --- the right channel first -----------------------------------------------------------
+
+
+async def test_a_whatsapp_customer_whose_window_closed_gets_the_template_picker_not_sms(
+    surface: Surface,
+) -> None:
+    await surface.deps.templates.replace_all([ORDER_UPDATE])
+    cid = await surface.contact(
+        "Sara",
+        "Ahmed",
+        phone=NUMBER,
+        identities={Channel.WHATSAPP: "971501234567", Channel.SMS: NUMBER},
+        last_inbound={Channel.WHATSAPP: surface.now - timedelta(days=3)},
+    )
+
+    view = await open_composer(surface, cid)
+
+    assert chosen_channel(view) == "whatsapp"
+    assert ids.COMPOSE_TEMPLATE in action_ids(view) and ids.COMPOSE_TEXT not in action_ids(view)
+    shown = texts(view["blocks"])
+    assert "WhatsApp: window closed 2 d ago — template only" in shown
+    # The other channel, with what it allows now.
+    assert "*Other channels*" in shown
+    assert "SMS: no window — anything can be sent" in shown
+
+
+async def test_the_channel_the_customer_wrote_on_last_is_preselected(surface: Surface) -> None:
+    cid = await surface.contact(
+        "Omar",
+        "Khalil",
+        email="omar@example.com",
+        identities={
+            Channel.TELEGRAM: "7001",
+            Channel.LINE: "U4af4980629",
+            Channel.EMAIL: "omar@example.com",
+        },
+        last_inbound={
+            Channel.TELEGRAM: surface.now - timedelta(days=4),
+            Channel.LINE: surface.now - timedelta(hours=2),
+        },
+    )
+
+    view = await open_composer(surface, cid)
+
+    assert chosen_channel(view) == "line"
+    shown = texts(view["blocks"])
+    assert "Telegram: no window — anything can be sent" in shown
+    assert "E-mail: no window — anything can be sent" in shown
+
+
+async def test_a_latest_channel_where_nothing_goes_is_passed_over_for_one_that_works(
+    surface: Surface,
+) -> None:
+    cid = await surface.contact(
+        "Huda",
+        identities={Channel.WECHAT: OPENID, Channel.VIBER: "vb-1"},
+        last_inbound={
+            Channel.WECHAT: surface.now - timedelta(days=3),
+            Channel.VIBER: surface.now - timedelta(days=5),
+        },
+    )
+
+    view = await open_composer(surface, cid)
+
+    assert chosen_channel(view) == "viber"
+    assert "WeChat: window closed 1 d ago — nothing can be sent" in texts(view["blocks"])
+
+
+# --- a name for everyone -----------------------------------------------------------------
+
+
+async def test_a_nameless_sms_contact_is_its_number_when_a_follow_up_goes(
+    surface: Surface,
+) -> None:
+    cid = await surface.contact("", phone=NUMBER, identities={Channel.SMS: NUMBER})
+
+    _, _, url = await surface.command(ids.FOLLOWUP, f"{NUMBER} Your fix is live")
+    answer = await answer_to(surface, url)
+
+    assert f"On its way to *{SHOWN_NUMBER}* on SMS" in answer["text"]
+    assert f"*{cid}*" not in answer["text"]
+
+
+async def test_a_nameless_contact_is_its_number_in_search_results_and_the_modal(
+    surface: Surface,
+) -> None:
+    cid = await surface.contact("", phone=NUMBER, identities={Channel.SMS: NUMBER}, assignee=AGENT)
+
+    _, _, url = await surface.command(ids.FIND_CONTACT, "0501234567")
+    answer = await answer_to(surface, url)
+    shown = texts(answer["blocks"])
+    assert f"*{SHOWN_NUMBER}*" in shown and f"*{cid}*" not in shown
+
+    view = await open_composer(surface, cid)
+    ack = await submit(surface, view, {ids.COMPOSE_TEXT: "Hello"})
+    assert ack == {}
+    assert f"On its way to *{SHOWN_NUMBER}* on SMS" in ephemerals(surface)[-1]["text"]
+
+
+async def test_a_nameless_wechat_follower_is_shown_by_its_channel_and_openid(
+    surface: Surface,
+) -> None:
+    cid = await surface.contact(
+        "",
+        identities={Channel.WECHAT: OPENID},
+        last_inbound={Channel.WECHAT: surface.now - timedelta(hours=1)},
+    )
+
+    _, _, url = await surface.command(ids.REOPEN, cid)
+    answer = await answer_to(surface, url)
+
+    shown = texts(answer["blocks"])
+    assert f"Reopened *WeChat {OPENID}*" in shown
+    assert f"*{cid}*" not in shown
+
+
+async def test_a_nameless_contact_is_its_email_on_app_home_and_the_thread_root(
+    surface: Surface,
+) -> None:
+    cid = await surface.contact(
+        "",
+        email="layla@example.com",
+        identities={Channel.EMAIL: "layla@example.com"},
+        assignee=AGENT,
+        status="open",
+        last_inbound={Channel.EMAIL: surface.now - timedelta(hours=1)},
+    )
+
+    home = await open_home(surface)
+    assert "*layla@example.com*" in texts(home["blocks"])
+    assert cid not in texts(home["blocks"])
+
+    _, root = await thread_of(surface, cid)
+    assert root["text"].startswith("*layla@example.com*")
+
+
+# --- hints never repeat a flag -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "suggested", "not_suggested"),
+    [
+        ("", ["--all", "--any"], []),
+        (" --all", ["--any"], ["--all"]),
+        (" --any", ["--all"], ["--any"]),
+        (" --all --any", [], ["--all", "--any"]),
+    ],
+    ids=["none-given", "all-given", "any-given", "both-given"],
+)
+async def test_a_hint_never_suggests_a_flag_already_given(
+    surface: Surface, flags: str, suggested: list[str], not_suggested: list[str]
+) -> None:
+    _, _, url = await surface.command(ids.FIND_CONTACT, f"nobody{flags}")
+    answer = await answer_to(surface, url)
+
+    assert "No contact found" in answer["text"]
+    hint = texts(answer["blocks"][-1:])
+    for flag in suggested:
+        assert f"`{flag}`" in hint
+    for flag in not_suggested:
+        assert flag not in hint
+    if not suggested:
+        assert "shorter query" in hint
