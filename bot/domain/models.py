@@ -82,6 +82,10 @@ class Conversation:
     closed_reason: str | None = None
     closed_at: datetime | None = None
     opened_at: datetime | None = None
+    #: What WeChat itself refused in a window, learned from its answer
+    #: ("spent": 45047, "closed": 45015), and the window start it applies to.
+    wechat_learned: str | None = None
+    wechat_learned_window: int | None = None
 
     @property
     def last_customer_message_at(self) -> datetime | None:
@@ -101,6 +105,14 @@ class Conversation:
         if start is None or self.wechat_window_start != to_epoch(start):
             return 0
         return self.wechat_outbound
+
+    def wechat_learned_now(self) -> str | None:
+        """What WeChat refused in the current window ("spent", "closed"), if
+        anything: a customer message starts a new window and forgets it."""
+        start = self.last_inbound_at.get(Channel.WECHAT)
+        if start is None or self.wechat_learned_window != to_epoch(start):
+            return None
+        return self.wechat_learned
 
 
 @quick_init
@@ -200,3 +212,5 @@ class OutboundMessage:
     idempotency_key: str | None = None
     reason: str = ""  # failed / outside the window: why, in words
     sent_at: datetime | None = None
+    #: The WeChat window start (epoch s) the commit counted this message in.
+    counted_window: int | None = None

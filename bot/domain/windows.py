@@ -23,7 +23,7 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from bot.domain.channels import Channel
-from bot.domain.records import quick_init
+from bot.domain.records import quick_init, replaced
 
 __all__ = [
     "REASON_KEYS",
@@ -37,6 +37,7 @@ __all__ = [
     "WindowRule",
     "adapt_at_send",
     "after_free_text",
+    "at_send",
     "decide",
     "free_text_closes_at",
     "timeless_decision",
@@ -74,6 +75,8 @@ INSTAGRAM_CLOSED = "window.instagram.closed"  # closed_seconds_ago
 WECHAT_OPEN = "window.wechat.open"  # closes_in_seconds, remaining, limit
 WECHAT_CLOSED = "window.wechat.closed"  # closed_seconds_ago
 WECHAT_LIMIT_REACHED = "window.wechat.limit_reached"  # limit
+WECHAT_LIMIT_LEARNED = "window.wechat.limit_learned"  # (WeChat refused with 45047)
+WECHAT_CLOSED_LEARNED = "window.wechat.closed_learned"  # (WeChat refused with 45015)
 VIBER_CHATBOT = "window.viber.chatbot"  # used, limit, remaining
 VIBER_CHATBOT_PAID = "window.viber.chatbot_paid"  # used, limit (past the free quota)
 VIBER_QUOTA_EXHAUSTED = "window.viber.quota_exhausted"  # used, limit
@@ -98,6 +101,8 @@ REASON_KEYS: frozenset[str] = frozenset(
         WECHAT_OPEN,
         WECHAT_CLOSED,
         WECHAT_LIMIT_REACHED,
+        WECHAT_LIMIT_LEARNED,
+        WECHAT_CLOSED_LEARNED,
         VIBER_CHATBOT,
         VIBER_CHATBOT_PAID,
         VIBER_QUOTA_EXHAUSTED,
@@ -158,6 +163,10 @@ class WindowInput:
     outbound_in_window: int = 0  # WeChat outbound count in the current window
     viber_month_count: int = 0  # chatbot-initiated Viber messages this month
     viber_count_month: str | None = None  # "YYYY-MM" the count belongs to (None = month of now)
+    #: WeChat refused this window (learned, until the customer writes): 45047
+    #: the count is spent, 45015 the window is closed, whatever our own counts say.
+    window_spent: bool = False
+    window_closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -322,6 +331,33 @@ def timeless_decision(channel: Channel) -> Decision | None:
     return _NO_WINDOW_DECISIONS.get(channel)
 
 
+def at_send(
+    window: WindowInput,
+    *,
+    counted_in_window: bool = False,
+    counted_in_month: bool = False,
+) -> WindowInput:
+    """The snapshot a queued message is judged against when it is sent.
+
+    A message the commit counted already (in the WeChat window's count, or in
+    the Viber month's quota) is one of the counts it would be judged by: it
+    is judged against the others only, so the last message a limit allows is
+    sent (N accepted within a limit of N: N go). Anything that changed since
+    the commit (more messages, a customer reply, a new month) still counts.
+    """
+    if not counted_in_window and not counted_in_month:
+        return window
+    return replaced(
+        window,
+        outbound_in_window=max(0, window.outbound_in_window - 1)
+        if counted_in_window
+        else window.outbound_in_window,
+        viber_month_count=max(0, window.viber_month_count - 1)
+        if counted_in_month
+        else window.viber_month_count,
+    )
+
+
 def adapt_at_send(
     queued_mode: SendMode, form: Form, tag: str | None, decision_now: Decision
 ) -> SendMode:
@@ -384,6 +420,18 @@ def _inside(
     if rule.message_limit:
         limit = settings.wechat_window_messages
         used = window.outbound_in_window
+        if window.window_closed:
+            # WeChat said 45015: our clock and theirs disagree; theirs wins.
+            return Decision(channel, SendMode.REFUSED, Reason(WECHAT_CLOSED_LEARNED), remaining=0)
+        if window.window_spent:
+            # WeChat said 45047: the account's real limit is lower than ours.
+            return Decision(
+                channel,
+                SendMode.REFUSED,
+                Reason(WECHAT_LIMIT_LEARNED),
+                counter_limit=limit,
+                remaining=0,
+            )
         if used >= limit:
             # Time will not help: only a customer reply resets the counter.
             return Decision(

@@ -46,7 +46,7 @@ from bot.domain.windows import (
     decide,
     timeless_decision,
 )
-from bot.services.followup import window_input
+from bot.services.followup import window_input_at_send
 from bot.services.inbound import ThreadSink
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
@@ -320,7 +320,8 @@ class Relay:
             return adapt_at_send(queued, _FORMS[message.form], message.tag, timeless)
         now = self.clock()
         viber = await self.outbox.viber_count(now) if channel is Channel.VIBER else 0
-        decision = decide(channel, window_input(contact, channel, viber, now), now, self.policy)
+        window = window_input_at_send(contact, message, viber, now)
+        decision = decide(channel, window, now, self.policy)
         mode = adapt_at_send(queued, _FORMS[message.form], message.tag, decision)
         if (
             mode is SendMode.CHATBOT

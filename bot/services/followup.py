@@ -24,6 +24,7 @@ from bot.domain.windows import (
     Reason,
     SendMode,
     WindowInput,
+    at_send,
     decide,
 )
 from bot.services.inbound import ThreadSink
@@ -79,14 +80,41 @@ def window_input(
 ) -> WindowInput:
     """The policy's view of a contact on one channel."""
     conv = contact.conversation
+    wechat = channel is Channel.WECHAT
+    learned = conv.wechat_learned_now() if wechat else None
     return WindowInput(
         last_inbound_at=conv.last_inbound_at.get(channel),
-        outbound_in_window=conv.wechat_count_in_current_window()
-        if channel is Channel.WECHAT
-        else 0,
+        outbound_in_window=conv.wechat_count_in_current_window() if wechat else 0,
         viber_month_count=viber_count,
         # Only Viber's quota is counted by month (None: the month of `now`).
         viber_count_month=month_of(now) if channel is Channel.VIBER else None,
+        window_spent=learned == "spent",
+        window_closed=learned == "closed",
+    )
+
+
+def window_input_at_send(
+    contact: Contact, message: OutboundMessage, viber_count: int, now: datetime
+) -> WindowInput:
+    """The policy's view when the relay sends `message`: the contact's state now,
+    without the message's own count where the commit counted it already."""
+    channel = message.channel
+    conv = contact.conversation
+    counted_in_window = (
+        channel is Channel.WECHAT
+        and message.counted_window is not None
+        and message.counted_window == conv.wechat_window_start
+    )
+    counted_in_month = (
+        channel is Channel.VIBER
+        and message.mode == SendMode.CHATBOT.value
+        and message.created_at is not None
+        and month_of(message.created_at) == month_of(now)
+    )
+    return at_send(
+        window_input(contact, channel, viber_count, now),
+        counted_in_window=counted_in_window,
+        counted_in_month=counted_in_month,
     )
 
 

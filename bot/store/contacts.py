@@ -42,6 +42,7 @@ F_FIRST, F_LAST, F_EMAIL, F_PHONE = "fn", "ln", "em", "ph"
 F_STATUS, F_ASSIGNEE, F_LAST_INBOUND, F_TERMS = "st", "as", "li", "tx"
 F_VERSION, F_THREAD, F_PREV_THREAD = "v", "th", "pth"
 F_WECHAT_COUNT, F_WECHAT_WINDOW = "wc", "wcw"
+F_WECHAT_LEARNED = "wl"  # what WeChat refused in a window: "spent:<start>" / "closed:<start>"
 F_CLOSED_REASON, F_CLOSED_AT, F_OPENED_AT = "cr", "ca", "oa"
 F_EMAIL_THREAD_ID, F_EMAIL_SUBJECT = "emid", "esub"  # the customer's last e-mail
 IDENTITY_FIELD = "i:"
@@ -50,6 +51,8 @@ INBOUND_FIELD = "li:"
 UNREACHABLE_FIELD = "u:"
 UNIT_SEP = "\x1f"
 _REASONS = {reason.value: reason for reason in UnreachableReason}
+#: What WeChat can refuse a window with: its count spent (45047), closed (45015).
+WECHAT_LEARNED_KINDS = frozenset({"spent", "closed"})
 TERM_SEP = "\x1e"  # record separator: never part of a folded term
 _CHANNELS = {channel.value: channel for channel in Channel}  # faster than Channel(value)
 
@@ -184,6 +187,14 @@ def decode_unreachable(value: str) -> Unreachable | None:
     return Unreachable(_REASONS[reason], at, detail) if at is not None else None
 
 
+def parse_wechat_learned(value: str | None) -> tuple[str | None, int | None]:
+    """`wl`: (what WeChat refused, the window start it applies to), or (None, None)."""
+    kind, _, start = (value or "").partition(":")
+    if kind not in WECHAT_LEARNED_KINDS or not start.isdigit():
+        return None, None
+    return kind, int(start)
+
+
 def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
     """Build a Contact from its stored hash."""
     identities: dict[Channel, str] = {}
@@ -201,6 +212,7 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
             if unreachable is not None:
                 reachability[_CHANNELS[name[2:]]] = unreachable
     window = data.get(F_WECHAT_WINDOW)
+    learned, learned_window = parse_wechat_learned(data.get(F_WECHAT_LEARNED))
     conversation = Conversation(
         status=ConversationStatus(data.get(F_STATUS, ConversationStatus.CLOSED.value)),
         assignee=data.get(F_ASSIGNEE) or None,
@@ -212,6 +224,8 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
         closed_reason=data.get(F_CLOSED_REASON) or None,
         closed_at=from_epoch(data.get(F_CLOSED_AT)),
         opened_at=from_epoch(data.get(F_OPENED_AT)),
+        wechat_learned=learned,
+        wechat_learned_window=learned_window,
     )
     return Contact(
         id=contact_id,
@@ -858,6 +872,21 @@ class ContactStore:
 
         contact = await self._mutate(contact_id, build)
         return contact, changed
+
+    async def learn_wechat_refusal(self, contact_id: str, kind: str, window_start: int) -> Contact:
+        """Remember that WeChat refused the window starting at `window_start`
+        ("spent": 45047, "closed": 45015) until the customer writes again."""
+        if kind not in WECHAT_LEARNED_KINDS:
+            raise ValueError(kind)
+
+        def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
+            conv = contact.conversation
+            if (conv.wechat_learned, conv.wechat_learned_window) == (kind, window_start):
+                return False
+            change.hset({F_WECHAT_LEARNED: f"{kind}:{window_start}"})
+            return True
+
+        return await self._mutate(contact_id, build)
 
     async def set_thread(self, contact_id: str, thread_ts: str) -> Contact:
         """Remember the Slack thread of the current open period, and whose thread it is.

@@ -43,10 +43,14 @@ from bot.store.contacts import (
     F_LAST,
     F_STATUS,
     F_WECHAT_COUNT,
+    F_WECHAT_LEARNED,
     F_WECHAT_WINDOW,
     IDENTITY_FIELD,
     INBOUND_FIELD,
+    UNREACHABLE_FIELD,
     ContactStore,
+    decode_unreachable,
+    parse_wechat_learned,
 )
 from bot.store.keys import ContactId, Keys
 from bot.store.scripts import CLAIM_BATCH, FINISH_BATCH, QUOTA, Change, apply_change
@@ -62,13 +66,14 @@ QUOTA_TTL_SECONDS = 62 * 24 * 3600
 #: and channel first: `claim_batch.lua` relies on it).
 MESSAGE_FIELDS = (
     "st", "ch", "cid", "mode", "form", "by", "txt", "tpl", "tpl_lang", "tpl_params", "tag",
-    "at", "h", "cmid", "ik", "why", "sat",
+    "at", "h", "cmid", "ik", "why", "sat", "cw",
 )  # fmt: skip
-#: A contact's fields a send needs: its name, e-mail thread and WeChat counter,
-#: and per channel (the channel value appended) its identity and window start.
+#: A contact's fields a send needs: its name, e-mail thread and WeChat counter
+#: (and what WeChat refused), and per channel (the channel value appended) its
+#: identity, window start and reachability.
 SEND_CONTACT_FIELDS = (F_FIRST, F_LAST, F_EMAIL_THREAD_ID, F_EMAIL_SUBJECT, F_WECHAT_COUNT,
-                       F_WECHAT_WINDOW)  # fmt: skip
-SEND_CONTACT_CHANNEL_FIELDS = (IDENTITY_FIELD, INBOUND_FIELD)
+                       F_WECHAT_WINDOW, F_WECHAT_LEARNED)  # fmt: skip
+SEND_CONTACT_CHANNEL_FIELDS = (IDENTITY_FIELD, INBOUND_FIELD, UNREACHABLE_FIELD)
 _CLAIM_SPEC = json.dumps(
     {
         "queued": MessageStatus.QUEUED.value,
@@ -136,7 +141,7 @@ def message_from_values(message_id: str, values: Sequence[str | None]) -> Outbou
     order (None: the field is absent), as HMGET answers them."""
     (status, channel, contact_id, mode, form, sender, text, template, template_language,
      template_params, tag, created_at, history, channel_message_id, idempotency_key, reason,
-     sent_at) = values  # fmt: skip
+     sent_at, counted_window) = values  # fmt: skip
     changes = []
     for entry in (history or "").split("|"):
         if entry:
@@ -165,6 +170,7 @@ def message_from_values(message_id: str, values: Sequence[str | None]) -> Outbou
         idempotency_key=idempotency_key,
         reason=reason or "",
         sent_at=_moment(sent_at),
+        counted_window=int(counted_window) if counted_window else None,
     )
 
 
@@ -319,6 +325,10 @@ class OutboxStore:
             )
         if draft.tag:
             fields["tag"] = draft.tag
+        if wechat_limit is not None and window_start is not None:
+            # Which window's count holds this message: the send judges it
+            # against the others (`windows.at_send`).
+            fields["cw"] = str(to_epoch(window_start))
         change.hset_at(message_key, fields)
         change.xadd(self.keys.outbox(p), {"m": message_id, "c": draft.contact_id})
         change.lpush(self.keys.contact_messages(cid), message_id, RECENT_MESSAGES)
@@ -527,8 +537,11 @@ def _contact_for_send(contact_id: str, channel: Channel, values: Sequence[str | 
     """The contact as a send on `channel` sees it, from `SEND_CONTACT_FIELDS` and
     `SEND_CONTACT_CHANNEL_FIELDS` (what `contact_from_hash` would make of them,
     built directly: a hot path)."""
-    first, last, email_thread, subject, wechat_count, wechat_window, identity, inbound = values
+    (first, last, email_thread, subject, wechat_count, wechat_window, wechat_learned, identity,
+     inbound, unreachable) = values  # fmt: skip
     since = _moment(inbound)
+    learned, learned_window = parse_wechat_learned(wechat_learned)
+    reach = decode_unreachable(unreachable) if unreachable else None
     return Contact(
         id=contact_id,
         first_name=first or "",
@@ -538,9 +551,12 @@ def _contact_for_send(contact_id: str, channel: Channel, values: Sequence[str | 
             last_inbound_at={channel: since} if since is not None else {},
             wechat_outbound=int(wechat_count or 0),
             wechat_window_start=int(wechat_window) if wechat_window else None,
+            wechat_learned=learned,
+            wechat_learned_window=learned_window,
         ),
         email_thread_id=email_thread or None,
         email_subject=subject or "",
+        reachability={channel: reach} if reach is not None else {},
     )
 
 

@@ -1,0 +1,93 @@
+"""The decision at send time, and limits learned from WeChat's refusals (issue 9)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.domain.channels import Channel
+from bot.domain.windows import (
+    WECHAT_CLOSED_LEARNED,
+    WECHAT_LIMIT_LEARNED,
+    PolicySettings,
+    SendMode,
+    WindowInput,
+    at_send,
+    decide,
+)
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+WROTE = NOW - timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("channel", "window", "counted", "settings", "mode"),
+    [
+        (
+            Channel.WECHAT,
+            WindowInput(last_inbound_at=WROTE, outbound_in_window=20),
+            {"counted_in_window": True},
+            PolicySettings(wechat_window_messages=20),
+            SendMode.FREE,
+        ),
+        (
+            Channel.WECHAT,
+            WindowInput(last_inbound_at=WROTE, outbound_in_window=21),
+            {"counted_in_window": True},
+            PolicySettings(wechat_window_messages=20),
+            SendMode.REFUSED,
+        ),
+        (
+            Channel.WECHAT,
+            WindowInput(last_inbound_at=WROTE, outbound_in_window=20),
+            {},
+            PolicySettings(wechat_window_messages=20),
+            SendMode.REFUSED,
+        ),
+        (
+            Channel.VIBER,
+            WindowInput(last_inbound_at=NOW - timedelta(days=3), viber_month_count=10),
+            {"counted_in_month": True},
+            PolicySettings(viber_monthly_free=10),
+            SendMode.CHATBOT,
+        ),
+        (
+            Channel.VIBER,
+            WindowInput(last_inbound_at=NOW - timedelta(days=3), viber_month_count=10),
+            {},
+            PolicySettings(viber_monthly_free=10),
+            SendMode.REFUSED,
+        ),
+    ],
+    ids=[
+        "wechat-20th-of-20-goes",
+        "wechat-21st-counted-is-refused",
+        "wechat-uncounted-at-limit-refused",
+        "viber-last-of-quota-goes",
+        "viber-uncounted-at-quota-refused",
+    ],
+)
+def test_a_message_is_judged_without_its_own_count(
+    channel: Channel,
+    window: WindowInput,
+    counted: dict[str, bool],
+    settings: PolicySettings,
+    mode: SendMode,
+) -> None:
+    assert decide(channel, at_send(window, **counted), NOW, settings).mode is mode
+
+
+@pytest.mark.parametrize(
+    ("learned", "key"),
+    [
+        ({"window_spent": True}, WECHAT_LIMIT_LEARNED),
+        ({"window_closed": True}, WECHAT_CLOSED_LEARNED),
+    ],
+    ids=["45047-count-spent", "45015-window-closed"],
+)
+def test_wechat_refusals_learned_refuse_before_sending(learned: dict[str, bool], key: str) -> None:
+    window = WindowInput(last_inbound_at=WROTE, outbound_in_window=1, **learned)
+    decision = decide(Channel.WECHAT, window, NOW, PolicySettings(wechat_window_messages=20))
+    assert decision.mode is SendMode.REFUSED
+    assert decision.reason.key == key

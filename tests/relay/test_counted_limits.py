@@ -1,0 +1,149 @@
+"""The last message a counted limit allows is sent (issue 9, point 1).
+
+N follow-ups accepted within a limit of N all reach the channel: the relay
+judges each queued message against the state it was committed in plus what
+changed since, without counting itself. Real connectors, their fake APIs,
+a real Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import aiohttp
+import pytest
+
+from bot.channels.base import Connector
+from bot.channels.viber import ViberConnector
+from bot.channels.wechat import WeChatConnector
+from bot.domain.channels import Channel
+from bot.domain.models import MessageStatus
+from bot.domain.windows import Form, PolicySettings
+from bot.relay.relay import Relay, RelayTuning
+from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
+from bot.store.contacts import ContactDraft
+from bot.store.keys import ContactId
+from tests.channels.conftest import settings
+from tests.conftest import StoreEnv
+from tests.fakes.viber import FakeViber
+from tests.fakes.wechat import FakeWeChat
+
+LIMIT = 3
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def drain(relay: Relay, env: StoreEnv) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    for _ in range(200):
+        await asyncio.sleep(0.02)
+        lengths = [await env.redis.xlen(env.keys.outbox(p)) for p in range(env.keys.partitions)]
+        if not any(lengths):
+            break
+    stop.set()
+    await task
+
+
+async def accept_up_to_the_limit(
+    env: StoreEnv, clock: Clock, policy: PolicySettings, channel: Channel, wrote_ago: timedelta
+) -> tuple[str, list[str]]:
+    draft = ContactDraft(
+        first_name="Sara",
+        identities={channel: "oLOkR5PG536EbZgd9WcCfGaLfoM8"},
+        last_inbound_at={channel: clock.now - wrote_ago},
+    )
+    cid = (await env.contacts.create(draft, clock.now)).contact_id
+    service = FollowupService(env.contacts, env.outbox, policy, clock)
+    ids = []
+    for n in range(LIMIT + 1):
+        result = await service.send(
+            FollowupRequest(cid, channel, "U_A", f"k{n}", Form.TEXT, text=f"Update {n}")
+        )
+        if n < LIMIT:
+            assert result.outcome is FollowupOutcome.ACCEPTED and result.message_id
+            ids.append(result.message_id)
+        else:  # one more than the limit is refused when the agent sends it
+            assert result.outcome is FollowupOutcome.REFUSED
+    return cid, ids
+
+
+async def relay_all(
+    env: StoreEnv, clock: Clock, policy: PolicySettings, connector: Connector, cid: str
+) -> list[MessageStatus]:
+    relay = Relay(
+        env.redis,
+        env.keys,
+        {connector.channel: connector},
+        policy,
+        clock,
+        consumer="w1",
+        tuning=RelayTuning(block_ms=50),
+    )
+    await drain(relay, env)
+    p = ContactId.parse(cid).partition
+    ids = await env.outbox.recent_message_ids(cid, LIMIT + 1)
+    statuses = []
+    for message_id in ids:
+        message = await env.outbox.get_message(p, message_id)
+        assert message is not None
+        statuses.append(message.status)
+    return statuses
+
+
+async def test_wechat_the_last_message_of_the_window_reaches_wechat(
+    env: StoreEnv, now: datetime, http: aiohttp.ClientSession
+) -> None:
+    clock = Clock(now)
+    policy = PolicySettings(wechat_window_messages=LIMIT)
+    cid, _ = await accept_up_to_the_limit(env, clock, policy, Channel.WECHAT, timedelta(hours=1))
+    async with FakeWeChat() as fake:
+        connector = WeChatConnector(
+            settings(
+                {
+                    "wechat_app_id": FakeWeChat.app_id,
+                    "wechat_app_secret": FakeWeChat.app_secret,
+                    "wechat_token": "t",
+                },
+                wechat_api_url=fake.url,
+            ),
+            http,
+            redis=env.redis,
+            token_key=f"{env.keys.prefix}:wechat:access_token",
+            timeout=0.5,
+        )
+        statuses = await relay_all(env, clock, policy, connector, cid)
+        assert len(fake.sends) == LIMIT
+    assert statuses == [MessageStatus.SENT] * LIMIT
+
+
+async def test_viber_the_last_message_of_the_monthly_quota_reaches_viber(
+    env: StoreEnv, now: datetime, http: aiohttp.ClientSession
+) -> None:
+    clock = Clock(now)
+    policy = PolicySettings(viber_monthly_free=LIMIT)
+    cid, _ = await accept_up_to_the_limit(env, clock, policy, Channel.VIBER, timedelta(days=3))
+    async with FakeViber() as fake:
+        connector = ViberConnector(
+            settings({"viber_auth_token": FakeViber.auth_token}, viber_api_url=fake.url),
+            http,
+            sender_name="Acme Support",
+            timeout=0.5,
+        )
+        statuses = await relay_all(env, clock, policy, connector, cid)
+        assert len(fake.requests) == LIMIT
+    assert statuses == [MessageStatus.SENT] * LIMIT
