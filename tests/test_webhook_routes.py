@@ -39,6 +39,7 @@ from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupServ
 from bot.store.connection import create_redis
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
+from bot.store.search import SearchFilters
 from handlers.webhooks import MAX_BODY_BYTES
 from tests.conftest import StoreEnv
 from tests.fakes.graph import FakeGraph
@@ -266,6 +267,7 @@ def telegram_message(n: int, stamp: int) -> bytes:
                     "is_bot": False,
                     "first_name": "Sara",
                     "last_name": "Ahmed",
+                    "username": "Sara_Ahmed",
                 },
                 "chat": {"id": TELEGRAM_CHAT, "first_name": "Sara", "type": "private"},
                 "date": stamp,
@@ -680,6 +682,27 @@ async def test_signed_message_creates_the_contact_opens_the_conversation_and_sta
         assert before <= window_start <= after
     # Shown in the conversation's thread: the customer's message is queued for Slack once.
     assert await customer_entries(env, contact.id) == 1
+
+
+@pytest.mark.parametrize(
+    ("channel", "query"),
+    [
+        (Channel.TELEGRAM, "@sara_ahmed"),
+        (Channel.TELEGRAM, "SARA_AHMED"),
+        (Channel.INSTAGRAM, "@omar.s"),
+    ],
+    ids=["telegram_at", "telegram_bare", "instagram_profile"],
+)
+async def test_the_customers_username_is_stored_and_found(
+    client: Client, env: StoreEnv, channel: Channel, query: str
+) -> None:
+    """Telegram's `from.username` and Instagram's profile `username` become findable handles."""
+    case = BY_CHANNEL[channel]
+    assert (await post(client, channel, case.signed(case.message(1, STAMP)))).status == 200
+    contact = await env.contacts.find_by_identity(channel, case.identity)
+    assert contact is not None
+    page = await env.search.search(query, SearchFilters(status=None))
+    assert [c.id for c in page.contacts] == [contact.id]
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -97,6 +97,9 @@ class InboundMessage:
     email: str | None = None  # when the channel tells it (e-mail, web chat)
     email_message_id: str | None = None  # e-mail threading
     subject: str = ""
+    #: The sender's username where the channel tells it (Telegram
+    #: `from.username`), without `@`: stored as a findable handle.
+    handle: str | None = None
 
 
 @dataclass(frozen=True)

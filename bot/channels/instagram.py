@@ -84,11 +84,12 @@ class InstagramConnector(SendApiConnector):
             payload.update(messaging_type="MESSAGE_TAG", tag=HUMAN_AGENT_TAG)
         return payload
 
-    async def profile(self, igsid: str) -> tuple[str, str]:
-        """The customer's (first, last) name, split from `name` (else the username)."""
+    async def profile(self, igsid: str) -> tuple[str, str, str]:
+        """The customer's (first, last) name, split from `name` (else the username),
+        and their username ("" when the profile gives none), stored as a handle."""
         token = self.settings.instagram_token
         if token is None:
-            return "", ""
+            return "", "", ""
         body = await graph_get(
             self.http,
             f"{self.settings.instagram_api_url}/{igsid}",
@@ -97,10 +98,11 @@ class InstagramConnector(SendApiConnector):
             timeout_seconds=self.timeout,
         )
         if body is None:
-            return "", ""
+            return "", "", ""
         name, username = body.get("name"), body.get("username")
+        handle = username.strip() if isinstance(username, str) else ""
         if isinstance(name, str) and name.strip():
-            return split_name(name)
-        if isinstance(username, str) and username.strip():
-            return username.strip(), ""
-        return "", ""
+            return (*split_name(name), handle)
+        if handle:
+            return handle, "", handle
+        return "", "", ""

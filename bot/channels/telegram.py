@@ -197,6 +197,8 @@ def _inbound(message: dict[str, Any]) -> list[WebhookEvent]:
             first_name=as_text(sender.get("first_name")),
             last_name=as_text(sender.get("last_name")),
             phone=_own_phone(message, sender),
+            # https://core.telegram.org/bots/api#user: `username` is optional.
+            handle=as_text(sender.get("username")) or None,
         )
     ]
 

@@ -124,6 +124,26 @@ class TermKind(StrEnum):
     EMAIL = "e"
     PHONE = "t"
     IDENTITY = "i"
+    #: A channel username (Telegram `@name`, Instagram username): looked up
+    #: whole, like an identity, but not unique (usernames change hands).
+    HANDLE = "h"
+
+
+#: Term kinds only ever matched whole (the index is asked for `term\0…`).
+EXACT_KINDS = frozenset({TermKind.IDENTITY, TermKind.HANDLE})
+#: Channels whose customers have a username we store (lower-cased, no `@`).
+HANDLE_CHANNELS = (Channel.TELEGRAM, Channel.INSTAGRAM)
+#: Channels whose identity is a number (chat id, PSID, IGSID): a digits query
+#: looks them up too. (WhatsApp's and SMS's are the phone, found as a phone.)
+NUMERIC_ID_CHANNELS = (Channel.TELEGRAM, Channel.MESSENGER, Channel.INSTAGRAM)
+#: Channels whose identity is an opaque token (WeChat openid, LINE user id,
+#: Viber id, web chat visitor id): a one-word query looks them up whole, and
+#: so does a number (a visitor id may be one).
+TOKEN_ID_CHANNELS = (Channel.WECHAT, Channel.LINE, Channel.VIBER, Channel.WEBCHAT)
+# Telegram usernames are 5-32 of [A-Za-z0-9_]; Instagram's up to 30 of
+# [A-Za-z0-9._]: one pattern admits both (the lookup is exact anyway).
+_HANDLE = re.compile(r"^[A-Za-z0-9_.]{1,32}$")
+_TOKEN = re.compile(r"^\S{3,128}$")
 
 
 @dataclass(frozen=True)
@@ -147,6 +167,15 @@ def identity_term(channel: Channel, identity: str) -> str:
     return f"{channel.value}:{identity}"
 
 
+def normalise_handle(value: str) -> str | None:
+    """A username as stored and looked up: no `@`, lower-cased; None if not one.
+
+    Telegram and Instagram usernames are case-insensitive.
+    """
+    handle = value.strip().removeprefix("@").lower()
+    return handle if _HANDLE.match(handle) else None
+
+
 def contact_terms(
     *,
     first_name: str,
@@ -154,8 +183,10 @@ def contact_terms(
     email: str | None,
     phone: str | None,
     identities: dict[Channel, str],
+    handles: dict[Channel, str] | None = None,
 ) -> ContactTerms:
-    """The search terms of a contact: full name, last name, e-mail, phone, identities.
+    """The search terms of a contact: full name, last name, e-mail, phone,
+    identities and channel usernames (`handles`).
 
     The full name covers first-name prefixes; the last name is indexed on its
     own so that `ahmed` finds Sara Ahmed. Phones are indexed as reversed
@@ -174,6 +205,8 @@ def contact_terms(
         terms.append(IndexTerm(TermKind.PHONE, reversed_digits(phone)))
     for channel, identity in sorted(identities.items()):
         terms.append(IndexTerm(TermKind.IDENTITY, identity_term(channel, identity)))
+    for channel, handle in sorted((handles or {}).items()):
+        terms.append(IndexTerm(TermKind.HANDLE, identity_term(channel, handle)))
     return ContactTerms(name_key=folded_full, terms=tuple(dict.fromkeys(terms)))
 
 
@@ -190,8 +223,9 @@ class QueryError(ValueError):
 class SearchQuery:
     """A typed query turned into index prefixes (one per kind it may match).
 
-    `field_type` is `name`, `email` or `phone`; `prefixes` holds the
-    (kind, prefix) pairs to look up.
+    `field_type` is `name`, `email`, `phone` or `handle` (`@username`);
+    `prefixes` holds the (kind, prefix) pairs to look up. Identity and
+    handle terms (`EXACT_KINDS`) are matched whole, never as prefixes.
     """
 
     field_type: str
@@ -204,12 +238,22 @@ def parse_query(query: str, default_region: str | None) -> SearchQuery:
     * with `@`: an e-mail (full address or its beginning);
     * phone characters only, with at least 6 digits: a phone number, in any
       notation (E.164, `00`, national in `default_region`) or trailing digits;
+    * `@username`: a Telegram or Instagram username, exactly;
     * otherwise a name prefix (folded), which also matches an e-mail whose
       part before `@` is exactly the query.
+
+    Any one-word query also matches a channel identity exactly (a chat id,
+    PSID or IGSID when it is a number; a WeChat openid, LINE user id, Viber
+    id or web chat visitor id as typed) and a username (with or without `@`).
     """
     text = query.strip()
     if not text:
         raise QueryError("search.empty_query")
+    if text.startswith("@") and text.count("@") == 1:
+        handle = normalise_handle(text)
+        if handle is None:
+            raise QueryError("search.query_too_short", min=MIN_TEXT_QUERY)
+        return SearchQuery("handle", _handle_prefixes(handle))
     if "@" in text:
         email = text.lower()
         if len(email) < MIN_EMAIL_QUERY:
@@ -233,20 +277,38 @@ def parse_query(query: str, default_region: str | None) -> SearchQuery:
             match = (digits.lstrip("0") if len(digits) > PARTIAL_PHONE_MAX else digits)[::-1]
             if len(match) < MIN_PHONE_DIGITS:
                 raise QueryError("search.phone_too_short", min=MIN_PHONE_DIGITS)
-        return SearchQuery("phone", ((TermKind.PHONE, match),))
+        exact = text.lstrip("+") if text.lstrip("+-").isdigit() else None
+        ids = _identity_prefixes(exact, NUMERIC_ID_CHANNELS + TOKEN_ID_CHANNELS) if exact else ()
+        return SearchQuery("phone", ((TermKind.PHONE, match), *ids))
     folded = fold_text(text)
     if len(folded) < MIN_TEXT_QUERY:
         raise QueryError("search.query_too_short", min=MIN_TEXT_QUERY)
     prefixes: list[tuple[TermKind, str]] = [(TermKind.NAME, folded)]
     if " " not in folded:
         prefixes.append((TermKind.EMAIL, text.lower() + "@"))
-    return SearchQuery("name", tuple(prefixes))
+    if _TOKEN.match(text):
+        handle = normalise_handle(text)
+        if handle is not None:
+            prefixes += _handle_prefixes(handle)
+        prefixes += _identity_prefixes(text, TOKEN_ID_CHANNELS)
+    return SearchQuery("name", tuple(dict.fromkeys(prefixes)))
+
+
+def _handle_prefixes(handle: str) -> tuple[tuple[TermKind, str], ...]:
+    return tuple((TermKind.HANDLE, identity_term(ch, handle)) for ch in HANDLE_CHANNELS)
+
+
+def _identity_prefixes(
+    value: str, channels: tuple[Channel, ...]
+) -> tuple[tuple[TermKind, str], ...]:
+    return tuple((TermKind.IDENTITY, identity_term(ch, value)) for ch in channels)
 
 
 def matches_prefix(terms: ContactTerms, query: SearchQuery) -> bool:
     """Whether a contact's terms match a query (the rule the index implements)."""
     return any(
-        term.kind == kind and term.term.startswith(prefix)
+        term.kind == kind
+        and (term.term == prefix if kind in EXACT_KINDS else term.term.startswith(prefix))
         for term in terms.terms
         for kind, prefix in query.prefixes
     )

@@ -140,6 +140,9 @@ class Contact:
     def unreachable(self, channel: Channel) -> Unreachable | None:
         """Why the contact cannot be reached on `channel` now; None when they can."""
         return self.reachability.get(channel)
+    #: Channel usernames (Telegram, Instagram), lower-cased, without `@`:
+    #: findable, but not what we send to (that is the identity).
+    handles: dict[Channel, str] = field(default_factory=dict)
 
     @property
     def index_terms(self) -> tuple[tuple[str, str], ...]:
@@ -152,6 +155,7 @@ class Contact:
             email=self.email,
             phone=self.phone,
             identities=dict(self.identities),
+            handles=dict(self.handles),
         ).terms
         return tuple(names + [(t.kind.value, t.term) for t in derived])
 

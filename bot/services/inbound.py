@@ -18,7 +18,7 @@ from typing import Protocol
 from bot.channels.base import InboundMessage, StatusUpdate, WebhookEvent
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
-from bot.domain.contacts import normalise_email
+from bot.domain.contacts import HANDLE_CHANNELS, normalise_email, normalise_handle
 from bot.domain.models import Contact, MessageStatus, OutboundMessage
 from bot.store.contacts import (
     ContactDraft,
@@ -32,8 +32,9 @@ from bot.store.outbox import OutboxStore
 logger = logging.getLogger(__name__)
 
 #: Looks up a customer's name on channels whose webhooks carry none
-#: (Messenger, Instagram, LINE profile APIs): (first, last), or ("", "").
-ProfileLookup = Callable[[str], Awaitable[tuple[str, str]]]
+#: (Messenger, Instagram, LINE profile APIs): (first, last), or ("", ""), and
+#: where the profile has one (Instagram), the username third.
+ProfileLookup = Callable[[str], Awaitable[tuple[str, ...]]]
 
 
 class ThreadSink(Protocol):
@@ -111,12 +112,20 @@ class InboundService:
     async def _contact_for(self, message: InboundMessage) -> tuple[Contact, bool]:
         """The contact this identity belongs to: found, joined or created."""
         existing = await self.contacts.find_by_identity(message.channel, message.identity)
+        handle = _handle(message.channel, message.handle)
         if existing is not None:
+            if handle and existing.handles.get(message.channel) != handle:
+                # A username changed (or is new): findable by the new one only.
+                existing = await self.contacts.update_details(
+                    existing.id, handles={message.channel: handle}
+                )
             return existing, False
         first, last = message.first_name, message.last_name
         lookup = self.profiles.get(message.channel)
         if not (first or last) and lookup is not None:
-            first, last = await lookup(message.identity)
+            first, last, *rest = await lookup(message.identity)
+            handle = handle or _handle(message.channel, rest[0] if rest else None)
+        handles = {message.channel: handle} if handle else {}
         identities = {message.channel: message.identity}
         email = normalise_email(message.email) if message.email else None
         if email and message.channel is not Channel.EMAIL:
@@ -129,6 +138,7 @@ class InboundService:
             email=email,
             phone=message.phone,
             identities=identities,
+            handles=handles,
         )
         match = await self.contacts.find_match(draft)
         if match is not None:
@@ -138,6 +148,7 @@ class InboundService:
                 contact = await self.contacts.update_details(
                     match.id,
                     identities=joined,
+                    handles=handles,
                     first_name=match.first_name or first,
                     last_name=match.last_name or last,
                 )
@@ -191,3 +202,10 @@ class InboundService:
             ):
                 targets.append((partition, message_id))
         return targets
+
+
+def _handle(channel: Channel, username: str | None) -> str | None:
+    """The username to store for a channel that has them, normalised; else None."""
+    if not username or channel not in HANDLE_CHANNELS:
+        return None
+    return normalise_handle(username)

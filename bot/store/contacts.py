@@ -46,6 +46,7 @@ F_WECHAT_LEARNED = "wl"  # what WeChat refused in a window: "spent:<start>" / "c
 F_CLOSED_REASON, F_CLOSED_AT, F_OPENED_AT = "cr", "ca", "oa"
 F_EMAIL_THREAD_ID, F_EMAIL_SUBJECT = "emid", "esub"  # the customer's last e-mail
 IDENTITY_FIELD = "i:"
+HANDLE_FIELD = "h:"
 INBOUND_FIELD = "li:"
 #: `u:<channel>`: the identity is unreachable: reason, since (epoch s), detail.
 UNREACHABLE_FIELD = "u:"
@@ -85,6 +86,7 @@ class ContactDraft:
     email: str | None = None
     phone: str | None = None
     identities: Mapping[Channel, str] = field(default_factory=dict)
+    handles: Mapping[Channel, str] = field(default_factory=dict)
     status: ConversationStatus = ConversationStatus.CLOSED
     assignee: str | None = None
     last_inbound_at: Mapping[Channel, datetime] = field(default_factory=dict)
@@ -111,6 +113,7 @@ class ContactDraft:
             email=self.email,
             phone=self.phone,
             identities=dict(self.identities),
+            handles=dict(self.handles),
         )
 
 
@@ -198,11 +201,14 @@ def parse_wechat_learned(value: str | None) -> tuple[str | None, int | None]:
 def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
     """Build a Contact from its stored hash."""
     identities: dict[Channel, str] = {}
+    handles: dict[Channel, str] = {}
     inbound: dict[Channel, datetime] = {}
     reachability: dict[Channel, Unreachable] = {}
     for name, value in data.items():
         if name.startswith(IDENTITY_FIELD):
             identities[_CHANNELS[name[2:]]] = value
+        elif name.startswith(HANDLE_FIELD):
+            handles[_CHANNELS[name[2:]]] = value
         elif name.startswith(INBOUND_FIELD):
             at = from_epoch(value)
             if at is not None:
@@ -240,6 +246,7 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
         email_thread_id=data.get(F_EMAIL_THREAD_ID) or None,
         email_subject=data.get(F_EMAIL_SUBJECT, ""),
         reachability=reachability,
+        handles=handles,
     )
 
 
@@ -363,7 +370,7 @@ class ContactStore:
         # Two creators of the same customer pick the same home partition; the
         # first one wins and the other joins it (see `create`).
         for term in terms.terms:
-            if term.kind is not TermKind.NAME:
+            if term.kind is not TermKind.NAME and term.kind is not TermKind.HANDLE:
                 change.unique(self.keys.index_bucket(p, term.kind, term.term), term.term)
         fields = {
             F_FIRST: draft.first_name,
@@ -382,6 +389,8 @@ class ContactStore:
             fields[F_OPENED_AT] = str(to_epoch(now))
         for channel, identity in draft.identities.items():
             fields[IDENTITY_FIELD + channel.value] = identity
+        for channel, handle in draft.handles.items():
+            fields[HANDLE_FIELD + channel.value] = handle
         for channel, at in draft.last_inbound_at.items():
             fields[INBOUND_FIELD + channel.value] = str(to_epoch(at))
         change.hset(fields)
@@ -503,7 +512,7 @@ class ContactStore:
         for term in set(new.terms) - old_terms:
             bucket = self.keys.index_bucket(p, term.kind, term.term)
             member = f"{term.term}\x00{cid.local}"
-            if term.kind is not TermKind.NAME:
+            if term.kind is not TermKind.NAME and term.kind is not TermKind.HANDLE:
                 change.unique(bucket, term.term)
             change.zadd(bucket, 0, member)
             if term.kind is TermKind.NAME:
@@ -526,6 +535,11 @@ class ContactStore:
                 fields[name] = draft.identities[channel]
             elif channel in old.identities:
                 removed.append(name)
+            name = HANDLE_FIELD + channel.value
+            if channel in draft.handles:
+                fields[name] = draft.handles[channel]
+            elif channel in old.handles:
+                removed.append(name)
         change.hset(fields)
         if removed:
             change.hdel(*removed)
@@ -546,12 +560,14 @@ class ContactStore:
         email: str | None = None,
         phone: str | None = None,
         identities: Mapping[Channel, str] | None = None,
+        handles: Mapping[Channel, str] | None = None,
         clear: Iterable[str] = (),
     ) -> Contact:
-        """Change a contact's name, e-mail, phone or identities (None: keep).
+        """Change a contact's name, e-mail, phone, identities or handles (None: keep).
 
-        `clear` names fields to empty (`email`, `phone`). Identities given
-        are added or replaced per channel. Nothing stays findable under the
+        `clear` names fields to empty (`email`, `phone`). Identities and
+        handles given are added or replaced per channel (a handle is not
+        unique: a username may pass to someone else). Nothing stays findable under the
         old values: the index swap commits with the record in one script.
         """
         cleared = set(clear)
@@ -573,12 +589,15 @@ class ContactStore:
         def build(contact: Contact, indexed: tuple[IndexTerm, ...], change: Change) -> bool:
             merged = dict(contact.identities)
             merged.update(identities or {})
+            named = dict(contact.handles)
+            named.update(handles or {})
             draft = ContactDraft(
                 first_name=contact.first_name if first_name is None else first_name,
                 last_name=contact.last_name if last_name is None else last_name,
                 email=None if "email" in cleared else (email or contact.email),
                 phone=None if "phone" in cleared else (phone or contact.phone),
                 identities=merged,
+                handles=named,
             )
             if _same_details(contact, draft):
                 return False
@@ -933,6 +952,7 @@ def _same_details(contact: Contact, draft: ContactDraft) -> bool:
         and contact.email == draft.email
         and contact.phone == draft.phone
         and contact.identities == dict(draft.identities)
+        and contact.handles == dict(draft.handles)
     )
 
 

@@ -26,6 +26,7 @@ BUCKET_CHARS: dict[TermKind, int] = {
     TermKind.EMAIL: 3,
     TermKind.PHONE: 3,
     TermKind.IDENTITY: 3,
+    TermKind.HANDLE: 3,
 }
 #: Length of the bucket segment of a recency bucket: a name query at least
 #: this long walks one bucket in which every member starts like it.
@@ -80,9 +81,10 @@ class Keys:
 
     def index_bucket(self, partition: int, kind: TermKind, term: str) -> str:
         """The lexicographic index bucket that holds `term` (and its prefixes)."""
-        if kind is TermKind.IDENTITY:
-            # Identities are only ever looked up whole: bucket by their last
-            # characters, which spread (a WhatsApp number's first ones don't).
+        if kind is TermKind.IDENTITY or kind is TermKind.HANDLE:
+            # Identities and handles are only ever looked up whole: bucket by
+            # their last characters, which spread (a WhatsApp number's first
+            # ones don't).
             channel, _, value = term.partition(":")
             bucket = f"{channel}:{value[-BUCKET_CHARS[kind] :]}"
         else:

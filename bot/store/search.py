@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bot.domain.contacts import QueryError, SearchQuery, TermKind, parse_query
+from bot.domain.contacts import EXACT_KINDS, QueryError, SearchQuery, TermKind, parse_query
 from bot.domain.models import Contact, ConversationStatus
 from bot.store.contacts import ContactStore, contact_from_hash
 from bot.store.keys import RECENCY_CHARS, Keys
@@ -234,7 +234,9 @@ class ContactSearch:
     ) -> None:
         keys = [self.keys.index_bucket(p, kind, prefix) for kind, prefix in query.prefixes]
         args: list[str | int] = [self.keys.contact_prefix(p), len(query.prefixes)]
-        for kind, prefix in query.prefixes:
+        for kind, term in query.prefixes:
+            # Identities and handles match whole: `term\0` starts only their members.
+            prefix = term + "\0" if kind in EXACT_KINDS else term
             first, count = 0, 0
             if kind is TermKind.NAME and len(prefix) >= RECENCY_CHARS:
                 first = len(keys) + 1

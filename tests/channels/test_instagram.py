@@ -201,9 +201,9 @@ async def test_instagram_timeout_is_retried(
 @pytest.mark.parametrize(
     ("profile", "expected"),
     [
-        ({"name": "Sara Ahmed", "username": "sara.a"}, ("Sara", "Ahmed")),
-        ({"username": "sara.a"}, ("sara.a", "")),
-        ({}, ("", "")),
+        ({"name": "Sara Ahmed", "username": "sara.a"}, ("Sara", "Ahmed", "sara.a")),
+        ({"username": "sara.a"}, ("sara.a", "", "sara.a")),
+        ({}, ("", "", "")),
     ],
     ids=["name", "username-only", "nothing"],
 )
@@ -211,7 +211,7 @@ async def test_instagram_profile_splits_the_name(
     connector: InstagramConnector,
     graph: FakeGraph,
     profile: dict[str, str],
-    expected: tuple[str, str],
+    expected: tuple[str, str, str],
 ) -> None:
     graph.profiles[IGSID] = profile
     assert await connector.profile(IGSID) == expected
@@ -222,7 +222,7 @@ async def test_instagram_profile_failure_gives_empty_names(
     connector: InstagramConnector, graph: FakeGraph
 ) -> None:
     graph.error_next(190, status=401)
-    assert await connector.profile(IGSID) == ("", "")
+    assert await connector.profile(IGSID) == ("", "", "")
 
 
 # --- webhooks ---------------------------------------------------------------------------------

@@ -7,7 +7,8 @@
 --              sets scored likewise (the filter)
 -- args[1]      contact key prefix (`fu:{p3}:c:`)
 -- args[2]      n, the number of prefixes
--- args[3..]    n quintuples: kind, prefix, position of its first recency bucket
+-- args[3..]    n quintuples: kind, prefix (an identity's or handle's, kinds
+--              'i' and 'h', ends with \0: it matches whole), position of its first recency bucket
 --              in KEYS, how many follow (0 0: none), and 1 when every member
 --              of those buckets starts with the prefix (else 0)
 -- then         status filter ("" = any), assignee filter ("" = any),
@@ -238,20 +239,28 @@ local function walk_is_cheaper(i)
   return need * (read + rx_size[i] / counts[i]) < counts[i] * READ
 end
 
+-- Identities and handles match whole: a handful of members at most.
+local function exact(i) return kinds[i] == 'i' or kinds[i] == 'h' end
+
 -- My inbox, when small and the query matches many: read it all (exact).
-local walkable = true  -- the inbox walk checks name and e-mail terms only
-for i = 1, n do walkable = walkable and (kinds[i] == 'n' or kinds[i] == 'e') end
+-- The walk checks name and e-mail terms; identities and handles are read
+-- from their own buckets first.
+local walkable = true
+for i = 1, n do walkable = walkable and (kinds[i] == 'n' or kinds[i] == 'e' or exact(i)) end
 if n_walk > 0 and want_assignee ~= '' and total > budget and walkable then
   local walk_size = 0
   for _, set in ipairs(walk_sets) do walk_size = walk_size + redis.call('ZCARD', set) end
   if walk_size <= budget then
+    for i = 1, n do if exact(i) then scan_index(i, false, budget) end end
     for _, set in ipairs(walk_sets) do walk_set(set, budget) end
     return reply('set', total, 0)
   end
 end
 
 local truncated = 0
-local share = math.max(need, math.floor(budget / n))
+local ranged = 0  -- prefixes that share the budget (exact ones cost a read or two)
+for i = 1, n do if not exact(i) then ranged = ranged + 1 end end
+local share = math.max(need, math.floor(budget / math.max(ranged, 1)))
 for i = 1, n do
   local complete
   local cap = reads + share
