@@ -140,6 +140,7 @@ class Contact:
     def unreachable(self, channel: Channel) -> Unreachable | None:
         """Why the contact cannot be reached on `channel` now; None when they can."""
         return self.reachability.get(channel)
+
     #: Channel usernames (Telegram, Instagram), lower-cased, without `@`:
     #: findable, but not what we send to (that is the identity).
     handles: dict[Channel, str] = field(default_factory=dict)
