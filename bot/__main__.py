@@ -40,8 +40,13 @@ NO_REDIS_MESSAGE = (
 
 #: Loading a large append-only file takes a while; PING answers only after it.
 EMBEDDED_START_TIMEOUT = 120.0
-#: How long `serve` waits for in-flight HTTP requests when stopping.
-SHUTDOWN_TIMEOUT = 10.0
+#: How long `serve` waits for in-flight HTTP requests when stopping (a
+#: webhook or a Slack ack takes milliseconds).
+SHUTDOWN_TIMEOUT = 1.0
+#: Everything `serve` does once told to stop, at most (SIGTERM: out within 5 s).
+STOP_BUDGET = 4.0
+#: While Redis does not answer at start-up, ask again this often.
+REDIS_WAIT_SECONDS = 1.0
 
 
 class _RunImport(Protocol):
@@ -100,6 +105,25 @@ def _data_dir_lock(settings: Settings) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+async def _wait_for_redis(redis: RedisClient, stop: asyncio.Event) -> bool:
+    """Until Redis answers PING (True) or we are told to stop (False)."""
+    said = False
+    while not stop.is_set():
+        try:
+            async with asyncio.timeout(REDIS_WAIT_SECONDS * 2):
+                await redis.ping()
+            if said:
+                logger.info("Redis answers")
+            return True
+        except Exception as error:  # unreachable, loading, refused: wait for it
+            if not said:
+                logger.warning("waiting for Redis", extra={"error": type(error).__name__})
+                said = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), REDIS_WAIT_SECONDS)
+    return False
+
+
 # --- signals -------------------------------------------------------------------
 
 
@@ -123,14 +147,16 @@ def _request_stop(stop: asyncio.Event, signum: int) -> None:
 
 
 def _relay_ctx(
-    settings: Settings, redis: RedisClient, failed: asyncio.Event
+    settings: Settings, redis: RedisClient, failed: asyncio.Event, stop: asyncio.Event
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Runs a relay worker for the web app's lifetime; stops it before Redis closes."""
+    """Runs a relay worker for the web app's lifetime; stops it before Redis closes.
+
+    It stops as soon as `stop` is set (SIGTERM), alongside the web server's own
+    shutdown, not after it."""
 
     async def relay(app: web.Application) -> AsyncIterator[None]:
         from bot.relay.worker import run_worker
 
-        stop = asyncio.Event()
         task = asyncio.create_task(run_worker(settings, redis, stop), name="relay")
 
         def on_done(done: asyncio.Task[None]) -> None:
@@ -154,6 +180,9 @@ async def _serve_web(settings: Settings, url: str) -> int:
     stop = asyncio.Event()
     _install_stop_signals(stop)
     redis = _connect(settings, url)
+    if not await _wait_for_redis(redis, stop):
+        await redis.aclose()
+        return EXIT_OK
     if not await _check_layout(settings, redis):
         await redis.aclose()
         return EXIT_USAGE
@@ -161,7 +190,7 @@ async def _serve_web(settings: Settings, url: str) -> int:
     relay_failed = asyncio.Event()
     if settings.relay_in_process:
         # Appended after build_web_app's contexts, so it is cleaned up first.
-        app.cleanup_ctx.append(_relay_ctx(settings, redis, relay_failed))
+        app.cleanup_ctx.append(_relay_ctx(settings, redis, relay_failed, stop))
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
     tune_gc()  # start-up is done
@@ -175,7 +204,12 @@ async def _serve_web(settings: Settings, url: str) -> int:
         stop_wait.cancel()
         failed_wait.cancel()
     finally:
-        await runner.cleanup()
+        stop.set()
+        try:
+            async with asyncio.timeout(STOP_BUDGET):
+                await runner.cleanup()
+        except TimeoutError:
+            logger.warning("stopped before every clean-up finished")
     return EXIT_FAILURE if relay_failed.is_set() else EXIT_OK
 
 
@@ -236,12 +270,8 @@ async def _run_worker(settings: Settings, url: str) -> int:
     _install_stop_signals(stop)
     redis = _connect(settings, url)
     try:
-        try:
-            async with asyncio.timeout(10):
-                await redis.ping()
-        except Exception as error:
-            logger.error("Redis unreachable", extra={"error": type(error).__name__})
-            return EXIT_FAILURE
+        if not await _wait_for_redis(redis, stop):
+            return EXIT_OK
         if not await _check_layout(settings, redis):
             return EXIT_USAGE
         logger.info("worker ready")

@@ -10,36 +10,76 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
+from bot.availability import RedisHealth
 from bot.config import Settings
-from bot.metrics import REGISTRY, metrics_middleware
+from bot.metrics import REGISTRY, metrics_middleware, route_label
 from bot.runtime import REDIS_KEY, SETTINGS_KEY, channels_ctx
 from bot.slack import serving as slack_serving
 from bot.store.connection import RedisClient
 from handlers import webhooks
 from handlers.webhooks import MAX_BODY_BYTES
 
-__all__ = ["REDIS_KEY", "SETTINGS_KEY", "build_web_app"]
+__all__ = ["HEALTH_KEY", "REDIS_KEY", "SETTINGS_KEY", "build_web_app"]
 
 logger = logging.getLogger(__name__)
 
 
 #: /healthz answers within about this long even when Redis hangs.
 HEALTH_TIMEOUT = 1.0
+HEALTH_KEY = web.AppKey("health", RedisHealth)
+#: What a channel is told while Redis is away: it retries (WhatsApp, Messenger,
+#: LINE, Telegram… all retry a webhook answered with a 5xx).
+RETRY_AFTER_SECONDS = "5"
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness plus Redis reachability: 200 when PING answers, else 503."""
-    redis = request.app[REDIS_KEY]
+    """200 "ok" only when Redis answers PING and requests are not failing on it;
+    else 503 with the reason (unreachable, or which requests fail and why)."""
+    redis, health = request.app[REDIS_KEY], request.app[HEALTH_KEY]
     try:
         async with asyncio.timeout(HEALTH_TIMEOUT):
             await redis.ping()
     except (RedisError, OSError, TimeoutError) as error:
         logger.warning("healthz: redis unreachable", extra={"error": type(error).__name__})
-        return web.json_response({"status": "degraded", "redis": "unreachable"}, status=503)
+        health.failed(error, "healthz")
+        return web.json_response(
+            {"status": "degraded", "redis": "unreachable", "reason": type(error).__name__},
+            status=503,
+        )
+    health.reachable()
+    failing = health.failing()
+    if failing is not None:
+        return web.json_response(
+            {"status": "degraded", "redis": "ok", "reason": f"requests failing ({failing})"},
+            status=503,
+        )
     return web.json_response({"status": "ok", "redis": "ok"})
+
+
+@web.middleware
+async def redis_outage_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request that fails on Redis gets 503 and "try again", and /healthz hears of it."""
+    health = request.app[HEALTH_KEY]
+    try:
+        response = await handler(request)
+    except RedisError as error:
+        health.failed(error, route_label(request))
+        logger.warning(
+            "request failed on Redis",
+            extra={"route": route_label(request), "error": type(error).__name__},
+        )
+        return web.json_response(
+            {"error": "temporarily unavailable, try again in a moment"},
+            status=503,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
+    if response.status < 500 and request.path != "/healthz":
+        health.succeeded()
+    return response
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -56,9 +96,12 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def build_web_app(settings: Settings, redis: RedisClient) -> web.Application:
     """The web app; it owns `redis` from now on and closes it on cleanup."""
-    app = web.Application(middlewares=[metrics_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(
+        middlewares=[metrics_middleware, redis_outage_middleware], client_max_size=MAX_BODY_BYTES
+    )
     app[SETTINGS_KEY] = settings
     app[REDIS_KEY] = redis
+    app[HEALTH_KEY] = RedisHealth()
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(channels_ctx)
     app.router.add_get("/healthz", healthz)

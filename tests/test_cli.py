@@ -291,7 +291,11 @@ async def test_healthz_is_503_when_redis_is_unreachable(settings: Settings) -> N
     async with TestClient(TestServer(app)) as client:
         response = await client.get("/healthz")
         assert response.status == 503
-        assert await response.json() == {"status": "degraded", "redis": "unreachable"}
+        assert await response.json() == {
+            "status": "degraded",
+            "redis": "unreachable",
+            "reason": "ConnectionError",
+        }
 
 
 async def test_metrics_count_requests_by_route_template(settings: Settings, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import socket
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.availability import ride_out, run_until_stopped
 from bot.channels.whatsapp_templates import fetch_approved_templates
 from bot.config import Settings
 from bot.domain.clock import utc_now
@@ -53,10 +54,11 @@ async def run_worker(settings: Settings, redis: RedisClient, stop: asyncio.Event
             threads=threads,
             tuning=RelayTuning(claim_idle_ms=int(settings.relay_claim_idle_seconds * 1000)),
         )
-        tasks = [asyncio.create_task(relay.run(stop), name="relay")]
+        # Each loop rides out a Redis outage: it backs off and starts again.
+        tasks = [asyncio.create_task(ride_out("relay", relay.run, stop), name="relay")]
         alerts = alert_sender(settings, redis, keys, http, utc_now, name=name)
         if alerts is not None:
-            tasks.append(asyncio.create_task(alerts.run(stop), name="alerts"))
+            tasks.append(asyncio.create_task(ride_out("alerts", alerts.run, stop), name="alerts"))
         if settings.whatsapp_token is not None and settings.whatsapp_business_account_id:
             templates = TemplateSync(
                 redis,
@@ -64,7 +66,9 @@ async def run_worker(settings: Settings, redis: RedisClient, stop: asyncio.Event
                 lambda: fetch_approved_templates(settings, http),
                 name=name,
             )
-            tasks.append(asyncio.create_task(templates.run(stop), name="templates"))
+            tasks.append(
+                asyncio.create_task(ride_out("templates", templates.run, stop), name="templates")
+            )
         if settings.slack_bot_token and settings.support_channel:
             slack = AsyncWebClient(
                 token=settings.slack_bot_token.get_secret_value(),
@@ -81,13 +85,15 @@ async def run_worker(settings: Settings, redis: RedisClient, stop: asyncio.Event
                 policy=policy_settings(settings),
                 name=name,
             )
-            tasks.append(asyncio.create_task(poster.run(stop), name="threads"))
+            tasks.append(asyncio.create_task(ride_out("threads", poster.run, stop), name="threads"))
         logger.info(
             "relay worker running",
             extra={"channels": sorted(c.value for c in connectors), "consumer": name},
         )
         try:
-            await asyncio.gather(*tasks)
+            # Once stopped, a loop has STOP_GRACE_SECONDS to finish what it holds
+            # (a send in flight, a Slack post): a blocked HTTP call is cut short.
+            await run_until_stopped(tasks, stop)
         finally:
             for task in tasks:
                 task.cancel()

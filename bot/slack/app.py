@@ -36,6 +36,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.availability import is_outage
 from bot.config import Settings
 from bot.domain.clock import Clock
 from bot.domain.models import Contact
@@ -368,14 +369,19 @@ def _error_handler(deps: SlackDeps) -> Callable[..., Awaitable[None]]:
         )
         url = body.get("response_url")
         if isinstance(url, str):
-            await apologise(deps, url, str(context.get("lang") or deps.settings.default_language))
+            lang = str(context.get("lang") or deps.settings.default_language)
+            await apologise(deps, url, lang, error)
 
     return on_error
 
 
-async def apologise(deps: SlackDeps, response_url: str, lang: str) -> None:
-    """A short apology where the agent is looking (the command's or button's answer)."""
-    await respond(deps, response_url, t("error.sorry", lang), replace_original=False)
+async def apologise(
+    deps: SlackDeps, response_url: str, lang: str, error: BaseException | None = None
+) -> None:
+    """A short apology where the agent is looking (the command's or button's answer);
+    while Redis is away, a clear "not done, try again in a moment"."""
+    key = "error.unavailable" if error is not None and is_outage(error) else "error.sorry"
+    await respond(deps, response_url, t(key, lang), replace_original=False)
 
 
 async def respond(

@@ -159,9 +159,9 @@ class ComposeFlow:
     ) -> Callable[[BaseException], Awaitable[None]]:
         """For `Background.run(on_error=)`: a short apology through the click's response_url."""
 
-        async def apology(_: BaseException) -> None:
+        async def apology(error: BaseException) -> None:
             url = body.get("response_url")
             if isinstance(url, str):
-                await apologise(self.deps, url, lang)
+                await apologise(self.deps, url, lang, error)
 
         return apology

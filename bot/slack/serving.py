@@ -17,6 +17,7 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.availability import STOP_GRACE_SECONDS
 from bot.domain.clock import utc_now
 from bot.runtime import (
     CLOCK_KEY,
@@ -112,7 +113,7 @@ async def slack_ctx(app: web.Application) -> AsyncIterator[None]:
     finally:
         if socket is not None:
             await socket.close_async()  # type: ignore[no-untyped-call]
-        await deps.background.drain()
+        await deps.background.drain(grace=STOP_GRACE_SECONDS)
 
 
 async def slack_events(request: web.Request) -> web.Response:

@@ -76,7 +76,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
         deps.background.run(
             show_results(deps, deliver, args, agent, 0, lang),
-            on_error=lambda _: apologise(deps, url, lang),
+            on_error=lambda error: apologise(deps, url, lang, error),
         )
 
     app.command(ids.FIND_CONTACT)(find_contact)

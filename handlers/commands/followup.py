@@ -80,6 +80,6 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             else:
                 await flow.send_line(lookup.contact, agent, message, trigger, lang, deliver)
 
-        deps.background.run(work(), on_error=lambda _: apologise(deps, url, lang))
+        deps.background.run(work(), on_error=lambda error: apologise(deps, url, lang, error))
 
     app.command(ids.FOLLOWUP)(followup)

@@ -119,7 +119,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         url = str(body["response_url"])
         deps.background.run(
             lookup_and_reopen(deps, query, str(body["user_id"]), lang, deliverer(deps, body)),
-            on_error=lambda _: apologise(deps, url, lang),
+            on_error=lambda error: apologise(deps, url, lang, error),
         )
 
     app.command(ids.REOPEN)(reopen)
