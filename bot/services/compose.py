@@ -23,6 +23,7 @@ from enum import StrEnum
 from bot.domain.channels import Channel
 from bot.domain.limits import TextLimit, Unit, text_limit
 from bot.domain.models import Contact, ConversationStatus
+from bot.domain.reachability import ReachScope, Unreachable
 from bot.domain.windows import VIBER_QUOTA_EXHAUSTED, Decision, Form, Reason, SendMode
 from bot.services.followup import (
     FollowupOutcome,
@@ -112,6 +113,8 @@ class ChannelOption:
     decision: Decision
     forms: tuple[Form, ...]  # in the order offered; empty: nothing may be sent now
     blocked: tuple[Reason, ...] = ()  # why nothing may be sent (empty when something may)
+    #: The customer cannot be reached here (or, WhatsApp, not with marketing templates).
+    unreachable: Unreachable | None = None
 
     @property
     def channel(self) -> Channel:
@@ -198,15 +201,40 @@ def forms_for(decision: Decision, templates_available: bool) -> tuple[Form, ...]
     return tuple(forms)
 
 
-def _option(decision: Decision, templates: Sequence[WhatsAppTemplate]) -> ChannelOption:
+def _option(
+    decision: Decision,
+    templates: Sequence[WhatsAppTemplate],
+    unreachable: Unreachable | None = None,
+) -> ChannelOption:
+    """A channel's choices now: nothing where the customer cannot be reached,
+    and no marketing template where they stopped marketing messages."""
+    if unreachable is not None and unreachable.scope is ReachScope.ALL:
+        reason = Reason(unreachable.key, {"channel": decision.channel.value})
+        return ChannelOption(decision, (), (reason,), unreachable)
+    if unreachable is not None:
+        templates = [t for t in templates if not unreachable.blocks(template_category=t.category)]
     has_templates = bool(templates) and decision.check(Form.TEMPLATE) is not SendMode.REFUSED
     forms = forms_for(decision, has_templates)
     if forms:
-        return ChannelOption(decision, forms)
+        return ChannelOption(decision, forms, unreachable=unreachable)
     if decision.may_send and decision.mode is SendMode.TEMPLATE:
         # Template only, and none approved: nothing can go on this channel.
-        return ChannelOption(decision, (), (decision.reason, Reason(NO_TEMPLATES)))
-    return ChannelOption(decision, (), (decision.reason,))
+        return ChannelOption(decision, (), (decision.reason, Reason(NO_TEMPLATES)), unreachable)
+    return ChannelOption(decision, (), (decision.reason,), unreachable)
+
+
+def _options(
+    contact: Contact, decisions: Sequence[Decision], templates: Sequence[WhatsAppTemplate]
+) -> tuple[ChannelOption, ...]:
+    """Every channel's option (templates go with WhatsApp only)."""
+    return tuple(
+        _option(
+            d,
+            templates if d.channel is Channel.WHATSAPP else (),
+            contact.unreachable(d.channel),
+        )
+        for d in decisions
+    )
 
 
 def _by_recency(contact: Contact, decisions: Sequence[Decision]) -> list[Decision]:
@@ -222,19 +250,28 @@ def _by_recency(contact: Contact, decisions: Sequence[Decision]) -> list[Decisio
 
 def line_channel(contact: Contact, decisions: Sequence[Decision]) -> Channel | None:
     """Where a one-line follow-up goes: the channel the customer wrote on most
-    recently where free text is allowed; if none allows it, the most recent one."""
+    recently where free text is allowed and they can be reached; if none allows
+    it, the most recent one where they can be reached."""
     ordered = _by_recency(contact, decisions)
-    for decision in ordered:
+    reachable = [d for d in ordered if not _unreachable(contact, d.channel)]
+    for decision in reachable:
         if decision.check(Form.TEXT) is not SendMode.REFUSED:
             return decision.channel
-    return ordered[0].channel if ordered else None
+    return (reachable or ordered)[0].channel if ordered else None
+
+
+def _unreachable(contact: Contact, channel: Channel) -> bool:
+    """Whether nothing at all may be sent to the contact on `channel`."""
+    unreachable = contact.unreachable(channel)
+    return unreachable is not None and unreachable.scope is ReachScope.ALL
 
 
 def default_channel(contact: Contact, options: Sequence[ChannelOption]) -> Channel | None:
     """The composer's first channel: the one the customer wrote on last where
     something may be sent now, in whatever form it allows (a WhatsApp customer
     whose window closed gets WhatsApp's template picker, not SMS). A channel
-    where nothing may go is passed over. When the customer wrote on none that
+    where nothing may go (its window, or the customer cannot be reached there)
+    is passed over. When the customer wrote on none that
     allows anything, the first channel that takes free text, then the first
     where anything goes; when nothing may go anywhere, the most recent one."""
     ordered = _by_recency(contact, [o.decision for o in options])
@@ -249,7 +286,9 @@ def default_channel(contact: Contact, options: Sequence[ChannelOption]) -> Chann
     for decision in ordered:
         if by_channel[decision.channel].open:
             return decision.channel
-    return ordered[0].channel if ordered else None
+    # Nothing may go anywhere: show why, on a channel the customer can be reached on.
+    reachable = [d for d in ordered if by_channel[d.channel].unreachable is None]
+    return (reachable or ordered)[0].channel if ordered else None
 
 
 def offered_templates(templates: Sequence[WhatsAppTemplate]) -> tuple[WhatsAppTemplate, ...]:
@@ -274,7 +313,11 @@ def plan_for(
     to the defaults (a channel changed: its first form, no template or tag).
     """
     offered = offered_templates(templates)
-    options = tuple(_option(d, offered if d.channel is Channel.WHATSAPP else ()) for d in decisions)
+    stopped = contact.unreachable(Channel.WHATSAPP)
+    if stopped is not None:
+        # A customer who stopped marketing messages is offered no marketing template.
+        offered = tuple(t for t in offered if not stopped.blocks(template_category=t.category))
+    options = _options(contact, decisions, offered)
     channel = draft.channel if draft.channel in contact.identities else None
     if channel is None:
         channel = default_channel(contact, options)
@@ -525,9 +568,7 @@ class ComposeService:
         if not quota:
             await self.followups.record_refused(request, result)
         templates = offered_templates(await self._templates_for(before))
-        options = [
-            _option(d, templates if d.channel is Channel.WHATSAPP else ()) for d in decisions
-        ]
+        options = _options(before, decisions, templates)
         here = next((o for o in options if o.channel == channel), None)
         return LineResult(
             LineOutcome.QUOTA if quota else LineOutcome.REFUSED,

@@ -70,7 +70,7 @@ def thread_root(
         assignee=mention(contact.conversation.assignee, lang),
     )
     blocks: list[Block] = [SectionBlock(text=MarkdownTextObject(text=f"{title}\n{status}"))]
-    windows = windows_context(decisions, lang)
+    windows = windows_context(contact, decisions, lang)
     if windows is not None:
         blocks.append(windows)
     if previous_link:

@@ -44,6 +44,7 @@ from slack_sdk.models.views import View
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.limits import Unit
 from bot.domain.models import Contact
+from bot.domain.reachability import ReachScope
 from bot.domain.windows import Decision, Form, SendMode
 from bot.services.compose import (
     ChannelOption,
@@ -55,9 +56,10 @@ from bot.services.compose import (
     LineResult,
 )
 from bot.slack import ids
-from bot.slack.contact_blocks import button, contact_summary
+from bot.slack.contact_blocks import button, channel_lines, contact_summary
 from bot.slack.i18n import t
-from bot.slack.render import escape, reason_params, reason_text, window_line
+from bot.slack.reach_text import unreachable_text
+from bot.slack.render import escape, reason_params, reason_text
 
 # --- block ids -------------------------------------------------------------------------
 BLOCK_CHANNEL = "compose_channel"
@@ -204,7 +206,12 @@ PARAM_ACTION = re.compile(rf"^{ids.COMPOSE_PARAM}_\d+$")
 
 def _channel_option(option: ChannelOption, lang: str) -> Option:
     label = CHANNEL_LABELS[option.channel]
-    if not option.open:
+    unreachable = option.unreachable
+    if unreachable is not None and unreachable.scope is ReachScope.ALL:
+        # Option texts are plain: the date as the day it started (UTC).
+        since = unreachable.since.strftime("%Y-%m-%d")
+        label = t("compose.channel.unreachable", lang, channel=label, since=since)
+    elif not option.open:
         label = t("compose.channel.closed", lang, channel=label)
     return Option(value=option.channel.value, text=_plain(label[:OPTION_TEXT_MAX]))
 
@@ -357,6 +364,20 @@ def _blocked_blocks(plan: ComposePlan, lang: str) -> list[Block]:
     """Nothing may be sent on the chosen channel: why, and what would work."""
     option = plan.option
     channel = CHANNEL_LABELS[plan.draft.channel] if plan.draft.channel else "—"
+    unreachable = option.unreachable if option is not None else None
+    if option is not None and unreachable is not None and unreachable.scope is ReachScope.ALL:
+        # The customer cannot be reached here: why, since when, and where they can.
+        lines = [
+            t("compose.blocked", lang, channel=channel),
+            unreachable_text(option.channel, unreachable, lang),
+        ]
+        instead = [CHANNEL_LABELS[o.channel] for o in plan.alternatives]
+        if instead:
+            lines.append(t("reach.instead", lang, channels=", ".join(instead)))
+        else:
+            name = escape(plan.contact.display_name)
+            lines.append(t("compose.blocked.nowhere", lang, name=name))
+        return [SectionBlock(block_id="compose_blocked", text=_md("\n".join(lines)))]
     reasons = [reason_text(r, lang) for r in option.blocked] if option else []
     blocks: list[Block] = [
         SectionBlock(
@@ -378,9 +399,8 @@ def _other_channels(plan: ComposePlan, lang: str) -> ContextBlock | None:
     others = [o for o in plan.options if o.channel != plan.draft.channel]
     if not others:
         return None
-    return _context(
-        _bold(t("compose.channel.others", lang)), *(window_line(o.decision, lang) for o in others)
-    )
+    lines = channel_lines(plan.contact, [o.decision for o in others], lang)
+    return _context(_bold(t("compose.channel.others", lang)), *lines)
 
 
 def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lang: str) -> View:
@@ -411,7 +431,7 @@ def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lan
             )
         )
     if option is not None:
-        blocks.append(_context(window_line(option.decision, lang)))
+        blocks.append(_context(*channel_lines(plan.contact, [option.decision], lang)))
     others = _other_channels(plan, lang)
     if others is not None:
         blocks.append(others)

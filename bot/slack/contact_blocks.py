@@ -24,11 +24,13 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.channels import CHANNEL_LABELS
 from bot.domain.models import Contact, ConversationStatus
+from bot.domain.reachability import ReachScope
 from bot.domain.windows import Decision
 from bot.services.directory import FindArgs
 from bot.slack import ids
 from bot.slack.i18n import t
 from bot.slack.links import thread_button
+from bot.slack.reach_text import unreachable_text
 from bot.slack.render import ago, escape, window_line
 from bot.store.search import Scope, SortOrder
 
@@ -85,8 +87,25 @@ def contact_buttons(contact: Contact, agent: str, lang: str) -> ActionsBlock:
     return ActionsBlock(block_id=f"c:{contact.id}", elements=elements)
 
 
-def windows_context(decisions: Sequence[Decision], lang: str) -> ContextBlock | None:
-    lines = [window_line(d, lang)[:CONTEXT_TEXT_MAX] for d in decisions][:10]
+def channel_lines(contact: Contact, decisions: Sequence[Decision], lang: str) -> list[str]:
+    """Each channel's state in words: what its window allows now, or, where the
+    customer cannot be reached there, why and since when (WhatsApp's stop of
+    marketing messages refuses only those: both lines)."""
+    lines: list[str] = []
+    for decision in decisions:
+        unreachable = contact.unreachable(decision.channel)
+        if unreachable is None or unreachable.scope is not ReachScope.ALL:
+            lines.append(window_line(decision, lang))
+        if unreachable is not None:
+            lines.append(unreachable_text(decision.channel, unreachable, lang))
+    return lines
+
+
+def windows_context(
+    contact: Contact, decisions: Sequence[Decision], lang: str
+) -> ContextBlock | None:
+    """The contact's channels in words, one context element each (Slack keeps 10)."""
+    lines = [line[:CONTEXT_TEXT_MAX] for line in channel_lines(contact, decisions, lang)][:10]
     if not lines:
         return None
     return ContextBlock(elements=[MarkdownTextObject(text=line) for line in lines])
@@ -96,7 +115,7 @@ def contact_blocks(view: ContactView, agent: str, now: datetime, lang: str) -> l
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=contact_summary(view.contact, now, lang)))
     ]
-    windows = windows_context(view.decisions, lang)
+    windows = windows_context(view.contact, view.decisions, lang)
     if windows is not None:
         blocks.append(windows)
     blocks.append(contact_buttons(view.contact, agent, lang))

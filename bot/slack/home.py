@@ -158,7 +158,7 @@ def open_section(home: Home, links: Mapping[str, str], now: datetime, lang: str)
     for conversation in home.open.items:
         contact = conversation.contact
         blocks.append(SectionBlock(text=_text(contact_summary(contact, now, lang))))
-        windows = windows_context(conversation.decisions, lang)
+        windows = windows_context(contact, conversation.decisions, lang)
         if windows is not None:
             blocks.append(windows)
         blocks.append(

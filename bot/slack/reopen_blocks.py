@@ -125,7 +125,7 @@ def reopen_card(result: ReopenResult, now: datetime, lang: str) -> tuple[str, li
         ),
         SectionBlock(text=MarkdownTextObject(text=message_lines(result, now, lang)[:3000])),
     ]
-    windows = windows_context(result.decisions, lang)
+    windows = windows_context(contact, result.decisions, lang)
     if windows is not None:
         blocks.append(windows)
     buttons = [

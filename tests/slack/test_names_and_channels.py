@@ -15,10 +15,20 @@ from typing import Any
 import pytest
 
 from bot.domain.channels import Channel
+from bot.domain.reachability import Unreachable, UnreachableReason
 from bot.slack import ids
+from bot.slack.compose import BLOCK_TEXT
 from bot.store.templates import WhatsAppTemplate
-from tests.slack.compose_steps import action_ids, ephemerals, open_composer, submit, texts
-from tests.slack.conftest import AGENT, Surface
+from tests.slack.compose_steps import (
+    action_ids,
+    change,
+    ephemerals,
+    messages_of,
+    open_composer,
+    submit,
+    texts,
+)
+from tests.slack.conftest import AGENT, NOW, Surface
 from tests.slack.test_home import open_home
 from tests.slack.test_thread_buttons import thread_of
 
@@ -206,3 +216,128 @@ async def test_a_hint_never_suggests_a_flag_already_given(
         assert flag not in hint
     if not suggested:
         assert "shorter query" in hint
+
+
+# --- unreachable identities, wherever the contact is shown (issue 9, point 2) -------------
+
+OPTED_OUT_AT = NOW - timedelta(days=2)
+
+
+async def opted_out_on_sms(surface: Surface, **kwargs: Any) -> str:
+    """Sara has SMS (opted out two days ago) and e-mail; she wrote last by SMS."""
+    kwargs.setdefault("assignee", AGENT)
+    cid = await surface.contact(
+        "Sara",
+        "Ahmed",
+        phone=NUMBER,
+        email="sara@example.com",
+        identities={Channel.SMS: NUMBER, Channel.EMAIL: "sara@example.com"},
+        last_inbound={
+            Channel.SMS: surface.now - timedelta(days=3),
+            Channel.EMAIL: surface.now - timedelta(days=9),
+        },
+        **kwargs,
+    )
+    await surface.deps.contacts.set_reachability(
+        cid, Channel.SMS, Unreachable(UnreachableReason.OPTED_OUT, OPTED_OUT_AT, "STOP")
+    )
+    return cid
+
+
+OPTED_OUT_LINE = "🚫 SMS: the customer opted out of our messages, since"
+
+
+async def test_an_unreachable_channel_is_marked_and_not_preselected_in_the_composer(
+    surface: Surface,
+) -> None:
+    cid = await opted_out_on_sms(surface)
+
+    view = await open_composer(surface, cid)
+
+    # SMS is where she wrote last, but she cannot be reached there: e-mail comes first.
+    assert chosen_channel(view) == "email"
+    select = next(b["accessory"] for b in view["blocks"] if b.get("block_id") == "compose_channel")
+    labels = [o["text"]["text"] for o in select["options"]]
+    assert labels == ["SMS (unreachable since 2026-11-22)", "E-mail"]
+    shown = texts(view["blocks"])
+    assert OPTED_OUT_LINE in shown
+    assert "SMS: no window" not in shown
+
+    # Chosen anyway: the refusal, and what would work instead; no Send button.
+    view = await change(surface, view, ids.COMPOSE_CHANNEL, "sms")
+    assert "submit" not in view
+    shown = texts(view["blocks"])
+    assert "Nothing can be sent on SMS now." in shown
+    assert OPTED_OUT_LINE in shown
+    assert "What would go now: E-mail." in shown
+
+
+async def test_a_modal_opened_before_the_opt_out_refuses_at_submit_with_the_reason(
+    surface: Surface,
+) -> None:
+    cid = await surface.contact("Sara", phone=NUMBER, identities={Channel.SMS: NUMBER})
+    view = await open_composer(surface, cid)
+    await surface.deps.contacts.set_reachability(
+        cid, Channel.SMS, Unreachable(UnreachableReason.OPTED_OUT, OPTED_OUT_AT, "STOP")
+    )
+
+    ack = await submit(surface, view, {ids.COMPOSE_TEXT: "Hello"})
+
+    assert ack["response_action"] == "errors"
+    assert "SMS: the customer opted out of our messages" in ack["errors"][BLOCK_TEXT]
+    assert await messages_of(surface, cid) == []
+
+
+async def test_the_one_liner_goes_where_the_customer_can_be_reached(surface: Surface) -> None:
+    cid = await opted_out_on_sms(surface)
+
+    _, _, url = await surface.command(ids.FOLLOWUP, "sara@example.com Your fix is live")
+    answer = await answer_to(surface, url)
+
+    assert "On its way to *Sara Ahmed* on E-mail" in answer["text"]
+    [message] = await messages_of(surface, cid)
+    assert message.channel is Channel.EMAIL
+
+
+async def test_search_results_reopen_app_home_and_the_thread_root_show_it(
+    surface: Surface,
+) -> None:
+    cid = await opted_out_on_sms(surface, status="open")
+
+    _, _, url = await surface.command(ids.FIND_CONTACT, "sara --any")
+    found = texts((await answer_to(surface, url))["blocks"])
+    assert OPTED_OUT_LINE in found and "SMS: no window" not in found
+    assert "E-mail: no window — anything can be sent" in found
+
+    home = texts((await open_home(surface))["blocks"])
+    assert OPTED_OUT_LINE in home
+
+    _, root = await thread_of(surface, cid)
+    assert OPTED_OUT_LINE in texts(root["blocks"])
+
+    await surface.deps.conversations.close(cid, AGENT, reason="done")
+    _, _, url = await surface.command(ids.REOPEN, "sara ahmed")
+    reopened = texts((await answer_to(surface, url))["blocks"])
+    assert "Reopened *Sara Ahmed*" in reopened and OPTED_OUT_LINE in reopened
+
+
+async def test_whatsapp_marketing_stop_hides_marketing_templates_only(surface: Surface) -> None:
+    promo = WhatsAppTemplate("winter_sale", "en", "MARKETING", "Our winter sale is on.")
+    await surface.deps.templates.replace_all([ORDER_UPDATE, promo])
+    cid = await surface.contact(
+        "Sara",
+        identities={Channel.WHATSAPP: "971501234567"},
+        last_inbound={Channel.WHATSAPP: surface.now - timedelta(days=3)},
+    )
+    await surface.deps.contacts.set_reachability(
+        cid,
+        Channel.WHATSAPP,
+        Unreachable(UnreachableReason.MARKETING_STOPPED, OPTED_OUT_AT, "131050"),
+    )
+
+    view = await open_composer(surface, cid)
+
+    shown = texts(view["blocks"])
+    assert "order_update (en)" in shown and "winter_sale" not in shown
+    assert "WhatsApp: window closed 2 d ago — template only" in shown
+    assert "stopped marketing messages (utility templates and free text still go)" in shown
