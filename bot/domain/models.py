@@ -175,6 +175,7 @@ class Contact:
             phone=self.phone,
             email=self.email,
             identities=self.identities,
+            handles=self.handles,
             last_inbound_at=self.conversation.last_inbound_at,
         )
 

@@ -76,3 +76,12 @@ def test_the_channel_the_customer_wrote_on_last_names_them() -> None:
 
 def test_a_contact_with_nothing_is_a_dash_never_its_id() -> None:
     assert Contact(id="3-9").display_name == "—"
+
+
+def test_a_contact_s_stored_username_names_it() -> None:
+    contact = Contact(
+        id="1-7",
+        identities={Channel.INSTAGRAM: "17841400000000000"},
+        handles={Channel.INSTAGRAM: "sara.a"},
+    )
+    assert contact.display_name == "@sara.a"

@@ -18,6 +18,7 @@ from bot.domain.channels import Channel
 from bot.domain.reachability import Unreachable, UnreachableReason
 from bot.slack import ids
 from bot.slack.compose import BLOCK_TEXT
+from bot.store.contacts import ContactDraft
 from bot.store.templates import WhatsAppTemplate
 from tests.slack.compose_steps import (
     action_ids,
@@ -187,6 +188,22 @@ async def test_a_nameless_contact_is_its_email_on_app_home_and_the_thread_root(
 
     _, root = await thread_of(surface, cid)
     assert root["text"].startswith("*layla@example.com*")
+
+
+async def test_a_nameless_instagram_contact_is_its_username_in_search_results(
+    surface: Surface,
+) -> None:
+    draft = ContactDraft(
+        identities={Channel.INSTAGRAM: "17841400000000000"},
+        handles={Channel.INSTAGRAM: "sara.a"},
+        assignee=AGENT,
+    )
+    cid = (await surface.deps.contacts.create(draft, surface.now)).contact_id
+
+    _, _, url = await surface.command(ids.FIND_CONTACT, "@sara.a")
+    shown = texts((await answer_to(surface, url))["blocks"])
+
+    assert "*@sara.a*" in shown and f"*{cid}*" not in shown
 
 
 # --- hints never repeat a flag -------------------------------------------------------------
