@@ -32,6 +32,7 @@ from bot.domain.models import (
     OutboundMessage,
     to_epoch,
 )
+from bot.domain.reachability import ReachScope
 from bot.domain.windows import free_text_closes_at
 from bot.services.inbound import ThreadSink
 from bot.store.alerts import AlertStore, DueWindow
@@ -146,14 +147,18 @@ def message_alert(contact_id: str, message: OutboundMessage) -> Alert | None:
 def window_alert(contact: Contact, channel: Channel, now: datetime) -> Alert | None:
     """The assignee is told a window they depend on closes soon.
 
-    Only while the conversation is open and assigned and the window has not
-    closed yet; the window is the one of the customer's latest message.
+    Only while the conversation is open and assigned, the window has not
+    closed yet and the customer can be reached there (nothing goes to an
+    unreachable identity, so its window is no deadline); the window is the
+    one of the customer's latest message.
     """
     conv = contact.conversation
     start = conv.last_inbound_at.get(channel)
     closes = free_text_closes_at(channel, start)
+    unreachable = contact.unreachable(channel)
     if (
-        conv.status is not ConversationStatus.OPEN
+        (unreachable is not None and unreachable.scope is ReachScope.ALL)
+        or conv.status is not ConversationStatus.OPEN
         or not conv.assignee
         or start is None
         or closes is None

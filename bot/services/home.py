@@ -22,6 +22,7 @@ from typing import Generic, TypeVar
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
 from bot.domain.models import Contact, ConversationStatus
+from bot.domain.reachability import ReachScope
 from bot.domain.windows import (
     Decision,
     PolicySettings,
@@ -113,10 +114,14 @@ class Home:
 def closing_windows(
     contacts: Sequence[Contact], now: datetime, policy: PolicySettings
 ) -> list[ClosingWindow]:
-    """Each channel whose free text ends within CLOSING_HORIZON, soonest first."""
+    """Each channel whose free text ends within CLOSING_HORIZON, soonest first
+    (not a channel the customer cannot be reached on)."""
     found = []
     for contact in contacts:
         for channel in contact.channels:
+            unreachable = contact.unreachable(channel)
+            if unreachable is not None and unreachable.scope is ReachScope.ALL:
+                continue  # nothing goes there anyway: its window is no deadline
             start = contact.conversation.last_inbound_at.get(channel)
             closes = free_text_closes_at(channel, start)
             if closes is None or not now < closes <= now + CLOSING_HORIZON:

@@ -15,6 +15,7 @@ import pytest
 from bot.channels.base import InboundMessage
 from bot.domain.channels import Channel
 from bot.domain.models import Contact, MessageStatus, OutboundMessage
+from bot.domain.reachability import Unreachable, UnreachableReason
 from bot.domain.windows import Form, PolicySettings
 from bot.relay.relay import Relay, RelayTuning
 from bot.services.alerts import (
@@ -239,6 +240,23 @@ async def test_no_window_alert_when_closed_or_unassigned(env: StoreEnv, now: dat
         await env.contacts.record_inbound(cid, Channel.WHATSAPP, now, now)
     await env.contacts.close(closed, now, unassign=False)
     clock.now = now + timedelta(hours=23, minutes=30)
+    assert await service.sweep_windows() == 0
+    assert await queued(env) == []
+
+
+async def test_no_window_alert_where_the_customer_cannot_be_reached(
+    env: StoreEnv, now: datetime
+) -> None:
+    clock = Clock(now)
+    service = service_for(env, clock)
+    draft = ContactDraft(first_name="Sara", identities={Channel.MESSENGER: "psid-1"})
+    cid = (await env.contacts.create(draft, now)).contact_id
+    await env.contacts.reopen(cid, AGENT, now)
+    await env.contacts.record_inbound(cid, Channel.MESSENGER, now, now)
+    await env.contacts.set_reachability(
+        cid, Channel.MESSENGER, Unreachable(UnreachableReason.UNAVAILABLE, now, "551")
+    )
+    clock.now = now + timedelta(days=6, hours=23, minutes=30)  # HUMAN_AGENT ends in 30 min
     assert await service.sweep_windows() == 0
     assert await queued(env) == []
 

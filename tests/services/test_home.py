@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.channels import Channel
 from bot.domain.models import Contact, Conversation, ConversationStatus
+from bot.domain.reachability import Unreachable, UnreachableReason
 from bot.domain.windows import PolicySettings, SendMode
 from bot.services.conversations import ConversationService
 from bot.services.followup import FollowupService
@@ -58,6 +59,27 @@ def test_closing_windows_soonest_first_within_the_horizon_with_what_follows(now:
     assert found[0].closes_at == now + HOUR
     no_tags = closing_windows([later], now, PolicySettings())
     assert no_tags[0].after is SendMode.REFUSED
+
+
+def test_a_window_where_the_customer_cannot_be_reached_is_no_deadline(now: datetime) -> None:
+    contact = Contact(
+        id="0-1",
+        identities={Channel.MESSENGER: "psid-1", Channel.WHATSAPP: "971501234567"},
+        conversation=Conversation(
+            status=ConversationStatus.OPEN,
+            last_inbound_at={
+                Channel.MESSENGER: now - timedelta(days=6, hours=23),
+                Channel.WHATSAPP: now - 23 * HOUR,
+            },
+        ),
+        reachability={
+            Channel.MESSENGER: Unreachable(UnreachableReason.UNAVAILABLE, now, "551"),
+            # Marketing stopped: templates still go, so the window still matters.
+            Channel.WHATSAPP: Unreachable(UnreachableReason.MARKETING_STOPPED, now, "131050"),
+        },
+    )
+    found = closing_windows([contact], now, PolicySettings())
+    assert [w.channel for w in found] == [Channel.WHATSAPP]
 
 
 async def test_an_agents_desk(env: StoreEnv, now: datetime) -> None:
