@@ -24,6 +24,7 @@ from multidict import CIMultiDictProxy
 
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
+from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.domain.records import quick_init
 from bot.domain.windows import SendMode
 
@@ -55,6 +56,8 @@ class SendOutcome(StrEnum):
     RETRY = "retry"  # try again later (timeout, 5xx, 429); retry_after may say when
     FAILED = "failed"  # final; reason in words
     OUTSIDE_WINDOW = "outside_window"  # final: the channel refused it as outside its window
+    UNREACHABLE = "unreachable"  # final: the customer cannot be reached there (`unreachable`)
+    LIMIT_LEARNED = "limit_learned"  # final: a limit we could not see (`learned`)
 
 
 @quick_init
@@ -64,6 +67,10 @@ class SendResult:
     channel_message_id: str | None = None
     reason: str = ""  # for an agent: "The customer blocked the bot", never secrets or PII
     retry_after: float | None = None  # seconds, when the channel said (Retry-After, retry_after)
+    #: UNREACHABLE: why the identity cannot be reached; LIMIT_LEARNED: which limit.
+    unreachable: UnreachableReason | None = None
+    learned: LearnedLimit | None = None
+    code: str = ""  # the channel's own error code, for the record (never PII)
 
     @classmethod
     def sent(cls, channel_message_id: str) -> SendResult:
@@ -80,6 +87,16 @@ class SendResult:
     @classmethod
     def outside_window(cls, reason: str) -> SendResult:
         return cls(SendOutcome.OUTSIDE_WINDOW, reason=reason)
+
+    @classmethod
+    def not_reachable(cls, reason: str, why: UnreachableReason, code: str = "") -> SendResult:
+        """The channel says the customer cannot be reached on this identity."""
+        return cls(SendOutcome.UNREACHABLE, reason=reason, unreachable=why, code=code)
+
+    @classmethod
+    def limit(cls, reason: str, learned: LearnedLimit, code: str = "") -> SendResult:
+        """The channel refused because of a limit we could not see: remember it."""
+        return cls(SendOutcome.LIMIT_LEARNED, reason=reason, learned=learned, code=code)
 
 
 @dataclass(frozen=True)
@@ -118,9 +135,23 @@ class StatusUpdate:
     reason: str = ""  # FAILED: the channel's reason in words
     recipient: str | None = None  # watermark receipts: the customer's identity
     up_to: datetime | None = None  # watermark receipts
+    #: FAILED because the customer cannot be reached there (e.g. WhatsApp 131050).
+    unreachable: UnreachableReason | None = None
 
 
-WebhookEvent = InboundMessage | StatusUpdate
+@dataclass(frozen=True)
+class ReachabilityEvent:
+    """The channel says a customer became unreachable (`unreachable` set) or
+    reachable again (None) on an identity: not a message from them."""
+
+    channel: Channel
+    identity: str
+    at: datetime
+    unreachable: UnreachableReason | None
+    detail: str = ""  # the event's name or keyword ("unfollow", "STOP"): never PII
+
+
+WebhookEvent = InboundMessage | StatusUpdate | ReachabilityEvent
 
 
 @dataclass(frozen=True)

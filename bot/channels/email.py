@@ -43,6 +43,7 @@ from bot.channels.base import (
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock, utc_now
+from bot.domain.reachability import UnreachableReason
 
 logger = logging.getLogger(__name__)
 
@@ -252,6 +253,12 @@ def _refused(error: aiosmtplib.SMTPRecipientsRefused) -> SendResult:
         return SendResult.retry(f"The mail server deferred the address ({codes[0]})")
     detail = error.recipients[0] if error.recipients else None
     words = f"{detail.code} {_scrub(detail.message)}" if detail else "no reason given"
+    if detail is not None and 500 <= detail.code < 600:
+        # A permanent refusal of the recipient (RFC 5321 §4.2.1): the address is
+        # unreachable until the customer writes from it again.
+        return SendResult.not_reachable(
+            f"The address was refused: {words}", UnreachableReason.ADDRESS_REFUSED, str(detail.code)
+        )
     return SendResult.failed(f"The address was refused: {words}")
 
 

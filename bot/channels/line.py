@@ -43,6 +43,7 @@ from bot.channels.base import (
 from bot.channels.http import post_or_retry, text_only_refusal
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.reachability import LearnedLimit
 from bot.logging_setup import redact
 
 logger = logging.getLogger(__name__)
@@ -202,8 +203,11 @@ def _refusal(status: int, answer: dict[str, Any], retry_after: float | None) -> 
     if status == 429:
         if message.strip() == MONTHLY_LIMIT:
             logger.warning("line monthly limit reached")
-            return SendResult.failed(
-                "The LINE account has used up its messages for this month (plan limit)"
+            # https://developers.line.biz/en/reference/messaging-api/#status-codes
+            return SendResult.limit(
+                "The LINE account has used up its messages for this month (plan limit)",
+                LearnedLimit.LINE_MONTHLY,
+                "429",
             )
         return SendResult.retry("LINE is rate limiting us", retry_after)
     if status >= 500:

@@ -47,6 +47,7 @@ from bot.channels.http import post_or_retry
 from bot.config import Settings
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.models import MessageStatus
+from bot.domain.reachability import LearnedLimit, UnreachableReason
 
 logger = logging.getLogger(__name__)
 
@@ -240,6 +241,8 @@ class ErrorRule:
 
     outcome: SendOutcome
     reason: str
+    unreachable: UnreachableReason | None = None  # UNREACHABLE: why
+    learned: LearnedLimit | None = None  # LIMIT_LEARNED: which limit
 
 
 @dataclass(frozen=True)
@@ -267,6 +270,14 @@ def retry(reason: str) -> ErrorRule:
 
 def failed(reason: str) -> ErrorRule:
     return ErrorRule(SendOutcome.FAILED, reason)
+
+
+def unreachable(reason: str, why: UnreachableReason) -> ErrorRule:
+    return ErrorRule(SendOutcome.UNREACHABLE, reason, unreachable=why)
+
+
+def learned(reason: str, limit: LearnedLimit) -> ErrorRule:
+    return ErrorRule(SendOutcome.LIMIT_LEARNED, reason, learned=limit)
 
 
 #: Graph API codes every Meta product shares:
@@ -298,9 +309,13 @@ def messaging_errors(label: str, token_setting: str) -> ErrorTable:
         f"The customer last wrote on {label} too long ago: Meta refused the message as "
         "outside its messaging window"
     )
-    unavailable = failed(
+    # 551 "This person isn't available right now" (subcode 1545041), and
+    # 2018108 "isn't accepting messages": the customer turned messages from
+    # the account off or blocked it; a new message from them clears it.
+    unavailable = unreachable(
         f"The customer isn't available on {label} right now "
-        "(they may have blocked the account or left)"
+        "(they may have blocked the account or left)",
+        UnreachableReason.UNAVAILABLE,
     )
     return ErrorTable(
         by_code={
@@ -320,7 +335,10 @@ def messaging_errors(label: str, token_setting: str) -> ErrorTable:
             2534022: window,
             1545041: unavailable,
             2018001: failed(f"No {label} user matches this customer's ID for this account"),
-            2018108: failed(f"The customer isn't accepting messages on {label} right now"),
+            2018108: unreachable(
+                f"The customer isn't accepting messages on {label} right now",
+                UnreachableReason.UNAVAILABLE,
+            ),
             2018028: failed(
                 "Meta lets the app message only its admins, developers and testers "
                 "until its messaging permission is approved"
@@ -420,7 +438,14 @@ class GraphSender:
         if rule is not None:
             if rule.outcome is SendOutcome.RETRY:
                 return SendResult.retry(f"{rule.reason}; it will be retried", wait)
-            return SendResult(rule.outcome, reason=rule.reason)
+            code = str(error.subcode or error.code or "") if error is not None else ""
+            return SendResult(
+                rule.outcome,
+                reason=rule.reason,
+                unreachable=rule.unreachable,
+                learned=rule.learned,
+                code=code,
+            )
         if (error is not None and error.is_transient) or status == 429 or status >= 500:
             return SendResult.retry(
                 f"{self.label} is busy or unavailable (HTTP {status}); it will be retried", wait

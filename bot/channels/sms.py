@@ -40,6 +40,7 @@ from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock, utc_now
 from bot.domain.models import MessageStatus
+from bot.domain.reachability import UnreachableReason
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 # Twilio error codes, in words an agent understands. Twilio's own `message`
 # often quotes the phone number, so it is never passed on.
 # https://www.twilio.com/docs/api/errors
+#: "Attempt to send to unsubscribed recipient".
+OPTED_OUT = 21610
 SEND_ERRORS: dict[int, str] = {
     20003: "Twilio refused our credentials (check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)",
     20404: "Twilio does not know our account (check TWILIO_ACCOUNT_SID)",
@@ -231,6 +234,12 @@ class SmsConnector:
         if status >= 500:
             return SendResult.retry(f"Twilio had a server error (HTTP {status})", retry_after)
         logger.warning("twilio refused a message", extra={"http_status": status, "code": code})
+        if code == OPTED_OUT:
+            # The customer texted STOP: Twilio refuses until they text START.
+            # https://www.twilio.com/docs/api/errors/21610
+            return SendResult.not_reachable(
+                SEND_ERRORS[code], UnreachableReason.OPTED_OUT, str(code)
+            )
         if code is not None and code in SEND_ERRORS:
             return SendResult.failed(SEND_ERRORS[code])
         if status == 401:

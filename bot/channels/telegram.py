@@ -40,6 +40,7 @@ from bot.channels.base import (
 from bot.channels.http import post_or_retry, text_only_refusal
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.reachability import UnreachableReason
 from bot.logging_setup import redact
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,13 @@ _REFUSALS: tuple[tuple[str, str], ...] = (
     ("message text is empty", "The message is empty"),
     ("upgraded to a supergroup", "The customer's group became a supergroup with a new id"),
 )
+
+#: The 403 refusals that say the customer cannot be reached by the bot until
+#: they start it again (a `my_chat_member` update back to "member", or a message).
+_UNREACHABLE: dict[str, UnreachableReason] = {
+    "bot was blocked by the user": UnreachableReason.BLOCKED,
+    "user is deactivated": UnreachableReason.DEACTIVATED,
+}
 
 
 class TelegramConnector:
@@ -164,6 +172,10 @@ def _refusal(status: int, answer: dict[str, Any], retry_after: float | None) -> 
     description = description if isinstance(description, str) else ""
     logger.warning("telegram refused a message", extra={"http_status": status, "code": code})
     lowered = description.lower()
+    for phrase, why in _UNREACHABLE.items():
+        if status == 403 and phrase in lowered:
+            # https://core.telegram.org/api/errors#403-forbidden
+            return SendResult.not_reachable(dict(_REFUSALS)[phrase], why, "403")
     for phrase, reason in _REFUSALS:
         if phrase in lowered:
             return SendResult.failed(reason)

@@ -43,6 +43,7 @@ from bot.channels.http import post_or_retry, text_only_refusal
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
+from bot.domain.reachability import UnreachableReason
 from bot.logging_setup import redact
 
 logger = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ TOO_MANY_REQUESTS = 12
 
 # Non-zero `status` codes of the REST bot API, in words an agent understands.
 # https://developers.viber.com/docs/api/rest-bot-api/#error-codes
+NOT_SUBSCRIBED = 6
 SEND_ERRORS: dict[int, str] = {
     1: "Viber says our webhook URL is invalid",
     2: "Viber rejected the bot's auth token (check VIBER_AUTH_TOKEN)",
@@ -176,6 +178,13 @@ class ViberConnector:
                 retry_after,
             )
         logger.warning("viber refused a message", extra={"status_code": code})
+        if code == NOT_SUBSCRIBED:
+            # receiverNotSubscribed: the customer unsubscribed; a message or a
+            # `subscribed` callback from them makes them reachable again.
+            # https://creators.viber.com/docs/bots-api/resources/messaging/send-message
+            return SendResult.not_reachable(
+                SEND_ERRORS[code], UnreachableReason.UNSUBSCRIBED, str(code)
+            )
         if code in SEND_ERRORS:
             return SendResult.failed(SEND_ERRORS[code])
         name = answer.get("status_message")

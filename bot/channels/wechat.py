@@ -49,6 +49,7 @@ from bot.channels.base import (
 from bot.channels.http import post_or_retry, text_only_refusal
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.reachability import LearnedLimit
 from bot.logging_setup import redact
 from bot.store.connection import RedisClient
 
@@ -74,6 +75,11 @@ TOKEN_ERRORS = frozenset({40001, 42001, 40014})
 WINDOW_ERRORS: dict[int, str] = {
     45015: "WeChat refused it: more than 48 hours since the customer's last message",
     45047: "WeChat refused it: the messages allowed since the customer's last message are used up",
+}
+#: What each window refusal teaches about the current window.
+LEARNED_LIMITS: dict[int, LearnedLimit] = {
+    45015: LearnedLimit.WECHAT_WINDOW_CLOSED,
+    45047: LearnedLimit.WECHAT_COUNT_SPENT,
 }
 RETRY_ERRORS: dict[int, str] = {
     -1: "WeChat is busy",
@@ -203,6 +209,12 @@ class WeChatConnector:
         if errcode in TOKEN_ERRORS:
             return SendResult.retry("WeChat rejected the access token"), errcode
         logger.warning("wechat refused a message", extra={"errcode": errcode})
+        if errcode in LEARNED_LIMITS:
+            # WeChat's own count and clock win over ours until the customer writes:
+            # the account may be on the lower limit (5 per 48 h since 2023).
+            return SendResult.limit(
+                WINDOW_ERRORS[errcode], LEARNED_LIMITS[errcode], str(errcode)
+            ), errcode
         if errcode in WINDOW_ERRORS:
             return SendResult.outside_window(WINDOW_ERRORS[errcode]), errcode
         if errcode in RETRY_ERRORS:

@@ -40,18 +40,21 @@ from bot.channels.meta import (
     describe_location,
     failed,
     from_epoch_seconds,
+    learned,
     load_body,
     ok_reply,
     outside,
     retry,
     split_name,
     subscribe_handshake,
+    unreachable,
     validate,
     verify_signature,
 )
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
+from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.domain.windows import SendMode
 
 #: Cloud API default throughput: 80 messages per second per business phone number.
@@ -95,11 +98,18 @@ WHATSAPP_ERRORS = ErrorTable(
             "WhatsApp is limiting this business number for spam: too many messages were "
             "blocked or reported"
         ),
-        131049: failed(
-            "Meta chose not to deliver this message to protect the customer experience; "
-            "try later or on another channel"
+        # Meta's per-customer marketing limit: never retried.
+        # https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes
+        131049: learned(
+            "Meta limits marketing messages to this customer; try again after 24 h",
+            LearnedLimit.WHATSAPP_MARKETING,
         ),
-        131050: failed("The customer has stopped marketing messages from this business"),
+        # The customer stopped marketing messages: marketing templates only are
+        # refused from now on; utility templates and free text still go.
+        131050: unreachable(
+            "The customer has stopped marketing messages from this business",
+            UnreachableReason.MARKETING_STOPPED,
+        ),
         131051: failed("WhatsApp does not support this message type"),
         131052: failed("WhatsApp could not download the customer's media"),
         131053: failed("WhatsApp could not upload the media"),
@@ -432,12 +442,14 @@ def _statuses(value: _Value) -> list[StatusUpdate]:
             continue  # "deleted", "warning": nothing to show
         at = from_epoch_seconds(item.timestamp)
         reason = ""
+        why = None
         if status is MessageStatus.FAILED:
             code = next((e.code for e in item.errors if e.code is not None), None)
             rule = WHATSAPP_ERRORS.rule(GraphError(code=code)) if code is not None else None
             if rule is not None and rule.outcome is SendOutcome.OUTSIDE_WINDOW:
                 status = MessageStatus.OUTSIDE_WINDOW
             reason = _failure_reason(rule, code)
+            why = rule.unreachable if rule is not None else None
         updates.append(
             StatusUpdate(
                 channel=Channel.WHATSAPP,
@@ -445,6 +457,7 @@ def _statuses(value: _Value) -> list[StatusUpdate]:
                 at=at,
                 channel_message_id=item.id,
                 reason=reason,
+                unreachable=why,
             )
         )
     return updates

@@ -23,6 +23,7 @@ __all__ = [
     "MESSAGE_CLEARS",
     "SMS_START_KEYWORDS",
     "SMS_STOP_KEYWORDS",
+    "LearnedLimit",
     "ReachScope",
     "Unreachable",
     "UnreachableReason",
@@ -41,6 +42,15 @@ class UnreachableReason(StrEnum):
     UNAVAILABLE = "unavailable"  # Messenger / Instagram: "this person isn't available"
     MARKETING_STOPPED = "marketing_stopped"  # WhatsApp 131050: marketing templates only
     ADDRESS_REFUSED = "address_refused"  # e-mail: permanent (5xx) refusal of the recipient
+
+
+class LearnedLimit(StrEnum):
+    """A limit we could not see until the channel refused a message because of it."""
+
+    WECHAT_COUNT_SPENT = "spent"  # WeChat 45047: the window's count is used up
+    WECHAT_WINDOW_CLOSED = "closed"  # WeChat 45015: the window has closed
+    LINE_MONTHLY = "line_monthly"  # LINE 429 "You have reached your monthly limit"
+    WHATSAPP_MARKETING = "whatsapp_marketing"  # WhatsApp 131049: Meta's per-customer limit
 
 
 class ReachScope(StrEnum):

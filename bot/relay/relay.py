@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,10 +34,17 @@ from typing import Any, Protocol, cast, runtime_checkable
 
 from redis.exceptions import ResponseError
 
-from bot.channels.base import Connector, OutboundRequest, SendOutcome, backoff_seconds
-from bot.domain.channels import RECEIPTS_BY_CHANNEL_ID, Channel
+from bot.channels.base import (
+    Connector,
+    OutboundRequest,
+    SendOutcome,
+    SendResult,
+    backoff_seconds,
+)
+from bot.domain.channels import CHANNEL_LABELS, RECEIPTS_BY_CHANNEL_ID, Channel
 from bot.domain.clock import Clock
-from bot.domain.models import Contact, MessageStatus, OutboundMessage
+from bot.domain.models import Contact, MessageStatus, OutboundMessage, to_epoch
+from bot.domain.reachability import LearnedLimit, ReachScope, Unreachable
 from bot.domain.records import replaced
 from bot.domain.windows import (
     Form,
@@ -47,18 +55,26 @@ from bot.domain.windows import (
     timeless_decision,
 )
 from bot.services.followup import window_input_at_send
-from bot.services.inbound import ThreadSink
+from bot.services.inbound import ThreadSink, post_reachability
+from bot.slack.i18n import t
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId, Keys
 from bot.store.outbox import ClaimedSend, OutboxEntry, OutboxStore, SendRecord
 from bot.store.scripts import APPLY, Change, apply_change
+from bot.store.templates import TemplateStore
 
 logger = logging.getLogger(__name__)
 
 GROUP = "relay"
 #: A send that keeps failing temporarily is given up after this many tries.
 MAX_ATTEMPTS = 8
+#: How long a worker trusts its last read of LINE's learned monthly limit.
+LINE_SPENT_SECONDS = 5.0
+LINE_MONTH_SPENT = (
+    "LINE's monthly message limit is reached: pushes wait until next month "
+    "(or until the LINE plan allows more)"
+)
 
 _MODES = {mode.value: mode for mode in SendMode}  # faster than SendMode(value): a hot path
 _FORMS = {form.value: form for form in Form}
@@ -102,6 +118,7 @@ class Relay:
         consumer: str,
         threads: ThreadSink | None = None,
         tuning: RelayTuning = RelayTuning(),
+        templates: TemplateStore | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -114,6 +131,8 @@ class Relay:
         self.threads = threads
         self._batch_threads = threads if isinstance(threads, BatchThreadSink) else None
         self.tuning = tuning
+        self.templates = templates or TemplateStore(redis, keys)
+        self._line_spent: tuple[float, bool] = (-LINE_SPENT_SECONDS, False)  # (read at, spent)
 
     async def ensure_groups(self) -> None:
         for p in range(self.keys.partitions):
@@ -276,6 +295,9 @@ class Relay:
         if contact is None or connector is None or recipient is None:
             why = "The contact is gone." if contact is None else "This channel is not set up."
             return SendRecord(claimed, MessageStatus.FAILED, why)
+        refusal = await self._refused_before_send(contact, message)
+        if refusal:
+            return SendRecord(claimed, MessageStatus.FAILED, refusal)
         mode = await self._mode_now(contact, message)
         if mode is SendMode.REFUSED:
             return SendRecord(
@@ -309,7 +331,66 @@ class Relay:
             return SendRecord(claimed, MessageStatus.OUTSIDE_WINDOW, result.reason)
         if result.outcome is SendOutcome.FAILED:
             return SendRecord(claimed, MessageStatus.FAILED, result.reason)
+        if result.outcome is SendOutcome.UNREACHABLE:
+            await self._learn_unreachable(contact, message, result)
+            return SendRecord(claimed, MessageStatus.FAILED, result.reason)
+        if result.outcome is SendOutcome.LIMIT_LEARNED:
+            return await self._learn_limit(claimed, contact, result)
         return await self._retry_later(partition, claimed, result.reason, result.retry_after)
+
+    async def _refused_before_send(self, contact: Contact, message: OutboundMessage) -> str:
+        """Why nothing may reach the channel at all (an unreachable identity, a
+        learned LINE month), in words; "" when the send may go on."""
+        channel = message.channel
+        unreachable = contact.unreachable(channel)
+        if unreachable is not None:
+            category = None
+            if unreachable.scope is ReachScope.MARKETING and message.template:
+                template = await self.templates.get(
+                    message.template, message.template_language or ""
+                )
+                category = template.category if template is not None else None
+            if unreachable.blocks(template_category=category):
+                reason = t(unreachable.key, "en", channel=CHANNEL_LABELS[channel])
+                return f"Not sent: {reason} (since {unreachable.since:%Y-%m-%d})"
+        if channel is Channel.LINE and await self._line_month_spent():
+            return LINE_MONTH_SPENT
+        return ""
+
+    async def _line_month_spent(self) -> bool:
+        """LINE's learned monthly limit, read at most every few seconds (LINE only)."""
+        read_at, spent = self._line_spent
+        if time.monotonic() - read_at < LINE_SPENT_SECONDS:
+            return spent
+        spent = await self.outbox.line_month_spent(self.clock())
+        self._line_spent = (time.monotonic(), spent)
+        return spent
+
+    async def _learn_unreachable(
+        self, contact: Contact, message: OutboundMessage, result: SendResult
+    ) -> None:
+        """The channel says the customer cannot be reached there: remember it, tell the thread."""
+        assert result.unreachable is not None  # an UNREACHABLE result says why
+        unreachable = Unreachable(result.unreachable, self.clock(), result.code)
+        _, changed = await self.contacts.set_reachability(contact.id, message.channel, unreachable)
+        if changed:
+            await post_reachability(self.threads, contact.id, message.channel, unreachable)
+
+    async def _learn_limit(
+        self, claimed: ClaimedSend, contact: Contact, result: SendResult
+    ) -> SendRecord:
+        """A limit we could not see refused the message: remember it (never retried)."""
+        learned = result.learned
+        if learned in (LearnedLimit.WECHAT_COUNT_SPENT, LearnedLimit.WECHAT_WINDOW_CLOSED):
+            start = contact.conversation.last_inbound_at.get(Channel.WECHAT)
+            if start is not None:
+                assert learned is not None
+                await self.contacts.learn_wechat_refusal(contact.id, learned.value, to_epoch(start))
+            return SendRecord(claimed, MessageStatus.OUTSIDE_WINDOW, result.reason)
+        if learned is LearnedLimit.LINE_MONTHLY:
+            await self.outbox.learn_line_month_spent(self.clock())
+            self._line_spent = (time.monotonic(), True)
+        return SendRecord(claimed, MessageStatus.FAILED, result.reason)
 
     async def _mode_now(self, contact: Contact, message: OutboundMessage) -> SendMode:
         """The relay decides again: adapt where no new choice is needed, else refuse."""

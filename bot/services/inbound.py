@@ -15,11 +15,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.channels.base import InboundMessage, StatusUpdate, WebhookEvent
-from bot.domain.channels import Channel
+from bot.channels.base import InboundMessage, ReachabilityEvent, StatusUpdate, WebhookEvent
+from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.clock import Clock
 from bot.domain.contacts import HANDLE_CHANNELS, normalise_email, normalise_handle
 from bot.domain.models import Contact, MessageStatus, OutboundMessage
+from bot.domain.reachability import MESSAGE_CLEARS, Unreachable
 from bot.store.contacts import (
     ContactDraft,
     ContactStore,
@@ -78,8 +79,46 @@ class InboundService:
         for event in events:
             if isinstance(event, InboundMessage):
                 await self.receive(event)
+            elif isinstance(event, ReachabilityEvent):
+                await self.reachability(event)
             else:
                 await self.status(event)
+
+    async def reachability(self, event: ReachabilityEvent) -> bool:
+        """The channel says the customer became unreachable or reachable again on an
+        identity: recorded and shown in the thread (not a message from them: no
+        window restarts, nothing reopens). Returns whether anything changed."""
+        contact = await self.contacts.find_by_identity(event.channel, event.identity)
+        if contact is None:
+            return False  # nobody we know: nothing to remember
+        unreachable = (
+            Unreachable(event.unreachable, event.at, event.detail)
+            if event.unreachable is not None
+            else None
+        )
+        return await self.mark(contact.id, event.channel, unreachable, keyword=event.detail)
+
+    async def mark(
+        self,
+        contact_id: str,
+        channel: Channel,
+        unreachable: Unreachable | None,
+        *,
+        keyword: str = "",
+    ) -> bool:
+        """Record reachability on one identity and post the change in the thread."""
+        _, changed = await self.contacts.set_reachability(contact_id, channel, unreachable)
+        if changed:
+            await post_reachability(self.threads, contact_id, channel, unreachable, keyword)
+            logger.info(
+                "reachability changed",
+                extra={
+                    "channel": channel.value,
+                    "contact": contact_id,
+                    "unreachable": unreachable.reason.value if unreachable else "",
+                },
+            )
+        return changed
 
     async def receive(self, message: InboundMessage) -> Received:
         now = self.clock()
@@ -103,6 +142,9 @@ class InboundService:
             # A reopened conversation starts a new thread: its root is made fresh
             # with the entry, so there is no old root to refresh.
             await self.threads.customer_wrote(contact, message)
+        if message.channel in MESSAGE_CLEARS and contact.unreachable(message.channel):
+            # They wrote to us there: they can be reached there again.
+            await self.mark(contact.id, message.channel, None)
         logger.info(
             "customer message",
             extra={"channel": message.channel.value, "contact": contact.id, "reopened": was_closed},
@@ -181,7 +223,16 @@ class InboundService:
                 moved.append(message)
                 if self.threads is not None:
                     await self.threads.message_changed(message.contact_id, message)
+                await self._record_unreachable(update, message)
         return moved
+
+    async def _record_unreachable(self, update: StatusUpdate, message: OutboundMessage) -> None:
+        """A failed receipt saying the customer cannot be reached (WhatsApp 131050)."""
+        if update.unreachable is None:
+            return
+        await self.mark(
+            message.contact_id, update.channel, Unreachable(update.unreachable, update.at)
+        )
 
     async def _watermark_targets(self, update: StatusUpdate) -> list[tuple[int, str]]:
         """Messenger/Instagram receipts: our messages to that person sent by then."""
@@ -209,3 +260,27 @@ def _handle(channel: Channel, username: str | None) -> str | None:
     if not username or channel not in HANDLE_CHANNELS:
         return None
     return normalise_handle(username)
+
+
+async def post_reachability(
+    threads: ThreadSink | None,
+    contact_id: str,
+    channel: Channel,
+    unreachable: Unreachable | None,
+    keyword: str = "",
+) -> None:
+    """The event that made an identity unreachable, or reachable again, in the thread."""
+    if threads is None:
+        return
+    label = CHANNEL_LABELS[channel]
+    if channel is Channel.SMS and keyword:
+        # An opt-out or opt-in keyword is shown as such, not as the customer writing.
+        key = "thread.event.opt_out_keyword" if unreachable else "thread.event.opt_in_keyword"
+        await threads.event(contact_id, key, channel=label, keyword=keyword)
+    elif unreachable is not None:
+        await threads.event(
+            contact_id, f"thread.event.unreachable.{unreachable.reason.value}", channel=label
+        )
+    else:
+        await threads.event(contact_id, "thread.event.reachable", channel=label)
+    await threads.root_changed(contact_id)

@@ -144,6 +144,14 @@ class Keys:
         """Chatbot-initiated Viber messages sent in a calendar month (`YYYY-MM`)."""
         return f"{self.prefix}:{{viber}}:quota:{month}"
 
+    def line_month_spent(self) -> str:
+        """The month (`YYYY-MM`) LINE refused pushes in for the monthly limit."""
+        return f"{self.prefix}:{{line}}:spent"
+
+    def line_quota(self) -> str:
+        """LINE's monthly push quota and consumption, as last read (cached a minute)."""
+        return f"{self.prefix}:{{line}}:quota"
+
     def thread_pending(self) -> str:
         """Slack thread entries waiting to be posted or updated: entry -> payload."""
         return f"{self.prefix}:{{slack}}:pending"

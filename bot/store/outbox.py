@@ -268,6 +268,20 @@ class OutboxStore:
         key = self.keys.viber_quota(month_of(now))
         await QUOTA(self.redis, [key], [-1, "", QUOTA_TTL_SECONDS])
 
+    # --- LINE's monthly push limit (account-wide, learned from its 429) ------------
+
+    async def line_month_spent(self, now: datetime) -> bool:
+        """Whether LINE refused pushes this month for the monthly limit."""
+        return await self.redis.get(self.keys.line_month_spent()) == month_of(now)
+
+    async def learn_line_month_spent(self, now: datetime) -> None:
+        """LINE answered "You have reached your monthly limit": refuse pushes this month."""
+        await self.redis.set(self.keys.line_month_spent(), month_of(now), ex=QUOTA_TTL_SECONDS)
+
+    async def forget_line_month_spent(self) -> None:
+        """LINE's quota API shows room again (the plan changed): pushes may go."""
+        await self.redis.delete(self.keys.line_month_spent())
+
     # --- the commit ----------------------------------------------------------------
 
     async def commit(

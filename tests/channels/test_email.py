@@ -195,10 +195,10 @@ async def test_email_login_is_used_when_configured() -> None:
         (
             "550 5.1.1 <sara@example.com>: Recipient address rejected: User unknown",
             None,
-            SendOutcome.FAILED,
+            SendOutcome.UNREACHABLE,
             "The address was refused: 550",
         ),
-        ("553 5.1.3 Bad recipient address syntax", None, SendOutcome.FAILED, "was refused"),
+        ("553 5.1.3 Bad recipient address syntax", None, SendOutcome.UNREACHABLE, "was refused"),
         ("450 4.2.0 Mailbox busy, try later", None, SendOutcome.RETRY, "deferred"),
         (None, "554 5.7.1 Message rejected as spam", SendOutcome.FAILED, "refused the message"),
         (None, "451 4.3.0 Temporary local problem", SendOutcome.RETRY, "deferred"),

@@ -138,7 +138,7 @@ async def test_instagram_unsendable_requests_never_reach_the_api(
         (10, 2534022, 400, SendOutcome.OUTSIDE_WINDOW, "outside its messaging window"),
         (10, 2018278, 400, SendOutcome.OUTSIDE_WINDOW, "outside its messaging window"),
         (10, None, 400, SendOutcome.OUTSIDE_WINDOW, "outside its messaging window"),
-        (551, 1545041, 400, SendOutcome.FAILED, "isn't available on Instagram"),
+        (551, 1545041, 400, SendOutcome.UNREACHABLE, "isn't available on Instagram"),
         (613, None, 400, SendOutcome.RETRY, "rate limit"),
         (4, None, 400, SendOutcome.RETRY, "rate limit"),
         (190, None, 401, SendOutcome.FAILED, "INSTAGRAM_TOKEN"),

@@ -156,7 +156,7 @@ async def test_line_retry_after_a_5xx_reuses_the_retry_key(
             429,
             "You have reached your monthly limit.",
             {},
-            SendOutcome.FAILED,
+            SendOutcome.LIMIT_LEARNED,
             "used up its messages for this month",
             None,
         ),

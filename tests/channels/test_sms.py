@@ -25,6 +25,7 @@ from bot.channels.sms import EMPTY_TWIML, SmsConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
+from bot.domain.reachability import UnreachableReason
 from tests.channels.conftest import TEXT, outbound_message, settings
 from tests.fakes.twilio import FakeTwilio
 
@@ -139,13 +140,12 @@ async def test_sms_send_with_a_wrong_auth_token_fails_in_words(
     [
         (21211, 400, "not a valid number"),
         (21614, 400, "not a mobile number"),
-        (21610, 400, "unsubscribed"),
         (21408, 400, "country is not enabled"),
         (30007, 400, "filtered"),
         (20003, 401, "credentials"),
         (99999, 400, "error 99999"),
     ],
-    ids=["invalid-number", "not-mobile", "stop", "region", "filtered", "auth", "unknown"],
+    ids=["invalid-number", "not-mobile", "region", "filtered", "auth", "unknown"],
 )
 async def test_sms_twilio_errors_fail_in_words(
     sms: SmsConnector, twilio: FakeTwilio, code: int, status: int, words: str
@@ -421,3 +421,13 @@ async def test_sms_empty_message_fails_in_words(sms: SmsConnector) -> None:
 
     assert result.outcome is SendOutcome.FAILED
     assert result.reason == "The message is empty"
+
+
+async def test_sms_21610_says_the_customer_opted_out(sms: SmsConnector, twilio: FakeTwilio) -> None:
+    twilio.fail_next(400, code=21610)
+
+    result = await sms.send(outbound())
+
+    assert result.outcome is SendOutcome.UNREACHABLE
+    assert result.unreachable is UnreachableReason.OPTED_OUT
+    assert "unsubscribed" in result.reason and CUSTOMER not in result.reason

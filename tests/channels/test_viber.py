@@ -133,7 +133,7 @@ async def test_viber_sender_name_is_cut_to_28_characters(
         (3, SendOutcome.FAILED, "bad data"),
         (4, SendOutcome.FAILED, "missing required data"),
         (5, SendOutcome.FAILED, "no longer registered on Viber"),
-        (6, SendOutcome.FAILED, "unsubscribed from the Viber bot"),
+        (6, SendOutcome.UNREACHABLE, "unsubscribed from the Viber bot"),
         (7, SendOutcome.FAILED, "account is blocked"),
         (10, SendOutcome.FAILED, "needs a webhook"),
         (11, SendOutcome.FAILED, "cannot receive bot messages"),
@@ -200,7 +200,7 @@ async def test_viber_unsubscribed_customer_is_refused_by_the_api(
 
     result = await connector.send(outbound())
 
-    assert result.outcome is SendOutcome.FAILED
+    assert result.outcome is SendOutcome.UNREACHABLE
     assert result.reason == "The customer has unsubscribed from the Viber bot"
 
 

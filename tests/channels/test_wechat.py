@@ -20,6 +20,7 @@ from bot.channels.base import (
 from bot.channels.wechat import WeChatConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.reachability import LearnedLimit
 from bot.domain.windows import SendMode
 from bot.store.connection import create_redis
 from tests.channels.conftest import AT, STAMP, UNREACHABLE, outbound_message, settings, webhook_url
@@ -205,8 +206,8 @@ async def test_wechat_token_refused_twice_is_a_failure_not_a_loop(
 @pytest.mark.parametrize(
     ("errcode", "outcome", "reason"),
     [
-        (45015, SendOutcome.OUTSIDE_WINDOW, "more than 48 hours"),
-        (45047, SendOutcome.OUTSIDE_WINDOW, "messages allowed since the customer's last message"),
+        (45015, SendOutcome.LIMIT_LEARNED, "more than 48 hours"),
+        (45047, SendOutcome.LIMIT_LEARNED, "messages allowed since the customer's last message"),
         (43004, SendOutcome.FAILED, "no longer follows"),
         (40003, SendOutcome.FAILED, "invalid OpenID"),
         (45009, SendOutcome.RETRY, "daily API limit"),
@@ -239,12 +240,14 @@ async def test_wechat_send_errcodes_are_mapped(
     assert OPENID not in result.reason and "token-1" not in result.reason
 
 
-async def test_wechat_error_45015_is_outside_the_window(
+async def test_wechat_error_45015_teaches_the_window_is_closed(
     fake: FakeWeChat, connector: WeChatConnector
 ) -> None:
     fake.fail_next(45015)
 
-    assert (await connector.send(outbound())).outcome is SendOutcome.OUTSIDE_WINDOW
+    result = await connector.send(outbound())
+    assert result.outcome is SendOutcome.LIMIT_LEARNED
+    assert result.learned is LearnedLimit.WECHAT_WINDOW_CLOSED
 
 
 async def test_wechat_unfollowed_customer_is_refused_by_the_api(

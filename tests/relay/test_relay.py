@@ -283,7 +283,14 @@ async def test_unconfigured_channel_fails_with_a_reason(any_env: StoreEnv, now: 
 
 
 def test_outcomes_cover_the_contract() -> None:
-    assert {o.value for o in SendOutcome} == {"sent", "retry", "failed", "outside_window"}
+    assert {o.value for o in SendOutcome} == {
+        "sent",
+        "retry",
+        "failed",
+        "outside_window",
+        "unreachable",
+        "limit_learned",
+    }
 
 
 async def test_a_slow_send_taken_over_meanwhile_is_not_sent_twice(
