@@ -26,9 +26,13 @@ HOSTILE = {
 
 @pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
 def test_redacting_a_megabyte_takes_well_under_a_second(text: str) -> None:
-    started = time.perf_counter()
-    redact(text, limit=None)  # the whole megabyte, not the cut a log line gets
-    assert time.perf_counter() - started < 0.5
+    # CPU time, the best of two: other processes on a busy machine do not count.
+    took = []
+    for _ in range(2):
+        started = time.process_time()
+        redact(text, limit=None)  # the whole megabyte, not the cut a log line gets
+        took.append(time.process_time() - started)
+    assert min(took) < 0.5
 
 
 def test_a_long_value_is_cut_before_it_is_redacted() -> None:
