@@ -17,11 +17,11 @@ from redis.exceptions import RedisError
 from bot.availability import RedisHealth
 from bot.config import Settings
 from bot.metrics import REGISTRY, metrics_middleware, route_label
+from bot.request_limits import EMAIL_MAX_BODY_BYTES
 from bot.runtime import REDIS_KEY, SETTINGS_KEY, channels_ctx
 from bot.slack import serving as slack_serving
 from bot.store.connection import RedisClient
 from handlers import webhooks
-from handlers.webhooks import MAX_BODY_BYTES
 
 __all__ = ["HEALTH_KEY", "REDIS_KEY", "SETTINGS_KEY", "build_web_app"]
 
@@ -97,7 +97,8 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
 def build_web_app(settings: Settings, redis: RedisClient) -> web.Application:
     """The web app; it owns `redis` from now on and closes it on cleanup."""
     app = web.Application(
-        middlewares=[metrics_middleware, redis_outage_middleware], client_max_size=MAX_BODY_BYTES
+        middlewares=[metrics_middleware, redis_outage_middleware],
+        client_max_size=EMAIL_MAX_BODY_BYTES,
     )
     app[SETTINGS_KEY] = settings
     app[REDIS_KEY] = redis

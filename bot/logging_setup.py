@@ -85,6 +85,17 @@ def redact(value: str, *, limit: int | None = MAX_LOGGED_CHARS) -> str:
     return value
 
 
+#: Loggers of slack-bolt: some of its lines carry a whole request body (a refused
+#: request's, an unhandled one's), which no log line may.
+BOLT_LOGGER_PREFIX = "slack_bolt"
+
+
+def without_request_body(message: str) -> str:
+    """`message` cut where a request body would start ("body: …" or a dict's repr)."""
+    cuts = [at for at in (message.find("body: "), message.find("{")) if at >= 0]
+    return f"{message[: min(cuts)]}[request body not logged]" if cuts else message
+
+
 class RedactionFilter(logging.Filter):
     """Masks PII and secrets in a record's message, exception text and `extra` fields.
 
@@ -92,7 +103,10 @@ class RedactionFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        message = record.getMessage()
+        if record.name.startswith(BOLT_LOGGER_PREFIX):
+            message = without_request_body(message)
+        record.msg = redact(message)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)

@@ -13,24 +13,27 @@ from aiohttp import web
 
 from bot.channels.base import MalformedWebhook, WebhookReply, WebhookRequest
 from bot.domain.channels import Channel
+from bot.request_limits import EMAIL_MAX_BODY_BYTES, WEBHOOK_MAX_BODY_BYTES, read_body
 from bot.runtime import CONNECTORS_KEY, INBOUND_KEY, SETTINGS_KEY
 
 logger = logging.getLogger(__name__)
 
-#: Webhook bodies larger than this are refused (413) before verification.
-MAX_BODY_BYTES = 5 * 1024 * 1024
+
+def body_limit(channel: Channel) -> int:
+    """The largest body `/webhooks/{channel}` reads (413 past it, before verification)."""
+    return EMAIL_MAX_BODY_BYTES if channel is Channel.EMAIL else WEBHOOK_MAX_BODY_BYTES
 
 
 def _reply(reply: WebhookReply) -> web.Response:
     return web.Response(status=reply.status, text=reply.body, content_type=reply.content_type)
 
 
-async def _webhook_request(request: web.Request) -> WebhookRequest:
+async def _webhook_request(request: web.Request, channel: Channel) -> WebhookRequest:
     settings = request.app[SETTINGS_KEY]
     base = str(settings.public_base_url).rstrip("/") if settings.public_base_url else None
     # Twilio signs the URL it called: behind a proxy that is the public one.
     url = f"{base}{request.path_qs}" if base else str(request.url)
-    body = await request.read()
+    body = await read_body(request, body_limit(channel))
     return WebhookRequest(
         method=request.method,
         url=url,
@@ -48,11 +51,7 @@ async def webhook(request: web.Request) -> web.Response:
     connector = request.app[CONNECTORS_KEY].get(channel)
     if connector is None:
         raise web.HTTPNotFound(text=f"{channel.value} is not set up")
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=MAX_BODY_BYTES, actual_size=request.content_length
-        )
-    hook = await _webhook_request(request)
+    hook = await _webhook_request(request, channel)
     if request.method == "GET":
         handshake = connector.handshake(hook)
         if handshake is None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
 
-from bot.logging_setup import MAX_LOGGED_CHARS, redact
+from bot.logging_setup import MAX_LOGGED_CHARS, RedactionFilter, redact
 
 MEGABYTE = 1_000_000
 
@@ -69,3 +70,33 @@ def test_url_encoded_phones_and_emails_are_masked(message: str, hidden: str) -> 
 def test_numbers_that_are_no_phone_stay() -> None:
     line = "order 12345 of ts=1712345678.123456 in C0123456789, 3+4 tries, %20 off"
     assert redact(line) == line
+
+
+def test_a_bolt_line_never_carries_the_request_body() -> None:
+    handler_filter = RedactionFilter()
+    body = "command=%2Ffollowup&text=call+layla&response_url=https%3A%2F%2Fhooks.slack.com%2Fx"
+    record = logging.LogRecord(
+        "slack_bolt.RequestVerification",
+        logging.INFO,
+        __file__,
+        1,
+        "Invalid request signature detected (signature: v0=1, timestamp: 1, body: %s)",
+        (body,),
+        None,
+    )
+    unhandled = logging.LogRecord(
+        "slack_bolt.AsyncApp",
+        logging.WARNING,
+        __file__,
+        1,
+        "Unhandled request (%s)",
+        ({"type": "block_actions", "text": "call layla"},),
+        None,
+    )
+
+    handler_filter.filter(record)
+    handler_filter.filter(unhandled)
+
+    assert "layla" not in record.getMessage() and "hooks.slack.com" not in record.getMessage()
+    assert record.getMessage().startswith("Invalid request signature detected")
+    assert "layla" not in unhandled.getMessage()

@@ -40,7 +40,7 @@ from bot.store.connection import create_redis
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
 from bot.store.search import SearchFilters
-from handlers.webhooks import MAX_BODY_BYTES
+from handlers.webhooks import body_limit
 from tests.conftest import StoreEnv
 from tests.fakes.graph import FakeGraph
 from tests.fakes.line import FakeLine
@@ -786,7 +786,7 @@ async def test_signed_email_with_a_large_attachment_is_accepted_under_the_body_l
     scan = bytes(range(256)) * (8 * 1024)  # 2 MiB, about 2.7 MiB once base64-encoded
     mail.add_attachment(scan, maintype="application", subtype="pdf", filename="invoice.pdf")
     body = mail.as_bytes()
-    assert 2 * 1024 * 1024 < len(body) < MAX_BODY_BYTES
+    assert 2 * 1024 * 1024 < len(body) < body_limit(Channel.EMAIL)
 
     response = await post(client, Channel.EMAIL, sign_email(body, WEBCHAT_SECRET))
 
@@ -798,9 +798,29 @@ async def test_signed_email_with_a_large_attachment_is_accepted_under_the_body_l
 async def test_body_over_the_limit_is_413_and_changes_nothing(
     client: Client, env: StoreEnv
 ) -> None:
-    body = b'{"type": "message", "padding": "' + b"x" * MAX_BODY_BYTES + b'"}'
+    body = b'{"type": "message", "padding": "' + b"x" * body_limit(Channel.WEBCHAT) + b'"}'
 
     response = await post(client, Channel.WEBCHAT, sign_webchat(body, WEBCHAT_SECRET))
+
+    assert response.status == 413
+    assert await snapshot(env) == {}
+
+
+@pytest.mark.parametrize("channel", [Channel.WHATSAPP, Channel.EMAIL], ids=["json", "email"])
+async def test_chunked_body_over_the_limit_is_413_while_it_streams(
+    client: Client, env: StoreEnv, channel: Channel
+) -> None:
+    limit = body_limit(channel)
+    sent = 0
+
+    async def chunks() -> AsyncIterator[bytes]:
+        # No Content-Length: only counting while reading can refuse it.
+        nonlocal sent
+        while sent < 4 * limit:
+            sent += 64 * 1024
+            yield b"x" * (64 * 1024)
+
+    response = await client.post(f"/webhooks/{channel.value}", data=chunks())
 
     assert response.status == 413
     assert await snapshot(env) == {}

@@ -12,7 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -32,6 +32,7 @@ from bot.services.conversations import ConversationService
 from bot.services.directory import Directory
 from bot.services.followup import FollowupService
 from bot.slack.app import Background, SlackDeps, build_bolt_app, slack_web_client
+from bot.slack.gate import admit
 from bot.slack.people import slack_people
 from bot.store.contacts import ContactStore
 from bot.store.outbox import OutboxStore
@@ -117,14 +118,16 @@ async def slack_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def slack_events(request: web.Request) -> web.Response:
-    """`POST /slack/events`: Bolt verifies the signature and dispatches."""
+    """`POST /slack/events`: read, verified and checked (`gate.admit`), then Bolt dispatches."""
     bolt = request.app.get(BOLT_KEY)
     if bolt is None:
         raise web.HTTPNotFound(text="Slack is not set up (SLACK_BOT_TOKEN)")
     if request.app[SETTINGS_KEY].slack_app_token is not None:
         # Bolt verifies no signature in Socket Mode: requests here would go unchecked.
         raise web.HTTPNotFound(text="Socket Mode: Slack's requests come over the WebSocket")
-    response = await bolt.async_dispatch(await to_bolt_request(request))
+    signing = request.app[SETTINGS_KEY].slack_signing_secret
+    secret = signing.get_secret_value() if signing else ""
+    response = await bolt.async_dispatch(await admit(request, secret))
     return await to_aiohttp_response(response)
 
 
