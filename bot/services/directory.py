@@ -54,6 +54,13 @@ class FindArgs:
         return SearchFilters(scope=self.scope, agent=agent, status=self.status, sort=self.sort)
 
 
+def widened(args: FindArgs) -> FindArgs | None:
+    """The same search over All inboxes and any status; None when it is that already."""
+    if args.scope is Scope.ALL and args.status is None:
+        return None
+    return replace(args, scope=Scope.ALL, status=None)
+
+
 def parse_find_args(text: str) -> FindArgs:
     """Split flags (anywhere in the line) from the query words."""
     args = FindArgs()
@@ -102,6 +109,22 @@ class Directory:
     ) -> SearchPage:
         """One page of `/find-contact` results (raises QueryError on bad input)."""
         return await self.search.search(args.query, args.filters(agent), offset=offset, limit=limit)
+
+    async def find_or_widen(
+        self, args: FindArgs, agent: str, *, offset: int = 0, limit: int = PAGE_SIZE
+    ) -> tuple[SearchPage, FindArgs | None]:
+        """`find`; when its first page is empty, what All inboxes / any status finds.
+
+        Returns the page and, when it comes from the widened search, the
+        widened arguments (its "More" pages continue them); else None. A
+        search that is already the widest is not asked twice.
+        """
+        page = await self.find(args, agent, offset=offset, limit=limit)
+        wider = widened(args)
+        if page.contacts or offset or wider is None:
+            return page, None
+        wide = await self.find(wider, agent, limit=limit)
+        return (wide, wider) if wide.contacts else (page, None)
 
     async def lookup(self, text: str) -> Lookup:
         """The contact `text` names: an id, or a search over every inbox and status."""

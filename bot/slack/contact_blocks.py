@@ -182,8 +182,13 @@ def results_message(
     truncated: bool,
     now: datetime,
     lang: str,
+    widened_from: FindArgs | None = None,
 ) -> tuple[str, list[Block]]:
-    """An ephemeral page of `/find-contact` results (text for notifications, blocks)."""
+    """An ephemeral page of `/find-contact` results (text for notifications, blocks).
+
+    `widened_from`: the agent's own search found nothing, and these are what
+    the wider `args` (All inboxes, any status) found: the header says so.
+    """
     filters = describe_filters(args, lang)
     if not views:
         key = "search.none_more" if offset else "search.none"
@@ -194,9 +199,22 @@ def results_message(
             ContextBlock(elements=[MarkdownTextObject(text=hint)]),
         ]
     first, last = offset + 1, offset + len(views)
-    text = t(
-        "search.header", lang, query=escape(args.query), first=first, last=last, filters=filters
-    )
+    if widened_from is not None:
+        text = t(
+            "search.widened",
+            lang,
+            query=escape(args.query),
+            filters=describe_filters(widened_from, lang),
+        )
+    else:
+        text = t(
+            "search.header",
+            lang,
+            query=escape(args.query),
+            first=first,
+            last=last,
+            filters=filters,
+        )
     blocks: list[Block] = [ContextBlock(elements=[MarkdownTextObject(text=text)])]
     for view in views:
         blocks.extend(contact_blocks(view, agent, now, lang))

@@ -38,12 +38,17 @@ def query_problem(args: FindArgs, deps: SlackDeps, lang: str) -> str | None:
 async def show_results(
     deps: SlackDeps, deliver: Deliver, args: FindArgs, agent: str, offset: int, lang: str
 ) -> None:
-    """Search, then deliver one page (the command's answer, or a "More" click's)."""
-    page = await deps.directory.find(args, agent, offset=offset)
+    """Search, then deliver one page (the command's answer, or a "More" click's).
+
+    When the agent's scope finds nothing, the page shows what All inboxes /
+    any status finds, labelled as such (SPEC "Finding a contact").
+    """
+    page, wider = await deps.directory.find_or_widen(args, agent, offset=offset)
     views = await deps.views_of(page.contacts)
     text, blocks = results_message(
-        args,
+        wider or args,
         views,
+        widened_from=args if wider else None,
         agent=agent,
         offset=offset,
         next_offset=page.next_offset,

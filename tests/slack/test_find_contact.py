@@ -83,8 +83,39 @@ async def test_find_contact_defaults_to_my_inbox_and_all_finds_others(surface: S
     _, _, everyone = await surface.command(ids.FIND_CONTACT, "omar --all")
     await surface.settle()
 
-    assert "No contact found" in surface.slack.answers_to(mine)[0]["text"]
+    # My inbox · Closed finds nothing: the answer shows what every inbox holds, saying so.
+    [answer] = surface.slack.answers_to(mine)
+    assert answer["text"].startswith("Nothing for “omar” in My inbox · Closed")
+    assert "found in all inboxes, any status:" in answer["text"]
+    assert "Omar Khalil" in texts(answer["blocks"])
     assert "Omar Khalil" in texts(surface.slack.answers_to(everyone)[0]["blocks"])
+    assert "Nothing for" not in surface.slack.answers_to(everyone)[0]["text"]
+
+
+async def test_nothing_anywhere_still_says_no_contact_found(surface: Surface) -> None:
+    _, _, mine = await surface.command(ids.FIND_CONTACT, "zzyzx")
+    _, _, widest = await surface.command(ids.FIND_CONTACT, "zzyzx --all --any")
+    await surface.settle()
+    for url in (mine, widest):
+        [answer] = surface.slack.answers_to(url)
+        assert "No contact found" in answer["text"]
+
+
+async def test_widened_results_page_on_with_the_wider_filters(surface: Surface) -> None:
+    for n in range(7):
+        await surface.contact(
+            "Rasha", f"R{n}", email=f"rasha{n}@example.com", assignee=OTHER_AGENT, status="open"
+        )
+    _, _, url = await surface.command(ids.FIND_CONTACT, "rasha --by-name")
+    await surface.settle()
+    [answer] = surface.slack.answers_to(url)
+    assert "found in all inboxes, any status" in answer["text"]
+    [(_, more)] = [b for b in buttons(answer["blocks"]) if b[0] == ids.SEARCH_MORE]
+    assert json.loads(more)["sc"] == "all" and json.loads(more)["st"] == "any"
+    _, _, click_url = await surface.click(ids.SEARCH_MORE, more)
+    await surface.settle()
+    [page] = surface.slack.answers_to(click_url)
+    assert "R5" in texts(page["blocks"]) and "R6" in texts(page["blocks"])
 
 
 async def test_find_contact_open_and_any_filters(surface: Surface) -> None:
@@ -95,7 +126,9 @@ async def test_find_contact_open_and_any_filters(surface: Surface) -> None:
     _, _, anything = await surface.command(ids.FIND_CONTACT, "layla --any")
     await surface.settle()
 
-    assert "No contact found" in surface.slack.answers_to(closed)[0]["text"]
+    widened = surface.slack.answers_to(closed)[0]
+    assert "found in all inboxes, any status" in widened["text"]
+    assert "Layla Open" in texts(widened["blocks"])
     assert "Layla Open" in texts(surface.slack.answers_to(opened)[0]["blocks"])
     assert "Layla Open" in texts(surface.slack.answers_to(anything)[0]["blocks"])
 
@@ -171,6 +204,25 @@ async def test_no_query_opens_the_search_modal_and_its_results_come_back(
     assert status == 200 and ack == {}
     [posted] = surface.slack.calls_to("chat.postEphemeral")
     assert posted.args["channel"] == "C0HERE" and posted.args["user"] == AGENT
+    assert "Huda Saleh" in texts(posted.args["blocks"])
+
+
+async def test_the_search_modal_widens_an_empty_default_search(surface: Surface) -> None:
+    await surface.contact("Huda", "Saleh", email="huda@example.com", assignee=OTHER_AGENT)
+    await surface.command(ids.FIND_CONTACT, "", channel="C0HERE")
+    await surface.settle()
+    view = surface.last_view()
+    values = {
+        "q": {ids.SEARCH_QUERY: {"type": "plain_text_input", "value": "huda"}},
+        "scope": {ids.SEARCH_SCOPE: {"selected_option": {"value": "mine"}}},
+        "status": {ids.SEARCH_STATUS: {"selected_option": {"value": "closed"}}},
+        "sort": {ids.SEARCH_SORT: {"selected_option": {"value": "recent"}}},
+    }
+    status, ack = await surface.submit(view, values)
+    await surface.settle()
+    assert status == 200 and ack == {}
+    [posted] = surface.slack.calls_to("chat.postEphemeral")
+    assert "Nothing for “huda” in My inbox · Closed" in posted.args["text"]
     assert "Huda Saleh" in texts(posted.args["blocks"])
 
 
