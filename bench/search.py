@@ -1,7 +1,8 @@
 """Contact search benchmark: p50/p99 per field type and Redis bytes per contact.
 
 Loads N synthetic contacts (Latin, Arabic and accented names; phones of
-several countries; e-mails; channel identities) through the store's own
+several countries; e-mails; channel identities; Telegram and Instagram
+usernames) through the store's own
 pipelined write path into a private redis-server (or REDIS_URL), then times
 searches of each field type (All inboxes, any status, most recent first:
 the widest filter). Ends with one JSON line.
@@ -14,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import gc
+import hashlib
 import json
 import os
 import random
@@ -445,6 +448,28 @@ def ascii_fold(text: str) -> str:
     return "".join(c for c in folded if c.isascii() and c.isalnum()).lower() or "user"
 
 
+def synthetic_identity(channel: Channel, i: int, phone: str) -> str:
+    """An identity shaped like the channel's own (length and alphabet)."""
+    token = hashlib.blake2b(str(i).encode(), digest_size=16).hexdigest()
+    match channel:
+        case Channel.WHATSAPP:
+            return phone[1:]
+        case Channel.TELEGRAM:
+            return str(100_000_000 + i)  # a chat id
+        case Channel.MESSENGER:
+            return str(6_100_000_000_000_000 + i)  # a page-scoped id, 16 digits
+        case Channel.INSTAGRAM:
+            return str(17_841_400_000_000_000 + i)  # an IGSID, 17 digits
+        case Channel.WECHAT:
+            return "o" + base64.urlsafe_b64encode(bytes.fromhex(token)).decode()[:27]  # openid
+        case Channel.LINE:
+            return "U" + token  # U + 32 hex digits
+        case Channel.VIBER:
+            return base64.b64encode(bytes.fromhex(token)).decode()  # 24 characters
+        case _:
+            return f"v_{i}"  # a web chat visitor id
+
+
 def synthetic_contact(i: int, rng: random.Random) -> tuple[ContactDraft, str]:
     script = rng.random()
     if script < 0.45:
@@ -472,7 +497,11 @@ def synthetic_contact(i: int, rng: random.Random) -> tuple[ContactDraft, str]:
             Channel.WEBCHAT,
         ]
     )
-    identities[channel] = phone[1:] if channel is Channel.WHATSAPP else f"{channel.value[:2]}{i}"
+    identities[channel] = synthetic_identity(channel, i, phone)
+    handles: dict[Channel, str] = {}
+    if channel in (Channel.TELEGRAM, Channel.INSTAGRAM):
+        # Telegram's from.username, Instagram's profile username.
+        handles[channel] = f"{ascii_fold(first)}_{ascii_fold(last)}{i}"[:32]
     inbound[channel] = NOW - timedelta(seconds=rng.randrange(90 * 86400))
     open_ = rng.random() < 0.1
     draft = ContactDraft(
@@ -481,6 +510,7 @@ def synthetic_contact(i: int, rng: random.Random) -> tuple[ContactDraft, str]:
         email=email,
         phone=phone,
         identities=identities,
+        handles=handles,
         status=ConversationStatus.OPEN if open_ else ConversationStatus.CLOSED,
         assignee=rng.choice(AGENTS) if open_ or rng.random() < 0.5 else None,
         last_inbound_at=inbound,
@@ -544,6 +574,8 @@ def queries_for(
     samples: list[tuple[ContactDraft, str]], rng: random.Random, count: int
 ) -> dict[str, list[str]]:
     picks = [rng.choice(samples) for _ in range(count)]
+    named = [s for s in samples if s[0].handles] or samples
+    handled = [rng.choice(named)[0] for _ in range(count)]
     return {
         "first_name_prefix": [
             d.first_name[: rng.randint(3, max(3, len(d.first_name)))] for d, _ in picks
@@ -552,6 +584,9 @@ def queries_for(
         "email": [d.email or "" for d, _ in picks],
         "phone_other_notation": [notation for _, notation in picks],
         "trailing_digits": [(d.phone or "")[-rng.randint(6, 8) :] for d, _ in picks],
+        # A channel identity as typed (a WhatsApp number is found as a phone).
+        "identity": [next(iter(d.identities.values())) for d, _ in picks],
+        "username": [f"@{next(iter(d.handles.values()), 'nobody')}" for d in handled],
     }
 
 

@@ -852,6 +852,7 @@ class _Importer:
                     status=state.status,
                     assignee=state.assignee,
                     last_inbound_at=state.last_inbound_at,
+                    now=self.now,
                 )
         except IdentityTaken as taken:
             column = _term_column(str(taken), row)

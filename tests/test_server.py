@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import redis
 
+import bot.store
 from bot.store import server as server_module
 from bot.store.server import (
     TUNING,
@@ -119,8 +120,19 @@ def test_the_bundled_redis_6_2_accepts_the_same_config(tmp_path: Path) -> None:
     with RedisServer(data_dir=tmp_path, executable=str(bundled)) as server:
         client = server.client()
         assert str(client.info("server")["redis_version"]).startswith("6.2")
-        assert client.config_get("zset-max-ziplist-entries")["zset-max-ziplist-entries"] == "1024"
+        entries = client.config_get("zset-max-ziplist-entries")["zset-max-ziplist-entries"]
+        assert entries == TUNING["zset-max-ziplist-entries"]
         client.close()
+
+
+def test_search_script_knows_which_sets_are_listpacks() -> None:
+    """search.lua's COMPACT_SET is the servers' zset listpack limit."""
+    import re
+
+    script = (Path(bot.store.__file__).parent / "scripts" / "search.lua").read_text()
+    found = re.search(r"READ, SMALL_BUCKET, COMPACT_SET = \d+, \d+, (\d+)", script)
+    assert found is not None
+    assert found.group(1) == TUNING["zset-max-ziplist-entries"]
 
 
 def test_cluster_mode_enables_cluster(tmp_path: Path) -> None:

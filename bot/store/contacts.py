@@ -404,7 +404,7 @@ class ContactStore:
             if draft.status is ConversationStatus.OPEN:
                 change.zadd(self.keys.open_assigned(p), 0, open_member(draft.assignee, cid.local))
         for channel, at in draft.last_inbound_at.items():
-            self._index_window(change, cid, channel, None, at)
+            self._index_window(change, cid, channel, None, at, now)
         return change
 
     async def _reserve_ids(self, partitions: Sequence[int]) -> list[ContactId]:
@@ -677,13 +677,20 @@ class ContactStore:
         channel: Channel,
         old: datetime | None,
         new: datetime | None,
+        now: datetime | None = None,
     ) -> None:
-        """Keep the window-alert index on the window's current start (see `keys.window_alerts`)."""
+        """Keep the window-alert index on the window's current start (see `keys.window_alerts`).
+
+        A window whose free text had already closed by `now` (an import, an old
+        message) is not indexed: there is nothing left to warn about, and the
+        sweep would only prune it (a million imported contacts would otherwise
+        hold ~85 bytes each there).
+        """
         key = self.keys.window_alerts(cid.partition)
         if old is not None and free_text_closes_at(channel, old) is not None:
             change.zrem(key, window_member(cid.local, channel, old))
         closes = free_text_closes_at(channel, new) if new is not None else None
-        if new is not None and closes is not None:
+        if new is not None and closes is not None and (now is None or closes > now):
             change.zadd(key, to_epoch(closes), window_member(cid.local, channel, new))
 
     def reopen_change(self, change: Change, contact: Contact, agent: str, now: datetime) -> None:
@@ -787,7 +794,7 @@ class ContactStore:
             previous = inbound.get(channel)
             if previous is None or at > previous:
                 inbound[channel] = at
-                self._index_window(change, cid, channel, previous, at)
+                self._index_window(change, cid, channel, previous, at, now)
             score = sort_score(inbound)
             self._move(
                 change,
@@ -828,8 +835,12 @@ class ContactStore:
         status: ConversationStatus | None = None,
         assignee: str | None = None,
         last_inbound_at: Mapping[Channel, datetime] | None = None,
+        now: datetime | None = None,
     ) -> Contact:
         """Set status, assignee and last-message times as given (import).
+
+        `now` (the import's time) leaves windows already closed by then out of
+        the window-alert index.
 
         Unlike `record_inbound`, a time given here reopens nothing; a time
         older than the one stored is ignored, so re-running an import is a
@@ -842,7 +853,7 @@ class ContactStore:
             inbound = dict(conv.last_inbound_at)
             for channel, at in (last_inbound_at or {}).items():
                 if channel not in inbound or at > inbound[channel]:
-                    self._index_window(change, cid, channel, inbound.get(channel), at)
+                    self._index_window(change, cid, channel, inbound.get(channel), at, now)
                     inbound[channel] = at
             new_status = status or conv.status
             new_assignee = assignee if assignee is not None else conv.assignee

@@ -125,3 +125,29 @@ def test_malformed_window_members_are_recognised() -> None:
     assert parse_window_member("abc|whatsapp|123") == ("abc", Channel.WHATSAPP, 123)
     for bad in ("abc|whatsapp", "abc|fax|1", "|whatsapp|1", "abc|whatsapp|x", "a|b|c|d"):
         assert parse_window_member(bad) is None
+
+
+async def test_a_window_closed_before_it_is_written_is_not_indexed(
+    any_env: StoreEnv, now: datetime
+) -> None:
+    """Nothing is left to warn about: an imported or old message's window stays out."""
+    long_ago = now - timedelta(days=3)  # WhatsApp's 24 h closed two days ago
+    created = await any_env.contacts.create(
+        draft(60, last_inbound_at={Channel.WHATSAPP: long_ago}), now
+    )
+    cid = ContactId.parse(created.contact_id)
+    key = any_env.keys.window_alerts(cid.partition)
+    assert await any_env.redis.zrange(key, 0, -1) == []
+    later = now - timedelta(days=2)
+    await any_env.contacts.set_state(
+        created.contact_id, last_inbound_at={Channel.WHATSAPP: later}, now=now
+    )
+    await any_env.contacts.record_inbound(
+        created.contact_id, Channel.WHATSAPP, now - timedelta(days=1, minutes=1), now
+    )
+    assert await any_env.redis.zrange(key, 0, -1) == []
+    recent = now - timedelta(hours=1)
+    await any_env.contacts.record_inbound(created.contact_id, Channel.WHATSAPP, recent, now)
+    assert await any_env.redis.zrange(key, 0, -1) == [
+        window_member(cid.local, Channel.WHATSAPP, recent)
+    ]

@@ -51,8 +51,9 @@ for i = #KEYS - n_walk + 1, #KEYS do walk_sets[#walk_sets + 1] = KEYS[i] end
 local found, seen = {}, {}
 local reads = 0
 -- Costs relative to looking at one member: reading a contact costs READ.
--- Sets up to COMPACT_SET members are listpacks (zset-max-ziplist-entries).
-local READ, SMALL_BUCKET, COMPACT_SET = 8, 256, 1024
+-- Sets up to COMPACT_SET members are listpacks (zset-max-ziplist-entries in
+-- bot/store/server.py's TUNING).
+local READ, SMALL_BUCKET, COMPACT_SET = 8, 256, 2048
 local rx_sizes = {}
 
 local function local_id(member)
