@@ -60,6 +60,7 @@ from bot.slack.i18n import t
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId, Keys
+from bot.store.liveness import Liveness
 from bot.store.outbox import ClaimedSend, OutboxEntry, OutboxStore, SendRecord
 from bot.store.scripts import APPLY, Change, apply_change
 from bot.store.templates import TemplateStore
@@ -92,7 +93,8 @@ class RelayTuning:
     batch: int = 64  # entries read at once per partition
     block_ms: int = 500  # XREADGROUP wait
     claim_idle_ms: int = 60_000  # a pending entry idle this long belongs to a dead consumer
-    claim_every: float = 5.0  # seconds between reclaim sweeps
+    claim_every: float = 5.0  # seconds between reclaim sweeps (by idle time)
+    takeover_every: float = 1.0  # seconds between looks for dead consumers' entries
     retry_every: float = 0.5  # seconds between looks at the retry schedule
     in_flight: int = 16  # sends at once per partition (different contacts)
 
@@ -119,6 +121,7 @@ class Relay:
         threads: ThreadSink | None = None,
         tuning: RelayTuning = RelayTuning(),
         templates: TemplateStore | None = None,
+        liveness: Liveness | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -133,6 +136,9 @@ class Relay:
         self.tuning = tuning
         self.templates = templates or TemplateStore(redis, keys)
         self._line_spent: tuple[float, bool] = (-LINE_SPENT_SECONDS, False)  # (read at, spent)
+        #: With it, a dead consumer's entries are taken over as soon as its
+        #: heartbeat lapses; without it, only once idle past `claim_idle_ms`.
+        self.liveness = liveness
 
     async def ensure_groups(self) -> None:
         for p in range(self.keys.partitions):
@@ -152,6 +158,8 @@ class Relay:
         forward = asyncio.create_task(self._forward(stop, halt))
         tasks = [asyncio.create_task(self._consume(p, halt)) for p in range(self.keys.partitions)]
         tasks.append(asyncio.create_task(self._reclaim_loop(halt)))
+        if self.liveness is not None:
+            tasks.append(asyncio.create_task(self._takeover_loop(halt)))
         tasks.append(asyncio.create_task(self._retry_loop(halt)))
         try:
             await asyncio.gather(*tasks)
@@ -203,10 +211,16 @@ class Relay:
             await sending.close()
 
     async def _deliver_batch(
-        self, partition: int, entries: list[tuple[str, dict[str, str]]]
+        self,
+        partition: int,
+        entries: list[tuple[str, dict[str, str]]],
+        *,
+        dead: Sequence[str] = (),
     ) -> None:
-        """Send a batch and record it: different contacts at once, one contact's in order."""
-        sending = PartitionSends(self, partition)
+        """Send a batch and record it: different contacts at once, one contact's in order.
+
+        `dead`: consumers whose send leases on these entries may be taken."""
+        sending = PartitionSends(self, partition, dead=dead)
         try:
             await sending.submit(entries)
             await sending.drain()
@@ -232,6 +246,73 @@ class Relay:
             logger.info("reclaimed", extra={"partition": partition, "count": len(entries)})
             await self._deliver_batch(partition, entries)
         return len(entries)
+
+    async def _takeover_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.take_over_dead()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.tuning.takeover_every)
+
+    async def take_over_dead(self) -> int:
+        """Take over every entry pending with a consumer whose heartbeat lapsed.
+
+        One round trip asks every partition who holds what (XPENDING's
+        summary), one asks which of them are alive; a dead one's entries are
+        claimed (XCLAIM) with the send leases it held, and sent. A dead
+        consumer left with nothing is removed from the group. Returns how many
+        entries were taken over.
+        """
+        assert self.liveness is not None
+        partitions = range(self.keys.partitions)
+        pipe = self.redis.pipeline(transaction=False)
+        for p in partitions:
+            pipe.xinfo_consumers(self.keys.outbox(p), GROUP)
+        replies = await pipe.execute(raise_on_error=False)
+        holders: dict[int, dict[str, int]] = {}
+        for p, reply in zip(partitions, replies, strict=True):
+            if isinstance(reply, BaseException):
+                continue  # no stream or group yet
+            holders[p] = {str(c["name"]): int(c["pending"]) for c in (_info(c) for c in reply)}
+        names = {name for held in holders.values() for name in held}
+        dead = await self.liveness.dead_among(names)
+        if not dead:
+            return 0
+        taken = 0
+        for p, held in holders.items():
+            for name, pending in held.items():
+                if name not in dead:
+                    continue
+                if pending:
+                    taken += await self._take_over(p, name)
+                else:
+                    await self.redis.xgroup_delconsumer(self.keys.outbox(p), GROUP, name)
+        return taken
+
+    async def _take_over(self, partition: int, dead: str) -> int:
+        stream = self.keys.outbox(partition)
+        taken = 0
+        while True:
+            pending = await self.redis.xpending_range(
+                stream, GROUP, min="-", max="+", count=self.tuning.batch, consumername=dead
+            )
+            ids = [str(item["message_id"]) for item in pending]
+            if not ids:
+                return taken
+            claimed = cast(
+                list[tuple[str, dict[str, str] | None]],
+                await self.redis.xclaim(stream, GROUP, self.consumer, 0, cast(Any, ids)),
+            )
+            entries = [(str(e[0]), e[1]) for e in claimed if e and e[1]]
+            gone = [i for i in ids if i not in {e[0] for e in entries}]
+            if gone:  # deleted from the stream while pending: nothing to send
+                await self.redis.xack(stream, GROUP, *gone)
+            if entries:
+                logger.info(
+                    "took over a dead consumer's entries",
+                    extra={"partition": partition, "count": len(entries)},
+                )
+                await self._deliver_batch(partition, entries, dead=(dead,))
+            taken += len(entries)
 
     async def _retry_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -270,7 +351,11 @@ class Relay:
         await self._deliver_batch(partition, [(entry_id, {"m": message_id})])
 
     async def claim(
-        self, partition: int, entries: list[tuple[str, dict[str, str]]]
+        self,
+        partition: int,
+        entries: list[tuple[str, dict[str, str]]],
+        *,
+        dead: Sequence[str] = (),
     ) -> list[ClaimedSend]:
         """Take the send leases of stream entries (see `OutboxStore.claim_batch`).
 
@@ -283,7 +368,7 @@ class Relay:
             for entry_id, fields in entries
         ]
         return await self.outbox.claim_batch(
-            partition, GROUP, self.consumer, self.tuning.lease_ms, batch
+            partition, GROUP, self.consumer, self.tuning.lease_ms, batch, dead=dead
         )
 
     async def send(self, partition: int, claimed: ClaimedSend) -> SendRecord | None:
@@ -469,9 +554,10 @@ class PartitionSends:
     `wait_for` or `drain`.
     """
 
-    def __init__(self, relay: Relay, partition: int) -> None:
+    def __init__(self, relay: Relay, partition: int, *, dead: Sequence[str] = ()) -> None:
         self.relay = relay
         self.partition = partition
+        self.dead = tuple(dead)
         self.open: dict[str, str] = {}  # entry id -> message id: claimed, not yet recorded
         self.unsent = 0  # claimed, not yet sent
         self._lanes: dict[str, deque[ClaimedSend]] = {}
@@ -491,7 +577,7 @@ class PartitionSends:
     async def submit(self, entries: list[tuple[str, dict[str, str]]]) -> None:
         """Claim stream entries and queue them for sending."""
         self._raise_failure()
-        claimed = await self.relay.claim(self.partition, entries)
+        claimed = await self.relay.claim(self.partition, entries, dead=self.dead)
         if claimed and not self._tasks:
             self._start()
         self.unsent += len(claimed)
@@ -590,6 +676,13 @@ class PartitionSends:
                 await pipe.execute()
         except Exception as error:
             self._fail(error)
+
+
+def _info(consumer: Any) -> dict[str, Any]:
+    """One consumer of XINFO CONSUMERS: a dict (RESP3, cluster) or a flat list of pairs."""
+    if isinstance(consumer, dict):
+        return {str(k): v for k, v in consumer.items()}
+    return {str(consumer[i]): consumer[i + 1] for i in range(0, len(consumer), 2)}
 
 
 def email_threading(contact: Contact) -> dict[str, Any]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -25,21 +23,43 @@ from bot.slack.alerts import alert_sender
 from bot.slack.threads import ThreadPoster, ThreadQueue
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
+from bot.store.keys import Keys
+from bot.store.liveness import Liveness, process_name
 
 logger = logging.getLogger(__name__)
 
 
 def consumer_name() -> str:
-    """Unique per process: a consumer that dies is recognised by its name."""
-    return f"{socket.gethostname()}-{os.getpid()}"
+    """Unique per process (and per start): a consumer that dies is recognised by its name."""
+    return process_name()
 
 
 async def run_worker(settings: Settings, redis: RedisClient, stop: asyncio.Event) -> None:
     """Relay outbox messages (and post thread entries) until `stop` is set."""
-    from bot.channels.registry import build_connectors
-
     keys = keys_for(settings)
     name = consumer_name()
+    # The heartbeat runs first: the others must see us alive before we hold anything.
+    liveness = Liveness(redis, keys, name)
+    await liveness.beat()
+    beating = asyncio.create_task(liveness.run(stop), name="heartbeat")
+    try:
+        await _run_tasks(settings, redis, stop, keys, name, liveness)
+    finally:
+        stop.set()
+        await beating
+    logger.info("relay worker stopped")
+
+
+async def _run_tasks(
+    settings: Settings,
+    redis: RedisClient,
+    stop: asyncio.Event,
+    keys: Keys,
+    name: str,
+    liveness: Liveness,
+) -> None:
+    from bot.channels.registry import build_connectors
+
     async with http_session() as http:
         connectors = build_connectors(settings, http, redis, keys)
         # Failed and ❗ messages also raise their sender's personal alert.
@@ -53,6 +73,7 @@ async def run_worker(settings: Settings, redis: RedisClient, stop: asyncio.Event
             consumer=name,
             threads=threads,
             tuning=RelayTuning(claim_idle_ms=int(settings.relay_claim_idle_seconds * 1000)),
+            liveness=liveness,
         )
         # Each loop rides out a Redis outage: it backs off and starts again.
         tasks = [asyncio.create_task(ride_out("relay", relay.run, stop), name="relay")]
@@ -98,4 +119,3 @@ async def run_worker(settings: Settings, redis: RedisClient, stop: asyncio.Event
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-    logger.info("relay worker stopped")

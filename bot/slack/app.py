@@ -47,6 +47,7 @@ from bot.services.followup import FollowupService
 from bot.services.people import People
 from bot.slack.contact_blocks import ContactView
 from bot.slack.i18n import t
+from bot.slack.intake import SlackIntake
 from bot.slack.payloads import block_kit_json
 from bot.slack.threads import ThreadQueue
 from bot.store.connection import RedisClient
@@ -80,6 +81,7 @@ class SlackDeps:
     client: AsyncWebClient
     http: aiohttp.ClientSession
     background: Background
+    intake: SlackIntake
 
     async def views_of(self, contacts: Sequence[Contact]) -> list[ContactView]:
         """Contacts with each channel's window decision, ready to render."""

@@ -8,6 +8,7 @@ Slack surface is off and the route answers 404.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 
@@ -33,8 +34,11 @@ from bot.services.directory import Directory
 from bot.services.followup import FollowupService
 from bot.slack.app import Background, SlackDeps, build_bolt_app, slack_web_client
 from bot.slack.gate import admit
+from bot.slack.intake import SlackIntake
 from bot.slack.people import slack_people
 from bot.store.contacts import ContactStore
+from bot.store.intake import IntakeStore
+from bot.store.liveness import Liveness, process_name
 from bot.store.outbox import OutboxStore
 from bot.store.search import ContactSearch
 from bot.store.templates import TemplateStore
@@ -59,6 +63,7 @@ def slack_deps(app: web.Application) -> SlackDeps:
     search = ContactSearch(contacts, default_region=settings.default_phone_region)
     policy = policy_settings(settings)
     clock = app.get(CLOCK_KEY, utc_now)
+    background = Background()
 
     return SlackDeps(
         settings=settings,
@@ -86,7 +91,13 @@ def slack_deps(app: web.Application) -> SlackDeps:
         ),
         client=client,
         http=http,
-        background=Background(),
+        background=background,
+        intake=SlackIntake(
+            IntakeStore(redis, keys),
+            background,
+            Liveness(redis, keys, process_name()),
+            lambda: clock().timestamp(),
+        ),
     )
 
 
@@ -109,12 +120,22 @@ async def slack_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         await socket.connect_async()  # type: ignore[no-untyped-call]
         logger.info("slack: socket mode connected")
+    # Our heartbeat, and adopting dead processes' submissions (bot.slack.intake).
+    stop, beat_stop = asyncio.Event(), asyncio.Event()
+    await deps.intake.liveness.beat()
+    tasks = [
+        asyncio.create_task(deps.intake.liveness.run(beat_stop), name="heartbeat"),
+        asyncio.create_task(deps.intake.run(stop), name="intake"),
+    ]
     try:
         yield
     finally:
         if socket is not None:
             await socket.close_async()  # type: ignore[no-untyped-call]
+        stop.set()
         await deps.background.drain(grace=STOP_GRACE_SECONDS)
+        beat_stop.set()  # after the work: what is left is for the others at once
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def slack_events(request: web.Request) -> web.Response:

@@ -178,6 +178,28 @@ class Keys:
     def meta(self) -> str:
         return f"{self.prefix}:{{meta}}"
 
+    # --- liveness and the durable Slack intake -----------------------------------
+
+    def consumer_alive(self, consumer: str) -> str:
+        """Present while the process named `consumer` lives (a short TTL it refreshes)."""
+        return f"{self.prefix}:alive:{{{consumer}}}"
+
+    def intake_work(self) -> str:
+        """Agents' submissions taken and not yet worked: entry id -> payload (JSON)."""
+        return f"{self.prefix}:{{intake}}:work"
+
+    def intake_owner(self) -> str:
+        """Entry id -> the consumer working it (another takes it over if that one dies)."""
+        return f"{self.prefix}:{{intake}}:owner"
+
+    def intake_tries(self) -> str:
+        """Entry id -> how many times a process took it over (a poison entry is dropped)."""
+        return f"{self.prefix}:{{intake}}:tries"
+
+    def intake_seen(self, entry_id: str) -> str:
+        """Marks a submission as taken (Slack's retries and re-runs act once)."""
+        return f"{self.prefix}:{{intake}}:seen:{entry_id}"
+
     # --- people (Slack users) --------------------------------------------------
 
     def user(self, user_id: str) -> str:

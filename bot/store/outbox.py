@@ -426,11 +426,14 @@ class OutboxStore:
         consumer: str,
         lease_ms: int,
         entries: Sequence[OutboxEntry],
+        *,
+        dead: Sequence[str] = (),
     ) -> list[ClaimedSend]:
         """Take the send leases of a batch of one partition's entries (one script call).
 
         Entries whose message is no longer queued are acknowledged and deleted;
-        entries another consumer holds the lease of are left pending. Returns
+        entries another consumer holds the lease of are left pending, unless
+        that consumer is one of `dead` (its work is being taken over). Returns
         the claimed ones, in order, with their message and contact.
         """
         if not entries:
@@ -444,6 +447,8 @@ class OutboxStore:
             # A message without a contact is gone: any key of the slot will do.
             keys.append(self.keys.contact(cid) if cid else message_key)
         args = [group, consumer, lease_ms, _CLAIM_SPEC, " ".join(e.entry_id for e in entries)]
+        if dead:
+            args.append(" ".join(dead))
         replies = await CLAIM_BATCH(self.redis, keys, args)
         claimed = []
         for entry, reply in zip(entries, replies, strict=True):

@@ -74,7 +74,11 @@ DONE = LuaScript("done")
 CLAIM_BATCH = LuaScript("claim_batch")
 FINISH_BATCH = LuaScript("finish_batch")
 ENQUEUE_MANY = LuaScript("enqueue_many")
-ALL_SCRIPTS = (APPLY, SEARCH, QUOTA, DONE, CLAIM_BATCH, FINISH_BATCH, ENQUEUE_MANY)
+INTAKE_TAKE = LuaScript("intake_take")
+INTAKE_ADOPT = LuaScript("intake_adopt")
+ALL_SCRIPTS = (
+    APPLY, SEARCH, QUOTA, DONE, CLAIM_BATCH, FINISH_BATCH, ENQUEUE_MANY, INTAKE_TAKE, INTAKE_ADOPT,
+)  # fmt: skip
 
 
 async def load_all(redis: RedisClient) -> None:

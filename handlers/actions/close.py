@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp
 
 from bot.slack import ids
 from bot.slack.app import SlackDeps, respond
 from bot.slack.contact_blocks import text_message
 from bot.slack.home import publish_home
 from bot.slack.i18n import t
+from bot.slack.intake import durable
 from bot.slack.render import escape
 from bot.store.contacts import ContactNotFound
 
@@ -45,19 +46,20 @@ async def close_and_refresh(
         await respond(deps, response_url, message, blocks)
 
 
+#: The intake kind (bot.slack.intake) of App Home's *Close*.
+KIND = "action.close"
+
+
 def register(app: AsyncApp, deps: SlackDeps) -> None:
-    async def close(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        await ack()
-        lang = str(context["lang"])
+    async def close(body: dict[str, Any], lang: str) -> None:
         url = body.get("response_url")
-        deps.background.run(
-            close_and_refresh(
-                deps,
-                str(body["actions"][0]["value"]),
-                str(body["user"]["id"]),
-                lang,
-                url if isinstance(url, str) else None,
-            )
+        await close_and_refresh(
+            deps,
+            str(body["actions"][0]["value"]),
+            str(body["user"]["id"]),
+            lang,
+            url if isinstance(url, str) else None,
         )
 
-    app.action(ids.CONTACT_CLOSE)(close)
+    deps.intake.on(KIND, close)
+    app.action(ids.CONTACT_CLOSE)(durable(deps.intake, KIND))

@@ -33,6 +33,11 @@ from bot.slack.compose import (
 )
 from bot.slack.compose_flow import ComposeFlow, origin_of
 from bot.slack.i18n import t
+from bot.slack.intake import URL_EXPIRED, durable
+
+#: Intake kinds (bot.slack.intake) of the buttons that send.
+KIND_CHOOSE_SEND = "action.followup.choose_send"
+KIND_LINE_SEND = "action.followup.line_send"
 
 
 def _action(body: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +67,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         async def deliver(text: str, blocks: Sequence[Block]) -> None:
             if isinstance(url, str):
                 await respond(deps, url, text, blocks, replace_original=replace)
+            elif body.get(URL_EXPIRED):  # adopted late from a dead process: a DM
+                user = str(body["user"]["id"])
+                await deps.client.chat_postMessage(channel=user, text=text, blocks=list(blocks))
 
         return deliver
 
@@ -90,25 +98,27 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         deps.background.run(open_for(body, contact_id, lang), on_error=flow.apology(body, lang))
 
     async def choose(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        await ack()
         lang = str(context["lang"])
         chosen = json.loads(str(_action(body)["value"]))
         contact_id, message = str(chosen["c"]), str(chosen.get("m") or "")
         if not message.strip():
+            await ack()
             deps.background.run(open_for(body, contact_id, lang), on_error=flow.apology(body, lang))
             return
+        await deps.intake.submit(KIND_CHOOSE_SEND, body, lang)  # stored before the ack
+        await ack()
+
+    async def choose_send(body: dict[str, Any], lang: str) -> None:
+        chosen = json.loads(str(_action(body)["value"]))
+        contact_id, message = str(chosen["c"]), str(chosen.get("m") or "")
         agent = str(body["user"]["id"])
         deliver = responder(body, replace=True)
-
-        async def send() -> None:
-            contact = await deps.contacts.get(contact_id)
-            if contact is None:
-                await deliver(*text_answer(t("compose.gone", lang)))
-                return
-            key = choice_key(body, contact_id)
-            await flow.send_line(contact, agent, message, key, lang, deliver)
-
-        deps.background.run(send(), on_error=flow.apology(body, lang))
+        contact = await deps.contacts.get(contact_id)
+        if contact is None:
+            await deliver(*text_answer(t("compose.gone", lang)))
+            return
+        key = choice_key(body, contact_id)
+        await flow.send_line(contact, agent, message, key, lang, deliver)
 
     async def use_template(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
@@ -119,30 +129,24 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             open_for(body, contact_id, lang, draft), on_error=flow.apology(body, lang)
         )
 
-    async def line_send(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        await ack()
-        lang = str(context["lang"])
+    async def line_send(body: dict[str, Any], lang: str) -> None:
         line = LineSend.unpack(str(_action(body)["value"]))
         agent = str(body["user"]["id"])
         deliver = responder(body, replace=True)
-
-        async def send() -> None:
-            contact = await deps.contacts.get(line.contact_id)
-            if contact is None:
-                await deliver(*text_answer(t("compose.gone", lang)))
-                return
-            await flow.send_line(
-                contact,
-                agent,
-                line.text,
-                line.key,
-                lang,
-                deliver,
-                channel=line.channel,
-                takeover=line.takeover,
-            )
-
-        deps.background.run(send(), on_error=flow.apology(body, lang))
+        contact = await deps.contacts.get(line.contact_id)
+        if contact is None:
+            await deliver(*text_answer(t("compose.gone", lang)))
+            return
+        await flow.send_line(
+            contact,
+            agent,
+            line.text,
+            line.key,
+            lang,
+            deliver,
+            channel=line.channel,
+            takeover=line.takeover,
+        )
 
     async def redraw(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
@@ -162,7 +166,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     app.action(ids.CONTACT_FOLLOWUP)(contact_followup)
     app.action(ids.CONTACT_CHOOSE_FOLLOWUP)(choose)
     app.action(ids.USE_TEMPLATE)(use_template)
-    app.action(ids.FOLLOWUP_LINE_SEND)(line_send)
+    deps.intake.on(KIND_CHOOSE_SEND, choose_send, flow.apology)
+    deps.intake.on(KIND_LINE_SEND, line_send, flow.apology)
+    app.action(ids.FOLLOWUP_LINE_SEND)(durable(deps.intake, KIND_LINE_SEND))
     for action_id in (ids.COMPOSE_CHANNEL, ids.COMPOSE_FORM, ids.COMPOSE_TEMPLATE):
         app.action(action_id)(redraw)
     app.action(ids.COMPOSE_PREVIEW)(redraw)

@@ -18,7 +18,11 @@ from bot.slack.compose import close_modal, text_answer
 from bot.slack.compose_flow import ComposeFlow, origin_of
 from bot.slack.home import publish_home
 from bot.slack.i18n import t
+from bot.slack.intake import URL_EXPIRED, durable
 from bot.slack.render import escape
+
+#: The intake kind (bot.slack.intake) of the root's *Reopen*.
+KIND_REOPEN = "action.thread.reopen"
 
 
 def _value(body: dict[str, Any]) -> str:
@@ -32,6 +36,11 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         url = body.get("response_url")
         if isinstance(url, str):
             await respond(deps, url, *text_answer(text))
+        elif body.get(URL_EXPIRED):  # adopted late from a dead process: a DM
+            message, blocks = text_answer(text)
+            await deps.client.chat_postMessage(
+                channel=str(body["user"]["id"]), text=message, blocks=list(blocks)
+            )
 
     async def followup(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
@@ -51,38 +60,32 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
         deps.background.run(open_composer(), on_error=flow.apology(body, lang))
 
-    async def reopen(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        await ack()
-        lang = str(context["lang"])
+    async def reopen(body: dict[str, Any], lang: str) -> None:
         agent = str(body["user"]["id"])
         contact_id = _value(body)
-
-        async def work() -> None:
-            contact = await deps.contacts.get(contact_id)
-            if contact is None:
-                await answer(body, t("compose.gone", lang))
-                return
-            name = escape(contact.display_name)
-            conv = contact.conversation
-            if conv.status is ConversationStatus.OPEN:
-                # The root was stale: someone reopened it meanwhile. Taking it
-                # over is /reopen's job, with its confirmation.
-                if conv.assignee == agent:
-                    await answer(body, t("compose.reopen.already_yours", lang, name=name))
-                elif conv.assignee:
-                    mention = f"<@{conv.assignee}>"
-                    await answer(
-                        body, t("compose.reopen.already_other", lang, name=name, agent=mention)
-                    )
-                else:
-                    await deps.conversations.assign(contact_id, agent, by=agent)
-                    await answer(body, t("compose.reopen.done", lang, name=name))
-                return
-            await deps.conversations.reopen(contact_id, agent)
-            await answer(body, t("compose.reopen.done", lang, name=name))
-            await publish_home(deps, agent)
-
-        deps.background.run(work(), on_error=flow.apology(body, lang))
+        contact = await deps.contacts.get(contact_id)
+        if contact is None:
+            await answer(body, t("compose.gone", lang))
+            return
+        name = escape(contact.display_name)
+        conv = contact.conversation
+        if conv.status is ConversationStatus.OPEN:
+            # The root was stale: someone reopened it meanwhile. Taking it
+            # over is /reopen's job, with its confirmation.
+            if conv.assignee == agent:
+                await answer(body, t("compose.reopen.already_yours", lang, name=name))
+            elif conv.assignee:
+                mention = f"<@{conv.assignee}>"
+                await answer(
+                    body, t("compose.reopen.already_other", lang, name=name, agent=mention)
+                )
+            else:
+                await deps.conversations.assign(contact_id, agent, by=agent)
+                await answer(body, t("compose.reopen.done", lang, name=name))
+            return
+        await deps.conversations.reopen(contact_id, agent)
+        await answer(body, t("compose.reopen.done", lang, name=name))
+        await publish_home(deps, agent)
 
     async def close(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
@@ -100,5 +103,6 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
     app.action(ids.THREAD_FOLLOWUP)(followup)
     app.action(ids.FOLLOWUP_ANOTHER_WAY)(followup)
-    app.action(ids.THREAD_REOPEN)(reopen)
+    deps.intake.on(KIND_REOPEN, reopen, flow.apology)
+    app.action(ids.THREAD_REOPEN)(durable(deps.intake, KIND_REOPEN))
     app.action(ids.THREAD_CLOSE)(close)

@@ -9,19 +9,22 @@ one says so.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject
 
 from bot.slack import ids
-from bot.slack.app import SlackDeps, apologise, respond
+from bot.slack.app import SlackDeps, respond
 from bot.slack.compose import Origin, carries_in_choice, text_answer
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.contact_blocks import choices_message
 from bot.slack.i18n import t
 from bot.slack.render import escape
+
+#: The intake kind of a `/followup` with text (bot.slack.intake).
+KIND = "command.followup"
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
@@ -33,53 +36,76 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         if not text.strip():
             await ack(response_type="ephemeral", text=t("compose.usage", lang))
             return
+        await deps.intake.submit(KIND, body, lang)  # stored before the ack
         await ack()
+
+    async def work(body: dict[str, Any], lang: str) -> None:
+        text = str(body.get("text") or "")
         agent = str(body["user_id"])
-        url = str(body["response_url"])
         trigger = str(body["trigger_id"])
         origin = Origin(str(body.get("channel_id") or ""))
+        deliver = answerer(deps, body)
 
-        async def deliver(answer: str, blocks: Sequence[Block]) -> None:
-            await respond(deps, url, answer, blocks)
+        lookup, message = await deps.directory.split(text)
+        query = text.strip()
+        if message:
+            query = query[: len(query) - len(message)].strip()
+        if lookup.error is not None:
+            await deliver(*text_answer(t(lookup.error.key, lang, **lookup.error.params)))
+        elif lookup.ambiguous:
+            carried = message if carries_in_choice(message) else ""
+            answer, blocks = choices_message(
+                query,
+                await deps.views_of(lookup.choices),
+                more=lookup.more,
+                action_id=ids.CONTACT_CHOOSE_FOLLOWUP,
+                now=deps.clock(),
+                lang=lang,
+                message=carried,
+            )
+            if message and not carried:
+                note = t("compose.line.choose_then_write", lang)
+                blocks.append(ContextBlock(elements=[MarkdownTextObject(text=note)]))
+            await deliver(answer, blocks)
+        elif lookup.contact is None:
+            await deliver(*text_answer(t("lookup.not_found", lang, query=escape(query))))
+        elif not message:
+            opened = await flow.open(
+                contact_id=lookup.contact.id,
+                contact=lookup.contact,
+                agent=agent,
+                lang=lang,
+                trigger_id=trigger,
+                origin=origin,
+            )
+            if not opened:
+                await deliver(*text_answer(t("compose.gone", lang)))
+        else:
+            await flow.send_line(lookup.contact, agent, message, trigger, lang, deliver)
 
-        async def work() -> None:
-            lookup, message = await deps.directory.split(text)
-            query = text.strip()
-            if message:
-                query = query[: len(query) - len(message)].strip()
-            if lookup.error is not None:
-                await deliver(*text_answer(t(lookup.error.key, lang, **lookup.error.params)))
-            elif lookup.ambiguous:
-                carried = message if carries_in_choice(message) else ""
-                answer, blocks = choices_message(
-                    query,
-                    await deps.views_of(lookup.choices),
-                    more=lookup.more,
-                    action_id=ids.CONTACT_CHOOSE_FOLLOWUP,
-                    now=deps.clock(),
-                    lang=lang,
-                    message=carried,
-                )
-                if message and not carried:
-                    note = t("compose.line.choose_then_write", lang)
-                    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=note)]))
-                await deliver(answer, blocks)
-            elif lookup.contact is None:
-                await deliver(*text_answer(t("lookup.not_found", lang, query=escape(query))))
-            elif not message:
-                opened = await flow.open(
-                    contact_id=lookup.contact.id,
-                    contact=lookup.contact,
-                    agent=agent,
-                    lang=lang,
-                    trigger_id=trigger,
-                    origin=origin,
-                )
-                if not opened:
-                    await deliver(*text_answer(t("compose.gone", lang)))
-            else:
-                await flow.send_line(lookup.contact, agent, message, trigger, lang, deliver)
+    def on_error(body: dict[str, Any], lang: str) -> Callable[[BaseException], Awaitable[None]]:
+        async def sorry(_: BaseException) -> None:
+            await answerer(deps, body)(*text_answer(t("error.sorry", lang)))
 
-        deps.background.run(work(), on_error=lambda error: apologise(deps, url, lang, error))
+        return sorry
 
+    deps.intake.on(KIND, work, on_error)
     app.command(ids.FOLLOWUP)(followup)
+
+
+Deliver = Callable[[str, Sequence[Block]], Awaitable[None]]
+
+
+def answerer(deps: SlackDeps, body: dict[str, Any]) -> Deliver:
+    """Answer through the command's `response_url`, or by direct message once it
+    expired (work adopted late from a dead process: bot.slack.intake)."""
+    url = body.get("response_url")
+    agent = str(body["user_id"])
+
+    async def deliver(answer: str, blocks: Sequence[Block]) -> None:
+        if isinstance(url, str):
+            await respond(deps, url, answer, blocks)
+        else:
+            await deps.client.chat_postMessage(channel=agent, text=answer, blocks=list(blocks))
+
+    return deliver

@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.services.reopen import ReopenOutcome, ReopenService
 from bot.slack import ids
-from bot.slack.app import SlackDeps, apologise, respond
+from bot.slack.app import SlackDeps, respond
 from bot.slack.contact_blocks import choices_message, text_message
 from bot.slack.home import publish_home
 from bot.slack.i18n import t
@@ -108,6 +108,10 @@ async def lookup_and_reopen(
     await deliver(text, blocks, False)
 
 
+#: The intake kind of a `/reopen` with a contact (bot.slack.intake).
+KIND = "command.reopen"
+
+
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def reopen(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
@@ -115,11 +119,22 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         if not query:
             await ack(response_type="ephemeral", text=t("reopen.usage", lang))
             return
+        await deps.intake.submit(KIND, body, lang)  # stored before the ack
         await ack()
-        url = str(body["response_url"])
-        deps.background.run(
-            lookup_and_reopen(deps, query, str(body["user_id"]), lang, deliverer(deps, body)),
-            on_error=lambda error: apologise(deps, url, lang, error),
-        )
 
+    async def work(body: dict[str, Any], lang: str) -> None:
+        query = str(body.get("text") or "").strip()
+        await lookup_and_reopen(deps, query, str(body["user_id"]), lang, deliverer(deps, body))
+
+    deps.intake.on(KIND, work, lambda body, lang: apology(deliverer(deps, body), lang))
     app.command(ids.REOPEN)(reopen)
+
+
+def apology(deliver: Deliver, lang: str) -> Callable[[BaseException], Awaitable[None]]:
+    """Tells the agent, where `deliver` answers, that something went wrong."""
+
+    async def sorry(_: BaseException) -> None:
+        text, blocks = text_message(t("error.sorry", lang))
+        await deliver(text, blocks, False)
+
+    return sorry

@@ -8,22 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp
 
 from bot.slack import ids
 from bot.slack.app import SlackDeps
 from bot.slack.compose import read_close
+from bot.slack.intake import durable
 from handlers.actions.close import close_and_refresh
+
+#: The intake kind (bot.slack.intake) of the close modal's submission.
+KIND = "view.close"
 
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
-    async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        await ack()
+    async def close(body: dict[str, Any], lang: str) -> None:
         contact_id, reason = read_close(body["view"])
         agent = str(body["user"]["id"])
-
-        lang = str(context["lang"])
         # The modal has no message to answer in: Home shows the result.
-        deps.background.run(close_and_refresh(deps, contact_id, agent, lang, None, reason))
+        await close_and_refresh(deps, contact_id, agent, lang, None, reason)
 
-    app.view(ids.CLOSE_VIEW)(submitted)
+    deps.intake.on(KIND, close)
+    app.view(ids.CLOSE_VIEW)(durable(deps.intake, KIND))

@@ -10,6 +10,7 @@ agent is told how it went where they started (or by direct message).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -36,6 +37,9 @@ from bot.slack.home import publish_home
 from bot.slack.i18n import t
 from bot.slack.render import reason_text
 
+#: The intake kind (bot.slack.intake) of the compose modal's submission.
+KIND = "view.compose"
+
 
 def register(app: AsyncApp, deps: SlackDeps) -> None:
     flow = ComposeFlow(deps)
@@ -43,8 +47,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
         agent = str(body["user"]["id"])
-        view = body["view"]
-        compose, draft = read_compose(view)
+        compose, draft = read_compose(body["view"])
         plan = await flow.service.plan(compose.contact_id, agent, draft)
         if plan is None:
             block = BLOCK_TEMPLATE if compose.form is Form.TEMPLATE else BLOCK_TEXT
@@ -54,41 +57,55 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         if problems:
             await ack(response_action="errors", errors=field_errors(problems, draft, lang))
             return
+        await deps.intake.submit(KIND, body, lang)  # stored before the ack
         await ack()
-        key = str(view["id"])
 
-        async def send() -> None:
-            result = await flow.service.send(plan, draft, key)
-            contact = result.contact or plan.contact
-            channel = draft.channel
-            assert channel is not None
-            if result.outcome is FollowupOutcome.ACCEPTED:
-                before = contact.conversation
-                template = plan.template_named(draft.template)
-                text, blocks = sent_message(
-                    contact,
-                    channel,
-                    result.mode,
-                    lang,
-                    tag=draft.tag if result.mode is SendMode.MESSAGE_TAG else None,
-                    template=template.name if template else None,
-                    reopened=before.status is ConversationStatus.CLOSED,
-                    taken_from=before.assignee if before.assignee != agent else None,
-                )
-            elif result.outcome is FollowupOutcome.DUPLICATE:
-                text, blocks = duplicate_message(contact, channel, lang)
-            elif result.outcome is FollowupOutcome.NEEDS_TAKEOVER:
-                text, blocks = taken_meanwhile_message(contact, result.previous_assignee, lang)
-            else:
-                words = reason_text(result.reason, lang) if result.reason else ""
-                text, blocks = refused_message(contact, result.decision, words, lang)
-            await flow.tell(agent, compose.origin, text, blocks)
-            if result.outcome is FollowupOutcome.ACCEPTED:
-                await publish_home(deps, agent)  # the conversation is now open and theirs
+    async def send(body: dict[str, Any], lang: str) -> None:
+        agent = str(body["user"]["id"])
+        view = body["view"]
+        compose, draft = read_compose(view)
+        # Planned again (the ack checked it a moment ago; an adopted submission
+        # may be older): the send itself decides against the window as it is now.
+        plan = await flow.service.plan(compose.contact_id, agent, draft)
+        if plan is None:
+            await flow.tell(agent, compose.origin, *text_answer(t("compose.gone", lang)))
+            return
+        result = await flow.service.send(plan, draft, str(view["id"]))
+        contact = result.contact or plan.contact
+        channel = draft.channel
+        assert channel is not None
+        if result.outcome is FollowupOutcome.ACCEPTED:
+            before = contact.conversation
+            template = plan.template_named(draft.template)
+            text, blocks = sent_message(
+                contact,
+                channel,
+                result.mode,
+                lang,
+                tag=draft.tag if result.mode is SendMode.MESSAGE_TAG else None,
+                template=template.name if template else None,
+                reopened=before.status is ConversationStatus.CLOSED,
+                taken_from=before.assignee if before.assignee != agent else None,
+            )
+        elif result.outcome is FollowupOutcome.DUPLICATE:
+            text, blocks = duplicate_message(contact, channel, lang)
+        elif result.outcome is FollowupOutcome.NEEDS_TAKEOVER:
+            text, blocks = taken_meanwhile_message(contact, result.previous_assignee, lang)
+        else:
+            words = reason_text(result.reason, lang) if result.reason else ""
+            text, blocks = refused_message(contact, result.decision, words, lang)
+        await flow.tell(agent, compose.origin, text, blocks)
+        if result.outcome is FollowupOutcome.ACCEPTED:
+            await publish_home(deps, agent)  # the conversation is now open and theirs
 
+    def on_error(body: dict[str, Any], lang: str) -> Callable[[BaseException], Awaitable[None]]:
         async def sorry(_: BaseException) -> None:
-            await flow.tell(agent, compose.origin, *text_answer(t("error.sorry", lang)))
+            compose, _draft = read_compose(body["view"])
+            await flow.tell(
+                str(body["user"]["id"]), compose.origin, *text_answer(t("error.sorry", lang))
+            )
 
-        deps.background.run(send(), on_error=sorry)
+        return sorry
 
+    deps.intake.on(KIND, send, on_error)
     app.view(ids.COMPOSE_VIEW)(submitted)

@@ -518,18 +518,33 @@ async def test_a_window_that_closed_since_the_modal_opened_is_a_field_error(
 # --- once only, takeover, language ---------------------------------------------------------
 
 
-async def test_a_double_submission_queues_one_message(surface: Surface) -> None:
+async def test_a_double_submission_queues_one_message_and_answers_once(surface: Surface) -> None:
     cid = await sara(surface, identities={Channel.LINE: "line-1"})
     view = await open_composer(surface, cid)
+    before = len(ephemerals(surface))
 
     assert await submit(surface, view, {ids.COMPOSE_TEXT: "Hello"}) == {}
+    # The same view and hash again (a double click, or Slack retrying): taken once.
     assert await submit(surface, view, {ids.COMPOSE_TEXT: "Hello"}) == {}
 
     assert len(await messages_of(surface, cid)) == 1
-    first, second = ephemerals(surface)[-2:]
-    assert "On its way" in first["text"]
-    assert "was already sent; it goes only once" in second["text"]
+    told = ephemerals(surface)[before:]
+    assert len(told) == 1 and "On its way" in told[0]["text"]
     assert await surface.deps.outbox.outbox_length(int(cid.split("-")[0])) == 1
+
+
+async def test_a_resubmission_after_a_redraw_is_answered_as_already_sent(
+    surface: Surface,
+) -> None:
+    cid = await sara(surface, identities={Channel.LINE: "line-1"})
+    view = await open_composer(surface, cid)
+    assert await submit(surface, view, {ids.COMPOSE_TEXT: "Hello"}) == {}
+    # Another submission of the same modal (its hash changed): a new request,
+    # but the follow-up's own key (the view id) still sends once.
+    assert await submit(surface, dict(view, hash="redrawn"), {ids.COMPOSE_TEXT: "Hello"}) == {}
+
+    assert len(await messages_of(surface, cid)) == 1
+    assert "was already sent; it goes only once" in ephemerals(surface)[-1]["text"]
 
 
 async def test_a_conversation_of_another_agent_needs_the_takeover_ticked(surface: Surface) -> None:

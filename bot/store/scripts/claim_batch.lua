@@ -1,8 +1,9 @@
 -- claim_batch.lua: take a batch of outbox entries of one partition for sending.
 -- For each entry: a message that is no longer queued (or gone) was handled
 -- already (a reclaimed duplicate): its entry is acknowledged and deleted.
--- Otherwise the send lease is taken (SET NX PX); an entry whose lease another
--- consumer holds is skipped and stays pending. For the others the message's
+-- Otherwise the send lease is taken; an entry whose lease another live
+-- consumer holds is skipped and stays pending (a lease held by a consumer
+-- named in ARGV[6], a dead one whose entries are being taken over, is taken). For the others the message's
 -- and its contact's fields are returned. Every key is in the partition's slot.
 --
 -- KEYS[1]             the partition's outbox stream
@@ -17,6 +18,7 @@
 --                                appended; the message's second field is the channel]}
 -- ARGV[5]  the entries' stream ids, in order, separated by spaces (one
 --          argument: the client packs arguments one by one)
+-- ARGV[6]  optional: dead consumers whose leases may be taken, space-separated
 -- Returns, per entry: {"done"} | {"leased"}
 --   | {"ok", [message values], [contact values] or false when the contact is gone}
 --   (values in the order asked; a missing field is nil)
@@ -27,6 +29,10 @@ local spec = cjson.decode(ARGV[4])
 local message_fields, contact_fields = spec.message, spec.contact
 local out = {}
 local i = 0
+local dead = {}
+for name in string.gmatch(ARGV[6] or '', '%S+') do
+  dead[name] = true
+end
 
 for entry_id in string.gmatch(ARGV[5], '%S+') do
   i = i + 1
@@ -36,7 +42,9 @@ for entry_id in string.gmatch(ARGV[5], '%S+') do
     redis.call('XACK', stream, group, entry_id)
     redis.call('XDEL', stream, entry_id)
     out[i] = {'done'}
-  elseif not redis.call('SET', lease, consumer, 'NX', 'PX', lease_ms) then
+  elseif not redis.call('SET', lease, consumer, 'NX', 'PX', lease_ms)
+      and not (dead[redis.call('GET', lease)]
+               and redis.call('SET', lease, consumer, 'PX', lease_ms)) then
     out[i] = {'leased'}
   else
     local about = false

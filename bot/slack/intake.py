@@ -1,0 +1,167 @@
+"""Agents' submissions worked from Redis, at least once: what listeners hand over.
+
+A listener for a submission that will send or change something calls
+`SlackIntake.submit(kind, body, lang)` before it acks: the submission is
+stored (one script call, `bot.store.intake`), then worked by this process
+right after the ack, in `Background`, by the work function registered for its
+kind (`on(kind, work)`), and removed once worked. A process that dies between
+the ack and the end of the work leaves the entry owned by a dead consumer; a
+live process adopts it within a sweep of the heartbeat lapsing (`run`) and
+works it with the same function. The work functions are idempotent (the
+follow-up commit has its own key: the trigger, the view id), and answer
+through the payload's `response_url` while it lives (Slack: 30 minutes),
+else by direct message (`respond_or_dm`).
+https://api.slack.com/interactivity/handling#message_responses
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import RedisError
+
+from bot.store.intake import IntakeEntry, IntakeStore, entry_id_for
+from bot.store.liveness import Liveness
+
+if TYPE_CHECKING:
+    from bot.slack.app import Background
+
+logger = logging.getLogger(__name__)
+
+#: A `response_url` works for 30 minutes; past this age the answer goes by DM.
+RESPONSE_URL_SECONDS = 29 * 60
+#: Set in a payload whose `response_url` expired before its work ran: answer by DM.
+URL_EXPIRED = "_response_url_expired"
+#: Seconds between looks for dead processes' entries.
+ADOPT_EVERY = 1.0
+
+Work = Callable[[dict[str, Any], str], Awaitable[None]]
+OnError = Callable[[dict[str, Any], str], Callable[[BaseException], Awaitable[None]]]
+
+
+@dataclass(frozen=True)
+class _Kind:
+    work: Work
+    on_error: OnError | None
+
+
+def slack_key(body: Mapping[str, Any]) -> str:
+    """Slack's own identifiers of a submission: a retry of it carries the same.
+
+    A command: its `trigger_id`; a modal submission: the view's id and hash
+    (each redraw changes the hash); a button: the action's `action_ts` and the
+    user (each click has its own).
+    """
+    kind = body.get("type")
+    if kind == "view_submission":
+        view = body.get("view") or {}
+        return f"view:{view.get('id')}:{view.get('hash')}"
+    if kind == "block_actions":
+        action = (body.get("actions") or [{}])[0]
+        user = (body.get("user") or {}).get("id")
+        return f"act:{action.get('action_id')}:{action.get('action_ts')}:{user}"
+    return f"cmd:{body.get('command')}:{body.get('trigger_id')}"
+
+
+class SlackIntake:
+    def __init__(
+        self,
+        store: IntakeStore,
+        background: Background,
+        liveness: Liveness,
+        clock: Callable[[], float],
+    ) -> None:
+        self.store = store
+        self.background = background
+        self.liveness = liveness
+        self.clock = clock
+        self._kinds: dict[str, _Kind] = {}
+
+    @property
+    def owner(self) -> str:
+        return self.liveness.name
+
+    def on(self, kind: str, work: Work, on_error: OnError | None = None) -> None:
+        """Register how a kind of submission is worked (idempotently), and how a
+        failure is told to the agent."""
+        self._kinds[kind] = _Kind(work, on_error)
+
+    async def submit(self, kind: str, body: dict[str, Any], lang: str) -> bool:
+        """Store the submission, then work it after the ack. False: taken before
+        (a retry), nothing more to do."""
+        if kind not in self._kinds:
+            raise KeyError(f"no work registered for {kind!r}")
+        entry = IntakeEntry(entry_id_for(slack_key(body)), kind, body, lang, self.clock())
+        if not await self.store.take(entry, self.owner):
+            logger.info("submission taken before: not again", extra={"kind": kind})
+            return False
+        self._start(entry)
+        return True
+
+    def _start(self, entry: IntakeEntry) -> None:
+        kind = self._kinds.get(entry.kind)
+        if kind is None:  # a kind this version no longer has: nothing can work it
+            logger.warning("submission of an unknown kind dropped", extra={"kind": entry.kind})
+            self.background.run(self.store.finish(entry.id))
+            return
+        body = dict(entry.body)
+        expired = self.clock() - entry.received_at > RESPONSE_URL_SECONDS
+        if expired and body.pop("response_url", None) is not None:
+            body[URL_EXPIRED] = True  # the answer goes by direct message
+        on_error = kind.on_error(body, entry.lang) if kind.on_error else None
+        self.background.run(self._work(entry, kind.work(body, entry.lang)), on_error=on_error)
+
+    async def _work(self, entry: IntakeEntry, work: Awaitable[None]) -> None:
+        # Cancelled (a shutdown cut short): the entry stays, for the next process.
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            await self.store.finish(entry.id)  # told the agent (on_error); not again
+            raise
+        await self.store.finish(entry.id)
+
+    async def adopt_dead(self) -> int:
+        """Adopt and start the entries of processes whose heartbeat lapsed."""
+        owners = await self.store.owners()
+        dead = await self.liveness.dead_among(set(owners.values()))
+        if not dead:
+            return 0
+        orphans = {entry: owner for entry, owner in owners.items() if owner in dead}
+        adopted, dropped = await self.store.adopt(self.owner, orphans)
+        for entry_id in dropped:
+            logger.error("submission failed too often: dropped", extra={"entry": entry_id})
+        for entry in adopted:
+            logger.info(
+                "adopted a dead process's submission",
+                extra={"kind": entry.kind, "tries": entry.tries},
+            )
+            self._start(entry)
+        return len(adopted)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Adopt dead processes' submissions every `ADOPT_EVERY` s until `stop`."""
+        while not stop.is_set():
+            try:
+                await self.adopt_dead()
+            except (RedisError, OSError) as error:
+                logger.warning("intake sweep failed", extra={"error": type(error).__name__})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), ADOPT_EVERY)
+
+
+def durable(intake: SlackIntake, kind: str) -> Callable[..., Awaitable[None]]:
+    """A Bolt listener that stores the submission as `kind`, then acks (its work
+    is the function registered with `intake.on(kind, …)`)."""
+
+    async def listener(ack: Any, body: dict[str, Any], context: Any) -> None:
+        await intake.submit(kind, body, str(context["lang"]))
+        await ack()
+
+    return listener

@@ -1,0 +1,108 @@
+"""The durable intake of agents' submissions: taken into Redis before Slack's ack.
+
+A submission that will send or change something (a one-line `/followup`, a
+compose submission, a button that sends, reopens or closes, `/reopen`) is an
+entry in the `{intake}` work hash, owned by the process that took it, which
+works it right after the ack and removes it. If that process dies first, its
+heartbeat lapses (`bot.store.liveness`) and a live process adopts the entry
+and works it. Each entry's id comes from Slack's own identifiers, and a
+seen-marker keeps it for `SEEN_SECONDS`, so a Slack retry or a re-run is
+taken once. All keys share the `{intake}` hash tag (one slot, cluster-ready).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import orjson
+
+from bot.store.connection import RedisClient
+from bot.store.keys import Keys
+from bot.store.scripts import INTAKE_ADOPT, INTAKE_TAKE
+
+#: How long a taken submission is remembered (Slack retries within seconds;
+#: an agent's double click within a minute).
+SEEN_SECONDS = 24 * 3600
+#: An entry adopted this many times without being finished is dropped (and logged).
+MAX_TRIES = 3
+
+
+def entry_id_for(slack_key: str) -> str:
+    """The entry id of a submission: a digest of Slack's identifiers for it."""
+    return hashlib.blake2b(slack_key.encode(), digest_size=12).hexdigest()
+
+
+@dataclass(frozen=True)
+class IntakeEntry:
+    """A submission taken: what to do (`kind`), Slack's payload, and when it came."""
+
+    id: str
+    kind: str
+    body: dict[str, Any]
+    lang: str
+    received_at: float  # epoch seconds
+    tries: int = 0  # times adopted from a dead process
+
+    def payload(self) -> bytes:
+        return orjson.dumps(
+            {"k": self.kind, "b": self.body, "l": self.lang, "at": self.received_at}
+        )
+
+    @classmethod
+    def from_payload(cls, entry_id: str, raw: str | bytes, tries: int = 0) -> IntakeEntry:
+        data = orjson.loads(raw)
+        return cls(
+            entry_id, str(data["k"]), dict(data["b"]), str(data["l"]), float(data["at"]), tries
+        )
+
+
+class IntakeStore:
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def take(self, entry: IntakeEntry, owner: str) -> bool:
+        """Store the entry as `owner`'s work (one round trip); False if taken before."""
+        keys = [self.keys.intake_seen(entry.id), self.keys.intake_work(), self.keys.intake_owner()]
+        taken = await INTAKE_TAKE(
+            self.redis, keys, [entry.id, entry.payload(), owner, SEEN_SECONDS]
+        )
+        return bool(taken)
+
+    async def finish(self, entry_id: str) -> None:
+        """The entry was worked: remove it (its seen marker stays)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hdel(self.keys.intake_work(), entry_id)
+        pipe.hdel(self.keys.intake_owner(), entry_id)
+        pipe.hdel(self.keys.intake_tries(), entry_id)
+        await pipe.execute()
+
+    async def owners(self) -> dict[str, str]:
+        """Every entry waiting to be worked, and who works it."""
+        return cast(dict[str, str], await self.redis.hgetall(self.keys.intake_owner()))
+
+    async def adopt(
+        self, owner: str, dead: Mapping[str, str]
+    ) -> tuple[list[IntakeEntry], list[str]]:
+        """Take over entries (`entry id -> dead owner`) still owned by the dead.
+
+        Returns the entries adopted, and the ids dropped after `MAX_TRIES`.
+        """
+        if not dead:
+            return [], []
+        keys = [self.keys.intake_work(), self.keys.intake_owner(), self.keys.intake_tries()]
+        args: list[Any] = [owner, MAX_TRIES]
+        for entry_id, was in dead.items():
+            args += [entry_id, was]
+        reply = await INTAKE_ADOPT(self.redis, keys, args)
+        adopted, dropped = [], []
+        for i in range(0, len(reply), 3):
+            entry_id, payload, tries = reply[i], reply[i + 1], int(reply[i + 2])
+            if payload is None:
+                dropped.append(str(entry_id))
+            else:
+                adopted.append(IntakeEntry.from_payload(str(entry_id), payload, tries))
+        return adopted, dropped

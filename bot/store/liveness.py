@@ -1,0 +1,91 @@
+"""Which processes are alive: a per-process key with a short TTL, refreshed every second.
+
+A process that dies stops refreshing its key, which expires within `TTL_MS`;
+the others then take over its pending work (outbox entries, Slack intake)
+within a sweep or two — seconds, not a claim timeout. A process that is merely
+slow (a channel answering in minutes) keeps refreshing, so nothing is taken
+from it. On a clean stop the key is deleted at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Iterable
+
+from redis.exceptions import RedisError
+
+from bot.store.connection import RedisClient
+from bot.store.keys import Keys
+
+logger = logging.getLogger(__name__)
+
+#: How long a process counts as alive after its last beat.
+TTL_MS = 3_000
+#: Seconds between beats: two beats may be late without the process looking dead.
+BEAT_SECONDS = 1.0
+
+
+@functools.cache
+def process_name() -> str:
+    """This process's consumer name: host, pid and a random part.
+
+    The random part matters where every start gets the same pid (pid 1 in a
+    container): a restarted process must not look like the dead one, whose
+    work it has to take over.
+    """
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class Liveness:
+    """This process's heartbeat, and the question "which of these are dead?"."""
+
+    def __init__(
+        self,
+        redis: RedisClient,
+        keys: Keys,
+        name: str,
+        *,
+        ttl_ms: int = TTL_MS,
+        beat_seconds: float = BEAT_SECONDS,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.name = name
+        self.ttl_ms = ttl_ms
+        self.beat_seconds = beat_seconds
+
+    async def beat(self) -> None:
+        await self.redis.set(self.keys.consumer_alive(self.name), "1", px=self.ttl_ms)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Beat every `beat_seconds` until `stop`; then say we are gone.
+
+        A failed beat (Redis away for a moment) is logged and tried again: the
+        process is alive, and says so as soon as Redis answers.
+        """
+        while not stop.is_set():
+            try:
+                await self.beat()
+            except (RedisError, OSError) as error:
+                logger.warning("heartbeat failed", extra={"error": type(error).__name__})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.beat_seconds)
+        with contextlib.suppress(RedisError, OSError):
+            await self.redis.delete(self.keys.consumer_alive(self.name))
+
+    async def dead_among(self, names: Iterable[str]) -> set[str]:
+        """The names (other than ours) with no live heartbeat (one round trip)."""
+        others = sorted({n for n in names if n and n != self.name})
+        if not others:
+            return set()
+        pipe = self.redis.pipeline(transaction=False)
+        for other in others:
+            pipe.exists(self.keys.consumer_alive(other))
+        found = await pipe.execute()
+        return {other for other, alive in zip(others, found, strict=True) if not alive}
