@@ -114,12 +114,12 @@ class SlackIntake:
         if expired and body.pop("response_url", None) is not None:
             body[URL_EXPIRED] = True  # the answer goes by direct message
         on_error = kind.on_error(body, entry.lang) if kind.on_error else None
-        self.background.run(self._work(entry, kind.work(body, entry.lang)), on_error=on_error)
+        self.background.run(self._work(entry, kind.work, body), on_error=on_error)
 
-    async def _work(self, entry: IntakeEntry, work: Awaitable[None]) -> None:
+    async def _work(self, entry: IntakeEntry, work: Work, body: dict[str, Any]) -> None:
         # Cancelled (a shutdown cut short): the entry stays, for the next process.
         try:
-            await work
+            await work(body, entry.lang)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -1,0 +1,122 @@
+"""Nothing an agent submits is lost once acknowledged (issue 10, item 1).
+
+A submission that will send or change something is stored in Redis before
+Slack gets its ack, worked from there, and adopted by a live process when
+the one that took it dies; its answer goes through the `response_url` while
+that lives (30 minutes), else by direct message. Slack's own identifiers make
+a retried request act once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from bot.domain.channels import Channel
+from bot.domain.models import ConversationStatus
+from bot.slack import ids
+from bot.slack.intake import slack_key
+from bot.store.intake import IntakeEntry, IntakeStore, entry_id_for
+from handlers.commands.followup import KIND as FOLLOWUP
+from handlers.commands.reopen import KIND as REOPEN
+from tests.slack.compose_steps import messages_of
+from tests.slack.conftest import AGENT, TEAM, Surface
+
+
+def command_body(surface: Surface, name: str, text: str) -> dict[str, Any]:
+    """A slash command's payload as Bolt parses it (and the intake stores it)."""
+    return {
+        "team_id": TEAM,
+        "channel_id": "C0GENERAL",
+        "user_id": AGENT,
+        "command": name,
+        "text": text,
+        "response_url": surface.slack.response_url(),
+        "trigger_id": f"{uuid.uuid4().int % 10**12}.dead",
+    }
+
+
+async def left_by_a_dead_process(
+    surface: Surface, kind: str, body: dict[str, Any], *, age: timedelta = timedelta(0)
+) -> None:
+    """What a process killed right after its ack leaves: the entry, owned by it."""
+    received = (surface.now - age).timestamp()
+    entry = IntakeEntry(entry_id_for(slack_key(body)), kind, body, "en", received)
+    store = IntakeStore(surface.deps.redis, surface.deps.keys)
+    assert await store.take(entry, "host-1-killed")  # no heartbeat: dead
+
+
+async def until_worked(surface: Surface) -> None:
+    store = IntakeStore(surface.deps.redis, surface.deps.keys)
+    for _ in range(100):
+        await surface.settle()
+        if not await store.owners():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the dead process's submission was not adopted")
+
+
+async def test_a_follow_up_is_in_redis_before_its_ack(surface: Surface) -> None:
+    await surface.contact("Sara", "Ahmed", identities={Channel.TELEGRAM: "7101"})
+    held: list[Any] = []
+    background = surface.deps.background
+    run = background.run
+    background.run = lambda work, on_error=None: held.append((work, on_error))  # type: ignore[method-assign]
+    try:
+        status, ack, _ = await surface.command(ids.FOLLOWUP, "Sara Ahmed Your fix is live")
+    finally:
+        background.run = run  # type: ignore[method-assign]
+    assert status == 200 and ack == {}
+    # The ack is out, the work not begun (as if the process died now): it is stored.
+    owners = await IntakeStore(surface.deps.redis, surface.deps.keys).owners()
+    assert list(owners.values()) == [surface.deps.intake.owner]
+    for work, _ in held:
+        work.close()
+
+
+async def test_a_dead_process_s_follow_up_is_sent_and_answered_by_another(
+    surface: Surface,
+) -> None:
+    cid = await surface.contact("Sara", "Ahmed", identities={Channel.TELEGRAM: "7102"})
+    body = command_body(surface, ids.FOLLOWUP, "Sara Ahmed Your fix is live")
+    await left_by_a_dead_process(surface, FOLLOWUP, body)
+
+    await until_worked(surface)
+
+    [message] = await messages_of(surface, cid)
+    assert message.text == "Your fix is live"
+    assert message.idempotency_key == body["trigger_id"]  # the command's own key
+    [answer] = surface.slack.answers_to(body["response_url"])
+    assert "On its way to *Sara Ahmed* on Telegram" in answer["text"]
+
+
+async def test_an_adopted_submission_older_than_its_response_url_is_answered_by_dm(
+    surface: Surface,
+) -> None:
+    cid = await surface.contact("Omar", "Khalil", identities={Channel.TELEGRAM: "7103"})
+    body = command_body(surface, ids.REOPEN, "Omar Khalil")
+    await left_by_a_dead_process(surface, REOPEN, body, age=timedelta(minutes=31))
+
+    await until_worked(surface)
+
+    contact = await surface.deps.contacts.get(cid)
+    assert contact is not None and contact.conversation.status is ConversationStatus.OPEN
+    assert surface.slack.answers_to(body["response_url"]) == []  # expired: not used
+    dms = [c.args for c in surface.slack.calls_to("chat.postMessage")]
+    assert any(dm["channel"] == AGENT and "Omar Khalil" in str(dm) for dm in dms)
+
+
+async def test_a_retried_command_acts_once(surface: Surface) -> None:
+    cid = await surface.contact("Lina", "Haddad", identities={Channel.TELEGRAM: "7104"})
+    body = command_body(surface, ids.FOLLOWUP, "Lina Haddad Hello")
+    await left_by_a_dead_process(surface, FOLLOWUP, body)
+    await until_worked(surface)
+    # Slack sends the same command again (same trigger_id): stored once, worked once.
+    taken = await surface.deps.intake.submit(FOLLOWUP, body, "en")
+    await surface.settle()
+
+    assert taken is False
+    assert len(await messages_of(surface, cid)) == 1
+    assert len(surface.slack.answers_to(body["response_url"])) == 1
