@@ -7,8 +7,10 @@ told to stop; a message being sent is finished first.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
+from redis.exceptions import RedisError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.availability import ride_out, run_until_stopped
@@ -40,7 +42,8 @@ async def run_worker(settings: Settings, redis: RedisClient, stop: asyncio.Event
     name = consumer_name()
     # The heartbeat runs first: the others must see us alive before we hold anything.
     liveness = Liveness(redis, keys, name)
-    await liveness.beat()
+    with contextlib.suppress(RedisError, OSError):  # Redis away: the loop beats when it is back
+        await liveness.beat()
     beating = asyncio.create_task(liveness.run(stop), name="heartbeat")
     try:
         await _run_tasks(settings, redis, stop, keys, name, liveness)

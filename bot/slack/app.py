@@ -382,8 +382,13 @@ async def apologise(
 ) -> None:
     """A short apology where the agent is looking (the command's or button's answer);
     while Redis is away, a clear "not done, try again in a moment"."""
+    await respond(deps, response_url, sorry_text(lang, error), replace_original=False)
+
+
+def sorry_text(lang: str, error: BaseException | None = None) -> str:
+    """The apology: while Redis is away, a clear "not done, try again in a moment"."""
     key = "error.unavailable" if error is not None and is_outage(error) else "error.sorry"
-    await respond(deps, response_url, t(key, lang), replace_original=False)
+    return t(key, lang)
 
 
 async def respond(

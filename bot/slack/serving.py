@@ -9,10 +9,12 @@ Slack surface is off and the route answers 404.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from redis.exceptions import RedisError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -122,7 +124,8 @@ async def slack_ctx(app: web.Application) -> AsyncIterator[None]:
         logger.info("slack: socket mode connected")
     # Our heartbeat, and adopting dead processes' submissions (bot.slack.intake).
     stop, beat_stop = asyncio.Event(), asyncio.Event()
-    await deps.intake.liveness.beat()
+    with contextlib.suppress(RedisError, OSError):  # Redis away: the loop beats when it is back
+        await deps.intake.liveness.beat()
     tasks = [
         asyncio.create_task(deps.intake.liveness.run(beat_stop), name="heartbeat"),
         asyncio.create_task(deps.intake.run(stop), name="intake"),

@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections.abc import Iterable
 
 from redis.exceptions import RedisError
@@ -53,15 +54,33 @@ class Liveness:
         *,
         ttl_ms: int = TTL_MS,
         beat_seconds: float = BEAT_SECONDS,
+        steady_ms: int | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.name = name
         self.ttl_ms = ttl_ms
         self.beat_seconds = beat_seconds
+        #: We judge others only after beating this long without a miss: when
+        #: Redis comes back from an outage every heartbeat has lapsed, and the
+        #: live processes need a beat to say so before anyone takes anything.
+        self.steady_ms = ttl_ms if steady_ms is None else steady_ms
+        self._beating_since: float | None = None
 
     async def beat(self) -> None:
-        await self.redis.set(self.keys.consumer_alive(self.name), "1", px=self.ttl_ms)
+        try:
+            await self.redis.set(self.keys.consumer_alive(self.name), "1", px=self.ttl_ms)
+        except BaseException:
+            self._beating_since = None
+            raise
+        if self._beating_since is None:
+            self._beating_since = time.monotonic()
+
+    @property
+    def steady(self) -> bool:
+        """We have been beating, without a miss, for `steady_ms`."""
+        since = self._beating_since
+        return since is not None and (time.monotonic() - since) * 1000 >= self.steady_ms
 
     async def run(self, stop: asyncio.Event) -> None:
         """Beat every `beat_seconds` until `stop`; then say we are gone.
@@ -80,9 +99,10 @@ class Liveness:
             await self.redis.delete(self.keys.consumer_alive(self.name))
 
     async def dead_among(self, names: Iterable[str]) -> set[str]:
-        """The names (other than ours) with no live heartbeat (one round trip)."""
+        """The names (other than ours) with no live heartbeat (one round trip);
+        none until our own heartbeat is steady."""
         others = sorted({n for n in names if n and n != self.name})
-        if not others:
+        if not others or not self.steady:
             return set()
         pipe = self.redis.pipeline(transaction=False)
         for other in others:

@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject
 
 from bot.slack import ids
-from bot.slack.app import SlackDeps, respond
+from bot.slack.app import SlackDeps, respond, sorry_text
 from bot.slack.compose import Origin, carries_in_choice, text_answer
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.contact_blocks import choices_message
@@ -84,8 +84,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await flow.send_line(lookup.contact, agent, message, trigger, lang, deliver)
 
     def on_error(body: dict[str, Any], lang: str) -> Callable[[BaseException], Awaitable[None]]:
-        async def sorry(_: BaseException) -> None:
-            await answerer(deps, body)(*text_answer(t("error.sorry", lang)))
+        async def sorry(error: BaseException) -> None:
+            await answerer(deps, body)(*text_answer(sorry_text(lang, error)))
 
         return sorry
 

@@ -16,7 +16,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.services.reopen import ReopenOutcome, ReopenService
 from bot.slack import ids
-from bot.slack.app import SlackDeps, respond
+from bot.slack.app import SlackDeps, respond, sorry_text
 from bot.slack.contact_blocks import choices_message, text_message
 from bot.slack.home import publish_home
 from bot.slack.i18n import t
@@ -133,8 +133,8 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 def apology(deliver: Deliver, lang: str) -> Callable[[BaseException], Awaitable[None]]:
     """Tells the agent, where `deliver` answers, that something went wrong."""
 
-    async def sorry(_: BaseException) -> None:
-        text, blocks = text_message(t("error.sorry", lang))
+    async def sorry(error: BaseException) -> None:
+        text, blocks = text_message(sorry_text(lang, error))
         await deliver(text, blocks, False)
 
     return sorry

@@ -20,7 +20,7 @@ from bot.domain.windows import Form, SendMode
 from bot.services.compose import validate
 from bot.services.followup import FollowupOutcome
 from bot.slack import ids
-from bot.slack.app import SlackDeps
+from bot.slack.app import SlackDeps, sorry_text
 from bot.slack.compose import (
     BLOCK_TEMPLATE,
     BLOCK_TEXT,
@@ -99,10 +99,10 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await publish_home(deps, agent)  # the conversation is now open and theirs
 
     def on_error(body: dict[str, Any], lang: str) -> Callable[[BaseException], Awaitable[None]]:
-        async def sorry(_: BaseException) -> None:
+        async def sorry(error: BaseException) -> None:
             compose, _draft = read_compose(body["view"])
             await flow.tell(
-                str(body["user"]["id"]), compose.origin, *text_answer(t("error.sorry", lang))
+                str(body["user"]["id"]), compose.origin, *text_answer(sorry_text(lang, error))
             )
 
         return sorry

@@ -24,7 +24,7 @@ from tests.relay.test_relay import Clock, ScriptedChannel, accepted, status_of
 def relay_with_liveness(
     env: StoreEnv, clock: Clock, channel: ScriptedChannel, name: str
 ) -> tuple[Relay, Liveness]:
-    liveness = Liveness(env.redis, env.keys, name, ttl_ms=300, beat_seconds=0.1)
+    liveness = Liveness(env.redis, env.keys, name, ttl_ms=300, beat_seconds=0.1, steady_ms=0)
     relay = Relay(
         env.redis,
         env.keys,

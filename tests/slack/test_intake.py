@@ -46,6 +46,7 @@ async def left_by_a_dead_process(
     entry = IntakeEntry(entry_id_for(slack_key(body)), kind, body, "en", received)
     store = IntakeStore(surface.deps.redis, surface.deps.keys)
     assert await store.take(entry, "host-1-killed")  # no heartbeat: dead
+    surface.deps.intake.liveness.steady_ms = 0  # judge at once (not 3 s after start)
 
 
 async def until_worked(surface: Surface) -> None:

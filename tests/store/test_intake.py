@@ -57,8 +57,9 @@ async def test_an_entry_adopted_too_often_is_dropped(any_env: StoreEnv) -> None:
 async def test_the_heartbeat_says_who_is_dead_and_a_clean_stop_says_so_at_once(
     env: StoreEnv,
 ) -> None:
-    me = Liveness(env.redis, env.keys, "me", ttl_ms=200, beat_seconds=0.05)
+    me = Liveness(env.redis, env.keys, "me", ttl_ms=200, beat_seconds=0.05, steady_ms=0)
     other = Liveness(env.redis, env.keys, "other", ttl_ms=200, beat_seconds=0.05)
+    await me.beat()
     assert await me.dead_among(["me", "other", "never"]) == {"other", "never"}
 
     stop = asyncio.Event()
@@ -71,7 +72,8 @@ async def test_the_heartbeat_says_who_is_dead_and_a_clean_stop_says_so_at_once(
 
 
 async def test_a_lapsed_heartbeat_counts_as_dead(env: StoreEnv) -> None:
-    me = Liveness(env.redis, env.keys, "me")
+    me = Liveness(env.redis, env.keys, "me", steady_ms=0)
+    await me.beat()
     gone = Liveness(env.redis, env.keys, "gone", ttl_ms=100)
     await gone.beat()
     assert await me.dead_among(["gone"]) == set()
@@ -87,3 +89,14 @@ def test_process_names_differ_between_starts_of_the_same_pid() -> None:
         assert process_name() != name  # a restart with the same pid (pid 1 in a container)
     finally:
         process_name.cache_clear()
+
+
+async def test_no_one_is_judged_dead_until_our_own_heartbeat_is_steady(env: StoreEnv) -> None:
+    """Back from a Redis outage every heartbeat has lapsed: the live ones need a
+    beat to say so before anything is taken from them."""
+    me = Liveness(env.redis, env.keys, "me", steady_ms=150)
+    assert await me.dead_among(["other"]) == set()  # never beaten
+    await me.beat()
+    assert await me.dead_among(["other"]) == set()  # beating, not yet for long
+    await asyncio.sleep(0.2)
+    assert await me.dead_among(["other"]) == {"other"}
