@@ -16,6 +16,7 @@ import logging
 import os
 import secrets
 import socket
+import string
 import time
 from collections.abc import Iterable
 
@@ -40,7 +41,9 @@ def process_name() -> str:
     container): a restarted process must not look like the dead one, whose
     work it has to take over.
     """
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+    # Letters only: digits next to the pid would read as a phone number (log redaction).
+    token = "".join(secrets.choice(string.ascii_lowercase) for _ in range(6))
+    return f"{socket.gethostname()}-{os.getpid()}-{token}"
 
 
 class Liveness:
