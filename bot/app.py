@@ -6,6 +6,7 @@ Shared resources hang on typed `web.AppKey`s and close in `cleanup_ctx`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -14,11 +15,18 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
-from bot.availability import RedisHealth
+from bot.availability import STOP_GRACE_SECONDS, RedisHealth, ride_out
 from bot.config import Settings
 from bot.metrics import REGISTRY, metrics_middleware, route_label
 from bot.request_limits import EMAIL_MAX_BODY_BYTES
-from bot.runtime import REDIS_KEY, SETTINGS_KEY, channels_ctx
+from bot.runtime import (
+    INBOUND_KEY,
+    REDIS_KEY,
+    SETTINGS_KEY,
+    WEBHOOK_INTAKE_KEY,
+    channels_ctx,
+)
+from bot.services.webhook_intake import WebhookConsumer
 from bot.slack import serving as slack_serving
 from bot.store.connection import RedisClient
 from handlers import webhooks
@@ -89,6 +97,41 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
+WEBHOOK_CONSUMER_KEY = web.AppKey("webhook_consumer", WebhookConsumer)
+
+
+async def webhook_consumer_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Processes the stored webhook events for the web app's lifetime, riding out
+    Redis outages; on shutdown it finishes its batch or leaves it pending."""
+    from bot.relay.worker import consumer_name
+
+    consumer = WebhookConsumer(app[WEBHOOK_INTAKE_KEY], app[INBOUND_KEY], consumer_name())
+    app[WEBHOOK_CONSUMER_KEY] = consumer
+    stop = asyncio.Event()
+    # Any Redis error, not only an outage: the stored events wait meanwhile.
+    loop = ride_out(
+        "webhooks",
+        consumer.run,
+        stop,
+        app[HEALTH_KEY],
+        retry_on=lambda error: isinstance(error, RedisError),
+    )
+    task = asyncio.create_task(loop, name="webhooks")
+
+    def on_done(done: asyncio.Task[None]) -> None:
+        if not done.cancelled() and done.exception() is not None:
+            logger.error("webhook consumer failed", exc_info=done.exception())
+
+    task.add_done_callback(on_done)
+    yield
+    stop.set()
+    _, pending = await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+    for late in pending:
+        late.cancel()
+        with contextlib.suppress(BaseException):
+            await late
+
+
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[REDIS_KEY].aclose()
@@ -105,6 +148,7 @@ def build_web_app(settings: Settings, redis: RedisClient) -> web.Application:
     app[HEALTH_KEY] = RedisHealth()
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(channels_ctx)
+    app.cleanup_ctx.append(webhook_consumer_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     webhooks.register(app)

@@ -114,10 +114,13 @@ async def ride_out(
     run: Callable[[asyncio.Event], Awaitable[None]],
     stop: asyncio.Event,
     health: RedisHealth | None = None,
+    *,
+    retry_on: Callable[[BaseException], bool] = is_outage,
 ) -> None:
     """Run the loop `run(stop)` until `stop`; when it fails on Redis, wait and start it again.
 
-    Any other failure is raised: a loop that cannot work must not look alive.
+    Any other failure (not `retry_on`) is raised: a loop that cannot work must
+    not look alive.
     """
     wait = BACKOFF_FIRST
     while not stop.is_set():
@@ -126,7 +129,7 @@ async def ride_out(
             await run(stop)
             return
         except Exception as error:
-            if not is_outage(error):
+            if not retry_on(error):
                 raise
             if health is not None:
                 health.failed(error, name)

@@ -26,6 +26,7 @@ from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import Keys
 from bot.store.outbox import OutboxStore
+from bot.store.webhook_intake import WebhookIntakeStore
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 REDIS_KEY: web.AppKey[RedisClient] = web.AppKey("redis")
@@ -34,6 +35,7 @@ HTTP_KEY = web.AppKey("http", aiohttp.ClientSession)
 CONNECTORS_KEY: web.AppKey[dict[Channel, Connector]] = web.AppKey("connectors")
 THREADS_KEY = web.AppKey("threads", ThreadQueue)
 INBOUND_KEY = web.AppKey("inbound", InboundService)
+WEBHOOK_INTAKE_KEY = web.AppKey("webhook_intake", WebhookIntakeStore)
 #: The services' clock (tests pin it); `utc_now` unless set.
 CLOCK_KEY: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 
@@ -105,6 +107,7 @@ async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HTTP_KEY] = http
     app[CONNECTORS_KEY] = connectors
     app[THREADS_KEY] = threads
+    app[WEBHOOK_INTAKE_KEY] = WebhookIntakeStore(redis, keys)
     app[INBOUND_KEY] = InboundService(
         contacts,
         OutboxStore(contacts),

@@ -1,8 +1,8 @@
 """`GET|POST /webhooks/{channel}`: the channels' inbound messages and receipts.
 
 Thin: verify as the channel signs (401 and no change when it fails), answer
-subscribe handshakes, parse (400 for a well-signed but malformed body), hand
-the events to the inbound service, answer what the channel expects.
+subscribe handshakes, parse (400 for a well-signed but malformed body), store
+the events for processing, answer what the channel expects.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from aiohttp import web
 from bot.channels.base import MalformedWebhook, WebhookReply, WebhookRequest
 from bot.domain.channels import Channel
 from bot.request_limits import EMAIL_MAX_BODY_BYTES, WEBHOOK_MAX_BODY_BYTES, read_body
-from bot.runtime import CONNECTORS_KEY, INBOUND_KEY, SETTINGS_KEY
+from bot.runtime import CONNECTORS_KEY, SETTINGS_KEY, WEBHOOK_INTAKE_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,9 @@ async def webhook(request: web.Request) -> web.Response:
     except MalformedWebhook as error:
         logger.warning("malformed webhook", extra={"channel": channel.value, "error": str(error)})
         raise web.HTTPBadRequest(text="malformed body") from None
-    await request.app[INBOUND_KEY].handle(events)
+    # Stored (one round trip) and answered at once; processed after, at least
+    # once (bot.services.webhook_intake). Redis away: 503, and the channel retries.
+    await request.app[WEBHOOK_INTAKE_KEY].put(events)
     return _reply(connector.reply(events))
 
 

@@ -104,6 +104,17 @@ class Keys:
     def outbox(self, partition: int) -> str:
         return f"{self.tag(partition)}:outbox"
 
+    def webhook_intake(self, partition: int) -> str:
+        """Verified channel webhook events waiting to be processed (a stream).
+
+        Sharded by the customer (`webhook_shard`), not by contact: the contact
+        is known only once the event is processed."""
+        return f"{self.tag(partition)}:wh"
+
+    def webhook_shard(self, channel: str, sender: str) -> int:
+        """The intake stream of a customer's events: one customer's stay in order."""
+        return stable_hash(f"{channel}\0{sender}") % self.partitions
+
     # --- per contact -----------------------------------------------------
 
     def contact(self, cid: ContactId) -> str:

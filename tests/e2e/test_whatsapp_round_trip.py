@@ -22,7 +22,7 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import build_web_app
+from bot.app import WEBHOOK_CONSUMER_KEY, build_web_app
 from bot.channels.whatsapp import WhatsAppConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
@@ -148,6 +148,7 @@ async def test_customer_writes_agent_follows_up_thread_shows_read(
         raw, headers = signed(customer_message(now, "Any update on my refund?", "wamid.IN1"))
         response = await client.post("/webhooks/whatsapp", data=raw, headers=headers)
         assert response.status == 200
+        await app[WEBHOOK_CONSUMER_KEY].settle()  # stored and answered, processed just after
         contact = await env.contacts.find_by_identity(Channel.WHATSAPP, WA_ID)
         assert contact is not None and contact.name == "Sara Ahmed"
 
@@ -192,6 +193,7 @@ async def test_customer_writes_agent_follows_up_thread_shows_read(
             assert (
                 await client.post("/webhooks/whatsapp", data=raw, headers=headers)
             ).status == 200
+            await app[WEBHOOK_CONSUMER_KEY].settle()
         await poster.flush()
         update = slack.calls[-1]
         assert update.method == "chat.update"

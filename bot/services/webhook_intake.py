@@ -1,0 +1,172 @@
+"""Processing the stored webhook events (see `bot.store.webhook_intake`).
+
+`serve` answers a verified webhook once its events are stored; this consumer
+then processes them through the inbound service: at least once, in order per
+customer, different customers at once. An entry is acknowledged only once
+processed; entries left pending by a process that died are taken over after
+`claim_idle_ms` (processing is idempotent, so taking over from a live but
+slow consumer costs only repeated work, never a second message or thread
+entry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from bot.availability import is_outage
+from bot.metrics import REGISTRY
+from bot.services.inbound import InboundService
+from bot.store.webhook_intake import IntakeEntry, WebhookIntakeStore
+
+logger = logging.getLogger(__name__)
+
+INTAKE_BACKLOG = Gauge(
+    "webhook_intake_backlog",
+    "Webhook entries stored and not yet processed (in flight included).",
+    registry=REGISTRY,
+)
+INTAKE_PROCESSED = Counter(
+    "webhook_intake_processed_total",
+    "Webhook entries processed (a customer's events of one webhook).",
+    registry=REGISTRY,
+)
+INTAKE_FAILED = Counter(
+    "webhook_intake_failed_total",
+    "Webhook entries dropped because processing them failed (not on Redis).",
+    registry=REGISTRY,
+)
+INTAKE_DELAY = Histogram(
+    "webhook_intake_delay_seconds",
+    "From storing a webhook entry to having processed it.",
+    registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+
+@dataclass(frozen=True)
+class IntakeTuning:
+    batch: int = 64  # entries read at once per partition
+    block_ms: int = 1000  # XREADGROUP wait (a stop is noticed within it)
+    claim_idle_ms: int = 10_000  # a pending entry idle this long belongs to a dead process
+    claim_every: float = 2.0  # seconds between take-over sweeps (and backlog readings)
+
+
+class WebhookConsumer:
+    def __init__(
+        self,
+        store: WebhookIntakeStore,
+        inbound: InboundService,
+        consumer: str,
+        tuning: IntakeTuning = IntakeTuning(),
+    ) -> None:
+        self.store = store
+        self.inbound = inbound
+        self.consumer = consumer
+        self.tuning = tuning
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Process stored events until `stop`; a Redis failure is raised (see `ride_out`)."""
+        partitions = range(self.store.keys.partitions)
+        for partition in partitions:
+            await self.store.ensure_group(partition)
+        tasks = [asyncio.create_task(self._consume(p, stop)) for p in partitions]
+        tasks.append(asyncio.create_task(self._take_over_loop(stop)))
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def settle(self, seconds: float = 5.0) -> None:
+        """Return once every stored entry is processed (tests, benchmarks)."""
+        deadline = time.monotonic() + seconds
+        while await self.store.backlog():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"webhook entries still waiting after {seconds} s")
+            await asyncio.sleep(0.005)
+
+    async def _consume(self, partition: int, stop: asyncio.Event) -> None:
+        # First what this consumer already holds (its loop restarted after an outage).
+        while held := await self.store.read(
+            partition, self.consumer, count=self.tuning.batch, block_ms=None, new=False
+        ):
+            await self.process(partition, held)
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                reading = asyncio.create_task(
+                    self.store.read(
+                        partition,
+                        self.consumer,
+                        count=self.tuning.batch,
+                        block_ms=self.tuning.block_ms,
+                    )
+                )
+                await asyncio.wait({reading, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not reading.done():
+                    # Stopping while waiting for entries: stop now, not after the
+                    # block. (An entry delivered meanwhile stays pending: taken over.)
+                    reading.cancel()
+                    await asyncio.wait({reading})
+                    return
+                entries = reading.result()
+                if entries:
+                    await self.process(partition, entries)  # a batch begun is finished
+        finally:
+            stopping.cancel()
+
+    async def _take_over_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            for partition in range(self.store.keys.partitions):
+                entries = await self.store.take_over(
+                    partition, self.consumer, min_idle_ms=self.tuning.claim_idle_ms
+                )
+                if entries:
+                    logger.info("took over webhook entries", extra={"count": len(entries)})
+                    await self.process(partition, entries)
+            INTAKE_BACKLOG.set(await self.store.backlog())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.tuning.claim_every)
+
+    async def process(self, partition: int, entries: Sequence[IntakeEntry]) -> None:
+        """Process entries (one customer's in order, customers at once), then acknowledge
+        the processed ones; a Redis failure is raised after, leaving the rest pending."""
+        lanes: dict[str, list[IntakeEntry]] = {}
+        for entry in entries:
+            lanes.setdefault(entry.lane, []).append(entry)
+        results = await asyncio.gather(
+            *(self._lane(lane) for lane in lanes.values()), return_exceptions=True
+        )
+        processed = [entry_id for r in results if isinstance(r, list) for entry_id in r]
+        await self.store.done(partition, processed)
+        now_ms = time.time() * 1000
+        for entry_id in processed:
+            INTAKE_DELAY.observe(max(0.0, now_ms - int(entry_id.partition("-")[0])) / 1000)
+        INTAKE_PROCESSED.inc(len(processed))
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _lane(self, entries: list[IntakeEntry]) -> list[str]:
+        processed: list[str] = []
+        for entry in entries:
+            try:
+                await self.inbound.handle(entry.events)
+            except Exception as error:
+                if is_outage(error):
+                    raise
+                # The edge: one bad entry must not hold up the others for ever.
+                logger.exception("webhook entry failed", extra={"error": type(error).__name__})
+                INTAKE_FAILED.inc()
+            processed.append(entry.entry_id)
+        return processed
