@@ -29,6 +29,7 @@ from bot.runtime import (
 from bot.services.webhook_intake import WebhookConsumer
 from bot.slack import serving as slack_serving
 from bot.store.connection import RedisClient
+from bot.store.liveness import Liveness, process_name
 from handlers import webhooks
 
 __all__ = ["HEALTH_KEY", "REDIS_KEY", "SETTINGS_KEY", "build_web_app"]
@@ -103,9 +104,10 @@ WEBHOOK_CONSUMER_KEY = web.AppKey("webhook_consumer", WebhookConsumer)
 async def webhook_consumer_ctx(app: web.Application) -> AsyncIterator[None]:
     """Processes the stored webhook events for the web app's lifetime, riding out
     Redis outages; on shutdown it finishes its batch or leaves it pending."""
-    from bot.relay.worker import consumer_name
-
-    consumer = WebhookConsumer(app[WEBHOOK_INTAKE_KEY], app[INBOUND_KEY], consumer_name())
+    name = process_name()
+    store = app[WEBHOOK_INTAKE_KEY]
+    liveness = Liveness(store.redis, store.keys, name)
+    consumer = WebhookConsumer(store, app[INBOUND_KEY], name, liveness=liveness)
     app[WEBHOOK_CONSUMER_KEY] = consumer
     stop = asyncio.Event()
     # Any Redis error, not only an outage: the stored events wait meanwhile.

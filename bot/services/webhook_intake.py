@@ -3,10 +3,11 @@
 `serve` answers a verified webhook once its events are stored; this consumer
 then processes them through the inbound service: at least once, in order per
 customer, different customers at once. An entry is acknowledged only once
-processed; entries left pending by a process that died are taken over after
-`claim_idle_ms` (processing is idempotent, so taking over from a live but
-slow consumer costs only repeated work, never a second message or thread
-entry).
+processed. Entries left pending by a process that died are taken over as soon
+as its heartbeat lapses (`bot.store.liveness`, seconds), and in any case once
+idle past `claim_idle_ms` (processing is idempotent, so taking over from a
+live but slow consumer costs only repeated work, never a second message or
+thread entry).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from bot.availability import is_outage
 from bot.metrics import REGISTRY
 from bot.services.inbound import InboundService
+from bot.store.liveness import Liveness
 from bot.store.webhook_intake import IntakeEntry, WebhookIntakeStore
 
 logger = logging.getLogger(__name__)
@@ -54,8 +56,8 @@ INTAKE_DELAY = Histogram(
 class IntakeTuning:
     batch: int = 64  # entries read at once per partition
     block_ms: int = 1000  # XREADGROUP wait (a stop is noticed within it)
-    claim_idle_ms: int = 10_000  # a pending entry idle this long belongs to a dead process
-    claim_every: float = 2.0  # seconds between take-over sweeps (and backlog readings)
+    claim_idle_ms: int = 30_000  # a pending entry idle this long is taken over, heartbeat or not
+    claim_every: float = 1.0  # seconds between take-over sweeps (and heartbeats, backlog)
 
 
 class WebhookConsumer:
@@ -65,11 +67,16 @@ class WebhookConsumer:
         inbound: InboundService,
         consumer: str,
         tuning: IntakeTuning = IntakeTuning(),
+        *,
+        liveness: Liveness | None = None,
     ) -> None:
         self.store = store
         self.inbound = inbound
         self.consumer = consumer
         self.tuning = tuning
+        #: Our heartbeat (beaten every sweep, left to expire when we stop: other
+        #: loops of this process may still be finishing), and who is dead.
+        self.liveness = liveness
 
     async def run(self, stop: asyncio.Event) -> None:
         """Process stored events until `stop`; a Redis failure is raised (see `ride_out`)."""
@@ -127,6 +134,9 @@ class WebhookConsumer:
 
     async def _take_over_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            if self.liveness is not None:
+                await self.liveness.beat()
+                await self.take_over_dead()
             for partition in range(self.store.keys.partitions):
                 entries = await self.store.take_over(
                     partition, self.consumer, min_idle_ms=self.tuning.claim_idle_ms
@@ -137,6 +147,23 @@ class WebhookConsumer:
             INTAKE_BACKLOG.set(await self.store.backlog())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.tuning.claim_every)
+
+    async def take_over_dead(self) -> int:
+        """Process the entries held by consumers whose heartbeat lapsed; how many."""
+        assert self.liveness is not None
+        holders = await self.store.holders()
+        dead = await self.liveness.dead_among({n for held in holders.values() for n in held})
+        taken = 0
+        for partition, held in holders.items():
+            for name in held:
+                if name in dead:
+                    entries = await self.store.claim_from(partition, name, self.consumer)
+                    if entries:
+                        logger.info("took over a dead process's webhook entries",
+                                    extra={"count": len(entries)})  # fmt: skip
+                        await self.process(partition, entries)
+                        taken += len(entries)
+        return taken
 
     async def process(self, partition: int, entries: Sequence[IntakeEntry]) -> None:
         """Process entries (one customer's in order, customers at once), then acknowledge

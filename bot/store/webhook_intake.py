@@ -168,6 +168,44 @@ class WebhookIntakeStore:
         # Redis 7 answers [cursor, entries, deleted]; 6.2 [cursor, entries].
         return [_entry(entry_id, fields) for entry_id, fields in reply[1] if fields]
 
+    async def holders(self) -> dict[int, dict[str, int]]:
+        """Per partition, each consumer and how many entries it holds (one round trip)."""
+        partitions = range(self.keys.partitions)
+        pipe = self.redis.pipeline(transaction=False)
+        for partition in partitions:
+            pipe.xinfo_consumers(self.keys.webhook_intake(partition), GROUP)
+        replies = await pipe.execute(raise_on_error=False)
+        out: dict[int, dict[str, int]] = {}
+        for partition, reply in zip(partitions, replies, strict=True):
+            if isinstance(reply, BaseException):
+                continue  # no stream or group yet
+            out[partition] = {
+                str(c["name"]): int(c["pending"]) for c in (_consumer_info(c) for c in reply)
+            }
+        return out
+
+    async def claim_from(
+        self, partition: int, dead: str, consumer: str, *, count: int = 100
+    ) -> list[IntakeEntry]:
+        """Take the entries a dead consumer holds (XCLAIM); forget it once it holds none."""
+        stream = self.keys.webhook_intake(partition)
+        pending = await self.redis.xpending_range(
+            stream, GROUP, min="-", max="+", count=count, consumername=dead
+        )
+        ids = [str(item["message_id"]) for item in pending]
+        if not ids:
+            await self.redis.xgroup_delconsumer(stream, GROUP, dead)
+            return []
+        claimed = cast(
+            list[tuple[str, dict[str, str] | None]],
+            await self.redis.xclaim(stream, GROUP, consumer, 0, cast(Any, ids)),
+        )
+        entries = [_entry(str(e[0]), e[1]) for e in claimed if e and e[1]]
+        gone = set(ids) - {e.entry_id for e in entries}
+        if gone:  # deleted while pending: nothing to process
+            await self.redis.xack(stream, GROUP, *gone)
+        return entries
+
     async def done(self, partition: int, entry_ids: Sequence[str]) -> None:
         """Acknowledge and delete processed entries (one round trip, one slot)."""
         if not entry_ids:
@@ -184,6 +222,13 @@ class WebhookIntakeStore:
         for partition in range(self.keys.partitions):
             pipe.xlen(self.keys.webhook_intake(partition))
         return sum(int(n) for n in await pipe.execute())
+
+
+def _consumer_info(consumer: Any) -> dict[str, Any]:
+    """One consumer of XINFO CONSUMERS: a dict (RESP3, cluster) or a flat list of pairs."""
+    if isinstance(consumer, dict):
+        return {str(k): v for k, v in consumer.items()}
+    return {str(consumer[i]): consumer[i + 1] for i in range(0, len(consumer), 2)}
 
 
 def _entry(entry_id: str, fields: dict[str, str]) -> IntakeEntry:

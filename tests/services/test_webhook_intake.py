@@ -14,6 +14,7 @@ from bot.domain.models import ConversationStatus, MessageStatus
 from bot.domain.reachability import UnreachableReason
 from bot.services.inbound import InboundService
 from bot.services.webhook_intake import IntakeTuning, WebhookConsumer
+from bot.store.liveness import Liveness
 from bot.store.webhook_intake import GROUP, WebhookIntakeStore, decode_events, encode_events
 from tests.conftest import StoreEnv
 from tests.services.test_inbound import RecordingThreads, whatsapp
@@ -136,3 +137,43 @@ async def test_an_entry_processed_twice_counts_once(env: StoreEnv, now: datetime
     threads = consumer.inbound.threads
     assert isinstance(threads, RecordingThreads)
     assert [text for _, text in threads.inbound] == ["once"]
+
+
+async def test_a_dead_process_entries_are_taken_over_once_its_heartbeat_lapses(
+    env: StoreEnv, now: datetime
+) -> None:
+    store = WebhookIntakeStore(env.redis, env.keys)
+    for p in range(env.keys.partitions):
+        await store.ensure_group(p)
+    await store.put([whatsapp(now, "wamid.a", "from the dead")])
+    await store.put([InboundMessage(Channel.TELEGRAM, "42", "t1", now, "from the slow")])
+    for p in range(env.keys.partitions):  # the first holds Sara's, the second Omar's
+        for entry in await store.read(p, "probe", count=10, block_ms=None):
+            owner = "dead" if entry.lane.startswith("whatsapp") else "slow"
+            await env.redis.xclaim(env.keys.webhook_intake(p), GROUP, owner, 0, [entry.entry_id])
+    slow = Liveness(env.redis, env.keys, "slow")
+    await slow.beat()  # alive, merely slow; "dead" never beats again
+
+    threads = RecordingThreads()
+    inbound = InboundService(env.contacts, env.outbox, lambda: now, threads=threads)
+    live = WebhookConsumer(
+        store,
+        inbound,
+        "live",
+        IntakeTuning(block_ms=50, claim_idle_ms=60_000, claim_every=0.05),
+        liveness=Liveness(env.redis, env.keys, "live", steady_ms=0),
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(live.run(stop))
+    try:
+        for _ in range(250):  # 5 s at most
+            if threads.inbound:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 5)
+
+    assert [text for _, text in threads.inbound] == ["from the dead"]  # within seconds
+    assert await store.backlog() == 1  # the slow one's entry is still its own
