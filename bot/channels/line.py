@@ -33,6 +33,7 @@ from bot.channels.base import (
     MalformedWebhook,
     OutboundRequest,
     RateLimiter,
+    ReachabilityEvent,
     SendResult,
     WebhookEvent,
     WebhookReply,
@@ -43,7 +44,7 @@ from bot.channels.base import (
 from bot.channels.http import post_or_retry, text_only_refusal
 from bot.config import Settings
 from bot.domain.channels import Channel
-from bot.domain.reachability import LearnedLimit
+from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.logging_setup import redact
 
 logger = logging.getLogger(__name__)
@@ -179,9 +180,12 @@ class LineConnector:
         for event in events:
             if not isinstance(event, dict):
                 raise MalformedWebhook("an event is not an object")
-            if event.get("type") == "message":
+            kind = event.get("type")
+            if kind == "message":
                 parsed.extend(_inbound(event))
-            # follow, unfollow, postback, join, leave, beacon …: nothing for the thread.
+            elif kind in ("follow", "unfollow"):
+                parsed.extend(_follow(event, kind))
+            # postback, join, leave, beacon …: nothing for the thread.
         return parsed
 
     def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
@@ -223,6 +227,27 @@ def _refusal(status: int, answer: dict[str, Any], retry_after: float | None) -> 
         return SendResult.failed("LINE does not know this user for our account")
     detail = redact(message)[:200] if message else f"HTTP {status}"
     return SendResult.failed(f"LINE refused the message ({detail})")
+
+
+def _follow(event: dict[str, Any], kind: str) -> list[WebhookEvent]:
+    """`unfollow`: the customer blocked the account; `follow`: added or unblocked it.
+    https://developers.line.biz/en/reference/messaging-api/#unfollow-event"""
+    source = event.get("source")
+    timestamp = event.get("timestamp")
+    if not isinstance(source, dict) or not isinstance(timestamp, int):
+        raise MalformedWebhook(f"{kind} event without source or timestamp")
+    user_id = source.get("userId")
+    if source.get("type") != "user" or not isinstance(user_id, str) or not user_id:
+        return []
+    return [
+        ReachabilityEvent(
+            channel=Channel.LINE,
+            identity=user_id,
+            at=datetime.fromtimestamp(timestamp / 1000, tz=UTC),
+            unreachable=UnreachableReason.UNFOLLOWED if kind == "unfollow" else None,
+            detail=kind,
+        )
+    ]
 
 
 def _inbound(event: dict[str, Any]) -> list[WebhookEvent]:

@@ -28,6 +28,7 @@ from bot.channels.base import (
     MalformedWebhook,
     OutboundRequest,
     RateLimiter,
+    ReachabilityEvent,
     SendResult,
     StatusUpdate,
     WebhookEvent,
@@ -40,7 +41,12 @@ from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock, utc_now
 from bot.domain.models import MessageStatus
-from bot.domain.reachability import UnreachableReason
+from bot.domain.reachability import (
+    SMS_START_KEYWORDS,
+    SMS_STOP_KEYWORDS,
+    UnreachableReason,
+    sms_keyword,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -280,6 +286,20 @@ class SmsConnector:
             raise MalformedWebhook("no From")
         if "Body" not in params and "NumMedia" not in params:
             raise MalformedWebhook("neither Body nor NumMedia")
+        keyword = _opt_keyword(params)
+        if keyword is not None:
+            # STOP / START and their kin change reachability; they are not the
+            # customer writing (no window restarts, nothing reopens).
+            reachable, word = keyword
+            return [
+                ReachabilityEvent(
+                    channel=Channel.SMS,
+                    identity=sender,
+                    at=now,
+                    unreachable=None if reachable else UnreachableReason.OPTED_OUT,
+                    detail=word,
+                )
+            ]
         return [
             InboundMessage(
                 channel=Channel.SMS,
@@ -308,6 +328,25 @@ class SmsConnector:
 
     def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
         return WebhookReply(status=200, body=EMPTY_TWIML, content_type="text/xml")
+
+
+def _opt_keyword(params: dict[str, str]) -> tuple[bool, str] | None:
+    """(reachable again?, the keyword) when the message opts out or in, else None.
+
+    Twilio's default keywords, or its `OptOutType` (STOP, START, HELP) where
+    Advanced Opt-Out is on: https://help.twilio.com/articles/223134027
+    """
+    kind = params.get("OptOutType")
+    body = params.get("Body", "")
+    if params.get("NumMedia", "0") not in ("", "0"):
+        return None
+    verdict = sms_keyword(body, kind)
+    if verdict is None:
+        return None
+    word = body.strip().upper()
+    if word not in SMS_STOP_KEYWORDS | SMS_START_KEYWORDS:
+        word = (kind or "").strip().upper()  # a custom keyword: name its kind only
+    return verdict, word
 
 
 def _inbound_text(params: dict[str, str]) -> str:

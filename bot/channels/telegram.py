@@ -29,6 +29,7 @@ from bot.channels.base import (
     MalformedWebhook,
     OutboundRequest,
     RateLimiter,
+    ReachabilityEvent,
     SendResult,
     Spacing,
     WebhookEvent,
@@ -147,6 +148,9 @@ class TelegramConnector:
         update = json_object(request.body, strict=True)
         if not isinstance(update.get("update_id"), int):
             raise MalformedWebhook("no update_id")
+        member = update.get("my_chat_member")
+        if isinstance(member, dict):
+            return _member_change(member)
         message = update.get("message")
         if message is None:
             return []  # edited_message, channel_post, callback_query, my_chat_member …
@@ -183,6 +187,32 @@ def _refusal(status: int, answer: dict[str, Any], retry_after: float | None) -> 
         return SendResult.failed("Telegram rejected the bot token (check TELEGRAM_BOT_TOKEN)")
     detail = f"{code}: {redact(description)[:200]}" if description else f"HTTP {status}"
     return SendResult.failed(f"Telegram refused the message ({detail})")
+
+
+def _member_change(update: dict[str, Any]) -> list[WebhookEvent]:
+    """`my_chat_member` in a private chat: "kicked" is the customer blocking the
+    bot, "member" unblocking it. https://core.telegram.org/bots/api#chatmemberupdated"""
+    chat = update.get("chat")
+    date = update.get("date")
+    new = update.get("new_chat_member")
+    if not isinstance(chat, dict) or not isinstance(chat.get("id"), int):
+        raise MalformedWebhook("my_chat_member without chat.id")
+    if not isinstance(date, int) or not isinstance(new, dict):
+        raise MalformedWebhook("my_chat_member without date or new_chat_member")
+    if chat.get("type") not in (None, "private"):
+        return []  # the bot added to or removed from a group: not a customer's choice
+    status = new.get("status")
+    if status not in ("kicked", "member"):
+        return []
+    return [
+        ReachabilityEvent(
+            channel=Channel.TELEGRAM,
+            identity=str(chat["id"]),
+            at=datetime.fromtimestamp(date, tz=UTC),
+            unreachable=UnreachableReason.BLOCKED if status == "kicked" else None,
+            detail=str(status),
+        )
+    ]
 
 
 def _inbound(message: dict[str, Any]) -> list[WebhookEvent]:

@@ -31,6 +31,7 @@ from bot.channels.base import (
     MalformedWebhook,
     OutboundRequest,
     RateLimiter,
+    ReachabilityEvent,
     SendResult,
     StatusUpdate,
     WebhookEvent,
@@ -210,10 +211,28 @@ class ViberConnector:
             return [_inbound(body)]
         if event in _RECEIPTS:
             return [_receipt(body, _RECEIPTS[event])]
+        if event in ("subscribed", "unsubscribed"):
+            return [_subscription(body, event)]
         return []  # subscribed, unsubscribed, conversation_started, webhook, client_status …
 
     def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
         return WebhookReply(status=200)
+
+
+def _subscription(body: dict[str, Any], event: str) -> ReachabilityEvent:
+    """`unsubscribed` names `user_id`, `subscribed` a `user` object:
+    https://developers.viber.com/docs/api/rest-bot-api/#callbacks"""
+    user = body.get("user")
+    user_id = user.get("id") if isinstance(user, dict) else body.get("user_id")
+    if not isinstance(user_id, str) or not user_id:
+        raise MalformedWebhook(f"{event} without a user id")
+    return ReachabilityEvent(
+        channel=Channel.VIBER,
+        identity=user_id,
+        at=_at(body),
+        unreachable=UnreachableReason.UNSUBSCRIBED if event == "unsubscribed" else None,
+        detail=event,
+    )
 
 
 def _at(body: dict[str, Any]) -> datetime:

@@ -40,6 +40,7 @@ from bot.channels.base import (
     MalformedWebhook,
     OutboundRequest,
     RateLimiter,
+    ReachabilityEvent,
     SendResult,
     WebhookEvent,
     WebhookReply,
@@ -49,7 +50,7 @@ from bot.channels.base import (
 from bot.channels.http import post_or_retry, text_only_refusal
 from bot.config import Settings
 from bot.domain.channels import Channel
-from bot.domain.reachability import LearnedLimit
+from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.logging_setup import redact
 from bot.store.connection import RedisClient
 
@@ -359,7 +360,22 @@ class WeChatConnector:
         if not (sender and kind and created.isdigit()):
             raise MalformedWebhook("no FromUserName, MsgType or CreateTime")
         if kind == "event":
-            return []  # subscribe, unsubscribe, menu clicks, template receipts …
+            # `unsubscribe`: the customer unfollowed; `subscribe`: followed again.
+            # https://developers.weixin.qq.com/doc/offiaccount/en/Message_Management/Receiving_event_pushes.html
+            event = _field(root, "Event").lower()
+            if event in ("subscribe", "unsubscribe"):
+                return [
+                    ReachabilityEvent(
+                        channel=Channel.WECHAT,
+                        identity=sender,
+                        at=datetime.fromtimestamp(int(created), tz=UTC),
+                        unreachable=UnreachableReason.UNSUBSCRIBED
+                        if event == "unsubscribe"
+                        else None,
+                        detail=event,
+                    )
+                ]
+            return []  # menu clicks, template receipts …
         message_id = _field(root, "MsgId")
         if not message_id:
             raise MalformedWebhook("message without MsgId")

@@ -13,12 +13,14 @@ from bot.channels.base import (
     InboundMessage,
     MalformedWebhook,
     OutboundRequest,
+    ReachabilityEvent,
     SendOutcome,
     WebhookRequest,
 )
 from bot.channels.line import LineConnector, retry_key
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.reachability import UnreachableReason
 from bot.domain.windows import SendMode
 from tests.channels.conftest import (
     AT,
@@ -363,14 +365,12 @@ def test_line_non_text_messages_are_described(
     "body",
     [
         {"destination": "U1", "events": []},
-        {"destination": "U1", "events": [{"type": "follow", "timestamp": STAMP_MS}]},
-        {"destination": "U1", "events": [{"type": "unfollow", "timestamp": STAMP_MS}]},
         message_event(
             {"type": "text", "id": "1", "text": "in a group"},
             source={"type": "group", "groupId": "C1", "userId": USER},
         ),
     ],
-    ids=["verification-no-events", "follow", "unfollow", "group-message"],
+    ids=["verification-no-events", "group-message"],
 )
 def test_line_events_we_do_not_care_about_are_ignored(
     connector: LineConnector, body: dict[str, Any]
@@ -406,3 +406,27 @@ def test_line_has_no_handshake_and_answers_200(connector: LineConnector) -> None
 
     assert connector.handshake(get) is None
     assert connector.reply([]).status == 200
+
+
+@pytest.mark.parametrize(
+    ("kind", "unreachable"),
+    [("unfollow", UnreachableReason.UNFOLLOWED), ("follow", None)],
+    ids=["unfollow", "follow"],
+)
+def test_line_follow_and_unfollow_change_reachability(
+    connector: LineConnector, kind: str, unreachable: UnreachableReason | None
+) -> None:
+    # https://developers.line.biz/en/reference/messaging-api/#unfollow-event
+    event: dict[str, Any] = {
+        "type": kind,
+        "mode": "active",
+        "timestamp": STAMP_MS,
+        "source": {"type": "user", "userId": USER},
+        "webhookEventId": "01FZ74A0TDDPYRVKNK77XKC3ZR",
+        "deliveryContext": {"isRedelivery": False},
+    }
+    if kind == "follow":
+        event["replyToken"] = "85cbe770fa8b4f45bbe077b1d4be4a36"
+        event["follow"] = {"isUnblocked": True}
+    [parsed] = connector.parse(webhook({"destination": "U1", "events": [event]}))
+    assert parsed == ReachabilityEvent(Channel.LINE, USER, AT, unreachable, kind)

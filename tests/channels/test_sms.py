@@ -17,6 +17,7 @@ from bot.channels.base import (
     InboundMessage,
     MalformedWebhook,
     OutboundRequest,
+    ReachabilityEvent,
     SendOutcome,
     StatusUpdate,
     WebhookRequest,
@@ -431,3 +432,30 @@ async def test_sms_21610_says_the_customer_opted_out(sms: SmsConnector, twilio: 
     assert result.outcome is SendOutcome.UNREACHABLE
     assert result.unreachable is UnreachableReason.OPTED_OUT
     assert "unsubscribed" in result.reason and CUSTOMER not in result.reason
+
+
+@pytest.mark.parametrize(
+    ("body", "opt_out_type", "unreachable", "keyword"),
+    [
+        ("STOP", None, UnreachableReason.OPTED_OUT, "STOP"),
+        (" unsubscribe ", None, UnreachableReason.OPTED_OUT, "UNSUBSCRIBE"),
+        ("Quit", "STOP", UnreachableReason.OPTED_OUT, "QUIT"),
+        ("arret", "STOP", UnreachableReason.OPTED_OUT, "STOP"),
+        ("START", None, None, "START"),
+        ("unstop", "START", None, "UNSTOP"),
+    ],
+    ids=["stop", "unsubscribe", "quit-advanced", "custom-advanced", "start", "unstop"],
+)
+def test_sms_opt_out_keywords_are_reachability_events_not_messages(
+    sms: SmsConnector,
+    body: str,
+    opt_out_type: str | None,
+    unreachable: UnreachableReason | None,
+    keyword: str,
+) -> None:
+    params = {**INBOUND, "Body": body}
+    if opt_out_type:
+        params["OptOutType"] = opt_out_type  # Twilio Advanced Opt-Out
+    assert sms.parse(signed(params)) == [
+        ReachabilityEvent(Channel.SMS, CUSTOMER, NOW, unreachable, keyword)
+    ]

@@ -13,12 +13,14 @@ from bot.channels.base import (
     InboundMessage,
     MalformedWebhook,
     OutboundRequest,
+    ReachabilityEvent,
     SendOutcome,
     WebhookRequest,
 )
 from bot.channels.telegram import SECRET_HEADER, TelegramConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.reachability import UnreachableReason
 from bot.domain.windows import SendMode
 from tests.channels.conftest import (
     AT,
@@ -354,10 +356,9 @@ def test_telegram_customer_sharing_their_own_contact_tells_their_phone(
     [
         {"update_id": 1, "edited_message": update(text="edited")["message"]},
         {"update_id": 2, "callback_query": {"id": "1", "from": {"id": 42}}},
-        {"update_id": 3, "my_chat_member": {"chat": {"id": 42}}},
         update(new_chat_title="Support group"),
     ],
-    ids=["edited-message", "callback-query", "my-chat-member", "service-message"],
+    ids=["edited-message", "callback-query", "service-message"],
 )
 def test_telegram_updates_we_do_not_care_about_are_ignored(
     connector: TelegramConnector, body: dict[str, Any]
@@ -393,3 +394,29 @@ def test_telegram_has_no_handshake_and_answers_200(connector: TelegramConnector)
     assert connector.handshake(get) is None
     reply = connector.reply([])
     assert reply.status == 200 and reply.body == ""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "unreachable"),
+    [("member", "kicked", UnreachableReason.BLOCKED), ("kicked", "member", None)],
+    ids=["blocked", "unblocked"],
+)
+def test_telegram_my_chat_member_changes_reachability(
+    connector: TelegramConnector, old: str, new: str, unreachable: UnreachableReason | None
+) -> None:
+    # https://core.telegram.org/bots/api#chatmemberupdated
+    user = {"id": 42, "is_bot": False, "first_name": "Sara"}
+    bot = {"id": 7, "is_bot": True, "first_name": "Acme", "username": "acme_bot"}
+    body = {
+        "update_id": 3,
+        "my_chat_member": {
+            "chat": {"id": 42, "first_name": "Sara", "type": "private"},
+            "from": user,
+            "date": STAMP,
+            "old_chat_member": {"user": bot, "status": old},
+            "new_chat_member": {"user": bot, "status": new, "until_date": 0},
+        },
+    }
+    assert connector.parse(webhook(body)) == [
+        ReachabilityEvent(Channel.TELEGRAM, "42", AT, unreachable, new)
+    ]

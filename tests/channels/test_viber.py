@@ -12,6 +12,7 @@ from bot.channels.base import (
     InboundMessage,
     MalformedWebhook,
     OutboundRequest,
+    ReachabilityEvent,
     SendOutcome,
     StatusUpdate,
     WebhookRequest,
@@ -20,6 +21,7 @@ from bot.channels.viber import ViberConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
+from bot.domain.reachability import UnreachableReason
 from bot.domain.windows import SendMode
 from tests.channels.conftest import (
     AT,
@@ -359,12 +361,10 @@ def test_viber_receipts_update_the_message_by_its_token(
 @pytest.mark.parametrize(
     "body",
     [
-        {"event": "subscribed", "timestamp": STAMP_MS, "user": {"id": USER}},
-        {"event": "unsubscribed", "timestamp": STAMP_MS, "user_id": USER},
         {"event": "conversation_started", "timestamp": STAMP_MS, "user": {"id": USER}},
         {"event": "webhook", "timestamp": STAMP_MS, "message_token": 1},
     ],
-    ids=["subscribed", "unsubscribed", "conversation_started", "webhook"],
+    ids=["conversation_started", "webhook"],
 )
 def test_viber_events_we_do_not_care_about_are_ignored(
     connector: ViberConnector, body: dict[str, Any]
@@ -410,3 +410,27 @@ def test_viber_has_no_handshake_and_answers_200(connector: ViberConnector) -> No
 
     assert connector.handshake(get) is None
     assert connector.reply([]).status == 200
+
+
+def test_viber_unsubscribed_and_subscribed_change_reachability(connector: ViberConnector) -> None:
+    # https://developers.viber.com/docs/api/rest-bot-api/#callbacks
+    unsubscribed = {
+        "event": "unsubscribed",
+        "timestamp": STAMP_MS,
+        "chat_hostname": "SN-376_",
+        "user_id": USER,
+        "message_token": 4912661846655238145,
+    }
+    subscribed = {
+        "event": "subscribed",
+        "timestamp": STAMP_MS,
+        "chat_hostname": "SN-376_",
+        "user": {"id": USER, "name": "Sara", "language": "en", "country": "AE", "api_version": 1},
+        "message_token": 4912661846655238146,
+    }
+    assert connector.parse(webhook(unsubscribed)) == [
+        ReachabilityEvent(Channel.VIBER, USER, AT, UnreachableReason.UNSUBSCRIBED, "unsubscribed")
+    ]
+    assert connector.parse(webhook(subscribed)) == [
+        ReachabilityEvent(Channel.VIBER, USER, AT, None, "subscribed")
+    ]

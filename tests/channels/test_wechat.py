@@ -14,13 +14,14 @@ from bot.channels.base import (
     InboundMessage,
     MalformedWebhook,
     OutboundRequest,
+    ReachabilityEvent,
     SendOutcome,
     WebhookRequest,
 )
 from bot.channels.wechat import WeChatConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
-from bot.domain.reachability import LearnedLimit
+from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.domain.windows import SendMode
 from bot.store.connection import create_redis
 from tests.channels.conftest import AT, STAMP, UNREACHABLE, outbound_message, settings, webhook_url
@@ -418,14 +419,29 @@ def test_wechat_non_text_messages_are_described(
     assert event.text == text
 
 
-def test_wechat_events_are_ignored(connector: WeChatConnector) -> None:
-    body = (
+def wechat_event(event: str) -> bytes:
+    return (
         "<xml><ToUserName><![CDATA[gh_0123456789ab]]></ToUserName>"
         f"<FromUserName><![CDATA[{OPENID}]]></FromUserName><CreateTime>{STAMP}</CreateTime>"
-        "<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[subscribe]]></Event></xml>"
+        f"<MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event></xml>"
     ).encode()
 
-    assert connector.parse(webhook(body)) == []
+
+def test_wechat_other_events_are_ignored(connector: WeChatConnector) -> None:
+    assert connector.parse(webhook(wechat_event("CLICK"))) == []
+
+
+@pytest.mark.parametrize(
+    ("event", "unreachable"),
+    [("unsubscribe", UnreachableReason.UNSUBSCRIBED), ("subscribe", None)],
+    ids=["unsubscribe", "subscribe"],
+)
+def test_wechat_unsubscribe_and_subscribe_change_reachability(
+    connector: WeChatConnector, event: str, unreachable: UnreachableReason | None
+) -> None:
+    assert connector.parse(webhook(wechat_event(event))) == [
+        ReachabilityEvent(Channel.WECHAT, OPENID, AT, unreachable, event)
+    ]
 
 
 @pytest.mark.parametrize(
