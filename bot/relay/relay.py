@@ -70,6 +70,8 @@ logger = logging.getLogger(__name__)
 GROUP = "relay"
 #: A send that keeps failing temporarily is given up after this many tries.
 MAX_ATTEMPTS = 8
+#: Contacts remembered as "read again before sending" (see `Relay._learned_about`).
+LEARNED_REMEMBERED = 10_000
 #: How long a worker trusts its last read of LINE's learned monthly limit.
 LINE_SPENT_SECONDS = 5.0
 LINE_MONTH_SPENT = (
@@ -139,6 +141,9 @@ class Relay:
         #: With it, a dead consumer's entries are taken over as soon as its
         #: heartbeat lapses; without it, only once idle past `claim_idle_ms`.
         self.liveness = liveness
+        #: Contacts this worker learned a refusal about: their messages claimed
+        #: before it (same batch) read the contact again before sending.
+        self._learned_about: set[str] = set()
 
     async def ensure_groups(self) -> None:
         for p in range(self.keys.partitions):
@@ -380,6 +385,8 @@ class Relay:
         if contact is None or connector is None or recipient is None:
             why = "The contact is gone." if contact is None else "This channel is not set up."
             return SendRecord(claimed, MessageStatus.FAILED, why)
+        if contact.id in self._learned_about:
+            contact = await self.contacts.get(contact.id) or contact
         refusal = await self._refused_before_send(contact, message)
         if refusal:
             return SendRecord(claimed, MessageStatus.FAILED, refusal)
@@ -451,12 +458,18 @@ class Relay:
         self._line_spent = (time.monotonic(), spent)
         return spent
 
+    def _learned(self, contact_id: str) -> None:
+        if len(self._learned_about) >= LEARNED_REMEMBERED:
+            self._learned_about.clear()  # older ones were claimed after they were learned
+        self._learned_about.add(contact_id)
+
     async def _learn_unreachable(
         self, contact: Contact, message: OutboundMessage, result: SendResult
     ) -> None:
         """The channel says the customer cannot be reached there: remember it, tell the thread."""
         assert result.unreachable is not None  # an UNREACHABLE result says why
         unreachable = Unreachable(result.unreachable, self.clock(), result.code)
+        self._learned(contact.id)
         _, changed = await self.contacts.set_reachability(contact.id, message.channel, unreachable)
         if changed:
             await post_reachability(self.threads, contact.id, message.channel, unreachable)
@@ -468,6 +481,7 @@ class Relay:
         learned = result.learned
         if learned in (LearnedLimit.WECHAT_COUNT_SPENT, LearnedLimit.WECHAT_WINDOW_CLOSED):
             start = contact.conversation.last_inbound_at.get(Channel.WECHAT)
+            self._learned(contact.id)
             if start is not None:
                 assert learned is not None
                 await self.contacts.learn_wechat_refusal(contact.id, learned.value, to_epoch(start))

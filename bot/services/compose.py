@@ -565,7 +565,8 @@ class ComposeService:
             )
         reason = result.reason
         quota = reason is not None and reason.key == VIBER_QUOTA_EXHAUSTED
-        if not quota:
+        # An unreachable customer is no window refusal: nothing is recorded with ❗.
+        if not quota and result.unreachable is None:
             await self.followups.record_refused(request, result)
         templates = offered_templates(await self._templates_for(before))
         options = _options(before, decisions, templates)

@@ -17,6 +17,7 @@ from enum import StrEnum
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
 from bot.domain.models import Contact, ConversationStatus, OutboundMessage
+from bot.domain.reachability import ReachScope, Unreachable
 from bot.domain.windows import (
     Decision,
     Form,
@@ -31,6 +32,10 @@ from bot.services.inbound import ThreadSink
 from bot.store.contacts import ConcurrentUpdate, ContactStore
 from bot.store.keys import ContactId
 from bot.store.outbox import CommitOutcome, OutboundDraft, OutboxStore, month_of
+from bot.store.templates import TemplateStore
+
+#: The reason a LINE push is refused once LINE said the month's limit is reached.
+LINE_MONTH_SPENT = "reach.line_month_spent"
 
 #: Read-decide-commit rounds before giving up on a contact that keeps moving.
 MAX_ROUNDS = 32
@@ -69,6 +74,10 @@ class FollowupResult:
     reason: Reason | None = None
     previous_assignee: str | None = None
     contact: Contact | None = field(default=None, repr=False)
+    #: REFUSED because the customer cannot be reached on the channel: why and
+    #: since when, and the contact's other channels that would go now.
+    unreachable: Unreachable | None = None
+    instead: tuple[Channel, ...] = ()
 
 
 class ChannelUnavailable(LookupError):
@@ -127,12 +136,14 @@ class FollowupService:
         clock: Clock,
         *,
         threads: ThreadSink | None = None,
+        templates: TemplateStore | None = None,
     ) -> None:
         self.contacts = contacts
         self.outbox = outbox
         self.policy = policy
         self.clock = clock
         self.threads = threads
+        self.templates = templates or TemplateStore(contacts.redis, contacts.keys)
 
     async def decision_for(self, contact: Contact, channel: Channel) -> Decision:
         """What may be sent to this contact on this channel now."""
@@ -171,6 +182,22 @@ class FollowupService:
                     FollowupOutcome.NEEDS_TAKEOVER,
                     previous_assignee=conv.assignee,
                     contact=contact,
+                )
+            unreachable = await self.refused_unreachable(contact, request)
+            if unreachable is not None:
+                return FollowupResult(
+                    FollowupOutcome.REFUSED,
+                    reason=Reason(unreachable.key, {"channel": request.channel.value}),
+                    contact=contact,
+                    unreachable=unreachable,
+                    instead=await self.reachable_instead(contact, request.channel),
+                )
+            if request.channel is Channel.LINE and await self.outbox.line_month_spent(now):
+                return FollowupResult(
+                    FollowupOutcome.REFUSED,
+                    reason=Reason(LINE_MONTH_SPENT),
+                    contact=contact,
+                    instead=await self.reachable_instead(contact, request.channel),
                 )
             decision = await self.decision_for(contact, request.channel)
             mode = decision.check(request.form, request.tag)
@@ -232,6 +259,30 @@ class FollowupService:
             await asyncio.sleep(0)  # MOVED or LIMIT: read again, decide again
         raise ConcurrentUpdate(request.contact_id)
 
+    async def refused_unreachable(
+        self, contact: Contact, request: FollowupRequest
+    ) -> Unreachable | None:
+        """Why the customer cannot be reached with this request, or None (a
+        WhatsApp marketing stop refuses marketing templates only)."""
+        unreachable = contact.unreachable(request.channel)
+        if unreachable is None:
+            return None
+        category = None
+        if unreachable.scope is ReachScope.MARKETING and request.template:
+            template = await self.templates.get(request.template, request.template_language or "")
+            # A template we cannot find is judged as marketing: refused, not risked.
+            category = template.category if template is not None else "MARKETING"
+        return unreachable if unreachable.blocks(template_category=category) else None
+
+    async def reachable_instead(self, contact: Contact, channel: Channel) -> tuple[Channel, ...]:
+        """The contact's other channels where they can be reached and something may go now."""
+        decisions = await self.decisions_for(contact)
+        return tuple(
+            d.channel
+            for d in decisions
+            if d.channel is not channel and d.may_send and _reachable(contact, d.channel)
+        )
+
     async def _show(self, before: Contact, message: OutboundMessage, sender: str) -> None:
         """The queued message in the thread; a reopen or takeover announced."""
         if self.threads is None:
@@ -274,3 +325,9 @@ class FollowupService:
             if message is not None:
                 await self.threads.message_changed(request.contact_id, message)
         return message_id
+
+
+def _reachable(contact: Contact, channel: Channel) -> bool:
+    """Something may reach the customer there (a marketing stop leaves the rest)."""
+    unreachable = contact.unreachable(channel)
+    return unreachable is None or unreachable.scope is ReachScope.MARKETING

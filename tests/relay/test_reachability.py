@@ -1,0 +1,393 @@
+"""Reachability and limits learned from refusals, through the services and the relay
+(issue 9, points 2 and 3): every refusal happens before the channel's fake saw a request.
+
+Real connectors against their fake APIs where the channel's answer matters; a
+real Redis; a thread sink that records what the thread would show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import aiohttp
+import pytest
+
+from bot.channels.base import Connector, InboundMessage, ReachabilityEvent
+from bot.channels.line import LineConnector
+from bot.channels.telegram import TelegramConnector
+from bot.channels.viber import ViberConnector
+from bot.channels.wechat import WeChatConnector
+from bot.domain.channels import Channel
+from bot.domain.models import Contact, ConversationStatus, MessageStatus, OutboundMessage
+from bot.domain.reachability import Unreachable, UnreachableReason
+from bot.domain.windows import WECHAT_LIMIT_LEARNED, Form, PolicySettings
+from bot.relay.relay import Relay, RelayTuning
+from bot.services.followup import (
+    LINE_MONTH_SPENT,
+    FollowupOutcome,
+    FollowupRequest,
+    FollowupResult,
+    FollowupService,
+)
+from bot.services.inbound import InboundService
+from bot.store.contacts import ContactDraft
+from bot.store.keys import ContactId
+from bot.store.templates import TemplateStore, WhatsAppTemplate
+from tests.channels.conftest import settings
+from tests.conftest import StoreEnv
+from tests.fakes.line import FakeLine
+from tests.fakes.telegram import FakeTelegram
+from tests.fakes.viber import FakeViber
+from tests.fakes.wechat import FakeWeChat
+from tests.relay.test_relay import ScriptedChannel
+
+LINE_USER = "U" + "4af4980629" * 3 + "ab"
+OPENID = "oLOkR5PG536EbZgd9WcCfGaLfoM8"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Thread:
+    """Records what the conversation's thread would show."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, dict[str, str]]] = []
+        self.messages: list[OutboundMessage] = []
+        self.wrote: list[InboundMessage] = []
+
+    async def customer_wrote(self, contact: Contact, message: InboundMessage) -> None:
+        self.wrote.append(message)
+
+    async def message_changed(self, contact_id: str, message: OutboundMessage) -> None:
+        self.messages.append(message)
+
+    async def event(self, contact_id: str, key: str, **params: str) -> None:
+        self.events.append((contact_id, key, params))
+
+    async def root_changed(self, contact_id: str) -> None:
+        return None
+
+    def shown(self) -> list[str]:
+        return [key for _, key, _ in self.events]
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def make_contact(
+    env: StoreEnv, clock: Clock, identities: dict[Channel, str], wrote_ago: timedelta | None
+) -> str:
+    inbound = {ch: clock.now - wrote_ago for ch in identities} if wrote_ago is not None else {}
+    draft = ContactDraft(first_name="Sara", identities=identities, last_inbound_at=inbound)
+    return (await env.contacts.create(draft, clock.now)).contact_id
+
+
+def service(env: StoreEnv, clock: Clock, thread: Thread | None = None) -> FollowupService:
+    return FollowupService(env.contacts, env.outbox, PolicySettings(), clock, threads=thread)
+
+
+async def follow_up(
+    svc: FollowupService, cid: str, channel: Channel, key: str, **fields: object
+) -> FollowupResult:
+    form = Form.TEMPLATE if "template" in fields else Form.TEXT
+    values: dict[str, object] = {"text": "Your fix has shipped", **fields}
+    return await svc.send(FollowupRequest(cid, channel, "U_A", key, form, **values))  # type: ignore[arg-type]
+
+
+async def relay_once(
+    env: StoreEnv, clock: Clock, connector: Connector, thread: Thread | None = None
+) -> None:
+    relay = Relay(
+        env.redis,
+        env.keys,
+        {connector.channel: connector},
+        PolicySettings(),
+        clock,
+        consumer="w1",
+        threads=thread,
+        tuning=RelayTuning(block_ms=50),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    for _ in range(200):
+        await asyncio.sleep(0.02)
+        lengths = [await env.redis.xlen(env.keys.outbox(p)) for p in range(env.keys.partitions)]
+        if not any(lengths):
+            break
+    stop.set()
+    await task
+
+
+async def message(env: StoreEnv, cid: str, message_id: str | None) -> OutboundMessage:
+    assert message_id is not None
+    found = await env.outbox.get_message(ContactId.parse(cid).partition, message_id)
+    assert found is not None
+    return found
+
+
+# --- the follow-up service refuses before anything is queued ------------------------------
+
+
+async def test_an_unreachable_identity_is_refused_with_the_reason_and_what_would_go_instead(
+    env: StoreEnv, now: datetime
+) -> None:
+    clock = Clock(now)
+    cid = await make_contact(
+        env, clock, {Channel.SMS: "+971501234567", Channel.TELEGRAM: "42"}, None
+    )
+    stop = Unreachable(UnreachableReason.OPTED_OUT, now - timedelta(days=2), "STOP")
+    await env.contacts.set_reachability(cid, Channel.SMS, stop)
+
+    result = await follow_up(service(env, clock), cid, Channel.SMS, "k1")
+
+    assert result.outcome is FollowupOutcome.REFUSED
+    assert result.unreachable == stop
+    assert result.reason is not None and result.reason.key == "reach.reason.opted_out"
+    assert result.instead == (Channel.TELEGRAM,)
+    assert await env.outbox.recent_message_ids(cid) == []  # nothing queued
+    contact = await env.contacts.require(cid)
+    assert contact.conversation.status is ConversationStatus.CLOSED  # nothing reopened
+
+
+async def test_whatsapp_marketing_stop_refuses_marketing_templates_only(
+    env: StoreEnv, now: datetime
+) -> None:
+    clock = Clock(now)
+    await TemplateStore(env.redis, env.keys).replace_all(
+        [
+            WhatsAppTemplate("spring_sale", "en", "MARKETING", "Sale!"),
+            WhatsAppTemplate("order_update", "en", "UTILITY", "Order {{1}} shipped"),
+        ]
+    )
+    cid = await make_contact(env, clock, {Channel.WHATSAPP: "971501234567"}, timedelta(days=3))
+    await env.contacts.set_reachability(
+        cid, Channel.WHATSAPP, Unreachable(UnreachableReason.MARKETING_STOPPED, now)
+    )
+    svc = service(env, clock)
+
+    marketing = await follow_up(
+        svc, cid, Channel.WHATSAPP, "k1", template="spring_sale", template_language="en"
+    )
+    utility = await follow_up(
+        svc,
+        cid,
+        Channel.WHATSAPP,
+        "k2",
+        template="order_update",
+        template_language="en",
+        template_params=("A1",),
+    )
+
+    assert marketing.outcome is FollowupOutcome.REFUSED
+    assert marketing.unreachable is not None
+    assert utility.outcome is FollowupOutcome.ACCEPTED
+
+
+# --- the relay: queued before, unreachable now: no request -------------------------------
+
+
+async def test_a_message_queued_before_the_customer_blocked_the_bot_is_not_sent(
+    env: StoreEnv, now: datetime, http: aiohttp.ClientSession
+) -> None:
+    clock = Clock(now)
+    cid = await make_contact(env, clock, {Channel.TELEGRAM: "42"}, None)
+    queued = await follow_up(service(env, clock), cid, Channel.TELEGRAM, "k1")
+    assert queued.outcome is FollowupOutcome.ACCEPTED
+    await env.contacts.set_reachability(
+        cid, Channel.TELEGRAM, Unreachable(UnreachableReason.BLOCKED, now, "403")
+    )
+    async with FakeTelegram() as fake:
+        connector = TelegramConnector(
+            settings(
+                {"telegram_bot_token": FakeTelegram.token, "telegram_webhook_secret": "s"},
+                telegram_api_url=fake.url,
+            ),
+            http,
+            rate_per_chat=1000,
+            timeout=0.5,
+        )
+        await relay_once(env, clock, connector)
+        assert fake.requests == []
+    sent = await message(env, cid, queued.message_id)
+    assert sent.status is MessageStatus.FAILED
+    assert "blocked the bot" in sent.reason
+
+
+async def test_a_marketing_template_queued_before_a_whatsapp_stop_is_not_sent(
+    env: StoreEnv, now: datetime
+) -> None:
+    clock = Clock(now)
+    await TemplateStore(env.redis, env.keys).replace_all(
+        [WhatsAppTemplate("spring_sale", "en", "MARKETING", "Sale!")]
+    )
+    cid = await make_contact(env, clock, {Channel.WHATSAPP: "971501234567"}, timedelta(days=3))
+    queued = await follow_up(
+        service(env, clock),
+        cid,
+        Channel.WHATSAPP,
+        "k1",
+        template="spring_sale",
+        template_language="en",
+    )
+    assert queued.outcome is FollowupOutcome.ACCEPTED
+    await env.contacts.set_reachability(
+        cid, Channel.WHATSAPP, Unreachable(UnreachableReason.MARKETING_STOPPED, now)
+    )
+    whatsapp = ScriptedChannel(Channel.WHATSAPP)
+    await relay_once(env, clock, whatsapp)
+    assert whatsapp.requests == []
+    assert (await message(env, cid, queued.message_id)).status is MessageStatus.FAILED
+
+
+# --- refusals the channels make are remembered --------------------------------------------
+
+
+async def test_viber_not_subscribed_is_remembered_shown_and_refuses_the_next(
+    env: StoreEnv, now: datetime, http: aiohttp.ClientSession
+) -> None:
+    clock = Clock(now)
+    thread = Thread()
+    cid = await make_contact(env, clock, {Channel.VIBER: "01234567890A="}, timedelta(hours=1))
+    svc = service(env, clock, thread)
+    first = await follow_up(svc, cid, Channel.VIBER, "k1")
+    second = await follow_up(svc, cid, Channel.VIBER, "k2")  # queued before the refusal
+    async with FakeViber(subscribers=set()) as fake:
+        connector = ViberConnector(
+            settings({"viber_auth_token": FakeViber.auth_token}, viber_api_url=fake.url),
+            http,
+            sender_name="Acme Support",
+            timeout=0.5,
+        )
+        await relay_once(env, clock, connector, thread)
+        assert len(fake.requests) == 1  # the first: status 6; the second never went
+    contact = await env.contacts.require(cid)
+    unreachable = contact.unreachable(Channel.VIBER)
+    assert unreachable is not None and unreachable.reason is UnreachableReason.UNSUBSCRIBED
+    assert "thread.event.unreachable.unsubscribed" in thread.shown()
+    assert (await message(env, cid, first.message_id)).status is MessageStatus.FAILED
+    assert (await message(env, cid, second.message_id)).status is MessageStatus.FAILED
+    third = await follow_up(svc, cid, Channel.VIBER, "k3")
+    assert third.outcome is FollowupOutcome.REFUSED and third.unreachable == unreachable
+
+
+async def test_wechat_45047_spends_the_window_until_the_customer_writes(
+    env: StoreEnv, now: datetime, http: aiohttp.ClientSession
+) -> None:
+    clock = Clock(now)
+    cid = await make_contact(env, clock, {Channel.WECHAT: OPENID}, timedelta(hours=1))
+    svc = service(env, clock)
+    first = await follow_up(svc, cid, Channel.WECHAT, "k1")
+    second = await follow_up(svc, cid, Channel.WECHAT, "k2")
+    async with FakeWeChat() as fake:
+        fake.fail_next(45047)
+        connector = WeChatConnector(
+            settings(
+                {
+                    "wechat_app_id": FakeWeChat.app_id,
+                    "wechat_app_secret": FakeWeChat.app_secret,
+                    "wechat_token": "t",
+                },
+                wechat_api_url=fake.url,
+            ),
+            http,
+            redis=env.redis,
+            token_key=f"{env.keys.prefix}:wechat:access_token",
+            timeout=0.5,
+        )
+        await relay_once(env, clock, connector)
+        assert len(fake.sends) == 1  # the second was refused before sending
+    assert (await message(env, cid, first.message_id)).status is MessageStatus.OUTSIDE_WINDOW
+    assert (await message(env, cid, second.message_id)).status is MessageStatus.OUTSIDE_WINDOW
+    refused = await follow_up(svc, cid, Channel.WECHAT, "k3")
+    assert refused.outcome is FollowupOutcome.REFUSED
+    assert refused.reason is not None and refused.reason.key == WECHAT_LIMIT_LEARNED
+    # The customer writes: a new window, and what WeChat refused is forgotten.
+    await env.contacts.record_inbound(cid, Channel.WECHAT, now, now)
+    assert (await follow_up(svc, cid, Channel.WECHAT, "k4")).outcome is FollowupOutcome.ACCEPTED
+
+
+async def test_line_monthly_limit_refuses_pushes_until_next_month(
+    env: StoreEnv, now: datetime, http: aiohttp.ClientSession
+) -> None:
+    clock = Clock(now)
+    cid = await make_contact(env, clock, {Channel.LINE: LINE_USER}, None)
+    svc = service(env, clock)
+    first = await follow_up(svc, cid, Channel.LINE, "k1")
+    second = await follow_up(svc, cid, Channel.LINE, "k2")
+    async with FakeLine() as fake:
+        fake.fail_next(429, message="You have reached your monthly limit.")
+        connector = LineConnector(
+            settings(
+                {"line_channel_access_token": FakeLine.access_token, "line_channel_secret": "s"},
+                line_api_url=fake.url,
+            ),
+            http,
+            timeout=0.5,
+        )
+        await relay_once(env, clock, connector)
+        assert len(fake.pushes) == 1
+    assert (await message(env, cid, first.message_id)).status is MessageStatus.FAILED
+    assert (await message(env, cid, second.message_id)).status is MessageStatus.FAILED
+    refused = await follow_up(svc, cid, Channel.LINE, "k3")
+    assert refused.outcome is FollowupOutcome.REFUSED
+    assert refused.reason is not None and refused.reason.key == LINE_MONTH_SPENT
+    clock.now = now + timedelta(days=40)  # a new month: the quota has room again
+    assert (await follow_up(svc, cid, Channel.LINE, "k4")).outcome is FollowupOutcome.ACCEPTED
+
+
+# --- inbound events ------------------------------------------------------------------------
+
+
+async def test_sms_stop_and_start_change_reachability_without_reopening(
+    env: StoreEnv, now: datetime
+) -> None:
+    clock = Clock(now)
+    thread = Thread()
+    phone = "+971501234567"
+    cid = await make_contact(env, clock, {Channel.SMS: phone}, None)
+    inbound = InboundService(env.contacts, env.outbox, clock, threads=thread)
+
+    await inbound.handle(
+        [ReachabilityEvent(Channel.SMS, phone, now, UnreachableReason.OPTED_OUT, "STOP")]
+    )
+    contact = await env.contacts.require(cid)
+    assert contact.unreachable(Channel.SMS) == Unreachable(UnreachableReason.OPTED_OUT, now, "STOP")
+    assert contact.conversation.status is ConversationStatus.CLOSED
+    assert contact.conversation.last_inbound_at == {}  # not the customer writing
+    assert thread.events[-1][1:] == (
+        "thread.event.opt_out_keyword",
+        {"channel": "SMS", "keyword": "STOP"},
+    )
+    assert thread.wrote == []
+
+    await inbound.handle([ReachabilityEvent(Channel.SMS, phone, now, None, "START")])
+    assert (await env.contacts.require(cid)).unreachable(Channel.SMS) is None
+    assert thread.shown()[-1] == "thread.event.opt_in_keyword"
+
+
+async def test_a_new_telegram_message_makes_the_customer_reachable_again(
+    env: StoreEnv, now: datetime
+) -> None:
+    clock = Clock(now)
+    thread = Thread()
+    cid = await make_contact(env, clock, {Channel.TELEGRAM: "42"}, None)
+    await env.contacts.set_reachability(
+        cid, Channel.TELEGRAM, Unreachable(UnreachableReason.BLOCKED, now)
+    )
+    inbound = InboundService(env.contacts, env.outbox, clock, threads=thread)
+
+    await inbound.handle([InboundMessage(Channel.TELEGRAM, "42", "42:1", now, "Hi again")])
+
+    assert (await env.contacts.require(cid)).unreachable(Channel.TELEGRAM) is None
+    assert "thread.event.reachable" in thread.shown()
