@@ -5,13 +5,38 @@ conversation and the exact index terms it is findable by (`tx`), so that any
 change removes precisely what was indexed. Every write is one `apply.lua`
 call on the contact's partition: the record, its index buckets and its
 status and inbox sets change together or not at all.
+
+Merging two contacts (`merge`) spans two partitions, which may be two
+Cluster slots: no one script covers both. It is three single-partition
+steps, each atomic, and resumable from any point:
+
+1. intent, on the merged contact M: `mg` = the survivor S, `mgs` = pending,
+   and M in its partition's `merging` set. From here `apply.lua` refuses
+   every write to M but a merge step ({"merged", S}): writers go to S, so
+   M cannot change under the merge.
+2. absorb, on S: every identity and handle of M, its name, phone or e-mail
+   where S has none, the latest customer message per channel (and its
+   window, WeChat count and reachability), the open conversation and its
+   thread if S's is closed; `mf` records M and the version absorbed, so the
+   step is done once (an identity both hold on one channel is refused
+   before step 1: it would be lost).
+3. tombstone, on M: its index entries and set memberships go, `mgs` =
+   done, out of `merging`. The hash stays as a redirect: its id, its thread
+   links (`threads`, found by `find_by_thread`), its outbox messages and
+   their history keep resolving to S (`get`, `get_many`, `_mutate` follow
+   `mg`).
+
+A crash leaves M pending: `resume_merges` (and any read of M) finishes it.
+Before step 3 both contacts answer to M's identities; lookups take either
+and land on S.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -45,6 +70,11 @@ F_WECHAT_COUNT, F_WECHAT_WINDOW = "wc", "wcw"
 F_WECHAT_LEARNED = "wl"  # what WeChat refused in a window: "spent:<start>" / "closed:<start>"
 F_CLOSED_REASON, F_CLOSED_AT, F_OPENED_AT = "cr", "ca", "oa"
 F_EMAIL_THREAD_ID, F_EMAIL_SUBJECT = "emid", "esub"  # the customer's last e-mail
+# Merges (see the module docstring): merged into, its state, merged from.
+F_MERGED_INTO, F_MERGE_STATE, F_MERGED_FROM = "mg", "mgs", "mf"
+MERGE_PENDING, MERGE_DONE = "pending", "done"
+#: How many redirects a read follows (a merged contact's survivor merged too).
+MAX_REDIRECTS = 8
 IDENTITY_FIELD = "i:"
 HANDLE_FIELD = "h:"
 INBOUND_FIELD = "li:"
@@ -265,9 +295,28 @@ class ContactStore:
     # --- reading -------------------------------------------------------------
 
     async def get(self, contact_id: str) -> Contact | None:
-        cid = ContactId.parse(contact_id)
-        data = cast(dict[str, str], await self.redis.hgetall(self.keys.contact(cid)))
-        return contact_from_hash(contact_id, data) if data else None
+        """The contact, or the one it was merged into (its id then differs)."""
+        for _ in range(MAX_REDIRECTS):
+            cid = ContactId.parse(contact_id)
+            data = cast(dict[str, str], await self.redis.hgetall(self.keys.contact(cid)))
+            if not data:
+                return None
+            into = await self._redirect(contact_id, data)
+            if into is None:
+                return contact_from_hash(contact_id, data)
+            contact_id = into
+        raise ConcurrentUpdate(contact_id)
+
+    async def _redirect(self, contact_id: str, data: Mapping[str, str]) -> str | None:
+        """Where a merged contact's record now lives (its merge finished first); None
+        for a contact that was not merged."""
+        into = data.get(F_MERGED_INTO)
+        if not into:
+            return None
+        if data.get(F_MERGE_STATE) != MERGE_DONE:
+            survivor = await self.finish_merge(contact_id)
+            return survivor.id if survivor.id != contact_id else None
+        return into
 
     async def require(self, contact_id: str) -> Contact:
         contact = await self.get(contact_id)
@@ -283,7 +332,20 @@ class ContactStore:
         for contact_id in contact_ids:
             pipe.hgetall(self.keys.contact(ContactId.parse(contact_id)))
         rows: list[dict[str, str]] = await pipe.execute()
-        return [contact_from_hash(c, row) for c, row in zip(contact_ids, rows, strict=True) if row]
+        found: list[Contact] = []
+        seen: set[str] = set()
+        for contact_id, row in zip(contact_ids, rows, strict=True):
+            if not row:
+                continue
+            contact: Contact | None
+            if F_MERGED_INTO in row:  # rare: a merged contact, read as its survivor
+                contact = await self.get(contact_id)
+            else:
+                contact = contact_from_hash(contact_id, row)
+            if contact is not None and contact.id not in seen:
+                seen.add(contact.id)
+                found.append(contact)
+        return found
 
     async def find_by_term(self, kind: TermKind, term: str) -> list[str]:
         """Ids of contacts that have exactly this index term, in any partition."""
@@ -477,6 +539,11 @@ class ContactStore:
             data = cast(dict[str, str], await self.redis.hgetall(key))
             if not data:
                 raise ContactNotFound(contact_id)
+            into = await self._redirect(contact_id, data)
+            if into is not None:  # merged: the change is the survivor's
+                contact_id, cid = into, ContactId.parse(into)
+                key = self.keys.contact(cid)
+                continue
             contact = contact_from_hash(contact_id, data)
             change = Change(key).must_exist(True)
             change.expect(F_VERSION, data.get(F_VERSION))
@@ -491,7 +558,7 @@ class ContactStore:
                 raise IdentityTaken(result.detail.partition("\x00")[0])
             if result.outcome == "duplicate":
                 raise DuplicateDelivery(contact_id)
-            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # moved, or merged meanwhile: read again
         raise ConcurrentUpdate(contact_id)
 
     def _reindex(
@@ -501,8 +568,12 @@ class ContactStore:
         old: Contact,
         indexed: tuple[IndexTerm, ...],
         draft: ContactDraft,
+        shared: Collection[IndexTerm] = (),
     ) -> None:
-        """Swap the indexed terms for the new ones and rewrite the fields."""
+        """Swap the indexed terms for the new ones and rewrite the fields.
+
+        `shared`: terms another contact holds that this one may take too (a
+        merge: the merged contact's, until its tombstone step)."""
         p = cid.partition
         old_terms = set(indexed)
         new = draft.terms()
@@ -512,7 +583,7 @@ class ContactStore:
         for term in set(new.terms) - old_terms:
             bucket = self.keys.index_bucket(p, term.kind, term.term)
             member = f"{term.term}\x00{cid.local}"
-            if term.kind is not TermKind.NAME and term.kind is not TermKind.HANDLE:
+            if term.kind not in (TermKind.NAME, TermKind.HANDLE) and term not in shared:
                 change.unique(bucket, term.term)
             change.zadd(bucket, 0, member)
             if term.kind is TermKind.NAME:
@@ -571,7 +642,7 @@ class ContactStore:
         old values: the index swap commits with the record in one script.
         """
         cleared = set(clear)
-        cid = ContactId.parse(contact_id)
+        ContactId.parse(contact_id)
         # Another partition's contact may hold the value: look everywhere first
         # (the script re-checks the contact's own partition atomically).
         wanted: list[tuple[TermKind, str]] = []
@@ -587,6 +658,7 @@ class ContactStore:
                 raise IdentityTaken(term)
 
         def build(contact: Contact, indexed: tuple[IndexTerm, ...], change: Change) -> bool:
+            cid = ContactId.parse(contact.id)  # the survivor, after a merge
             merged = dict(contact.identities)
             merged.update(identities or {})
             named = dict(contact.handles)
@@ -608,10 +680,11 @@ class ContactStore:
 
     async def delete(self, contact_id: str) -> None:
         """Remove a contact, its index entries and set memberships at once."""
-        cid = ContactId.parse(contact_id)
-        p = cid.partition
+        ContactId.parse(contact_id)
 
         def build(contact: Contact, indexed: tuple[IndexTerm, ...], change: Change) -> bool:
+            cid = ContactId.parse(contact.id)  # the survivor, after a merge
+            p = cid.partition
             for term in indexed:
                 self._unindex(change, cid, term)
             conv = contact.conversation
@@ -726,9 +799,10 @@ class ContactStore:
 
     async def assign(self, contact_id: str, agent: str | None) -> Contact:
         """Assign (or, with None, unassign) without changing the status."""
-        cid = ContactId.parse(contact_id)
+        ContactId.parse(contact_id)
 
         def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
+            cid = ContactId.parse(contact.id)  # the survivor, after a merge
             conv = contact.conversation
             if conv.assignee == agent:
                 return False
@@ -748,9 +822,10 @@ class ContactStore:
         self, contact_id: str, now: datetime, *, unassign: bool, reason: str | None = None
     ) -> Contact:
         """Close the conversation; `unassign` is the company's CLOSE_UNASSIGNS."""
-        cid = ContactId.parse(contact_id)
+        ContactId.parse(contact_id)
 
         def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
+            cid = ContactId.parse(contact.id)  # the survivor, after a merge
             conv = contact.conversation
             if conv.status is ConversationStatus.CLOSED and not (unassign and conv.assignee):
                 return False
@@ -786,9 +861,10 @@ class ContactStore:
         per window start) and reopens a closed conversation, keeping its
         assignee. An older message than the one recorded changes no window.
         """
-        cid = ContactId.parse(contact_id)
+        ContactId.parse(contact_id)
 
         def build(contact: Contact, indexed: tuple[IndexTerm, ...], change: Change) -> bool:
+            cid = ContactId.parse(contact.id)  # the survivor, after a merge
             conv = contact.conversation
             inbound = dict(conv.last_inbound_at)
             previous = inbound.get(channel)
@@ -846,9 +922,10 @@ class ContactStore:
         older than the one stored is ignored, so re-running an import is a
         no-op. None leaves a value as it is.
         """
-        cid = ContactId.parse(contact_id)
+        ContactId.parse(contact_id)
 
         def build(contact: Contact, indexed: tuple[IndexTerm, ...], change: Change) -> bool:
+            cid = ContactId.parse(contact.id)  # the survivor, after a merge
             conv = contact.conversation
             inbound = dict(conv.last_inbound_at)
             for channel, at in (last_inbound_at or {}).items():
@@ -925,9 +1002,10 @@ class ContactStore:
         partition) and kept after the period ends: a shortcut used in an
         earlier thread still finds its contact.
         """
-        cid = ContactId.parse(contact_id)
+        ContactId.parse(contact_id)
 
         def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
+            cid = ContactId.parse(contact.id)  # the survivor, after a merge
             if contact.conversation.thread_ts == thread_ts:
                 return False
             change.hset({F_THREAD: thread_ts})
@@ -946,6 +1024,227 @@ class ContactStore:
             if local:
                 return await self.get(f"{p}-{local}")
         return None
+
+    # --- merging two contacts (see the module docstring) ------------------------------
+
+    async def merge(self, survivor_id: str, merged_id: str, now: datetime) -> Contact:
+        """Merge contact `merged_id` into `survivor_id`; returns the survivor.
+
+        Keeps every identity, handle, message and thread link (the merged id
+        redirects to the survivor). Raises MergeConflict when both have an
+        identity on one channel (a contact has one per channel: one would be
+        lost), ContactNotFound when either is gone.
+        """
+        survivor = await self.require(survivor_id)
+        merged = await self.require(merged_id)
+        if survivor.id == merged.id:
+            return survivor  # merged already (a repeated confirmation)
+        clash = identity_clash(survivor, merged)
+        if clash:
+            raise MergeConflict(clash)
+        await self._merge_intent(merged.id, survivor.id, now)
+        return await self.finish_merge(merged.id)
+
+    async def _merge_intent(self, merged_id: str, survivor_id: str, now: datetime) -> None:
+        """Step 1: mark the merged contact; from here only merge steps may change it.
+
+        A contact merged elsewhere meanwhile keeps that merge (this one is moot).
+        """
+        cid = ContactId.parse(merged_id)
+        key = self.keys.contact(cid)
+        for _ in range(MAX_ATTEMPTS):
+            version = cast(str | None, await self.redis.hget(key, F_VERSION))
+            change = Change(key).must_exist(True)
+            change.expect(F_VERSION, version)
+            change.hset({F_MERGED_INTO: survivor_id, F_MERGE_STATE: MERGE_PENDING})
+            change.zadd(self.keys.merging(cid.partition), to_epoch(now), cid.local)
+            result = await apply_change(self.redis, change)
+            if result.ok or result.outcome == "merged":
+                return
+            if result.outcome == "missing":
+                raise ContactNotFound(merged_id)
+            await asyncio.sleep(0)
+        raise ConcurrentUpdate(merged_id)
+
+    async def finish_merge(self, merged_id: str) -> Contact:
+        """Steps 2 and 3 of a begun merge, each done once however often this runs
+        (after a crash, or by two readers at once); returns the survivor."""
+        mcid = ContactId.parse(merged_id)
+        mkey = self.keys.contact(mcid)
+        for _ in range(MAX_ATTEMPTS):
+            mdata = cast(dict[str, str], await self.redis.hgetall(mkey))
+            survivor_id = mdata.get(F_MERGED_INTO)
+            if not survivor_id:
+                return await self.require(merged_id)  # not merged (or undone)
+            if mdata.get(F_MERGE_STATE) == MERGE_DONE:
+                return await self.require(survivor_id)
+            scid = ContactId.parse(survivor_id)
+            skey = self.keys.contact(scid)
+            sdata = cast(dict[str, str], await self.redis.hgetall(skey))
+            if not sdata:
+                await self._undo_intent(mcid, mdata)
+                raise ContactNotFound(survivor_id)
+            if sdata.get(F_MERGED_INTO):
+                # The survivor was merged away meanwhile: merge into its survivor.
+                onward = await self.require(survivor_id)
+                change = Change(mkey).must_exist(True).merge_step()
+                change.expect(F_VERSION, mdata.get(F_VERSION))
+                change.hset({F_MERGED_INTO: onward.id})
+                await apply_change(self.redis, change)
+                continue
+            version = mdata.get(F_VERSION, "")
+            absorbed = merged_from(sdata.get(F_MERGED_FROM, ""))
+            if absorbed.get(merged_id) != version:
+                change = Change(skey).must_exist(True)
+                change.expect(F_VERSION, sdata.get(F_VERSION))
+                survivor = contact_from_hash(survivor_id, sdata)
+                merged = contact_from_hash(merged_id, mdata)
+                clash = identity_clash(survivor, merged)
+                if clash:
+                    await self._undo_intent(mcid, mdata)
+                    raise MergeConflict(clash)
+                self._absorb(change, scid, survivor, sdata, merged, mdata)
+                absorbed[merged_id] = version
+                change.hset({F_MERGED_FROM: ",".join(f"{k}@{v}" for k, v in absorbed.items())})
+                result = await apply_change(self.redis, change)
+                if not result.ok:
+                    await asyncio.sleep(0)
+                    continue
+            change = Change(mkey).must_exist(True).merge_step()
+            change.expect(F_VERSION, version)
+            self._tombstone(change, mcid, contact_from_hash(merged_id, mdata))
+            result = await apply_change(self.redis, change)
+            if result.ok:
+                return await self.require(survivor_id)
+            await asyncio.sleep(0)
+        raise ConcurrentUpdate(merged_id)
+
+    async def resume_merges(self) -> int:
+        """Finish every merge a crash left half done (each partition's `merging` set)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for p in range(self.keys.partitions):
+            pipe.zrange(self.keys.merging(p), 0, -1)
+        replies: list[list[str]] = await pipe.execute()
+        finished = 0
+        for p, locals_ in enumerate(replies):
+            for local in locals_:
+                # A merge undone (a clash, the survivor gone) leaves both as they were.
+                with contextlib.suppress(MergeConflict, ContactNotFound):
+                    await self.finish_merge(f"{p}-{local}")
+                finished += 1
+        return finished
+
+    async def _undo_intent(self, cid: ContactId, data: Mapping[str, str]) -> None:
+        """A merge that cannot finish (a clash, the survivor gone): M stays itself."""
+        change = Change(self.keys.contact(cid)).must_exist(True).merge_step()
+        change.expect(F_VERSION, data.get(F_VERSION))
+        change.hdel(F_MERGED_INTO, F_MERGE_STATE)
+        change.zrem(self.keys.merging(cid.partition), cid.local)
+        await apply_change(self.redis, change)
+
+    def _absorb(
+        self,
+        change: Change,
+        cid: ContactId,
+        survivor: Contact,
+        sdata: Mapping[str, str],
+        merged: Contact,
+        mdata: Mapping[str, str],
+    ) -> None:
+        """Step 2: the survivor takes the merged contact's details and conversation."""
+        s_conv, m_conv = survivor.conversation, merged.conversation
+        identities = {**merged.identities, **survivor.identities}
+        named = bool(survivor.first_name or survivor.last_name)
+        draft = ContactDraft(
+            first_name=survivor.first_name if named else merged.first_name,
+            last_name=survivor.last_name if named else merged.last_name,
+            email=survivor.email or merged.email,
+            phone=survivor.phone or merged.phone,
+            identities=identities,
+            handles={**merged.handles, **survivor.handles},
+        )
+        inbound = dict(s_conv.last_inbound_at)
+        for channel, at in m_conv.last_inbound_at.items():
+            if channel not in inbound or at > inbound[channel]:
+                self._index_window(change, cid, channel, inbound.get(channel), at)
+                inbound[channel] = at
+        score = sort_score(inbound)
+        takes_thread = (
+            s_conv.status is ConversationStatus.CLOSED and m_conv.status is ConversationStatus.OPEN
+        )
+        status = ConversationStatus.OPEN if takes_thread else s_conv.status
+        assignee = m_conv.assignee if takes_thread else s_conv.assignee
+        # New name terms go straight to the status and score the survivor ends with.
+        ending = replace(
+            survivor,
+            conversation=replace(s_conv, status=status, last_inbound_at=inbound),
+        )
+        self._reindex(change, cid, ending, indexed_terms(survivor), draft, indexed_terms(merged))
+        self._move(change, cid, survivor, status=status, assignee=assignee, score=score)
+        fields = {INBOUND_FIELD + ch.value: str(to_epoch(at)) for ch, at in inbound.items()}
+        fields[F_LAST_INBOUND] = str(score)
+        for channel in merged.identities.keys() - survivor.identities.keys():
+            # What the merged contact's channels had: reachability, WeChat's count.
+            for name in (UNREACHABLE_FIELD + channel.value,):
+                if name in mdata:
+                    fields[name] = mdata[name]
+            if channel is Channel.WECHAT:
+                for name in (F_WECHAT_COUNT, F_WECHAT_WINDOW):
+                    if name in mdata:
+                        fields[name] = mdata[name]
+        if not sdata.get(F_EMAIL_THREAD_ID) and mdata.get(F_EMAIL_THREAD_ID):
+            fields[F_EMAIL_THREAD_ID] = mdata[F_EMAIL_THREAD_ID]
+            fields[F_EMAIL_SUBJECT] = mdata.get(F_EMAIL_SUBJECT, "")
+        if takes_thread:
+            # The open conversation is the merged one's: its thread goes on.
+            for name in (F_THREAD, F_OPENED_AT):
+                if mdata.get(name):
+                    fields[name] = mdata[name]
+            if s_conv.thread_ts:
+                fields[F_PREV_THREAD] = s_conv.thread_ts
+            change.hdel(F_CLOSED_REASON, F_CLOSED_AT)
+            if m_conv.thread_ts:
+                change.hset_at(
+                    self.keys.thread_contacts(cid.partition), {m_conv.thread_ts: cid.local}
+                )
+        change.hset(fields)
+
+    def _tombstone(self, change: Change, cid: ContactId, merged: Contact) -> None:
+        """Step 3: the merged contact leaves the indexes and sets; its hash redirects."""
+        p = cid.partition
+        for term in indexed_terms(merged):
+            self._unindex(change, cid, term)
+        conv = merged.conversation
+        if conv.assignee:
+            change.zrem(self.keys.inbox_set(p, conv.assignee), cid.local)
+            change.zrem(self.keys.open_assigned(p), open_member(conv.assignee, cid.local))
+        for channel, at in conv.last_inbound_at.items():
+            self._index_window(change, cid, channel, at, None)
+        change.hset({F_MERGE_STATE: MERGE_DONE})
+        change.zrem(self.keys.merging(p), cid.local)
+
+
+def merged_from(value: str) -> dict[str, str]:
+    """`mf`: contact id -> the version of it that was absorbed."""
+    pairs = (item.rpartition("@") for item in value.split(",") if item)
+    return {cid: version for cid, _, version in pairs}
+
+
+def identity_clash(survivor: Contact, merged: Contact) -> tuple[Channel, ...]:
+    """Channels on which both contacts have a different identity."""
+    return tuple(
+        channel
+        for channel, identity in merged.identities.items()
+        if survivor.identities.get(channel, identity) != identity
+    )
+
+
+class MergeConflict(ValueError):
+    """Both contacts have an identity on the same channel: merging would lose one."""
+
+    def __init__(self, channels: tuple[Channel, ...]) -> None:
+        super().__init__(", ".join(channel.value for channel in channels))
+        self.channels = channels
 
 
 class DuplicateDelivery(RuntimeError):
@@ -975,5 +1274,6 @@ __all__ = [
     "ContactStore",
     "CreateResult",
     "IdentityTaken",
+    "MergeConflict",
     "OpenAssigned",
 ]

@@ -101,6 +101,11 @@ class Keys:
         bucket = term[:RECENCY_CHARS]
         return f"{self.tag(partition)}:rx:{status.value}:{bucket}"
 
+    def merging(self, partition: int) -> str:
+        """Merges of this partition's contacts begun and not finished: local id,
+        scored by when it began (`ContactStore.resume_merges` finishes them)."""
+        return f"{self.tag(partition)}:merging"
+
     def outbox(self, partition: int) -> str:
         return f"{self.tag(partition)}:outbox"
 

@@ -166,6 +166,11 @@ class Change:
         self.ops.setdefault("setex", []).append([self.key(key_name), value, seconds])
         return self
 
+    def merge_step(self) -> Change:
+        """A step of a merge: allowed on a contact already marked merged."""
+        self.ops["merging"] = True
+        return self
+
     def xack(self, stream: str, group: str, entry_id: str) -> Change:
         self.ops.setdefault("xack", []).append([self.key(stream), group, entry_id])
         return self

@@ -28,6 +28,9 @@
 --   lpush    [[k, value, keep]]  LPUSH, then keep the newest `keep` entries
 --   setex    [[k, value, seconds]]  SET with an expiry (de-duplication marks)
 --   xack     [[k, group, id]]   acknowledge and delete a stream entry
+--   merging  true                a step of a merge: allowed on a merged contact
+-- A contact merged into another (field `mg`) takes no change but a merge step:
+-- the refusal {"merged", survivor id} sends the writer to the survivor.
 -- Returns {"ok", version, xadd_id|""} or a refusal:
 --   {"missing"} | {"exists"} | {"conflict", field} | {"duplicate", key}
 --   | {"taken", member} | {"limit", count}
@@ -37,6 +40,11 @@ local contact = KEYS[1]
 local null = cjson.null
 
 local function present(v) return v ~= nil and v ~= null end
+
+if not present(change.merging) then
+  local into = redis.call('HGET', contact, 'mg')
+  if into then return {'merged', into} end
+end
 
 if present(change.exists) then
   local exists = redis.call('EXISTS', contact) == 1
