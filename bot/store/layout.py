@@ -17,7 +17,8 @@ async def ensure_layout(redis: RedisClient, keys: Keys) -> None:
     """Record the partition count on first use; refuse a different one later.
 
     Contacts live in the partition their id names, so changing PARTITIONS
-    on existing data would make contacts unreachable. Also loads the scripts.
+    on existing data would make contacts unreachable. Also loads the scripts
+    and finishes any contact merge a crash interrupted.
     """
     await redis.hsetnx(keys.meta(), "partitions", str(keys.partitions))
     stored = cast(str | None, await redis.hget(keys.meta(), "partitions"))
@@ -27,3 +28,8 @@ async def ensure_layout(redis: RedisClient, keys: Keys) -> None:
             f"with {stored}: set PARTITIONS={stored}."
         )
     await load_all(redis)
+    # Merges a crash left half done are finished before anything reads them
+    # (a read of a merged contact would finish it too).
+    from bot.store.contacts import ContactStore
+
+    await ContactStore(redis, keys).resume_merges()

@@ -179,3 +179,16 @@ async def test_two_identities_on_one_channel_are_not_merged(
     assert (await any_env.contacts.require(a.contact_id)).identities == {
         Channel.TELEGRAM: "111111111"
     }
+
+
+async def test_a_process_starting_finishes_an_interrupted_merge(
+    any_env: StoreEnv, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.store.layout import ensure_layout
+
+    survivor_id, merged_id = await two_contacts(any_env, now, monkeypatch)
+    await any_env.contacts._merge_intent(merged_id, survivor_id, now)
+    await ensure_layout(any_env.redis, any_env.keys)
+    mp = ContactId.parse(merged_id).partition
+    assert await any_env.redis.zcard(any_env.keys.merging(mp)) == 0
+    await assert_merged(any_env, survivor_id, merged_id)
