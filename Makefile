@@ -1,10 +1,10 @@
-# followup: make run | worker | test | lint | bench-search | clean
+# followup: make run | worker | test | lint | bench-search | bench-relay | bench-ack | bench-inbound | clean
 PYTHON ?= python3
 VENV = .venv
 BIN = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install run worker test lint bench-search bench-relay bench-ack clean
+.PHONY: install run worker test lint bench-search bench-relay bench-ack bench-inbound clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,9 @@ bench-relay: $(VENV)/.installed
 
 bench-ack: $(VENV)/.installed
 	$(BIN)/python bench/ack.py
+
+bench-inbound: $(VENV)/.installed
+	$(BIN)/python bench/inbound.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
