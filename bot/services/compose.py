@@ -458,6 +458,7 @@ class LineOutcome(StrEnum):
     DUPLICATE = "duplicate"  # the same request was accepted before
     REFUSED = "refused"  # the window refuses free text: recorded with ❗
     QUOTA = "quota"  # Viber's free quota is used up: refused, not recorded (SPEC)
+    UNREACHABLE = "unreachable"  # the customer cannot be reached there: refused, not recorded
     NEEDS_TAKEOVER = "needs_takeover"  # assigned to another agent: confirm first
     TOO_LONG = "too_long"  # over the channel's limit: nothing recorded
     NO_CHANNEL = "no_channel"  # the contact has no channel at all
@@ -475,6 +476,8 @@ class LineResult:
     reopened: bool = False  # SENT on a closed conversation (now open and the sender's)
     template_possible: bool = False  # an approved template may go on `channel` now
     composer_useful: bool = False  # some channel allows some form: the composer helps
+    unreachable: Unreachable | None = None  # UNREACHABLE: why and since when
+    instead: tuple[Channel, ...] = ()  # UNREACHABLE: the contact's channels that would go now
 
 
 class ComposeService:
@@ -571,11 +574,16 @@ class ComposeService:
         templates = offered_templates(await self._templates_for(before))
         options = _options(before, decisions, templates)
         here = next((o for o in options if o.channel == channel), None)
+        outcome = LineOutcome.QUOTA if quota else LineOutcome.REFUSED
+        if result.unreachable is not None:
+            outcome = LineOutcome.UNREACHABLE
         return LineResult(
-            LineOutcome.QUOTA if quota else LineOutcome.REFUSED,
+            outcome,
             before,
             channel,
             reason=reason,
             template_possible=here is not None and Form.TEMPLATE in here.forms,
             composer_useful=any(o.open for o in options),
+            unreachable=result.unreachable,
+            instead=result.instead,
         )

@@ -44,7 +44,7 @@ from slack_sdk.models.views import View
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.limits import Unit
 from bot.domain.models import Contact
-from bot.domain.reachability import ReachScope
+from bot.domain.reachability import ReachScope, Unreachable
 from bot.domain.windows import Decision, Form, SendMode
 from bot.services.compose import (
     ChannelOption,
@@ -58,7 +58,8 @@ from bot.services.compose import (
 from bot.slack import ids
 from bot.slack.contact_blocks import button, channel_lines, contact_summary
 from bot.slack.i18n import t
-from bot.slack.reach_text import unreachable_text
+from bot.slack.reach_text import reason_text as reach_reason_text
+from bot.slack.reach_text import since_text, unreachable_text
 from bot.slack.render import escape, reason_params, reason_text
 
 # --- block ids -------------------------------------------------------------------------
@@ -814,6 +815,12 @@ def line_answer(line: LineResult, message: str, key: str, lang: str) -> tuple[st
     if line.outcome is LineOutcome.TOO_LONG and line.problem is not None:
         text = t("compose.line.not_sent", lang, problem=problem_text(line.problem, lang))
         return text, _message(text, context=[t("compose.line.use_form", lang)])
+    if (
+        line.outcome is LineOutcome.UNREACHABLE
+        and line.unreachable is not None
+        and line.channel is not None
+    ):
+        return unreachable_answer(contact, line.channel, line.unreachable, line.instead, lang)
     if line.outcome is LineOutcome.NEEDS_TAKEOVER and line.channel is not None:
         agent = f"<@{line.previous_assignee}>" if line.previous_assignee else "—"
         text = t("compose.line.takeover", lang, name=name, agent=agent)
@@ -839,12 +846,44 @@ def line_answer(line: LineResult, message: str, key: str, lang: str) -> tuple[st
     return text, _message(text, context=context, actions=actions)
 
 
-def refused_message(
-    contact: Contact, decision: Decision | None, reason_words: str, lang: str
+def unreachable_answer(
+    contact: Contact,
+    channel: Channel,
+    unreachable: Unreachable,
+    instead: Sequence[Channel],
+    lang: str,
 ) -> tuple[str, list[Block]]:
-    """A modal's follow-up the window refused after all (it changed meanwhile)."""
+    """A follow-up refused because the customer cannot be reached on `channel`:
+    why, since when, and the contact's channels that would go now (nothing was
+    recorded: it is no window refusal)."""
+    text = t(
+        "compose.unreachable",
+        lang,
+        name=escape(contact.display_name),
+        reason=reach_reason_text(channel, unreachable, lang),
+        since=since_text(unreachable),
+    )
+    if not instead:
+        return text, _message(text, context=[t("reach.no_other_channel", lang)])
+    names = ", ".join(CHANNEL_LABELS[c] for c in instead)
+    another = button(t("compose.button.another_way", lang), ids.FOLLOWUP_ANOTHER_WAY, contact.id)
+    return text, _message(
+        text, context=[t("reach.instead", lang, channels=names)], actions=[another]
+    )
+
+
+def refused_message(
+    contact: Contact,
+    decision: Decision | None,
+    reason_words: str,
+    lang: str,
+    channel: Channel | None = None,
+) -> tuple[str, list[Block]]:
+    """A modal's follow-up the window refused after all (it changed meanwhile);
+    `channel` where the refusal came with no decision (a learned limit)."""
     name = escape(contact.display_name)
-    label = CHANNEL_LABELS[decision.channel] if decision else "—"
+    channel = channel or (decision.channel if decision else None)
+    label = CHANNEL_LABELS[channel] if channel else "—"
     text = t("compose.refused", lang, name=name, channel=label, reason=reason_words)
     button_ = button(t("compose.button.another_way", lang), ids.FOLLOWUP_ANOTHER_WAY, contact.id)
     return text, _message(text, actions=[button_])

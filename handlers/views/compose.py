@@ -31,6 +31,7 @@ from bot.slack.compose import (
     sent_message,
     taken_meanwhile_message,
     text_answer,
+    unreachable_answer,
 )
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.home import publish_home
@@ -91,9 +92,13 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             text, blocks = duplicate_message(contact, channel, lang)
         elif result.outcome is FollowupOutcome.NEEDS_TAKEOVER:
             text, blocks = taken_meanwhile_message(contact, result.previous_assignee, lang)
+        elif result.unreachable is not None:
+            text, blocks = unreachable_answer(
+                contact, channel, result.unreachable, result.instead, lang
+            )
         else:
             words = reason_text(result.reason, lang) if result.reason else ""
-            text, blocks = refused_message(contact, result.decision, words, lang)
+            text, blocks = refused_message(contact, result.decision, words, lang, channel)
         await flow.tell(agent, compose.origin, text, blocks)
         if result.outcome is FollowupOutcome.ACCEPTED:
             await publish_home(deps, agent)  # the conversation is now open and theirs

@@ -17,11 +17,12 @@ import pytest
 from bot.domain.channels import Channel
 from bot.domain.reachability import Unreachable, UnreachableReason
 from bot.slack import ids
-from bot.slack.compose import BLOCK_TEXT
+from bot.slack.compose import BLOCK_TEXT, LineSend
 from bot.store.contacts import ContactDraft
 from bot.store.templates import WhatsAppTemplate
 from tests.slack.compose_steps import (
     action_ids,
+    buttons,
     change,
     ephemerals,
     messages_of,
@@ -358,3 +359,23 @@ async def test_whatsapp_marketing_stop_hides_marketing_templates_only(surface: S
     assert "order_update (en)" in shown and "winter_sale" not in shown
     assert "WhatsApp: window closed 2 d ago — template only" in shown
     assert "stopped marketing messages (utility templates and free text still go)" in shown
+
+
+async def test_a_one_liner_to_an_unreachable_channel_says_why_and_what_would_go(
+    surface: Surface,
+) -> None:
+    cid = await opted_out_on_sms(surface)
+    value = LineSend(cid, Channel.SMS, "Your fix is live", "k-unreachable").pack()
+    assert value is not None
+
+    _, _, url = await surface.click(ids.FOLLOWUP_LINE_SEND, value)
+    answer = await answer_to(surface, url)
+
+    assert answer["text"].startswith(
+        "🚫 Not sent to *Sara Ahmed*: SMS: the customer opted out of our messages, since"
+    )
+    shown = texts(answer["blocks"])
+    assert "What would go now: E-mail." in shown
+    assert "not delivered" not in shown  # no ❗ record: it is no window refusal
+    assert (ids.FOLLOWUP_ANOTHER_WAY, cid) in buttons(answer["blocks"])
+    assert await messages_of(surface, cid) == []
