@@ -7,16 +7,24 @@ the events for processing, answer what the channel expects.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
-from bot.channels.base import MalformedWebhook, WebhookReply, WebhookRequest
+from bot.channels.base import MalformedWebhook, ReplayGuarded, WebhookReply, WebhookRequest
 from bot.domain.channels import Channel
 from bot.request_limits import EMAIL_MAX_BODY_BYTES, WEBHOOK_MAX_BODY_BYTES, read_body
 from bot.runtime import CONNECTORS_KEY, SETTINGS_KEY, WEBHOOK_INTAKE_KEY
 
 logger = logging.getLogger(__name__)
+
+
+#: A body larger than this is parsed in a worker thread: an e-mail of several MB
+#: takes a few hundred ms to parse, which the event loop must not wait out.
+PARSE_IN_THREAD_BYTES = 256 * 1024
 
 
 def body_limit(channel: Channel) -> int:
@@ -61,13 +69,31 @@ async def webhook(request: web.Request) -> web.Response:
         logger.warning("webhook signature refused", extra={"channel": channel.value})
         raise web.HTTPUnauthorized(text="bad signature")
     try:
-        events = connector.parse(hook)
+        if len(hook.body) > PARSE_IN_THREAD_BYTES:
+            events = await asyncio.to_thread(connector.parse, hook)
+        else:
+            events = connector.parse(hook)
     except MalformedWebhook as error:
         logger.warning("malformed webhook", extra={"channel": channel.value, "error": str(error)})
         raise web.HTTPBadRequest(text="malformed body") from None
+    except Exception as error:  # parsing is pure: whatever it trips on is the body's doing
+        logger.error(
+            "unreadable webhook", extra={"channel": channel.value, "error": type(error).__name__}
+        )
+        raise web.HTTPBadRequest(text="malformed body") from None
+    guard = connector if isinstance(connector, ReplayGuarded) else None
+    if guard is not None and not await guard.claim(hook):
+        logger.warning("webhook replay refused", extra={"channel": channel.value})
+        raise web.HTTPForbidden(text="replayed request")
     # Stored (one round trip) and answered at once; processed after, at least
     # once (bot.services.webhook_intake). Redis away: 503, and the channel retries.
-    await request.app[WEBHOOK_INTAKE_KEY].put(events)
+    try:
+        await request.app[WEBHOOK_INTAKE_KEY].put(events)
+    except BaseException:
+        if guard is not None:  # not stored: WeChat's retry may bring the same nonce
+            with contextlib.suppress(RedisError, OSError):
+                await guard.release(hook)
+        raise
     return _reply(connector.reply(events))
 
 

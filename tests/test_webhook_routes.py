@@ -10,10 +10,13 @@ API base points at a port that refuses, and no inbound webhook calls it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import secrets
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -134,8 +137,8 @@ def sign_viber(body: bytes, secret: str) -> Hook:
 
 
 def sign_wechat(body: bytes, secret: str) -> Hook:
-    """WeChat signs the query: sha1 of the sorted token, timestamp and nonce."""
-    timestamp, nonce = "1795003200", "1514711492"
+    """WeChat signs the query: sha1 of the sorted token, timestamp and nonce (new each time)."""
+    timestamp, nonce = str(int(time.time())), str(secrets.randbelow(10**10))
     signature = hashlib.sha1("".join(sorted([secret, timestamp, nonce])).encode()).hexdigest()
     return Hook(
         body,
@@ -632,6 +635,8 @@ async def snapshot(env: StoreEnv) -> dict[str, tuple[str, Any]]:
     async for key in redis.scan_iter(match=f"{env.keys.prefix}:*", count=1000):
         if str(key).startswith(alive[: alive.index("{")]):
             continue  # a process's heartbeat, not data
+        if ":{wechat}:nonce:" in str(key):
+            continue  # a WeChat callback's nonce, kept a few minutes against replays
         kind = await redis.type(key)
         value: Any
         if kind == "hash":
@@ -716,14 +721,15 @@ async def test_the_customers_username_is_stored_and_found(
 async def test_repeated_delivery_of_the_same_message_changes_nothing(
     client: Client, env: StoreEnv, case: Case
 ) -> None:
-    hook = case.signed(case.message(1, STAMP))
-    assert (await post(client, case.channel, hook)).status == 200
+    body = case.message(1, STAMP)
+    assert (await post(client, case.channel, case.signed(body))).status == 200
     first = await env.contacts.find_by_identity(case.channel, case.identity)
     assert first is not None
     entries = await env.redis.hlen(env.keys.thread_pending())
     state = await snapshot(env)
 
-    again = await post(client, case.channel, hook)
+    # Signed again as the channel does for a retry (WeChat: a new timestamp and nonce).
+    again = await post(client, case.channel, case.signed(body))
 
     assert again.status == 200
     assert (await again.text(), again.content_type) == case.reply
@@ -1127,3 +1133,141 @@ async def test_badly_signed_receipt_is_401_and_changes_nothing(
     assert await snapshot(env) == state
     message = await env.outbox.get_message(partition, message_id)
     assert message is not None and message.status is MessageStatus.SENT
+
+
+# --- hostile bodies: a 4xx, never a 5xx, and nothing stored --------------------------------
+
+
+def _deep_json(depth: int) -> bytes:
+    return b'{"type": "message", "x": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+def _nested_mime(depth: int) -> bytes:
+    opening, closing = [], []
+    for level in reversed(range(depth)):
+        boundary = f"b{level}".encode()
+        opening.append(
+            b'Content-Type: multipart/mixed; boundary="'
+            + boundary
+            + b'"\r\n\r\n--'
+            + boundary
+            + b"\r\n"
+        )
+        closing.append(b"\r\n--" + boundary + b"--\r\n")
+    text = b"Content-Type: text/plain\r\n\r\nHi\r\n"
+    body = b"".join(opening) + text + b"".join(reversed(closing))
+    head = (
+        b"From: Sara Ahmed <sara@example.com>\r\nTo: support@acme.example\r\n"
+        b"Message-ID: <deep@mail.example.com>\r\nMIME-Version: 1.0\r\n"
+        b"Date: Wed, 18 Nov 2026 12:00:00 +0000\r\n"
+    )
+    return head + body
+
+
+def _line_text(value: Any) -> bytes:
+    event = json.loads(line_message(1, STAMP))
+    event["events"][0]["message"]["text"] = value
+    return _json(event)
+
+
+def _viber_text(value: Any) -> bytes:
+    event = json.loads(viber_message(1, STAMP))
+    event["message"]["text"] = value
+    return _json(event)
+
+
+HOSTILE: dict[str, tuple[Channel, bytes]] = {
+    "line-text-object": (Channel.LINE, _line_text({"text": "Hi"})),
+    "line-text-number": (Channel.LINE, _line_text(42)),
+    "line-timestamp-huge": (
+        Channel.LINE,
+        line_message(1, STAMP).replace(str(STAMP * 1000).encode(), b"1" + b"0" * 40),
+    ),
+    "viber-text-object": (Channel.VIBER, _viber_text({"text": "Hi"})),
+    "viber-text-list": (Channel.VIBER, _viber_text(["Hi"])),
+    "sms-repeated-from": (Channel.SMS, sms_message(1, STAMP) + b"&From=%2B15550009999"),
+    "webchat-json-10000-deep": (Channel.WEBCHAT, _deep_json(10_000)),
+    "whatsapp-json-10000-deep": (Channel.WHATSAPP, _deep_json(10_000)),
+    "telegram-json-array": (Channel.TELEGRAM, b"[1, 2, 3]"),
+    "wechat-createtime-10e23": (
+        Channel.WECHAT,
+        wechat_message(1, STAMP).replace(str(STAMP).encode(), b"1" + b"0" * 23),
+    ),
+    "wechat-external-entity": (
+        Channel.WECHAT,
+        b'<?xml version="1.0"?><!DOCTYPE xml [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+        b"<xml><Content>&e;</Content></xml>",
+    ),
+    "email-mime-1000-deep": (Channel.EMAIL, _nested_mime(1_000)),
+    "email-mime-30000-deep": (Channel.EMAIL, _nested_mime(30_000)),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE.values(), ids=HOSTILE.keys())
+async def test_well_signed_hostile_body_is_400_fast_and_stores_nothing(
+    client: Client, env: StoreEnv, case: tuple[Channel, bytes]
+) -> None:
+    channel, body = case
+    started = time.monotonic()
+
+    response = await post(client, channel, BY_CHANNEL[channel].signed(body))
+
+    assert response.status == 400
+    assert time.monotonic() - started < 1.0
+    assert await snapshot(env) == {}
+
+
+async def test_a_replayed_wechat_callback_is_403_whatever_its_body(
+    client: Client, env: StoreEnv
+) -> None:
+    case = BY_CHANNEL[Channel.WECHAT]
+    first = case.signed(case.message(1, STAMP))
+    assert (await post(client, Channel.WECHAT, first)).status == 200
+    state = await snapshot(env)
+    # The same signed query (timestamp, nonce) carrying another body.
+    replay = Hook(case.message(2, STAMP + 60), first.headers, first.query)
+
+    response = await post(client, Channel.WECHAT, replay)
+
+    assert response.status == 403
+    assert await snapshot(env) == state
+
+
+async def test_a_wechat_callback_older_than_five_minutes_is_401(
+    client: Client, env: StoreEnv
+) -> None:
+    stamp, nonce = str(int(time.time()) - 6 * 60), "1514711492"
+    signature = hashlib.sha1("".join(sorted([WECHAT_TOKEN, stamp, nonce])).encode()).hexdigest()
+    hook = Hook(
+        wechat_message(1, STAMP),
+        {"Content-Type": "text/xml"},
+        {"signature": signature, "timestamp": stamp, "nonce": nonce},
+    )
+
+    response = await post(client, Channel.WECHAT, hook)
+
+    assert response.status == 401
+    assert await snapshot(env) == {}
+
+
+async def test_an_email_just_under_the_cap_nested_as_deep_as_allowed_leaves_healthz_answering(
+    client: Client, env: StoreEnv
+) -> None:
+    # Parsed in a worker thread: the event loop answers meanwhile.
+    attachment = b"Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    attachment += (b"QUFB" * 19 + b"\r\n") * 100_000
+    body = _nested_mime(1).replace(b"Content-Type: text/plain\r\n\r\nHi\r\n", attachment)
+    assert len(body) < body_limit(Channel.EMAIL)
+
+    async def health() -> float:
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        assert (await client.get("/healthz")).status == 200
+        return time.monotonic() - started
+
+    response, health_took = await asyncio.gather(
+        post(client, Channel.EMAIL, sign_email(body, WEBCHAT_SECRET)), health()
+    )
+
+    assert response.status == 200
+    assert health_took < 0.5

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import orjson
 from multidict import CIMultiDictProxy
@@ -27,6 +27,7 @@ from bot.domain.models import MessageStatus
 from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.domain.records import quick_init
 from bot.domain.windows import SendMode
+from bot.request_limits import json_depth_ok
 
 
 @quick_init
@@ -202,6 +203,20 @@ class Connector(Protocol):
         ...
 
 
+@runtime_checkable
+class ReplayGuarded(Protocol):
+    """A connector whose signature does not cover the whole request (WeChat's covers
+    the query, not the body): each verified callback must also be new."""
+
+    async def claim(self, request: WebhookRequest) -> bool:
+        """Take the callback's one-time token; False when it was seen before."""
+        ...
+
+    async def release(self, request: WebhookRequest) -> None:
+        """Give the token back: the callback could not be processed."""
+        ...
+
+
 class _Ready:
     """An awaitable that is done already: awaiting it costs no coroutine."""
 
@@ -293,8 +308,23 @@ def as_text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
+def message_text(value: object) -> str:
+    """A message's text: a string, or '' when absent; MalformedWebhook for anything else
+    (an object or a number where the text should be is no message to store)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise MalformedWebhook("the message text is not a string")
+    return value
+
+
 def json_object(raw: bytes, *, strict: bool = False) -> dict[str, Any]:
-    """`raw` as a JSON object; `{}` when it is not one, or MalformedWebhook when `strict`."""
+    """`raw` as a JSON object; `{}` when it is not one, or MalformedWebhook when `strict`.
+
+    `strict` (a webhook) also refuses JSON nested deeper than any channel sends.
+    """
+    if strict and not json_depth_ok(raw):
+        raise MalformedWebhook("the body nests deeper than any channel's webhook")
     try:
         value = orjson.loads(raw)  # every send's answer and every webhook: a hot path
     except ValueError as error:

@@ -40,6 +40,7 @@ from bot.channels.base import (
     WebhookRequest,
     as_text,
     json_object,
+    message_text,
 )
 from bot.channels.http import post_or_retry, text_only_refusal
 from bot.config import Settings
@@ -281,7 +282,7 @@ def _describe(message: dict[str, Any]) -> str:
     """
     kind = message.get("type")
     if kind == "text":
-        return as_text(message.get("text"))
+        return message_text(message.get("text"))
     if kind == "image":
         return "📷 Photo"
     if kind == "video":

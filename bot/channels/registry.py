@@ -58,7 +58,11 @@ def build_connectors(
             connectors[connector.channel] = connector
     if WeChatConnector.configured(settings):
         connectors[Channel.WECHAT] = WeChatConnector(
-            settings, http, redis=redis, token_key=keys.wechat_token()
+            settings,
+            http,
+            redis=redis,
+            token_key=keys.wechat_token(),
+            nonce_key=keys.wechat_nonce,
         )
     return connectors
 

@@ -272,7 +272,12 @@ class SmsConnector:
         return None  # Twilio has no subscribe handshake.
 
     def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
-        params = dict(_form(request.body))
+        fields = _form(request.body)
+        params = dict(fields)
+        if len(params) != len(fields):
+            # Twilio names each field once (MediaUrl0, MediaUrl1, …): a repeated
+            # From or Body leaves nobody to say which one the customer sent.
+            raise MalformedWebhook("a form field is repeated")
         sid = params.get("MessageSid") or params.get("SmsSid")
         if not sid:
             raise MalformedWebhook("no MessageSid")

@@ -39,6 +39,7 @@ from bot.channels.base import (
     WebhookRequest,
     as_text,
     json_object,
+    message_text,
 )
 from bot.channels.http import post_or_retry, text_only_refusal
 from bot.config import Settings
@@ -292,7 +293,7 @@ def _describe(message: dict[str, Any]) -> str:
     https://developers.viber.com/docs/api/rest-bot-api/#message-types
     """
     kind = message["type"]
-    caption = as_text(message.get("text")).strip()
+    caption = message_text(message.get("text")).strip()
 
     def described(label: str) -> str:
         return f"{label}: {caption}" if caption else label

@@ -15,6 +15,8 @@ https://developers.weixin.qq.com/doc/service/api/base/api_getstableaccesstoken
 In: plaintext-mode XML pushed to the server URL with `signature`, `timestamp`
 and `nonce` in the query: the sha1 of the sorted concatenation of WECHAT_TOKEN,
 timestamp and nonce. The GET handshake also carries `echostr`, echoed back.
+The signature does not cover the body, so a callback must also be fresh: its
+timestamp within five minutes of ours, its nonce never seen before (`claim`).
 https://developers.weixin.qq.com/doc/offiaccount/Basic_Information/Access_Overview.html
 https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Receiving_standard_messages.html
 """
@@ -28,11 +30,13 @@ import hmac
 import logging
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring as safe_fromstring
 from redis.exceptions import LockError, RedisError
 
 from bot.channels.base import (
@@ -104,6 +108,13 @@ TOKEN_FETCH_ERRORS: dict[int, str] = {
 
 _DTD_MARKERS = (b"<!doctype", b"<!entity")
 
+#: A callback's timestamp may be this far from our clock, either way.
+MAX_SKEW_SECONDS = 5 * 60
+#: A nonce is remembered as long as its callback could still pass as fresh.
+NONCE_SECONDS = 2 * MAX_SKEW_SECONDS + 60
+#: CreateTime is epoch seconds: ten digits until 2286.
+_MAX_TIME_DIGITS = 11
+
 
 class _Abort(Exception):
     """The attempt ends here (no token, no answer); `result` says what to do next."""
@@ -136,8 +147,10 @@ class WeChatConnector:
         *,
         redis: RedisClient,
         token_key: str,
+        nonce_key: Callable[[str], str],
         rate_per_second: float = RATE_PER_SECOND,
         timeout: float = 15.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not (settings.wechat_app_id and settings.wechat_app_secret):
             raise ValueError("WeChat needs WECHAT_APP_ID and WECHAT_APP_SECRET")
@@ -149,6 +162,8 @@ class WeChatConnector:
         self._webhook_token = token.get_secret_value() if token else None
         self._redis = redis
         self._token_key = token_key
+        self._nonce_key = nonce_key
+        self._clock = clock
         self._lock_key = f"{token_key}:lock"
         # Long enough for a normal and a forced fetch, each up to `timeout`.
         self._lock_seconds = 2 * timeout + 5
@@ -339,8 +354,22 @@ class WeChatConnector:
         nonce = request.query.get("nonce")
         if not (signature and timestamp and nonce):
             return False
+        if not _recent(timestamp, self._clock()):
+            return False
         expected = wechat_signature(self._webhook_token, timestamp, nonce)
         return hmac.compare_digest(signature.strip().lower().encode(), expected.encode())
+
+    async def claim(self, request: WebhookRequest) -> bool:
+        """Take a verified callback's nonce: False when it was seen before (a replay)."""
+        seen = f"{request.query.get('timestamp', '')}:{request.query.get('nonce', '')}"
+        taken = await self._redis.set(self._nonce_key(seen), "1", nx=True, ex=NONCE_SECONDS)
+        return bool(taken)
+
+    async def release(self, request: WebhookRequest) -> None:
+        """Forget a claimed nonce whose callback could not be processed: WeChat's retry may
+        come with it again."""
+        seen = f"{request.query.get('timestamp', '')}:{request.query.get('nonce', '')}"
+        await self._redis.delete(self._nonce_key(seen))
 
     def handshake(self, request: WebhookRequest) -> WebhookReply | None:
         echostr = request.query.get("echostr")
@@ -357,8 +386,10 @@ class WeChatConnector:
         kind = _field(root, "MsgType")
         if not kind and root.find("Encrypt") is not None:
             raise MalformedWebhook("encrypted messages are not supported: use plaintext mode")
-        if not (sender and kind and created.isdigit()):
+        if not (sender and kind and created.isascii() and created.isdigit()):
             raise MalformedWebhook("no FromUserName, MsgType or CreateTime")
+        if len(created) > _MAX_TIME_DIGITS:
+            raise MalformedWebhook("CreateTime is out of range")
         if kind == "event":
             # `unsubscribe`: the customer unfollowed; `subscribe`: followed again.
             # https://developers.weixin.qq.com/doc/offiaccount/en/Message_Management/Receiving_event_pushes.html
@@ -411,14 +442,27 @@ def _unknown(prefix: str, errcode: int, answer: dict[str, Any]) -> str:
     return f"{prefix} ({detail})"
 
 
+def _recent(timestamp: str, now: float) -> bool:
+    """Whether a callback's `timestamp` (epoch seconds) is within five minutes of `now`."""
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= _MAX_TIME_DIGITS):
+        return False
+    return abs(now - int(timestamp)) <= MAX_SKEW_SECONDS
+
+
 def _xml(body: bytes) -> ET.Element:
-    """The `<xml>` root; DTDs and entities are refused (no entity expansion at all)."""
+    """The `<xml>` root; DTDs and entities are refused (no entity expansion at all).
+
+    defusedxml refuses them while parsing; the byte check before it refuses them
+    without parsing at all.
+    """
     lowered = body.lower()
     if any(marker in lowered for marker in _DTD_MARKERS):
         raise MalformedWebhook("XML with a DTD or entities is refused")
     try:
-        root = ET.fromstring(body)
-    except ET.ParseError as error:
+        root: ET.Element = safe_fromstring(
+            body, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+    except (ET.ParseError, DefusedXmlException) as error:
         raise MalformedWebhook("the body is not XML") from error
     if root.tag != "xml":
         raise MalformedWebhook("the root element is not <xml>")

@@ -184,6 +184,11 @@ class Keys:
         """The WeChat access token, shared by every replica."""
         return f"{self.prefix}:{{wechat}}:token"
 
+    def wechat_nonce(self, stamp_and_nonce: str) -> str:
+        """A WeChat callback's timestamp and nonce, seen (for as long as it could be replayed)."""
+        digest = hashlib.sha1(stamp_and_nonce.encode()).hexdigest()[:24]
+        return f"{self.prefix}:{{wechat}}:nonce:{digest}"
+
     def whatsapp_templates(self) -> str:
         return f"{self.prefix}:{{templates}}:whatsapp"
 

@@ -54,9 +54,14 @@ def token_key(env: StoreEnv) -> str:
 def make_connector(
     env: StoreEnv, fake: FakeWeChat, http: aiohttp.ClientSession, **kw: Any
 ) -> WeChatConnector:
-    values: dict[str, Any] = {"timeout": 0.5, **kw}
+    values: dict[str, Any] = {"timeout": 0.5, "clock": lambda: STAMP + 30, **kw}
     return WeChatConnector(
-        make_settings(fake.url), http, redis=env.redis, token_key=token_key(env), **values
+        make_settings(fake.url),
+        http,
+        redis=env.redis,
+        token_key=token_key(env),
+        nonce_key=env.keys.wechat_nonce,
+        **values,
     )
 
 
@@ -309,7 +314,11 @@ async def test_wechat_token_fetch_failures_are_mapped_and_nothing_is_sent(
     elif failure is not None:
         fake.fail_next(failure, endpoint="token")
     connector = WeChatConnector(
-        make_settings(fake.url, **settings), http, redis=env.redis, token_key=token_key(env)
+        make_settings(fake.url, **settings),
+        http,
+        redis=env.redis,
+        token_key=token_key(env),
+        nonce_key=env.keys.wechat_nonce,
     )
 
     result = await connector.send(outbound())
@@ -489,7 +498,9 @@ async def test_wechat_unreachable_token_cache_is_retried(
     fake: FakeWeChat, http: aiohttp.ClientSession
 ) -> None:
     redis = create_redis("redis://127.0.0.1:9/0")
-    connector = WeChatConnector(make_settings(fake.url), http, redis=redis, token_key="t:wechat")
+    connector = WeChatConnector(
+        make_settings(fake.url), http, redis=redis, token_key="t:wechat", nonce_key=str
+    )
     try:
         result = await connector.send(outbound())
     finally:
@@ -497,3 +508,66 @@ async def test_wechat_unreachable_token_cache_is_retried(
 
     assert result.outcome is SendOutcome.RETRY
     assert fake.requests == []
+
+
+# --- freshness: the signature covers the query, not the body ---------------------------
+
+
+def signed_at(timestamp: int, nonce: str = "1514711492") -> dict[str, str]:
+    stamp = str(timestamp)
+    signature = hashlib.sha1("".join(sorted([WEBHOOK_TOKEN, stamp, nonce])).encode()).hexdigest()
+    return {"signature": signature, "timestamp": stamp, "nonce": nonce}
+
+
+@pytest.mark.parametrize(
+    ("offset", "valid"),
+    [(0, True), (299, True), (-299, True), (301, False), (-301, False), (10**9, False)],
+    ids=["now", "4m59s-old", "4m59s-ahead", "5m01s-old", "5m01s-ahead", "years-ahead"],
+)
+def test_wechat_callback_must_be_signed_within_five_minutes(
+    env: StoreEnv, fake: FakeWeChat, http: aiohttp.ClientSession, offset: int, valid: bool
+) -> None:
+    connector = make_connector(env, fake, http, clock=lambda: STAMP)
+    request = webhook(xml_message("text", "<Content>Hi</Content>"), signed_at(STAMP - offset))
+
+    assert connector.verify(request) is valid
+
+
+@pytest.mark.parametrize("timestamp", ["abc", "1e10", "", "１７９５００３２００", "9" * 30])
+def test_wechat_timestamp_that_is_no_epoch_is_refused(
+    connector: WeChatConnector, timestamp: str
+) -> None:
+    nonce = "1514711492"
+    signature = hashlib.sha1(
+        "".join(sorted([WEBHOOK_TOKEN, timestamp, nonce])).encode()
+    ).hexdigest()
+    query = {"signature": signature, "timestamp": timestamp, "nonce": nonce}
+
+    assert connector.verify(webhook(xml_message("text", "<Content>Hi</Content>"), query)) is False
+
+
+async def test_wechat_nonce_is_taken_once_and_given_back_on_release(
+    connector: WeChatConnector,
+) -> None:
+    request = webhook(xml_message("text", "<Content>Hi</Content>"), signed_query())
+    other = webhook(xml_message("text", "<Content>Hi</Content>"), signed_at(STAMP, "99"))
+
+    assert await connector.claim(request) is True
+    assert await connector.claim(request) is False  # a replay, whatever its body
+    assert await connector.claim(other) is True
+    await connector.release(request)
+    assert await connector.claim(request) is True
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        xml_message("text", "<Content>Hi</Content>").replace(str(STAMP).encode(), b"1" + b"0" * 23),
+        b'<?xml version="1.0"?><!DOCTYPE xml SYSTEM "http://evil.example/x.dtd"><xml/>',
+        b'<xml xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include href="/etc/passwd"/></xml>',
+    ],
+    ids=["createtime-10e23", "external-dtd", "xinclude"],
+)
+def test_wechat_hostile_xml_is_malformed(connector: WeChatConnector, body: bytes) -> None:
+    with pytest.raises(MalformedWebhook):
+        connector.parse(webhook(body))
