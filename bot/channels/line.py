@@ -45,7 +45,7 @@ from bot.channels.base import (
 from bot.channels.http import post_or_retry, text_only_refusal
 from bot.config import Settings
 from bot.domain.channels import Channel
-from bot.domain.reachability import LearnedLimit, UnreachableReason
+from bot.domain.reachability import LearnedLimit, LineQuota, UnreachableReason
 from bot.logging_setup import redact
 
 logger = logging.getLogger(__name__)
@@ -161,6 +161,43 @@ class LineConnector:
             return "", ""
         first, _, last = name.strip().partition(" ")
         return first, last.strip()
+
+    async def quota(self) -> LineQuota | None:
+        """This month's push quota and what was used of it; None when LINE did not say.
+
+        Never on the send path (the composer shows it, cached a minute):
+        https://developers.line.biz/en/reference/messaging-api/#get-quota and
+        https://developers.line.biz/en/reference/messaging-api/#get-consumption
+        """
+        target = await self._get_json("/v2/bot/message/quota")
+        used = await self._get_json("/v2/bot/message/quota/consumption")
+        if target is None or used is None:
+            return None
+        total = used.get("totalUsage")
+        if not isinstance(total, int):
+            return None
+        if target.get("type") == "none":
+            return LineQuota(None, total)
+        value = target.get("value")
+        if target.get("type") != "limited" or not isinstance(value, int):
+            return None
+        return LineQuota(value, total)
+
+    async def _get_json(self, path: str) -> dict[str, Any] | None:
+        try:
+            async with self._http.get(
+                f"{self._base}{path}",
+                headers={"Authorization": self._auth},
+                timeout=self._timeout,
+            ) as response:
+                status = response.status
+                raw = await response.read()
+        except (TimeoutError, aiohttp.ClientError):
+            return None
+        if status != 200:
+            logger.info("line quota unavailable", extra={"http_status": status})
+            return None
+        return json_object(raw)
 
     def verify(self, request: WebhookRequest) -> bool:
         given = request.headers.get(SIGNATURE_HEADER)

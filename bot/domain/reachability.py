@@ -24,6 +24,7 @@ __all__ = [
     "SMS_START_KEYWORDS",
     "SMS_STOP_KEYWORDS",
     "LearnedLimit",
+    "LineQuota",
     "ReachScope",
     "Unreachable",
     "UnreachableReason",
@@ -136,3 +137,19 @@ def sms_keyword(text: str, opt_out_type: str | None = None) -> bool | None:
     if word in SMS_START_KEYWORDS:
         return True
     return None
+
+
+@dataclass(frozen=True)
+class LineQuota:
+    """LINE's monthly push quota as its API reports it: `limit` None is no limit."""
+
+    limit: int | None
+    used: int
+
+    @property
+    def remaining(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - self.used)
+
+    @property
+    def has_room(self) -> bool:
+        return self.limit is None or self.used < self.limit

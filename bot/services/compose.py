@@ -14,7 +14,7 @@ confirmed. The one-line `/followup <contact> <message>` goes through
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
 from datetime import datetime
@@ -23,7 +23,7 @@ from enum import StrEnum
 from bot.domain.channels import Channel
 from bot.domain.limits import TextLimit, Unit, text_limit
 from bot.domain.models import Contact, ConversationStatus
-from bot.domain.reachability import ReachScope, Unreachable
+from bot.domain.reachability import LineQuota, ReachScope, Unreachable
 from bot.domain.windows import VIBER_QUOTA_EXHAUSTED, Decision, Form, Reason, SendMode
 from bot.services.followup import (
     FollowupOutcome,
@@ -136,6 +136,8 @@ class ComposePlan:
     draft: Draft
     templates: tuple[WhatsAppTemplate, ...] = ()
     takeover_from: str | None = None  # the other agent the conversation is assigned to
+    #: LINE's monthly pushes, when LINE is the chosen channel and LINE said.
+    line_quota: LineQuota | None = None
 
     @property
     def option(self) -> ChannelOption | None:
@@ -482,11 +484,17 @@ class LineResult:
 
 class ComposeService:
     def __init__(
-        self, contacts: ContactStore, followups: FollowupService, templates: TemplateStore
+        self,
+        contacts: ContactStore,
+        followups: FollowupService,
+        templates: TemplateStore,
+        *,
+        line_quota: Callable[[], Awaitable[LineQuota | None]] | None = None,
     ) -> None:
         self.contacts = contacts
         self.followups = followups
         self.templates = templates
+        self.line_quota = line_quota
 
     async def _templates_for(self, contact: Contact) -> list[WhatsAppTemplate]:
         if Channel.WHATSAPP not in contact.identities:
@@ -504,7 +512,10 @@ class ComposeService:
         self, contact: Contact, agent: str, draft: Draft = Draft()
     ) -> ComposePlan:
         decisions = await self.followups.decisions_for(contact)
-        return plan_for(contact, agent, decisions, await self._templates_for(contact), draft)
+        plan = plan_for(contact, agent, decisions, await self._templates_for(contact), draft)
+        if plan.draft.channel is Channel.LINE and self.line_quota is not None:
+            plan = replace(plan, line_quota=await self.line_quota())
+        return plan
 
     async def send(self, plan: ComposePlan, submitted: Draft, key: str) -> FollowupResult:
         """Queue a validated composition (idempotent on `key`: the modal's view id)."""

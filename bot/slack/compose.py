@@ -433,6 +433,10 @@ def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lan
         )
     if option is not None:
         blocks.append(_context(*channel_lines(plan.contact, [option.decision], lang)))
+    quota = plan.line_quota
+    if option is not None and option.channel is Channel.LINE and quota and quota.limit is not None:
+        left = t("compose.line_quota", lang, remaining=quota.remaining, limit=quota.limit)
+        blocks.append(_context(left))
     others = _other_channels(plan, lang)
     if others is not None:
         blocks.append(others)

@@ -17,9 +17,11 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 
+from bot.channels.line import LineConnector
 from bot.domain.channels import Channel
 from bot.domain.models import Contact
 from bot.services.compose import ComposePlan, ComposeService, Draft
+from bot.services.line_quota import LineQuotaReader
 from bot.slack.app import SlackDeps, apologise
 from bot.slack.compose import (
     ComposeContext,
@@ -53,10 +55,20 @@ def origin_of(body: Mapping[str, Any]) -> Origin:
     return Origin(str(channel_id or ""), str(thread))
 
 
+def line_quota_reader(deps: SlackDeps) -> LineQuotaReader | None:
+    """LINE's monthly quota for the composer, where LINE is set up."""
+    if not LineConnector.configured(deps.settings):
+        return None
+    line = LineConnector(deps.settings, deps.http, timeout=3.0)
+    return LineQuotaReader(deps.redis, deps.keys, deps.outbox, line.quota)
+
+
 class ComposeFlow:
     def __init__(self, deps: SlackDeps) -> None:
         self.deps = deps
-        self.service = ComposeService(deps.contacts, deps.followups, deps.templates)
+        self.service = ComposeService(
+            deps.contacts, deps.followups, deps.templates, line_quota=line_quota_reader(deps)
+        )
 
     async def open(
         self,

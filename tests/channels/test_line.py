@@ -20,7 +20,7 @@ from bot.channels.base import (
 from bot.channels.line import LineConnector, retry_key
 from bot.config import Settings
 from bot.domain.channels import Channel
-from bot.domain.reachability import UnreachableReason
+from bot.domain.reachability import LineQuota, UnreachableReason
 from bot.domain.windows import SendMode
 from tests.channels.conftest import (
     AT,
@@ -430,3 +430,29 @@ def test_line_follow_and_unfollow_change_reachability(
         event["follow"] = {"isUnblocked": True}
     [parsed] = connector.parse(webhook({"destination": "U1", "events": [event]}))
     assert parsed == ReachabilityEvent(Channel.LINE, USER, AT, unreachable, kind)
+
+
+@pytest.mark.parametrize(
+    ("limit", "used", "expected"),
+    [(1000, 250, LineQuota(1000, 250)), (None, 7, LineQuota(None, 7))],
+    ids=["limited", "no-limit"],
+)
+async def test_line_quota_reads_target_and_consumption(
+    fake: FakeLine,
+    connector: LineConnector,
+    limit: int | None,
+    used: int,
+    expected: LineQuota,
+) -> None:
+    fake.quota_limit, fake.quota_used = limit, used
+    assert await connector.quota() == expected
+    assert [r.path for r in fake.requests] == [
+        "/v2/bot/message/quota",
+        "/v2/bot/message/quota/consumption",
+    ]
+
+
+async def test_line_quota_unknown_when_line_refuses(http: aiohttp.ClientSession) -> None:
+    async with FakeLine() as fake:
+        wrong = LineConnector(make_settings(fake.url, line_channel_access_token="nope"), http)
+        assert await wrong.quota() is None

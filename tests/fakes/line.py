@@ -36,6 +36,10 @@ class FakeLine(FakeServer):
     profiles: dict[str, str] = field(default_factory=dict)  # userId → displayName
     conflict_lists_sent_messages: bool = True
     accepted: dict[str, tuple[str, list[dict[str, str]]]] = field(default_factory=dict)
+    #: The month's push quota (None: the plan has no limit) and what was used:
+    #: https://developers.line.biz/en/reference/messaging-api/#get-quota
+    quota_limit: int | None = 1000
+    quota_used: int = 0
     _next_id: int = 461230966842064000
 
     @property
@@ -65,6 +69,12 @@ class FakeLine(FakeServer):
             )
         if request.method == "POST" and request.path == "/v2/bot/message/push":
             return self._push(request)
+        if request.method == "GET" and request.path == "/v2/bot/message/quota":
+            if self.quota_limit is None:
+                return json_answer(200, {"type": "none"})
+            return json_answer(200, {"type": "limited", "value": self.quota_limit})
+        if request.method == "GET" and request.path == "/v2/bot/message/quota/consumption":
+            return json_answer(200, {"totalUsage": self.quota_used})
         if request.method == "GET" and request.path.startswith("/v2/bot/profile/"):
             return self._profile(request.path.removeprefix("/v2/bot/profile/"))
         return json_answer(404, line_error("Not found"))
