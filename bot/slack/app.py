@@ -362,8 +362,16 @@ def refusal(body: dict[str, Any], lang: str) -> BoltResponse:
     return BoltResponse(status=200, body="")
 
 
-def _error_handler(deps: SlackDeps) -> Callable[..., Awaitable[None]]:
-    async def on_error(error: Exception, body: dict[str, Any], context: AsyncBoltContext) -> None:
+#: What a listener raises when a payload is not shaped as we sent it (tampered
+#: metadata, a value that is no contact id, a missing field): the request's fault,
+#: answered 400 like any malformed request, not 500.
+PAYLOAD_ERRORS = (KeyError, IndexError, TypeError, ValueError)
+
+
+def _error_handler(deps: SlackDeps) -> Callable[..., Awaitable[BoltResponse | None]]:
+    async def on_error(
+        error: Exception, body: dict[str, Any], context: AsyncBoltContext
+    ) -> BoltResponse | None:
         logger.error(
             "slack listener failed",
             extra={"error": type(error).__name__, "type": body.get("type") or "command"},
@@ -373,6 +381,9 @@ def _error_handler(deps: SlackDeps) -> Callable[..., Awaitable[None]]:
         if isinstance(url, str):
             lang = str(context.get("lang") or deps.settings.default_language)
             await apologise(deps, url, lang, error)
+        if isinstance(error, PAYLOAD_ERRORS):
+            return BoltResponse(status=400, body="")
+        return None
 
     return on_error
 
