@@ -124,6 +124,7 @@ async def test_wechat_the_last_message_of_the_window_reaches_wechat(
             http,
             redis=env.redis,
             token_key=f"{env.keys.prefix}:wechat:access_token",
+            nonce_key=env.keys.wechat_nonce,
             timeout=0.5,
         )
         statuses = await relay_all(env, clock, policy, connector, cid)

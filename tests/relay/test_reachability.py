@@ -303,6 +303,7 @@ async def test_wechat_45047_spends_the_window_until_the_customer_writes(
             http,
             redis=env.redis,
             token_key=f"{env.keys.prefix}:wechat:access_token",
+            nonce_key=env.keys.wechat_nonce,
             timeout=0.5,
         )
         await relay_once(env, clock, connector)
