@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -69,6 +70,10 @@ class FakeServer:
     """
 
     requests: list[RecordedRequest] = field(default_factory=list)
+    #: Every answer waits a random time in this range (seconds): a slow API.
+    latency: tuple[float, float] = (0.0, 0.0)
+    #: How many requests have been answered (their answer handed back).
+    answered: int = 0
     _script: dict[str, list[ScriptedAnswer]] = field(default_factory=dict)
     _server: TestServer | None = None
 
@@ -139,6 +144,14 @@ class FakeServer:
             await request.read(),
         )
         self.requests.append(recorded)
+        try:
+            return await self._answer_recorded(recorded)
+        finally:
+            self.answered += 1
+
+    async def _answer_recorded(self, recorded: RecordedRequest) -> web.StreamResponse:
+        if self.latency[1] > 0:
+            await asyncio.sleep(random.uniform(*self.latency))
         key = self.script_key(recorded)
         script = self._script.get(key) if key is not None else None
         if script:
