@@ -1,10 +1,10 @@
-# followup: make run | worker | test | lint | bench-search | bench-relay | bench-ack | bench-inbound | clean
+# followup: make run | worker | test | lint | bench-search | bench-relay | bench-ack | bench-inbound | bench-recovery | clean
 PYTHON ?= python3
 VENV = .venv
 BIN = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install run worker test lint bench-search bench-relay bench-ack bench-inbound clean
+.PHONY: install run worker test lint bench-search bench-relay bench-ack bench-inbound bench-recovery clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,9 @@ bench-ack: $(VENV)/.installed
 
 bench-inbound: $(VENV)/.installed
 	$(BIN)/python bench/inbound.py
+
+bench-recovery: $(VENV)/.installed
+	$(BIN)/python bench/recovery.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

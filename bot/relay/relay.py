@@ -282,8 +282,9 @@ class Relay:
         dead = await self.liveness.dead_among(names)
         if not dead:
             return 0
-        taken = 0
-        for p, held in holders.items():
+
+        async def partition(p: int, held: dict[str, int]) -> int:
+            taken = 0
             for name, pending in held.items():
                 if name not in dead:
                     continue
@@ -291,7 +292,10 @@ class Relay:
                     taken += await self._take_over(p, name)
                 else:
                     await self.redis.xgroup_delconsumer(self.keys.outbox(p), GROUP, name)
-        return taken
+            return taken
+
+        # The partitions at once: each one's sends wait on its channel, not on the others.
+        return sum(await asyncio.gather(*(partition(p, held) for p, held in holders.items())))
 
     async def _take_over(self, partition: int, dead: str) -> int:
         stream = self.keys.outbox(partition)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import parse_qsl
@@ -74,6 +74,8 @@ class FakeServer:
     latency: tuple[float, float] = (0.0, 0.0)
     #: How many requests have been answered (their answer handed back).
     answered: int = 0
+    #: Called with `answered` after each answer (a benchmark kills a process on it).
+    on_answered: Callable[[int], None] | None = None
     _script: dict[str, list[ScriptedAnswer]] = field(default_factory=dict)
     _server: TestServer | None = None
 
@@ -148,6 +150,8 @@ class FakeServer:
             return await self._answer_recorded(recorded)
         finally:
             self.answered += 1
+            if self.on_answered is not None:
+                self.on_answered(self.answered)
 
     async def _answer_recorded(self, recorded: RecordedRequest) -> web.StreamResponse:
         if self.latency[1] > 0:
