@@ -21,6 +21,7 @@ from bot.channels.whatsapp import WHATSAPP_MESSAGES_PER_SECOND, WhatsAppConnecto
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
+from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.domain.windows import SendMode
 from tests.channels.conftest import (
     AT,
@@ -703,3 +704,36 @@ def test_whatsapp_malformed_but_signed_body_is_rejected(
     with pytest.raises(MalformedWebhook) as caught:
         connector.parse(request)
     assert WA_ID not in str(caught.value)
+
+
+# --- reachability and learned limits (issue 9) ----------------------------------------------
+
+
+async def test_whatsapp_131050_says_the_customer_stopped_marketing(
+    connector: WhatsAppConnector, graph: FakeGraph
+) -> None:
+    graph.error_next(131050, message="(#131050) Unable to deliver the message")
+    result = await connector.send(outbound())
+    assert result.outcome is SendOutcome.UNREACHABLE
+    assert result.unreachable is UnreachableReason.MARKETING_STOPPED
+    assert result.code == "131050"
+
+
+async def test_whatsapp_131049_is_metas_marketing_limit_never_retried(
+    connector: WhatsAppConnector, graph: FakeGraph
+) -> None:
+    graph.error_next(131049, message="(#131049) This message was not delivered")
+    result = await connector.send(outbound())
+    assert result.outcome is SendOutcome.LIMIT_LEARNED
+    assert result.learned is LearnedLimit.WHATSAPP_MARKETING
+    assert result.reason == "Meta limits marketing messages to this customer; try again after 24 h"
+
+
+def test_whatsapp_failed_status_131050_says_the_customer_stopped_marketing(
+    connector: WhatsAppConnector,
+) -> None:
+    errors = [{"code": 131050, "title": "Unable to deliver the message"}]
+    [event] = connector.parse(webhook(status("failed", errors=errors)))
+    assert isinstance(event, StatusUpdate)
+    assert event.status is MessageStatus.FAILED
+    assert event.unreachable is UnreachableReason.MARKETING_STOPPED
