@@ -59,7 +59,8 @@ DEFAULT_RATE_PER_SECOND = 10.0
 # Characters allowed in the left part of a Message-ID (RFC 5322 dot-atom-text, less dots).
 _ID_UNSAFE = re.compile(r"[^A-Za-z0-9!#$%&'*+/=?^_`{|}~-]")
 # Server replies may quote the address (or other PII); reasons never do.
-_ADDRESS = re.compile(r"<?[^\s<>@]+@[^\s<>@]+>?")
+# (Starting only where a run of address characters starts: linear on long runs.)
+_ADDRESS = re.compile(r"(?<![^\s<>@])<?[^\s<>@]+@[^\s<>@]+>?")
 _DIGITS = re.compile(r"\+?\d(?:[ .-]?\d){6,}")
 
 # Quoted history: "On Tue, 24 Nov 2026 at 12:00, Support <s@x.com> wrote:" (possibly

@@ -57,6 +57,7 @@ from bot.domain.channels import Channel
 from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.logging_setup import redact
 from bot.store.connection import RedisClient
+from bot.store.keys import Keys
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,7 @@ class WeChatConnector:
         *,
         redis: RedisClient,
         token_key: str,
-        nonce_key: Callable[[str], str],
+        nonce_key: Callable[[str], str] | None = None,
         rate_per_second: float = RATE_PER_SECOND,
         timeout: float = 15.0,
         clock: Callable[[], float] = time.time,
@@ -162,7 +163,9 @@ class WeChatConnector:
         self._webhook_token = token.get_secret_value() if token else None
         self._redis = redis
         self._token_key = token_key
-        self._nonce_key = nonce_key
+        # The callbacks' nonces: under the default key prefix unless told (the
+        # partition count plays no part in this key).
+        self._nonce_key = nonce_key or Keys(partitions=1).wechat_nonce
         self._clock = clock
         self._lock_key = f"{token_key}:lock"
         # Long enough for a normal and a forced fetch, each up to `timeout`.

@@ -42,7 +42,6 @@ _ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
 _SPACES = re.compile(r"\s+")
 _PHONE_CHARS = re.compile(r"^[\d\s+().\-/]+$")
 _DIGITS = re.compile(r"\D")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def fold_text(value: str) -> str:
@@ -67,7 +66,19 @@ def full_name(first_name: str, last_name: str) -> str:
 def normalise_email(value: str) -> str | None:
     """A lower-cased address, or None when it is not an e-mail address."""
     email = value.strip().lower()
-    return email if _EMAIL.match(email) else None
+    return email if _looks_like_email(email) else None
+
+
+def _looks_like_email(text: str) -> bool:
+    """`local@domain.tld`: one "@", no white space, a dot inside the domain.
+
+    String tests, not a pattern: `^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$` backtracked over
+    every dot (20,000 dots and a space took 7 s).
+    """
+    local, at, domain = text.partition("@")
+    if not (at and local and "." in domain[1:-1]) or "@" in domain:
+        return False
+    return not any(ch.isspace() for ch in text)
 
 
 def normalise_phone(value: str, default_region: str | None) -> str | None:
