@@ -38,6 +38,7 @@ def root_buttons(contact: Contact, lang: str) -> ActionsBlock:
         elements.append(button(t("button.reopen", lang), ids.THREAD_REOPEN, contact.id))
     else:
         elements.append(button(t("button.close", lang), ids.THREAD_CLOSE, contact.id))
+    elements.append(button(t("button.edit", lang), ids.CONTACT_EDIT, contact.id))
     return ActionsBlock(block_id=f"root:{contact.id}", elements=elements)
 
 

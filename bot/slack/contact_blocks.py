@@ -84,6 +84,7 @@ def contact_buttons(contact: Contact, agent: str, lang: str) -> ActionsBlock:
     )
     if conv.thread_ts:
         elements.append(thread_button(contact.id, None, lang))  # the listener finds the link
+    elements.append(button(t("button.edit", lang), ids.CONTACT_EDIT, contact.id))
     return ActionsBlock(block_id=f"c:{contact.id}", elements=elements)
 
 

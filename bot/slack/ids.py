@@ -29,6 +29,7 @@ CONTACT_CLOSE: Final = "contact_close"
 # one-line message of a /followup; see contact_blocks.choices_message).
 CONTACT_CHOOSE_REOPEN: Final = "contact_choose_reopen"
 CONTACT_CHOOSE_FOLLOWUP: Final = "contact_choose_followup"
+CONTACT_EDIT: Final = "contact_edit"  # opens the edit-contact modal (also on thread roots)
 SEARCH_MORE: Final = "search_more"  # value: the next page, packed (see bot.slack.search)
 REOPEN_TAKEOVER: Final = "reopen_takeover"  # confirm taking over another agent's conversation
 
@@ -62,6 +63,12 @@ HOME_REFRESH: Final = "home_refresh"
 
 # --- views (callback_id) ------------------------------------------------------------
 SEARCH_VIEW: Final = "search_view"
+EDIT_VIEW: Final = "edit_view"  # the edit-contact modal
+MERGE_VIEW: Final = "merge_view"  # its "merge the two contacts?" confirmation
+EDIT_FIRST_NAME: Final = "edit_first_name"
+EDIT_LAST_NAME: Final = "edit_last_name"
+EDIT_PHONE: Final = "edit_phone"
+EDIT_EMAIL: Final = "edit_email"
 COMPOSE_VIEW: Final = "compose_view"
 CLOSE_VIEW: Final = "close_view"
 CLOSE_REASON: Final = "close_reason"  # input in the close modal

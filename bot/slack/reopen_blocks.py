@@ -131,6 +131,7 @@ def reopen_card(result: ReopenResult, now: datetime, lang: str) -> tuple[str, li
     buttons = [
         button(t("button.followup", lang), ids.CONTACT_FOLLOWUP, contact.id, style="primary"),
         button(t("button.open_thread", lang), ids.CONTACT_OPEN_THREAD, contact.id),
+        button(t("button.edit", lang), ids.CONTACT_EDIT, contact.id),
     ]
     blocks.append(ActionsBlock(block_id=f"reopen:{contact.id}", elements=buttons))
     return head, blocks

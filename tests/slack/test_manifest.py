@@ -65,6 +65,10 @@ READ_FROM_STATE = {
     ids.COMPOSE_TEXT,
     ids.COMPOSE_TAG,
     ids.TAKEOVER_CONFIRM,
+    ids.EDIT_FIRST_NAME,
+    ids.EDIT_LAST_NAME,
+    ids.EDIT_PHONE,
+    ids.EDIT_EMAIL,
 }
 
 

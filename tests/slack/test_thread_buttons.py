@@ -94,8 +94,16 @@ def test_the_root_offers_follow_up_and_reopen_when_closed_and_close_when_open() 
     def shown(built: list[Any]) -> list[tuple[str, str]]:
         return buttons([b.to_dict() for b in built])
 
-    assert shown(closed_blocks) == [(ids.THREAD_FOLLOWUP, "1-a"), (ids.THREAD_REOPEN, "1-a")]
-    assert shown(open_blocks) == [(ids.THREAD_FOLLOWUP, "1-b"), (ids.THREAD_CLOSE, "1-b")]
+    assert shown(closed_blocks) == [
+        (ids.THREAD_FOLLOWUP, "1-a"),
+        (ids.THREAD_REOPEN, "1-a"),
+        (ids.CONTACT_EDIT, "1-a"),
+    ]
+    assert shown(open_blocks) == [
+        (ids.THREAD_FOLLOWUP, "1-b"),
+        (ids.THREAD_CLOSE, "1-b"),
+        (ids.CONTACT_EDIT, "1-b"),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,34 @@
+"""*Edit* on a search result, a `/reopen` answer or a thread root: the edit-contact modal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+
+from bot.slack import ids
+from bot.slack.app import SlackDeps, respond
+from bot.slack.contact_blocks import text_message
+from bot.slack.contact_edit import edit_modal
+from bot.slack.i18n import t
+
+
+def register(app: AsyncApp, deps: SlackDeps) -> None:
+    async def edit(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+        contact_id = str(body["actions"][0]["value"])
+        trigger = str(body["trigger_id"])
+
+        async def open_modal() -> None:
+            contact = await deps.contacts.get(contact_id)
+            if contact is None:
+                url = body.get("response_url")
+                if isinstance(url, str):
+                    await respond(deps, url, *text_message(t("edit.gone", lang)))
+                return
+            await deps.client.views_open(trigger_id=trigger, view=edit_modal(contact, lang))
+
+        deps.background.run(open_modal())
+
+    app.action(ids.CONTACT_EDIT)(edit)
