@@ -14,10 +14,17 @@ import logging
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from bot.channels.base import MalformedWebhook, ReplayGuarded, WebhookReply, WebhookRequest
+from bot.channels.base import (
+    MalformedWebhook,
+    ReplayGuarded,
+    WebhookReply,
+    WebhookRequest,
+    check_event_times,
+)
 from bot.domain.channels import Channel
+from bot.domain.clock import utc_now
 from bot.request_limits import EMAIL_MAX_BODY_BYTES, WEBHOOK_MAX_BODY_BYTES, read_body
-from bot.runtime import CONNECTORS_KEY, SETTINGS_KEY, WEBHOOK_INTAKE_KEY
+from bot.runtime import CLOCK_KEY, CONNECTORS_KEY, SETTINGS_KEY, WEBHOOK_INTAKE_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +80,7 @@ async def webhook(request: web.Request) -> web.Response:
             events = await asyncio.to_thread(connector.parse, hook)
         else:
             events = connector.parse(hook)
+        check_event_times(events, request.app.get(CLOCK_KEY, utc_now)())
     except MalformedWebhook as error:
         logger.warning("malformed webhook", extra={"channel": channel.value, "error": str(error)})
         raise web.HTTPBadRequest(text="malformed body") from None

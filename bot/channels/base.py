@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
@@ -177,6 +177,22 @@ class WebhookReply:
 
 class MalformedWebhook(ValueError):
     """A well-signed body that cannot be understood: answered 400, nothing changes."""
+
+
+#: No channel message was sent before this: an earlier time is a body's error
+#: (a timestamp of 0, -1 or `true`, which parse as integers).
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+#: Channels' clocks drift a little; a day ahead of ours is no clock at all.
+LATEST_EVENT_AHEAD = timedelta(days=1)
+
+
+def check_event_times(events: Sequence[WebhookEvent], now: datetime) -> None:
+    """MalformedWebhook when an event's time could not be a channel's: windows start there."""
+    latest = now + LATEST_EVENT_AHEAD
+    for event in events:
+        at = event.sent_at if isinstance(event, InboundMessage) else event.at
+        if not EARLIEST_EVENT <= at <= latest:
+            raise MalformedWebhook("an event's time is out of range")
 
 
 class Connector(Protocol):

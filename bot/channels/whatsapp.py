@@ -273,7 +273,7 @@ class _Contact(_Model):
 
 
 class _Text(_Model):
-    body: str = ""
+    body: str  # a text message always has one: `{"text": {}}` is a malformed body
 
 
 class _Media(_Model):
