@@ -26,6 +26,7 @@ from bot.domain.models import Contact, ConversationStatus
 from bot.domain.reachability import LineQuota, ReachScope, Unreachable
 from bot.domain.windows import VIBER_QUOTA_EXHAUSTED, Decision, Form, Reason, SendMode
 from bot.services.followup import (
+    LINE_MONTH_SPENT,
     FollowupOutcome,
     FollowupRequest,
     FollowupResult,
@@ -578,8 +579,8 @@ class ComposeService:
                 previous_assignee=result.previous_assignee,
             )
         reason = result.reason
-        quota = reason is not None and reason.key == VIBER_QUOTA_EXHAUSTED
-        # An unreachable customer is no window refusal: nothing is recorded with ❗.
+        quota = reason is not None and reason.key in (VIBER_QUOTA_EXHAUSTED, LINE_MONTH_SPENT)
+        # An unreachable customer or a spent quota is no window refusal: no ❗ recorded.
         if not quota and result.unreachable is None:
             await self.followups.record_refused(request, result)
         templates = offered_templates(await self._templates_for(before))

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 import aiohttp
 import pytest
 
-from bot.channels.base import Connector, InboundMessage, ReachabilityEvent
+from bot.channels.base import Connector, InboundMessage, ReachabilityEvent, StatusUpdate
 from bot.channels.line import LineConnector
 from bot.channels.telegram import TelegramConnector
 from bot.channels.viber import ViberConnector
@@ -392,3 +392,40 @@ async def test_a_new_telegram_message_makes_the_customer_reachable_again(
 
     assert (await env.contacts.require(cid)).unreachable(Channel.TELEGRAM) is None
     assert "thread.event.reachable" in thread.shown()
+
+
+async def test_a_whatsapp_131050_receipt_records_the_marketing_stop(
+    env: StoreEnv, now: datetime
+) -> None:
+    clock = Clock(now)
+    thread = Thread()
+    await TemplateStore(env.redis, env.keys).replace_all(
+        [WhatsAppTemplate("spring_sale", "en", "MARKETING", "Sale!")]
+    )
+    cid = await make_contact(env, clock, {Channel.WHATSAPP: "971501234567"}, timedelta(days=3))
+    sent = await follow_up(
+        service(env, clock),
+        cid,
+        Channel.WHATSAPP,
+        "k1",
+        template="spring_sale",
+        template_language="en",
+    )
+    await relay_once(env, clock, ScriptedChannel(Channel.WHATSAPP))  # sent as "whatsapp-1"
+    inbound = InboundService(env.contacts, env.outbox, clock, threads=thread)
+
+    await inbound.status(
+        StatusUpdate(
+            Channel.WHATSAPP,
+            MessageStatus.FAILED,
+            now,
+            channel_message_id="whatsapp-1",
+            reason="The customer has stopped marketing messages from this business",
+            unreachable=UnreachableReason.MARKETING_STOPPED,
+        )
+    )
+
+    assert (await message(env, cid, sent.message_id)).status is MessageStatus.FAILED
+    stopped = (await env.contacts.require(cid)).unreachable(Channel.WHATSAPP)
+    assert stopped is not None and stopped.reason is UnreachableReason.MARKETING_STOPPED
+    assert "thread.event.unreachable.marketing_stopped" in thread.shown()
