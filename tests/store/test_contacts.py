@@ -180,3 +180,32 @@ async def test_reachability_is_recorded_per_identity_and_cleared(
     assert changed and contact.unreachable(Channel.TELEGRAM) is None
     _, changed = await any_env.contacts.set_reachability(created.contact_id, Channel.TELEGRAM, None)
     assert not changed
+
+
+async def test_what_wechat_refused_holds_for_its_window_only(
+    any_env: StoreEnv, now: datetime
+) -> None:
+    from bot.domain.models import to_epoch
+
+    wrote = now - timedelta(hours=1)
+    draft = ContactDraft(
+        first_name="Li", identities={Channel.WECHAT: "oX1"}, last_inbound_at={Channel.WECHAT: wrote}
+    )
+    created = await any_env.contacts.create(draft, now)
+    contact = await any_env.contacts.learn_wechat_refusal(
+        created.contact_id, "spent", to_epoch(wrote)
+    )
+    assert contact.conversation.wechat_learned_now() == "spent"
+    # The customer writes: a new window, and what WeChat refused no longer applies.
+    contact = await any_env.contacts.record_inbound(created.contact_id, Channel.WECHAT, now, now)
+    assert contact.conversation.wechat_learned_now() is None
+
+
+async def test_lines_learned_monthly_limit_holds_for_its_month(
+    any_env: StoreEnv, now: datetime
+) -> None:
+    await any_env.outbox.learn_line_month_spent(now)
+    assert await any_env.outbox.line_month_spent(now)
+    assert not await any_env.outbox.line_month_spent(now + timedelta(days=40))
+    await any_env.outbox.forget_line_month_spent()
+    assert not await any_env.outbox.line_month_spent(now)
