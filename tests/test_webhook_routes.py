@@ -149,7 +149,7 @@ def sign_wechat(body: bytes, secret: str) -> Hook:
 
 def sign_twilio(body: bytes, secret: str) -> Hook:
     """Twilio signs the public URL it calls plus the sorted form fields (HMAC-SHA1)."""
-    params = parse_qsl(body.decode(), keep_blank_values=True)
+    params = parse_qsl(body.decode(errors="replace"), keep_blank_values=True)
     data = f"{PUBLIC_URL}/webhooks/sms" + "".join(k + v for k, v in sorted(params))
     digest = hmac.new(secret.encode(), data.encode(), hashlib.sha1).digest()
     return Hook(
@@ -1289,3 +1289,28 @@ async def test_an_email_just_under_the_cap_nested_as_deep_as_allowed_leaves_heal
 
     assert response.status == 200
     assert health_took < 1.0  # not the whole parse (seconds on a busy machine) in the loop
+
+
+GARBAGE = {
+    "empty": b"",
+    "invalid-utf8": b"\xff\xfe\xfd{\x80",
+    "json-null": b"null",
+    "json-huge-number": b"1e999999",
+    "json-nan": b'{"type": NaN}',
+    "form-noise": b"a=%ZZ&&==&b",
+    "xml-noise": b"<xml><<<",
+    "nul-bytes": b"\x00" * 64,
+}
+
+
+@pytest.mark.parametrize("garbage", GARBAGE.values(), ids=GARBAGE.keys())
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+async def test_any_garbage_body_signed_or_not_is_never_a_5xx_and_stores_nothing(
+    client: Client, env: StoreEnv, case: Case, garbage: bytes
+) -> None:
+    signed = await post(client, case.channel, case.signed(garbage))
+    unsigned = await post(client, case.channel, case.unsigned(garbage))
+
+    assert 400 <= signed.status < 500 or signed.status == 200
+    assert 400 <= unsigned.status < 500
+    assert await snapshot(env) == {}

@@ -210,3 +210,27 @@ async def test_a_well_signed_url_verification_still_answers_the_challenge(
 
     assert status == 200
     assert "3eZbrw1aBm2rZgRNFdxV" in text
+
+
+SLACK_GARBAGE = {
+    "empty": (b"", "application/x-www-form-urlencoded"),
+    "json-null": (b"null", "application/json"),
+    "json-empty-object": (b"{}", "application/json"),
+    "form-noise": (b"a=%ZZ&&==&b", "application/x-www-form-urlencoded"),
+    "empty-payload": (b"payload=", "application/x-www-form-urlencoded"),
+    "command-without-name": (b"command=&text=hi", "application/x-www-form-urlencoded"),
+    "unknown-command": (b"command=%2Fnope&user_id=U1&text=hi", "application/x-www-form-urlencoded"),
+    "ssl-check": (b"ssl_check=1&token=x", "application/x-www-form-urlencoded"),
+    "nul-bytes": (b"\x00" * 64, "text/plain"),
+    "unknown-event": (b'{"type": "event_callback", "event": {"type": "x"}}', "application/json"),
+}
+
+
+@pytest.mark.parametrize("case", SLACK_GARBAGE.values(), ids=SLACK_GARBAGE.keys())
+async def test_any_signed_garbage_is_never_a_5xx(surface: Surface, case: tuple[bytes, str]) -> None:
+    body, content_type = case
+
+    status, _ = await post_raw(surface, body, signed_bytes(body), content_type)
+
+    await surface.settle()
+    assert status < 500
