@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.models import to_epoch
 from bot.domain.reachability import Unreachable
@@ -30,23 +28,3 @@ def unreachable_text(channel: Channel, unreachable: Unreachable, lang: str = "en
         reason=reason_text(channel, unreachable, lang),
         since=since_text(unreachable),
     )
-
-
-def refusal_text(
-    channel: Channel, unreachable: Unreachable, instead: Sequence[Channel], lang: str = "en"
-) -> str:
-    """A refused follow-up: why, since when, and what would go now instead."""
-    lines = [
-        t(
-            "reach.refused",
-            lang,
-            reason=reason_text(channel, unreachable, lang),
-            since=since_text(unreachable),
-        )
-    ]
-    if instead:
-        names = ", ".join(CHANNEL_LABELS[c] for c in instead)
-        lines.append(t("reach.instead", lang, channels=names))
-    else:
-        lines.append(t("reach.no_other_channel", lang))
-    return "\n".join(lines)
