@@ -229,7 +229,7 @@ async def send_one(http: aiohttp.ClientSession, url: str, item: Sent, body: byte
         async with http.post(url, data=body, headers=headers) as answer:
             await answer.read()
             item.status = answer.status
-    except aiohttp.ClientError:
+    except (aiohttp.ClientError, TimeoutError, OSError):  # no answer (counted as failed)
         item.status = -1
     item.answer_ms = (now() - item.at) * 1000
 

@@ -82,19 +82,24 @@ class RedisHealth:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.reason: str | None = None
+        self.by_request = False
         self.failed_at = float("-inf")
         REDIS_UP.set(1)
 
-    def failed(self, error: BaseException, where: str) -> None:
+    def failed(self, error: BaseException, where: str, *, request: bool = False) -> None:
+        """Redis failed a request (`request`: it keeps /healthz at 503 for a while
+        even if PING answers) or a background loop or PING."""
         self.reason = f"{where}: {type(error).__name__}"
+        self.by_request = request
         self.failed_at = self.clock()
         REDIS_UP.set(0)
         REDIS_FAILURES.labels(where=where).inc()
 
     def reachable(self) -> None:
-        """PING answered: Redis is up (a request failure still counts until it ages)."""
+        """PING answered: Redis is up (a request's failure still counts until it ages
+        or a request succeeds)."""
         REDIS_UP.set(1)
-        if self.reason is not None and self.reason.startswith("healthz:"):
+        if not self.by_request:
             self.reason = None
 
     def succeeded(self) -> None:

@@ -377,9 +377,14 @@ def _error_handler(deps: SlackDeps) -> Callable[..., Awaitable[BoltResponse | No
             extra={"error": type(error).__name__, "type": body.get("type") or "command"},
             exc_info=error,
         )
+        lang = str(context.get("lang") or deps.settings.default_language)
+        if is_outage(error) and "command" in body:
+            # Redis is away and the command was not taken: say so in its own
+            # answer, at once (Slack would otherwise show "dispatch_failed").
+            answer = {"response_type": "ephemeral", "text": sorry_text(lang, error)}
+            return BoltResponse(status=200, body=json.dumps(answer))
         url = body.get("response_url")
         if isinstance(url, str):
-            lang = str(context.get("lang") or deps.settings.default_language)
             await apologise(deps, url, lang, error)
         if isinstance(error, PAYLOAD_ERRORS):
             return BoltResponse(status=400, body="")

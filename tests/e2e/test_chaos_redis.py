@@ -161,16 +161,18 @@ async def test_redis_stopped_and_restarted_under_load_loses_nothing(tmp_path: Pa
             except aiohttp.ClientError:
                 return 0
 
-        async def follow_up(i: int, text: str) -> tuple[int, str]:
+        async def follow_up(i: int, text: str) -> tuple[int, dict[str, str]]:
+            """A signed `/followup`: the HTTP status of its ack and the ack's body."""
             url = slack.response_url()
             body, headers = signed_command(
                 f"c{i}@chaos.example {text}", f"{uuid.uuid4().int % 10**12}.t", url
             )
             async with http.post(f"{serve.base}/slack/events", data=body, headers=headers) as a:
-                await a.read()
-                if a.status == 200:
+                raw = await a.read()
+                answer = json.loads(raw) if raw else {}
+                if a.status == 200 and "try again" not in str(answer):
                     acked[text] = url
-                return a.status, url
+                return a.status, answer
 
         async def customer_writes(chat: int, n: int) -> int:
             headers = {"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET,
@@ -186,11 +188,17 @@ async def test_redis_stopped_and_restarted_under_load_loses_nothing(tmp_path: Pa
             return {r.json["text"] for r in telegram.requests if r.json}
 
         try:
-            await until(lambda: _is(healthz(), 200), 20, "serve started")
+            await until(
+                lambda: _is(healthz(), 200),
+                20,
+                lambda: "serve started? " + (tmp_path / "serve.log").read_text()[-3000:],
+            )
 
             # 1. Load: follow-ups and customers' messages, Redis stopped mid-way.
-            for i in range(CUSTOMERS // 2):  # accepted before the outage
+            before = {f"before the outage {i}" for i in range(CUSTOMERS // 2)}
+            for i in range(CUSTOMERS // 2):  # accepted and sent before the outage
                 assert (await follow_up(i, f"before the outage {i}"))[0] == 200
+            await until(lambda: _true(before <= sent_texts()), 10, "sent before the outage")
             load = [follow_up(i, f"in flight {i}") for i in range(CUSTOMERS // 2, CUSTOMERS)]
             load += [customer_writes(chat, n) for n, chat in enumerate(chats)]
             in_flight = [asyncio.ensure_future(c) for c in load]
@@ -202,10 +210,11 @@ async def test_redis_stopped_and_restarted_under_load_loses_nothing(tmp_path: Pa
             assert await healthz() == 503
             for n, chat in enumerate(chats, start=100):
                 assert await customer_writes(chat, n) == 503
-            _, url = await follow_up(0, "during the outage")
-            await until(lambda: _true(bool(slack.answers_to(url))), 10, "the agent was told")
-            told = json.dumps(slack.answers_to(url), ensure_ascii=False)
-            assert "try again in a moment" in told and "nothing was sent" in told
+            status, answer = await follow_up(0, "during the outage")
+            assert status == 200  # not a failure Slack would show as "dispatch_failed"
+            assert answer["response_type"] == "ephemeral"
+            assert "try again in a moment" in answer["text"]
+            assert "nothing was sent" in answer["text"]
             assert serve.alive()
             metrics = await (await http.get(f"{serve.base}/metrics")).text()
             assert "redis_up 0.0" in metrics
@@ -226,15 +235,15 @@ async def test_redis_stopped_and_restarted_under_load_loses_nothing(tmp_path: Pa
                 return words in answers
 
             async def all_done() -> bool:
-                """Each acknowledged follow-up is either sent (and its agent told so) or
-                its agent was told "not done, try again" (and it was not sent); each
-                webhook answered 200 is processed."""
+                """Nothing lost: each acknowledged follow-up is sent, or its agent was
+                told it was not done and to try again; each webhook answered 200 is
+                processed. (An agent may be told "not done" of a follow-up whose
+                commit went through just before Redis went: it is sent all the same.)"""
                 sent = sent_texts()
                 missing[:] = [
                     text
                     for text in acked
-                    if not (text in sent and told(text, "On its way"))
-                    and not (told(text, "try again in a moment") and text not in sent)
+                    if text not in sent and not told(text, "try again in a moment")
                 ]
                 for chat, n in answered_200:
                     cid = contacts[chats.index(chat)]
@@ -262,8 +271,6 @@ async def test_redis_stopped_and_restarted_under_load_loses_nothing(tmp_path: Pa
             redis_server.stop()
 
     assert code == 0, (tmp_path / "serve.log").read_text()[-3000:]
-    # Accepted before the outage: sent, and their agents told so.
-    assert {f"before the outage {i}" for i in range(CUSTOMERS // 2)} <= sent_texts()
     assert not refused  # every refused webhook went through on its retry
     assert {f"after the outage {i}" for i in range(CUSTOMERS)} <= set(acked)
     assert len(answered_200) >= 2 * CUSTOMERS  # the retries and ones before the outage
