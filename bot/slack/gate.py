@@ -114,8 +114,9 @@ class _Interaction(_Loose):
 
 class _Event(_Loose):
     type: StrictStr
-    user: StrictStr | None = None
-    channel: StrictStr | None = None
+    # An id in most events, an object in some (user_change, channel_created).
+    user: StrictStr | dict[str, Any] | None = None
+    channel: StrictStr | dict[str, Any] | None = None
     tab: StrictStr | None = None
     ts: StrictStr | None = None
     event_ts: StrictStr | None = None

@@ -234,3 +234,20 @@ async def test_any_signed_garbage_is_never_a_5xx(surface: Surface, case: tuple[b
 
     await surface.settle()
     assert status < 500
+
+
+async def test_an_event_whose_user_is_an_object_is_not_refused_as_malformed(
+    surface: Surface,
+) -> None:
+    # user_change and team_join carry the whole user; channel_created the channel.
+    body, content_type = as_json(
+        {
+            "type": "event_callback",
+            "team_id": TEAM,
+            "event": {"type": "user_change", "user": {"id": AGENT}, "channel": {"id": "C1"}},
+        }
+    )
+
+    status, _ = await post_raw(surface, body, signed_bytes(body), content_type)
+
+    assert status != 400 and status < 500
