@@ -70,6 +70,10 @@ logger = logging.getLogger(__name__)
 GROUP = "relay"
 #: A send that keeps failing temporarily is given up after this many tries.
 MAX_ATTEMPTS = 8
+WINDOW_CLOSED_BEFORE_SEND = "The messaging window closed before the message could be sent."
+WECHAT_REFUSED_WINDOW = (
+    "WeChat refused this window's messages already: nothing more until the customer writes"
+)
 #: Contacts remembered as "read again before sending" (see `Relay._learned_about`).
 LEARNED_REMEMBERED = 10_000
 #: How long a worker trusts its last read of LINE's learned monthly limit.
@@ -396,10 +400,15 @@ class Relay:
             return SendRecord(claimed, MessageStatus.FAILED, refusal)
         mode = await self._mode_now(contact, message)
         if mode is SendMode.REFUSED:
+            learned = (
+                contact.conversation.wechat_learned_now()
+                if message.channel is Channel.WECHAT
+                else None
+            )
             return SendRecord(
                 claimed,
                 MessageStatus.OUTSIDE_WINDOW,
-                "The messaging window closed before the message could be sent.",
+                WECHAT_REFUSED_WINDOW if learned else WINDOW_CLOSED_BEFORE_SEND,
             )
         request = OutboundRequest(
             message_id=message.id,
@@ -445,7 +454,8 @@ class Relay:
                 template = await self.templates.get(
                     message.template, message.template_language or ""
                 )
-                category = template.category if template is not None else None
+                # A template no longer synced is judged as marketing: refused, not risked.
+                category = template.category if template is not None else "MARKETING"
             if unreachable.blocks(template_category=category):
                 reason = t(unreachable.key, "en", channel=CHANNEL_LABELS[channel])
                 return f"Not sent: {reason} (since {unreachable.since:%Y-%m-%d})"

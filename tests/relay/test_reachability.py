@@ -309,7 +309,9 @@ async def test_wechat_45047_spends_the_window_until_the_customer_writes(
         await relay_once(env, clock, connector)
         assert len(fake.sends) == 1  # the second was refused before sending
     assert (await message(env, cid, first.message_id)).status is MessageStatus.OUTSIDE_WINDOW
-    assert (await message(env, cid, second.message_id)).status is MessageStatus.OUTSIDE_WINDOW
+    second_sent = await message(env, cid, second.message_id)
+    assert second_sent.status is MessageStatus.OUTSIDE_WINDOW
+    assert "WeChat refused this window's messages already" in second_sent.reason
     refused = await follow_up(svc, cid, Channel.WECHAT, "k3")
     assert refused.outcome is FollowupOutcome.REFUSED
     assert refused.reason is not None and refused.reason.key == WECHAT_LIMIT_LEARNED
