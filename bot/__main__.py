@@ -191,7 +191,10 @@ async def _serve_web(settings: Settings, url: str) -> int:
     if settings.relay_in_process:
         # Appended after build_web_app's contexts, so it is cleaned up first.
         app.cleanup_ctx.append(_relay_ctx(settings, redis, relay_failed, stop))
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    # Bodies are taken as sent: no channel compresses its webhooks, and inflating
+    # them would let 64 KB of gzip cost 64 MB of work even once refused (aiohttp
+    # inflates the rest of a refused body to discard it).
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT, auto_decompress=False)
     await runner.setup()
     tune_gc()  # start-up is done
     try:

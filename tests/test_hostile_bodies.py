@@ -7,6 +7,7 @@ large unsigned body is refused at once and `/healthz` answers meanwhile.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import signal
 import subprocess
 import time
@@ -156,3 +157,26 @@ async def test_a_large_unsigned_slack_body_is_401_at_once_and_healthz_answers_me
     assert health_status == 200 and health_took < 1.0
     logged = serve.log.read_text()
     assert "AAAAAAAA" not in logged  # no line carries the body
+
+
+async def test_a_gzip_bomb_is_refused_without_being_inflated(serve: Serve) -> None:
+    # serve takes bodies as sent: 64 KB that would inflate to 64 MB stay 64 KB.
+    bomb = gzip.compress(b"0" * (64 * 1024 * 1024), compresslevel=1)
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    async with aiohttp.ClientSession() as session:
+
+        async def one() -> int:
+            async with session.post(
+                f"{serve.base}/webhooks/whatsapp", data=bomb, headers=headers
+            ) as response:
+                await response.read()
+                return response.status
+
+        await one()
+        before, started = serve.rss_mb(), time.monotonic()
+        statuses = await asyncio.gather(*(one() for _ in range(20)))
+        took, after = time.monotonic() - started, serve.rss_mb()
+
+    assert set(statuses) == {401}  # its signature, over the bytes sent, does not hold
+    assert took < 2.0  # inflating 20 x 64 MB would take many seconds
+    assert after - before < 50, f"resident memory grew from {before:.0f} to {after:.0f} MB"
