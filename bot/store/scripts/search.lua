@@ -211,6 +211,9 @@ end
 -- every match would. Costs are relative to looking at one member; reading a
 -- contact costs READ. (Each redis.call inside a script costs microseconds:
 -- count them.)
+-- Identities and handles match whole: a handful of members at most.
+local function exact(i) return kinds[i] == 'i' or kinds[i] == 'h' end
+
 local counts, rx_size, total = {}, {}, 0
 for i = 1, n do
   if sort == 'recent' and recency[i] ~= nil then
@@ -225,8 +228,8 @@ for i = 1, n do
   elseif rx_size[i] ~= nil and exact_bucket[i] then
     counts[i] = rx_size[i]  -- every member matches: no need to count
     total = total + counts[i]
-  elseif kinds[i] == 'e' and string.sub(prefixes[i], -1) == '@' then
-    counts[i] = 0  -- an exact local part: a handful at most, read below
+  elseif exact(i) or (kinds[i] == 'e' and string.sub(prefixes[i], -1) == '@') then
+    counts[i] = 0  -- an identity or an exact local part: a handful at most, read below
   else
     counts[i] = redis.call('ZLEXCOUNT', KEYS[i], '[' .. prefixes[i], range_max(prefixes[i]))
     total = total + counts[i]
@@ -239,9 +242,6 @@ local function walk_is_cheaper(i)
   if want_assignee == '' then read = 0 end
   return need * (read + rx_size[i] / counts[i]) < counts[i] * READ
 end
-
--- Identities and handles match whole: a handful of members at most.
-local function exact(i) return kinds[i] == 'i' or kinds[i] == 'h' end
 
 -- My inbox, when small and the query matches many: read it all (exact).
 -- The walk checks name and e-mail terms; identities and handles are read
