@@ -163,10 +163,13 @@ class Relay:
         redis-py command may swallow the cancellation.)
         """
         await self.ensure_groups()
+        stale = await self._own_pending()  # before reading: see `resume_own`
         halt = asyncio.Event()
         forward = asyncio.create_task(self._forward(stop, halt))
         tasks = [asyncio.create_task(self._consume(p, halt)) for p in range(self.keys.partitions)]
         tasks.append(asyncio.create_task(self._reclaim_loop(halt)))
+        if stale:
+            tasks.append(asyncio.create_task(self._resume_quietly(stale)))
         if self.liveness is not None:
             tasks.append(asyncio.create_task(self._takeover_loop(halt)))
         tasks.append(asyncio.create_task(self._retry_loop(halt)))
@@ -301,31 +304,76 @@ class Relay:
         # The partitions at once: each one's sends wait on its channel, not on the others.
         return sum(await asyncio.gather(*(partition(p, held) for p, held in holders.items())))
 
-    async def _take_over(self, partition: int, dead: str) -> int:
+    async def _resume_quietly(self, stale: dict[int, list[str]]) -> None:
+        await self._resume(stale)
+
+    async def resume_own(self) -> int:
+        """Send what this consumer read in an earlier run and never finished.
+
+        A relay started again in the same process (after losing Redis, say)
+        keeps its name, and reading new entries never hands back its own
+        pending ones. Call it before this run reads anything: nothing of ours
+        is in flight then, so its own leases may be taken too. Returns how
+        many entries were resumed.
+        """
+        return await self._resume(await self._own_pending())
+
+    async def _own_pending(self) -> dict[int, list[str]]:
+        stale = await asyncio.gather(
+            *(self._pending_ids(p, self.consumer) for p in range(self.keys.partitions))
+        )
+        return {p: ids for p, ids in enumerate(stale) if ids}
+
+    async def _resume(self, stale: dict[int, list[str]]) -> int:
+        counts = await asyncio.gather(
+            *(self._claim_and_deliver(p, ids, self.consumer) for p, ids in stale.items())
+        )
+        return sum(counts)
+
+    async def _pending_ids(self, partition: int, consumer: str) -> list[str]:
         stream = self.keys.outbox(partition)
-        taken = 0
+        ids: list[str] = []
+        after = "-"
         while True:
             pending = await self.redis.xpending_range(
-                stream, GROUP, min="-", max="+", count=self.tuning.batch, consumername=dead
+                stream, GROUP, min=after, max="+", count=500, consumername=consumer
             )
-            ids = [str(item["message_id"]) for item in pending]
-            if not ids:
-                return taken
+            if not pending:
+                return ids
+            ids += [str(item["message_id"]) for item in pending]
+            after = f"({ids[-1]}"
+
+    async def _take_over(self, partition: int, dead: str) -> int:
+        return await self._claim_and_deliver(
+            partition, await self._pending_ids(partition, dead), dead
+        )
+
+    async def _claim_and_deliver(self, partition: int, ids: list[str], holder: str) -> int:
+        """Claim the entries `holder` left pending (its leases too) and send them."""
+        stream = self.keys.outbox(partition)
+        taken = 0
+        for start in range(0, len(ids), self.tuning.batch):
+            chunk = ids[start : start + self.tuning.batch]
             claimed = cast(
                 list[tuple[str, dict[str, str] | None]],
-                await self.redis.xclaim(stream, GROUP, self.consumer, 0, cast(Any, ids)),
+                await self.redis.xclaim(stream, GROUP, self.consumer, 0, cast(Any, chunk)),
             )
             entries = [(str(e[0]), e[1]) for e in claimed if e and e[1]]
-            gone = [i for i in ids if i not in {e[0] for e in entries}]
+            gone = [i for i in chunk if i not in {e[0] for e in entries}]
             if gone:  # deleted from the stream while pending: nothing to send
                 await self.redis.xack(stream, GROUP, *gone)
             if entries:
                 logger.info(
-                    "took over a dead consumer's entries",
-                    extra={"partition": partition, "count": len(entries)},
+                    "took over pending entries",
+                    extra={
+                        "partition": partition,
+                        "count": len(entries),
+                        "own": holder == self.consumer,
+                    },
                 )
-                await self._deliver_batch(partition, entries, dead=(dead,))
+                await self._deliver_batch(partition, entries, dead=(holder,))
             taken += len(entries)
+        return taken
 
     async def _retry_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

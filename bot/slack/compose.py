@@ -797,8 +797,13 @@ def _alternative_buttons(line: LineResult, lang: str) -> list[ButtonElement]:
     return buttons
 
 
-def line_answer(line: LineResult, message: str, key: str, lang: str) -> tuple[str, list[Block]]:
-    """The answer to a one-line `/followup <contact> <message>` (or its buttons)."""
+def line_answer(
+    line: LineResult, message: str, key: str, lang: str, *, rerun: bool = False
+) -> tuple[str, list[Block]]:
+    """The answer to a one-line `/followup <contact> <message>` (or its buttons).
+
+    `rerun`: the same request worked again (bot.slack.intake) — found done, it
+    is answered as sent, not as a repeat the agent never made."""
     contact = line.contact
     name = escape(contact.display_name)
     label = CHANNEL_LABELS[line.channel] if line.channel else "—"
@@ -812,6 +817,8 @@ def line_answer(line: LineResult, message: str, key: str, lang: str) -> tuple[st
             taken_from=line.previous_assignee,
         )
     if line.outcome is LineOutcome.DUPLICATE:
+        if rerun and line.channel is not None:
+            return sent_message(contact, line.channel, line.mode, lang)
         return duplicate_message(contact, line.channel, lang)
     if line.outcome is LineOutcome.NO_CHANNEL:
         text = t("compose.no_channel", lang, name=name)

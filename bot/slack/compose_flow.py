@@ -140,12 +140,15 @@ class ComposeFlow:
         *,
         channel: Channel | None = None,
         takeover: bool = False,
+        rerun: bool = False,
     ) -> None:
-        """A one-line follow-up, and the answer (confirmation, refusal, or a question)."""
+        """A one-line follow-up, and the answer (confirmation, refusal, or a question).
+
+        `rerun`: the same submission worked again (bot.slack.intake)."""
         line = await self.service.send_line(
             contact, agent, message, key, channel=channel, confirm_takeover=takeover
         )
-        text, blocks = line_answer(line, message.strip(), key, lang)
+        text, blocks = line_answer(line, message.strip(), key, lang, rerun=rerun)
         await deliver(text, blocks)
 
     async def tell(self, agent: str, origin: Origin, text: str, blocks: Sequence[Block]) -> None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import RedisError
 
+from bot.availability import is_outage
 from bot.store.intake import IntakeEntry, IntakeStore, entry_id_for
 from bot.store.liveness import Liveness
 
@@ -37,6 +38,12 @@ logger = logging.getLogger(__name__)
 RESPONSE_URL_SECONDS = 29 * 60
 #: Set in a payload whose `response_url` expired before its work ran: answer by DM.
 URL_EXPIRED = "_response_url_expired"
+#: Set in a payload worked again (adopted, or after Redis came back): a request
+#: found already done is answered as done ("on its way"), not as a repeat.
+RERUN = "_rerun"
+#: Redis away mid-work: the work is tried again this often, for this long.
+OUTAGE_RETRY_EVERY = 1.0
+OUTAGE_RETRY_SECONDS = 300.0
 #: Seconds between looks for dead processes' entries.
 ADOPT_EVERY = 1.0
 
@@ -110,6 +117,8 @@ class SlackIntake:
             self.background.run(self.store.finish(entry.id))
             return
         body = dict(entry.body)
+        if entry.tries:
+            body[RERUN] = True  # adopted: the dead process may have done part of it
         expired = self.clock() - entry.received_at > RESPONSE_URL_SECONDS
         if expired and body.pop("response_url", None) is not None:
             body[URL_EXPIRED] = True  # the answer goes by direct message
@@ -117,15 +126,39 @@ class SlackIntake:
         self.background.run(self._work(entry, kind.work, body), on_error=on_error)
 
     async def _work(self, entry: IntakeEntry, work: Work, body: dict[str, Any]) -> None:
-        # Cancelled (a shutdown cut short): the entry stays, for the next process.
-        try:
-            await work(body, entry.lang)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            await self.store.finish(entry.id)  # told the agent (on_error); not again
-            raise
-        await self.store.finish(entry.id)
+        """Work the entry, then forget it.
+
+        Redis away (mid-work): the same work again once it is back, for up to
+        `OUTAGE_RETRY_SECONDS` — the entry is in Redis and was acknowledged, so
+        it is done, not refused (the work is idempotent; a repeat answers as
+        the first run would). Any other failure is told (`on_error`) and
+        forgotten. Cancelled (a shutdown cut short): the entry stays, and the
+        next process adopts it.
+        """
+        loop = asyncio.get_running_loop()
+        gives_up = loop.time() + OUTAGE_RETRY_SECONDS
+        while True:
+            try:
+                await work(body, entry.lang)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if not is_outage(error) or loop.time() > gives_up:
+                    with contextlib.suppress(Exception):
+                        await self.store.finish(entry.id)  # told the agent (on_error)
+                    raise
+                logger.warning("submission waits for Redis", extra={"error": type(error).__name__})
+                body = body | {RERUN: True}
+                await asyncio.sleep(OUTAGE_RETRY_EVERY)
+        while True:
+            try:
+                await self.store.finish(entry.id)
+                return
+            except Exception as error:
+                if not is_outage(error) or loop.time() > gives_up:
+                    raise
+                await asyncio.sleep(OUTAGE_RETRY_EVERY)
 
     async def adopt_dead(self) -> int:
         """Adopt and start the entries of processes whose heartbeat lapsed."""

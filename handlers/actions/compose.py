@@ -33,7 +33,7 @@ from bot.slack.compose import (
 )
 from bot.slack.compose_flow import ComposeFlow, origin_of
 from bot.slack.i18n import t
-from bot.slack.intake import URL_EXPIRED, durable
+from bot.slack.intake import RERUN, URL_EXPIRED, durable
 
 #: Intake kinds (bot.slack.intake) of the buttons that send.
 KIND_CHOOSE_SEND = "action.followup.choose_send"
@@ -118,7 +118,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await deliver(*text_answer(t("compose.gone", lang)))
             return
         key = choice_key(body, contact_id)
-        await flow.send_line(contact, agent, message, key, lang, deliver)
+        await flow.send_line(contact, agent, message, key, lang, deliver, rerun=RERUN in body)
 
     async def use_template(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
@@ -146,6 +146,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             deliver,
             channel=line.channel,
             takeover=line.takeover,
+            rerun=RERUN in body,
         )
 
     async def redraw(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:

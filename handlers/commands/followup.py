@@ -21,6 +21,7 @@ from bot.slack.compose import Origin, carries_in_choice, text_answer
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.contact_blocks import choices_message
 from bot.slack.i18n import t
+from bot.slack.intake import RERUN
 from bot.slack.render import escape
 
 #: The intake kind of a `/followup` with text (bot.slack.intake).
@@ -81,7 +82,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             if not opened:
                 await deliver(*text_answer(t("compose.gone", lang)))
         else:
-            await flow.send_line(lookup.contact, agent, message, trigger, lang, deliver)
+            await flow.send_line(
+                lookup.contact, agent, message, trigger, lang, deliver, rerun=RERUN in body
+            )
 
     def on_error(body: dict[str, Any], lang: str) -> Callable[[BaseException], Awaitable[None]]:
         async def sorry(error: BaseException) -> None:

@@ -36,6 +36,7 @@ from bot.slack.compose import (
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.home import publish_home
 from bot.slack.i18n import t
+from bot.slack.intake import RERUN
 from bot.slack.render import reason_text
 
 #: The intake kind (bot.slack.intake) of the compose modal's submission.
@@ -75,7 +76,10 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         contact = result.contact or plan.contact
         channel = draft.channel
         assert channel is not None
-        if result.outcome is FollowupOutcome.ACCEPTED:
+        if result.outcome is FollowupOutcome.ACCEPTED or (
+            # Worked again (bot.slack.intake) and found done: answered as sent.
+            result.outcome is FollowupOutcome.DUPLICATE and RERUN in body
+        ):
             before = contact.conversation
             template = plan.template_named(draft.template)
             text, blocks = sent_message(

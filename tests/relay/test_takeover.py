@@ -129,3 +129,22 @@ async def test_a_running_relay_takes_over_within_seconds_of_a_death(
         stop.set()
         await asyncio.gather(*tasks)
     assert len(telegram.requests) == 1
+
+
+async def test_a_relay_started_again_in_the_same_process_resumes_its_own_entries(
+    any_env: StoreEnv, now: datetime
+) -> None:
+    """Its loop restarted (Redis came back): it keeps its name, and reading new
+    entries never hands back the ones it had read and not finished."""
+    clock = Clock(now)
+    p, mid = await accepted(any_env, clock, Channel.TELEGRAM, None)
+    telegram = ScriptedChannel(Channel.TELEGRAM)
+    relay, liveness = relay_with_liveness(any_env, clock, telegram, "same")
+    await claim_as_dead(any_env, relay, p, "same")  # read, leased, then the loop died
+    await liveness.beat()
+
+    assert await relay.resume_own() == 1
+
+    assert await status_of(any_env, p, mid) is MessageStatus.SENT
+    assert len(telegram.requests) == 1
+    assert (await any_env.redis.xpending(any_env.keys.outbox(p), GROUP))["pending"] == 0

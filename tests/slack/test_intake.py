@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
+
+import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.domain.channels import Channel
 from bot.domain.models import ConversationStatus
 from bot.slack import ids
-from bot.slack.intake import slack_key
+from bot.slack import intake as intake_module
+from bot.slack.intake import RERUN, slack_key
 from bot.store.intake import IntakeEntry, IntakeStore, entry_id_for
 from handlers.commands.followup import KIND as FOLLOWUP
 from handlers.commands.reopen import KIND as REOPEN
@@ -121,3 +126,52 @@ async def test_a_retried_command_acts_once(surface: Surface) -> None:
     assert taken is False
     assert len(await messages_of(surface, cid)) == 1
     assert len(surface.slack.answers_to(body["response_url"])) == 1
+
+
+async def test_a_follow_up_committed_before_the_death_is_answered_as_sent(
+    surface: Surface,
+) -> None:
+    """The dead process committed the follow-up, then died before answering."""
+    cid = await surface.contact("Nour", "Saleh", identities={Channel.TELEGRAM: "7105"})
+    body = command_body(surface, ids.FOLLOWUP, "Nour Saleh Your refund is done")
+    await surface.deps.intake.submit(FOLLOWUP, body, "en")  # worked here: committed
+    await surface.settle()
+    surface.slack.responses.clear()
+    # The same submission left over by a process that died before forgetting it.
+    await IntakeStore(surface.deps.redis, surface.deps.keys).finish(entry_id_for(slack_key(body)))
+    await surface.deps.redis.delete(surface.deps.keys.intake_seen(entry_id_for(slack_key(body))))
+    await left_by_a_dead_process(surface, FOLLOWUP, body)
+
+    await until_worked(surface)
+
+    assert len(await messages_of(surface, cid)) == 1  # not sent twice
+    [answer] = surface.slack.answers_to(body["response_url"])
+    assert "On its way to *Nour Saleh* on Telegram" in answer["text"]  # not "already sent"
+
+
+async def test_work_cut_by_a_redis_outage_is_done_when_redis_is_back(
+    surface: Surface, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(intake_module, "OUTAGE_RETRY_EVERY", 0.05)
+    runs: list[dict[str, Any]] = []
+
+    async def flaky(body: dict[str, Any], lang: str) -> None:
+        runs.append(body)
+        if len(runs) == 1:
+            raise RedisConnectionError("Connection refused")  # Redis away for a moment
+
+    failures: list[BaseException] = []
+
+    def on_error(body: dict[str, Any], lang: str) -> Callable[[BaseException], Awaitable[None]]:
+        async def told(error: BaseException) -> None:
+            failures.append(error)
+
+        return told
+
+    surface.deps.intake.on("test.flaky", flaky, on_error)
+    body = command_body(surface, "/flaky", "x")
+    assert await surface.deps.intake.submit("test.flaky", body, "en")
+    await until_worked(surface)
+
+    assert len(runs) == 2 and RERUN not in runs[0] and runs[1][RERUN] is True
+    assert failures == []  # done, not refused
