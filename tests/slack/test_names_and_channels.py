@@ -379,3 +379,20 @@ async def test_a_one_liner_to_an_unreachable_channel_says_why_and_what_would_go(
     assert "not delivered" not in shown  # no ❗ record: it is no window refusal
     assert (ids.FOLLOWUP_ANOTHER_WAY, cid) in buttons(answer["blocks"])
     assert await messages_of(surface, cid) == []
+
+
+async def test_a_customer_named_like_a_slack_mention_pings_nobody_in_the_thread(
+    surface: Surface,
+) -> None:
+    cid = await surface.contact(
+        "<!channel>",
+        identities={Channel.TELEGRAM: "7009"},
+        assignee=AGENT,
+        status="open",
+        last_inbound={Channel.TELEGRAM: surface.now - timedelta(hours=1)},
+    )
+
+    _, root = await thread_of(surface, cid)
+
+    assert "<!channel>" not in root["text"] and "<!channel>" not in str(root["blocks"])
+    assert root["text"].startswith("*&lt;!channel&gt;*")
