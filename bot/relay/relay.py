@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, cast, runtime_checkable
 
+from prometheus_client import Counter
 from redis.exceptions import ResponseError
 
 from bot.channels.base import (
@@ -54,6 +55,7 @@ from bot.domain.windows import (
     decide,
     timeless_decision,
 )
+from bot.metrics import REGISTRY
 from bot.services.followup import window_input_at_send
 from bot.services.inbound import ThreadSink, post_reachability
 from bot.slack.i18n import t
@@ -81,6 +83,13 @@ LINE_SPENT_SECONDS = 5.0
 LINE_MONTH_SPENT = (
     "LINE's monthly message limit is reached: pushes wait until next month "
     "(or until the LINE plan allows more)"
+)
+
+TAKEN_OVER = Counter(
+    "relay_taken_over_total",
+    "Outbox entries taken over: from a dead consumer, or this one's own from an earlier run.",
+    ["holder"],
+    registry=REGISTRY,
 )
 
 _MODES = {mode.value: mode for mode in SendMode}  # faster than SendMode(value): a hot path
@@ -363,6 +372,9 @@ class Relay:
             if gone:  # deleted from the stream while pending: nothing to send
                 await self.redis.xack(stream, GROUP, *gone)
             if entries:
+                TAKEN_OVER.labels(holder="own" if holder == self.consumer else "dead").inc(
+                    len(entries)
+                )
                 logger.info(
                     "took over pending entries",
                     extra={

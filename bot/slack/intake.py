@@ -23,9 +23,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import Counter, Gauge
 from redis.exceptions import RedisError
 
 from bot.availability import is_outage
+from bot.metrics import REGISTRY
 from bot.store.intake import IntakeEntry, IntakeStore, entry_id_for
 from bot.store.liveness import Liveness
 
@@ -46,6 +48,22 @@ OUTAGE_RETRY_EVERY = 1.0
 OUTAGE_RETRY_SECONDS = 300.0
 #: Seconds between looks for dead processes' entries.
 ADOPT_EVERY = 1.0
+
+SLACK_INTAKE_BACKLOG = Gauge(
+    "slack_intake_backlog",
+    "Agents' submissions stored and not yet worked, every process's (read every second).",
+    registry=REGISTRY,
+)
+SLACK_INTAKE_ADOPTED = Counter(
+    "slack_intake_adopted_total",
+    "Agents' submissions this process took over from a dead one.",
+    registry=REGISTRY,
+)
+SLACK_INTAKE_DROPPED = Counter(
+    "slack_intake_dropped_total",
+    "Submissions dropped after failing in every process that took them over.",
+    registry=REGISTRY,
+)
 
 Work = Callable[[dict[str, Any], str], Awaitable[None]]
 OnError = Callable[[dict[str, Any], str], Callable[[BaseException], Awaitable[None]]]
@@ -163,11 +181,14 @@ class SlackIntake:
     async def adopt_dead(self) -> int:
         """Adopt and start the entries of processes whose heartbeat lapsed."""
         owners = await self.store.owners()
+        SLACK_INTAKE_BACKLOG.set(len(owners))
         dead = await self.liveness.dead_among(set(owners.values()))
         if not dead:
             return 0
         orphans = {entry: owner for entry, owner in owners.items() if owner in dead}
         adopted, dropped = await self.store.adopt(self.owner, orphans)
+        SLACK_INTAKE_DROPPED.inc(len(dropped))
+        SLACK_INTAKE_ADOPTED.inc(len(adopted))
         for entry_id in dropped:
             logger.error("submission failed too often: dropped", extra={"entry": entry_id})
         for entry in adopted:

@@ -15,10 +15,15 @@ from bot.channels.base import OutboundRequest, SendResult
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
 from bot.domain.windows import PolicySettings
+from bot.metrics import REGISTRY
 from bot.relay.relay import GROUP, Relay, RelayTuning
 from bot.store.liveness import Liveness
 from tests.conftest import StoreEnv
 from tests.relay.test_relay import Clock, ScriptedChannel, accepted, status_of
+
+
+def taken_over_from_the_dead() -> float:
+    return REGISTRY.get_sample_value("relay_taken_over_total", {"holder": "dead"}) or 0.0
 
 
 def relay_with_liveness(
@@ -58,7 +63,9 @@ async def test_a_dead_consumers_entry_and_lease_are_taken_over_at_once(
     await claim_as_dead(any_env, survivor, p, "dead-1")
 
     await liveness.beat()
+    before = taken_over_from_the_dead()
     assert await survivor.take_over_dead() == 1
+    assert taken_over_from_the_dead() == before + 1  # on /metrics
 
     assert await status_of(any_env, p, mid) is MessageStatus.SENT
     assert len(telegram.requests) == 1

@@ -20,6 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.domain.channels import Channel
 from bot.domain.models import ConversationStatus
+from bot.metrics import REGISTRY
 from bot.slack import ids
 from bot.slack import intake as intake_module
 from bot.slack.intake import RERUN, slack_key
@@ -88,9 +89,11 @@ async def test_a_dead_process_s_follow_up_is_sent_and_answered_by_another(
     cid = await surface.contact("Sara", "Ahmed", identities={Channel.TELEGRAM: "7102"})
     body = command_body(surface, ids.FOLLOWUP, "Sara Ahmed Your fix is live")
     await left_by_a_dead_process(surface, FOLLOWUP, body)
+    adopted = REGISTRY.get_sample_value("slack_intake_adopted_total") or 0.0
 
     await until_worked(surface)
 
+    assert REGISTRY.get_sample_value("slack_intake_adopted_total") == adopted + 1  # /metrics
     [message] = await messages_of(surface, cid)
     assert message.text == "Your fix is live"
     assert message.idempotency_key == body["trigger_id"]  # the command's own key
