@@ -1191,6 +1191,10 @@ HOSTILE: dict[str, tuple[Channel, bytes]] = {
         Channel.TELEGRAM,
         telegram_message(1, STAMP).replace(str(STAMP).encode(), b"-1"),
     ),
+    "telegram-chat-id-true": (
+        Channel.TELEGRAM,
+        telegram_message(1, STAMP).replace(b'"chat": {"id": 42', b'"chat": {"id": true'),
+    ),
     "whatsapp-text-without-body": (
         Channel.WHATSAPP,
         whatsapp_message(1, STAMP).replace(b'{"body": "Hi, any news?"}', b'{"x": 1}'),

@@ -20,7 +20,7 @@ import hmac
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import aiohttp
 
@@ -189,6 +189,11 @@ def _refusal(status: int, answer: dict[str, Any], retry_after: float | None) -> 
     return SendResult.failed(f"Telegram refused the message ({detail})")
 
 
+def _integer(value: object) -> TypeGuard[int]:
+    """An integer in the JSON (`true` parses as one in Python, and is none)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _member_change(update: dict[str, Any]) -> list[WebhookEvent]:
     """`my_chat_member` in a private chat: "kicked" is the customer blocking the
     bot, "member" unblocking it. https://core.telegram.org/bots/api#chatmemberupdated"""
@@ -219,9 +224,9 @@ def _inbound(message: dict[str, Any]) -> list[WebhookEvent]:
     chat = message.get("chat")
     message_id = message.get("message_id")
     date = message.get("date")
-    if not isinstance(chat, dict) or not isinstance(chat.get("id"), int):
+    if not isinstance(chat, dict) or not _integer(chat.get("id")):
         raise MalformedWebhook("message without chat.id")
-    if not isinstance(message_id, int) or not isinstance(date, int):
+    if not _integer(message_id) or not _integer(date):
         raise MalformedWebhook("message without message_id or date")
     text = _describe(message)
     if text is None:
