@@ -190,11 +190,13 @@ async def admit(
     raw = await read_body(request, SLACK_MAX_BODY_BYTES)
     timestamp = _header(request, "X-Slack-Request-Timestamp")
     signature = _header(request, "X-Slack-Signature")
-    if not signature_valid(raw, timestamp, signature, signing_secret, now=clock()):
+    now = clock()
+    if not signature_valid(raw, timestamp, signature, signing_secret, now=now):
         # No body, no signature: only what tells a stale request from a forged one.
+        usable = timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= _TIMESTAMP_DIGITS
         logger.warning(
             "slack request refused: bad or stale signature",
-            extra={"timestamp": timestamp[: _TIMESTAMP_DIGITS + 2], "bytes": len(raw)},
+            extra={"age_seconds": int(now - int(timestamp)) if usable else None, "bytes": len(raw)},
         )
         raise web.HTTPUnauthorized(text="invalid request")
     try:
