@@ -30,7 +30,16 @@ def test_search_benchmark_quick_mode_prints_its_figures() -> None:
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["bench"] == "search" and result["contacts"] == 3000
-    fields = {"first_name_prefix", "full_name", "email", "phone_other_notation", "trailing_digits"}
+    fields = {
+        "first_name_prefix",
+        "full_name",
+        "email",
+        "phone_other_notation",
+        "trailing_digits",
+        "identity",
+        "username",
+    }
     assert set(result["p50_ms"]) == fields and set(result["p99_ms"]) == fields
     assert result["bytes_per_contact"] > 0
+    assert "username" in run.stdout and "identity" in run.stdout  # the table's rows
     assert "loaded" in run.stderr  # progress while loading
