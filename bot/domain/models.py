@@ -144,6 +144,9 @@ class Contact:
     #: Channel usernames (Telegram, Instagram), lower-cased, without `@`:
     #: findable, but not what we send to (that is the identity).
     handles: dict[Channel, str] = field(default_factory=dict)
+    #: Contacts merged into this one: their ids redirect here, their messages
+    #: stay in their own partitions (`OutboxStore.recent_messages` reads both).
+    merged_from: tuple[str, ...] = ()
 
     @property
     def index_terms(self) -> tuple[tuple[str, str], ...]:

@@ -240,18 +240,16 @@ class InboundService:
         contact = await self.contacts.find_by_identity(update.channel, update.recipient)
         if contact is None:
             return []
-        partition = ContactId.parse(contact.id).partition
         targets = []
-        for message_id in await self.outbox.recent_message_ids(contact.id, count=50):
-            message = await self.outbox.get_message(partition, message_id)
+        # With the messages of contacts merged into this one (in their partitions).
+        for message in await self.outbox.recent_messages(contact, count=50):
             if (
-                message is not None
-                and message.channel is update.channel
+                message.channel is update.channel
                 and message.sent_at is not None
                 and message.sent_at <= update.up_to
                 and message.status in (MessageStatus.SENT, MessageStatus.DELIVERED)
             ):
-                targets.append((partition, message_id))
+                targets.append((ContactId.parse(message.contact_id).partition, message.id))
         return targets
 
 

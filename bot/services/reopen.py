@@ -18,7 +18,6 @@ from bot.domain.windows import Decision
 from bot.services.conversations import ConversationService
 from bot.services.followup import FollowupService
 from bot.store.contacts import ContactStore
-from bot.store.keys import ContactId
 from bot.store.outbox import OutboxStore
 
 #: How many of the latest outbound messages the answer shows.
@@ -83,11 +82,7 @@ class ReopenService:
     async def _result(
         self, outcome: ReopenOutcome, before: Contact, after: Contact
     ) -> ReopenResult:
-        partition = ContactId.parse(after.id).partition
-        messages = []
-        for message_id in await self.outbox.recent_message_ids(after.id, RECENT_MESSAGES):
-            message = await self.outbox.get_message(partition, message_id)
-            if message is not None:
-                messages.append(message)
+        # A merged contact's messages are the survivor's history too.
+        messages = await self.outbox.recent_messages(after, RECENT_MESSAGES)
         decisions = await self.followups.decisions_for(after)
         return ReopenResult(outcome, before, after, tuple(messages), tuple(decisions))

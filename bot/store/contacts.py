@@ -277,6 +277,7 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
         email_subject=data.get(F_EMAIL_SUBJECT, ""),
         reachability=reachability,
         handles=handles,
+        merged_from=tuple(merged_from(data.get(F_MERGED_FROM, ""))),
     )
 
 

@@ -543,6 +543,26 @@ class OutboxStore:
         data = cast(dict[str, str], await self.redis.hgetall(key))
         return message_from_hash(message_id, data) if data else None
 
+    async def recent_messages(self, contact: Contact, count: int = 5) -> list[OutboundMessage]:
+        """The contact's latest outbound messages, newest first, with those of the
+        contacts merged into it (kept in their own partitions)."""
+        owners = [ContactId.parse(cid) for cid in (contact.id, *contact.merged_from)]
+        pipe = self.redis.pipeline(transaction=False)
+        for cid in owners:
+            pipe.lrange(self.keys.contact_messages(cid), 0, count - 1)
+        lists: list[list[str]] = await pipe.execute()
+        refs = [(cid.partition, mid) for cid, ids in zip(owners, lists, strict=True) for mid in ids]
+        pipe = self.redis.pipeline(transaction=False)
+        for partition, message_id in refs:
+            pipe.hgetall(self.keys.message(partition, message_id))
+        rows: list[dict[str, str]] = await pipe.execute() if refs else []
+        messages = [
+            message_from_hash(mid, row) for (_, mid), row in zip(refs, rows, strict=True) if row
+        ]
+        if len(owners) > 1:  # each list is newest first; together they need sorting
+            messages.sort(key=lambda m: to_epoch(m.created_at) if m.created_at else 0, reverse=True)
+        return messages[:count]
+
     async def recent_message_ids(self, contact_id: str, count: int = 5) -> Sequence[str]:
         cid = ContactId.parse(contact_id)
         key = self.keys.contact_messages(cid)

@@ -115,13 +115,20 @@ async def test_merge_keeps_every_identity_message_and_thread_link(
     assert message is not None and message.contact_id == merged_id
     owner = await any_env.contacts.get(message.contact_id)
     assert owner is not None and owner.id == survivor_id
+    # The survivor's history holds it (read from the merged contact's partition).
+    assert owner.merged_from == (merged_id,)
+    assert [m.id for m in await any_env.outbox.recent_messages(owner)] == [message_id]
     # Writes meant for the merged contact go to the survivor.
     later = now + timedelta(minutes=5)
     after = await any_env.contacts.record_inbound(merged_id, Channel.TELEGRAM, later, later)
     assert after.id == survivor_id
     assert after.conversation.last_inbound_at[Channel.TELEGRAM] == later
     # A follow-up to the merged id is committed on the survivor.
-    await send(any_env, later, merged_id, Channel.TELEGRAM, "k-merge-2")
+    second = await send(any_env, later, merged_id, Channel.TELEGRAM, "k-merge-2")
+    survivor = await any_env.contacts.require(survivor_id)
+    history = await any_env.outbox.recent_messages(survivor)
+    assert [m.id for m in history] == [second, message_id]  # newest first, both partitions
+    assert ContactId.parse(history[0].contact_id).partition == 2
     assert (await any_env.contacts.merge(survivor_id, merged_id, now)).id == survivor_id
 
 
