@@ -173,12 +173,45 @@ def _relay_ctx(
     return relay
 
 
-async def _serve_web(settings: Settings, url: str) -> int:
+#: How often `serve` looks whether the embedded Redis it started is still running.
+EMBEDDED_WATCH_SECONDS = 1.0
+
+
+async def _keep_embedded_running(embedded: RedisServer, stop: asyncio.Event) -> None:
+    """Start the embedded Redis again if it dies (killed, crashed, out of memory):
+    `serve` is its only supervisor. Its append-only file keeps what was written."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), EMBEDDED_WATCH_SECONDS)
+        if stop.is_set() or embedded.running:
+            continue
+        logger.warning("the embedded Redis stopped; starting it again")
+        embedded.stop()  # collect the dead process and close its log
+        try:
+            await asyncio.to_thread(embedded.start, EMBEDDED_START_TIMEOUT)
+            logger.info("the embedded Redis is running again", extra={"pid": embedded.pid})
+        except RedisServerError as error:
+            logger.error("could not start the embedded Redis again", extra={"error": str(error)})
+
+
+async def _serve_web(settings: Settings, url: str, embedded: RedisServer | None = None) -> int:
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    watch = None
+    if embedded is not None:
+        watch = asyncio.create_task(_keep_embedded_running(embedded, stop), name="embedded")
+    try:
+        return await _serve_app(settings, url, stop)
+    finally:
+        stop.set()
+        if watch is not None:
+            await asyncio.wait({watch}, timeout=EMBEDDED_WATCH_SECONDS)
+
+
+async def _serve_app(settings: Settings, url: str, stop: asyncio.Event) -> int:
     from bot.app import build_web_app
     from bot.runtime import tune_gc
 
-    stop = asyncio.Event()
-    _install_stop_signals(stop)
     redis = _connect(settings, url)
     if not await _wait_for_redis(redis, stop):
         await redis.aclose()
@@ -247,7 +280,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                     embedded.start(timeout=EMBEDDED_START_TIMEOUT)
             url = f"unix://{sock}"
         with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-            return runner.run(_serve_web(settings, url))
+            return runner.run(_serve_web(settings, url, embedded))
     except RedisServerError as error:
         print(f"followup serve: {error}", file=sys.stderr)
         return EXIT_FAILURE

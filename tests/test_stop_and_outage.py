@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -14,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from bot.store.server import RedisServer, free_port
-from tests.test_cli import cli_env, data_dir, followup, http_get, wait_for_http
+from tests.test_cli import (
+    cli_env,
+    data_dir,
+    embedded_redis_info,
+    followup,
+    http_get,
+    wait_for_http,
+    wait_until_gone,
+)
 
 __all__ = ["data_dir"]
 
@@ -165,3 +174,26 @@ def test_serve_rides_out_redis_going_away_with_healthz_503_meanwhile(data_dir: P
             serve.kill()
             serve.communicate()
         redis.stop()
+
+
+def test_serve_starts_its_embedded_redis_again_when_it_dies(data_dir: Path) -> None:
+    port = free_port()
+    serve = followup("serve", env=cli_env(DATA_DIR=str(data_dir), PORT=str(port)), cwd=data_dir)
+    health = f"http://127.0.0.1:{port}/healthz"
+    try:
+        assert wait_for_http(health, serve)[0] == 200
+        first = int(str(embedded_redis_info(data_dir)["process_id"]))
+        os.kill(first, signal.SIGKILL)
+
+        deadline = time.monotonic() + 10
+        while http_get(health)[0] != 200 or not wait_until_gone(first, 0):
+            assert time.monotonic() < deadline, "the embedded Redis did not come back"
+            time.sleep(0.1)
+        assert int(str(embedded_redis_info(data_dir)["process_id"])) != first
+        assert serve.poll() is None
+
+        assert stop_within(serve) < STOP_SECONDS
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+            serve.communicate()
