@@ -38,6 +38,7 @@ __all__ = [
     "adapt_at_send",
     "after_free_text",
     "at_send",
+    "count_at_send",
     "decide",
     "free_text_closes_at",
     "timeless_decision",
@@ -356,6 +357,22 @@ def at_send(
         if counted_in_month
         else window.viber_month_count,
     )
+
+
+def count_at_send(decision: Decision, mode: SendMode, *, counted_in_window: bool) -> int | None:
+    """The WeChat window count a send must take as it goes: the limit to take
+    it under, or None when the send takes no count.
+
+    A message counted by the commit in an earlier window (the customer wrote
+    since: a new window, a new count) is not in the current window's count;
+    it goes only if that count has room, and then it is one of its messages.
+    The store takes the count atomically with the send's decision
+    (`OutboxStore.count_in_window`): at the limit, the message is refused,
+    as the commit would refuse it.
+    """
+    if mode is SendMode.REFUSED or not decision.counts_toward_wechat_window or counted_in_window:
+        return None
+    return decision.counter_limit
 
 
 def adapt_at_send(

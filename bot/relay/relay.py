@@ -52,11 +52,16 @@ from bot.domain.windows import (
     PolicySettings,
     SendMode,
     adapt_at_send,
+    count_at_send,
     decide,
     timeless_decision,
 )
 from bot.metrics import REGISTRY
-from bot.services.followup import window_input_at_send
+from bot.services.followup import (
+    counted_in_current_window,
+    current_wechat_window,
+    window_input_at_send,
+)
 from bot.services.inbound import ThreadSink, post_reachability
 from bot.slack.i18n import t
 from bot.store.connection import RedisClient
@@ -76,6 +81,12 @@ WINDOW_CLOSED_BEFORE_SEND = "The messaging window closed before the message coul
 WECHAT_REFUSED_WINDOW = (
     "WeChat refused this window's messages already: nothing more until the customer writes"
 )
+WECHAT_COUNT_SPENT = (
+    "This WeChat window's {limit} messages were used before this one could be sent "
+    "(it was counted in an earlier window): nothing more until the customer writes"
+)
+#: Rounds of deciding again when a WeChat window count meets a customer writing.
+COUNT_ROUNDS = 4
 #: Contacts remembered as "read again before sending" (see `Relay._learned_about`).
 LEARNED_REMEMBERED = 10_000
 #: How long a worker trusts its last read of LINE's learned monthly limit.
@@ -458,18 +469,9 @@ class Relay:
         refusal = await self._refused_before_send(contact, message)
         if refusal:
             return SendRecord(claimed, MessageStatus.FAILED, refusal)
-        mode = await self._mode_now(contact, message)
+        mode, why = await self._mode_now(contact, message)
         if mode is SendMode.REFUSED:
-            learned = (
-                contact.conversation.wechat_learned_now()
-                if message.channel is Channel.WECHAT
-                else None
-            )
-            return SendRecord(
-                claimed,
-                MessageStatus.OUTSIDE_WINDOW,
-                WECHAT_REFUSED_WINDOW if learned else WINDOW_CLOSED_BEFORE_SEND,
-            )
+            return SendRecord(claimed, MessageStatus.OUTSIDE_WINDOW, why)
         request = OutboundRequest(
             message_id=message.id,
             channel=message.channel,
@@ -565,25 +567,50 @@ class Relay:
             self._line_spent = (time.monotonic(), True)
         return SendRecord(claimed, MessageStatus.FAILED, result.reason)
 
-    async def _mode_now(self, contact: Contact, message: OutboundMessage) -> SendMode:
-        """The relay decides again: adapt where no new choice is needed, else refuse."""
+    async def _mode_now(self, contact: Contact, message: OutboundMessage) -> tuple[SendMode, str]:
+        """The relay decides again: adapt where no new choice is needed, else
+        refuse (REFUSED and why, in words)."""
         channel = message.channel
         queued = _MODES[message.mode]
         timeless = timeless_decision(channel)
         if timeless is not None:  # no window: no clock, no snapshot needed
-            return adapt_at_send(queued, _FORMS[message.form], message.tag, timeless)
+            mode = adapt_at_send(queued, _FORMS[message.form], message.tag, timeless)
+            return mode, WINDOW_CLOSED_BEFORE_SEND
         now = self.clock()
         viber = await self.outbox.viber_count(now) if channel is Channel.VIBER else 0
-        window = window_input_at_send(contact, message, viber, now)
-        decision = decide(channel, window, now, self.policy)
-        mode = adapt_at_send(queued, _FORMS[message.form], message.tag, decision)
+        for _ in range(COUNT_ROUNDS):
+            window = window_input_at_send(contact, message, viber, now)
+            decision = decide(channel, window, now, self.policy)
+            mode = adapt_at_send(queued, _FORMS[message.form], message.tag, decision)
+            if mode is SendMode.REFUSED:
+                learned = channel is Channel.WECHAT and contact.conversation.wechat_learned_now()
+                return mode, WECHAT_REFUSED_WINDOW if learned else WINDOW_CLOSED_BEFORE_SEND
+            counted = counted_in_current_window(contact, message)
+            limit = count_at_send(decision, mode, counted_in_window=counted)
+            start = current_wechat_window(contact)
+            if limit is None or start is None:
+                break
+            # Counted in an earlier window: it is one of this window's messages
+            # now, if this window's count has room (checked as it is taken).
+            taken = await self.outbox.count_in_window(message, contact.id, start, limit)
+            if taken == "ok":
+                break
+            if taken == "limit":
+                return SendMode.REFUSED, WECHAT_COUNT_SPENT.format(limit=limit)
+            # The customer wrote again meanwhile (or the contact was merged).
+            fresh = await self.contacts.get(contact.id)
+            if fresh is None:
+                return SendMode.REFUSED, WINDOW_CLOSED_BEFORE_SEND
+            contact = fresh
+        else:  # the contact kept moving: refused, never sent uncounted
+            return SendMode.REFUSED, WINDOW_CLOSED_BEFORE_SEND
         if (
             mode is SendMode.CHATBOT
             and queued is not SendMode.CHATBOT
             and not await self.outbox.reserve_viber(now, decision.counter_limit)
         ):
-            return SendMode.REFUSED  # now chatbot-initiated, and the quota is gone
-        return mode
+            return SendMode.REFUSED, WINDOW_CLOSED_BEFORE_SEND  # the quota is gone
+        return mode, ""
 
     async def finish(self, partition: int, records: list[SendRecord]) -> None:
         """Record outcomes, acknowledge their entries, give back their leases (one

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
-from bot.domain.models import Contact, ConversationStatus, OutboundMessage
+from bot.domain.models import Contact, ConversationStatus, OutboundMessage, to_epoch
 from bot.domain.reachability import ReachScope, Unreachable
 from bot.domain.windows import (
     Decision,
@@ -108,12 +108,6 @@ def window_input_at_send(
     """The policy's view when the relay sends `message`: the contact's state now,
     without the message's own count where the commit counted it already."""
     channel = message.channel
-    conv = contact.conversation
-    counted_in_window = (
-        channel is Channel.WECHAT
-        and message.counted_window is not None
-        and message.counted_window == conv.wechat_window_start
-    )
     counted_in_month = (
         channel is Channel.VIBER
         and message.mode == SendMode.CHATBOT.value
@@ -122,8 +116,26 @@ def window_input_at_send(
     )
     return at_send(
         window_input(contact, channel, viber_count, now),
-        counted_in_window=counted_in_window,
+        counted_in_window=counted_in_current_window(contact, message),
         counted_in_month=counted_in_month,
+    )
+
+
+def current_wechat_window(contact: Contact) -> int | None:
+    """The start (epoch s) of the contact's current WeChat window: their last
+    WeChat message; None when they never wrote there."""
+    start = contact.conversation.last_inbound_at.get(Channel.WECHAT)
+    return to_epoch(start) if start is not None else None
+
+
+def counted_in_current_window(contact: Contact, message: OutboundMessage) -> bool:
+    """Whether `message` is in the current WeChat window's count already: its
+    commit (or an earlier send) counted it in the window still current. One
+    counted in an earlier window is not (the customer wrote since)."""
+    return (
+        message.channel is Channel.WECHAT
+        and message.counted_window is not None
+        and message.counted_window == current_wechat_window(contact)
     )
 
 

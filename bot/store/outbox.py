@@ -358,6 +358,34 @@ class OutboxStore:
             return CommitResult(CommitOutcome.LIMIT, message_id, detail=result.detail)
         return CommitResult(CommitOutcome.MOVED, message_id, detail=result.detail)
 
+    async def count_in_window(
+        self, message: OutboundMessage, contact_id: str, window: int, limit: int | None
+    ) -> str:
+        """Count `message` in the WeChat window of contact `contact_id` (the
+        message's, or the one it was merged into) starting at `window` (epoch s) as
+        it is sent, if that count is under `limit` (`windows.count_at_send`).
+
+        One script call on the contact's slot: the window must still be the
+        current one, the count under the limit; then the count grows by one
+        and the message records that window (a retry of it is counted once).
+        Returns "ok", "limit" (the window's count is spent: not sent) or
+        "moved" (the customer wrote again, or the contact was merged: decide
+        again).
+        """
+        cid = ContactId.parse(contact_id)
+        change = Change(self.keys.contact(cid)).must_exist(True)
+        change.expect(INBOUND_FIELD + Channel.WECHAT.value, str(window))
+        change.counter(F_WECHAT_COUNT, F_WECHAT_WINDOW, str(window), limit)
+        partition = ContactId.parse(message.contact_id).partition
+        if partition == cid.partition:
+            # Else the contact was merged into one on another slot since the
+            # commit: the message keeps its old window (a retry counts again).
+            change.hset_at(self.keys.message(partition, message.id), {"cw": str(window)})
+        result = await apply_change(self.redis, change)
+        if result.ok or result.outcome == "limit":
+            return result.outcome
+        return "moved"
+
     async def record_outside_window(self, draft: OutboundDraft, now: datetime) -> str:
         """Record a send the window rules refused: ❗, not relayed.
 

@@ -10,10 +10,12 @@ from bot.domain.channels import Channel
 from bot.domain.windows import (
     WECHAT_CLOSED_LEARNED,
     WECHAT_LIMIT_LEARNED,
+    Form,
     PolicySettings,
     SendMode,
     WindowInput,
     at_send,
+    count_at_send,
     decide,
 )
 
@@ -91,3 +93,28 @@ def test_wechat_refusals_learned_refuse_before_sending(learned: dict[str, bool],
     decision = decide(Channel.WECHAT, window, NOW, PolicySettings(wechat_window_messages=20))
     assert decision.mode is SendMode.REFUSED
     assert decision.reason.key == key
+
+
+@pytest.mark.parametrize(
+    ("channel", "window", "counted_in_window", "limit"),
+    [
+        # Counted by the commit in this window: nothing more to take.
+        (Channel.WECHAT, WindowInput(last_inbound_at=WROTE, outbound_in_window=3), True, None),
+        # Counted in an earlier window (or never): one of this window's now.
+        (Channel.WECHAT, WindowInput(last_inbound_at=WROTE, outbound_in_window=3), False, 4),
+        # This window is spent: refused, nothing taken.
+        (Channel.WECHAT, WindowInput(last_inbound_at=WROTE, outbound_in_window=4), False, None),
+        # No WeChat window count elsewhere.
+        (Channel.VIBER, WindowInput(last_inbound_at=WROTE), False, None),
+        (Channel.TELEGRAM, WindowInput(), False, None),
+    ],
+    ids=["counted-here", "counted-before", "new-window-spent", "viber", "telegram"],
+)
+def test_count_at_send_takes_the_current_window_count_once(
+    channel: Channel, window: WindowInput, counted_in_window: bool, limit: int | None
+) -> None:
+    settings = PolicySettings(wechat_window_messages=4)
+    judged = at_send(window, counted_in_window=counted_in_window)
+    decision = decide(channel, judged, NOW, settings)
+    mode = decision.check(Form.TEXT)
+    assert count_at_send(decision, mode, counted_in_window=counted_in_window) == limit

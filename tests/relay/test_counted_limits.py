@@ -19,7 +19,7 @@ from bot.channels.base import Connector
 from bot.channels.viber import ViberConnector
 from bot.channels.wechat import WeChatConnector
 from bot.domain.channels import Channel
-from bot.domain.models import MessageStatus
+from bot.domain.models import MessageStatus, to_epoch
 from bot.domain.windows import Form, PolicySettings
 from bot.relay.relay import Relay, RelayTuning
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
@@ -148,3 +148,107 @@ async def test_viber_the_last_message_of_the_monthly_quota_reaches_viber(
         statuses = await relay_all(env, clock, policy, connector, cid)
         assert len(fake.requests) == LIMIT
     assert statuses == [MessageStatus.SENT] * LIMIT
+
+
+def wechat_connector(
+    fake: FakeWeChat, env: StoreEnv, http: aiohttp.ClientSession
+) -> WeChatConnector:
+    return WeChatConnector(
+        settings(
+            {
+                "wechat_app_id": FakeWeChat.app_id,
+                "wechat_app_secret": FakeWeChat.app_secret,
+                "wechat_token": "t",
+            },
+            wechat_api_url=fake.url,
+        ),
+        http,
+        redis=env.redis,
+        token_key=f"{env.keys.prefix}:wechat:access_token",
+        nonce_key=env.keys.wechat_nonce,
+        timeout=0.5,
+    )
+
+
+async def carried_over(
+    env: StoreEnv, clock: Clock, policy: PolicySettings, sent_in_new_window: int
+) -> tuple[str, str]:
+    """A follow-up committed (and counted) in window W1, then the customer
+    writes (W2, a new count), then `sent_in_new_window` follow-ups in W2."""
+    draft = ContactDraft(
+        first_name="Sara",
+        identities={Channel.WECHAT: "oLOkR5PG536EbZgd9WcCfGaLfoM8"},
+        last_inbound_at={Channel.WECHAT: clock.now - timedelta(hours=3)},
+    )
+    cid = (await env.contacts.create(draft, clock.now)).contact_id
+    service = FollowupService(env.contacts, env.outbox, policy, clock)
+    old = await service.send(
+        FollowupRequest(cid, Channel.WECHAT, "U_A", "old", Form.TEXT, text="Your order shipped")
+    )
+    assert old.outcome is FollowupOutcome.ACCEPTED and old.message_id
+    await env.contacts.record_inbound(
+        cid, Channel.WECHAT, clock.now - timedelta(minutes=5), clock.now
+    )
+    for n in range(sent_in_new_window):
+        result = await service.send(
+            FollowupRequest(cid, Channel.WECHAT, "U_A", f"new{n}", Form.TEXT, text=f"Update {n}")
+        )
+        assert result.outcome is FollowupOutcome.ACCEPTED
+    return cid, old.message_id
+
+
+async def test_wechat_a_message_counted_in_an_earlier_window_counts_in_the_one_it_goes_in(
+    env: StoreEnv, now: datetime, http: aiohttp.ClientSession
+) -> None:
+    clock = Clock(now)
+    policy = PolicySettings(wechat_window_messages=LIMIT)
+    cid, old_id = await carried_over(env, clock, policy, LIMIT - 1)
+    async with FakeWeChat() as fake:
+        statuses = await relay_all(env, clock, policy, wechat_connector(fake, env, http), cid)
+        texts = [r.json["text"]["content"] for r in fake.sends]
+    assert statuses == [MessageStatus.SENT] * LIMIT
+    assert "Your order shipped" in texts and len(texts) == LIMIT
+    contact = await env.contacts.require(cid)
+    # The window's count holds every message sent in it: one more is refused.
+    assert contact.conversation.wechat_count_in_current_window() == LIMIT
+    message = await env.outbox.get_message(ContactId.parse(cid).partition, old_id)
+    assert message is not None and message.counted_window == to_epoch(now - timedelta(minutes=5))
+    service = FollowupService(env.contacts, env.outbox, policy, clock)
+    more = await service.send(FollowupRequest(cid, Channel.WECHAT, "U_A", "more", text="More"))
+    assert more.outcome is FollowupOutcome.REFUSED
+
+
+async def test_wechat_a_message_counted_in_an_earlier_window_waits_not_when_the_new_one_is_spent(
+    env: StoreEnv, now: datetime, http: aiohttp.ClientSession
+) -> None:
+    clock = Clock(now)
+    policy = PolicySettings(wechat_window_messages=LIMIT)
+    cid, old_id = await carried_over(env, clock, policy, LIMIT)
+    async with FakeWeChat() as fake:
+        await relay_all(env, clock, policy, wechat_connector(fake, env, http), cid)
+        texts = [r.json["text"]["content"] for r in fake.sends]
+    assert "Your order shipped" not in texts and len(texts) == LIMIT
+    message = await env.outbox.get_message(ContactId.parse(cid).partition, old_id)
+    assert message is not None and message.status is MessageStatus.OUTSIDE_WINDOW
+    contact = await env.contacts.require(cid)
+    assert contact.conversation.wechat_count_in_current_window() == LIMIT
+
+
+async def test_the_count_a_send_takes_is_checked_as_it_is_taken(
+    env: StoreEnv, now: datetime
+) -> None:
+    """The store side: the window's count is read and grown in one script call,
+    so a send decided just before the count filled up is still refused."""
+    clock = Clock(now)
+    policy = PolicySettings(wechat_window_messages=LIMIT)
+    cid, old_id = await carried_over(env, clock, policy, LIMIT)
+    p = ContactId.parse(cid).partition
+    message = await env.outbox.get_message(p, old_id)
+    assert message is not None
+    window = to_epoch(now - timedelta(minutes=5))
+    assert await env.outbox.count_in_window(message, cid, window, LIMIT) == "limit"
+    assert await env.outbox.count_in_window(message, cid, window, LIMIT + 1) == "ok"
+    # A window that is no longer the customer's last is not counted in.
+    assert await env.outbox.count_in_window(message, cid, window - 60, LIMIT + 5) == "moved"
+    contact = await env.contacts.require(cid)
+    assert contact.conversation.wechat_count_in_current_window() == LIMIT + 1
