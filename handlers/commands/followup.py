@@ -70,6 +70,10 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await deliver(answer, blocks)
         elif lookup.contact is None:
             await deliver(*text_answer(t("lookup.not_found", lang, query=escape(query))))
+        elif not message and RERUN in body:
+            # Worked again after a crash: the trigger (3 s) to open the modal is gone.
+            name = escape(lookup.contact.display_name)
+            await deliver(*text_answer(t("compose.late", lang, name=name)))
         elif not message:
             opened = await flow.open(
                 contact_id=lookup.contact.id,

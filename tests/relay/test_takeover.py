@@ -155,3 +155,40 @@ async def test_a_relay_started_again_in_the_same_process_resumes_its_own_entries
     assert await status_of(any_env, p, mid) is MessageStatus.SENT
     assert len(telegram.requests) == 1
     assert (await any_env.redis.xpending(any_env.keys.outbox(p), GROUP))["pending"] == 0
+
+
+async def test_an_outcome_is_recorded_as_soon_as_the_channel_answers(
+    any_env: StoreEnv, now: datetime
+) -> None:
+    """Not at the end of the batch: a crash can only repeat a request still at the
+    channel, not one answered while a slower send of the same batch was out."""
+    clock = Clock(now)
+    p1, quick = await accepted(any_env, clock, Channel.TELEGRAM, None, key="quick")
+    for attempt in range(64):  # the same partition: one batch, one recorder
+        p2, slow = await accepted(any_env, clock, Channel.TELEGRAM, None, key=f"slow{attempt}")
+        if p2 == p1:
+            break
+    assert p2 == p1
+    gate = asyncio.Event()
+
+    class OneSlow(ScriptedChannel):
+        async def send(self, message: OutboundRequest) -> SendResult:
+            if message.message_id == slow:
+                await gate.wait()  # still at the channel
+            return await super().send(message)
+
+    relay, _ = relay_with_liveness(any_env, clock, OneSlow(Channel.TELEGRAM), "one")
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        for _ in range(300):
+            if await status_of(any_env, p1, quick) is MessageStatus.SENT:
+                break
+            await asyncio.sleep(0.01)
+        assert await status_of(any_env, p1, quick) is MessageStatus.SENT
+        assert await status_of(any_env, p2, slow) is MessageStatus.QUEUED
+    finally:
+        gate.set()
+        stop.set()
+        await task
+    assert await status_of(any_env, p2, slow) is MessageStatus.SENT

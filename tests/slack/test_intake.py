@@ -178,3 +178,19 @@ async def test_work_cut_by_a_redis_outage_is_done_when_redis_is_back(
 
     assert len(runs) == 2 and RERUN not in runs[0] and runs[1][RERUN] is True
     assert failures == []  # done, not refused
+
+
+async def test_an_adopted_command_to_open_the_composer_says_to_run_it_again(
+    surface: Surface,
+) -> None:
+    """Its trigger (3 s) is gone by the time another process works it: no modal
+    can open, so the agent is told so instead of an apology."""
+    await surface.contact("Hana", "Aziz", identities={Channel.TELEGRAM: "7106"})
+    body = command_body(surface, ids.FOLLOWUP, "Hana Aziz")
+    await left_by_a_dead_process(surface, FOLLOWUP, body)
+
+    await until_worked(surface)
+
+    assert surface.slack.calls_to("views.open") == []
+    [answer] = surface.slack.answers_to(body["response_url"])
+    assert "could not open in time" in answer["text"] and "Hana Aziz" in answer["text"]
