@@ -41,6 +41,7 @@ from bot.store.contacts import (
     F_EMAIL_THREAD_ID,
     F_FIRST,
     F_LAST,
+    F_MERGED_INTO,
     F_STATUS,
     F_WECHAT_COUNT,
     F_WECHAT_LEARNED,
@@ -69,11 +70,13 @@ MESSAGE_FIELDS = (
     "at", "h", "cmid", "ik", "why", "sat", "cw",
 )  # fmt: skip
 #: A contact's fields a send needs: its name, e-mail thread and WeChat counter
-#: (and what WeChat refused), and per channel (the channel value appended) its
-#: identity, window start and reachability.
+#: (and what WeChat refused), whether it was merged into another, and per
+#: channel (the channel value appended) its identity, window start and
+#: reachability.
 SEND_CONTACT_FIELDS = (F_FIRST, F_LAST, F_EMAIL_THREAD_ID, F_EMAIL_SUBJECT, F_WECHAT_COUNT,
-                       F_WECHAT_WINDOW, F_WECHAT_LEARNED)  # fmt: skip
+                       F_WECHAT_WINDOW, F_WECHAT_LEARNED, F_MERGED_INTO)  # fmt: skip
 SEND_CONTACT_CHANNEL_FIELDS = (IDENTITY_FIELD, INBOUND_FIELD, UNREACHABLE_FIELD)
+SEND_MERGED_AT = SEND_CONTACT_FIELDS.index(F_MERGED_INTO)
 _CLAIM_SPEC = json.dumps(
     {
         "queued": MessageStatus.QUEUED.value,
@@ -484,7 +487,11 @@ class OutboxStore:
                 continue
             message = message_from_values(entry.message_id, reply[1])
             contact = None
-            if reply[2] is not None:
+            if reply[2] is not None and reply[2][SEND_MERGED_AT]:
+                # Queued before its contact was merged: the survivor's windows,
+                # identities and reachability decide now (rare: a read more).
+                contact = await self.contacts.get(message.contact_id)
+            elif reply[2] is not None:
                 contact = _contact_for_send(message.contact_id, message.channel, reply[2])
             claimed.append(ClaimedSend(entry.entry_id, message, contact))
         return claimed
@@ -604,8 +611,8 @@ def _contact_for_send(contact_id: str, channel: Channel, values: Sequence[str | 
     """The contact as a send on `channel` sees it, from `SEND_CONTACT_FIELDS` and
     `SEND_CONTACT_CHANNEL_FIELDS` (what `contact_from_hash` would make of them,
     built directly: a hot path)."""
-    (first, last, email_thread, subject, wechat_count, wechat_window, wechat_learned, identity,
-     inbound, unreachable) = values  # fmt: skip
+    (first, last, email_thread, subject, wechat_count, wechat_window, wechat_learned, _merged,
+     identity, inbound, unreachable) = values  # fmt: skip
     since = _moment(inbound)
     learned, learned_window = parse_wechat_learned(wechat_learned)
     reach = decode_unreachable(unreachable) if unreachable else None

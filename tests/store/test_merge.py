@@ -199,3 +199,28 @@ async def test_a_process_starting_finishes_an_interrupted_merge(
     mp = ContactId.parse(merged_id).partition
     assert await any_env.redis.zcard(any_env.keys.merging(mp)) == 0
     await assert_merged(any_env, survivor_id, merged_id)
+
+
+async def test_a_message_queued_before_the_merge_is_sent_as_the_survivor_stands(
+    any_env: StoreEnv, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay's claim reads the merged contact's survivor: its latest window counts."""
+    from bot.store.outbox import OutboxEntry
+
+    survivor_id, merged_id = await two_contacts(any_env, now, monkeypatch)
+    message_id = await send(any_env, now, merged_id, Channel.TELEGRAM, "k-queued")
+    await any_env.contacts.merge(survivor_id, merged_id, now)
+    later = now + timedelta(hours=2)
+    await any_env.contacts.record_inbound(survivor_id, Channel.TELEGRAM, later, later)
+
+    mp = ContactId.parse(merged_id).partition
+    stream = any_env.keys.outbox(mp)
+    await any_env.redis.xgroup_create(stream, "relay", id="0", mkstream=True)
+    [(_, read)] = await any_env.redis.xreadgroup("relay", "w1", {stream: ">"}, count=10)
+    entries = [OutboxEntry(entry_id, f["m"], f["c"]) for entry_id, f in read]
+    [claimed] = await any_env.outbox.claim_batch(mp, "relay", "w1", 30_000, entries)
+
+    assert claimed.message.id == message_id and claimed.contact is not None
+    assert claimed.contact.id == survivor_id
+    assert claimed.contact.identities[Channel.TELEGRAM] == "548213907"
+    assert claimed.contact.conversation.last_inbound_at[Channel.TELEGRAM] == later
