@@ -54,7 +54,7 @@ def sms(body: str) -> Callable[[int], bytes]:
     return build
 
 
-def telegram(status: str) -> Callable[[int], bytes]:
+def telegram(status: str, date: int = STAMP) -> Callable[[int], bytes]:
     # https://core.telegram.org/bots/api#chatmemberupdated
     def build(n: int) -> bytes:
         bot = {"id": 7, "is_bot": True, "first_name": "Acme", "username": "acme_bot"}
@@ -65,7 +65,7 @@ def telegram(status: str) -> Callable[[int], bytes]:
                 "my_chat_member": {
                     "chat": {"id": TELEGRAM_CHAT, "first_name": "Sara", "type": "private"},
                     "from": {"id": TELEGRAM_CHAT, "is_bot": False, "first_name": "Sara"},
-                    "date": STAMP,
+                    "date": date,
                     "old_chat_member": {"user": bot, "status": old},
                     "new_chat_member": {"user": bot, "status": status},
                 },
@@ -171,3 +171,35 @@ async def test_a_channel_event_makes_the_identity_unreachable_then_reachable_aga
 
     assert (await post(client, channel, case.signed(back(2)))).status == 200
     assert (await env.contacts.require(cid)).unreachable(channel) is None
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "blocked"),
+    [
+        # In order: the later one wins.
+        (("kicked", -60), ("member", 0), False),
+        (("member", -60), ("kicked", 0), True),
+        # Out of order (a webhook retried late): the older one changes nothing.
+        (("member", 0), ("kicked", -60), False),
+        (("kicked", 0), ("member", -60), True),
+    ],
+    ids=["kicked-then-member", "member-then-kicked", "late-kicked", "late-member"],
+)
+async def test_a_telegram_member_change_older_than_the_recorded_one_changes_nothing(
+    client: Client,  # noqa: F811
+    env: StoreEnv,
+    first: tuple[str, int],
+    then: tuple[str, int],
+    blocked: bool,
+) -> None:
+    draft = ContactDraft(first_name="Sara", identities={Channel.TELEGRAM: str(TELEGRAM_CHAT)})
+    cid = (await env.contacts.create(draft, NOW)).contact_id
+    case = BY_CHANNEL[Channel.TELEGRAM]
+    for n, (status, seconds) in enumerate((first, then)):
+        hook = case.signed(telegram(status, STAMP + seconds)(n))
+        assert (await post(client, Channel.TELEGRAM, hook)).status == 200
+    unreachable = (await env.contacts.require(cid)).unreachable(Channel.TELEGRAM)
+    if blocked:
+        assert unreachable is not None and unreachable.reason is UnreachableReason.BLOCKED
+    else:
+        assert unreachable is None

@@ -136,6 +136,9 @@ class Contact:
     indexed: str = ""
     #: Identities the customer cannot be reached on now, and why (absent: reachable).
     reachability: dict[Channel, Unreachable] = field(default_factory=dict)
+    #: The time of the newest reachability event recorded per identity, either
+    #: way (`reachability.event_applies`: an older one changes nothing).
+    reachability_at: dict[Channel, datetime] = field(default_factory=dict)
 
     def unreachable(self, channel: Channel) -> Unreachable | None:
         """Why the contact cannot be reached on `channel` now; None when they can."""

@@ -28,6 +28,7 @@ __all__ = [
     "ReachScope",
     "Unreachable",
     "UnreachableReason",
+    "event_applies",
     "sms_keyword",
 ]
 
@@ -117,6 +118,20 @@ class Unreachable:
         if self.scope is ReachScope.ALL:
             return True
         return (template_category or "").upper() == "MARKETING"
+
+
+def event_applies(at: datetime, recorded: datetime | None) -> bool:
+    """Whether a reachability event of time `at` changes an identity whose
+    newest recorded event is of time `recorded` (None: none recorded).
+
+    Webhooks arrive late and out of order (a Telegram "kicked" retried after a
+    newer "member", an SMS STOP delivered after a later START): an event older
+    than the one recorded is stale and changes nothing. Times are compared in
+    whole seconds (Telegram's `date`, and what the store keeps); a tie applies.
+    """
+    if recorded is None:
+        return True
+    return int(at.timestamp()) >= int(recorded.timestamp())
 
 
 def sms_keyword(text: str, opt_out_type: str | None = None) -> bool | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from bot.channels.base import InboundMessage, ReachabilityEvent, StatusUpdate, WebhookEvent
@@ -96,7 +97,9 @@ class InboundService:
             if event.unreachable is not None
             else None
         )
-        return await self.mark(contact.id, event.channel, unreachable, keyword=event.detail)
+        return await self.mark(
+            contact.id, event.channel, unreachable, keyword=event.detail, at=event.at
+        )
 
     async def mark(
         self,
@@ -105,9 +108,11 @@ class InboundService:
         unreachable: Unreachable | None,
         *,
         keyword: str = "",
+        at: datetime | None = None,
     ) -> bool:
-        """Record reachability on one identity and post the change in the thread."""
-        _, changed = await self.contacts.set_reachability(contact_id, channel, unreachable)
+        """Record reachability on one identity by an event of time `at` (see
+        `ContactStore.set_reachability`) and post the change in the thread."""
+        _, changed = await self.contacts.set_reachability(contact_id, channel, unreachable, at=at)
         if changed:
             await post_reachability(self.threads, contact_id, channel, unreachable, keyword)
             logger.info(
@@ -144,7 +149,8 @@ class InboundService:
             await self.threads.customer_wrote(contact, message)
         if message.channel in MESSAGE_CLEARS and contact.unreachable(message.channel):
             # They wrote to us there: they can be reached there again.
-            await self.mark(contact.id, message.channel, None)
+            # Not if they were found unreachable after writing it (a late webhook).
+            await self.mark(contact.id, message.channel, None, at=message.sent_at)
         logger.info(
             "customer message",
             extra={"channel": message.channel.value, "contact": contact.id, "reopened": was_closed},

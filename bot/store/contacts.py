@@ -56,7 +56,7 @@ from bot.domain.models import (
     from_epoch,
     to_epoch,
 )
-from bot.domain.reachability import Unreachable, UnreachableReason
+from bot.domain.reachability import Unreachable, UnreachableReason, event_applies
 from bot.domain.windows import free_text_closes_at
 from bot.store.connection import RedisClient
 from bot.store.keys import ContactId, Keys
@@ -80,6 +80,9 @@ HANDLE_FIELD = "h:"
 INBOUND_FIELD = "li:"
 #: `u:<channel>`: the identity is unreachable: reason, since (epoch s), detail.
 UNREACHABLE_FIELD = "u:"
+#: `ur:<channel>`: the time (epoch s) of the newest reachability event recorded
+#: there, either way: an older one arriving late changes nothing.
+REACH_AT_FIELD = "ur:"
 UNIT_SEP = "\x1f"
 _REASONS = {reason.value: reason for reason in UnreachableReason}
 #: What WeChat can refuse a window with: its count spent (45047), closed (45015).
@@ -234,6 +237,7 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
     handles: dict[Channel, str] = {}
     inbound: dict[Channel, datetime] = {}
     reachability: dict[Channel, Unreachable] = {}
+    reachability_at: dict[Channel, datetime] = {}
     for name, value in data.items():
         if name.startswith(IDENTITY_FIELD):
             identities[_CHANNELS[name[2:]]] = value
@@ -247,6 +251,10 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
             unreachable = decode_unreachable(value)
             if unreachable is not None:
                 reachability[_CHANNELS[name[2:]]] = unreachable
+        elif name.startswith(REACH_AT_FIELD) and name[3:] in _CHANNELS:
+            at = from_epoch(value)
+            if at is not None:
+                reachability_at[_CHANNELS[name[3:]]] = at
     window = data.get(F_WECHAT_WINDOW)
     learned, learned_window = parse_wechat_learned(data.get(F_WECHAT_LEARNED))
     conversation = Conversation(
@@ -276,6 +284,7 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
         email_thread_id=data.get(F_EMAIL_THREAD_ID) or None,
         email_subject=data.get(F_EMAIL_SUBJECT, ""),
         reachability=reachability,
+        reachability_at=reachability_at,
         handles=handles,
         merged_from=tuple(merged_from(data.get(F_MERGED_FROM, ""))),
     )
@@ -952,31 +961,52 @@ class ContactStore:
         return await self._mutate(contact_id, build)
 
     async def set_reachability(
-        self, contact_id: str, channel: Channel, unreachable: Unreachable | None
+        self,
+        contact_id: str,
+        channel: Channel,
+        unreachable: Unreachable | None,
+        *,
+        at: datetime | None = None,
     ) -> tuple[Contact, bool]:
-        """Record that `channel` is unreachable (or, with None, reachable again).
+        """Record that `channel` is unreachable (or, with None, reachable again)
+        by an event of time `at` (default: the unreachable's `since`; None
+        for a reachable one is "no time": it applies).
 
-        Returns the contact and whether anything changed: an identity already
-        unreachable for the same reason keeps its first `since`, and one
-        already reachable stays as it is. Status, assignee and windows are
-        untouched (a reachability event is not the customer writing).
+        Returns the contact and whether anything changed: an event older than
+        the newest recorded there changes nothing (`event_applies`: webhooks
+        arrive out of order), an identity already unreachable for the same
+        reason keeps its first `since`, and one already reachable stays as it
+        is (both only move the newest event's time). Status, assignee and
+        windows are untouched (a reachability event is not the customer
+        writing). The check and the write commit together (the contact's
+        version is expected).
         """
+        event_at = at if at is not None else unreachable.since if unreachable else None
         changed = False
 
         def build(contact: Contact, _: tuple[IndexTerm, ...], change: Change) -> bool:
             nonlocal changed
+            changed = False
             current = contact.unreachable(channel)
+            recorded = contact.reachability_at.get(channel) or (current.since if current else None)
+            if event_at is not None and not event_applies(event_at, recorded):
+                return False  # stale: a newer event was recorded already
             name = UNREACHABLE_FIELD + channel.value
+            fields: dict[str, str] = {}
+            if event_at is not None and (
+                recorded is None or to_epoch(event_at) > to_epoch(recorded)
+            ):
+                fields[REACH_AT_FIELD + channel.value] = str(to_epoch(event_at))
             if unreachable is None:
-                if current is None:
-                    return False
-                change.hdel(name)
-            else:
-                if current is not None and current.reason is unreachable.reason:
-                    return False
-                change.hset({name: encode_unreachable(unreachable)})
-            changed = True
-            return True
+                if current is not None:
+                    change.hdel(name)
+                    changed = True
+            elif current is None or current.reason is not unreachable.reason:
+                fields[name] = encode_unreachable(unreachable)
+                changed = True
+            if fields:
+                change.hset(fields)
+            return changed or bool(fields)
 
         contact = await self._mutate(contact_id, build)
         return contact, changed
@@ -1186,7 +1216,7 @@ class ContactStore:
         fields[F_LAST_INBOUND] = str(score)
         for channel in merged.identities.keys() - survivor.identities.keys():
             # What the merged contact's channels had: reachability, WeChat's count.
-            for name in (UNREACHABLE_FIELD + channel.value,):
+            for name in (UNREACHABLE_FIELD + channel.value, REACH_AT_FIELD + channel.value):
                 if name in mdata:
                     fields[name] = mdata[name]
             if channel is Channel.WECHAT:

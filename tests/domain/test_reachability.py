@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -12,6 +12,7 @@ from bot.domain.reachability import (
     ReachScope,
     Unreachable,
     UnreachableReason,
+    event_applies,
     sms_keyword,
 )
 from bot.slack.i18n import LANGUAGES, catalogue
@@ -59,3 +60,20 @@ def test_sms_and_line_are_not_cleared_by_a_message() -> None:
     assert Channel.SMS not in MESSAGE_CLEARS
     assert Channel.LINE not in MESSAGE_CLEARS
     assert Channel.TELEGRAM in MESSAGE_CLEARS and Channel.WHATSAPP in MESSAGE_CLEARS
+
+
+@pytest.mark.parametrize(
+    ("at", "recorded", "applies"),
+    [
+        (SINCE, None, True),  # nothing recorded yet
+        (SINCE + timedelta(seconds=1), SINCE, True),  # newer
+        (SINCE, SINCE, True),  # a tie applies (same second: Telegram's `date`)
+        (SINCE + timedelta(milliseconds=400), SINCE, True),  # same second
+        (SINCE - timedelta(seconds=1), SINCE, False),  # older: a late webhook
+    ],
+    ids=["first", "newer", "tie", "same-second", "older"],
+)
+def test_an_event_older_than_the_recorded_one_does_not_apply(
+    at: datetime, recorded: datetime | None, applies: bool
+) -> None:
+    assert event_applies(at, recorded) is applies

@@ -224,3 +224,23 @@ async def test_a_message_queued_before_the_merge_is_sent_as_the_survivor_stands(
     assert claimed.contact.id == survivor_id
     assert claimed.contact.identities[Channel.TELEGRAM] == "548213907"
     assert claimed.contact.conversation.last_inbound_at[Channel.TELEGRAM] == later
+
+
+async def test_merge_keeps_the_time_of_the_newest_reachability_event(
+    any_env: StoreEnv, now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A late event for the merged contact's identity, older than the one it
+    recorded, changes nothing on the survivor either."""
+    from bot.domain.reachability import Unreachable, UnreachableReason
+
+    survivor_id, merged_id = await two_contacts(any_env, now, monkeypatch)
+    blocked = Unreachable(UnreachableReason.BLOCKED, now - timedelta(minutes=10))
+    await any_env.contacts.set_reachability(merged_id, Channel.TELEGRAM, blocked)
+    _, changed = await any_env.contacts.set_reachability(
+        merged_id, Channel.TELEGRAM, None, at=now - timedelta(minutes=5)
+    )
+    assert changed
+    await any_env.contacts.merge(survivor_id, merged_id, now)
+    late = Unreachable(UnreachableReason.BLOCKED, now - timedelta(minutes=8))
+    contact, changed = await any_env.contacts.set_reachability(survivor_id, Channel.TELEGRAM, late)
+    assert not changed and contact.unreachable(Channel.TELEGRAM) is None
