@@ -224,5 +224,8 @@ class OutboundMessage:
     idempotency_key: str | None = None
     reason: str = ""  # failed / outside the window: why, in words
     sent_at: datetime | None = None
-    #: The WeChat window start (epoch s) the commit counted this message in.
+    #: The WeChat window start (epoch s) the commit (or a send) counted this message in.
     counted_window: int | None = None
+    #: The month ("YYYY-MM") whose Viber chatbot-initiated quota holds this
+    #: message: the commit's, or the send's when it became (or stayed) one later.
+    counted_month: str | None = None

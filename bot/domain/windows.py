@@ -41,6 +41,7 @@ __all__ = [
     "count_at_send",
     "decide",
     "free_text_closes_at",
+    "quota_at_send",
     "timeless_decision",
 ]
 
@@ -373,6 +374,19 @@ def count_at_send(decision: Decision, mode: SendMode, *, counted_in_window: bool
     if mode is SendMode.REFUSED or not decision.counts_toward_wechat_window or counted_in_window:
         return None
     return decision.counter_limit
+
+
+def quota_at_send(decision: Decision, mode: SendMode, *, counted_in_month: bool) -> bool:
+    """Whether a send takes one of this month's chatbot-initiated Viber messages
+    as it goes (under `decision.counter_limit`; refused when none is left).
+
+    A message is counted in the month it goes out chatbot-initiated: one
+    queued as free text whose window closed since, and one committed (and
+    counted) in an earlier month, are not in this month's count yet. One
+    this month's count holds already (its commit's, or an earlier try's) is
+    not counted again.
+    """
+    return mode is SendMode.CHATBOT and decision.counts_toward_viber_quota and not counted_in_month
 
 
 def adapt_at_send(

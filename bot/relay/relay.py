@@ -54,10 +54,12 @@ from bot.domain.windows import (
     adapt_at_send,
     count_at_send,
     decide,
+    quota_at_send,
     timeless_decision,
 )
 from bot.metrics import REGISTRY
 from bot.services.followup import (
+    counted_in_current_month,
     counted_in_current_window,
     current_wechat_window,
     window_input_at_send,
@@ -604,12 +606,10 @@ class Relay:
             contact = fresh
         else:  # the contact kept moving: refused, never sent uncounted
             return SendMode.REFUSED, WINDOW_CLOSED_BEFORE_SEND
-        if (
-            mode is SendMode.CHATBOT
-            and queued is not SendMode.CHATBOT
-            and not await self.outbox.reserve_viber(now, decision.counter_limit)
-        ):
-            return SendMode.REFUSED, WINDOW_CLOSED_BEFORE_SEND  # the quota is gone
+        if quota_at_send(decision, mode, counted_in_month=counted_in_current_month(message, now)):
+            if not await self.outbox.reserve_viber(now, decision.counter_limit):
+                return SendMode.REFUSED, WINDOW_CLOSED_BEFORE_SEND  # the quota is gone
+            await self.outbox.counted_in_month(message, now)
         return mode, ""
 
     async def finish(self, partition: int, records: list[SendRecord]) -> None:

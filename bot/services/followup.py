@@ -107,18 +107,21 @@ def window_input_at_send(
 ) -> WindowInput:
     """The policy's view when the relay sends `message`: the contact's state now,
     without the message's own count where the commit counted it already."""
-    channel = message.channel
-    counted_in_month = (
-        channel is Channel.VIBER
-        and message.mode == SendMode.CHATBOT.value
-        and message.created_at is not None
-        and month_of(message.created_at) == month_of(now)
-    )
     return at_send(
-        window_input(contact, channel, viber_count, now),
+        window_input(contact, message.channel, viber_count, now),
         counted_in_window=counted_in_current_window(contact, message),
-        counted_in_month=counted_in_month,
+        counted_in_month=counted_in_current_month(message, now),
     )
+
+
+def counted_in_current_month(message: OutboundMessage, now: datetime) -> bool:
+    """Whether `message` is in the Viber quota of the month of `now` already."""
+    if message.channel is not Channel.VIBER:
+        return False
+    month = message.counted_month
+    if month is None and message.mode == SendMode.CHATBOT.value and message.created_at:
+        month = month_of(message.created_at)  # committed before the month was recorded
+    return month == month_of(now)
 
 
 def current_wechat_window(contact: Contact) -> int | None:
@@ -238,6 +241,7 @@ class FollowupService:
                 template_params=request.template_params,
                 template_param_names=request.template_param_names,
                 tag=request.tag,
+                counted_month=month_of(now) if reserved else None,
             )
             wechat_limit = decision.counter_limit if decision.counts_toward_wechat_window else None
             try:

@@ -67,7 +67,7 @@ QUOTA_TTL_SECONDS = 62 * 24 * 3600
 #: and channel first: `claim_batch.lua` relies on it).
 MESSAGE_FIELDS = (
     "st", "ch", "cid", "mode", "form", "by", "txt", "tpl", "tpl_lang", "tpl_params", "tag",
-    "at", "h", "cmid", "ik", "why", "sat", "cw",
+    "at", "h", "cmid", "ik", "why", "sat", "cw", "vm",
 )  # fmt: skip
 #: A contact's fields a send needs: its name, e-mail thread and WeChat counter
 #: (and what WeChat refused), whether it was merged into another, and per
@@ -144,7 +144,7 @@ def message_from_values(message_id: str, values: Sequence[str | None]) -> Outbou
     order (None: the field is absent), as HMGET answers them."""
     (status, channel, contact_id, mode, form, sender, text, template, template_language,
      template_params, tag, created_at, history, channel_message_id, idempotency_key, reason,
-     sent_at, counted_window) = values  # fmt: skip
+     sent_at, counted_window, counted_month) = values  # fmt: skip
     changes = []
     for entry in (history or "").split("|"):
         if entry:
@@ -174,6 +174,7 @@ def message_from_values(message_id: str, values: Sequence[str | None]) -> Outbou
         reason=reason or "",
         sent_at=_moment(sent_at),
         counted_window=int(counted_window) if counted_window else None,
+        counted_month=counted_month or None,
     )
 
 
@@ -200,6 +201,8 @@ class OutboundDraft:
     template_params: tuple[str, ...] = ()
     template_param_names: tuple[str, ...] = ()
     tag: str | None = None
+    #: The month whose Viber quota the commit reserved this message in.
+    counted_month: str | None = None
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,14 @@ class OutboxStore:
             self.redis, [key], [1, "" if limit is None else limit, QUOTA_TTL_SECONDS]
         )
         return int(count) >= 0
+
+    async def counted_in_month(self, message: OutboundMessage, now: datetime) -> None:
+        """Remember that `message` holds one of this month's chatbot-initiated
+        Viber messages (reserved as it is sent): a retry of it is not counted
+        again. The quota has its own slot: a crash between the two counts the
+        message again on its retry (more, never fewer)."""
+        partition = ContactId.parse(message.contact_id).partition
+        await self.redis.hset(self.keys.message(partition, message.id), "vm", month_of(now))
 
     async def release_viber(self, now: datetime) -> None:
         """Give back a reservation whose commit did not happen."""
@@ -342,6 +353,8 @@ class OutboxStore:
             )
         if draft.tag:
             fields["tag"] = draft.tag
+        if draft.counted_month:
+            fields["vm"] = draft.counted_month
         if wechat_limit is not None and window_start is not None:
             # Which window's count holds this message: the send judges it
             # against the others (`windows.at_send`).

@@ -17,6 +17,7 @@ from bot.domain.windows import (
     at_send,
     count_at_send,
     decide,
+    quota_at_send,
 )
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -118,3 +119,26 @@ def test_count_at_send_takes_the_current_window_count_once(
     decision = decide(channel, judged, NOW, settings)
     mode = decision.check(Form.TEXT)
     assert count_at_send(decision, mode, counted_in_window=counted_in_window) == limit
+
+
+@pytest.mark.parametrize(
+    ("window", "counted_in_month", "takes"),
+    [
+        # Outside the window: chatbot-initiated, counted once in the month it goes.
+        (WindowInput(last_inbound_at=NOW - timedelta(days=2)), False, True),
+        (WindowInput(last_inbound_at=NOW - timedelta(days=2)), True, False),
+        # Inside the window: free text, no quota.
+        (WindowInput(last_inbound_at=WROTE), False, False),
+        # The month's quota is gone: refused, nothing taken.
+        (WindowInput(last_inbound_at=NOW - timedelta(days=2), viber_month_count=5), False, False),
+    ],
+    ids=["not-counted-yet", "counted-this-month", "in-window", "quota-gone"],
+)
+def test_quota_at_send_takes_this_months_quota_once(
+    window: WindowInput, counted_in_month: bool, takes: bool
+) -> None:
+    settings = PolicySettings(viber_monthly_free=5)
+    judged = at_send(window, counted_in_month=counted_in_month)
+    decision = decide(Channel.VIBER, judged, NOW, settings)
+    mode = decision.check(Form.TEXT)
+    assert quota_at_send(decision, mode, counted_in_month=counted_in_month) is takes

@@ -267,6 +267,7 @@ def test_a_written_message_keeps_every_field_it_had(now: datetime) -> None:
         "reason": "why",
         "sent_at": now,
         "counted_window": 1795003200,
+        "counted_month": "2026-11",
     }
     assert set(values) == {f.name for f in dataclasses.fields(OutboundMessage)}
     message = OutboundMessage(**values)  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -252,3 +252,67 @@ async def test_the_count_a_send_takes_is_checked_as_it_is_taken(
     assert await env.outbox.count_in_window(message, cid, window - 60, LIMIT + 5) == "moved"
     contact = await env.contacts.require(cid)
     assert contact.conversation.wechat_count_in_current_window() == LIMIT + 1
+
+
+def viber_connector(fake: FakeViber, http: aiohttp.ClientSession) -> ViberConnector:
+    return ViberConnector(
+        settings({"viber_auth_token": FakeViber.auth_token}, viber_api_url=fake.url),
+        http,
+        sender_name="Acme Support",
+        timeout=0.5,
+    )
+
+
+async def one_viber_follow_up(
+    env: StoreEnv, clock: Clock, policy: PolicySettings, wrote_ago: timedelta
+) -> str:
+    draft = ContactDraft(
+        first_name="Sara",
+        identities={Channel.VIBER: "01234567890A="},
+        last_inbound_at={Channel.VIBER: clock.now - wrote_ago},
+    )
+    cid = (await env.contacts.create(draft, clock.now)).contact_id
+    service = FollowupService(env.contacts, env.outbox, policy, clock)
+    result = await service.send(FollowupRequest(cid, Channel.VIBER, "U_A", "k", text="Update"))
+    assert result.outcome is FollowupOutcome.ACCEPTED
+    return cid
+
+
+async def test_viber_a_chatbot_message_committed_last_month_counts_in_the_month_it_goes(
+    env: StoreEnv, now: datetime, http: aiohttp.ClientSession
+) -> None:
+    clock = Clock(datetime(2026, 11, 30, 23, 59, tzinfo=UTC))
+    policy = PolicySettings(viber_monthly_free=LIMIT)
+    cid = await one_viber_follow_up(env, clock, policy, timedelta(days=3))
+    assert await env.outbox.viber_count(clock.now) == 1  # November's, at the commit
+    clock.now = datetime(2026, 12, 1, 0, 1, tzinfo=UTC)
+    async with FakeViber() as fake:
+        statuses = await relay_all(env, clock, policy, viber_connector(fake, http), cid)
+        assert len(fake.requests) == 1
+    assert statuses == [MessageStatus.SENT]
+    # Chatbot-initiated in December: one of December's free messages.
+    assert await env.outbox.viber_count(clock.now) == 1
+
+
+async def test_viber_a_send_tried_again_is_counted_once(
+    env: StoreEnv, now: datetime, http: aiohttp.ClientSession
+) -> None:
+    """Queued as free text inside the window, sent chatbot-initiated after it
+    closed: counted as it first goes, not again when Viber's error makes it
+    go again."""
+    clock = Clock(now)
+    policy = PolicySettings(viber_monthly_free=LIMIT)
+    cid = await one_viber_follow_up(env, clock, policy, timedelta(hours=1))
+    assert await env.outbox.viber_count(now) == 0  # free text: no quota taken
+    clock.now = now + timedelta(days=2)  # the window closed: chatbot-initiated now
+    async with FakeViber() as fake:
+        fake.fail_next(http_status=503)
+        connector = viber_connector(fake, http)
+        assert await relay_all(env, clock, policy, connector, cid) == [MessageStatus.QUEUED]
+        clock.now += timedelta(hours=1)
+        relay = Relay(env.redis, env.keys, {Channel.VIBER: connector}, policy, clock, consumer="w1")
+        assert await relay.requeue_due(ContactId.parse(cid).partition) == 1
+        statuses = await relay_all(env, clock, policy, connector, cid)
+        assert len(fake.requests) == 2
+    assert statuses == [MessageStatus.SENT]
+    assert await env.outbox.viber_count(clock.now) == 1
