@@ -290,33 +290,20 @@ class Relay:
     async def take_over_dead(self) -> int:
         """Take over every entry pending with a consumer whose heartbeat lapsed.
 
-        One round trip asks every partition who holds what (XPENDING's
-        summary), one asks which of them are alive; a dead one's entries are
+        `Liveness.dead_holders` says which dead consumers hold what; their entries are
         claimed (XCLAIM) with the send leases it held, and sent. A dead
         consumer left with nothing is removed from the group. Returns how many
         entries were taken over.
         """
         assert self.liveness is not None
-        partitions = range(self.keys.partitions)
-        pipe = self.redis.pipeline(transaction=False)
-        for p in partitions:
-            pipe.xinfo_consumers(self.keys.outbox(p), GROUP)
-        replies = await pipe.execute(raise_on_error=False)
-        holders: dict[int, dict[str, int]] = {}
-        for p, reply in zip(partitions, replies, strict=True):
-            if isinstance(reply, BaseException):
-                continue  # no stream or group yet
-            holders[p] = {str(c["name"]): int(c["pending"]) for c in (_info(c) for c in reply)}
-        names = {name for held in holders.values() for name in held}
-        dead = await self.liveness.dead_among(names)
+        streams = [self.keys.outbox(p) for p in range(self.keys.partitions)]
+        dead = await self.liveness.dead_holders(streams, GROUP)
         if not dead:
             return 0
 
         async def partition(p: int, held: dict[str, int]) -> int:
             taken = 0
             for name, pending in held.items():
-                if name not in dead:
-                    continue
                 if pending:
                     taken += await self._take_over(p, name)
                 else:
@@ -324,7 +311,7 @@ class Relay:
             return taken
 
         # The partitions at once: each one's sends wait on its channel, not on the others.
-        return sum(await asyncio.gather(*(partition(p, held) for p, held in holders.items())))
+        return sum(await asyncio.gather(*(partition(p, held) for p, held in dead.items())))
 
     async def _resume_quietly(self, stale: dict[int, list[str]]) -> None:
         await self._resume(stale)
@@ -791,13 +778,6 @@ class PartitionSends:
                 await pipe.execute()
         except Exception as error:
             self._fail(error)
-
-
-def _info(consumer: Any) -> dict[str, Any]:
-    """One consumer of XINFO CONSUMERS: a dict (RESP3, cluster) or a flat list of pairs."""
-    if isinstance(consumer, dict):
-        return {str(k): v for k, v in consumer.items()}
-    return {str(consumer[i]): consumer[i + 1] for i in range(0, len(consumer), 2)}
 
 
 def email_threading(contact: Contact) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from bot.availability import is_outage
 from bot.metrics import REGISTRY
 from bot.services.inbound import InboundService
 from bot.store.liveness import Liveness
-from bot.store.webhook_intake import IntakeEntry, WebhookIntakeStore
+from bot.store.webhook_intake import GROUP, IntakeEntry, WebhookIntakeStore
 
 logger = logging.getLogger(__name__)
 
@@ -151,18 +151,18 @@ class WebhookConsumer:
     async def take_over_dead(self) -> int:
         """Process the entries held by consumers whose heartbeat lapsed; how many."""
         assert self.liveness is not None
-        holders = await self.store.holders()
-        dead = await self.liveness.dead_among({n for held in holders.values() for n in held})
+        partitions = range(self.store.keys.partitions)
+        streams = [self.store.keys.webhook_intake(p) for p in partitions]
+        dead = await self.liveness.dead_holders(streams, GROUP)
         taken = 0
-        for partition, held in holders.items():
+        for partition, held in dead.items():
             for name in held:
-                if name in dead:
-                    entries = await self.store.claim_from(partition, name, self.consumer)
-                    if entries:
-                        logger.info("took over a dead process's webhook entries",
-                                    extra={"count": len(entries)})  # fmt: skip
-                        await self.process(partition, entries)
-                        taken += len(entries)
+                entries = await self.store.claim_from(partition, name, self.consumer)
+                if entries:
+                    logger.info("took over a dead process's webhook entries",
+                                extra={"count": len(entries)})  # fmt: skip
+                    await self.process(partition, entries)
+                    taken += len(entries)
         return taken
 
     async def process(self, partition: int, entries: Sequence[IntakeEntry]) -> None:

@@ -18,7 +18,8 @@ import secrets
 import socket
 import string
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -112,3 +113,35 @@ class Liveness:
             pipe.exists(self.keys.consumer_alive(other))
         found = await pipe.execute()
         return {other for other, alive in zip(others, found, strict=True) if not alive}
+
+    async def dead_holders(self, streams: Sequence[str], group: str) -> dict[int, dict[str, int]]:
+        """Per stream (by its index in `streams`), the consumers of `group` whose
+        heartbeat lapsed and how many entries each holds (two round trips: who
+        holds what, XINFO CONSUMERS; who of them is alive). None until our own
+        heartbeat is steady."""
+        if not self.steady:
+            return {}
+        pipe = self.redis.pipeline(transaction=False)
+        for stream in streams:
+            pipe.xinfo_consumers(stream, group)
+        replies = await pipe.execute(raise_on_error=False)
+        holders: dict[int, dict[str, int]] = {}
+        for index, reply in enumerate(replies):
+            if isinstance(reply, BaseException):
+                continue  # no stream or group yet
+            holders[index] = {
+                str(c["name"]): int(c["pending"]) for c in (_consumer_info(c) for c in reply)
+            }
+        dead = await self.dead_among({name for held in holders.values() for name in held})
+        out: dict[int, dict[str, int]] = {}
+        for index, held in holders.items():
+            if gone := {name: n for name, n in held.items() if name in dead}:
+                out[index] = gone
+        return out
+
+
+def _consumer_info(consumer: Any) -> dict[str, Any]:
+    """One consumer of XINFO CONSUMERS: a dict (RESP3, cluster) or a flat list of pairs."""
+    if isinstance(consumer, dict):
+        return {str(k): v for k, v in consumer.items()}
+    return {str(consumer[i]): consumer[i + 1] for i in range(0, len(consumer), 2)}

@@ -168,22 +168,6 @@ class WebhookIntakeStore:
         # Redis 7 answers [cursor, entries, deleted]; 6.2 [cursor, entries].
         return [_entry(entry_id, fields) for entry_id, fields in reply[1] if fields]
 
-    async def holders(self) -> dict[int, dict[str, int]]:
-        """Per partition, each consumer and how many entries it holds (one round trip)."""
-        partitions = range(self.keys.partitions)
-        pipe = self.redis.pipeline(transaction=False)
-        for partition in partitions:
-            pipe.xinfo_consumers(self.keys.webhook_intake(partition), GROUP)
-        replies = await pipe.execute(raise_on_error=False)
-        out: dict[int, dict[str, int]] = {}
-        for partition, reply in zip(partitions, replies, strict=True):
-            if isinstance(reply, BaseException):
-                continue  # no stream or group yet
-            out[partition] = {
-                str(c["name"]): int(c["pending"]) for c in (_consumer_info(c) for c in reply)
-            }
-        return out
-
     async def claim_from(
         self, partition: int, dead: str, consumer: str, *, count: int = 100
     ) -> list[IntakeEntry]:
@@ -222,13 +206,6 @@ class WebhookIntakeStore:
         for partition in range(self.keys.partitions):
             pipe.xlen(self.keys.webhook_intake(partition))
         return sum(int(n) for n in await pipe.execute())
-
-
-def _consumer_info(consumer: Any) -> dict[str, Any]:
-    """One consumer of XINFO CONSUMERS: a dict (RESP3, cluster) or a flat list of pairs."""
-    if isinstance(consumer, dict):
-        return {str(k): v for k, v in consumer.items()}
-    return {str(consumer[i]): consumer[i + 1] for i in range(0, len(consumer), 2)}
 
 
 def _entry(entry_id: str, fields: dict[str, str]) -> IntakeEntry:
