@@ -9,7 +9,7 @@ from enum import StrEnum
 from bot.domain.channels import Channel
 from bot.domain.contacts import contact_terms
 from bot.domain.display import display_name
-from bot.domain.reachability import Unreachable
+from bot.domain.reachability import ReachScope, Unreachable
 from bot.domain.records import quick_init
 
 _CHANNELS = tuple(Channel)  # iterating the enum itself costs more: a hot path
@@ -143,6 +143,12 @@ class Contact:
     def unreachable(self, channel: Channel) -> Unreachable | None:
         """Why the contact cannot be reached on `channel` now; None when they can."""
         return self.reachability.get(channel)
+
+    def reachable(self, channel: Channel) -> bool:
+        """Whether anything may reach the customer on `channel` (a WhatsApp
+        marketing stop still lets utility templates and free text go)."""
+        unreachable = self.reachability.get(channel)
+        return unreachable is None or unreachable.scope is not ReachScope.ALL
 
     #: Channel usernames (Telegram, Instagram), lower-cased, without `@`:
     #: findable, but not what we send to (that is the identity).

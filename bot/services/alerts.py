@@ -32,7 +32,6 @@ from bot.domain.models import (
     OutboundMessage,
     to_epoch,
 )
-from bot.domain.reachability import ReachScope
 from bot.domain.windows import free_text_closes_at
 from bot.services.inbound import ThreadSink
 from bot.store.alerts import AlertStore, DueWindow
@@ -155,9 +154,8 @@ def window_alert(contact: Contact, channel: Channel, now: datetime) -> Alert | N
     conv = contact.conversation
     start = conv.last_inbound_at.get(channel)
     closes = free_text_closes_at(channel, start)
-    unreachable = contact.unreachable(channel)
     if (
-        (unreachable is not None and unreachable.scope is ReachScope.ALL)
+        not contact.reachable(channel)
         or conv.status is not ConversationStatus.OPEN
         or not conv.assignee
         or start is None

@@ -256,17 +256,11 @@ def line_channel(contact: Contact, decisions: Sequence[Decision]) -> Channel | N
     recently where free text is allowed and they can be reached; if none allows
     it, the most recent one where they can be reached."""
     ordered = _by_recency(contact, decisions)
-    reachable = [d for d in ordered if not _unreachable(contact, d.channel)]
+    reachable = [d for d in ordered if contact.reachable(d.channel)]
     for decision in reachable:
         if decision.check(Form.TEXT) is not SendMode.REFUSED:
             return decision.channel
     return (reachable or ordered)[0].channel if ordered else None
-
-
-def _unreachable(contact: Contact, channel: Channel) -> bool:
-    """Whether nothing at all may be sent to the contact on `channel`."""
-    unreachable = contact.unreachable(channel)
-    return unreachable is not None and unreachable.scope is ReachScope.ALL
 
 
 def default_channel(contact: Contact, options: Sequence[ChannelOption]) -> Channel | None:

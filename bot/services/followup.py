@@ -142,6 +142,28 @@ def counted_in_current_window(contact: Contact, message: OutboundMessage) -> boo
     )
 
 
+async def unreachable_for(
+    templates: TemplateStore,
+    contact: Contact,
+    channel: Channel,
+    template: str | None,
+    template_language: str | None,
+) -> Unreachable | None:
+    """Why a message (free text, or `template`) cannot reach the customer on
+    `channel`, or None: at commit and again at send, the same rule (a WhatsApp
+    marketing stop refuses marketing templates only)."""
+    unreachable = contact.unreachable(channel)
+    if unreachable is None:
+        return None
+    category = None
+    if unreachable.scope is ReachScope.MARKETING and template:
+        found = await templates.get(template, template_language or "")
+        # A template we cannot find (no longer synced) is judged as marketing:
+        # refused, not risked.
+        category = found.category if found is not None else "MARKETING"
+    return unreachable if unreachable.blocks(template_category=category) else None
+
+
 class FollowupService:
     def __init__(
         self,
@@ -280,15 +302,13 @@ class FollowupService:
     ) -> Unreachable | None:
         """Why the customer cannot be reached with this request, or None (a
         WhatsApp marketing stop refuses marketing templates only)."""
-        unreachable = contact.unreachable(request.channel)
-        if unreachable is None:
-            return None
-        category = None
-        if unreachable.scope is ReachScope.MARKETING and request.template:
-            template = await self.templates.get(request.template, request.template_language or "")
-            # A template we cannot find is judged as marketing: refused, not risked.
-            category = template.category if template is not None else "MARKETING"
-        return unreachable if unreachable.blocks(template_category=category) else None
+        return await unreachable_for(
+            self.templates,
+            contact,
+            request.channel,
+            request.template,
+            request.template_language,
+        )
 
     async def reachable_instead(self, contact: Contact, channel: Channel) -> tuple[Channel, ...]:
         """The contact's other channels where they can be reached and something may go now."""
@@ -296,7 +316,7 @@ class FollowupService:
         return tuple(
             d.channel
             for d in decisions
-            if d.channel is not channel and d.may_send and _reachable(contact, d.channel)
+            if d.channel is not channel and d.may_send and contact.reachable(d.channel)
         )
 
     async def _show(self, before: Contact, message: OutboundMessage, sender: str) -> None:
@@ -341,9 +361,3 @@ class FollowupService:
             if message is not None:
                 await self.threads.message_changed(request.contact_id, message)
         return message_id
-
-
-def _reachable(contact: Contact, channel: Channel) -> bool:
-    """Something may reach the customer there (a marketing stop leaves the rest)."""
-    unreachable = contact.unreachable(channel)
-    return unreachable is None or unreachable.scope is ReachScope.MARKETING

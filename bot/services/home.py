@@ -22,7 +22,6 @@ from typing import Generic, TypeVar
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
 from bot.domain.models import Contact, ConversationStatus
-from bot.domain.reachability import ReachScope
 from bot.domain.windows import (
     Decision,
     PolicySettings,
@@ -119,8 +118,7 @@ def closing_windows(
     found = []
     for contact in contacts:
         for channel in contact.channels:
-            unreachable = contact.unreachable(channel)
-            if unreachable is not None and unreachable.scope is ReachScope.ALL:
+            if not contact.reachable(channel):
                 continue  # nothing goes there anyway: its window is no deadline
             start = contact.conversation.last_inbound_at.get(channel)
             closes = free_text_closes_at(channel, start)
