@@ -45,7 +45,7 @@ from bot.channels.base import (
 from bot.domain.channels import CHANNEL_LABELS, RECEIPTS_BY_CHANNEL_ID, Channel
 from bot.domain.clock import Clock
 from bot.domain.models import Contact, MessageStatus, OutboundMessage, to_epoch
-from bot.domain.reachability import LearnedLimit, ReachScope, Unreachable
+from bot.domain.reachability import LearnedLimit, Unreachable
 from bot.domain.records import replaced
 from bot.domain.windows import (
     Form,
@@ -62,6 +62,7 @@ from bot.services.followup import (
     counted_in_current_month,
     counted_in_current_window,
     current_wechat_window,
+    unreachable_for,
     window_input_at_send,
 )
 from bot.services.inbound import ThreadSink, post_reachability
@@ -498,18 +499,12 @@ class Relay:
         """Why nothing may reach the channel at all (an unreachable identity, a
         learned LINE month), in words; "" when the send may go on."""
         channel = message.channel
-        unreachable = contact.unreachable(channel)
+        unreachable = await unreachable_for(
+            self.templates, contact, channel, message.template, message.template_language
+        )
         if unreachable is not None:
-            category = None
-            if unreachable.scope is ReachScope.MARKETING and message.template:
-                template = await self.templates.get(
-                    message.template, message.template_language or ""
-                )
-                # A template no longer synced is judged as marketing: refused, not risked.
-                category = template.category if template is not None else "MARKETING"
-            if unreachable.blocks(template_category=category):
-                reason = t(unreachable.key, "en", channel=CHANNEL_LABELS[channel])
-                return f"Not sent: {reason} (since {unreachable.since:%Y-%m-%d})"
+            reason = t(unreachable.key, "en", channel=CHANNEL_LABELS[channel])
+            return f"Not sent: {reason} (since {unreachable.since:%Y-%m-%d})"
         if channel is Channel.LINE and await self._line_month_spent():
             return LINE_MONTH_SPENT
         return ""
