@@ -9,7 +9,7 @@ from enum import StrEnum
 from bot.domain.channels import Channel
 from bot.domain.contacts import contact_terms
 from bot.domain.display import display_name
-from bot.domain.reachability import ReachScope, Unreachable
+from bot.domain.reachability import Unreachable
 from bot.domain.records import quick_init
 
 _CHANNELS = tuple(Channel)  # iterating the enum itself costs more: a hot path
@@ -148,7 +148,7 @@ class Contact:
         """Whether anything may reach the customer on `channel` (a WhatsApp
         marketing stop still lets utility templates and free text go)."""
         unreachable = self.reachability.get(channel)
-        return unreachable is None or unreachable.scope is not ReachScope.ALL
+        return unreachable is None or not unreachable.refuses_all
 
     #: Channel usernames (Telegram, Instagram), lower-cased, without `@`:
     #: findable, but not what we send to (that is the identity).

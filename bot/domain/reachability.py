@@ -108,6 +108,11 @@ class Unreachable:
         return REASON_SCOPE[self.reason]
 
     @property
+    def refuses_all(self) -> bool:
+        """Whether nothing at all may go there (not only marketing templates)."""
+        return self.scope is ReachScope.ALL
+
+    @property
     def key(self) -> str:
         """The catalogue key of the reason in words (params: `channel`)."""
         return f"reach.reason.{self.reason.value}"

@@ -23,7 +23,7 @@ from enum import StrEnum
 from bot.domain.channels import Channel
 from bot.domain.limits import TextLimit, Unit, text_limit
 from bot.domain.models import Contact, ConversationStatus
-from bot.domain.reachability import LineQuota, ReachScope, Unreachable
+from bot.domain.reachability import LineQuota, Unreachable
 from bot.domain.windows import VIBER_QUOTA_EXHAUSTED, Decision, Form, Reason, SendMode
 from bot.services.followup import (
     LINE_MONTH_SPENT,
@@ -211,7 +211,7 @@ def _option(
 ) -> ChannelOption:
     """A channel's choices now: nothing where the customer cannot be reached,
     and no marketing template where they stopped marketing messages."""
-    if unreachable is not None and unreachable.scope is ReachScope.ALL:
+    if unreachable is not None and unreachable.refuses_all:
         reason = Reason(unreachable.key, {"channel": decision.channel.value})
         return ChannelOption(decision, (), (reason,), unreachable)
     if unreachable is not None:

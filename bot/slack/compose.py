@@ -44,7 +44,7 @@ from slack_sdk.models.views import View
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.limits import Unit
 from bot.domain.models import Contact
-from bot.domain.reachability import ReachScope, Unreachable
+from bot.domain.reachability import Unreachable
 from bot.domain.windows import Decision, Form, SendMode
 from bot.services.compose import (
     ChannelOption,
@@ -208,7 +208,7 @@ PARAM_ACTION = re.compile(rf"^{ids.COMPOSE_PARAM}_\d+$")
 def _channel_option(option: ChannelOption, lang: str) -> Option:
     label = CHANNEL_LABELS[option.channel]
     unreachable = option.unreachable
-    if unreachable is not None and unreachable.scope is ReachScope.ALL:
+    if unreachable is not None and unreachable.refuses_all:
         # Option texts are plain: the date as the day it started (UTC).
         since = unreachable.since.strftime("%Y-%m-%d")
         label = t("compose.channel.unreachable", lang, channel=label, since=since)
@@ -366,7 +366,7 @@ def _blocked_blocks(plan: ComposePlan, lang: str) -> list[Block]:
     option = plan.option
     channel = CHANNEL_LABELS[plan.draft.channel] if plan.draft.channel else "—"
     unreachable = option.unreachable if option is not None else None
-    if option is not None and unreachable is not None and unreachable.scope is ReachScope.ALL:
+    if option is not None and unreachable is not None and unreachable.refuses_all:
         # The customer cannot be reached here: why, since when, and where they can.
         lines = [
             t("compose.blocked", lang, channel=channel),

@@ -24,7 +24,6 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.channels import CHANNEL_LABELS
 from bot.domain.models import Contact, ConversationStatus
-from bot.domain.reachability import ReachScope
 from bot.domain.windows import Decision
 from bot.services.directory import FindArgs
 from bot.slack import ids
@@ -94,9 +93,9 @@ def channel_lines(contact: Contact, decisions: Sequence[Decision], lang: str) ->
     marketing messages refuses only those: both lines)."""
     lines: list[str] = []
     for decision in decisions:
-        unreachable = contact.unreachable(decision.channel)
-        if unreachable is None or unreachable.scope is not ReachScope.ALL:
+        if contact.reachable(decision.channel):
             lines.append(window_line(decision, lang))
+        unreachable = contact.unreachable(decision.channel)
         if unreachable is not None:
             lines.append(unreachable_text(decision.channel, unreachable, lang))
     return lines
