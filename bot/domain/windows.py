@@ -42,6 +42,7 @@ __all__ = [
     "decide",
     "free_text_closes_at",
     "quota_at_send",
+    "quota_returned_at_send",
     "timeless_decision",
 ]
 
@@ -387,6 +388,13 @@ def quota_at_send(decision: Decision, mode: SendMode, *, counted_in_month: bool)
     not counted again.
     """
     return mode is SendMode.CHATBOT and decision.counts_toward_viber_quota and not counted_in_month
+
+
+def quota_returned_at_send(mode: SendMode, *, counted_in_month: bool) -> bool:
+    """Whether a send gives back the Viber quota its commit took: it was
+    accepted chatbot-initiated, and goes inside a window the customer opened
+    since (free text, not counted), in the month its count is in."""
+    return counted_in_month and mode in (SendMode.FREE, SendMode.HUMAN_AGENT)
 
 
 def adapt_at_send(

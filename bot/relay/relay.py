@@ -55,6 +55,7 @@ from bot.domain.windows import (
     count_at_send,
     decide,
     quota_at_send,
+    quota_returned_at_send,
     timeless_decision,
 )
 from bot.metrics import REGISTRY
@@ -588,10 +589,15 @@ class Relay:
             contact = fresh
         else:  # the contact kept moving: refused, never sent uncounted
             return SendMode.REFUSED, WINDOW_CLOSED_BEFORE_SEND
-        if quota_at_send(decision, mode, counted_in_month=counted_in_current_month(message, now)):
+        in_month = counted_in_current_month(message, now)
+        if quota_at_send(decision, mode, counted_in_month=in_month):
             if not await self.outbox.reserve_viber(now, decision.counter_limit):
                 return SendMode.REFUSED, WINDOW_CLOSED_BEFORE_SEND  # the quota is gone
             await self.outbox.counted_in_month(message, now)
+        elif message.counted_month and quota_returned_at_send(mode, counted_in_month=in_month):
+            # (Only a message that records its month: one accepted before
+            # messages did is judged by its creation, whatever a give-back says.)
+            await self.outbox.uncounted_in_month(message, now)
         return mode, ""
 
     async def finish(self, partition: int, records: list[SendRecord]) -> None:

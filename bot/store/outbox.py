@@ -277,6 +277,14 @@ class OutboxStore:
         partition = ContactId.parse(message.contact_id).partition
         await self.redis.hset(self.keys.message(partition, message.id), "vm", month_of(now))
 
+    async def uncounted_in_month(self, message: OutboundMessage, now: datetime) -> None:
+        """`message` goes inside a window after all: it gives back its place in
+        this month's Viber quota (its mark first: a crash between the two
+        leaves the count one too high, never too low)."""
+        partition = ContactId.parse(message.contact_id).partition
+        await self.redis.hdel(self.keys.message(partition, message.id), "vm")
+        await self.release_viber(now)
+
     async def release_viber(self, now: datetime) -> None:
         """Give back a reservation whose commit did not happen."""
         key = self.keys.viber_quota(month_of(now))

@@ -18,6 +18,7 @@ from bot.domain.windows import (
     count_at_send,
     decide,
     quota_at_send,
+    quota_returned_at_send,
 )
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -142,3 +143,16 @@ def test_quota_at_send_takes_this_months_quota_once(
     decision = decide(Channel.VIBER, judged, NOW, settings)
     mode = decision.check(Form.TEXT)
     assert quota_at_send(decision, mode, counted_in_month=counted_in_month) is takes
+
+
+@pytest.mark.parametrize(
+    ("mode", "counted_in_month", "returned"),
+    [
+        (SendMode.FREE, True, True),  # accepted chatbot-initiated, goes in a new window
+        (SendMode.CHATBOT, True, False),  # still chatbot-initiated: it keeps its count
+        (SendMode.FREE, False, False),  # never counted (or in another month)
+        (SendMode.REFUSED, True, False),  # not sent now: nothing decided about its count
+    ],
+)
+def test_quota_returned_at_send(mode: SendMode, counted_in_month: bool, returned: bool) -> None:
+    assert quota_returned_at_send(mode, counted_in_month=counted_in_month) is returned

@@ -218,7 +218,7 @@ async def test_wechat_a_message_counted_in_an_earlier_window_counts_in_the_one_i
     assert more.outcome is FollowupOutcome.REFUSED
 
 
-async def test_wechat_a_message_counted_in_an_earlier_window_waits_not_when_the_new_one_is_spent(
+async def test_wechat_a_message_counted_in_an_earlier_window_is_refused_when_the_new_one_is_spent(
     env: StoreEnv, now: datetime, http: aiohttp.ClientSession
 ) -> None:
     clock = Clock(now)
@@ -316,3 +316,20 @@ async def test_viber_a_send_tried_again_is_counted_once(
         assert len(fake.requests) == 2
     assert statuses == [MessageStatus.SENT]
     assert await env.outbox.viber_count(clock.now) == 1
+
+
+async def test_viber_a_chatbot_message_that_goes_inside_a_new_window_gives_its_quota_back(
+    env: StoreEnv, now: datetime, http: aiohttp.ClientSession
+) -> None:
+    """Accepted chatbot-initiated (counted), then the customer writes: it goes as
+    free text inside their window, which Viber does not count."""
+    clock = Clock(now)
+    policy = PolicySettings(viber_monthly_free=LIMIT)
+    cid = await one_viber_follow_up(env, clock, policy, timedelta(days=3))
+    assert await env.outbox.viber_count(now) == 1
+    await env.contacts.record_inbound(cid, Channel.VIBER, now - timedelta(minutes=1), now)
+    async with FakeViber() as fake:
+        statuses = await relay_all(env, clock, policy, viber_connector(fake, http), cid)
+        assert len(fake.requests) == 1
+    assert statuses == [MessageStatus.SENT]
+    assert await env.outbox.viber_count(now) == 0
