@@ -156,8 +156,11 @@ def _relay_ctx(
 
     async def relay(app: web.Application) -> AsyncIterator[None]:
         from bot.relay.worker import run_worker
+        from bot.runtime import LIVENESS_KEY
 
-        task = asyncio.create_task(run_worker(settings, redis, stop), name="relay")
+        task = asyncio.create_task(
+            run_worker(settings, redis, stop, app[LIVENESS_KEY]), name="relay"
+        )
 
         def on_done(done: asyncio.Task[None]) -> None:
             if not done.cancelled() and done.exception() is not None and not stop.is_set():

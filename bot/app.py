@@ -21,10 +21,12 @@ from bot.metrics import REGISTRY, metrics_middleware, route_label
 from bot.request_limits import EMAIL_MAX_BODY_BYTES
 from bot.runtime import (
     INBOUND_KEY,
+    LIVENESS_KEY,
     REDIS_KEY,
     SETTINGS_KEY,
     WEBHOOK_INTAKE_KEY,
     channels_ctx,
+    keys_for,
 )
 from bot.services.webhook_intake import WebhookConsumer
 from bot.slack import serving as slack_serving
@@ -32,7 +34,7 @@ from bot.store.connection import RedisClient
 from bot.store.liveness import Liveness, process_name
 from handlers import webhooks
 
-__all__ = ["HEALTH_KEY", "REDIS_KEY", "SETTINGS_KEY", "build_web_app"]
+__all__ = ["HEALTH_KEY", "LIVENESS_KEY", "REDIS_KEY", "SETTINGS_KEY", "build_web_app"]
 
 logger = logging.getLogger(__name__)
 
@@ -101,13 +103,28 @@ async def metrics(request: web.Request) -> web.Response:
 WEBHOOK_CONSUMER_KEY = web.AppKey("webhook_consumer", WebhookConsumer)
 
 
+async def heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Beats this process's heartbeat (`bot.store.liveness`) for the web app's
+    lifetime: first, so the others see us alive before we hold anything, and
+    last, once what we hold is finished or left pending, so that the others
+    take what is left at once."""
+    liveness = app[LIVENESS_KEY]
+    stop = asyncio.Event()
+    with contextlib.suppress(RedisError, OSError):  # Redis away: the loop beats when it is back
+        await liveness.beat()
+    task = asyncio.create_task(liveness.run(stop), name="heartbeat")
+    yield
+    stop.set()
+    await task
+
+
 async def webhook_consumer_ctx(app: web.Application) -> AsyncIterator[None]:
     """Processes the stored webhook events for the web app's lifetime, riding out
     Redis outages; on shutdown it finishes its batch or leaves it pending."""
-    name = process_name()
-    store = app[WEBHOOK_INTAKE_KEY]
-    liveness = Liveness(store.redis, store.keys, name)
-    consumer = WebhookConsumer(store, app[INBOUND_KEY], name, liveness=liveness)
+    liveness = app[LIVENESS_KEY]
+    consumer = WebhookConsumer(
+        app[WEBHOOK_INTAKE_KEY], app[INBOUND_KEY], liveness.name, liveness=liveness
+    )
     app[WEBHOOK_CONSUMER_KEY] = consumer
     stop = asyncio.Event()
     # Any Redis error, not only an outage: the stored events wait meanwhile.
@@ -148,7 +165,9 @@ def build_web_app(settings: Settings, redis: RedisClient) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[REDIS_KEY] = redis
     app[HEALTH_KEY] = RedisHealth()
+    app[LIVENESS_KEY] = Liveness(redis, keys_for(settings), process_name())
     app.cleanup_ctx.append(_redis_ctx)
+    app.cleanup_ctx.append(heartbeat_ctx)
     app.cleanup_ctx.append(channels_ctx)
     app.cleanup_ctx.append(webhook_consumer_ctx)
     app.router.add_get("/healthz", healthz)

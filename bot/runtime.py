@@ -25,6 +25,7 @@ from bot.slack.threads import ThreadQueue
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import Keys
+from bot.store.liveness import Liveness
 from bot.store.outbox import OutboxStore
 from bot.store.webhook_intake import WebhookIntakeStore
 
@@ -36,6 +37,9 @@ CONNECTORS_KEY: web.AppKey[dict[Channel, Connector]] = web.AppKey("connectors")
 THREADS_KEY = web.AppKey("threads", ThreadQueue)
 INBOUND_KEY = web.AppKey("inbound", InboundService)
 WEBHOOK_INTAKE_KEY = web.AppKey("webhook_intake", WebhookIntakeStore)
+#: This process's one heartbeat (`bot.app.heartbeat_ctx`): the Slack intake, the
+#: webhook consumer and an in-process relay all go by it.
+LIVENESS_KEY = web.AppKey("liveness", Liveness)
 #: The services' clock (tests pin it); `utc_now` unless set.
 CLOCK_KEY: web.AppKey[Callable[[], datetime]] = web.AppKey("clock")
 

@@ -36,9 +36,21 @@ def consumer_name() -> str:
     return process_name()
 
 
-async def run_worker(settings: Settings, redis: RedisClient, stop: asyncio.Event) -> None:
-    """Relay outbox messages (and post thread entries) until `stop` is set."""
+async def run_worker(
+    settings: Settings,
+    redis: RedisClient,
+    stop: asyncio.Event,
+    liveness: Liveness | None = None,
+) -> None:
+    """Relay outbox messages (and post thread entries) until `stop` is set.
+
+    `liveness`: the process's heartbeat when something else beats it (`serve`,
+    `bot.app.heartbeat_ctx`); without it, the worker beats its own."""
     keys = keys_for(settings)
+    if liveness is not None:
+        await _run_tasks(settings, redis, stop, keys, liveness.name, liveness)
+        logger.info("relay worker stopped")
+        return
     name = consumer_name()
     # The heartbeat runs first: the others must see us alive before we hold anything.
     liveness = Liveness(redis, keys, name)

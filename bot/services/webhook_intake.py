@@ -74,8 +74,8 @@ class WebhookConsumer:
         self.inbound = inbound
         self.consumer = consumer
         self.tuning = tuning
-        #: Our heartbeat (beaten every sweep, left to expire when we stop: other
-        #: loops of this process may still be finishing), and who is dead.
+        #: Our process's heartbeat (beaten by its owner, `bot.app.heartbeat_ctx`):
+        #: who is dead. Without it, entries are taken over by idle time only.
         self.liveness = liveness
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -135,7 +135,6 @@ class WebhookConsumer:
     async def _take_over_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             if self.liveness is not None:
-                await self.liveness.beat()
                 await self.take_over_dead()
             for partition in range(self.store.keys.partitions):
                 entries = await self.store.take_over(

@@ -9,12 +9,10 @@ Slack surface is off and the route answers 404.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from redis.exceptions import RedisError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
@@ -26,6 +24,7 @@ from bot.runtime import (
     CLOCK_KEY,
     HTTP_KEY,
     KEYS_KEY,
+    LIVENESS_KEY,
     REDIS_KEY,
     SETTINGS_KEY,
     THREADS_KEY,
@@ -40,7 +39,6 @@ from bot.slack.intake import SlackIntake
 from bot.slack.people import slack_people
 from bot.store.contacts import ContactStore
 from bot.store.intake import IntakeStore
-from bot.store.liveness import Liveness, process_name
 from bot.store.outbox import OutboxStore
 from bot.store.search import ContactSearch
 from bot.store.templates import TemplateStore
@@ -97,7 +95,7 @@ def slack_deps(app: web.Application) -> SlackDeps:
         intake=SlackIntake(
             IntakeStore(redis, keys),
             background,
-            Liveness(redis, keys, process_name()),
+            app[LIVENESS_KEY],
             lambda: clock().timestamp(),
         ),
     )
@@ -122,14 +120,10 @@ async def slack_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         await socket.connect_async()  # type: ignore[no-untyped-call]
         logger.info("slack: socket mode connected")
-    # Our heartbeat, and adopting dead processes' submissions (bot.slack.intake).
-    stop, beat_stop = asyncio.Event(), asyncio.Event()
-    with contextlib.suppress(RedisError, OSError):  # Redis away: the loop beats when it is back
-        await deps.intake.liveness.beat()
-    tasks = [
-        asyncio.create_task(deps.intake.liveness.run(beat_stop), name="heartbeat"),
-        asyncio.create_task(deps.intake.run(stop), name="intake"),
-    ]
+    # Adopting dead processes' submissions (bot.slack.intake); the heartbeat it
+    # goes by is the process's (`bot.app.heartbeat_ctx`), stopped after this.
+    stop = asyncio.Event()
+    adopting = asyncio.create_task(deps.intake.run(stop), name="intake")
     try:
         yield
     finally:
@@ -137,8 +131,7 @@ async def slack_ctx(app: web.Application) -> AsyncIterator[None]:
             await socket.close_async()  # type: ignore[no-untyped-call]
         stop.set()
         await deps.background.drain(grace=STOP_GRACE_SECONDS)
-        beat_stop.set()  # after the work: what is left is for the others at once
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(adopting, return_exceptions=True)
 
 
 async def slack_events(request: web.Request) -> web.Response:

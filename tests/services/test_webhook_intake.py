@@ -156,12 +156,14 @@ async def test_a_dead_process_entries_are_taken_over_once_its_heartbeat_lapses(
 
     threads = RecordingThreads()
     inbound = InboundService(env.contacts, env.outbox, lambda: now, threads=threads)
+    liveness = Liveness(env.redis, env.keys, "live", steady_ms=0)
+    await liveness.beat()  # the process's heartbeat (serve beats it: bot.app.heartbeat_ctx)
     live = WebhookConsumer(
         store,
         inbound,
         "live",
         IntakeTuning(block_ms=50, claim_idle_ms=60_000, claim_every=0.05),
-        liveness=Liveness(env.redis, env.keys, "live", steady_ms=0),
+        liveness=liveness,
     )
     stop = asyncio.Event()
     running = asyncio.create_task(live.run(stop))
