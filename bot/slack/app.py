@@ -47,7 +47,7 @@ from bot.services.followup import FollowupService
 from bot.services.people import People
 from bot.slack.contact_blocks import ContactView
 from bot.slack.i18n import t
-from bot.slack.intake import SlackIntake
+from bot.slack.intake import InDoubt, SlackIntake, Unsettled
 from bot.slack.payloads import block_kit_json
 from bot.slack.threads import ThreadQueue
 from bot.store.connection import RedisClient
@@ -378,9 +378,10 @@ def _error_handler(deps: SlackDeps) -> Callable[..., Awaitable[BoltResponse | No
             exc_info=error,
         )
         lang = str(context.get("lang") or deps.settings.default_language)
-        if is_outage(error) and "command" in body:
-            # Redis is away and the command was not taken: say so in its own
-            # answer, at once (Slack would otherwise show "dispatch_failed").
+        if (is_outage(error) or isinstance(error, InDoubt)) and "command" in body:
+            # Redis is away and the command was not taken (or may have been:
+            # `InDoubt`): say so in its own answer, at once (Slack would
+            # otherwise show "dispatch_failed").
             answer = {"response_type": "ephemeral", "text": sorry_text(lang, error)}
             return BoltResponse(status=200, body=json.dumps(answer))
         url = body.get("response_url")
@@ -402,7 +403,13 @@ async def apologise(
 
 
 def sorry_text(lang: str, error: BaseException | None = None) -> str:
-    """The apology: while Redis is away, a clear "not done, try again in a moment"."""
+    """The apology: while Redis is away, a clear "not done, try again in a moment";
+    a submission Redis dropped while taking (`InDoubt`): "not sure yet, we'll tell
+    you" — never "nothing was sent", which it may have been."""
+    if isinstance(error, Unsettled):
+        return t("error.in_doubt_lost", lang)
+    if isinstance(error, InDoubt):
+        return t("error.in_doubt", lang)
     key = "error.unavailable" if error is not None and is_outage(error) else "error.sorry"
     return t(key, lang)
 

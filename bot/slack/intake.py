@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from bot.availability import is_outage
@@ -93,6 +94,17 @@ def slack_key(body: Mapping[str, Any]) -> str:
     return f"cmd:{body.get('command')}:{body.get('trigger_id')}"
 
 
+class InDoubt(Exception):
+    """Redis dropped while taking a submission: it may have been taken (and so
+    will be worked) or not. The agent is told "not sure yet, we'll tell you",
+    never "nothing was sent"; `SlackIntake` finds out once Redis is back and
+    tells the outcome (`SlackIntake._settle`)."""
+
+
+class Unsettled(InDoubt):
+    """Redis stayed away too long to find out what became of a take in doubt."""
+
+
 class SlackIntake:
     def __init__(
         self,
@@ -122,21 +134,64 @@ class SlackIntake:
         if kind not in self._kinds:
             raise KeyError(f"no work registered for {kind!r}")
         entry = IntakeEntry(entry_id_for(slack_key(body)), kind, body, lang, self.clock())
-        if not await self.store.take(entry, self.owner):
+        try:
+            taken = await self.store.take(entry, self.owner)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            # The call may have run with its answer lost (the connection dropped
+            # after sending it, or a retry of it could not connect): find out
+            # once Redis is back, and work it or say it was not done.
+            self.background.run(self._settle(entry))
+            raise InDoubt(type(error).__name__) from error
+        if not taken:
             logger.info("submission taken before: not again", extra={"kind": kind})
             return False
         self._start(entry)
         return True
 
-    def _start(self, entry: IntakeEntry) -> None:
+    def _on_error(self, entry: IntakeEntry) -> Callable[[BaseException], Awaitable[None]] | None:
+        kind = self._kinds.get(entry.kind)
+        return kind.on_error(dict(entry.body), entry.lang) if kind and kind.on_error else None
+
+    async def _settle(self, entry: IntakeEntry) -> None:
+        """A take in doubt (`InDoubt`): once Redis answers, work the entry if the
+        lost call took it, else tell the agent it was not done (and mark it seen,
+        so the lost call can never take it later)."""
+        loop = asyncio.get_running_loop()
+        gives_up = loop.time() + OUTAGE_RETRY_SECONDS
+        on_error = self._on_error(entry)
+        while True:
+            try:
+                settled = await self.store.settle(entry, self.owner)
+                break
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if not is_outage(error) or loop.time() > gives_up:
+                    logger.error(
+                        "submission in doubt not settled",
+                        extra={"kind": entry.kind, "error": type(error).__name__},
+                    )
+                    if on_error is not None:  # we can't say: not "nothing was sent"
+                        await on_error(Unsettled(type(error).__name__))
+                    return
+                await asyncio.sleep(OUTAGE_RETRY_EVERY)
+        logger.info("submission in doubt settled", extra={"kind": entry.kind, "as": settled})
+        if settled == "ours":
+            self._start(entry, rerun=True)
+        elif settled == "refused" and on_error is not None:  # "not done, nothing was sent"
+            await on_error(RedisConnectionError("Redis was unavailable"))
+
+    def _start(self, entry: IntakeEntry, *, rerun: bool = False) -> None:
         kind = self._kinds.get(entry.kind)
         if kind is None:  # a kind this version no longer has: nothing can work it
             logger.warning("submission of an unknown kind dropped", extra={"kind": entry.kind})
             self.background.run(self.store.finish(entry.id))
             return
         body = dict(entry.body)
-        if entry.tries:
-            body[RERUN] = True  # adopted: the dead process may have done part of it
+        if entry.tries or rerun:
+            body[RERUN] = True  # adopted, or taken by a call in doubt: may be part done
         expired = self.clock() - entry.received_at > RESPONSE_URL_SECONDS
         if expired and body.pop("response_url", None) is not None:
             body[URL_EXPIRED] = True  # the answer goes by direct message

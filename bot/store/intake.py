@@ -15,19 +15,22 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import orjson
 
 from bot.store.connection import RedisClient
 from bot.store.keys import Keys
-from bot.store.scripts import INTAKE_ADOPT, INTAKE_TAKE
+from bot.store.scripts import INTAKE_ADOPT, INTAKE_SETTLE, INTAKE_TAKE
 
 #: How long a taken submission is remembered (Slack retries within seconds;
 #: an agent's double click within a minute).
 SEEN_SECONDS = 24 * 3600
 #: An entry adopted this many times without being finished is dropped (and logged).
 MAX_TRIES = 3
+
+#: What became of a take whose answer was lost (`IntakeStore.settle`).
+Settled = Literal["refused", "ours", "elsewhere"]
 
 
 def entry_id_for(slack_key: str) -> str:
@@ -71,6 +74,20 @@ class IntakeStore:
             self.redis, keys, [entry.id, entry.payload(), owner, SEEN_SECONDS]
         )
         return bool(taken)
+
+    async def settle(self, entry: IntakeEntry, owner: str) -> Settled:
+        """What became of `owner`'s `take` of `entry` whose answer was lost (the
+        connection dropped after sending it: it may have run or not).
+
+        'refused': it never ran, and is marked seen now so it never will (a
+        late copy of the call takes nothing); 'ours': it ran, the entry is
+        `owner`'s to work; 'elsewhere': taken, and worked or held by another.
+        """
+        keys = [self.keys.intake_seen(entry.id), self.keys.intake_owner()]
+        settled = await INTAKE_SETTLE(self.redis, keys, [entry.id, owner, SEEN_SECONDS])
+        if settled not in ("refused", "ours", "elsewhere"):
+            raise ValueError(f"unexpected settle answer {settled!r}")
+        return cast(Settled, settled)
 
     async def finish(self, entry_id: str) -> None:
         """The entry was worked: remove it (its seen marker stays)."""

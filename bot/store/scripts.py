@@ -76,8 +76,10 @@ FINISH_BATCH = LuaScript("finish_batch")
 ENQUEUE_MANY = LuaScript("enqueue_many")
 INTAKE_TAKE = LuaScript("intake_take")
 INTAKE_ADOPT = LuaScript("intake_adopt")
+INTAKE_SETTLE = LuaScript("intake_settle")
 ALL_SCRIPTS = (
     APPLY, SEARCH, QUOTA, DONE, CLAIM_BATCH, FINISH_BATCH, ENQUEUE_MANY, INTAKE_TAKE, INTAKE_ADOPT,
+    INTAKE_SETTLE,
 )  # fmt: skip
 
 

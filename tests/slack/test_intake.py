@@ -24,9 +24,11 @@ from bot.metrics import REGISTRY
 from bot.slack import ids
 from bot.slack import intake as intake_module
 from bot.slack.intake import RERUN, slack_key
+from bot.store.connection import create_redis
 from bot.store.intake import IntakeEntry, IntakeStore, entry_id_for
 from handlers.commands.followup import KIND as FOLLOWUP
 from handlers.commands.reopen import KIND as REOPEN
+from tests.fakes.redis_proxy import RedisProxy
 from tests.slack.compose_steps import messages_of
 from tests.slack.conftest import AGENT, TEAM, Surface
 
@@ -194,3 +196,65 @@ async def test_an_adopted_command_to_open_the_composer_says_to_run_it_again(
     assert surface.slack.calls_to("views.open") == []
     [answer] = surface.slack.answers_to(body["response_url"])
     assert "could not open in time" in answer["text"] and "Hana Aziz" in answer["text"]
+
+
+async def test_a_follow_up_whose_take_lost_its_answer_is_sent_and_never_told_nothing_was_sent(
+    surface: Surface, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The take ran in Redis, its answer was lost (the connection dropped): the
+    agent is told "not sure yet, we'll tell you", and once Redis answers again
+    the follow-up is sent and the agent told so — never "nothing was sent"."""
+    monkeypatch.setattr(intake_module, "OUTAGE_RETRY_EVERY", 0.05)
+    cid = await surface.contact("Nour", "Saleh", identities={Channel.TELEGRAM: "7301"})
+    host, port = redis_url.removeprefix("redis://").split("/")[0].split(":")
+    proxy = await RedisProxy(host, int(port)).start()
+    proxied = create_redis(proxy.url)
+    surface.deps.intake.store = IntakeStore(proxied, surface.deps.keys)
+    try:
+        proxy.mode = "lose_answer"
+        status, ack, url = await surface.command(ids.FOLLOWUP, "Nour Saleh Your parcel left")
+        assert proxy.scripts_run >= 1 and proxy.answers_lost >= 1  # it ran; answer lost
+        assert status == 200
+        assert "we'll tell you here" in ack["text"] and "nothing was sent" not in ack["text"]
+        proxy.mode = "pass"  # Redis answers again
+        await until_worked(surface)
+    finally:
+        await proxied.aclose()
+        await proxy.close()
+
+    assert len(await messages_of(surface, cid)) == 1  # sent, once
+    [answer] = surface.slack.answers_to(url)
+    assert "On its way to *Nour Saleh* on Telegram" in answer["text"]
+
+
+async def test_a_follow_up_whose_take_never_reached_redis_is_told_nothing_was_sent(
+    surface: Surface, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(intake_module, "OUTAGE_RETRY_EVERY", 0.05)
+    cid = await surface.contact("Nour", "Saleh", identities={Channel.TELEGRAM: "7302"})
+    host, port = redis_url.removeprefix("redis://").split("/")[0].split(":")
+    proxy = await RedisProxy(host, int(port)).start()
+    proxied = create_redis(proxy.url)
+    surface.deps.intake.store = IntakeStore(proxied, surface.deps.keys)
+    try:
+        proxy.mode = "refuse"
+        status, ack, url = await surface.command(ids.FOLLOWUP, "Nour Saleh Your parcel left")
+        assert proxy.scripts_run == 0
+        assert status == 200 and "we'll tell you here" in ack["text"]
+        proxy.mode = "pass"
+        for _ in range(100):  # settled once Redis answers: not taken, and told so
+            await surface.settle()
+            if surface.slack.answers_to(url):
+                break
+            await asyncio.sleep(0.05)
+        # The lost call can never take it later: it is marked as seen.
+        body = {"command": ids.FOLLOWUP, "trigger_id": surface.trigger_ids[-1]}
+        entry = IntakeEntry(entry_id_for(slack_key(body)), FOLLOWUP, body, "en", 0.0)
+        assert await IntakeStore(surface.deps.redis, surface.deps.keys).take(entry, "x") is False
+    finally:
+        await proxied.aclose()
+        await proxy.close()
+
+    assert await messages_of(surface, cid) == []
+    [answer] = surface.slack.answers_to(url)
+    assert "nothing was sent" in answer["text"]
