@@ -20,6 +20,7 @@ from bot.config import Settings
 from bot.metrics import REGISTRY, metrics_middleware, route_label
 from bot.request_limits import EMAIL_MAX_BODY_BYTES
 from bot.runtime import (
+    HEALTH_KEY,
     INBOUND_KEY,
     LIVENESS_KEY,
     REDIS_KEY,
@@ -41,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 #: /healthz answers within about this long even when Redis hangs.
 HEALTH_TIMEOUT = 1.0
-HEALTH_KEY = web.AppKey("health", RedisHealth)
 #: What a channel is told while Redis is away: it retries (WhatsApp, Messenger,
 #: LINE, Telegram… all retry a webhook answered with a 5xx).
 RETRY_AFTER_SECONDS = "5"

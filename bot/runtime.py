@@ -14,6 +14,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from bot.availability import RedisHealth
 from bot.channels.base import Connector
 from bot.config import Settings
 from bot.domain.channels import Channel
@@ -37,6 +38,8 @@ CONNECTORS_KEY: web.AppKey[dict[Channel, Connector]] = web.AppKey("connectors")
 THREADS_KEY = web.AppKey("threads", ThreadQueue)
 INBOUND_KEY = web.AppKey("inbound", InboundService)
 WEBHOOK_INTAKE_KEY = web.AppKey("webhook_intake", WebhookIntakeStore)
+#: What this process last saw of Redis (`/healthz`, the loops riding out an outage).
+HEALTH_KEY = web.AppKey("health", RedisHealth)
 #: This process's one heartbeat (`bot.app.heartbeat_ctx`): the Slack intake, the
 #: webhook consumer and an in-process relay all go by it.
 LIVENESS_KEY = web.AppKey("liveness", Liveness)

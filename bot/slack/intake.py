@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 
 from bot.availability import is_outage
 from bot.metrics import REGISTRY
@@ -255,12 +254,10 @@ class SlackIntake:
         return len(adopted)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Adopt dead processes' submissions every `ADOPT_EVERY` s until `stop`."""
+        """Adopt dead processes' submissions every `ADOPT_EVERY` s until `stop`; a
+        Redis failure is raised (run it under `bot.availability.ride_out`)."""
         while not stop.is_set():
-            try:
-                await self.adopt_dead()
-            except (RedisError, OSError) as error:
-                logger.warning("intake sweep failed", extra={"error": type(error).__name__})
+            await self.adopt_dead()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), ADOPT_EVERY)
 

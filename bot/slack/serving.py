@@ -13,15 +13,17 @@ import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
+from redis.exceptions import RedisError
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.availability import STOP_GRACE_SECONDS
+from bot.availability import STOP_GRACE_SECONDS, ride_out
 from bot.domain.clock import utc_now
 from bot.runtime import (
     CLOCK_KEY,
+    HEALTH_KEY,
     HTTP_KEY,
     KEYS_KEY,
     LIVENESS_KEY,
@@ -123,7 +125,15 @@ async def slack_ctx(app: web.Application) -> AsyncIterator[None]:
     # Adopting dead processes' submissions (bot.slack.intake); the heartbeat it
     # goes by is the process's (`bot.app.heartbeat_ctx`), stopped after this.
     stop = asyncio.Event()
-    adopting = asyncio.create_task(deps.intake.run(stop), name="intake")
+    # Any Redis error, not only an outage: the stored submissions wait meanwhile.
+    sweep = ride_out(
+        "intake",
+        deps.intake.run,
+        stop,
+        app[HEALTH_KEY],
+        retry_on=lambda error: isinstance(error, RedisError),
+    )
+    adopting = asyncio.create_task(sweep, name="intake")
     try:
         yield
     finally:
