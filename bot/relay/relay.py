@@ -169,9 +169,11 @@ class Relay:
         #: With it, a dead consumer's entries are taken over as soon as its
         #: heartbeat lapses; without it, only once idle past `claim_idle_ms`.
         self.liveness = liveness
-        #: Contacts this worker learned a refusal about: their messages claimed
-        #: before it (same batch) read the contact again before sending.
-        self._learned_about: set[str] = set()
+        #: Contacts this worker learned a refusal about, with the contact's
+        #: version that holds it: a message claimed with an older snapshot (claimed
+        #: before the refusal) reads the contact again before sending; one claimed
+        #: since does not.
+        self._learned_about: dict[str, int] = {}
 
     async def ensure_groups(self) -> None:
         for p in range(self.keys.partitions):
@@ -455,7 +457,7 @@ class Relay:
         if contact is None or connector is None or recipient is None:
             why = "The contact is gone." if contact is None else "This channel is not set up."
             return SendRecord(claimed, MessageStatus.FAILED, why)
-        if contact.id in self._learned_about:
+        if contact.version < self._learned_about.get(contact.id, 0):
             contact = await self.contacts.get(contact.id) or contact
         refusal = await self._refused_before_send(contact, message)
         if refusal:
@@ -519,10 +521,11 @@ class Relay:
         self._line_spent = (time.monotonic(), spent)
         return spent
 
-    def _learned(self, contact_id: str) -> None:
+    def _learned(self, contact_id: str, holding: Contact) -> None:
+        """`holding`: the contact as it is with what was learned recorded."""
         if len(self._learned_about) >= LEARNED_REMEMBERED:
             self._learned_about.clear()  # older ones were claimed after they were learned
-        self._learned_about.add(contact_id)
+        self._learned_about[contact_id] = holding.version
 
     async def _learn_unreachable(
         self, contact: Contact, message: OutboundMessage, result: SendResult
@@ -530,8 +533,10 @@ class Relay:
         """The channel says the customer cannot be reached there: remember it, tell the thread."""
         assert result.unreachable is not None  # an UNREACHABLE result says why
         unreachable = Unreachable(result.unreachable, self.clock(), result.code)
-        self._learned(contact.id)
-        _, changed = await self.contacts.set_reachability(contact.id, message.channel, unreachable)
+        holding, changed = await self.contacts.set_reachability(
+            contact.id, message.channel, unreachable
+        )
+        self._learned(contact.id, holding)
         if changed:
             await post_reachability(self.threads, contact.id, message.channel, unreachable)
 
@@ -542,10 +547,12 @@ class Relay:
         learned = result.learned
         if learned in (LearnedLimit.WECHAT_COUNT_SPENT, LearnedLimit.WECHAT_WINDOW_CLOSED):
             start = contact.conversation.last_inbound_at.get(Channel.WECHAT)
-            self._learned(contact.id)
             if start is not None:
                 assert learned is not None
-                await self.contacts.learn_wechat_refusal(contact.id, learned.value, to_epoch(start))
+                holding = await self.contacts.learn_wechat_refusal(
+                    contact.id, learned.value, to_epoch(start)
+                )
+                self._learned(contact.id, holding)
             return SendRecord(claimed, MessageStatus.OUTSIDE_WINDOW, result.reason)
         if learned is LearnedLimit.LINE_MONTHLY:
             await self.outbox.learn_line_month_spent(self.clock())

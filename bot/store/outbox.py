@@ -43,6 +43,7 @@ from bot.store.contacts import (
     F_LAST,
     F_MERGED_INTO,
     F_STATUS,
+    F_VERSION,
     F_WECHAT_COUNT,
     F_WECHAT_LEARNED,
     F_WECHAT_WINDOW,
@@ -70,11 +71,11 @@ MESSAGE_FIELDS = (
     "at", "h", "cmid", "ik", "why", "sat", "cw", "vm",
 )  # fmt: skip
 #: A contact's fields a send needs: its name, e-mail thread and WeChat counter
-#: (and what WeChat refused), whether it was merged into another, and per
+#: (and what WeChat refused), its version, whether it was merged into another, and per
 #: channel (the channel value appended) its identity, window start and
 #: reachability.
 SEND_CONTACT_FIELDS = (F_FIRST, F_LAST, F_EMAIL_THREAD_ID, F_EMAIL_SUBJECT, F_WECHAT_COUNT,
-                       F_WECHAT_WINDOW, F_WECHAT_LEARNED, F_MERGED_INTO)  # fmt: skip
+                       F_WECHAT_WINDOW, F_WECHAT_LEARNED, F_VERSION, F_MERGED_INTO)  # fmt: skip
 SEND_CONTACT_CHANNEL_FIELDS = (IDENTITY_FIELD, INBOUND_FIELD, UNREACHABLE_FIELD)
 SEND_MERGED_AT = SEND_CONTACT_FIELDS.index(F_MERGED_INTO)
 _CLAIM_SPEC = json.dumps(
@@ -632,8 +633,8 @@ def _contact_for_send(contact_id: str, channel: Channel, values: Sequence[str | 
     """The contact as a send on `channel` sees it, from `SEND_CONTACT_FIELDS` and
     `SEND_CONTACT_CHANNEL_FIELDS` (what `contact_from_hash` would make of them,
     built directly: a hot path)."""
-    (first, last, email_thread, subject, wechat_count, wechat_window, wechat_learned, _merged,
-     identity, inbound, unreachable) = values  # fmt: skip
+    (first, last, email_thread, subject, wechat_count, wechat_window, wechat_learned, version,
+     _merged, identity, inbound, unreachable) = values  # fmt: skip
     since = _moment(inbound)
     learned, learned_window = parse_wechat_learned(wechat_learned)
     reach = decode_unreachable(unreachable) if unreachable else None
@@ -652,6 +653,7 @@ def _contact_for_send(contact_id: str, channel: Channel, values: Sequence[str | 
         email_thread_id=email_thread or None,
         email_subject=subject or "",
         reachability={channel: reach} if reach is not None else {},
+        version=int(version or 0),
     )
 
 

@@ -14,7 +14,13 @@ from datetime import datetime, timedelta
 import aiohttp
 import pytest
 
-from bot.channels.base import Connector, InboundMessage, ReachabilityEvent, StatusUpdate
+from bot.channels.base import (
+    Connector,
+    InboundMessage,
+    ReachabilityEvent,
+    SendResult,
+    StatusUpdate,
+)
 from bot.channels.line import LineConnector
 from bot.channels.telegram import TelegramConnector
 from bot.channels.viber import ViberConnector
@@ -431,3 +437,56 @@ async def test_a_whatsapp_131050_receipt_records_the_marketing_stop(
     stopped = (await env.contacts.require(cid)).unreachable(Channel.WHATSAPP)
     assert stopped is not None and stopped.reason is UnreachableReason.MARKETING_STOPPED
     assert "thread.event.unreachable.marketing_stopped" in thread.shown()
+
+
+async def run_until_sent(relay: Relay, env: StoreEnv) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    for _ in range(200):
+        await asyncio.sleep(0.02)
+        lengths = [await env.redis.xlen(env.keys.outbox(p)) for p in range(env.keys.partitions)]
+        if not any(lengths):
+            break
+    stop.set()
+    await task
+
+
+async def contact_reads(env: StoreEnv) -> int:
+    stats = await env.redis.info("commandstats")
+    return int(stats.get("cmdstat_hgetall", {}).get("calls", 0))
+
+
+async def test_a_message_claimed_after_a_learned_refusal_is_sent_without_reading_the_contact_again(
+    env: StoreEnv, now: datetime
+) -> None:
+    clock = Clock(now)
+    cid = await make_contact(env, clock, {Channel.TELEGRAM: "42"}, None)
+    channel = ScriptedChannel(
+        Channel.TELEGRAM,
+        SendResult.not_reachable("blocked", UnreachableReason.BLOCKED, "403"),
+    )
+    relay = Relay(
+        env.redis,
+        env.keys,
+        {Channel.TELEGRAM: channel},
+        PolicySettings(),
+        clock,
+        consumer="w1",
+        tuning=RelayTuning(block_ms=50),
+    )
+    svc = service(env, clock)
+    first = await follow_up(svc, cid, Channel.TELEGRAM, "k1")
+    await run_until_sent(relay, env)
+    assert (await message(env, cid, first.message_id)).status is MessageStatus.FAILED
+    # The customer unblocks the bot: reachable again, and a new follow-up is queued.
+    await env.contacts.set_reachability(cid, Channel.TELEGRAM, None)
+    second = await follow_up(svc, cid, Channel.TELEGRAM, "k2")
+
+    before = await contact_reads(env)
+    await run_until_sent(relay, env)
+    after = await contact_reads(env)
+
+    assert (await message(env, cid, second.message_id)).status is MessageStatus.SENT
+    assert len(channel.requests) == 2
+    # Claimed with a snapshot that holds what was learned: no second read of the contact.
+    assert after == before
