@@ -46,6 +46,7 @@ from bot.services.directory import Directory
 from bot.services.followup import FollowupService
 from bot.services.people import People
 from bot.slack.contact_blocks import ContactView
+from bot.slack.gate import MalformedSlackRequest
 from bot.slack.i18n import t
 from bot.slack.intake import InDoubt, SlackIntake, Unsettled
 from bot.slack.payloads import block_kit_json
@@ -363,20 +364,25 @@ def refusal(body: dict[str, Any], lang: str) -> BoltResponse:
 
 
 #: What a listener raises when a payload is not shaped as we sent it (tampered
-#: metadata, a value that is no contact id, a missing field): the request's fault,
-#: answered 400 like any malformed request, not 500.
-PAYLOAD_ERRORS = (KeyError, IndexError, TypeError, ValueError)
+#: metadata, a value that is no contact id, a missing field: `gate.reads_payload`):
+#: the request's fault, answered 400 like any malformed request, not 500. Any
+#: other error, a KeyError or ValueError included, is a bug: a 500.
+PAYLOAD_ERRORS = (MalformedSlackRequest,)
 
 
 def _error_handler(deps: SlackDeps) -> Callable[..., Awaitable[BoltResponse | None]]:
     async def on_error(
         error: Exception, body: dict[str, Any], context: AsyncBoltContext
     ) -> BoltResponse | None:
-        logger.error(
-            "slack listener failed",
-            extra={"error": type(error).__name__, "type": body.get("type") or "command"},
-            exc_info=error,
-        )
+        kind = body.get("type") or "command"
+        if isinstance(error, PAYLOAD_ERRORS):  # the reader's name and what it met, no data
+            logger.warning("malformed slack payload", extra={"error": str(error), "type": kind})
+        else:
+            logger.error(
+                "slack listener failed",
+                extra={"error": type(error).__name__, "type": kind},
+                exc_info=error,
+            )
         lang = str(context.get("lang") or deps.settings.default_language)
         if (is_outage(error) or isinstance(error, InDoubt)) and "command" in body:
             # Redis is away and the command was not taken (or may have been:

@@ -57,6 +57,7 @@ from bot.services.compose import (
 )
 from bot.slack import ids
 from bot.slack.contact_blocks import button, channel_lines, contact_summary
+from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
 from bot.slack.reach_text import reason_text as reach_reason_text
 from bot.slack.reach_text import since_text, unreachable_text
@@ -173,6 +174,7 @@ class ComposeContext:
             text = text[: max(0, len(text) - (len(packed) - METADATA_MAX))]
 
     @classmethod
+    @reads_payload
     def unpack(cls, value: str) -> ComposeContext:
         data = json.loads(value)
         return cls(
@@ -691,6 +693,7 @@ class LineSend:
         return value if len(value) <= BUTTON_VALUE_MAX else None
 
     @classmethod
+    @reads_payload
     def unpack(cls, value: str) -> LineSend:
         data = json.loads(value)
         return cls(
@@ -715,6 +718,7 @@ def pack_template_choice(contact_id: str, channel: Channel) -> str:
     return json.dumps({"c": contact_id, "ch": channel.value}, separators=(",", ":"))
 
 
+@reads_payload
 def unpack_template_choice(value: str) -> tuple[str, Channel]:
     data = json.loads(value)
     return str(data["c"]), Channel(data["ch"])

@@ -27,6 +27,7 @@ from bot.domain.models import Contact, ConversationStatus
 from bot.domain.windows import Decision
 from bot.services.directory import FindArgs
 from bot.slack import ids
+from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
 from bot.slack.links import thread_button
 from bot.slack.reach_text import unreachable_text
@@ -137,6 +138,7 @@ def pack_page(args: FindArgs, offset: int) -> str:
     )
 
 
+@reads_payload
 def unpack_page(value: str) -> tuple[FindArgs, int]:
     data = json.loads(value)
     status = None if data["st"] == "any" else ConversationStatus(data["st"])

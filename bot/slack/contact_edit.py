@@ -27,6 +27,7 @@ from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.models import Contact
 from bot.services.contact_edit import NAME_MAX, ContactEdit
 from bot.slack import ids
+from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
 from bot.slack.render import escape
 
@@ -123,6 +124,7 @@ class MergeRequest:
         )
 
     @classmethod
+    @reads_payload
     def unpack(cls, value: str) -> MergeRequest:
         data = json.loads(value)
         first, last, phone, email = (str(v) for v in data["e"])

@@ -13,12 +13,13 @@ https://api.slack.com/authentication/verifying-requests-from-slack
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import parse_qsl
 
 import orjson
@@ -49,6 +50,31 @@ def signature_valid(raw: bytes, timestamp: str, signature: str, secret: str, *, 
 
 class MalformedSlackRequest(ValueError):
     """A well-signed body Slack would never send: answered 400, nothing happens."""
+
+
+#: What reading a part of a payload we wrote raises when it is not shaped as we
+#: wrote it (tampered metadata, a value that is no contact id, a missing field).
+_READ_ERRORS = (KeyError, IndexError, TypeError, ValueError)
+_R = TypeVar("_R")
+_P = ParamSpec("_P")
+
+
+def reads_payload(read: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Mark `read` as reading what we put in a payload (a button's value, a view's
+    metadata or state): whatever it trips on is the request's fault, raised as
+    MalformedSlackRequest (400 in `bot.slack.app`'s error handler). A KeyError
+    or ValueError anywhere else stays a bug: logged with its traceback, a 500."""
+
+    @functools.wraps(read)
+    def reading(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return read(*args, **kwargs)
+        except MalformedSlackRequest:
+            raise
+        except _READ_ERRORS as error:
+            raise MalformedSlackRequest(f"{read.__name__}: {type(error).__name__}") from error
+
+    return reading
 
 
 class _Loose(BaseModel):

@@ -16,6 +16,7 @@ from slack_sdk.models.views import View
 from bot.domain.models import ConversationStatus
 from bot.services.directory import FindArgs
 from bot.slack import ids
+from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
 from bot.store.search import Scope, SortOrder
 
@@ -85,6 +86,7 @@ def search_modal(args: FindArgs, channel_id: str, lang: str) -> View:
     )
 
 
+@reads_payload
 def read_search_modal(state: dict[str, Any]) -> FindArgs:
     """The submitted modal's values as `/find-contact` arguments."""
     values = state["values"]

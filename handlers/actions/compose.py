@@ -32,6 +32,7 @@ from bot.slack.compose import (
     unpack_template_choice,
 )
 from bot.slack.compose_flow import ComposeFlow, origin_of
+from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
 from bot.slack.intake import RERUN, URL_EXPIRED, durable
 
@@ -43,6 +44,13 @@ KIND_LINE_SEND = "action.followup.line_send"
 def _action(body: dict[str, Any]) -> dict[str, Any]:
     action: dict[str, Any] = body["actions"][0]
     return action
+
+
+@reads_payload
+def _chosen(body: dict[str, Any]) -> tuple[str, str]:
+    """A "this one" button's contact and message (`choices_message`)."""
+    chosen = json.loads(str(_action(body)["value"]))
+    return str(chosen["c"]), str(chosen.get("m") or "")
 
 
 def choice_key(body: dict[str, Any], contact_id: str) -> str:
@@ -99,8 +107,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
 
     async def choose(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
-        chosen = json.loads(str(_action(body)["value"]))
-        contact_id, message = str(chosen["c"]), str(chosen.get("m") or "")
+        contact_id, message = _chosen(body)
         if not message.strip():
             await ack()
             deps.background.run(open_for(body, contact_id, lang), on_error=flow.apology(body, lang))
@@ -109,8 +116,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         await ack()
 
     async def choose_send(body: dict[str, Any], lang: str) -> None:
-        chosen = json.loads(str(_action(body)["value"]))
-        contact_id, message = str(chosen["c"]), str(chosen.get("m") or "")
+        contact_id, message = _chosen(body)
         agent = str(body["user"]["id"])
         deliver = responder(body, replace=True)
         contact = await deps.contacts.get(contact_id)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bot.slack import ids
+from bot.slack.serving import BOLT_KEY
 from tests.slack.conftest import AGENT, Surface
 
 ODD_VALUES = ["", "x", "{}", "[]", "null", "c:999999999", "-1", "9" * 40, "é" * 300, '{"c": 1}']
@@ -110,3 +111,20 @@ async def test_a_shortcut_and_events_with_odd_fields_are_never_a_5xx(surface: Su
         statuses.add(await surface.event(event))
     await surface.settle()
     assert max(statuses) < 500, statuses
+
+
+async def test_a_bug_on_a_well_formed_request_is_a_500_logged_with_its_traceback(
+    surface: Surface, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only what reads a payload (`gate.reads_payload`) answers 400; a KeyError
+    anywhere else is a bug, never passed off as the request's fault."""
+
+    async def buggy(ack: Any) -> None:
+        raise KeyError("a bug of ours")
+
+    surface.app[BOLT_KEY].action("test_buggy")(buggy)
+    status, _, _ = await surface.click("test_buggy", "x")
+    await surface.settle()
+    assert status == 500
+    failed = [r for r in caplog.records if r.getMessage() == "slack listener failed"]
+    assert failed and failed[0].levelname == "ERROR" and failed[0].exc_info is not None
