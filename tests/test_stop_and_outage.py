@@ -21,7 +21,7 @@ from tests.test_cli import (
     embedded_redis_info,
     followup,
     http_get,
-    wait_for_http,
+    start_serve,
     wait_until_gone,
 )
 
@@ -111,10 +111,8 @@ def test_a_worker_waiting_on_a_silent_channel_api_stops_within_5_s(
 def test_serve_waiting_on_a_silent_channel_api_stops_within_5_s(
     data_dir: Path, silent_api: str
 ) -> None:
-    port = free_port()
-    env = cli_env(DATA_DIR=str(data_dir), PORT=str(port), **hanging_channels(silent_api))
-    serve = followup("serve", env=env, cwd=data_dir)
-    wait_for_http(f"http://127.0.0.1:{port}/healthz", serve)
+    env = cli_env(DATA_DIR=str(data_dir), **hanging_channels(silent_api))
+    serve, _, _ = start_serve(env, data_dir)
     time.sleep(0.5)
 
     assert stop_within(serve) < STOP_SECONDS
@@ -146,12 +144,10 @@ def test_a_worker_rides_out_redis_going_away_and_a_late_redis(data_dir: Path) ->
 
 def test_serve_rides_out_redis_going_away_with_healthz_503_meanwhile(data_dir: Path) -> None:
     redis = RedisServer(data_dir=data_dir / "redis", port=free_port(), appendonly=True).start()
-    port = free_port()
-    env = cli_env(DATA_DIR=str(data_dir), PORT=str(port), REDIS_URL=redis.url)
-    serve = followup("serve", env=env, cwd=data_dir)
-    health = f"http://127.0.0.1:{port}/healthz"
+    serve, base, first = start_serve(cli_env(DATA_DIR=str(data_dir), REDIS_URL=redis.url), data_dir)
+    health = f"{base}/healthz"
     try:
-        assert wait_for_http(health, serve)[0] == 200
+        assert first[0] == 200
         redis.stop()
 
         status, _, body = http_get(health)
@@ -159,14 +155,14 @@ def test_serve_rides_out_redis_going_away_with_healthz_503_meanwhile(data_dir: P
         assert json.loads(body)["redis"] == "unreachable"
         time.sleep(1.0)
         assert serve.poll() is None, "serve exited when Redis went away"
-        assert "redis_up 0.0" in http_get(f"http://127.0.0.1:{port}/metrics")[2]
+        assert "redis_up 0.0" in http_get(f"{base}/metrics")[2]
 
         redis.start()
         deadline = time.monotonic() + 5
         while http_get(health)[0] != 200:
             assert time.monotonic() < deadline, "healthz did not recover"
             time.sleep(0.1)
-        assert "redis_up 1.0" in http_get(f"http://127.0.0.1:{port}/metrics")[2]
+        assert "redis_up 1.0" in http_get(f"{base}/metrics")[2]
 
         assert stop_within(serve) < STOP_SECONDS
     finally:
@@ -177,11 +173,10 @@ def test_serve_rides_out_redis_going_away_with_healthz_503_meanwhile(data_dir: P
 
 
 def test_serve_starts_its_embedded_redis_again_when_it_dies(data_dir: Path) -> None:
-    port = free_port()
-    serve = followup("serve", env=cli_env(DATA_DIR=str(data_dir), PORT=str(port)), cwd=data_dir)
-    health = f"http://127.0.0.1:{port}/healthz"
+    serve, base, first = start_serve(cli_env(DATA_DIR=str(data_dir)), data_dir)
+    health = f"{base}/healthz"
     try:
-        assert wait_for_http(health, serve)[0] == 200
+        assert first[0] == 200
         first = int(str(embedded_redis_info(data_dir)["process_id"]))
         os.kill(first, signal.SIGKILL)
 

@@ -11,6 +11,7 @@ import ctypes
 import importlib.util
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -80,12 +81,43 @@ def find_redis_server() -> str:
     raise RedisServerError(_INSTALL_HINT)
 
 
+#: Where `free_port` picks when the kernel's ephemeral range is unknown (Linux's default
+#: starts at 32768).
+_PICK_FROM, _EPHEMERAL_LOW = 20000, 32768
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (Linux), else 32768."""
+    try:
+        low = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0]
+        return int(low)
+    except (OSError, ValueError, IndexError):
+        return _EPHEMERAL_LOW
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago, for a server started next.
+
+    Picked at random below the kernel's ephemeral range: a port the kernel gave
+    out for `bind(0)` is handed out again to the next socket bound to port 0 or
+    connecting out, which then holds it when our server binds it (a busy host
+    makes thousands of such connections a second). Above it only if the range
+    starts too low to leave room.
+    """
+    low = _ephemeral_low()
+    if low - _PICK_FROM >= 1000:
+        for _ in range(100):
+            port = random.randrange(_PICK_FROM, low)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 #: Redis Cluster listens on its port + 10000 for the cluster bus.
