@@ -48,6 +48,8 @@ from bot.domain.models import Contact, MessageStatus, OutboundMessage, to_epoch
 from bot.domain.reachability import LearnedLimit, Unreachable
 from bot.domain.records import replaced
 from bot.domain.windows import (
+    WECHAT_CLOSED_LEARNED,
+    WECHAT_LIMIT_LEARNED,
     Form,
     PolicySettings,
     SendMode,
@@ -95,6 +97,8 @@ COUNT_ROUNDS = 4
 LEARNED_REMEMBERED = 10_000
 #: How long a worker trusts its last read of LINE's learned monthly limit.
 LINE_SPENT_SECONDS = 5.0
+#: The decision's reasons when WeChat's own refusal (45047, 45015) closed the window.
+WECHAT_LEARNED_REASONS = frozenset({WECHAT_CLOSED_LEARNED, WECHAT_LIMIT_LEARNED})
 LINE_MONTH_SPENT = (
     "LINE's monthly message limit is reached: pushes wait until next month "
     "(or until the LINE plan allows more)"
@@ -575,7 +579,7 @@ class Relay:
             decision = decide(channel, window, now, self.policy)
             mode = adapt_at_send(queued, _FORMS[message.form], message.tag, decision)
             if mode is SendMode.REFUSED:
-                learned = channel is Channel.WECHAT and contact.conversation.wechat_learned_now()
+                learned = decision.reason.key in WECHAT_LEARNED_REASONS
                 return mode, WECHAT_REFUSED_WINDOW if learned else WINDOW_CLOSED_BEFORE_SEND
             counted = counted_in_current_window(contact, message)
             limit = count_at_send(decision, mode, counted_in_window=counted)
