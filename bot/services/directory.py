@@ -61,6 +61,21 @@ def widened(args: FindArgs) -> FindArgs | None:
     return replace(args, scope=Scope.ALL, status=None)
 
 
+def no_results_hint(args: FindArgs) -> str:
+    """The catalogue key of what to try when nothing was found: only the flags
+    the agent has not given already (`--all` widens the inbox, `--any` the
+    status), else a shorter query."""
+    widen_inbox = args.scope is Scope.MINE
+    widen_status = args.status is not None
+    if widen_inbox and widen_status:
+        return "search.hint_all"
+    if widen_inbox:
+        return "search.hint_all_only"
+    if widen_status:
+        return "search.hint_any"
+    return "search.hint_shorter"
+
+
 def parse_find_args(text: str) -> FindArgs:
     """Split flags (anywhere in the line) from the query words."""
     args = FindArgs()

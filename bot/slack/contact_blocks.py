@@ -25,7 +25,7 @@ from slack_sdk.models.blocks import (
 from bot.domain.channels import CHANNEL_LABELS
 from bot.domain.models import Contact, ConversationStatus
 from bot.domain.windows import Decision
-from bot.services.directory import FindArgs
+from bot.services.directory import FindArgs, no_results_hint
 from bot.slack import ids
 from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
@@ -157,21 +157,6 @@ def describe_filters(args: FindArgs, lang: str) -> str:
         status=status,
         sort=t(f"sort.{args.sort.value}", lang),
     )
-
-
-def no_results_hint(args: FindArgs) -> str:
-    """The catalogue key of what to try when nothing was found: only the flags
-    the agent has not given already (`--all` widens the inbox, `--any` the
-    status), else a shorter query."""
-    widen_inbox = args.scope is Scope.MINE
-    widen_status = args.status is not None
-    if widen_inbox and widen_status:
-        return "search.hint_all"
-    if widen_inbox:
-        return "search.hint_all_only"
-    if widen_status:
-        return "search.hint_any"
-    return "search.hint_shorter"
 
 
 def results_message(
