@@ -13,6 +13,7 @@ taken once. All keys share the `{intake}` hash tag (one slot, cluster-ready).
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -68,10 +69,14 @@ class IntakeStore:
         self.keys = keys
 
     async def take(self, entry: IntakeEntry, owner: str) -> bool:
-        """Store the entry as `owner`'s work (one round trip); False if taken before."""
+        """Store the entry as `owner`'s work (one round trip); False if taken before.
+
+        The call carries a token of its own: sent again by the connection's retry
+        (`bot.store.connection`) after its answer was lost, it is still True."""
         keys = [self.keys.intake_seen(entry.id), self.keys.intake_work(), self.keys.intake_owner()]
+        token = secrets.token_hex(8)
         taken = await INTAKE_TAKE(
-            self.redis, keys, [entry.id, entry.payload(), owner, SEEN_SECONDS]
+            self.redis, keys, [entry.id, entry.payload(), owner, SEEN_SECONDS, token]
         )
         return bool(taken)
 

@@ -3,7 +3,7 @@
 `mode = "pass"` forwards both ways. `"lose_answer"`: a request carrying an
 `EVALSHA` reaches Redis (which runs it), then the connection drops before
 the answer comes back, as when Redis or the network goes away at that very
-moment. `"refuse"`: a request carrying an `EVALSHA` is dropped with its
+moment; `"lose_one_answer"` does that once, then passes. `"refuse"`: a request carrying an `EVALSHA` is dropped with its
 connection before it reaches Redis (the script never runs). Other commands
 (the connection's handshake, SCRIPT LOAD) always go through.
 """
@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from typing import Literal
 
-Mode = Literal["pass", "lose_answer", "refuse"]
+Mode = Literal["pass", "lose_answer", "lose_one_answer", "refuse"]
 
 
 class RedisProxy:
@@ -55,8 +55,10 @@ class RedisProxy:
                 script = b"EVALSHA" in data.upper()
                 if script and self.mode == "refuse":
                     return
-                if script and self.mode == "lose_answer":
+                if script and self.mode in ("lose_answer", "lose_one_answer"):
                     lose.set()
+                    if self.mode == "lose_one_answer":
+                        self.mode = "pass"
                 up_writer.write(data)
                 await up_writer.drain()
                 self.scripts_run += script

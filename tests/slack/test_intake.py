@@ -258,3 +258,30 @@ async def test_a_follow_up_whose_take_never_reached_redis_is_told_nothing_was_se
     assert await messages_of(surface, cid) == []
     [answer] = surface.slack.answers_to(url)
     assert "nothing was sent" in answer["text"]
+
+
+async def test_a_follow_up_whose_take_lost_its_answer_once_is_worked_at_once(
+    surface: Surface, redis_url: str
+) -> None:
+    """The take ran, its answer was lost, and the connection's retry of the same
+    call answered: that retry is our own take, not a Slack retry of one taken
+    before, so the follow-up is worked now (not left stored under a live owner,
+    which nobody would adopt)."""
+    cid = await surface.contact("Nour", "Saleh", identities={Channel.TELEGRAM: "7303"})
+    host, port = redis_url.removeprefix("redis://").split("/")[0].split(":")
+    proxy = await RedisProxy(host, int(port)).start()
+    proxied = create_redis(proxy.url)
+    surface.deps.intake.store = IntakeStore(proxied, surface.deps.keys)
+    try:
+        proxy.mode = "lose_one_answer"
+        status, _, url = await surface.command(ids.FOLLOWUP, "Nour Saleh Your parcel left")
+        assert proxy.scripts_run >= 2 and proxy.answers_lost == 1  # it ran, and again
+        assert status == 200
+        await until_worked(surface)
+    finally:
+        await proxied.aclose()
+        await proxy.close()
+
+    assert len(await messages_of(surface, cid)) == 1  # sent, once
+    [answer] = surface.slack.answers_to(url)
+    assert "On its way to *Nour Saleh* on Telegram" in answer["text"]

@@ -9,9 +9,15 @@
 -- ARGV[2]  the payload (JSON)
 -- ARGV[3]  the consumer taking it (who works it)
 -- ARGV[4]  seconds the seen marker lasts
+-- ARGV[5]  this call's token, kept in the seen marker: the same call sent again
+--          (the connection's retry after its answer was lost) finds it there
+--          and is answered as taken, which it was
 -- Returns 1 when taken, 0 when it was taken before.
 
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[4]) then return 0 end
+if not redis.call('SET', KEYS[1], ARGV[5], 'NX', 'EX', ARGV[4]) then
+  if redis.call('GET', KEYS[1]) == ARGV[5] then return 1 end
+  return 0
+end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 return 1
