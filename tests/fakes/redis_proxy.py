@@ -3,8 +3,9 @@
 `mode = "pass"` forwards both ways. `"lose_answer"`: a request carrying an
 `EVALSHA` reaches Redis (which runs it), then the connection drops before
 the answer comes back, as when Redis or the network goes away at that very
-moment; `"lose_one_answer"` does that once, then passes. `"refuse"`: a request carrying an `EVALSHA` is dropped with its
-connection before it reaches Redis (the script never runs). Other commands
+moment; `"lose_one_answer"` does that once, then passes. `"refuse"`: a
+request carrying an `EVALSHA` is dropped with its connection before it
+reaches Redis (the script never runs). Other commands
 (the connection's handshake, SCRIPT LOAD) always go through.
 """
 
