@@ -209,13 +209,11 @@ def _option(
     templates: Sequence[WhatsAppTemplate],
     unreachable: Unreachable | None = None,
 ) -> ChannelOption:
-    """A channel's choices now: nothing where the customer cannot be reached,
-    and no marketing template where they stopped marketing messages."""
+    """A channel's choices now: nothing where the customer cannot be reached
+    (`templates` are those the contact may be offered: `offered_templates`)."""
     if unreachable is not None and unreachable.refuses_all:
         reason = Reason(unreachable.key, {"channel": decision.channel.value})
         return ChannelOption(decision, (), (reason,), unreachable)
-    if unreachable is not None:
-        templates = [t for t in templates if not unreachable.blocks(template_category=t.category)]
     has_templates = bool(templates) and decision.check(Form.TEMPLATE) is not SendMode.REFUSED
     forms = forms_for(decision, has_templates)
     if forms:
@@ -288,12 +286,18 @@ def default_channel(contact: Contact, options: Sequence[ChannelOption]) -> Chann
     return (reachable or ordered)[0].channel if ordered else None
 
 
-def offered_templates(templates: Sequence[WhatsAppTemplate]) -> tuple[WhatsAppTemplate, ...]:
-    """Approved templates the composer can offer (see MAX_TEMPLATE_FIELD / _PARAMS)."""
+def offered_templates(
+    contact: Contact, templates: Sequence[WhatsAppTemplate]
+) -> tuple[WhatsAppTemplate, ...]:
+    """Approved templates the composer can offer `contact` (see MAX_TEMPLATE_FIELD /
+    _PARAMS): no marketing template to a customer who stopped marketing messages."""
+    stopped = contact.unreachable(Channel.WHATSAPP)
     return tuple(
         t
         for t in templates
-        if len(t.field) <= MAX_TEMPLATE_FIELD and t.parameter_count <= MAX_TEMPLATE_PARAMS
+        if len(t.field) <= MAX_TEMPLATE_FIELD
+        and t.parameter_count <= MAX_TEMPLATE_PARAMS
+        and (stopped is None or not stopped.blocks(template_category=t.category))
     )
 
 
@@ -309,11 +313,7 @@ def plan_for(
     What the agent chose is kept where it still applies; the rest falls back
     to the defaults (a channel changed: its first form, no template or tag).
     """
-    offered = offered_templates(templates)
-    stopped = contact.unreachable(Channel.WHATSAPP)
-    if stopped is not None:
-        # A customer who stopped marketing messages is offered no marketing template.
-        offered = tuple(t for t in offered if not stopped.blocks(template_category=t.category))
+    offered = offered_templates(contact, templates)
     options = _options(contact, decisions, offered)
     channel = draft.channel if draft.channel in contact.identities else None
     if channel is None:
@@ -577,7 +577,7 @@ class ComposeService:
         # An unreachable customer or a spent quota is no window refusal: no ❗ recorded.
         if not quota and result.unreachable is None:
             await self.followups.record_refused(request, result)
-        templates = offered_templates(await self._templates_for(before))
+        templates = offered_templates(before, await self._templates_for(before))
         options = _options(before, decisions, templates)
         here = next((o for o in options if o.channel == channel), None)
         outcome = LineOutcome.QUOTA if quota else LineOutcome.REFUSED
