@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncAuthorize
@@ -36,7 +37,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.availability import is_outage
+from bot.availability import RedisHealth, is_outage
 from bot.config import Settings
 from bot.domain.clock import Clock
 from bot.domain.models import Contact
@@ -83,6 +84,8 @@ class SlackDeps:
     http: aiohttp.ClientSession
     background: Background
     intake: SlackIntake
+    #: What the process saw of Redis: a request failing on it keeps /healthz at 503.
+    health: RedisHealth
 
     async def views_of(self, contacts: Sequence[Contact]) -> list[ContactView]:
         """Contacts with each channel's window decision, ready to render."""
@@ -383,6 +386,8 @@ def _error_handler(deps: SlackDeps) -> Callable[..., Awaitable[BoltResponse | No
                 extra={"error": type(error).__name__, "type": kind},
                 exc_info=error,
             )
+        if isinstance(error, (RedisError, InDoubt)):  # as `redis_outage_middleware` does
+            deps.health.failed(error, "slack", request=True)
         lang = str(context.get("lang") or deps.settings.default_language)
         if (is_outage(error) or isinstance(error, InDoubt)) and "command" in body:
             # Redis is away and the command was not taken (or may have been:

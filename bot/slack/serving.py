@@ -94,6 +94,7 @@ def slack_deps(app: web.Application) -> SlackDeps:
         client=client,
         http=http,
         background=background,
+        health=app[HEALTH_KEY],
         intake=SlackIntake(
             IntakeStore(redis, keys),
             background,

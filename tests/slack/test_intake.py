@@ -285,3 +285,28 @@ async def test_a_follow_up_whose_take_lost_its_answer_once_is_worked_at_once(
     assert len(await messages_of(surface, cid)) == 1  # sent, once
     [answer] = surface.slack.answers_to(url)
     assert "On its way to *Nour Saleh* on Telegram" in answer["text"]
+
+
+async def test_healthz_is_not_ok_while_slack_requests_fail_on_redis(
+    surface: Surface, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PING answers, but the intake's script calls fail: /healthz says 503 with the
+    reason, as it does for a webhook failing on Redis."""
+    monkeypatch.setattr(intake_module, "OUTAGE_RETRY_EVERY", 0.05)
+    await surface.contact("Nour", "Saleh", identities={Channel.TELEGRAM: "7304"})
+    host, port = redis_url.removeprefix("redis://").split("/")[0].split(":")
+    proxy = await RedisProxy(host, int(port)).start()
+    proxied = create_redis(proxy.url)
+    surface.deps.intake.store = IntakeStore(proxied, surface.deps.keys)
+    try:
+        proxy.mode = "refuse"
+        status, _, _ = await surface.command(ids.FOLLOWUP, "Nour Saleh Your parcel left")
+        assert status == 200  # the agent is answered in the ack
+        health = await surface.client.get("/healthz")
+        assert health.status == 503
+        assert "requests failing (slack" in (await health.json())["reason"]
+        proxy.mode = "pass"
+        await surface.settle()
+    finally:
+        await proxied.aclose()
+        await proxy.close()
