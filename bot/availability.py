@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 from prometheus_client import Counter, Gauge
 from redis.exceptions import (
@@ -29,6 +30,7 @@ from redis.exceptions import (
 from bot.metrics import REGISTRY
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: What a process gives its loops, once told to stop, before cancelling them.
 STOP_GRACE_SECONDS = 3.0
@@ -151,6 +153,23 @@ async def ride_out(
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
             wait = min(wait * 2, BACKOFF_CAP)
+
+
+async def through_outage(
+    call: Callable[[], Awaitable[T]], *, until: float, every: float, what: str
+) -> T:
+    """`await call()`; while it fails on a Redis outage, again every `every` seconds
+    until the loop's clock passes `until`. Any other failure, or one past `until`,
+    is raised. (A loop that runs for the process's life: `ride_out`.)"""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            return await call()
+        except Exception as error:
+            if not is_outage(error) or loop.time() > until:
+                raise
+            logger.warning("waiting for Redis", extra={"what": what, "error": type(error).__name__})
+            await asyncio.sleep(every)
 
 
 async def run_until_stopped(

@@ -14,6 +14,7 @@ from bot.availability import (
     is_outage,
     ride_out,
     run_until_stopped,
+    through_outage,
 )
 
 
@@ -74,3 +75,34 @@ def test_healthz_remembers_a_failed_request_until_it_ages_or_one_succeeds() -> N
     health.reachable()  # a loop's failure is over once PING answers
     assert health.failing() is None
     assert is_outage(ConnectionError()) and not is_outage(ResponseError())
+
+
+async def test_through_outage_tries_again_while_redis_is_away_and_raises_anything_else() -> None:
+    calls: list[int] = []
+
+    async def back_on_the_third() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionError("away")
+        return "done"
+
+    until = asyncio.get_running_loop().time() + 5
+    assert await through_outage(back_on_the_third, until=until, every=0.01, what="t") == "done"
+    assert len(calls) == 3
+
+    async def wrong() -> None:
+        calls.append(1)
+        raise ResponseError("ERR not an outage")
+
+    calls.clear()
+    with pytest.raises(ResponseError):
+        await through_outage(wrong, until=until, every=0.01, what="t")
+    assert len(calls) == 1  # not tried again
+
+    async def away() -> None:
+        raise ConnectionError("away")
+
+    with pytest.raises(ConnectionError):  # past `until`
+        await through_outage(
+            away, until=asyncio.get_running_loop().time() + 0.05, every=0.01, what="t"
+        )

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter, Gauge
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bot.availability import is_outage
+from bot.availability import is_outage, through_outage
 from bot.metrics import REGISTRY
 from bot.store.intake import IntakeEntry, IntakeStore, entry_id_for
 from bot.store.liveness import Liveness
@@ -157,25 +157,22 @@ class SlackIntake:
         """A take in doubt (`InDoubt`): once Redis answers, work the entry if the
         lost call took it, else tell the agent it was not done (and mark it seen,
         so the lost call can never take it later)."""
-        loop = asyncio.get_running_loop()
-        gives_up = loop.time() + OUTAGE_RETRY_SECONDS
         on_error = self._on_error(entry)
-        while True:
-            try:
-                settled = await self.store.settle(entry, self.owner)
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                if not is_outage(error) or loop.time() > gives_up:
-                    logger.error(
-                        "submission in doubt not settled",
-                        extra={"kind": entry.kind, "error": type(error).__name__},
-                    )
-                    if on_error is not None:  # we can't say: not "nothing was sent"
-                        await on_error(Unsettled(type(error).__name__))
-                    return
-                await asyncio.sleep(OUTAGE_RETRY_EVERY)
+        try:
+            settled = await through_outage(
+                lambda: self.store.settle(entry, self.owner),
+                until=asyncio.get_running_loop().time() + OUTAGE_RETRY_SECONDS,
+                every=OUTAGE_RETRY_EVERY,
+                what="submission in doubt",
+            )
+        except Exception as error:
+            logger.error(
+                "submission in doubt not settled",
+                extra={"kind": entry.kind, "error": type(error).__name__},
+            )
+            if on_error is not None:  # we can't say: not "nothing was sent"
+                await on_error(Unsettled(type(error).__name__))
+            return
         logger.info("submission in doubt settled", extra={"kind": entry.kind, "as": settled})
         if settled == "ours":
             self._start(entry, rerun=True)
@@ -207,30 +204,26 @@ class SlackIntake:
         forgotten. Cancelled (a shutdown cut short): the entry stays, and the
         next process adopts it.
         """
-        loop = asyncio.get_running_loop()
-        gives_up = loop.time() + OUTAGE_RETRY_SECONDS
-        while True:
-            try:
-                await work(body, entry.lang)
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                if not is_outage(error) or loop.time() > gives_up:
-                    with contextlib.suppress(Exception):
-                        await self.store.finish(entry.id)  # told the agent (on_error)
-                    raise
-                logger.warning("submission waits for Redis", extra={"error": type(error).__name__})
-                body = body | {RERUN: True}
-                await asyncio.sleep(OUTAGE_RETRY_EVERY)
-        while True:
-            try:
-                await self.store.finish(entry.id)
-                return
-            except Exception as error:
-                if not is_outage(error) or loop.time() > gives_up:
-                    raise
-                await asyncio.sleep(OUTAGE_RETRY_EVERY)
+        gives_up = asyncio.get_running_loop().time() + OUTAGE_RETRY_SECONDS
+        again = False
+
+        async def run() -> None:  # a run after the first may find part of it done
+            nonlocal again
+            rerun, again = again, True
+            await work(body | {RERUN: True} if rerun else body, entry.lang)
+
+        try:
+            await through_outage(run, until=gives_up, every=OUTAGE_RETRY_EVERY, what="submission")
+        except Exception:
+            with contextlib.suppress(Exception):
+                await self.store.finish(entry.id)  # told the agent (on_error)
+            raise
+        await through_outage(
+            lambda: self.store.finish(entry.id),
+            until=gives_up,
+            every=OUTAGE_RETRY_EVERY,
+            what="submission done",
+        )
 
     async def adopt_dead(self) -> int:
         """Adopt and start the entries of processes whose heartbeat lapsed."""
