@@ -17,7 +17,7 @@ from enum import StrEnum
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
 from bot.domain.models import Contact, ConversationStatus, OutboundMessage, to_epoch
-from bot.domain.reachability import ReachScope, Unreachable
+from bot.domain.reachability import LearnedLimit, ReachScope, Unreachable
 from bot.domain.windows import (
     Decision,
     Form,
@@ -97,8 +97,8 @@ def window_input(
         viber_month_count=viber_count,
         # Only Viber's quota is counted by month (None: the month of `now`).
         viber_count_month=month_of(now) if channel is Channel.VIBER else None,
-        window_spent=learned == "spent",
-        window_closed=learned == "closed",
+        window_spent=learned == LearnedLimit.WECHAT_COUNT_SPENT,
+        window_closed=learned == LearnedLimit.WECHAT_WINDOW_CLOSED,
     )
 
 

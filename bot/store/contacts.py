@@ -56,7 +56,7 @@ from bot.domain.models import (
     from_epoch,
     to_epoch,
 )
-from bot.domain.reachability import Unreachable, UnreachableReason, event_applies
+from bot.domain.reachability import LearnedLimit, Unreachable, UnreachableReason, event_applies
 from bot.domain.windows import free_text_closes_at
 from bot.store.connection import RedisClient
 from bot.store.keys import ContactId, Keys
@@ -86,7 +86,9 @@ REACH_AT_FIELD = "ur:"
 UNIT_SEP = "\x1f"
 _REASONS = {reason.value: reason for reason in UnreachableReason}
 #: What WeChat can refuse a window with: its count spent (45047), closed (45015).
-WECHAT_LEARNED_KINDS = frozenset({"spent", "closed"})
+WECHAT_LEARNED_KINDS = frozenset(
+    {LearnedLimit.WECHAT_COUNT_SPENT.value, LearnedLimit.WECHAT_WINDOW_CLOSED.value}
+)
 TERM_SEP = "\x1e"  # record separator: never part of a folded term
 _CHANNELS = {channel.value: channel for channel in Channel}  # faster than Channel(value)
 
