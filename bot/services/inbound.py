@@ -21,7 +21,7 @@ from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.clock import Clock
 from bot.domain.contacts import HANDLE_CHANNELS, normalise_email, normalise_handle
 from bot.domain.models import Contact, MessageStatus, OutboundMessage
-from bot.domain.reachability import MESSAGE_CLEARS, Unreachable
+from bot.domain.reachability import MESSAGE_CLEARS, Unreachable, event_applies
 from bot.store.contacts import (
     ContactDraft,
     ContactStore,
@@ -111,10 +111,23 @@ class InboundService:
         at: datetime | None = None,
     ) -> bool:
         """Record reachability on one identity by an event of time `at` (see
-        `ContactStore.set_reachability`) and post the change in the thread."""
-        _, changed = await self.contacts.set_reachability(contact_id, channel, unreachable, at=at)
-        if changed:
+        `ContactStore.set_reachability`) and post the change in the thread.
+
+        An SMS keyword is what the customer wrote: shown even when it changes
+        nothing (a reachable customer answering "YES"), unless a newer event
+        was recorded already."""
+        holding, changed = await self.contacts.set_reachability(
+            contact_id, channel, unreachable, at=at
+        )
+        wrote = (
+            channel is Channel.SMS
+            and bool(keyword)
+            and at is not None
+            and event_applies(at, holding.reachability_at.get(channel))
+        )
+        if changed or wrote:
             await post_reachability(self.threads, contact_id, channel, unreachable, keyword)
+        if changed:
             logger.info(
                 "reachability changed",
                 extra={

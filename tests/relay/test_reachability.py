@@ -385,6 +385,29 @@ async def test_sms_stop_and_start_change_reachability_without_reopening(
     assert thread.shown()[-1] == "thread.event.opt_in_keyword"
 
 
+async def test_an_sms_keyword_that_changes_nothing_is_still_shown_in_the_thread(
+    env: StoreEnv, now: datetime
+) -> None:
+    """A reachable customer answering "YES" wrote to us: the agent sees it, as the
+    opt-in keyword it is; a keyword older than the newest event is not shown."""
+    clock = Clock(now)
+    thread = Thread()
+    phone = "+971501234567"
+    await make_contact(env, clock, {Channel.SMS: phone}, None)
+    inbound = InboundService(env.contacts, env.outbox, clock, threads=thread)
+
+    await inbound.handle([ReachabilityEvent(Channel.SMS, phone, now, None, "YES")])
+
+    assert thread.events[-1][1:] == (
+        "thread.event.opt_in_keyword",
+        {"channel": "SMS", "keyword": "YES"},
+    )
+    shown = len(thread.events)
+    late = now - timedelta(minutes=5)
+    await inbound.handle([ReachabilityEvent(Channel.SMS, phone, late, None, "START")])
+    assert len(thread.events) == shown
+
+
 async def test_a_new_telegram_message_makes_the_customer_reachable_again(
     env: StoreEnv, now: datetime
 ) -> None:
