@@ -516,15 +516,7 @@ class ContactStore:
         for cid, draft in zip(ids, drafts, strict=True):
             change = self._create_change(cid, draft, now)
             APPLY.queue(pipe, change.keys, change.argv())
-        try:
-            replies = await pipe.execute()
-        except Exception as exc:  # NOSCRIPT: load once and replay
-            if "NOSCRIPT" not in str(exc):
-                raise
-            from bot.store.scripts import load_all
-
-            await load_all(self.redis)
-            return await self.create_many(drafts, now)
+        replies = await pipe.execute()  # every connection has the scripts (connection.py)
         results: list[CreateResult] = []
         for cid, reply in zip(ids, replies, strict=True):
             result = parse_apply(reply)

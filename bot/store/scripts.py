@@ -62,7 +62,8 @@ class LuaScript:
             return await redis.eval(self.source, len(keys), *keys, *args)
 
     def queue(self, pipe: Any, keys: Sequence[str], args: Sequence[Any]) -> None:
-        """Add a call to a pipeline (the scripts must be loaded: see `load_all`)."""
+        """Add a call to a pipeline (every connection loads the scripts when it is
+        made: `bot.store.connection.load_on_connect`)."""
         check_one_slot(keys)
         pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
 

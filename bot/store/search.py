@@ -17,7 +17,7 @@ from bot.domain.contacts import EXACT_KINDS, QueryError, SearchQuery, TermKind, 
 from bot.domain.models import Contact, ConversationStatus
 from bot.store.contacts import ContactStore, contact_from_hash
 from bot.store.keys import RECENCY_CHARS, Keys
-from bot.store.scripts import SEARCH, load_all
+from bot.store.scripts import SEARCH
 
 #: A partition is first asked for its share of the page plus this margin.
 PAGE_SPREAD_MARGIN = 5
@@ -84,7 +84,6 @@ class ContactSearch:
         self.keys: Keys = contacts.keys
         self.redis = contacts.redis
         self.default_region = default_region
-        self._loaded = False
 
     async def search(
         self,
@@ -126,9 +125,6 @@ class ContactSearch:
         # The page's contacts come back with the search: a partition's matches
         # past `offset + limit` cannot be on the page.
         rows = offset + limit if offset + limit <= MAX_ROWS else 0
-        if not self._loaded:
-            await load_all(self.redis)
-            self._loaded = True
         # Each partition is asked for its best `ask`, not all `need`: the page
         # spreads over the partitions. A partition whose answer was full and
         # reaches into the page may hold more, and is asked again for `need`
