@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from bot.availability import is_outage
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
 from bot.domain.models import Contact, ConversationStatus, OutboundMessage, to_epoch
@@ -268,8 +269,11 @@ class FollowupService:
             wechat_limit = decision.counter_limit if decision.counts_toward_wechat_window else None
             try:
                 result = await self.outbox.commit(draft, contact, now, wechat_limit=wechat_limit)
-            except BaseException:
-                if reserved:
+            except BaseException as error:
+                # Redis dropped mid-commit: it may have run (its answer lost), and
+                # the message then holds the reservation: keep it (more counted,
+                # never fewer). The rerun finds the commit done, or not and counts.
+                if reserved and not is_outage(error):
                     await self.outbox.release_viber(now)
                 raise
             if result.outcome is CommitOutcome.ACCEPTED:

@@ -5,8 +5,9 @@
 the answer comes back, as when Redis or the network goes away at that very
 moment; `"lose_one_answer"` does that once, then passes. `"refuse"`: a
 request carrying an `EVALSHA` is dropped with its connection before it
-reaches Redis (the script never runs). Other commands
-(the connection's handshake, SCRIPT LOAD) always go through.
+reaches Redis (the script never runs). Other commands (the connection's
+handshake, SCRIPT LOAD) always go through, and so do other scripts than
+`only` (a SHA) when it is set.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class RedisProxy:
     def __init__(self, host: str, port: int) -> None:
         self.upstream = (host, port)
         self.mode: Mode = "pass"
+        self.only: str | None = None  # the SHA of the one script concerned
         self.scripts_run = 0  # EVALSHA requests that reached Redis
         self.answers_lost = 0
         self._server: asyncio.Server | None = None
@@ -53,7 +55,9 @@ class RedisProxy:
 
         async def requests() -> None:
             while data := await reader.read(65536):
-                script = b"EVALSHA" in data.upper()
+                script = b"EVALSHA" in data.upper() and (
+                    self.only is None or self.only.encode() in data
+                )
                 if script and self.mode == "refuse":
                     return
                 if script and self.mode in ("lose_answer", "lose_one_answer"):

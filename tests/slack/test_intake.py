@@ -25,12 +25,16 @@ from bot.slack import ids
 from bot.slack import intake as intake_module
 from bot.slack.intake import RERUN, slack_key
 from bot.store.connection import create_redis
+from bot.store.contacts import ContactStore
 from bot.store.intake import IntakeEntry, IntakeStore, entry_id_for
+from bot.store.outbox import OutboxStore, month_of
+from bot.store.scripts import APPLY
 from handlers.commands.followup import KIND as FOLLOWUP
 from handlers.commands.reopen import KIND as REOPEN
 from tests.fakes.redis_proxy import RedisProxy
+from tests.fakes.slack import FakeSlack
 from tests.slack.compose_steps import messages_of
-from tests.slack.conftest import AGENT, TEAM, Surface
+from tests.slack.conftest import AGENT, TEAM, Surface, running_surface
 
 
 def command_body(surface: Surface, name: str, text: str) -> dict[str, Any]:
@@ -310,3 +314,45 @@ async def test_healthz_is_not_ok_while_slack_requests_fail_on_redis(
     finally:
         await proxied.aclose()
         await proxy.close()
+
+
+async def test_a_viber_follow_up_whose_commit_lost_its_answer_keeps_its_quota_slot(
+    redis_url: str, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit ran, its answer was lost: the month's reservation is not given
+    back (the message holds it: more counted, never fewer), and the rerun finds
+    it done."""
+    monkeypatch.setattr(intake_module, "OUTAGE_RETRY_EVERY", 0.05)
+    async with running_surface(redis_url, slack, viber_monthly_free=5) as surface:
+        cid = await surface.contact(
+            "Nour",
+            "Saleh",
+            identities={Channel.VIBER: "viber-7"},
+            last_inbound={Channel.VIBER: surface.now - timedelta(days=2)},
+        )
+        host, port = redis_url.removeprefix("redis://").split("/")[0].split(":")
+        proxy = await RedisProxy(host, int(port)).start()
+        proxied = create_redis(proxy.url)
+        followups = surface.deps.followups
+        outbox = followups.outbox
+        followups.outbox = OutboxStore(ContactStore(proxied, surface.deps.keys))
+        try:
+            proxy.only, proxy.mode = APPLY.sha, "lose_answer"
+            _, ack, url = await surface.command(ids.FOLLOWUP, "Nour Saleh Hello")
+            for _ in range(500):  # the call and redis-py's two retries of it
+                if proxy.answers_lost >= 3:
+                    break
+                await asyncio.sleep(0.01)
+            assert proxy.answers_lost >= 3 and ack == {}
+            proxy.mode = "pass"
+            await until_worked(surface)
+        finally:
+            followups.outbox = outbox
+            await proxied.aclose()
+            await proxy.close()
+
+        assert len(await messages_of(surface, cid)) == 1
+        [answer] = surface.slack.answers_to(url)
+        assert "On its way to *Nour Saleh* on Viber" in answer["text"]
+        quota = surface.deps.keys.viber_quota(month_of(surface.now))
+        assert await surface.deps.redis.get(quota) == "1"  # the message's, kept
