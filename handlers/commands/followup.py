@@ -86,9 +86,10 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             if not opened:
                 await deliver(*text_answer(t("compose.gone", lang)))
         else:
-            await flow.send_line(
-                lookup.contact, agent, message, trigger, lang, deliver, rerun=RERUN in body
-            )
+            # Its key is its own trigger, taken once (bot.slack.intake): found done,
+            # it is this very request (a rerun, or a commit whose answer Redis lost
+            # and redis-py sent again), answered as sent, not as a repeat.
+            await flow.send_line(lookup.contact, agent, message, trigger, lang, deliver, rerun=True)
 
     def on_error(body: dict[str, Any], lang: str) -> Callable[[BaseException], Awaitable[None]]:
         async def sorry(error: BaseException) -> None:

@@ -356,3 +356,31 @@ async def test_a_viber_follow_up_whose_commit_lost_its_answer_keeps_its_quota_sl
         assert "On its way to *Nour Saleh* on Viber" in answer["text"]
         quota = surface.deps.keys.viber_quota(month_of(surface.now))
         assert await surface.deps.redis.get(quota) == "1"  # the message's, kept
+
+
+async def test_a_follow_up_whose_commit_answer_was_lost_and_retried_is_answered_as_sent(
+    surface: Surface, redis_url: str
+) -> None:
+    """The commit ran, its answer was lost, and redis-py sent it again: found
+    done, it is this very follow-up, answered "on its way" — not "already sent",
+    a repeat the agent never made."""
+    cid = await surface.contact("Nour", "Saleh", identities={Channel.TELEGRAM: "7303"})
+    host, port = redis_url.removeprefix("redis://").split("/")[0].split(":")
+    proxy = await RedisProxy(host, int(port)).start()
+    proxied = create_redis(proxy.url)
+    followups = surface.deps.followups
+    outbox = followups.outbox
+    followups.outbox = OutboxStore(ContactStore(proxied, surface.deps.keys))
+    try:
+        proxy.only, proxy.mode = APPLY.sha, "lose_one_answer"
+        _, _, url = await surface.command(ids.FOLLOWUP, "Nour Saleh Hello")
+        await until_worked(surface)
+    finally:
+        followups.outbox = outbox
+        await proxied.aclose()
+        await proxy.close()
+
+    assert proxy.answers_lost == 1
+    assert len(await messages_of(surface, cid)) == 1
+    [answer] = surface.slack.answers_to(url)
+    assert "On its way to *Nour Saleh* on Telegram" in answer["text"]
