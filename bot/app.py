@@ -15,7 +15,7 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
-from bot.availability import STOP_GRACE_SECONDS, RedisHealth, ride_out
+from bot.availability import STOP_GRACE_SECONDS, RedisHealth, is_outage, ride_out
 from bot.config import Settings
 from bot.metrics import REGISTRY, metrics_middleware, route_label
 from bot.request_limits import EMAIL_MAX_BODY_BYTES
@@ -79,9 +79,14 @@ async def redis_outage_middleware(request: web.Request, handler: Handler) -> web
         response = await handler(request)
     except RedisError as error:
         health.failed(error, route_label(request), request=True)
-        logger.warning(
+        # Unreachable or loading: expected, said briefly. Any other Redis error (an
+        # answer such as WRONGTYPE or OOM) may be a bug of ours: with its traceback.
+        outage = is_outage(error)
+        logger.log(
+            logging.WARNING if outage else logging.ERROR,
             "request failed on Redis",
             extra={"route": route_label(request), "error": type(error).__name__},
+            exc_info=None if outage else error,
         )
         return web.json_response(
             {"error": "temporarily unavailable, try again in a moment"},
