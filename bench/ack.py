@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import itertools
@@ -55,9 +54,7 @@ import json
 import multiprocessing
 import os
 import random
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -75,7 +72,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import aiohttp
 from aiohttp import web
 
-from bench.measure import clock_offset, now, percentile, wait_for_parent
+from bench.measure import ServeProcess, clock_offset, now, percentile, wait_for_parent
 from bench.search import ARABIC_FIRST, ARABIC_LAST, LATIN_FIRST, LATIN_LAST
 from bot.__main__ import event_loop_factory
 from bot.domain.channels import Channel
@@ -328,15 +325,13 @@ class BaselineProcess:
 # --- serve: the real command line ------------------------------------------------------
 
 
-class ServeProcess:
-    """`followup serve` in a subprocess, configured as a deployment would configure it."""
-
-    def __init__(self, redis_url: str, fake_url: str, data_dir: Path, profile: str | None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REDIS_"))},
-            "PORT": str(self.port),
+def serve_process(
+    redis_url: str, fake_url: str, data_dir: Path, profile: str | None
+) -> ServeProcess:
+    """`followup serve` as the benchmark deploys it."""
+    return ServeProcess(
+        free_port(),
+        {
             "REDIS_URL": redis_url,
             "REDIS_KEY_PREFIX": PREFIX,
             "PARTITIONS": str(PARTITIONS),
@@ -355,37 +350,9 @@ class ServeProcess:
             "WHATSAPP_TOKEN": "bench",
             "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
             "WHATSAPP_API_URL": f"{fake_url}/graph/v21.0",
-        }
-        command = [sys.executable]
-        if profile:
-            command += ["-m", "cProfile", "-o", profile]
-        command += ["-m", "bot", "serve"]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    async def wait_ready(self, http: aiohttp.ClientSession, seconds: float = 60) -> None:
-        deadline = now() + seconds
-        while now() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"followup serve exited with {self.process.returncode}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"{self.url}/healthz") as answer:
-                    if answer.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-        raise RuntimeError("followup serve did not answer /healthz")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        },
+        profile=profile,
+    )
 
 
 # --- the contacts ------------------------------------------------------------------------
@@ -686,7 +653,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         )
         print(f"loading {args.contacts:,} contacts", file=sys.stderr)
         targets = await load_contacts(server.url, args.contacts, args.seed)
-        serve = ServeProcess(server.url, fake.url, Path(tmp.name) / "data", args.profile)
+        serve = serve_process(server.url, fake.url, Path(tmp.name) / "data", args.profile)
         baseline = BaselineProcess(f"{fake.url}/api/")
         await serve.wait_ready(http)
         commands = [FIND, FOLLOWUP] if FOLLOWUP in args.commands else [FIND]

@@ -32,13 +32,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +48,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import now, percentile  # noqa: E402
+from bench.measure import ServeProcess, now, percentile  # noqa: E402
 from bot.__main__ import event_loop_factory  # noqa: E402
 from bot.domain.channels import Channel  # noqa: E402
 from bot.store.connection import create_redis  # noqa: E402
@@ -70,19 +67,11 @@ PROCESSED_WITHIN = 5.0
 # --- serve: the real command line ------------------------------------------------------
 
 
-class ServeProcess:
-    """`followup serve` in a subprocess, configured as a deployment would configure it."""
-
-    def __init__(self, redis_url: str, data_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **{
-                k: v
-                for k, v in os.environ.items()
-                if not k.startswith(("SLACK_", "REDIS_", "WHATSAPP_", "META_"))
-            },
-            "PORT": str(self.port),
+def serve_process(redis_url: str, data_dir: Path) -> ServeProcess:
+    """`followup serve` as the benchmark deploys it (webhooks only, nothing sent)."""
+    return ServeProcess(
+        free_port(),
+        {
             "REDIS_URL": redis_url,
             "REDIS_KEY_PREFIX": PREFIX,
             "PARTITIONS": str(PARTITIONS),
@@ -93,33 +82,9 @@ class ServeProcess:
             "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID,
             "WHATSAPP_API_URL": "http://127.0.0.1:9",  # never called: nothing is sent
             "META_APP_SECRET": APP_SECRET,
-        }
-        self.process = subprocess.Popen([sys.executable, "-m", "bot", "serve"], cwd=ROOT, env=env)
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    async def wait_ready(self, http: aiohttp.ClientSession, seconds: float = 60) -> None:
-        deadline = now() + seconds
-        while now() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"followup serve exited with {self.process.returncode}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"{self.url}/healthz") as answer:
-                    if answer.status == 200:
-                        return
-            await asyncio.sleep(0.1)
-        raise RuntimeError("followup serve did not answer /healthz")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        },
+        drop=("SLACK_", "REDIS_", "WHATSAPP_", "META_"),
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -317,7 +282,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     try:
         print(f"loading {args.customers:,} customers", file=sys.stderr)
         customers = await load_customers(server.url, args.customers)
-        serve = ServeProcess(server.url, Path(tmp.name) / "data")
+        serve = serve_process(server.url, Path(tmp.name) / "data")
         await serve.wait_ready(http)
         # Warm up (connections, first imports, caches), unmeasured.
         await run_phase(http, serve, customers, args.rate, args.warmup, "w", server.url, args.poll)
