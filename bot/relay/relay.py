@@ -42,7 +42,7 @@ from bot.channels.base import (
     SendResult,
     backoff_seconds,
 )
-from bot.domain.channels import CHANNEL_LABELS, RECEIPTS_BY_CHANNEL_ID, Channel
+from bot.domain.channels import RECEIPTS_BY_CHANNEL_ID, Channel
 from bot.domain.clock import Clock
 from bot.domain.models import Contact, MessageStatus, OutboundMessage, to_epoch
 from bot.domain.reachability import LearnedLimit, Unreachable
@@ -69,7 +69,7 @@ from bot.services.followup import (
     window_input_at_send,
 )
 from bot.services.inbound import ThreadSink, post_reachability
-from bot.slack.i18n import t
+from bot.slack.reach_text import reason_text
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId, Keys
@@ -510,7 +510,7 @@ class Relay:
             self.templates, contact, channel, message.template, message.template_language
         )
         if unreachable is not None:
-            reason = t(unreachable.key, "en", channel=CHANNEL_LABELS[channel])
+            reason = reason_text(channel, unreachable)
             return f"Not sent: {reason} (since {unreachable.since:%Y-%m-%d})"
         if channel is Channel.LINE and await self._line_month_spent():
             return LINE_MONTH_SPENT
