@@ -112,21 +112,7 @@ async def test_wechat_the_last_message_of_the_window_reaches_wechat(
     policy = PolicySettings(wechat_window_messages=LIMIT)
     cid, _ = await accept_up_to_the_limit(env, clock, policy, Channel.WECHAT, timedelta(hours=1))
     async with FakeWeChat() as fake:
-        connector = WeChatConnector(
-            settings(
-                {
-                    "wechat_app_id": FakeWeChat.app_id,
-                    "wechat_app_secret": FakeWeChat.app_secret,
-                    "wechat_token": "t",
-                },
-                wechat_api_url=fake.url,
-            ),
-            http,
-            redis=env.redis,
-            token_key=f"{env.keys.prefix}:wechat:access_token",
-            nonce_key=env.keys.wechat_nonce,
-            timeout=0.5,
-        )
+        connector = wechat_connector(fake, env, http)
         statuses = await relay_all(env, clock, policy, connector, cid)
         assert len(fake.sends) == LIMIT
     assert statuses == [MessageStatus.SENT] * LIMIT

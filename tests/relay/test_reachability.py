@@ -24,7 +24,6 @@ from bot.channels.base import (
 from bot.channels.line import LineConnector
 from bot.channels.telegram import TelegramConnector
 from bot.channels.viber import ViberConnector
-from bot.channels.wechat import WeChatConnector
 from bot.domain.channels import Channel
 from bot.domain.models import Contact, ConversationStatus, MessageStatus, OutboundMessage
 from bot.domain.reachability import Unreachable, UnreachableReason
@@ -47,6 +46,7 @@ from tests.fakes.line import FakeLine
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.viber import FakeViber
 from tests.fakes.wechat import FakeWeChat
+from tests.relay.test_counted_limits import wechat_connector
 from tests.relay.test_relay import ScriptedChannel
 
 LINE_USER = "U" + "4af4980629" * 3 + "ab"
@@ -124,6 +124,11 @@ async def relay_once(
         threads=thread,
         tuning=RelayTuning(block_ms=50),
     )
+    await run_until_sent(relay, env)
+
+
+async def run_until_sent(relay: Relay, env: StoreEnv) -> None:
+    """Run `relay` until every outbox stream is empty."""
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     for _ in range(200):
@@ -297,21 +302,7 @@ async def test_wechat_45047_spends_the_window_until_the_customer_writes(
     second = await follow_up(svc, cid, Channel.WECHAT, "k2")
     async with FakeWeChat() as fake:
         fake.fail_next(45047)
-        connector = WeChatConnector(
-            settings(
-                {
-                    "wechat_app_id": FakeWeChat.app_id,
-                    "wechat_app_secret": FakeWeChat.app_secret,
-                    "wechat_token": "t",
-                },
-                wechat_api_url=fake.url,
-            ),
-            http,
-            redis=env.redis,
-            token_key=f"{env.keys.prefix}:wechat:access_token",
-            nonce_key=env.keys.wechat_nonce,
-            timeout=0.5,
-        )
+        connector = wechat_connector(fake, env, http)
         await relay_once(env, clock, connector)
         assert len(fake.sends) == 1  # the second was refused before sending
     assert (await message(env, cid, first.message_id)).status is MessageStatus.OUTSIDE_WINDOW
@@ -460,18 +451,6 @@ async def test_a_whatsapp_131050_receipt_records_the_marketing_stop(
     stopped = (await env.contacts.require(cid)).unreachable(Channel.WHATSAPP)
     assert stopped is not None and stopped.reason is UnreachableReason.MARKETING_STOPPED
     assert "thread.event.unreachable.marketing_stopped" in thread.shown()
-
-
-async def run_until_sent(relay: Relay, env: StoreEnv) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    for _ in range(200):
-        await asyncio.sleep(0.02)
-        lengths = [await env.redis.xlen(env.keys.outbox(p)) for p in range(env.keys.partitions)]
-        if not any(lengths):
-            break
-    stop.set()
-    await task
 
 
 async def contact_reads(env: StoreEnv) -> int:
