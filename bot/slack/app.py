@@ -395,6 +395,15 @@ def _error_handler(deps: SlackDeps) -> Callable[..., Awaitable[BoltResponse | No
             # otherwise show "dispatch_failed").
             answer = {"response_type": "ephemeral", "text": sorry_text(lang, error)}
             return BoltResponse(status=200, body=json.dumps(answer))
+        if is_outage(error) or isinstance(error, InDoubt):
+            block = _an_input_block(body)
+            if block is not None:
+                # A view submission has no response_url: say it in the modal, which
+                # stays open with the draft (Slack's "displaying errors").
+                # https://api.slack.com/surfaces/modals#displaying_errors
+                errors = {block: sorry_text(lang, error)}
+                shown = {"response_action": "errors", "errors": errors}
+                return BoltResponse(status=200, body=json.dumps(shown))
         url = body.get("response_url")
         if isinstance(url, str):
             await apologise(deps, url, lang, error)
@@ -403,6 +412,14 @@ def _error_handler(deps: SlackDeps) -> Callable[..., Awaitable[BoltResponse | No
         return None
 
     return on_error
+
+
+def _an_input_block(body: dict[str, Any]) -> str | None:
+    """A view submission's first input block (where an error can be shown), if any."""
+    if body.get("type") != "view_submission":
+        return None
+    values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
+    return next(iter(values), None)
 
 
 async def apologise(

@@ -33,7 +33,7 @@ from handlers.commands.followup import KIND as FOLLOWUP
 from handlers.commands.reopen import KIND as REOPEN
 from tests.fakes.redis_proxy import RedisProxy
 from tests.fakes.slack import FakeSlack
-from tests.slack.compose_steps import messages_of
+from tests.slack.compose_steps import messages_of, open_composer, values_of
 from tests.slack.conftest import AGENT, TEAM, Surface, running_surface
 
 
@@ -384,3 +384,29 @@ async def test_a_follow_up_whose_commit_answer_was_lost_and_retried_is_answered_
     assert len(await messages_of(surface, cid)) == 1
     [answer] = surface.slack.answers_to(url)
     assert "On its way to *Nour Saleh* on Telegram" in answer["text"]
+
+
+async def test_a_compose_submission_redis_cannot_take_keeps_the_modal_and_says_why(
+    surface: Surface, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A view submission has no `response_url`: the answer is the ack itself, an
+    error shown in the modal (the draft kept), not Slack's generic failure."""
+    monkeypatch.setattr(intake_module, "OUTAGE_RETRY_EVERY", 0.05)
+    cid = await surface.contact("Nour", "Saleh", identities={Channel.TELEGRAM: "7305"})
+    view = await open_composer(surface, cid)
+    host, port = redis_url.removeprefix("redis://").split("/")[0].split(":")
+    proxy = await RedisProxy(host, int(port)).start()
+    proxied = create_redis(proxy.url)
+    surface.deps.intake.store = IntakeStore(proxied, surface.deps.keys)
+    try:
+        proxy.mode = "refuse"
+        status, ack = await surface.submit(view, values_of(view, {ids.COMPOSE_TEXT: "Hello"}))
+        assert status == 200
+        assert ack["response_action"] == "errors"
+        [said] = ack["errors"].values()
+        assert "we'll tell you" in said
+        proxy.mode = "pass"
+        await surface.settle()
+    finally:
+        await proxied.aclose()
+        await proxy.close()
