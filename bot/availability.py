@@ -168,7 +168,8 @@ async def through_outage(
         except Exception as error:
             if not is_outage(error) or loop.time() > until:
                 raise
-            logger.warning("waiting for Redis", extra={"what": what, "error": type(error).__name__})
+            said = {"what": what, "error": type(error).__name__}
+            logger.warning("work waits for Redis", extra=said)
             await asyncio.sleep(every)
 
 
