@@ -389,24 +389,25 @@ def _error_handler(deps: SlackDeps) -> Callable[..., Awaitable[BoltResponse | No
         if isinstance(error, (RedisError, InDoubt)):  # as `redis_outage_middleware` does
             deps.health.failed(error, "slack", request=True)
         lang = str(context.get("lang") or deps.settings.default_language)
-        if (is_outage(error) or isinstance(error, InDoubt)) and "command" in body:
+        redis_away = is_outage(error) or isinstance(error, InDoubt)
+        if redis_away and "command" in body:
             # Redis is away and the command was not taken (or may have been:
             # `InDoubt`): say so in its own answer, at once (Slack would
             # otherwise show "dispatch_failed").
             answer = {"response_type": "ephemeral", "text": sorry_text(lang, error)}
             return BoltResponse(status=200, body=json.dumps(answer))
-        if is_outage(error) or isinstance(error, InDoubt):
-            block = _an_input_block(body)
-            if block is not None:
-                # A view submission has no response_url: say it in the modal, which
-                # stays open with the draft (Slack's "displaying errors").
-                # https://api.slack.com/surfaces/modals#displaying_errors
-                errors = {block: sorry_text(lang, error)}
-                shown = {"response_action": "errors", "errors": errors}
-                return BoltResponse(status=200, body=json.dumps(shown))
+        if redis_away and (block := _an_input_block(body)) is not None:
+            # A view submission has no response_url: say it in the modal, which
+            # stays open with the draft (Slack's "displaying errors").
+            # https://api.slack.com/surfaces/modals#displaying_errors
+            errors = {block: sorry_text(lang, error)}
+            shown = {"response_action": "errors", "errors": errors}
+            return BoltResponse(status=200, body=json.dumps(shown))
         url = body.get("response_url")
         if isinstance(url, str):
             await apologise(deps, url, lang, error)
+            if redis_away:  # said where the agent looks: no failure shown besides
+                return BoltResponse(status=200, body="")
         if isinstance(error, PAYLOAD_ERRORS):
             return BoltResponse(status=400, body="")
         return None

@@ -410,3 +410,27 @@ async def test_a_compose_submission_redis_cannot_take_keeps_the_modal_and_says_w
     finally:
         await proxied.aclose()
         await proxy.close()
+
+
+async def test_a_button_redis_cannot_take_is_answered_once_where_the_agent_looks(
+    surface: Surface, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The apology goes to the button's response_url and the click is acked 200:
+    no failure of Slack's own shown beside it."""
+    monkeypatch.setattr(intake_module, "OUTAGE_RETRY_EVERY", 0.05)
+    cid = await surface.contact("Nour", "Saleh", identities={Channel.TELEGRAM: "7306"})
+    host, port = redis_url.removeprefix("redis://").split("/")[0].split(":")
+    proxy = await RedisProxy(host, int(port)).start()
+    proxied = create_redis(proxy.url)
+    surface.deps.intake.store = IntakeStore(proxied, surface.deps.keys)
+    try:
+        proxy.mode = "refuse"
+        status, _, url = await surface.click(ids.CONTACT_REOPEN, cid)
+        assert status == 200
+        [answer] = surface.slack.answers_to(url)
+        assert "we'll tell you" in answer["text"]
+        proxy.mode = "pass"
+        await surface.settle()
+    finally:
+        await proxied.aclose()
+        await proxy.close()
