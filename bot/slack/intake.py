@@ -236,8 +236,12 @@ class SlackIntake:
         adopted, dropped = await self.store.adopt(self.owner, orphans)
         SLACK_INTAKE_DROPPED.inc(len(dropped))
         SLACK_INTAKE_ADOPTED.inc(len(adopted))
-        for entry_id in dropped:
+        for lost in dropped:
+            entry_id = lost if isinstance(lost, str) else lost.id
             logger.error("submission failed too often: dropped", extra={"entry": entry_id})
+            on_error = None if isinstance(lost, str) else self._on_error(lost)
+            if on_error is not None:  # the agent hears it was not done, not silence
+                self.background.run(_tell(on_error, RuntimeError("dropped after every try")))
         for entry in adopted:
             logger.info(
                 "adopted a dead process's submission",
@@ -253,6 +257,10 @@ class SlackIntake:
             await self.adopt_dead()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), ADOPT_EVERY)
+
+
+async def _tell(on_error: Callable[[BaseException], Awaitable[None]], error: Exception) -> None:
+    await on_error(error)
 
 
 def durable(intake: SlackIntake, kind: str) -> Callable[..., Awaitable[None]]:

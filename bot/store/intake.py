@@ -108,10 +108,11 @@ class IntakeStore:
 
     async def adopt(
         self, owner: str, dead: Mapping[str, str]
-    ) -> tuple[list[IntakeEntry], list[str]]:
+    ) -> tuple[list[IntakeEntry], list[IntakeEntry | str]]:
         """Take over entries (`entry id -> dead owner`) still owned by the dead.
 
-        Returns the entries adopted, and the ids dropped after `MAX_TRIES`.
+        Returns the entries adopted, and those dropped after `MAX_TRIES` (their
+        id alone where their payload was gone).
         """
         if not dead:
             return [], []
@@ -120,11 +121,15 @@ class IntakeStore:
         for entry_id, was in dead.items():
             args += [entry_id, was]
         reply = await INTAKE_ADOPT(self.redis, keys, args)
-        adopted, dropped = [], []
-        for i in range(0, len(reply), 3):
-            entry_id, payload, tries = reply[i], reply[i + 1], int(reply[i + 2])
-            if payload is None:
-                dropped.append(str(entry_id))
-            else:
-                adopted.append(IntakeEntry.from_payload(str(entry_id), payload, tries))
+        adopted: list[IntakeEntry] = []
+        dropped: list[IntakeEntry | str] = []
+        for i in range(0, len(reply), 4):
+            entry_id, payload, tries, gone = reply[i : i + 4]
+            entry: IntakeEntry | str = str(entry_id)
+            if payload is not None:
+                entry = IntakeEntry.from_payload(str(entry_id), payload, int(tries))
+            if int(gone):
+                dropped.append(entry)
+            elif isinstance(entry, IntakeEntry):
+                adopted.append(entry)
         return adopted, dropped

@@ -26,7 +26,7 @@ from bot.slack import intake as intake_module
 from bot.slack.intake import RERUN, slack_key
 from bot.store.connection import create_redis
 from bot.store.contacts import ContactStore
-from bot.store.intake import IntakeEntry, IntakeStore, entry_id_for
+from bot.store.intake import MAX_TRIES, IntakeEntry, IntakeStore, entry_id_for
 from bot.store.outbox import OutboxStore, month_of
 from bot.store.scripts import APPLY
 from handlers.commands.followup import KIND as FOLLOWUP
@@ -434,3 +434,22 @@ async def test_a_button_redis_cannot_take_is_answered_once_where_the_agent_looks
     finally:
         await proxied.aclose()
         await proxy.close()
+
+
+async def test_a_submission_dropped_after_every_try_is_told_to_its_agent(
+    surface: Surface,
+) -> None:
+    """A submission whose every adopter died with it is dropped, and its agent
+    hears it was not done, never silence."""
+    cid = await surface.contact("Sara", "Ahmed", identities={Channel.TELEGRAM: "7107"})
+    body = command_body(surface, ids.FOLLOWUP, "Sara Ahmed Your fix is live")
+    await left_by_a_dead_process(surface, FOLLOWUP, body)
+    entry_id = entry_id_for(slack_key(body))
+    keys = surface.deps.keys
+    await surface.deps.redis.hset(keys.intake_tries(), entry_id, MAX_TRIES)  # tried enough
+
+    await until_worked(surface)
+
+    assert await messages_of(surface, cid) == []
+    [answer] = surface.slack.answers_to(body["response_url"])
+    assert "something went wrong" in answer["text"]

@@ -8,8 +8,8 @@
 -- ARGV[1]  the adopting consumer
 -- ARGV[2]  the most times an entry is taken over; past it, it is dropped
 -- ARGV[3..] pairs: entry id, the dead owner seen
--- Returns a flat list: entry id, payload, tries, ... for the entries adopted
--- (payload false: dropped, past the tries).
+-- Returns a flat list: entry id, payload (false: none), tries, dropped (1: past
+-- the tries, removed; 0: adopted), ... for each entry still owned by the dead.
 
 local out = {}
 for i = 3, #ARGV, 2 do
@@ -22,13 +22,15 @@ for i = 3, #ARGV, 2 do
       out[#out + 1] = entry
       out[#out + 1] = payload
       out[#out + 1] = tries
+      out[#out + 1] = 0
     else
       redis.call('HDEL', KEYS[1], entry)
       redis.call('HDEL', KEYS[2], entry)
       redis.call('HDEL', KEYS[3], entry)
       out[#out + 1] = entry
-      out[#out + 1] = false
+      out[#out + 1] = payload or false
       out[#out + 1] = tries
+      out[#out + 1] = 1
     end
   end
 end
