@@ -130,16 +130,17 @@ class Directory:
     ) -> tuple[SearchPage, FindArgs | None]:
         """`find`; when its first page is empty, what All inboxes / any status finds.
 
-        Returns the page and, when it comes from the widened search, the
-        widened arguments (its "More" pages continue them); else None. A
-        search that is already the widest is not asked twice.
+        Returns the page and, when the widened search ran, the widened
+        arguments (its "More" pages continue them; when it found nothing too,
+        the answer names the widest search, so its hint never suggests a flag
+        already known to find nothing); else None. A search that is already
+        the widest is not asked twice.
         """
         page = await self.find(args, agent, offset=offset, limit=limit)
         wider = widened(args)
         if page.contacts or offset or wider is None:
             return page, None
-        wide = await self.find(wider, agent, limit=limit)
-        return (wide, wider) if wide.contacts else (page, None)
+        return await self.find(wider, agent, limit=limit), wider
 
     async def lookup(self, text: str) -> Lookup:
         """The contact `text` names: an id, or a search over every inbox and status."""
