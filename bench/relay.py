@@ -22,8 +22,9 @@ Phases, in one run, against the same fake server process:
    into the figure: a drained backlog measures what the relay can do.
 3. latency (gives `p50_ms`, `p99_ms`): with the relay running, more follow-ups
    (`--latency-messages`) are accepted at a steady rate, `--load` × the drain
-   rate, and each one's time from accept (`send()` returned ACCEPTED) to its
-   request reaching the fake server is taken. On a backlog that time would only
+   rate, and each one's time from being submitted (the `send()` call that
+   accepts it, commit included) to its request reaching the fake server is
+   taken. On a backlog that time would only
    say where in the queue a message was, so it is measured below capacity. The
    accepting runs in a process of its own, as a web process would: in the
    relay's event loop it would take a core's share that grows as the relay
@@ -478,8 +479,12 @@ class Acceptor:
             form=Form.TEXT,
             text=text_for(tag, number),
         )
+        # Taken as the follow-up is submitted, not once send() returns: the
+        # relay runs in another process and, on a loaded host, may have sent
+        # the message before this process is scheduled again (a negative wait).
+        submitted = now()
         result = await self.service.send(request)
-        self.accepted_at[tag, number] = now()
+        self.accepted_at[tag, number] = submitted
         if result.outcome is not FollowupOutcome.ACCEPTED:
             raise RuntimeError(f"follow-up {tag}:{number} was {result.outcome.value}")
 
