@@ -16,6 +16,7 @@ names: `profile()` fetches the display name.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -142,21 +143,11 @@ class LineConnector:
         https://developers.line.biz/en/reference/messaging-api/#get-profile
         """
         await self._profile_limiter.acquire()
-        try:
-            async with self._http.get(
-                f"{self._base}/v2/bot/profile/{quote(user_id, safe='')}",
-                headers={"Authorization": self._auth},
-                timeout=self._timeout,
-            ) as response:
-                status = response.status
-                raw = await response.read()
-        except (TimeoutError, aiohttp.ClientError):
+        # 404: the user has not added the account as a friend, or blocked it.
+        answer = await self._get_json(f"/v2/bot/profile/{quote(user_id, safe='')}", "profile")
+        if answer is None:
             return "", ""
-        if status != 200:
-            # 404: the user has not added the account as a friend, or blocked it.
-            logger.info("line profile unavailable", extra={"http_status": status})
-            return "", ""
-        name = json_object(raw).get("displayName")
+        name = answer.get("displayName")
         if not isinstance(name, str):
             return "", ""
         first, _, last = name.strip().partition(" ")
@@ -169,8 +160,10 @@ class LineConnector:
         https://developers.line.biz/en/reference/messaging-api/#get-quota and
         https://developers.line.biz/en/reference/messaging-api/#get-consumption
         """
-        target = await self._get_json("/v2/bot/message/quota")
-        used = await self._get_json("/v2/bot/message/quota/consumption")
+        target, used = await asyncio.gather(
+            self._get_json("/v2/bot/message/quota", "quota"),
+            self._get_json("/v2/bot/message/quota/consumption", "quota"),
+        )
         if target is None or used is None:
             return None
         total = used.get("totalUsage")
@@ -183,7 +176,8 @@ class LineConnector:
             return None
         return LineQuota(value, total)
 
-    async def _get_json(self, path: str) -> dict[str, Any] | None:
+    async def _get_json(self, path: str, what: str) -> dict[str, Any] | None:
+        """A GET's JSON object; None (logged as `what` unavailable) when LINE did not answer 200."""
         try:
             async with self._http.get(
                 f"{self._base}{path}",
@@ -195,7 +189,7 @@ class LineConnector:
         except (TimeoutError, aiohttp.ClientError):
             return None
         if status != 200:
-            logger.info("line quota unavailable", extra={"http_status": status})
+            logger.info("line %s unavailable", what, extra={"http_status": status})
             return None
         return json_object(raw)
 
