@@ -313,13 +313,3 @@ def _identity_prefixes(
     value: str, channels: tuple[Channel, ...]
 ) -> tuple[tuple[TermKind, str], ...]:
     return tuple((TermKind.IDENTITY, identity_term(ch, value)) for ch in channels)
-
-
-def matches_prefix(terms: ContactTerms, query: SearchQuery) -> bool:
-    """Whether a contact's terms match a query (the rule the index implements)."""
-    return any(
-        term.kind == kind
-        and (term.term == prefix if kind in EXACT_KINDS else term.term.startswith(prefix))
-        for term in terms.terms
-        for kind, prefix in query.prefixes
-    )

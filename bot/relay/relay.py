@@ -72,7 +72,7 @@ from bot.services.inbound import ThreadSink, post_reachability
 from bot.slack.reach_text import reason_text
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
-from bot.store.keys import ContactId, Keys
+from bot.store.keys import Keys
 from bot.store.liveness import Liveness
 from bot.store.outbox import ClaimedSend, OutboxEntry, OutboxStore, SendRecord
 from bot.store.scripts import APPLY, Change, apply_change
@@ -804,7 +804,3 @@ def email_threading(contact: Contact) -> dict[str, Any]:
         "in_reply_to": contact.email_thread_id,
         "references": (contact.email_thread_id,),
     }
-
-
-def contact_partition(contact_id: str) -> int:
-    return ContactId.parse(contact_id).partition

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from bot.domain.contacts import QueryError
 from bot.domain.models import Contact, ConversationStatus
@@ -104,14 +104,6 @@ class Lookup:
     @property
     def ambiguous(self) -> bool:
         return self.contact is None and len(self.choices) > 1
-
-
-@dataclass(frozen=True)
-class SplitArgument:
-    """`/followup <contact> [message]`: the contact words and the message."""
-
-    contact: str
-    message: str = field(default="")
 
 
 class Directory:

@@ -198,10 +198,6 @@ def encode_terms(terms: Iterable[IndexTerm]) -> str:
     return "".join(f"{TERM_SEP}{t.kind.value}{t.term}" for t in terms if t.kind is TermKind.NAME)
 
 
-def decode_terms(value: str) -> tuple[IndexTerm, ...]:
-    return tuple(IndexTerm(TermKind(part[0]), part[1:]) for part in value.split(TERM_SEP) if part)
-
-
 def indexed_terms(contact: Contact) -> tuple[IndexTerm, ...]:
     """Every term a stored contact is indexed under: its stored name terms and
     the terms its stored e-mail, phone and identities make."""

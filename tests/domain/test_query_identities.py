@@ -9,9 +9,7 @@ from bot.domain.contacts import (
     EXACT_KINDS,
     QueryError,
     TermKind,
-    contact_terms,
     identity_term,
-    matches_prefix,
     normalise_handle,
     parse_query,
 )
@@ -46,21 +44,6 @@ def test_one_word_looks_up_tokens_and_usernames_several_words_do_not() -> None:
         (TermKind.HANDLE, "telegram:oupf8umuajo_m2pxb1q9znjwes6o"),
     }
     assert exact("sara ahmed") == set()
-
-
-def test_identities_match_whole_never_as_a_prefix() -> None:
-    terms = contact_terms(
-        first_name="",
-        last_name="",
-        email=None,
-        phone=None,
-        identities={Channel.WEBCHAT: "v_1234"},
-        handles={Channel.TELEGRAM: "tariq_kk"},
-    )
-    assert matches_prefix(terms, parse_query("v_1234", "AE"))
-    assert not matches_prefix(terms, parse_query("v_123", "AE"))
-    assert matches_prefix(terms, parse_query("@tariq_kk", "AE"))
-    assert not matches_prefix(terms, parse_query("@tariq_k", "AE"))
 
 
 @pytest.mark.parametrize("bad", ["@", "@a b", "@ä"])
