@@ -508,55 +508,77 @@ async def drive(
     seconds: float,
     concurrency: int,
     seed: int,
+    rate: float | None = None,
 ) -> tuple[list[Sent], float]:
-    """`concurrency` signed commands in flight for `seconds`; returns them and the start."""
+    """Signed commands for `seconds`, `concurrency` in flight (closed loop) or, with
+    `rate`, started `rate` a second on a fixed schedule (open loop); returns them and
+    the start."""
     rng = random.Random(seed)
     sent: list[Sent] = []
     numbers = itertools.count()
     first_sent = now()
     deadline = first_sent + seconds
 
-    async def worker() -> None:
+    async def send(number: int, entry: Sent) -> None:
+        command = entry.command
+        text, user = command_text(command, rng.choice(targets))
+        token = f"{tag}-{number}"
+        body = urlencode(
+            {
+                "token": "deprecated",
+                "team_id": TEAM,
+                "team_domain": "bench",
+                "channel_id": "C0GENERAL",
+                "channel_name": "general",
+                "user_id": user,
+                "user_name": user.lower(),
+                "command": command,
+                "text": text,
+                "api_app_id": "A0BENCH",
+                "is_enterprise_install": "false",
+                "response_url": f"{fake_url}/response/{token}",
+                "trigger_id": token,
+            }
+        ).encode()
+        stamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": sign(body, stamp),
+        }
+        try:
+            async with http.post(f"{url}/slack/events", data=body, headers=headers) as answer:
+                await answer.read()
+                entry.status = answer.status
+        except aiohttp.ClientError:
+            entry.status = -1
+        entry.answered_at = now()
+
+    def record(number: int, at: float) -> Sent:
+        entry = Sent(commands[number % len(commands)], at)
+        sent.append(entry)
+        assert len(sent) == number + 1
+        return entry
+
+    async def worker() -> None:  # closed loop: the next request when one is answered
         while now() < deadline:
             number = next(numbers)
-            command = commands[number % len(commands)]
-            text, user = command_text(command, rng.choice(targets))
-            token = f"{tag}-{number}"
-            body = urlencode(
-                {
-                    "token": "deprecated",
-                    "team_id": TEAM,
-                    "team_domain": "bench",
-                    "channel_id": "C0GENERAL",
-                    "channel_name": "general",
-                    "user_id": user,
-                    "user_name": user.lower(),
-                    "command": command,
-                    "text": text,
-                    "api_app_id": "A0BENCH",
-                    "is_enterprise_install": "false",
-                    "response_url": f"{fake_url}/response/{token}",
-                    "trigger_id": token,
-                }
-            ).encode()
-            stamp = str(int(time.time()))
-            headers = {
-                "Content-Type": "application/x-www-form-urlencoded",
-                "X-Slack-Request-Timestamp": stamp,
-                "X-Slack-Signature": sign(body, stamp),
-            }
-            record = Sent(command, now())
-            sent.append(record)
-            assert len(sent) == number + 1
-            try:
-                async with http.post(f"{url}/slack/events", data=body, headers=headers) as answer:
-                    await answer.read()
-                    record.status = answer.status
-            except aiohttp.ClientError:
-                record.status = -1
-            record.answered_at = now()
+            await send(number, record(number, now()))
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    if rate is None:
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return sent, first_sent
+    # Open loop: request n starts at first_sent + n / rate whatever the answers do, and
+    # its times count from that schedule (a late start counts against the server).
+    in_flight: list[asyncio.Task[None]] = []
+    for number in numbers:
+        at = first_sent + number / rate
+        if at >= deadline:
+            break
+        if (wait := at - now()) > 0:
+            await asyncio.sleep(wait)
+        in_flight.append(asyncio.create_task(send(number, record(number, at))))
+    await asyncio.gather(*in_flight)
     return sent, first_sent
 
 
@@ -572,8 +594,10 @@ async def run_phase(
     commands: Sequence[str],
     *,
     work_is_the_ack: bool,
+    rate: float | None = None,
 ) -> Phase:
-    print(f"{name}: {args.concurrency} at once for {args.seconds:g} s", file=sys.stderr)
+    load = f"{rate:g} a second" if rate else f"{args.concurrency} at once"
+    print(f"{name}: {load} for {args.seconds:g} s", file=sys.stderr)
     before = {
         "app": cpu_seconds(pid),
         "load": time.process_time(),
@@ -590,6 +614,7 @@ async def run_phase(
         args.seconds,
         args.concurrency,
         args.seed + len(tag),
+        rate,
     )
     answered = sum(s.status == 200 for s in sent)
     if work_is_the_ack:
@@ -643,6 +668,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     http = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=args.concurrency),
         timeout=aiohttp.ClientTimeout(total=30),
+    )
+    open_http = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), timeout=aiohttp.ClientTimeout(total=30)
     )
     try:
         offset, rtt = await fake.check_clock(http)
@@ -713,9 +741,26 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             commands,
             work_is_the_ack=True,
         )
+        # Open loop: requests started on a fixed schedule, `--rate` a second, on
+        # connections of their own (as many as the requests in flight need).
+        open_args = argparse.Namespace(**{**vars(args), "seconds": args.open_seconds})
+        opened = await run_phase(
+            "serve, open loop",
+            "o1",
+            open_http,
+            serve.url,
+            serve.pid,
+            fake,
+            open_args,
+            targets,
+            commands,
+            work_is_the_ack=False,
+            rate=args.rate,
+        )
         others = await fake.other_calls(http)
     finally:
         await http.close()
+        await open_http.close()
         if serve is not None:
             serve.stop()
         if baseline is not None:
@@ -738,7 +783,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         f"\n{'':<22}{'done':>9}{'failed':>7}{'seconds':>8}{'req/s':>9}"
         f"{'ack p50':>10}{'ack p99':>10}{'work p50':>10}{'work p99':>10}"
     )
-    for phase in (before, served, after):
+    for phase in (before, served, after, opened):
         print(phase.row())
     print(
         f"\nratio: {ratio:.3f} (serve {served.rps:,.0f}/s, baseline {baseline_rps:,.0f}/s, "
@@ -749,7 +794,24 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     print(f"serve completed: {dict(by_command)}; other Web API calls: {others or 'none'}")
     targets_met = ratio >= 0.7 and percentile(served.answer_ms(), 99) < 100
     print(f"targets (ratio ≥ 0.7, p99 < 100 ms): {'met' if targets_met else 'NOT met'}")
-    failed = served.failed + before.failed + after.failed
+    # CPU per completed request, from each app process's own CPU time over the
+    # closed-loop phases (the same span as the requests they completed).
+    cpu_ms = 1000 * served.cpu["app"] / max(len(served.completed), 1)
+    baseline_cpu_ms = 1000 * (before.cpu["app"] + after.cpu["app"]) / max(baseline_completed, 1)
+    cpu_ratio = cpu_ms / baseline_cpu_ms if baseline_cpu_ms else 0.0
+    open_p99 = percentile(opened.answer_ms(), 99)
+    open_work_p99 = percentile(opened.work_ms(), 99)
+    print(
+        f"CPU per completed request: serve {cpu_ms:.3f} ms, baseline {baseline_cpu_ms:.3f} ms, "
+        f"ratio {cpu_ratio:.2f}; open loop at {args.rate:g}/s: p99 to the HTTP answer "
+        f"{open_p99:.1f} ms, to the finished work {open_work_p99:.1f} ms"
+    )
+    open_met = cpu_ratio <= 3.5 and open_p99 < 50 and open_work_p99 < 250
+    print(
+        "targets (CPU ratio ≤ 3.5, open-loop p99 < 50 ms, work p99 < 250 ms): "
+        f"{'met' if open_met else 'NOT met'}"
+    )
+    failed = served.failed + before.failed + after.failed + opened.failed
     if failed:
         print(f"{failed} requests failed or their work never arrived", file=sys.stderr)
     return {
@@ -759,6 +821,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "ratio": round(ratio, 3),
         "p99_ms": round(percentile(served.answer_ms(), 99), 2),
         "baseline_p99_ms": round(percentile(baseline_answers, 99), 2),
+        "cpu_ms": round(cpu_ms, 3),
+        "baseline_cpu_ms": round(baseline_cpu_ms, 3),
+        "cpu_ratio": round(cpu_ratio, 3),
+        "open_p99_ms": round(open_p99, 2),
+        "open_work_p99_ms": round(open_work_p99, 2),
         "_failed": failed,
     }
 
@@ -771,6 +838,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=15.0, help="each measured phase")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds, each app")
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=200.0, help="open loop, requests/s")
+    parser.add_argument("--open-seconds", type=float, default=15.0, help="the open loop")
     parser.add_argument(
         "--commands",
         default=f"{FIND},{FOLLOWUP}",
@@ -783,7 +852,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.commands = [c.strip() for c in args.commands.split(",") if c.strip()]
     if args.quick:
-        args.contacts, args.seconds, args.warmup = 500, 2.0, 0.5
+        args.contacts, args.seconds, args.warmup, args.open_seconds = 500, 2.0, 0.5, 1.5
     result = run_on_fast_loop(run(args))
     failed = result.pop("_failed")
     print(json.dumps(result))

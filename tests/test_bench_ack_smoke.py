@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 import subprocess
 import sys
@@ -23,11 +24,31 @@ def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures
     assert run.returncode == 0, run.stderr[-3000:]
     lines = run.stdout.strip().splitlines()
     result = json.loads(lines[-1])
-    assert list(result) == ["bench", "rps", "baseline_rps", "ratio", "p99_ms", "baseline_p99_ms"]
+    assert list(result) == [
+        "bench",
+        "rps",
+        "baseline_rps",
+        "ratio",
+        "p99_ms",
+        "baseline_p99_ms",
+        "cpu_ms",
+        "baseline_cpu_ms",
+        "cpu_ratio",
+        "open_p99_ms",
+        "open_work_p99_ms",
+    ]
     assert result["bench"] == "ack"
     assert result["rps"] > 0 and result["baseline_rps"] > 0
     assert abs(result["ratio"] - result["rps"] / result["baseline_rps"]) < 0.002
     assert result["p99_ms"] > 0 and result["baseline_p99_ms"] > 0
+    # CPU per completed request, each app's own; and the open loop's p99s.
+    for key in ("cpu_ms", "baseline_cpu_ms", "cpu_ratio", "open_p99_ms", "open_work_p99_ms"):
+        assert math.isfinite(result[key]) and result[key] > 0, key
+    assert result["cpu_ms"] < 1000 and result["baseline_cpu_ms"] < 1000  # ms, not seconds
+    assert abs(result["cpu_ratio"] - result["cpu_ms"] / result["baseline_cpu_ms"]) < 0.01
+    assert result["open_p99_ms"] < 30_000 and result["open_work_p99_ms"] < 30_000
+    # The open loop started 200 a second for 1.5 s, on schedule: 300, all completed.
+    assert re.search(r"^serve, open loop +300 +0 ", run.stdout, re.MULTILINE), run.stdout
     # Both commands were sent and each one's work reached the fake Slack.
     completed = re.search(
         r"serve completed: \{'/find-contact': (\d+), '/followup': (\d+)\}", run.stdout
@@ -39,5 +60,5 @@ def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures
     assert others is not None, run.stdout
     calls = {} if others[1] == "none" else ast.literal_eval(others[1])
     assert set(calls) <= {"users.info"} and calls.get("users.info", 0) <= 25
-    for phase in ("baseline, before", "serve", "baseline, after"):
+    for phase in ("baseline, before", "serve", "baseline, after", "serve, open loop"):
         assert re.search(rf"^{phase} +[\d,]+ +0 ", run.stdout, re.MULTILINE), phase  # 0 failed
