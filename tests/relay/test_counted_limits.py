@@ -8,7 +8,6 @@ a real Redis.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +28,7 @@ from tests.channels.conftest import settings
 from tests.conftest import StoreEnv
 from tests.fakes.viber import FakeViber
 from tests.fakes.wechat import FakeWeChat
+from tests.relay.test_relay import drain
 
 LIMIT = 3
 
@@ -45,18 +45,6 @@ class Clock:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-async def drain(relay: Relay, env: StoreEnv) -> None:
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    for _ in range(200):
-        await asyncio.sleep(0.02)
-        lengths = [await env.redis.xlen(env.keys.outbox(p)) for p in range(env.keys.partitions)]
-        if not any(lengths):
-            break
-    stop.set()
-    await task
 
 
 async def accept_up_to_the_limit(

@@ -7,7 +7,6 @@ real Redis; a thread sink that records what the thread would show.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
@@ -47,7 +46,7 @@ from tests.fakes.telegram import FakeTelegram
 from tests.fakes.viber import FakeViber
 from tests.fakes.wechat import FakeWeChat
 from tests.relay.test_counted_limits import wechat_connector
-from tests.relay.test_relay import ScriptedChannel
+from tests.relay.test_relay import ScriptedChannel, drain
 
 LINE_USER = "U" + "4af4980629" * 3 + "ab"
 OPENID = "oLOkR5PG536EbZgd9WcCfGaLfoM8"
@@ -124,20 +123,7 @@ async def relay_once(
         threads=thread,
         tuning=RelayTuning(block_ms=50),
     )
-    await run_until_sent(relay, env)
-
-
-async def run_until_sent(relay: Relay, env: StoreEnv) -> None:
-    """Run `relay` until every outbox stream is empty."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(relay.run(stop))
-    for _ in range(200):
-        await asyncio.sleep(0.02)
-        lengths = [await env.redis.xlen(env.keys.outbox(p)) for p in range(env.keys.partitions)]
-        if not any(lengths):
-            break
-    stop.set()
-    await task
+    await drain(relay, env)
 
 
 async def message(env: StoreEnv, cid: str, message_id: str | None) -> OutboundMessage:
@@ -478,14 +464,14 @@ async def test_a_message_claimed_after_a_learned_refusal_is_sent_without_reading
     )
     svc = service(env, clock)
     first = await follow_up(svc, cid, Channel.TELEGRAM, "k1")
-    await run_until_sent(relay, env)
+    await drain(relay, env)
     assert (await message(env, cid, first.message_id)).status is MessageStatus.FAILED
     # The customer unblocks the bot: reachable again, and a new follow-up is queued.
     await env.contacts.set_reachability(cid, Channel.TELEGRAM, None)
     second = await follow_up(svc, cid, Channel.TELEGRAM, "k2")
 
     before = await contact_reads(env)
-    await run_until_sent(relay, env)
+    await drain(relay, env)
     after = await contact_reads(env)
 
     assert (await message(env, cid, second.message_id)).status is MessageStatus.SENT
