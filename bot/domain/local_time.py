@@ -1,0 +1,76 @@
+"""Whose clock a follow-up time is read on: the customer's zone where known.
+
+Known means, in this order: a zone an agent set on the contact, the zone of
+their phone number's region (`phonenumbers.timezone`), a zone their channel
+gave. A number whose region spans several zones that keep different time (most
+of the US, Russia, Australia) tells nothing: we would rather say "your time"
+than guess a customer's morning wrong.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import phonenumbers
+from phonenumbers import timezone as phone_zones
+
+#: Instants over a year at which zones are compared: same offsets at all of
+#: them, same clock (DST rules included) for scheduling purposes.
+_PROBES = tuple(datetime(2026, 1, 15, tzinfo=UTC) + timedelta(days=30 * i) for i in range(13))
+
+
+def zone_named(name: str | None) -> ZoneInfo | None:
+    """The IANA zone called `name` (`Africa/Cairo`), or None if there is none."""
+    if not name or name not in _zone_names():
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+_NAMES: set[str] = set()
+
+
+def _zone_names() -> set[str]:
+    if not _NAMES:
+        _NAMES.update(available_timezones())
+    return _NAMES
+
+
+def _same_clock(zones: list[ZoneInfo]) -> bool:
+    return all(len({p.astimezone(z).utcoffset() for z in zones}) == 1 for p in _PROBES)
+
+
+def zone_for_phone(e164: str | None) -> ZoneInfo | None:
+    """The one clock a phone number's region keeps, or None when it spans several.
+
+    Where several zone names keep the same clock (the UK and its islands), the
+    last name in the library's sorted list is shown: London, not Guernsey.
+    """
+    if not e164:
+        return None
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    names = [n for n in phone_zones.time_zones_for_number(number) if n in _zone_names()]
+    zones = [ZoneInfo(n) for n in sorted(names)]
+    if not zones or not _same_clock(zones):
+        return None
+    return zones[-1]
+
+
+def customer_zone(
+    *, set_zone: str | None = None, phone: str | None = None, channel_zone: str | None = None
+) -> ZoneInfo | None:
+    """The customer's zone: set by an agent, else from the phone, else from the channel."""
+    return zone_named(set_zone) or zone_for_phone(phone) or zone_named(channel_zone)
+
+
+def reading_zone(customer: tzinfo | None, agent: tzinfo | None) -> tuple[tzinfo, bool]:
+    """The zone a WHEN without an offset is read in, and whether it is the customer's."""
+    if customer is not None:
+        return customer, True
+    return agent or UTC, False
