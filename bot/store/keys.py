@@ -270,6 +270,38 @@ class Keys:
 
     # --- the compose flow: a thread's contact ---------------------------------------
 
+    # --- follow-ups in time (bot/store/schedule.py) ---------------------------
+
+    def schedule_due(self, partition: int) -> str:
+        """Items of a partition waiting for their time, scored by due epoch ms."""
+        return f"{self.tag(partition)}:sched:due"
+
+    def schedule_running(self, partition: int) -> str:
+        """Items being done, scored by when their lease runs out (epoch ms)."""
+        return f"{self.tag(partition)}:sched:run"
+
+    def schedule_item_prefix(self, partition: int) -> str:
+        return f"{self.tag(partition)}:sched:item:"
+
+    def schedule_item(self, partition: int, item_id: str) -> str:
+        return f"{self.schedule_item_prefix(partition)}{item_id}"
+
+    def schedule_listed(self, partition: int) -> str:
+        """Every waiting item of a partition, for the team view (score: due ms,
+        or +inf for "when they write")."""
+        return f"{self.tag(partition)}:sched:all"
+
+    def schedule_agent_prefix(self, partition: int) -> str:
+        return f"{self.tag(partition)}:sched:agent:"
+
+    def schedule_agent(self, partition: int, agent: str) -> str:
+        """One agent's waiting items of a partition, scored like `schedule_listed`."""
+        return f"{self.schedule_agent_prefix(partition)}{agent}"
+
+    def schedule_contact(self, cid: ContactId) -> str:
+        """The ids of one contact's waiting items."""
+        return f"{self.tag(cid.partition)}:sched:c:{cid.local}"
+
     def thread_contacts(self, partition: int) -> str:
         """Thread root ts -> contact local id, for the partition's contacts.
 
