@@ -334,7 +334,7 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run_import(settings: Settings, url: str, path: Path, dry_run: bool) -> int:
-    run_import: _RunImport = importlib.import_module("bot.importer").run_import
+    run_import: _RunImport = importlib.import_module("bot.services.importing").run_import
     redis = _connect(settings, url)
     try:
         if not await _check_layout(settings, redis):

@@ -15,17 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from bot import importer
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import Contact, ConversationStatus
-from bot.importer import ImportReport, RowContext, RowError, run_import, validate_row
+from bot.services.importing import ImportReport, run_import
+from bot.services.importing.apply import BATCH_ROWS
+from bot.services.importing.rows import RowContext, RowError, validate_row
 from bot.store.contacts import ContactDraft, ContactStore
 from bot.store.search import SearchFilters
 from tests.conftest import NOW, StoreEnv
 
-DATA = Path(__file__).parent / "data"
-ROOT = Path(__file__).parent.parent
+DATA = Path(__file__).parents[2] / "data"
+ROOT = Path(__file__).parents[3]
 
 SARA_WHATSAPP = "971501234567"
 SARA_PHONE = "+971501234567"
@@ -42,7 +43,7 @@ async def run(
     path: Path,
     *,
     dry_run: bool = False,
-    batch_rows: int = importer.BATCH_ROWS,
+    batch_rows: int = BATCH_ROWS,
     progress_interval: float = 1.0,
 ) -> tuple[ImportReport, str]:
     """Import into the test's private key prefix; return the report and what was printed."""
