@@ -14,7 +14,14 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import phonenumbers
-from pydantic import AfterValidator, BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 GRAPH_API_URL = "https://graph.facebook.com/v21.0"
@@ -71,6 +78,21 @@ def _redis_url(value: str) -> str:
     if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
         raise ValueError("must start with redis://, rediss:// or unix://")
     return value
+
+
+def _media_store_url(value: str) -> str:
+    """`file:///abs/dir` (or `file://rel/dir`) or `s3://bucket[/prefix]`."""
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme == "s3":
+        if not parts.netloc:
+            raise ValueError("must name a bucket: s3://bucket/prefix")
+        return value.rstrip("/")
+    if parts.scheme == "file":
+        if not (parts.netloc or parts.path):
+            raise ValueError("must name a directory: file:///path/to/media")
+        return value
+    raise ValueError("must start with file:// or s3://")
 
 
 def _phone_region(value: str) -> str:
@@ -191,6 +213,38 @@ class Settings(BaseSettings):
     webchat_secret: SecretStr | None = None
     # Inbound e-mail webhook HMAC key; unset: signed with WEBCHAT_SECRET ("signed the same way").
     email_webhook_secret: SecretStr | None = None
+
+    # --- media (issue 12): files in and out --------------------------------
+    # Unset: a directory `media` under DATA_DIR.
+    media_store_url: Annotated[str, AfterValidator(_media_store_url)] | None = None
+    # Unset: each channel's own limits (bot/domain/media.py) are the only bound.
+    media_max_bytes: int | None = Field(default=None, ge=1)
+    media_link_hours: float = Field(default=24.0, gt=0)
+    # Stored files older than this are removed (WeChat keeps temporary media 3 days).
+    media_retention_hours: float = Field(default=72.0, gt=0)
+    # Key of the /media/{token} links; unset: derived from SLACK_SIGNING_SECRET.
+    media_secret: SecretStr | None = None
+    # The S3-compatible store (MEDIA_STORE_URL=s3://…); unset: botocore's own chain.
+    aws_access_key_id: str | None = Field(default=None, repr=False)
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    aws_region: str | None = None
+    # A MinIO or other S3-compatible server; unset: AWS.
+    aws_endpoint_url: HttpBaseUrl | None = None
+
+    @model_validator(mode="after")
+    def _links_outlive_nothing(self) -> Settings:
+        if self.media_retention_hours < self.media_link_hours:
+            # A link would outlive its file: the channel would fetch a 404.
+            raise ValueError("MEDIA_RETENTION_HOURS must be at least MEDIA_LINK_HOURS")
+        return self
+
+    @property
+    def media_store(self) -> str:
+        """Where media files live: MEDIA_STORE_URL, else a directory under DATA_DIR."""
+        if self.media_store_url is not None:
+            return self.media_store_url
+        return (self.data_dir / "media").resolve().as_uri()
 
     @classmethod
     def env_names(cls) -> tuple[str, ...]:

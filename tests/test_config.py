@@ -81,6 +81,16 @@ EVERY_VARIABLE = {
     "WINDOW_ALERT_MINUTES": "30",
     "REDIS_KEY_PREFIX": "fu2",
     "RELAY_CLAIM_IDLE_SECONDS": "30",
+    "MEDIA_STORE_URL": "s3://media-bucket/followup/",
+    "MEDIA_MAX_BYTES": "10485760",
+    "MEDIA_LINK_HOURS": "12",
+    "MEDIA_RETENTION_HOURS": "48",
+    "MEDIA_SECRET": "media-secret",
+    "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret",
+    "AWS_SESSION_TOKEN": "aws-session",
+    "AWS_REGION": "eu-west-1",
+    "AWS_ENDPOINT_URL": "http://127.0.0.1:9010",
 }
 
 
@@ -138,6 +148,10 @@ def test_settings_read_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.agents == ("U1", "U2", "S3")
     assert s.managers == ("U9",)
     assert s.relay_in_process is False
+    assert s.media_store == s.media_store_url == "s3://media-bucket/followup"
+    assert (s.media_max_bytes, s.media_link_hours, s.media_retention_hours) == (10485760, 12, 48)
+    assert s.media_secret is not None and s.media_secret.get_secret_value() == "media-secret"
+    assert s.aws_endpoint_url == "http://127.0.0.1:9010" and s.aws_region == "eu-west-1"
     assert s.log_level == "DEBUG"
     assert s.log_format == "json"
     assert s.partitions == 64
@@ -322,3 +336,36 @@ def test_a_password_in_redis_url_stays_out_of_repr(monkeypatch: pytest.MonkeyPat
 
     assert s.redis_url is not None and "hunter2pass" in s.redis_url
     assert "hunter2pass" not in repr(s) and "hunter2pass" not in str(s)
+
+
+def test_media_defaults_to_a_directory_under_data_dir(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATA_DIR", "/var/lib/followup")
+    s = load_settings(env_file=None)
+    assert s.media_store == "file:///var/lib/followup/media"
+    assert (s.media_max_bytes, s.media_link_hours, s.media_retention_hours) == (None, 24, 72)
+
+
+@pytest.mark.parametrize(
+    ("variables", "problem"),
+    [
+        (
+            {"MEDIA_STORE_URL": "ftp://host/dir"},
+            "MEDIA_STORE_URL: must start with file:// or s3://",
+        ),
+        ({"MEDIA_STORE_URL": "s3:///prefix"}, "MEDIA_STORE_URL: must name a bucket"),
+        ({"MEDIA_MAX_BYTES": "0"}, "MEDIA_MAX_BYTES"),
+        (
+            {"MEDIA_LINK_HOURS": "48", "MEDIA_RETENTION_HOURS": "24"},
+            "MEDIA_RETENTION_HOURS must be at least MEDIA_LINK_HOURS",
+        ),
+    ],
+    ids=["scheme", "bucket", "max-bytes", "retention-shorter-than-links"],
+)
+def test_bad_media_settings_are_named(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], problem: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env_file=None)
+    assert problem in str(raised.value)
