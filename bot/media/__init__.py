@@ -1,0 +1,1 @@
+"""Media files: the store, signed links, the /media route."""
