@@ -183,9 +183,12 @@ class FollowupService:
         self.threads = threads
         self.templates = templates or TemplateStore(contacts.redis, contacts.keys)
 
-    async def decision_for(self, contact: Contact, channel: Channel) -> Decision:
-        """What may be sent to this contact on this channel now."""
-        now = self.clock()
+    async def decision_for(
+        self, contact: Contact, channel: Channel, at: datetime | None = None
+    ) -> Decision:
+        """What may be sent to this contact on this channel now (or at `at`, as
+        the window will be then if the customer does not write before)."""
+        now = at or self.clock()
         viber = await self.outbox.viber_count(now) if channel is Channel.VIBER else 0
         return decide(channel, window_input(contact, channel, viber, now), now, self.policy)
 
