@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 
 from bot.availability import STOP_GRACE_SECONDS, RedisHealth, is_outage, ride_out
 from bot.config import Settings
+from bot.media import web as media_web
 from bot.metrics import REGISTRY, metrics_middleware, route_label
 from bot.request_limits import EMAIL_MAX_BODY_BYTES
 from bot.runtime import (
@@ -179,4 +180,5 @@ def build_web_app(settings: Settings, redis: RedisClient) -> web.Application:
     app.router.add_get("/metrics", metrics)
     webhooks.register(app)
     slack_serving.register(app)
+    media_web.register(app)
     return app
