@@ -59,6 +59,10 @@ class Received:
     created: bool
 
 
+#: Told after a customer's message is recorded: (contact id, when they wrote).
+CustomerWrote = Callable[[str, datetime], Awaitable[object]]
+
+
 class InboundService:
     def __init__(
         self,
@@ -68,12 +72,15 @@ class InboundService:
         *,
         threads: ThreadSink | None = None,
         profiles: Mapping[Channel, ProfileLookup] | None = None,
+        customer_wrote: CustomerWrote | None = None,
     ) -> None:
         self.contacts = contacts
         self.outbox = outbox
         self.clock = clock
         self.threads = threads
         self.profiles = dict(profiles or {})
+        #: Follow-ups in time: release what waited for this message, cancel reminders.
+        self.customer_wrote = customer_wrote
 
     async def handle(self, events: Sequence[WebhookEvent]) -> None:
         """Process a webhook's events in order."""
@@ -155,6 +162,10 @@ class InboundService:
                 email_thread=email_thread,
             )
         except DuplicateDelivery:
+            # Recorded before: perhaps by a process that died before the schedule
+            # heard of it (the schedule ignores items made after the message).
+            if self.customer_wrote is not None:
+                await self.customer_wrote(contact.id, message.sent_at)
             return Received(contact.id, duplicate=True, reopened=False, created=created)
         if self.threads is not None:
             # A reopened conversation starts a new thread: its root is made fresh
@@ -164,6 +175,8 @@ class InboundService:
             # They wrote to us there: they can be reached there again.
             # Not if they were found unreachable after writing it (a late webhook).
             await self.mark(contact.id, message.channel, None, at=message.sent_at)
+        if self.customer_wrote is not None:
+            await self.customer_wrote(contact.id, message.sent_at)
         logger.info(
             "customer message",
             extra={"channel": message.channel.value, "contact": contact.id, "reopened": was_closed},

@@ -252,9 +252,13 @@ class Scheduling:
             await self._changed(contact_id)
         return dropped
 
-    async def customer_wrote(self, contact_id: str) -> ReplyEffect:
-        """The inbound side calls this after recording a customer's message."""
-        effect = await self.store.customer_wrote(contact_id, self.clock())
+    async def customer_wrote(
+        self, contact_id: str, wrote_at: datetime | None = None
+    ) -> ReplyEffect:
+        """The inbound side calls this after recording a customer's message (sent
+        at `wrote_at`); again for a delivery it had recorded, in case it died
+        before: only items made before the message are touched."""
+        effect = await self.store.customer_wrote(contact_id, self.clock(), wrote_at)
         if effect.released or effect.cancelled:
             await self._changed(contact_id)
         return effect

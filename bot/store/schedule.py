@@ -104,6 +104,7 @@ class ScheduleStore:
             "contact_id": item.contact_id,
             "agent": item.agent,
             "created_at": _iso(item.created_at),
+            "created_ms": str(epoch_ms(item.created_at)),
             "due_at": _iso(item.due_at),
             "payload": item.payload,
             "state": state.value,
@@ -191,8 +192,11 @@ class ScheduleStore:
             )
         )
 
-    async def customer_wrote(self, contact_id: str, now: datetime) -> ReplyEffect:
-        """Release what waited for the customer's message; cancel their reminders."""
+    async def customer_wrote(
+        self, contact_id: str, now: datetime, wrote_at: datetime | None = None
+    ) -> ReplyEffect:
+        """Release what waited for the customer's message (sent at `wrote_at`,
+        default `now`) and cancel their reminders: items made before it only."""
         cid = ContactId.parse(contact_id)
         p = cid.partition
         released, cancelled = await self._scripts["reply"](
@@ -206,6 +210,7 @@ class ScheduleStore:
                 self.keys.schedule_agent_prefix(p),
                 _iso(now),
                 epoch_ms(now),
+                epoch_ms(wrote_at or now),
             ],
         )
         return ReplyEffect(tuple(_text(i) for i in released), tuple(_text(i) for i in cancelled))

@@ -6,11 +6,13 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from bot.channels.base import InboundMessage
 from bot.domain.channels import Channel
 from bot.domain.schedule import ItemKind, ItemState, ScheduledItem
 from bot.domain.windows import Form, PolicySettings, SendMode
 from bot.relay.due import DueRunner
 from bot.services.followup import FollowupRequest, FollowupResult, FollowupService
+from bot.services.inbound import InboundService
 from bot.services.scheduling import MAY_SEND_NOW, TOO_SOON, ChangeResult, Scheduling
 from bot.store.schedule import ScheduleStore
 from tests.conftest import StoreEnv
@@ -120,10 +122,13 @@ async def test_an_instagram_customer_quiet_for_ten_days_gets_it_when_they_next_w
     assert [(i.id, i.state) for i in listed] == [(waiting.item.id, ItemState.WAITING)]
     # The customer writes: the window opens and the message goes next round.
     later = now + timedelta(days=30, minutes=1)
-    await env.contacts.record_inbound(cid, Channel.INSTAGRAM, later, later)
     world.clock.now = later
-    effect = await world.scheduling.customer_wrote(cid)
-    assert effect.released == (waiting.item.id,)
+    identity = (await env.contacts.require(cid)).identities[Channel.INSTAGRAM]
+    inbound = InboundService(
+        env.contacts, env.outbox, world.clock, customer_wrote=world.scheduling.customer_wrote
+    )
+    await inbound.receive(InboundMessage(Channel.INSTAGRAM, identity, "mid-1", later, "hi"))
+    assert (await world.store.get(waiting.item.id)).state is ItemState.PENDING  # type: ignore[union-attr]
     assert await world.at(later) == 1
     assert len(await outbox_ids(env, cid)) == 1
     assert await world.scheduling.waiting_for_contact(cid) == []

@@ -173,3 +173,16 @@ async def test_listings_are_per_agent_and_for_the_team_soonest_first(
     assert [i.id for i in await store.listed("U1")] == [b.id, a.id, c.id]
     assert [i.id for i in await store.listed()] == [b.id, d.id, a.id, c.id]
     assert [i.id for i in await store.listed("U2")] == [d.id]
+
+
+async def test_an_old_message_delivered_again_leaves_items_made_since_alone(
+    any_env: StoreEnv, now: datetime
+) -> None:
+    store = ScheduleStore(any_env.redis, any_env.keys)
+    reminder = item(store, ItemKind.REMIND, now + timedelta(days=2), now=now)
+    waiting = item(store, ItemKind.WHEN_THEY_WRITE, None, now=now)
+    await store.add(reminder)
+    await store.add(waiting)
+    effect = await store.customer_wrote("3-7", now + timedelta(hours=1), now - timedelta(minutes=5))
+    assert effect.released == () and effect.cancelled == ()
+    assert len(await store.for_contact("3-7")) == 2
