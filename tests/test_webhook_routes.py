@@ -34,11 +34,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import WEBHOOK_CONSUMER_KEY, build_web_app
 from bot.channels.sms import EMPTY_TWIML
+from bot.channels.whatsapp_templates import FetchedTemplates
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import ConversationStatus, MessageStatus
 from bot.domain.windows import Form, PolicySettings
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
+from bot.services.template_sync import TemplateSync
 from bot.store.connection import create_redis
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
@@ -1318,3 +1320,71 @@ async def test_any_garbage_body_signed_or_not_is_never_a_5xx_and_stores_nothing(
     assert 400 <= signed.status < 500 or signed.status == 200
     assert 400 <= unsigned.status < 500
     assert await snapshot(env) == {}
+
+
+def template_status_update(event: str, stamp: int) -> bytes:
+    """Meta's `message_template_status_update` change (the entry carries the time)."""
+    return _json(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [
+                {
+                    "id": "102290129340398",
+                    "time": stamp,
+                    "changes": [
+                        {
+                            "field": "message_template_status_update",
+                            "value": {
+                                "event": event,
+                                "message_template_id": 594425479261596,
+                                "message_template_name": "order_shipped",
+                                "message_template_language": "ar",
+                                "reason": "NONE",
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    )
+
+
+@pytest.mark.parametrize("event", ["APPROVED", "PAUSED", "DISABLED"])
+async def test_a_signed_template_status_update_makes_the_template_sync_fetch_again(
+    client: Client, env: StoreEnv, event: str
+) -> None:
+    fetched: list[int] = []
+
+    async def fetch() -> FetchedTemplates:
+        fetched.append(1)
+        return FetchedTemplates([])
+
+    sync = TemplateSync(env.redis, env.keys, fetch, name="worker-1")
+    await sync.sync_once()
+    assert await sync.sync_once() is None  # synced this hour: the next look waits
+    assert len(fetched) == 1
+
+    response = await post(
+        client, Channel.WHATSAPP, sign_meta(template_status_update(event, STAMP), META_APP_SECRET)
+    )
+
+    assert response.status == 200
+    assert await sync.sync_once() == 0  # fetched again at the next look
+    assert len(fetched) == 2
+
+
+async def test_a_badly_signed_template_status_update_changes_nothing(
+    client: Client, env: StoreEnv
+) -> None:
+    async def fetch() -> FetchedTemplates:
+        return FetchedTemplates([])
+
+    sync = TemplateSync(env.redis, env.keys, fetch, name="worker-1")
+    await sync.sync_once()
+    response = await post(
+        client,
+        Channel.WHATSAPP,
+        sign_meta(template_status_update("APPROVED", STAMP), WRONG_SECRET),
+    )
+    assert response.status == 401
+    assert await sync.sync_once() is None

@@ -152,7 +152,19 @@ class ReachabilityEvent:
     detail: str = ""  # the event's name or keyword ("unfollow", "STOP"): never PII
 
 
-WebhookEvent = InboundMessage | StatusUpdate | ReachabilityEvent
+@dataclass(frozen=True)
+class TemplateChange:
+    """The channel says one of the business's message templates changed (WhatsApp's
+    `message_template_status_update`): the synced list is fetched again."""
+
+    channel: Channel
+    at: datetime
+    template: str  # its name (not customer data)
+    language: str = ""
+    detail: str = ""  # the new status (APPROVED, PAUSED, …) or category
+
+
+WebhookEvent = InboundMessage | StatusUpdate | ReachabilityEvent | TemplateChange
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,10 @@
   https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes
 * Webhook `messages` field (messages, contacts, statuses):
   https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components
+* Webhook `message_template_status_update` and `template_category_update`
+  fields (a template approved, paused, disabled, recategorised): the synced
+  template list is fetched again.
+  https://developers.facebook.com/docs/whatsapp/business-management-api/webhooks/components
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from bot.channels.base import (
     SendOutcome,
     SendResult,
     StatusUpdate,
+    TemplateChange,
     WebhookEvent,
     WebhookReply,
     WebhookRequest,
@@ -220,8 +225,11 @@ class WhatsAppConnector:
         events: list[WebhookEvent] = []
         for entry in hook.entry:
             for change in entry.changes:
+                if change.field in TEMPLATE_FIELDS:
+                    events.extend(_template_change(entry, change))
+                    continue
                 if change.field != "messages":
-                    continue  # template status, quality, account updates: not ours
+                    continue  # quality, account updates: not ours
                 value = validate(_Value, change.value)
                 events.extend(_inbound(value))
                 events.extend(_statuses(value))
@@ -359,7 +367,15 @@ class _Change(_Model):
 
 class _Entry(_Model):
     id: str = ""
+    time: int = 0
     changes: list[_Change] = []
+
+
+class _TemplateValue(_Model):
+    event: str = ""
+    message_template_name: str = ""
+    message_template_language: str = ""
+    new_category: str = ""
 
 
 class _Webhook(_Model):
@@ -432,6 +448,27 @@ def _message_text(message: _Message) -> str | None:
     if kind == "order":
         return describe("order")
     return describe("unsupported")
+
+
+#: Webhook fields saying a template changed; each makes the synced list be fetched again.
+TEMPLATE_FIELDS = frozenset({"message_template_status_update", "template_category_update"})
+
+
+def _template_change(entry: _Entry, change: _Change) -> list[TemplateChange]:
+    """`{"event": "APPROVED", "message_template_name": …, "message_template_language": …}`
+    (or `new_category` for a category update); the time is the entry's."""
+    value = validate(_TemplateValue, change.value)
+    if entry.time <= 0:
+        return []  # no time to place it: Meta always sends one
+    return [
+        TemplateChange(
+            channel=Channel.WHATSAPP,
+            at=from_epoch_seconds(entry.time),
+            template=value.message_template_name,
+            language=value.message_template_language,
+            detail=value.event or value.new_category,
+        )
+    ]
 
 
 def _statuses(value: _Value) -> list[StatusUpdate]:

@@ -5,10 +5,10 @@
 following `paging.next` until the last page
 (https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates/).
 
-Only the BODY text matters to the composer: its placeholders are the
-parameters the agent fills in, `{{1}}`… for a POSITIONAL template, or
-`{{first_name}}`… for a NAMED one (`parameter_format`), whose send request
-names each parameter.
+Each template is read whole (`bot.domain.templates.parse_template`): its
+header, body, footer and buttons with their examples, its category and
+parameter format, each of its approved languages as its own entry; a template
+with a part we cannot supply is kept and shown disabled with the reason.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import aiohttp
 
 from bot.channels.meta import graph_error
 from bot.config import Settings
-from bot.store.templates import WhatsAppTemplate, named_parameters
+from bot.domain.templates import parse_template
+from bot.store.templates import WhatsAppTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -51,27 +52,9 @@ def parse_templates(page: dict[str, Any]) -> list[WhatsAppTemplate]:
     for item in page.get("data") or []:
         if not isinstance(item, dict) or item.get("status", "APPROVED") != "APPROVED":
             continue
-        named = str(item.get("parameter_format", "POSITIONAL")).upper() == "NAMED"
-        body = next(
-            (
-                str(c.get("text") or "")
-                for c in item.get("components") or []
-                if isinstance(c, dict) and str(c.get("type", "")).upper() == "BODY"
-            ),
-            "",
-        )
-        name, language = item.get("name"), item.get("language")
-        if not isinstance(name, str) or not isinstance(language, str) or not name:
-            continue
-        templates.append(
-            WhatsAppTemplate(
-                name=name,
-                language=language,
-                category=str(item.get("category") or ""),
-                body=body,
-                parameter_names=named_parameters(body) if named else (),
-            )
-        )
+        template = parse_template(item)
+        if template is not None:
+            templates.append(template)
     return templates
 
 

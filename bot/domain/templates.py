@@ -147,13 +147,13 @@ class Template:
     name: str
     language: str
     category: str = ""  # MARKETING, UTILITY, AUTHENTICATION
+    body: str = ""
     status: str = "APPROVED"
     named: bool = False  # parameter_format NAMED: `{{first_name}}`, sent with parameter_name
     header_format: HeaderFormat | None = None
     header_text: str = ""
     #: TEXT: the example of its one parameter; media: the example handle/URL.
     header_example: str = ""
-    body: str = ""
     #: Examples of the body parameters, in `body_parameters` order.
     body_examples: tuple[str, ...] = ()
     footer: str = ""

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from bot.channels.base import InboundMessage, ReachabilityEvent, StatusUpdate, WebhookEvent
+from bot.channels.base import (
+    InboundMessage,
+    ReachabilityEvent,
+    StatusUpdate,
+    TemplateChange,
+    WebhookEvent,
+)
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.clock import Clock
 from bot.domain.contacts import HANDLE_CHANNELS, normalise_email, normalise_handle
@@ -30,6 +36,7 @@ from bot.store.contacts import (
 )
 from bot.store.keys import ContactId
 from bot.store.outbox import OutboxStore
+from bot.store.templates import TemplateStore
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +80,13 @@ class InboundService:
         threads: ThreadSink | None = None,
         profiles: Mapping[Channel, ProfileLookup] | None = None,
         customer_wrote: CustomerWrote | None = None,
+        templates: TemplateStore | None = None,
     ) -> None:
         self.contacts = contacts
         self.outbox = outbox
         self.clock = clock
+        #: A template change (WhatsApp) asks the template sync to fetch the list again.
+        self.templates = templates or TemplateStore(contacts.redis, contacts.keys)
         self.threads = threads
         self.profiles = dict(profiles or {})
         #: Follow-ups in time: release what waited for this message, cancel reminders.
@@ -89,6 +99,8 @@ class InboundService:
                 await self.receive(event)
             elif isinstance(event, ReachabilityEvent):
                 await self.reachability(event)
+            elif isinstance(event, TemplateChange):
+                await self.templates.request_sync()
             else:
                 await self.status(event)
 

@@ -2,7 +2,10 @@
 
 One replica at a time syncs (a Redis key whose expiry spaces the syncs, so
 several workers sync once per period between them); a failed fetch keeps
-the last good set and is tried again sooner.
+the last good set and is tried again sooner. Meta's
+`message_template_status_update` webhook removes that key
+(`TemplateStore.request_sync`), so the next look of any replica (every
+`poll` seconds) syncs at once; otherwise the list is fetched every hour.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from bot.store.templates import TemplateStore
 
 logger = logging.getLogger(__name__)
 
-#: Between syncs; Meta approves new templates within minutes to hours.
-SYNC_EVERY = 600.0
+#: Between syncs when no webhook says a template changed.
+SYNC_EVERY = 3600.0
 #: After a failed fetch, the next try.
 RETRY_AFTER = 60.0
 

@@ -1,71 +1,55 @@
 """Approved WhatsApp message templates, as synced from the Business Management API.
 
-One hash per deployment (`fu:{templates}:whatsapp`), field `name:language`,
-value the template as JSON. The sync (`GET /{waba-id}/message_templates
-?status=APPROVED`) replaces the whole set at once, so a template Meta
-stopped approving disappears with the next sync.
+One hash per deployment (`fu:{templates}:whatsapp`), field `name:language`
+(the same name in each of its approved languages), value the template with
+its components, category and examples as JSON (`bot.domain.templates.Template`).
+The sync (`GET /{waba-id}/message_templates?status=APPROVED`) replaces the
+whole set at once, so a template Meta stopped approving disappears with the
+next sync.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import time
-from dataclasses import dataclass
-from typing import cast
+from dataclasses import asdict
+from typing import Any, cast
 
+from bot.domain.templates import HeaderFormat, Template, TemplateButton
 from bot.store.connection import RedisClient
 from bot.store.keys import Keys
 
-_PLACEHOLDER = re.compile(r"\{\{(\d+)\}\}")
-#: A NAMED template's placeholders: `{{first_name}}` (lower case, digits, underscores).
-_NAMED = re.compile(r"\{\{([a-z_][a-z0-9_]*)\}\}")
+__all__ = ["TemplateStore", "WhatsAppTemplate", "decode_template", "encode_template"]
+
+#: The composer's and the relay's name for a synced template.
+WhatsAppTemplate = Template
 
 
-def named_parameters(body: str) -> tuple[str, ...]:
-    """A NAMED template's parameter names, in the order the body first uses them."""
-    return tuple(dict.fromkeys(_NAMED.findall(body)))
+def encode_template(template: Template) -> str:
+    """`template` as the JSON stored in its hash field."""
+    return json.dumps(asdict(template), ensure_ascii=False, separators=(",", ":"))
 
 
-@dataclass(frozen=True)
-class WhatsAppTemplate:
-    """An approved template: its body text with `{{1}}`… placeholders."""
-
-    name: str
-    language: str
-    category: str
-    body: str
-    #: A NAMED template's parameters (`{{first_name}}`), in order; empty for a
-    #: POSITIONAL one (`{{1}}`). The send request names each named parameter.
-    parameter_names: tuple[str, ...] = ()
-
-    @property
-    def parameter_count(self) -> int:
-        """How many body parameters the template takes ({{1}} … {{n}}, or its names)."""
-        if self.parameter_names:
-            return len(self.parameter_names)
-        return max((int(n) for n in _PLACEHOLDER.findall(self.body)), default=0)
-
-    def placeholder(self, n: int) -> str:
-        """Parameter `n` (1-based) as the body writes it: `{{2}}` or `{{first_name}}`."""
-        return f"{{{{{self.parameter_label(n)}}}}}"
-
-    def parameter_label(self, n: int) -> str:
-        """Parameter `n` (1-based) as the agent knows it: its number or its name."""
-        return self.parameter_names[n - 1] if self.parameter_names else str(n)
-
-    def render(self, params: tuple[str, ...]) -> str:
-        """The body with its parameters filled in (for previews and threads)."""
-        if len(params) != self.parameter_count:
-            raise ValueError(f"{self.name} takes {self.parameter_count} parameters")
-        if self.parameter_names:
-            values = dict(zip(self.parameter_names, params, strict=True))
-            return _NAMED.sub(lambda m: values.get(m.group(1), m.group(0)), self.body)
-        return _PLACEHOLDER.sub(lambda m: params[int(m.group(1)) - 1], self.body)
-
-    @property
-    def field(self) -> str:
-        return f"{self.name}:{self.language}"
+def decode_template(value: str) -> Template:
+    """`encode_template`'s JSON back."""
+    data: dict[str, Any] = json.loads(value)
+    header = data.get("header_format")
+    unsupported = data.get("unsupported")
+    return Template(
+        name=data["name"],
+        language=data["language"],
+        category=data.get("category") or "",
+        body=data.get("body") or "",
+        status=data.get("status") or "APPROVED",
+        named=bool(data.get("named") or data.get("names")),
+        header_format=HeaderFormat(header) if header else None,
+        header_text=data.get("header_text") or "",
+        header_example=data.get("header_example") or "",
+        body_examples=tuple(data.get("body_examples") or ()),
+        footer=data.get("footer") or "",
+        buttons=tuple(TemplateButton(**b) for b in data.get("buttons") or ()),
+        unsupported=(unsupported[0], unsupported[1]) if unsupported else None,
+    )
 
 
 class TemplateStore:
@@ -73,7 +57,7 @@ class TemplateStore:
 
     `keep_for` seconds (0: never) a replica keeps the set it read: the composer
     asks for it on every `/followup` to a WhatsApp customer, and the set
-    changes once per sync (10 minutes) at most, so other replicas see a new
+    changes once per sync at most, so other replicas see a new
     set at most that much later. This one sees its own `replace_all` at once.
     """
 
@@ -92,19 +76,7 @@ class TemplateStore:
         if templates:
             pipe.hset(
                 key,
-                mapping={
-                    t.field: json.dumps(
-                        {
-                            "name": t.name,
-                            "language": t.language,
-                            "category": t.category,
-                            "body": t.body,
-                            "names": list(t.parameter_names),
-                        },
-                        ensure_ascii=False,
-                    )
-                    for t in templates
-                },
+                mapping={t.field: encode_template(t) for t in templates},
             )
         await pipe.execute()
 
@@ -113,7 +85,9 @@ class TemplateStore:
         if kept is not None and time.monotonic() - kept[0] < self.keep_for:
             return list(kept[1])
         raw = cast(dict[str, str], await self.redis.hgetall(self.keys.whatsapp_templates()))
-        found = sorted((_decode(v) for v in raw.values()), key=lambda t: (t.name, t.language))
+        found = sorted(
+            (decode_template(v) for v in raw.values()), key=lambda t: (t.name, t.language)
+        )
         if self.keep_for > 0:
             self._kept = (time.monotonic(), found)
         return list(found)
@@ -122,15 +96,9 @@ class TemplateStore:
         raw = cast(
             str | None, await self.redis.hget(self.keys.whatsapp_templates(), f"{name}:{language}")
         )
-        return _decode(raw) if raw else None
+        return decode_template(raw) if raw else None
 
-
-def _decode(value: str) -> WhatsAppTemplate:
-    data = json.loads(value)
-    return WhatsAppTemplate(
-        data["name"],
-        data["language"],
-        data["category"],
-        data["body"],
-        tuple(data.get("names") or ()),
-    )
+    async def request_sync(self) -> None:
+        """Have the next look of any replica's sync fetch the list again (Meta said a
+        template changed): the lock spacing the syncs goes."""
+        await self.redis.delete(self.keys.template_sync_lock())

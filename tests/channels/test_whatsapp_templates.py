@@ -14,6 +14,7 @@ from bot.channels.whatsapp_templates import (
     fetch_approved_templates,
 )
 from bot.config import Settings
+from bot.domain.templates import UNSUPPORTED_LOCATION, HeaderFormat, needs, parse_template
 from bot.services.template_sync import TemplateSync
 from bot.store.templates import TemplateStore
 from tests.channels.conftest import settings
@@ -175,3 +176,74 @@ async def test_the_worker_syncs_templates(graph: FakeGraph, env: StoreEnv) -> No
     stored = {t.name: t for t in await store.all()}
     assert set(stored) == {"order_update", "fix_shipped", "ar_update", "named_one"}
     assert stored["named_one"].parameter_names == ("first_name", "item", "day")
+
+
+RICH = [
+    {
+        "name": "order_shipped",
+        "language": language,
+        "status": "APPROVED",
+        "category": "UTILITY",
+        "parameter_format": "POSITIONAL",
+        "id": f"id-{language}",
+        "components": [
+            {
+                "type": "HEADER",
+                "format": "IMAGE",
+                "example": {"header_handle": ["https://x/e.png"]},
+            },
+            {"type": "BODY", "text": body, "example": {"body_text": [["Sara", "A-17"]]}},
+            {"type": "FOOTER", "text": "Acme"},
+            {
+                "type": "BUTTONS",
+                "buttons": [
+                    {
+                        "type": "URL",
+                        "text": "Track",
+                        "url": "https://acme.example/t/{{1}}",
+                        "example": ["https://acme.example/t/A-17"],
+                    },
+                    {"type": "QUICK_REPLY", "text": "Stop"},
+                ],
+            },
+        ],
+    }
+    for language, body in (
+        ("en", "Hi {{1}}, order {{2}} has shipped."),
+        ("ar", "مرحبا {{1}}، تم شحن الطلب {{2}}."),
+    )
+] + [
+    {
+        "name": "store_visit",
+        "language": "en",
+        "status": "APPROVED",
+        "category": "MARKETING",
+        "components": [
+            {"type": "HEADER", "format": "LOCATION"},
+            {"type": "BODY", "text": "Visit us"},
+        ],
+    }
+]
+
+
+async def test_the_sync_keeps_components_category_and_every_approved_language(
+    env: StoreEnv, http: aiohttp.ClientSession
+) -> None:
+    async with FakeGraph() as graph:
+        graph.templates[WABA] = RICH
+        assert await replica(env, settings_for(graph), http, "w1").sync_once() == 3
+    store = TemplateStore(env.redis, env.keys)
+    found = {t.field: t for t in await store.all()}
+    assert sorted(found) == ["order_shipped:ar", "order_shipped:en", "store_visit:en"]
+    english, arabic = found["order_shipped:en"], found["order_shipped:ar"]
+    assert english == parse_template(RICH[0])  # read back whole
+    assert arabic.body == "مرحبا {{1}}، تم شحن الطلب {{2}}."
+    assert (english.category, english.header_format, english.footer) == (
+        "UTILITY",
+        HeaderFormat.IMAGE,
+        "Acme",
+    )
+    assert [i.key for i in needs(arabic)] == ["header", "body.1", "body.2", "button.0", "button.1"]
+    # Listed, but disabled with its reason.
+    assert found["store_visit:en"].unsupported == (UNSUPPORTED_LOCATION, "LOCATION")
+    assert await store.get("order_shipped", "ar") == arabic

@@ -207,7 +207,7 @@ async def test_a_named_template_asks_for_each_parameter_by_name_and_queues_the_n
         "en",
         "UTILITY",
         "Hello {{first_name}}, your {{item}} ships today.",
-        ("first_name", "item"),
+        named=True,
     )
     await surface.deps.templates.replace_all([shipping])
     cid = await sara(

@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 
+from bot.domain.templates import HeaderFormat, TemplateButton
 from bot.store.templates import TemplateStore, WhatsAppTemplate
 from tests.conftest import StoreEnv
 
@@ -54,3 +55,34 @@ async def test_a_store_sees_its_own_replacement_at_once(any_env: StoreEnv) -> No
     assert [t.name for t in await kept.all()] == ["order_update"]
     await kept.replace_all([FOLLOW])
     assert [t.name for t in await kept.all()] == ["follow_up"]
+
+
+async def test_a_template_is_stored_with_its_components_and_read_back_whole(
+    any_env: StoreEnv,
+) -> None:
+    rich = WhatsAppTemplate(
+        "order_shipped",
+        "ar",
+        "UTILITY",
+        "مرحبا {{name}}",
+        named=True,
+        header_format=HeaderFormat.DOCUMENT,
+        header_example="https://x/e.pdf",
+        body_examples=("سارة",),
+        footer="Acme",
+        buttons=(
+            TemplateButton("URL", 0, "Track", url="https://a.example/{{1}}", example="x"),
+            TemplateButton("COPY_CODE", 1, example="SAVE10"),
+        ),
+    )
+    blocked = WhatsAppTemplate(
+        "visit",
+        "en",
+        "MARKETING",
+        "Visit",
+        unsupported=("compose.template.unsupported.flow", "FLOW"),
+    )
+    store = TemplateStore(any_env.redis, any_env.keys)
+    await store.replace_all([rich, blocked])
+    assert await store.get("order_shipped", "ar") == rich
+    assert await store.all() == [rich, blocked]
