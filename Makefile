@@ -1,10 +1,10 @@
-# followup: make run | worker | test | lint | bench-search | bench-relay | bench-ack | bench-inbound | bench-recovery | clean
+# followup: make run | worker | test | lint | bench-search | bench-relay | bench-ack | bench-inbound | bench-recovery | bench-schedule | clean
 PYTHON ?= python3
 VENV = .venv
 BIN = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install run worker test lint bench-search bench-relay bench-ack bench-inbound bench-recovery clean
+.PHONY: install run worker test lint bench-search bench-relay bench-ack bench-inbound bench-recovery bench-schedule clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,9 @@ bench-inbound: $(VENV)/.installed
 
 bench-recovery: $(VENV)/.installed
 	$(BIN)/python bench/recovery.py
+
+bench-schedule: $(VENV)/.installed
+	$(BIN)/python bench/schedule.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
