@@ -309,8 +309,10 @@ def build_bolt_app(deps: SlackDeps) -> AsyncApp:
         signing_secret=signing.get_secret_value() if signing else "",
         authorize=StaticAuthorize(settings.slack_bot_token.get_secret_value()),
         process_before_response=True,
-        # In Socket Mode requests come over the app's own WebSocket, unsigned.
-        request_verification_enabled=settings.slack_app_token is None,
+        # Verified once, before Bolt: `POST /slack/events` admits only what
+        # `bot.slack.gate.admit` verified (signature and timestamp window), and
+        # Socket Mode requests come over the app's own WebSocket, unsigned.
+        request_verification_enabled=False,
         url_verification_enabled=True,
         ssl_check_enabled=True,
         ignoring_self_events_enabled=False,

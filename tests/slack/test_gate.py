@@ -17,9 +17,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from slack_sdk.signature import SignatureVerifier
 
 from bot.request_limits import SLACK_MAX_BODY_BYTES
-from bot.slack import ids
+from bot.slack import gate, ids
 from tests.slack.conftest import AGENT, SIGNING_SECRET, TEAM, Surface
 
 #: What a genuine slash command carries that no log line may show.
@@ -103,6 +104,31 @@ async def test_a_badly_signed_body_reaches_no_listener(surface: Surface) -> None
 
     assert status == 401
     assert not surface.slack.calls
+
+
+async def test_a_genuine_command_is_verified_once_before_bolt(
+    surface: Surface, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The signature is checked once, by the gate; Bolt's own check of the same
+    # body (HMAC and timestamp again) would only cost time.
+    checked: list[str] = []
+    genuine = gate.signature_valid
+
+    def counted(*args: Any, **kwargs: Any) -> bool:
+        checked.append("gate")
+        return genuine(*args, **kwargs)
+
+    def bolt_checks(*args: Any, **kwargs: Any) -> bool:
+        checked.append("bolt")
+        return True
+
+    monkeypatch.setattr(gate, "signature_valid", counted)
+    monkeypatch.setattr(SignatureVerifier, "is_valid", bolt_checks)
+
+    status, _, _ = await surface.command(ids.FIND_CONTACT, "layla")
+
+    assert status == 200
+    assert checked == ["gate"]
 
 
 async def test_a_body_over_the_slack_limit_is_413(surface: Surface) -> None:
