@@ -9,6 +9,7 @@ import pytest
 
 from bot.domain import templates as t
 from bot.domain.templates import InputKind, Template
+from tests.fakes.graph import template_mismatch
 
 
 def graph_template(*components: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -435,3 +436,80 @@ def test_body_parameters_keep_the_composers_names() -> None:
     assert (positional.parameter_count, positional.parameter_label(2)) == (2, "2")
     with pytest.raises(ValueError):
         positional.render(("one",))
+
+
+# --- what Meta (the fake Graph API) says of the components -------------------------------------
+
+RICH = graph_template(IMAGE_HEADER, BODY, FOOTER, BUTTONS)
+NAMED_RICH = graph_template(NAMED_TEXT_HEADER, NAMED_BODY, parameter_format="NAMED")
+
+
+@pytest.mark.parametrize(
+    ("template", "values"),
+    [
+        (RICH, GOOD),
+        (NAMED_RICH, {"header": "June 3", "body.first_name": "Amina", "body.code": "X1"}),
+        (graph_template(TEXT_HEADER, BODY), {"header": "B-1", "body.1": "a", "body.2": "b"}),
+        (graph_template(FOOTER), {}),
+    ],
+    ids=["image-body-buttons", "named", "text-header", "nothing-to-fill"],
+)
+def test_the_components_built_fit_the_template_as_meta_checks_it(
+    template: dict[str, Any], values: dict[str, str]
+) -> None:
+    parsed_template = t.parse_template(template)
+    assert parsed_template is not None
+    assert t.check(parsed_template, values) == []
+    assert template_mismatch(template, t.send_components(t.fill(parsed_template, values))) is None
+
+
+def _without(components: list[dict[str, Any]], kind: str, index: str = "") -> list[dict[str, Any]]:
+    return [c for c in components if not (c["type"] == kind and c.get("index", "") == index)]
+
+
+GOOD_COMPONENTS = t.send_components(t.fill(FULL, GOOD))
+
+
+@pytest.mark.parametrize(
+    ("components", "problem"),
+    [
+        (_without(GOOD_COMPONENTS, "header"), "header: one image parameter"),
+        (
+            [
+                {"type": "body", "parameters": [{"type": "text", "text": "only one"}]},
+                *_without(GOOD_COMPONENTS, "body"),
+            ],
+            "body: expected number of params (2) does not match 1",
+        ),
+        (_without(GOOD_COMPONENTS, "button", "0"), "button 0: its URL parameter is missing"),
+        (_without(GOOD_COMPONENTS, "button", "2"), "button 2: its COPY_CODE parameter is missing"),
+        (_without(GOOD_COMPONENTS, "button", "1"), None),  # a quick reply may be left out
+        (
+            [
+                *GOOD_COMPONENTS[:2],
+                {
+                    "type": "button",
+                    "sub_type": "url",
+                    "index": "4",
+                    "parameters": [{"type": "text", "text": "x"}],
+                },
+            ],
+            "button 4: the URL has no variable",
+        ),
+        ([], "header: one image parameter"),
+    ],
+    ids=[
+        "no-header",
+        "body-count",
+        "no-url-suffix",
+        "no-coupon",
+        "quick-reply-optional",
+        "static-url-given",
+        "nothing",
+    ],
+)
+def test_the_fake_refuses_what_meta_refuses(
+    components: list[dict[str, Any]], problem: str | None
+) -> None:
+    found = template_mismatch(RICH, components)
+    assert (found if problem is None else (found or "")[: len(problem)]) == problem

@@ -10,7 +10,13 @@ Answers like Graph (https://developers.facebook.com/docs/graph-api/guides/error-
 
 A missing or wrong token gets 401 with OAuthException code 190; a missing
 required field gets 400 with code 100; an unknown object gets 400 code 100
-subcode 33. The token may come as `Authorization: Bearer` or `access_token`.
+subcode 33. A template message naming a template registered in `templates`
+is checked against it as Meta does: not approved in that language → 132001,
+its `components` not matching the template's header, body placeholders and
+buttons → 132000 (the shapes of
+https://developers.facebook.com/docs/whatsapp/cloud-api/guides/send-message-templates).
+A template the fake does not hold is accepted unchecked. The token may come
+as `Authorization: Bearer` or `access_token`.
 Every request is recorded; `fail_next(...)`, `error_next(...)` and
 `slow_next(...)` script the next answers.
 """
@@ -21,6 +27,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -247,6 +254,9 @@ class FakeGraph:
             language = template.get("language")
             if not isinstance(language, dict) or not language.get("code"):
                 return _error(400, 100, "(#100) The parameter template['language'] is required.")
+            refusal = self._template_refusal(template)
+            if refusal is not None:
+                return refusal
         else:
             return _error(400, 131051, "(#131051) Unsupported message type")
         return web.json_response(
@@ -256,6 +266,30 @@ class FakeGraph:
                 "messages": [{"id": f"wamid.HBgM{next(self._ids):06d}"}],
             }
         )
+
+    def _template_refusal(self, sent: dict[str, Any]) -> web.Response | None:
+        """Meta's answer to a template message that does not fit the template, or None."""
+        held = [t for ts in self.templates.values() for t in ts if t.get("name") == sent["name"]]
+        if not held:
+            return None
+        code = sent["language"]["code"]
+        approved = next(
+            (t for t in held if t.get("language") == code and t.get("status") == "APPROVED"),
+            None,
+        )
+        if approved is None:
+            return _error(404, 132001, "(#132001) Template name does not exist in the translation")
+        problem = template_mismatch(approved, sent.get("components"))
+        if problem is not None:
+            return web.json_response(
+                graph_error_body(
+                    132000,
+                    "(#132000) Number of parameters does not match the expected number of params",
+                    details=problem,
+                ),
+                status=400,
+            )
+        return None
 
     def _send_api(self, body: dict[str, Any], product: str) -> web.Response:
         """https://developers.facebook.com/docs/messenger-platform/reference/send-api"""
@@ -315,6 +349,118 @@ async def _templates_page(fake: FakeGraph, request: web.Request) -> web.Response
         query = dict(request.query, after=str(start + limit))
         paging["next"] = str(request.url.with_query(query))
     return web.json_response({"data": page, "paging": paging})
+
+
+_POSITIONAL = re.compile(r"\{\{(\d+)\}\}")
+_NAMED = re.compile(r"\{\{([a-z_][a-z0-9_]*)\}\}")
+_MEDIA = {"IMAGE": "image", "VIDEO": "video", "DOCUMENT": "document"}
+_BUTTON_SUB_TYPES = {"URL": "url", "QUICK_REPLY": "quick_reply", "COPY_CODE": "copy_code"}
+
+
+def _placeholders(text: str, named: bool) -> list[str]:
+    if named:
+        return list(dict.fromkeys(_NAMED.findall(text)))
+    return [str(n) for n in range(1, max(map(int, _POSITIONAL.findall(text)), default=0) + 1)]
+
+
+def _text_parameters(where: str, parameters: Any, expected: list[str], named: bool) -> str | None:
+    """Each placeholder given once as `{"type": "text", "text": …}` (named: `parameter_name`)."""
+    if not isinstance(parameters, list) or len(parameters) != len(expected):
+        count = len(parameters) if isinstance(parameters, list) else 0
+        return f"{where}: expected number of params ({len(expected)}) does not match {count}"
+    for parameter in parameters:
+        if not isinstance(parameter, dict) or parameter.get("type") != "text":
+            return f"{where}: a text parameter is expected"
+        if not isinstance(parameter.get("text"), str) or not parameter["text"]:
+            return f"{where}: a parameter has no text"
+    if named:
+        given = sorted(str(p.get("parameter_name")) for p in parameters)
+        if given != sorted(expected):
+            return f"{where}: parameter names {given} are not {sorted(expected)}"
+    return None
+
+
+def template_mismatch(template: dict[str, Any], components: Any) -> str | None:
+    """Why `components` (as sent) do not fit the approved `template`, or None when they do."""
+    named = str(template.get("parameter_format") or "POSITIONAL").upper() == "NAMED"
+    sent = components if isinstance(components, list) else []
+    if not all(isinstance(c, dict) for c in sent):
+        return "a component is not an object"
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for component in sent:
+        by_type.setdefault(str(component.get("type")), []).append(component)
+    unknown = set(by_type) - {"header", "body", "button"}
+    if unknown:
+        return f"unknown component types {sorted(unknown)}"
+    parts = {str(c.get("type")).upper(): c for c in template.get("components") or []}
+    # The header: a TEXT one's placeholder, or the media of its format.
+    header = parts.get("HEADER")
+    header_sent = by_type.get("header", [])
+    if len(header_sent) > 1:
+        return "more than one header component"
+    header_parameters = header_sent[0].get("parameters") if header_sent else None
+    media = _MEDIA.get(str((header or {}).get("format") or "").upper())
+    if media is not None:
+        if not isinstance(header_parameters, list) or len(header_parameters) != 1:
+            return f"header: one {media} parameter is expected"
+        parameter = header_parameters[0]
+        source = parameter.get(media) if isinstance(parameter, dict) else None
+        if parameter.get("type") != media or not isinstance(source, dict):
+            return f"header: a {media} parameter is expected"
+        if not (
+            isinstance(source.get("id"), str) or str(source.get("link", "")).startswith("http")
+        ):
+            return f"header: the {media} needs a link or an id"
+    else:
+        expected = _placeholders(str((header or {}).get("text") or ""), named)
+        if expected or header_sent:
+            problem = _text_parameters("header", header_parameters, expected, named)
+            if problem is not None:
+                return problem
+    # The body's placeholders.
+    body_expected = _placeholders(str((parts.get("BODY") or {}).get("text") or ""), named)
+    body_sent = by_type.get("body", [])
+    if len(body_sent) > 1:
+        return "more than one body component"
+    if body_expected or body_sent:
+        parameters = body_sent[0].get("parameters") if body_sent else None
+        problem = _text_parameters("body", parameters, body_expected, named)
+        if problem is not None:
+            return problem
+    # Buttons: each sent one names an index whose button takes that sub_type;
+    # a dynamic URL and a copy code must be given.
+    buttons = list((parts.get("BUTTONS") or {}).get("buttons") or [])
+    seen: set[int] = set()
+    for component in by_type.get("button", []):
+        index = component.get("index")
+        if not isinstance(index, str | int) or not str(index).isdigit():
+            return "button: index is required"
+        position = int(index)
+        if position >= len(buttons) or position in seen:
+            return f"button {position}: no such button, or given twice"
+        seen.add(position)
+        kind = str(buttons[position].get("type") or "").upper()
+        if component.get("sub_type") != _BUTTON_SUB_TYPES.get(kind):
+            return f"button {position}: sub_type {component.get('sub_type')} for a {kind} button"
+        parameters = component.get("parameters")
+        if not isinstance(parameters, list) or len(parameters) != 1:
+            return f"button {position}: one parameter is expected"
+        parameter = parameters[0] if isinstance(parameters[0], dict) else {}
+        wanted = {"URL": ("text", "text"), "QUICK_REPLY": ("payload", "payload")}.get(
+            kind, ("coupon_code", "coupon_code")
+        )
+        if parameter.get("type") != wanted[0] or not parameter.get(wanted[1]):
+            return f"button {position}: a {wanted[0]} parameter is expected"
+        if kind == "URL" and not _POSITIONAL.search(str(buttons[position].get("url") or "")):
+            return f"button {position}: the URL has no variable"
+    for position, button in enumerate(buttons):
+        kind = str(button.get("type") or "").upper()
+        needed = kind == "COPY_CODE" or (
+            kind == "URL" and _POSITIONAL.search(str(button.get("url") or "")) is not None
+        )
+        if needed and position not in seen:
+            return f"button {position}: its {kind} parameter is missing"
+    return None
 
 
 def _token(request: web.Request) -> str | None:
