@@ -284,7 +284,7 @@ async def _serve_baseline(conn: Connection, api_url: str) -> None:
     from slack_bolt.async_app import AsyncAck, AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.slack.app import StaticAuthorize
+    from bot.slack.bolt import StaticAuthorize
 
     http = aiohttp.ClientSession()
     bolt = AsyncApp(

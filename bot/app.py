@@ -1,6 +1,9 @@
-"""The aiohttp web application of `serve`.
+"""The composition root: `serve`'s web app, the Slack app and what they run on.
 
-Shared resources hang on typed `web.AppKey`s and close in `cleanup_ctx`.
+Here, and only here, are the stores, the services, the Bolt app and the
+background loops built and wired; each Slack listener module is handed only
+the services it names (`handlers.register_all`). Shared resources hang on
+typed `web.AppKey`s and open and close in `cleanup_ctx`.
 """
 
 from __future__ import annotations
@@ -9,34 +12,84 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
+import aiohttp
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.availability import STOP_GRACE_SECONDS, RedisHealth, is_outage, ride_out
+from bot.channels.line import LineConnector
 from bot.config import Settings
+from bot.domain.clock import Clock, utc_now
+from bot.domain.windows import PolicySettings
 from bot.media import web as media_web
 from bot.metrics import REGISTRY, metrics_middleware, route_label
 from bot.request_limits import EMAIL_MAX_BODY_BYTES
 from bot.runtime import (
+    CLOCK_KEY,
     HEALTH_KEY,
+    HTTP_KEY,
     INBOUND_KEY,
+    KEYS_KEY,
     LIVENESS_KEY,
     REDIS_KEY,
     SETTINGS_KEY,
+    THREADS_KEY,
     WEBHOOK_INTAKE_KEY,
     channels_ctx,
     keys_for,
+    policy_settings,
 )
+from bot.services.closing import CloseService
+from bot.services.compose import ComposeService
+from bot.services.contact_edit import ContactEditor
+from bot.services.conversations import ConversationService
+from bot.services.directory import Directory
+from bot.services.finding import ContactFinder
+from bot.services.followup import FollowupService
+from bot.services.home import HomeService
+from bot.services.line_quota import LineQuotaReader
+from bot.services.people import People
+from bot.services.reopen import ReopenService
 from bot.services.webhook_intake import WebhookConsumer
 from bot.slack import serving as slack_serving
+from bot.slack.answers import Answers
+from bot.slack.background import Background
+from bot.slack.bolt import build_bolt_app, slack_web_client
+from bot.slack.close_flow import CloseFlow
+from bot.slack.compose_flow import ComposeFlow
+from bot.slack.home import HomeTabs
+from bot.slack.intake import SlackIntake
+from bot.slack.links import ThreadLinks
+from bot.slack.people import slack_people
+from bot.slack.reopen_flow import ReopenFlow
+from bot.slack.threads import ThreadQueue
 from bot.store.connection import RedisClient
+from bot.store.contacts import ContactStore
+from bot.store.intake import IntakeStore
+from bot.store.keys import Keys
 from bot.store.liveness import Liveness, process_name
-from handlers import webhooks
+from bot.store.outbox import OutboxStore
+from bot.store.search import ContactSearch
+from bot.store.templates import TemplateStore
+from handlers import register_all, webhooks
 
-__all__ = ["HEALTH_KEY", "LIVENESS_KEY", "REDIS_KEY", "SETTINGS_KEY", "build_web_app"]
+__all__ = [
+    "HEALTH_KEY",
+    "LIVENESS_KEY",
+    "REDIS_KEY",
+    "SETTINGS_KEY",
+    "SLACK_KEY",
+    "ListenerServices",
+    "SlackParts",
+    "build_slack",
+    "build_web_app",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +210,222 @@ async def webhook_consumer_ctx(app: web.Application) -> AsyncIterator[None]:
             await late
 
 
+# --- the Slack side ----------------------------------------------------------------
+
+#: How long `serve` keeps the approved WhatsApp templates it read (see TemplateStore).
+TEMPLATES_KEPT_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ListenerServices:
+    """What the Slack listeners may be handed, by name: services and Slack glue,
+    never a store nor Redis. Each listener module's `register` names the ones
+    it uses (`handlers.register_all`)."""
+
+    settings: Settings
+    clock: Clock
+    client: AsyncWebClient
+    background: Background
+    intake: SlackIntake
+    answers: Answers
+    people: People
+    directory: Directory
+    finder: ContactFinder
+    conversations: ConversationService
+    editor: ContactEditor
+    flow: ComposeFlow
+    reopen_flow: ReopenFlow
+    close_flow: CloseFlow
+    home: HomeTabs
+    links: ThreadLinks
+
+
+@dataclass(frozen=True)
+class SlackParts:
+    """Everything built for the Slack surface (tests reach in through `SLACK_KEY`)."""
+
+    settings: Settings
+    redis: RedisClient
+    keys: Keys
+    clock: Clock
+    policy: PolicySettings
+    http: aiohttp.ClientSession
+    client: AsyncWebClient
+    health: RedisHealth
+    contacts: ContactStore
+    outbox: OutboxStore
+    search: ContactSearch
+    templates: TemplateStore
+    threads: ThreadQueue
+    directory: Directory
+    followups: FollowupService
+    conversations: ConversationService
+    people: People
+    background: Background
+    intake: SlackIntake
+    answers: Answers
+    listeners: ListenerServices
+    bolt: AsyncApp
+
+
+SLACK_KEY = web.AppKey("slack", SlackParts)
+
+
+def line_quota_reader(
+    settings: Settings,
+    http: aiohttp.ClientSession,
+    redis: RedisClient,
+    keys: Keys,
+    outbox: OutboxStore,
+) -> LineQuotaReader | None:
+    """LINE's monthly quota for the composer, where LINE is set up."""
+    if not LineConnector.configured(settings):
+        return None
+    line = LineConnector(settings, http, timeout=3.0)
+    return LineQuotaReader(redis, keys, outbox, line.quota)
+
+
+def build_slack(
+    settings: Settings,
+    redis: RedisClient,
+    keys: Keys,
+    http: aiohttp.ClientSession,
+    threads: ThreadQueue,
+    liveness: Liveness,
+    health: RedisHealth,
+    clock: Clock = utc_now,
+) -> SlackParts:
+    """The Slack surface: its stores, services and the Bolt app with every listener."""
+    client = slack_web_client(settings, http)
+    contacts = ContactStore(redis, keys)
+    outbox = OutboxStore(contacts)
+    search = ContactSearch(contacts, default_region=settings.default_phone_region)
+    templates = TemplateStore(redis, keys, keep_for=TEMPLATES_KEPT_SECONDS)
+    policy = policy_settings(settings)
+    background = Background()
+    directory = Directory(contacts, search)
+    followups = FollowupService(contacts, outbox, policy, clock, threads=threads)
+    conversations = ConversationService(
+        contacts, clock, close_unassigns=settings.close_unassigns, threads=threads
+    )
+    people = slack_people(
+        redis,
+        keys,
+        client,
+        default_language=settings.default_language,
+        agents=settings.agents,
+        managers=settings.managers,
+    )
+    intake = SlackIntake(
+        IntakeStore(redis, keys), background, liveness, lambda: clock().timestamp()
+    )
+    answers = Answers(http, client)
+    finder = ContactFinder(directory, followups, settings.default_phone_region)
+    links = ThreadLinks(redis, keys, client, settings.support_channel)
+    home = HomeTabs(HomeService(contacts, followups, policy, clock), people, links, client, clock)
+    compose = ComposeService(
+        contacts,
+        followups,
+        templates,
+        line_quota=line_quota_reader(settings, http, redis, keys, outbox),
+    )
+    reopener = ReopenService(conversations, contacts, outbox, followups)
+    listeners = ListenerServices(
+        settings=settings,
+        clock=clock,
+        client=client,
+        background=background,
+        intake=intake,
+        answers=answers,
+        people=people,
+        directory=directory,
+        finder=finder,
+        conversations=conversations,
+        editor=ContactEditor(contacts, settings.default_phone_region, clock, threads=threads),
+        flow=ComposeFlow(compose, client, clock),
+        reopen_flow=ReopenFlow(reopener, directory, finder, home, background, clock),
+        close_flow=CloseFlow(CloseService(contacts, conversations), home, background),
+        home=home,
+        links=links,
+    )
+    bolt = build_bolt_app(
+        settings,
+        client=client,
+        http=http,
+        people=people,
+        background=background,
+        health=health,
+        answers=answers,
+    )
+    register_all(bolt, listeners)
+    return SlackParts(
+        settings=settings,
+        redis=redis,
+        keys=keys,
+        clock=clock,
+        policy=policy,
+        http=http,
+        client=client,
+        health=health,
+        contacts=contacts,
+        outbox=outbox,
+        search=search,
+        templates=templates,
+        threads=threads,
+        directory=directory,
+        followups=followups,
+        conversations=conversations,
+        people=people,
+        background=background,
+        intake=intake,
+        answers=answers,
+        listeners=listeners,
+        bolt=bolt,
+    )
+
+
+async def slack_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The Slack surface for the web app's lifetime: the Bolt app (and its Socket
+    Mode connection), and the loop adopting dead processes' submissions."""
+    settings = app[SETTINGS_KEY]
+    if settings.slack_bot_token is None:
+        yield
+        return
+    slack = build_slack(
+        settings,
+        app[REDIS_KEY],
+        app[KEYS_KEY],
+        app[HTTP_KEY],
+        app[THREADS_KEY],
+        app[LIVENESS_KEY],
+        app[HEALTH_KEY],
+        app.get(CLOCK_KEY, utc_now),
+    )
+    app[SLACK_KEY] = slack
+    app[slack_serving.BOLT_KEY] = slack.bolt
+    socket = await slack_serving.socket_mode(slack.bolt, settings, slack.http)
+    # Adopting dead processes' submissions (bot.slack.intake); the heartbeat it
+    # goes by is the process's (`heartbeat_ctx`), stopped after this.
+    stop = asyncio.Event()
+    # Any Redis error, not only an outage: the stored submissions wait meanwhile.
+    sweep = ride_out(
+        "intake",
+        slack.intake.run,
+        stop,
+        app[HEALTH_KEY],
+        retry_on=lambda error: isinstance(error, RedisError),
+    )
+    adopting = asyncio.create_task(sweep, name="intake")
+    try:
+        yield
+    finally:
+        if socket is not None:
+            await socket.close_async()  # type: ignore[no-untyped-call]
+        stop.set()
+        await slack.background.drain(grace=STOP_GRACE_SECONDS)
+        await asyncio.gather(adopting, return_exceptions=True)
+
+
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[REDIS_KEY].aclose()
@@ -178,6 +447,7 @@ def build_web_app(settings: Settings, redis: RedisClient) -> web.Application:
     app.cleanup_ctx.append(webhook_consumer_ctx)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    app.cleanup_ctx.append(slack_ctx)
     webhooks.register(app)
     slack_serving.register(app)
     media_web.register(app)

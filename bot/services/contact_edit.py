@@ -16,6 +16,7 @@ from bot.domain.channels import Channel
 from bot.domain.clock import Clock
 from bot.domain.contacts import normalise_email, normalise_phone
 from bot.domain.models import Contact
+from bot.services.inbound import ThreadSink
 from bot.store.contacts import (
     ContactNotFound,
     ContactStore,
@@ -65,10 +66,23 @@ class EditResult:
 
 
 class ContactEditor:
-    def __init__(self, contacts: ContactStore, default_region: str | None, clock: Clock) -> None:
+    def __init__(
+        self,
+        contacts: ContactStore,
+        default_region: str | None,
+        clock: Clock,
+        *,
+        threads: ThreadSink | None = None,
+    ) -> None:
         self.contacts = contacts
         self.default_region = default_region
         self.clock = clock
+        self.threads = threads
+
+    async def show_saved(self, contact_id: str) -> None:
+        """The thread root names the contact: show its new details there."""
+        if self.threads is not None:
+            await self.threads.root_changed(contact_id)
 
     def check(self, edit: ContactEdit) -> CheckedEdit | dict[str, str]:
         """The normalised details, or field -> catalogue key of what is wrong."""

@@ -17,6 +17,7 @@ from bot.domain.models import Contact, ConversationStatus, OutboundMessage
 from bot.domain.windows import Decision
 from bot.services.conversations import ConversationService
 from bot.services.followup import FollowupService
+from bot.store.contacts import ContactNotFound as ContactNotFound  # raised by `reopen`
 from bot.store.contacts import ContactStore
 from bot.store.outbox import OutboxStore
 

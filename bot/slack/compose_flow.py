@@ -5,24 +5,23 @@ App Home, `views.push` from inside a modal), redrawing it as the agent
 chooses (`views.update` with the view's `hash`, so a stale redraw never
 overwrites a newer one), sending a one-line follow-up and answering, and
 telling the agent how a submission went (ephemeral where they started, else
-a direct message).
+a direct message: `bot.slack.answers`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels.line import LineConnector
 from bot.domain.channels import Channel
+from bot.domain.clock import Clock
 from bot.domain.models import Contact
 from bot.services.compose import ComposePlan, ComposeService, Draft
-from bot.services.line_quota import LineQuotaReader
-from bot.slack.app import SlackDeps, apologise
+from bot.slack.answers import Reply
 from bot.slack.compose import (
     ComposeContext,
     Origin,
@@ -33,42 +32,12 @@ from bot.slack.compose import (
 
 logger = logging.getLogger(__name__)
 
-Deliver = Callable[[str, Sequence[Block]], Awaitable[None]]
-
-#: `chat.postEphemeral` errors that mean "not there": answer by direct message.
-NOT_THERE = frozenset({"channel_not_found", "not_in_channel", "user_not_in_channel"})
-
-
-def origin_of(body: Mapping[str, Any]) -> Origin:
-    """Where an interaction happened: its channel and thread, if any.
-
-    A click in App Home or in a modal has no channel to answer in (a direct
-    message it is).
-    """
-    if (body.get("container") or {}).get("type") == "view":
-        return Origin()
-    channel = body.get("channel")
-    channel_id = channel.get("id") if isinstance(channel, dict) else body.get("channel_id")
-    container = body.get("container") or {}
-    message = body.get("message") or {}
-    thread = container.get("thread_ts") or message.get("thread_ts") or ""
-    return Origin(str(channel_id or ""), str(thread))
-
-
-def line_quota_reader(deps: SlackDeps) -> LineQuotaReader | None:
-    """LINE's monthly quota for the composer, where LINE is set up."""
-    if not LineConnector.configured(deps.settings):
-        return None
-    line = LineConnector(deps.settings, deps.http, timeout=3.0)
-    return LineQuotaReader(deps.redis, deps.keys, deps.outbox, line.quota)
-
 
 class ComposeFlow:
-    def __init__(self, deps: SlackDeps) -> None:
-        self.deps = deps
-        self.service = ComposeService(
-            deps.contacts, deps.followups, deps.templates, line_quota=line_quota_reader(deps)
-        )
+    def __init__(self, service: ComposeService, client: AsyncWebClient, clock: Clock) -> None:
+        self.service = service
+        self.client = client
+        self.clock = clock
 
     async def open(
         self,
@@ -97,8 +66,8 @@ class ComposeFlow:
             plan = await self.service.plan(contact_id, agent, draft or Draft())
         if plan is None:
             return False
-        view = compose_modal(plan, ComposeContext(contact_id, origin), self.deps.clock(), lang)
-        client = self.deps.client
+        view = compose_modal(plan, ComposeContext(contact_id, origin), self.clock(), lang)
+        client = self.client
         if from_view is not None and from_view.get("type") == "modal":
             if from_view.get("previous_view_id"):
                 await client.views_update(
@@ -118,11 +87,9 @@ class ComposeFlow:
         plan = await self.service.plan(context.contact_id, agent, draft)
         if plan is None:
             return
-        new = compose_modal(plan, context, self.deps.clock(), lang)
+        new = compose_modal(plan, context, self.clock(), lang)
         try:
-            await self.deps.client.views_update(
-                view_id=str(view["id"]), hash=view.get("hash"), view=new
-            )
+            await self.client.views_update(view_id=str(view["id"]), hash=view.get("hash"), view=new)
         except SlackApiError as error:
             if error.response.get("error") != "hash_conflict":
                 raise
@@ -136,7 +103,7 @@ class ComposeFlow:
         message: str,
         key: str,
         lang: str,
-        deliver: Deliver,
+        deliver: Reply,
         *,
         channel: Channel | None = None,
         takeover: bool = False,
@@ -150,33 +117,3 @@ class ComposeFlow:
         )
         text, blocks = line_answer(line, message.strip(), key, lang, rerun=rerun)
         await deliver(text, blocks)
-
-    async def tell(self, agent: str, origin: Origin, text: str, blocks: Sequence[Block]) -> None:
-        """An ephemeral note where the agent started (in its thread), else a DM."""
-        payload = [b.to_dict() for b in blocks]
-        if origin.channel:
-            try:
-                await self.deps.client.chat_postEphemeral(
-                    channel=origin.channel,
-                    user=agent,
-                    text=text,
-                    blocks=payload,
-                    thread_ts=origin.thread_ts or None,
-                )
-                return
-            except SlackApiError as error:
-                if error.response.get("error") not in NOT_THERE:
-                    raise
-        await self.deps.client.chat_postMessage(channel=agent, text=text, blocks=payload)
-
-    def apology(
-        self, body: Mapping[str, Any], lang: str
-    ) -> Callable[[BaseException], Awaitable[None]]:
-        """For `Background.run(on_error=)`: a short apology through the click's response_url."""
-
-        async def apology(error: BaseException) -> None:
-            url = body.get("response_url")
-            if isinstance(url, str):
-                await apologise(self.deps, url, lang, error)
-
-        return apology

@@ -26,6 +26,7 @@ from bot.domain.channels import CHANNEL_LABELS
 from bot.domain.models import Contact, ConversationStatus
 from bot.domain.windows import Decision
 from bot.services.directory import FindArgs, no_results_hint
+from bot.services.finding import Found
 from bot.slack import ids
 from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
@@ -157,6 +158,31 @@ def describe_filters(args: FindArgs, lang: str) -> str:
         status=status,
         sort=t(f"sort.{args.sort.value}", lang),
     )
+
+
+def found_message(
+    found: Found, *, agent: str, offset: int, now: datetime, lang: str
+) -> tuple[str, list[Block]]:
+    """`results_message` for a page `ContactFinder.find` found."""
+    views = [ContactView(c, d) for c, d in zip(found.contacts, found.decisions, strict=True)]
+    return results_message(
+        found.args,
+        views,
+        widened_from=found.widened_from,
+        agent=agent,
+        offset=offset,
+        next_offset=found.next_offset,
+        truncated=found.truncated,
+        now=now,
+        lang=lang,
+    )
+
+
+def views_of(
+    contacts: Sequence[Contact], decisions: Sequence[Sequence[Decision]]
+) -> list[ContactView]:
+    """Contacts with their window decisions, ready to render."""
+    return [ContactView(c, d) for c, d in zip(contacts, decisions, strict=True)]
 
 
 def results_message(

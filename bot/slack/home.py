@@ -1,6 +1,6 @@
 """App Home: the agent's desk (and the team's for managers), and the language choice.
 
-`publish_home(deps, user_id)` renders and publishes one user's Home tab; it
+`HomeTabs.publish(user_id)` renders and publishes one user's Home tab; it
 runs on `app_home_opened` and after the agent's actions (reopen, close, a
 follow-up sent, a language picked), and other listeners call it too.
 
@@ -29,12 +29,14 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 from slack_sdk.models.views import View
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.domain.clock import Clock
 from bot.domain.models import Contact
 from bot.domain.windows import SendMode
 from bot.services.home import CLOSING_HORIZON, ClosingWindow, Home, HomeService, Team
+from bot.services.people import People
 from bot.slack import ids
-from bot.slack.app import SlackDeps
 from bot.slack.contact_blocks import CONTEXT_TEXT_MAX, button, contact_summary, windows_context
 from bot.slack.i18n import LANGUAGE_NAMES, LANGUAGES, t
 from bot.slack.links import ThreadLinks, thread_button
@@ -50,23 +52,37 @@ _AFTER = {
 }
 
 
-async def publish_home(deps: SlackDeps, user_id: str) -> None:
-    """Render `user_id`'s Home tab from the store as it is now, and publish it."""
-    lang = await deps.people.language(user_id)
-    manager = await deps.people.is_manager(user_id)
-    service = HomeService(deps.contacts, deps.followups, deps.policy, deps.clock)
-    if not await deps.people.is_agent(user_id):
-        # A team lead who is not an agent still follows the team; others get a polite page.
-        view = team_view(await service.team(), deps.clock(), lang) if manager else None
-        await deps.client.views_publish(user_id=user_id, view=view or not_agent_view(lang))
-        return
-    home = await service.home(user_id, manager=manager)
-    links = await ThreadLinks(deps.redis, deps.keys, deps.client, deps.settings.support_channel).of(
-        thread_roots(home)
-    )
-    picked = await deps.people.picked_language(user_id)
-    view = home_view(home, links=links, picked=picked, now=deps.clock(), lang=lang)
-    await deps.client.views_publish(user_id=user_id, view=view)
+class HomeTabs:
+    """Publishes users' Home tabs, rendered from the store as it is now."""
+
+    def __init__(
+        self,
+        service: HomeService,
+        people: People,
+        links: ThreadLinks,
+        client: AsyncWebClient,
+        clock: Clock,
+    ) -> None:
+        self.service = service
+        self.people = people
+        self.links = links
+        self.client = client
+        self.clock = clock
+
+    async def publish(self, user_id: str) -> None:
+        """Render `user_id`'s Home tab from the store as it is now, and publish it."""
+        lang = await self.people.language(user_id)
+        manager = await self.people.is_manager(user_id)
+        if not await self.people.is_agent(user_id):
+            # A team lead who is not an agent still follows the team; others get a polite page.
+            team = team_view(await self.service.team(), self.clock(), lang) if manager else None
+            await self.client.views_publish(user_id=user_id, view=team or not_agent_view(lang))
+            return
+        home = await self.service.home(user_id, manager=manager)
+        links = await self.links.of(thread_roots(home))
+        picked = await self.people.picked_language(user_id)
+        view = home_view(home, links=links, picked=picked, now=self.clock(), lang=lang)
+        await self.client.views_publish(user_id=user_id, view=view)
 
 
 def thread_roots(home: Home) -> set[str]:

@@ -32,7 +32,7 @@ from bot.store.intake import IntakeEntry, IntakeStore, entry_id_for
 from bot.store.liveness import Liveness
 
 if TYPE_CHECKING:
-    from bot.slack.app import Background
+    from bot.slack.background import Background
 
 logger = logging.getLogger(__name__)
 

@@ -1,1 +1,1 @@
-"""Slack actions listeners; each module has `register(app, deps)`."""
+"""Slack actions listeners; each module has `register(app, *, <the services it uses>)`."""

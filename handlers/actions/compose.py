@@ -13,16 +13,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
-from slack_sdk.models.blocks import Block
 
 from bot.domain.windows import Form
 from bot.services.compose import Draft
+from bot.services.finding import ContactFinder
 from bot.slack import ids
-from bot.slack.app import SlackDeps, respond
+from bot.slack.answers import Answers, Reply, origin_of
+from bot.slack.background import Background
 from bot.slack.compose import (
     PARAM_ACTION,
     LineSend,
@@ -31,10 +31,10 @@ from bot.slack.compose import (
     text_answer,
     unpack_template_choice,
 )
-from bot.slack.compose_flow import ComposeFlow, origin_of
+from bot.slack.compose_flow import ComposeFlow
 from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
-from bot.slack.intake import RERUN, URL_EXPIRED, durable
+from bot.slack.intake import RERUN, SlackIntake, durable
 
 #: Intake kinds (bot.slack.intake) of the buttons that send.
 KIND_CHOOSE_SEND = "action.followup.choose_send"
@@ -66,20 +66,17 @@ def choice_key(body: dict[str, Any], contact_id: str) -> str:
     return str(body["trigger_id"])
 
 
-def register(app: AsyncApp, deps: SlackDeps) -> None:
-    flow = ComposeFlow(deps)
-
-    def responder(body: dict[str, Any], *, replace: bool) -> Any:
-        url = body.get("response_url")
-
-        async def deliver(text: str, blocks: Sequence[Block]) -> None:
-            if isinstance(url, str):
-                await respond(deps, url, text, blocks, replace_original=replace)
-            elif body.get(URL_EXPIRED):  # adopted late from a dead process: a DM
-                user = str(body["user"]["id"])
-                await deps.client.chat_postMessage(channel=user, text=text, blocks=list(blocks))
-
-        return deliver
+def register(
+    app: AsyncApp,
+    *,
+    flow: ComposeFlow,
+    finder: ContactFinder,
+    intake: SlackIntake,
+    answers: Answers,
+    background: Background,
+) -> None:
+    def responder(body: dict[str, Any], *, replace: bool) -> Reply:
+        return answers.to(body, replace=replace)
 
     async def open_for(
         body: dict[str, Any], contact_id: str, lang: str, draft: Draft | None = None
@@ -103,23 +100,23 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         await ack()
         contact_id = str(_action(body)["value"])
         lang = str(context["lang"])
-        deps.background.run(open_for(body, contact_id, lang), on_error=flow.apology(body, lang))
+        background.run(open_for(body, contact_id, lang), on_error=answers.apology(body, lang))
 
     async def choose(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
         contact_id, message = _chosen(body)
         if not message.strip():
             await ack()
-            deps.background.run(open_for(body, contact_id, lang), on_error=flow.apology(body, lang))
+            background.run(open_for(body, contact_id, lang), on_error=answers.apology(body, lang))
             return
-        await deps.intake.submit(KIND_CHOOSE_SEND, body, lang)  # stored before the ack
+        await intake.submit(KIND_CHOOSE_SEND, body, lang)  # stored before the ack
         await ack()
 
     async def choose_send(body: dict[str, Any], lang: str) -> None:
         contact_id, message = _chosen(body)
         agent = str(body["user"]["id"])
         deliver = responder(body, replace=True)
-        contact = await deps.contacts.get(contact_id)
+        contact = await finder.get(contact_id)
         if contact is None:
             await deliver(*text_answer(t("compose.gone", lang)))
             return
@@ -131,15 +128,15 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         contact_id, channel = unpack_template_choice(str(_action(body)["value"]))
         draft = Draft(channel=channel, form=Form.TEMPLATE)
         lang = str(context["lang"])
-        deps.background.run(
-            open_for(body, contact_id, lang, draft), on_error=flow.apology(body, lang)
+        background.run(
+            open_for(body, contact_id, lang, draft), on_error=answers.apology(body, lang)
         )
 
     async def line_send(body: dict[str, Any], lang: str) -> None:
         line = LineSend.unpack(str(_action(body)["value"]))
         agent = str(body["user"]["id"])
         deliver = responder(body, replace=True)
-        contact = await deps.contacts.get(line.contact_id)
+        contact = await finder.get(line.contact_id)
         if contact is None:
             await deliver(*text_answer(t("compose.gone", lang)))
             return
@@ -158,7 +155,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def redraw(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         agent = str(body["user"]["id"])
-        deps.background.run(flow.redraw(body["view"], agent, str(context["lang"]), _action(body)))
+        background.run(flow.redraw(body["view"], agent, str(context["lang"]), _action(body)))
 
     async def template_choices(
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
@@ -173,9 +170,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
     app.action(ids.CONTACT_FOLLOWUP)(contact_followup)
     app.action(ids.CONTACT_CHOOSE_FOLLOWUP)(choose)
     app.action(ids.USE_TEMPLATE)(use_template)
-    deps.intake.on(KIND_CHOOSE_SEND, choose_send, flow.apology)
-    deps.intake.on(KIND_LINE_SEND, line_send, flow.apology)
-    app.action(ids.FOLLOWUP_LINE_SEND)(durable(deps.intake, KIND_LINE_SEND))
+    intake.on(KIND_CHOOSE_SEND, choose_send, answers.apology)
+    intake.on(KIND_LINE_SEND, line_send, answers.apology)
+    app.action(ids.FOLLOWUP_LINE_SEND)(durable(intake, KIND_LINE_SEND))
     for action_id in (ids.COMPOSE_CHANNEL, ids.COMPOSE_FORM, ids.COMPOSE_TEMPLATE):
         app.action(action_id)(redraw)
     app.action(ids.COMPOSE_PREVIEW)(redraw)

@@ -5,15 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.services.finding import ContactFinder
 from bot.slack import ids
-from bot.slack.app import SlackDeps, respond
+from bot.slack.answers import Answers
+from bot.slack.background import Background
 from bot.slack.contact_blocks import text_message
 from bot.slack.contact_edit import edit_modal
 from bot.slack.i18n import t
 
 
-def register(app: AsyncApp, deps: SlackDeps) -> None:
+def register(
+    app: AsyncApp,
+    *,
+    finder: ContactFinder,
+    answers: Answers,
+    background: Background,
+    client: AsyncWebClient,
+) -> None:
     async def edit(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         lang = str(context["lang"])
@@ -21,14 +31,13 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         trigger = str(body["trigger_id"])
 
         async def open_modal() -> None:
-            contact = await deps.contacts.get(contact_id)
+            contact = await finder.get(contact_id)
             if contact is None:
-                url = body.get("response_url")
-                if isinstance(url, str):
-                    await respond(deps, url, *text_message(t("edit.gone", lang)))
+                if isinstance(body.get("response_url"), str):
+                    await answers.to(body)(*text_message(t("edit.gone", lang)))
                 return
-            await deps.client.views_open(trigger_id=trigger, view=edit_modal(contact, lang))
+            await client.views_open(trigger_id=trigger, view=edit_modal(contact, lang))
 
-        deps.background.run(open_modal())
+        background.run(open_modal())
 
     app.action(ids.CONTACT_EDIT)(edit)

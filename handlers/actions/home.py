@@ -6,28 +6,28 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
+from bot.services.people import People
 from bot.slack import ids
-from bot.slack.app import SlackDeps
-from bot.slack.home import AUTO, publish_home
+from bot.slack.background import Background
+from bot.slack.home import AUTO, HomeTabs
 from bot.slack.i18n import LANGUAGES
 
 
-async def pick_language(deps: SlackDeps, user: str, choice: str) -> None:
-    """Remember the choice (AUTO: back to Slack's language), then show Home in it."""
-    await deps.people.pick_language(user, choice if choice in LANGUAGES else None)
-    await publish_home(deps, user)
+def register(app: AsyncApp, *, people: People, home: HomeTabs, background: Background) -> None:
+    async def pick_language(user: str, choice: str) -> None:
+        """Remember the choice (AUTO: back to Slack's language), then show Home in it."""
+        await people.pick_language(user, choice if choice in LANGUAGES else None)
+        await home.publish(user)
 
-
-def register(app: AsyncApp, deps: SlackDeps) -> None:
     async def language(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         selected = body["actions"][0].get("selected_option") or {}
         choice = str(selected.get("value") or AUTO)
-        deps.background.run(pick_language(deps, str(body["user"]["id"]), choice))
+        background.run(pick_language(str(body["user"]["id"]), choice))
 
     async def refresh(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        deps.background.run(publish_home(deps, str(body["user"]["id"])))
+        background.run(home.publish(str(body["user"]["id"])))
 
     async def thread_link(ack: AsyncAck) -> None:
         await ack()  # Slack opened the link itself

@@ -8,13 +8,15 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
+from bot.services.finding import ContactFinder
 from bot.slack import ids
-from bot.slack.app import SlackDeps
+from bot.slack.answers import Answers
+from bot.slack.background import Background
 from bot.slack.contact_blocks import text_message
 from bot.slack.i18n import t
-from bot.slack.intake import durable
+from bot.slack.intake import SlackIntake, durable
 from bot.slack.reopen_blocks import left_with
-from handlers.commands.reopen import Deliver, apology, deliverer, reopen_and_answer
+from bot.slack.reopen_flow import ReopenFlow
 
 
 def _value(body: dict[str, Any]) -> str:
@@ -35,55 +37,46 @@ KIND_CHOOSE = "action.reopen.choose"
 KIND_TAKE_OVER = "action.reopen.take_over"
 
 
-def register(app: AsyncApp, deps: SlackDeps) -> None:
-    def on_error(deliver: Deliver, lang: str) -> Any:
-        return apology(deliver, lang)
-
+def register(
+    app: AsyncApp,
+    *,
+    reopen_flow: ReopenFlow,
+    finder: ContactFinder,
+    intake: SlackIntake,
+    answers: Answers,
+    background: Background,
+) -> None:
     async def reopen(body: dict[str, Any], lang: str) -> None:
-        await reopen_and_answer(
-            deps,
-            _value(body),
-            _agent(body),
-            lang,
-            deliverer(deps, body),
-            quiet_success=_from_home(body),
+        await reopen_flow.reopen(
+            _value(body), _agent(body), lang, answers.to(body), quiet_success=_from_home(body)
         )
 
     async def choose(body: dict[str, Any], lang: str) -> None:
         contact_id = str(json.loads(_value(body))["c"])
-        await reopen_and_answer(
-            deps, contact_id, _agent(body), lang, deliverer(deps, body), replace=True
-        )
+        await reopen_flow.reopen(contact_id, _agent(body), lang, answers.to(body, replace=True))
 
     async def take_over(body: dict[str, Any], lang: str) -> None:
-        await reopen_and_answer(
-            deps,
-            _value(body),
-            _agent(body),
-            lang,
-            deliverer(deps, body),
-            confirm_takeover=True,
-            replace=True,
-        )
+        reply = answers.to(body, replace=True)
+        await reopen_flow.reopen(_value(body), _agent(body), lang, reply, confirm_takeover=True)
 
     async def cancel(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        lang, deliver = str(context["lang"]), deliverer(deps, body)
+        lang, reply = str(context["lang"]), answers.to(body, replace=True)
 
         async def answer() -> None:
-            contact = await deps.contacts.get(_value(body))
+            contact = await finder.get(_value(body))
             if contact is None:
                 text, blocks = text_message(t("reopen.gone", lang))
             else:
                 name = contact.display_name
                 text, blocks = text_message(left_with(name, contact.conversation.assignee, lang))
-            await deliver(text, blocks, True)
+            await reply(text, blocks)
 
-        deps.background.run(answer(), on_error=on_error(deliver, lang))
+        background.run(answer(), on_error=answers.apology(body, lang))
 
     for kind, work in ((KIND_REOPEN, reopen), (KIND_CHOOSE, choose), (KIND_TAKE_OVER, take_over)):
-        deps.intake.on(kind, work, lambda body, lang: apology(deliverer(deps, body), lang))
-    app.action(ids.CONTACT_REOPEN)(durable(deps.intake, KIND_REOPEN))
-    app.action(ids.CONTACT_CHOOSE_REOPEN)(durable(deps.intake, KIND_CHOOSE))
-    app.action(ids.REOPEN_TAKEOVER)(durable(deps.intake, KIND_TAKE_OVER))
+        intake.on(kind, work, answers.apology)
+    app.action(ids.CONTACT_REOPEN)(durable(intake, KIND_REOPEN))
+    app.action(ids.CONTACT_CHOOSE_REOPEN)(durable(intake, KIND_CHOOSE))
+    app.action(ids.REOPEN_TAKEOVER)(durable(intake, KIND_TAKE_OVER))
     app.action(ids.REOPEN_CANCEL)(cancel)

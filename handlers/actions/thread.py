@@ -10,15 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.config import Settings
 from bot.domain.models import ConversationStatus
+from bot.services.conversations import ConversationService
+from bot.services.finding import ContactFinder
 from bot.slack import ids
-from bot.slack.app import SlackDeps, respond
+from bot.slack.answers import Answers, origin_of
+from bot.slack.background import Background
 from bot.slack.compose import close_modal, text_answer
-from bot.slack.compose_flow import ComposeFlow, origin_of
-from bot.slack.home import publish_home
+from bot.slack.compose_flow import ComposeFlow
+from bot.slack.home import HomeTabs
 from bot.slack.i18n import t
-from bot.slack.intake import URL_EXPIRED, durable
+from bot.slack.intake import SlackIntake, durable
 from bot.slack.render import escape
 
 #: The intake kind (bot.slack.intake) of the root's *Reopen*.
@@ -29,18 +34,21 @@ def _value(body: dict[str, Any]) -> str:
     return str(body["actions"][0]["value"])
 
 
-def register(app: AsyncApp, deps: SlackDeps) -> None:
-    flow = ComposeFlow(deps)
-
+def register(
+    app: AsyncApp,
+    *,
+    flow: ComposeFlow,
+    finder: ContactFinder,
+    conversations: ConversationService,
+    home: HomeTabs,
+    intake: SlackIntake,
+    answers: Answers,
+    background: Background,
+    client: AsyncWebClient,
+    settings: Settings,
+) -> None:
     async def answer(body: dict[str, Any], text: str) -> None:
-        url = body.get("response_url")
-        if isinstance(url, str):
-            await respond(deps, url, *text_answer(text))
-        elif body.get(URL_EXPIRED):  # adopted late from a dead process: a DM
-            message, blocks = text_answer(text)
-            await deps.client.chat_postMessage(
-                channel=str(body["user"]["id"]), text=message, blocks=list(blocks)
-            )
+        await answers.to(body)(*text_answer(text))
 
     async def followup(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
@@ -58,12 +66,12 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             if not opened:
                 await answer(body, t("compose.gone", lang))
 
-        deps.background.run(open_composer(), on_error=flow.apology(body, lang))
+        background.run(open_composer(), on_error=answers.apology(body, lang))
 
     async def reopen(body: dict[str, Any], lang: str) -> None:
         agent = str(body["user"]["id"])
         contact_id = _value(body)
-        contact = await deps.contacts.get(contact_id)
+        contact = await finder.get(contact_id)
         if contact is None:
             await answer(body, t("compose.gone", lang))
             return
@@ -80,29 +88,29 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
                     body, t("compose.reopen.already_other", lang, name=name, agent=mention)
                 )
             else:
-                await deps.conversations.assign(contact_id, agent, by=agent)
+                await conversations.assign(contact_id, agent, by=agent)
                 await answer(body, t("compose.reopen.done", lang, name=name))
             return
-        await deps.conversations.reopen(contact_id, agent)
+        await conversations.reopen(contact_id, agent)
         await answer(body, t("compose.reopen.done", lang, name=name))
-        await publish_home(deps, agent)
+        await home.publish(agent)
 
     async def close(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         lang = str(context["lang"])
 
         async def open_close_modal() -> None:
-            contact = await deps.contacts.get(_value(body))
+            contact = await finder.get(_value(body))
             if contact is None:
                 await answer(body, t("compose.gone", lang))
                 return
-            view = close_modal(contact, origin_of(body), deps.settings.close_unassigns, lang)
-            await deps.client.views_open(trigger_id=str(body["trigger_id"]), view=view)
+            view = close_modal(contact, origin_of(body), settings.close_unassigns, lang)
+            await client.views_open(trigger_id=str(body["trigger_id"]), view=view)
 
-        deps.background.run(open_close_modal(), on_error=flow.apology(body, lang))
+        background.run(open_close_modal(), on_error=answers.apology(body, lang))
 
     app.action(ids.THREAD_FOLLOWUP)(followup)
     app.action(ids.FOLLOWUP_ANOTHER_WAY)(followup)
-    deps.intake.on(KIND_REOPEN, reopen, flow.apology)
-    app.action(ids.THREAD_REOPEN)(durable(deps.intake, KIND_REOPEN))
+    intake.on(KIND_REOPEN, reopen, answers.apology)
+    app.action(ids.THREAD_REOPEN)(durable(intake, KIND_REOPEN))
     app.action(ids.THREAD_CLOSE)(close)

@@ -1,1 +1,1 @@
-"""Slack commands listeners; each module has `register(app, deps)`."""
+"""Slack commands listeners; each module has `register(app, *, <the services it uses>)`."""

@@ -9,35 +9,44 @@ one says so.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
-from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject
+from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
+from bot.domain.clock import Clock
+from bot.services.directory import Directory
+from bot.services.finding import ContactFinder
 from bot.slack import ids
-from bot.slack.app import SlackDeps, respond, sorry_text
+from bot.slack.answers import Answers, OnError, sorry_text
 from bot.slack.compose import Origin, carries_in_choice, text_answer
 from bot.slack.compose_flow import ComposeFlow
-from bot.slack.contact_blocks import choices_message
+from bot.slack.contact_blocks import choices_message, views_of
 from bot.slack.i18n import t
-from bot.slack.intake import RERUN
+from bot.slack.intake import RERUN, SlackIntake
 from bot.slack.render import escape
 
 #: The intake kind of a `/followup` with text (bot.slack.intake).
 KIND = "command.followup"
 
 
-def register(app: AsyncApp, deps: SlackDeps) -> None:
-    flow = ComposeFlow(deps)
-
+def register(
+    app: AsyncApp,
+    *,
+    directory: Directory,
+    finder: ContactFinder,
+    flow: ComposeFlow,
+    intake: SlackIntake,
+    answers: Answers,
+    clock: Clock,
+) -> None:
     async def followup(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
         text = str(body.get("text") or "")
         if not text.strip():
             await ack(response_type="ephemeral", text=t("compose.usage", lang))
             return
-        await deps.intake.submit(KIND, body, lang)  # stored before the ack
+        await intake.submit(KIND, body, lang)  # stored before the ack
         await ack()
 
     async def work(body: dict[str, Any], lang: str) -> None:
@@ -45,9 +54,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         agent = str(body["user_id"])
         trigger = str(body["trigger_id"])
         origin = Origin(str(body.get("channel_id") or ""))
-        deliver = answerer(deps, body)
+        deliver = answers.to(body)
 
-        lookup, message = await deps.directory.split(text)
+        lookup, message = await directory.split(text)
         query = text.strip()
         if message:
             query = query[: len(query) - len(message)].strip()
@@ -57,10 +66,10 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             carried = message if carries_in_choice(message) else ""
             answer, blocks = choices_message(
                 query,
-                await deps.views_of(lookup.choices),
+                views_of(lookup.choices, await finder.decided(lookup.choices)),
                 more=lookup.more,
                 action_id=ids.CONTACT_CHOOSE_FOLLOWUP,
-                now=deps.clock(),
+                now=clock(),
                 lang=lang,
                 message=carried,
             )
@@ -91,29 +100,13 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             # and redis-py sent again), answered as sent, not as a repeat.
             await flow.send_line(lookup.contact, agent, message, trigger, lang, deliver, rerun=True)
 
-    def on_error(body: dict[str, Any], lang: str) -> Callable[[BaseException], Awaitable[None]]:
+    def on_error(body: dict[str, Any], lang: str) -> OnError:
+        reply = answers.to(body)
+
         async def sorry(error: BaseException) -> None:
-            await answerer(deps, body)(*text_answer(sorry_text(lang, error)))
+            await reply(*text_answer(sorry_text(lang, error)))
 
         return sorry
 
-    deps.intake.on(KIND, work, on_error)
+    intake.on(KIND, work, on_error)
     app.command(ids.FOLLOWUP)(followup)
-
-
-Deliver = Callable[[str, Sequence[Block]], Awaitable[None]]
-
-
-def answerer(deps: SlackDeps, body: dict[str, Any]) -> Deliver:
-    """Answer through the command's `response_url`, or by direct message once it
-    expired (work adopted late from a dead process: bot.slack.intake)."""
-    url = body.get("response_url")
-    agent = str(body["user_id"])
-
-    async def deliver(answer: str, blocks: Sequence[Block]) -> None:
-        if isinstance(url, str):
-            await respond(deps, url, answer, blocks)
-        else:
-            await deps.client.chat_postMessage(channel=agent, text=answer, blocks=list(blocks))
-
-    return deliver

@@ -1,1 +1,1 @@
-"""Slack events listeners; each module has `register(app, deps)`."""
+"""Slack events listeners; each module has `register(app, *, <the services it uses>)`."""

@@ -6,9 +6,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.slack.app import SlackDeps
+from bot.slack.background import Background
 from bot.slack.gate import reads_payload
-from bot.slack.home import publish_home
+from bot.slack.home import HomeTabs
 
 
 @reads_payload
@@ -16,10 +16,10 @@ def _user(event: dict[str, Any]) -> str:
     return str(event["user"])
 
 
-def register(app: AsyncApp, deps: SlackDeps) -> None:
+def register(app: AsyncApp, *, home: HomeTabs, background: Background) -> None:
     async def home_opened(event: dict[str, Any]) -> None:
         if event.get("tab", "home") != "home":
             return  # the Messages tab (alerts arrive there): nothing to draw
-        deps.background.run(publish_home(deps, _user(event)))
+        background.run(home.publish(_user(event)))
 
     app.event("app_home_opened")(home_opened)

@@ -1,1 +1,1 @@
-"""Slack shortcuts listeners; each module has `register(app, deps)`."""
+"""Slack shortcuts listeners; each module has `register(app, *, <the services it uses>)`."""

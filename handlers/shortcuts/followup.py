@@ -14,9 +14,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
+from bot.config import Settings
 from bot.services.compose import Draft
+from bot.services.finding import ContactFinder
 from bot.slack import ids
-from bot.slack.app import SlackDeps, respond
+from bot.slack.answers import Answers
+from bot.slack.background import Background
 from bot.slack.compose import Origin, plain_text_of, text_answer
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.i18n import t
@@ -29,9 +32,15 @@ def prefill_of(message: dict[str, Any], agent: str) -> str:
     return plain_text_of(str(message.get("text") or "")) if is_reply and own else ""
 
 
-def register(app: AsyncApp, deps: SlackDeps) -> None:
-    flow = ComposeFlow(deps)
-
+def register(
+    app: AsyncApp,
+    *,
+    flow: ComposeFlow,
+    finder: ContactFinder,
+    answers: Answers,
+    background: Background,
+    settings: Settings,
+) -> None:
     async def shortcut(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         lang = str(context["lang"])
@@ -39,17 +48,16 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         message: dict[str, Any] = body.get("message") or {}
         channel = str((body.get("channel") or {}).get("id") or "")
         root = str(message.get("thread_ts") or message.get("ts") or "")
-        url = body.get("response_url")
 
         async def explain(key: str) -> None:
-            if isinstance(url, str):
-                await respond(deps, url, *text_answer(t(key, lang)))
+            if isinstance(body.get("response_url"), str):
+                await answers.to(body)(*text_answer(t(key, lang)))
 
         async def work() -> None:
-            support = deps.settings.support_channel
+            support = settings.support_channel
             contact = None
             if root and (not support or channel == support):
-                contact = await deps.contacts.find_by_thread(root)
+                contact = await finder.by_thread(root)
             if contact is None:
                 await explain("compose.shortcut.not_thread")
                 return
@@ -64,6 +72,6 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             if not opened:
                 await explain("compose.gone")
 
-        deps.background.run(work(), on_error=flow.apology(body, lang))
+        background.run(work(), on_error=answers.apology(body, lang))
 
     app.shortcut(ids.FOLLOWUP_SHORTCUT)(shortcut)

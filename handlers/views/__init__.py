@@ -1,1 +1,1 @@
-"""Slack views listeners; each module has `register(app, deps)`."""
+"""Slack views listeners; each module has `register(app, *, <the services it uses>)`."""

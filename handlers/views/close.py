@@ -11,21 +11,20 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack import ids
-from bot.slack.app import SlackDeps
+from bot.slack.close_flow import CloseFlow
 from bot.slack.compose import read_close
-from bot.slack.intake import durable
-from handlers.actions.close import close_and_refresh
+from bot.slack.intake import SlackIntake, durable
 
 #: The intake kind (bot.slack.intake) of the close modal's submission.
 KIND = "view.close"
 
 
-def register(app: AsyncApp, deps: SlackDeps) -> None:
+def register(app: AsyncApp, *, close_flow: CloseFlow, intake: SlackIntake) -> None:
     async def close(body: dict[str, Any], lang: str) -> None:
         contact_id, reason = read_close(body["view"])
         agent = str(body["user"]["id"])
         # The modal has no message to answer in: Home shows the result.
-        await close_and_refresh(deps, contact_id, agent, lang, None, reason)
+        await close_flow.close(contact_id, agent, lang, None, reason)
 
-    deps.intake.on(KIND, close)
-    app.view(ids.CLOSE_VIEW)(durable(deps.intake, KIND))
+    intake.on(KIND, close)
+    app.view(ids.CLOSE_VIEW)(durable(intake, KIND))

@@ -10,7 +10,6 @@ agent is told how it went where they started (or by direct message).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -20,7 +19,7 @@ from bot.domain.windows import Form, SendMode
 from bot.services.compose import validate
 from bot.services.followup import FollowupOutcome
 from bot.slack import ids
-from bot.slack.app import SlackDeps, sorry_text
+from bot.slack.answers import Answers, OnError, sorry_text
 from bot.slack.compose import (
     BLOCK_TEMPLATE,
     BLOCK_TEXT,
@@ -34,18 +33,23 @@ from bot.slack.compose import (
     unreachable_answer,
 )
 from bot.slack.compose_flow import ComposeFlow
-from bot.slack.home import publish_home
+from bot.slack.home import HomeTabs
 from bot.slack.i18n import t
-from bot.slack.intake import RERUN
+from bot.slack.intake import RERUN, SlackIntake
 from bot.slack.render import reason_text
 
 #: The intake kind (bot.slack.intake) of the compose modal's submission.
 KIND = "view.compose"
 
 
-def register(app: AsyncApp, deps: SlackDeps) -> None:
-    flow = ComposeFlow(deps)
-
+def register(
+    app: AsyncApp,
+    *,
+    flow: ComposeFlow,
+    home: HomeTabs,
+    intake: SlackIntake,
+    answers: Answers,
+) -> None:
     async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
         agent = str(body["user"]["id"])
@@ -59,7 +63,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         if problems:
             await ack(response_action="errors", errors=field_errors(problems, draft, lang))
             return
-        await deps.intake.submit(KIND, body, lang)  # stored before the ack
+        await intake.submit(KIND, body, lang)  # stored before the ack
         await ack()
 
     async def send(body: dict[str, Any], lang: str) -> None:
@@ -70,7 +74,9 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         # may be older): the send itself decides against the window as it is now.
         plan = await flow.service.plan(compose.contact_id, agent, draft)
         if plan is None:
-            await flow.tell(agent, compose.origin, *text_answer(t("compose.gone", lang)))
+            await answers.where_started(agent, compose.origin)(
+                *text_answer(t("compose.gone", lang))
+            )
             return
         result = await flow.service.send(plan, draft, str(view["id"]))
         contact = result.contact or plan.contact
@@ -103,18 +109,17 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
         else:
             words = reason_text(result.reason, lang) if result.reason else ""
             text, blocks = refused_message(contact, result.decision, words, lang, channel)
-        await flow.tell(agent, compose.origin, text, blocks)
+        await answers.where_started(agent, compose.origin)(text, blocks)
         if result.outcome is FollowupOutcome.ACCEPTED:
-            await publish_home(deps, agent)  # the conversation is now open and theirs
+            await home.publish(agent)  # the conversation is now open and theirs
 
-    def on_error(body: dict[str, Any], lang: str) -> Callable[[BaseException], Awaitable[None]]:
+    def on_error(body: dict[str, Any], lang: str) -> OnError:
         async def sorry(error: BaseException) -> None:
             compose, _draft = read_compose(body["view"])
-            await flow.tell(
-                str(body["user"]["id"]), compose.origin, *text_answer(sorry_text(lang, error))
-            )
+            reply = answers.where_started(str(body["user"]["id"]), compose.origin)
+            await reply(*text_answer(sorry_text(lang, error)))
 
         return sorry
 
-    deps.intake.on(KIND, send, on_error)
+    intake.on(KIND, send, on_error)
     app.view(ids.COMPOSE_VIEW)(submitted)

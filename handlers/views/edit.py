@@ -15,7 +15,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.services.contact_edit import ContactEditor, EditOutcome, EditResult
 from bot.slack import ids
-from bot.slack.app import SlackDeps
+from bot.slack.background import Background
 from bot.slack.contact_edit import (
     BLOCKS,
     MergeRequest,
@@ -28,9 +28,7 @@ from bot.slack.contact_edit import (
 from bot.slack.i18n import t
 
 
-def register(app: AsyncApp, deps: SlackDeps) -> None:
-    editor = ContactEditor(deps.contacts, deps.settings.default_phone_region, deps.clock)
-
+def register(app: AsyncApp, *, editor: ContactEditor, background: Background) -> None:
     async def answer(ack: AsyncAck, result: EditResult, request: MergeRequest, lang: str) -> None:
         """Ack a submission with what its result needs: errors, the question, or done."""
         if result.outcome is EditOutcome.INVALID:
@@ -49,7 +47,7 @@ def register(app: AsyncApp, deps: SlackDeps) -> None:
             await ack()
             if result.contact is not None and result.outcome is EditOutcome.SAVED:
                 # The thread root names the contact: show the new details there.
-                deps.background.run(deps.threads.root_changed(result.contact.id))
+                background.run(editor.show_saved(result.contact.id))
 
     async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])

@@ -7,39 +7,49 @@ post there.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
-from slack_sdk.models.blocks import Block
 
+from bot.domain.clock import Clock
+from bot.services.finding import ContactFinder
 from bot.slack import ids
-from bot.slack.app import SlackDeps
+from bot.slack.answers import Answers
+from bot.slack.background import Background
 from bot.slack.compose import Origin
-from bot.slack.compose_flow import ComposeFlow
+from bot.slack.contact_blocks import found_message
+from bot.slack.i18n import t
 from bot.slack.search_modal import QUERY_BLOCK, read_search_modal
-from handlers.commands.find_contact import query_problem, show_results
 
 
-def register(app: AsyncApp, deps: SlackDeps) -> None:
-    flow = ComposeFlow(deps)
-
+def register(
+    app: AsyncApp,
+    *,
+    finder: ContactFinder,
+    answers: Answers,
+    background: Background,
+    clock: Clock,
+) -> None:
     async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
         view = body["view"]
         args = read_search_modal(view["state"])
-        problem = query_problem(args, deps, lang)
+        problem = finder.problem(args)
         if problem is not None:
-            await ack(response_action="errors", errors={QUERY_BLOCK: problem})
+            text = t(problem.key, lang, **problem.params)
+            await ack(response_action="errors", errors={QUERY_BLOCK: text})
             return
         await ack()
         agent = str(body["user"]["id"])
-        channel = str(view.get("private_metadata") or "")
+        # Ephemeral where the agent opened the modal, else a direct message.
+        reply = answers.where_started(
+            agent, Origin(channel=str(view.get("private_metadata") or ""))
+        )
 
-        async def deliver(text: str, blocks: Sequence[Block]) -> None:
-            # Ephemeral where the agent opened the modal, else a direct message.
-            await flow.tell(agent, Origin(channel=channel), text, blocks)
+        async def show() -> None:
+            found = await finder.find(args, agent)
+            await reply(*found_message(found, agent=agent, offset=0, now=clock(), lang=lang))
 
-        deps.background.run(show_results(deps, deliver, args, agent, 0, lang))
+        background.run(show())
 
     app.view(ids.SEARCH_VIEW)(submitted)

@@ -29,13 +29,11 @@ import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.app import build_web_app
+from bot.app import SLACK_KEY, SlackParts, build_web_app
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import ConversationStatus
 from bot.runtime import CLOCK_KEY, REDIS_KEY
-from bot.slack.app import SlackDeps
-from bot.slack.serving import DEPS_KEY
 from bot.store.connection import create_redis
 from bot.store.contacts import ContactDraft
 from bot.store.keys import Keys
@@ -71,8 +69,8 @@ class Surface:
     trigger_ids: list[str] = field(default_factory=list)
 
     @property
-    def deps(self) -> SlackDeps:
-        return self.app[DEPS_KEY]
+    def deps(self) -> SlackParts:
+        return self.app[SLACK_KEY]
 
     async def settle(self) -> None:
         """Let the work after the acks finish (and what it started)."""

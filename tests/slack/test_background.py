@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.slack.app import Background
+from bot.slack.background import Background
 
 
 async def test_at_most_limit_pieces_run_at_once_and_the_rest_wait_in_order() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot.slack.app import Background
+from bot.slack.background import Background
 
 
 async def test_under_the_bound_the_answer_goes_at_once() -> None:

@@ -224,7 +224,7 @@ def _constraint_id(kind: str, constraints: Any) -> str | re.Pattern[str]:
 @pytest.fixture
 async def registered(surface: Surface) -> dict[str, list[Any]]:
     app = RecordingApp()
-    register_all(app, surface.deps)  # type: ignore[arg-type]
+    register_all(app, surface.deps.listeners)  # type: ignore[arg-type]
     return app.listeners
 
 

@@ -36,7 +36,7 @@ from slack_sdk.models.views import View
 
 from bot.domain.channels import Channel
 from bot.services.directory import FindArgs, parse_find_args
-from bot.slack.contact_blocks import results_message
+from bot.slack.contact_blocks import results_message, views_of
 from bot.slack.payloads import block_kit_json
 from bot.slack.search_modal import search_modal
 from tests.slack.conftest import AGENT, NOW, Surface
@@ -154,7 +154,8 @@ async def test_search_results_come_out_the_same(surface: Surface) -> None:
         )
     args = parse_find_args("sara")
     page = await surface.deps.directory.find(args, AGENT, offset=0)
-    views = await surface.deps.views_of(page.contacts)
+    decisions = await surface.deps.listeners.finder.decided(page.contacts)
+    views = views_of(page.contacts, decisions)
     for lang in ("en", "ar"):
         _, blocks = results_message(
             args,
