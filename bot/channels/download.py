@@ -29,6 +29,7 @@ from bot.domain.media import MEDIA_LIMITS, human_size
 
 __all__ = [
     "CHANNEL_MEDIA_HOSTS",
+    "DOWNLOAD_TIMEOUT",
     "AllowedHosts",
     "Download",
     "DownloadRefused",

@@ -2,7 +2,12 @@
 
 Methods: chat.postMessage, chat.update, chat.getPermalink, chat.postEphemeral,
 views.open / update / push / publish, users.info, usergroups.users.list,
-conversations.open, apps.connections.open. Every message and view the app
+conversations.open, apps.connections.open, and files: `url_private`
+downloads (`add_file`) and the external upload pair
+files.getUploadURLExternal → POST the bytes to `upload_url` →
+files.completeUploadExternal
+(https://api.slack.com/methods/files.getUploadURLExternal,
+https://api.slack.com/methods/files.completeUploadExternal). Every message and view the app
 sends is parsed with slack-sdk's Block Kit models and checked against Slack's
 limits (`tests.fakes.blockkit`); a violation answers like Slack
 (`invalid_blocks`) and is kept in `violations` for the test to fail on.
@@ -35,6 +40,26 @@ class SlackCall:
 
 
 @dataclass
+class SlackFile:
+    """A file in the fake workspace: one an agent shared, or one the app uploaded."""
+
+    id: str
+    name: str
+    mimetype: str
+    data: bytes = b""
+    #: files.getUploadURLExternal's `length`; the upload must match it
+    declared_length: int = 0
+    uploaded: bool = False
+    title: str = ""
+    #: where files.completeUploadExternal shared it: (channel_id, thread_ts, initial_comment)
+    shared: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+#: Bytes written per chunk when the fake serves a file.
+FILE_CHUNK = 64 * 1024
+
+
+@dataclass
 class FakeSlack:
     token: str = "xoxb-test-token"
     app_token: str = "xapp-1-A111-test"
@@ -56,6 +81,10 @@ class FakeSlack:
     socket_url: str = ""
     #: trigger_ids that expired (views.open answers expired_trigger_id)
     expired_triggers: set[str] = field(default_factory=set)
+    files: dict[str, SlackFile] = field(default_factory=dict)
+    #: files.getUploadURLExternal / upload / complete keep a whole upload only when True
+    keep_uploads: bool = True
+    _file_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _view_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _response_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -92,6 +121,9 @@ class FakeSlack:
         app.router.add_post("/api/{method}", self._handle)
         app.router.add_get("/api/{method}", self._handle)
         app.router.add_post("/response/{rid}", self._response)
+        app.router.add_get("/files-pri/{team_file}/{name}", self._file_download)
+        app.router.add_get("/signin", self._signin)
+        app.router.add_post("/upload/v1/{file_id}", self._file_upload)
         self.server = TestServer(app, host="127.0.0.1")
         await self.server.start_server()
         return self
@@ -116,7 +148,8 @@ class FakeSlack:
         elif request.content_type == "application/json":
             args = await request.json()
         else:
-            args = dict(await request.post())
+            # slack_sdk sends some methods' arguments in the query string of a POST.
+            args = {**request.query, **dict(await request.post())}
             for name in ("blocks", "attachments"):
                 if isinstance(args.get(name), str):
                     args[name] = json.loads(args[name])
@@ -240,3 +273,97 @@ class FakeSlack:
 
     def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.socket_url}
+
+    # --- files ---------------------------------------------------------------------
+
+    def add_file(self, name: str, data: bytes, mimetype: str) -> dict[str, Any]:
+        """A file shared in the workspace; its Slack file object (`url_private`…).
+        https://api.slack.com/types/file"""
+        file_id = f"F{next(self._file_ids):08d}"
+        self.files[file_id] = SlackFile(file_id, name, mimetype, data, len(data), True, name)
+        return self.file_object(file_id)
+
+    def file_object(self, file_id: str) -> dict[str, Any]:
+        file = self.files[file_id]
+        url = self.server_url(f"/files-pri/T0TEAM-{file_id}/{file.name}")
+        return {
+            "id": file_id,
+            "name": file.name,
+            "title": file.title,
+            "mimetype": file.mimetype,
+            "filetype": file.name.rsplit(".", 1)[-1] if "." in file.name else "binary",
+            "size": len(file.data) if self.keep_uploads else file.declared_length,
+            "url_private": url,
+            "url_private_download": url + "?download=1",
+        }
+
+    async def _file_download(self, request: web.Request) -> web.StreamResponse:
+        """`url_private`: only with the bot token as a Bearer header; without it
+        Slack sends the browser to sign in (a redirect to an HTML page).
+        https://api.slack.com/types/file#authentication"""
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            raise web.HTTPFound(self.server_url("/signin"))
+        file_id = request.match_info["team_file"].rsplit("-", 1)[-1]
+        file = self.files.get(file_id)
+        if file is None or file.name != request.match_info["name"]:
+            raise web.HTTPNotFound()
+        response = web.StreamResponse(headers={"Content-Type": file.mimetype})
+        response.content_length = len(file.data)
+        await response.prepare(request)
+        for start in range(0, len(file.data), FILE_CHUNK):
+            await response.write(file.data[start : start + FILE_CHUNK])
+        await response.write_eof()
+        return response
+
+    async def _signin(self, request: web.Request) -> web.Response:
+        return web.Response(
+            text="<html><body>Sign in to Slack</body></html>", content_type="text/html"
+        )
+
+    def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        filename, length = args.get("filename"), str(args.get("length", ""))
+        if not filename or not length.isdigit() or int(length) <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F{next(self._file_ids):08d}"
+        self.files[file_id] = SlackFile(
+            file_id, str(filename), "application/octet-stream", declared_length=int(length)
+        )
+        return {
+            "ok": True,
+            "upload_url": self.server_url(f"/upload/v1/{file_id}"),
+            "file_id": file_id,
+        }
+
+    async def _file_upload(self, request: web.Request) -> web.Response:
+        """The bytes, raw in the body (Slack also takes a multipart form)."""
+        file = self.files.get(request.match_info["file_id"])
+        if file is None:
+            return web.Response(status=404, text="not found")
+        file.mimetype = request.content_type or file.mimetype
+        received, kept = 0, bytearray()
+        async for chunk in request.content.iter_chunked(FILE_CHUNK):
+            received += len(chunk)
+            if self.keep_uploads:
+                kept += chunk
+        if received != file.declared_length:
+            return web.Response(status=400, text=f"length mismatch: {received}")
+        file.data, file.uploaded = bytes(kept), True
+        return web.Response(text=f"OK - {received}")
+
+    def _files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = args.get("files")
+        files = json.loads(files) if isinstance(files, str) else files
+        if not isinstance(files, list) or not files:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel, thread_ts = str(args.get("channel_id") or ""), str(args.get("thread_ts") or "")
+        comment = str(args.get("initial_comment") or "")
+        done = []
+        for entry in files:
+            file = self.files.get(str(entry.get("id")))
+            if file is None or not file.uploaded:
+                return {"ok": False, "error": "file_not_found"}
+            file.title = str(entry.get("title") or file.name)
+            if channel:
+                file.shared.append((channel, thread_ts, comment))
+            done.append({"id": file.id, "title": file.title})
+        return {"ok": True, "files": done}
