@@ -48,7 +48,12 @@ SCOPE_OF_METHOD: dict[str, str | None] = {
     "users.info": "users:read",  # include_locale needs nothing more
     "usergroups.users.list": "usergroups:read",
     "conversations.open": "im:write",  # the direct message personal alerts arrive in
+    "files.getUploadURLExternal": "files:write",
+    "files.completeUploadExternal": "files:write",
 }
+#: A file's `url_private` is fetched with the bot token, which needs files:read
+#: (no Web API method: https://api.slack.com/types/file#authentication).
+URL_PRIVATE_SCOPE = "files:read"
 #: Methods called with another token than the bot's: Socket Mode's URL comes with the
 #: app-level token (its scope, connections:write, is set when the token is made).
 NOT_BOT_METHODS = {"apps.connections.open"}
@@ -354,6 +359,8 @@ def test_bot_scopes_are_exactly_what_the_code_calls_need(http: dict[str, Any]) -
     assert unknown == [], f"Web API methods with no scope decided here: {unknown}"
     needed = {SCOPE_OF_METHOD[m] for m in called if m not in NOT_BOT_METHODS}
     needed = {scope for scope in needed if scope is not None} | {COMMANDS_SCOPE}
+    if any("url_private" in path.read_text(encoding="utf-8") for path in source_files()):
+        needed.add(URL_PRIVATE_SCOPE)
 
     assert sorted(http["oauth_config"]["scopes"]["bot"]) == sorted(needed)
     assert "user" not in http["oauth_config"]["scopes"]  # no user token, ever
