@@ -42,6 +42,7 @@ __all__ = [
     "ValueProblem",
     "check",
     "decode_fill",
+    "default_language",
     "encode_fill",
     "fill",
     "needs",
@@ -75,6 +76,7 @@ LINK_MAX = 2000
 
 MISSING = "compose.template.error.missing"  # label
 BAD_FORMAT = "compose.template.error.format"  # label
+NO_SPACES = "compose.template.error.spaces"  # label
 TOO_LONG = "compose.template.error.too_long"  # label, limit
 NOT_HTTPS = "compose.template.error.https"  # label
 UNEXPECTED = "compose.template.error.unexpected"  # label
@@ -494,7 +496,7 @@ def check(template: Template, values: Mapping[str, str]) -> list[ValueProblem]:
         elif spec.kind in (InputKind.URL_SUFFIX, InputKind.COPY_CODE):
             has_space = any(c.isspace() for c in value)
             problem = (
-                ValueProblem(spec.key, BAD_FORMAT, {"label": spec.label}) if has_space else None
+                ValueProblem(spec.key, NO_SPACES, {"label": spec.label}) if has_space else None
             )
         else:
             problem = None
@@ -700,3 +702,19 @@ def preview(template: Template, values: Mapping[str, str]) -> TemplatePreview:
         footer=template.footer,
         buttons=tuple(buttons),
     )
+
+
+def default_language(languages: Sequence[str], preferred: str) -> str | None:
+    """Which of a template's `languages` ("en_US", "ar", …) to start with for an agent
+    who reads `preferred` ("en", "ar"): the same code, else the same base language,
+    else the first (None when there is none)."""
+    if not languages:
+        return None
+    base = preferred.split("_")[0].lower()
+    for language in languages:
+        if language.lower() == preferred.lower():
+            return language
+    for language in languages:
+        if language.split("_")[0].lower() == base:
+            return language
+    return languages[0]

@@ -247,7 +247,7 @@ GOOD = {
         ({"body.1": "two\nlines"}, [("body.1", t.BAD_FORMAT)]),
         ({"body.1": "too     spaced"}, [("body.1", t.BAD_FORMAT)]),
         ({"body.1": "x" * 1020}, [("body.1", t.TOO_LONG)]),
-        ({"button.0": "has space"}, [("button.0", t.BAD_FORMAT)]),
+        ({"button.0": "has space"}, [("button.0", t.NO_SPACES)]),
         ({"button.2": "WAYTOOLONGCODE16"}, [("button.2", t.TOO_LONG)]),
         ({"button.1": "p" * 129}, [("button.1", t.TOO_LONG)]),
         ({"body.3": "extra"}, [("body.3", t.UNEXPECTED)]),
@@ -513,3 +513,20 @@ def test_the_fake_refuses_what_meta_refuses(
 ) -> None:
     found = template_mismatch(RICH, components)
     assert (found if problem is None else (found or "")[: len(problem)]) == problem
+
+
+@pytest.mark.parametrize(
+    ("languages", "preferred", "expected"),
+    [
+        (("en_US", "ar"), "ar", "ar"),
+        (("en_US", "ar"), "en", "en_US"),
+        (("en", "en_GB", "ar"), "en_GB", "en_GB"),
+        (("fr",), "ar", "fr"),
+        ((), "en", None),
+    ],
+    ids=["arabic-agent", "english-agent-regional", "exact-region", "fallback-first", "none"],
+)
+def test_the_language_defaults_to_the_agents_where_the_template_has_it(
+    languages: tuple[str, ...], preferred: str, expected: str | None
+) -> None:
+    assert t.default_language(languages, preferred) == expected
