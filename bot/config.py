@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     relay_in_process: bool = True
     # A pending outbox entry idle this long belongs to a dead worker and is taken over.
     relay_claim_idle_seconds: float = Field(default=60.0, gt=0)
+    #: How long a process holds a due scheduled item before another may take
+    #: it again (it died): the longest a scheduled message waits after a crash.
+    schedule_lease_seconds: float = Field(default=60.0, gt=0)
     log_level: Annotated[LogLevel, BeforeValidator(_upper)] = "INFO"
     log_format: Annotated[LogFormat, BeforeValidator(_lower)] = "text"
 

@@ -7,7 +7,7 @@ at import time.
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 
 import aiohttp
@@ -18,7 +18,7 @@ from bot.availability import RedisHealth
 from bot.channels.base import Connector
 from bot.config import Settings
 from bot.domain.channels import Channel
-from bot.domain.clock import utc_now
+from bot.domain.clock import Clock, utc_now
 from bot.domain.windows import PolicySettings
 from bot.services.alerts import with_alerts
 from bot.services.inbound import InboundService
@@ -28,6 +28,7 @@ from bot.store.contacts import ContactStore
 from bot.store.keys import Keys
 from bot.store.liveness import Liveness
 from bot.store.outbox import OutboxStore
+from bot.store.schedule import ScheduleStore
 from bot.store.webhook_intake import WebhookIntakeStore
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
@@ -99,6 +100,17 @@ def http_session() -> aiohttp.ClientSession:
     )
 
 
+def _schedule_hears(
+    schedule: ScheduleStore, clock: Clock
+) -> Callable[[str, datetime], Awaitable[object]]:
+    """What the inbound side tells the schedule when a customer wrote."""
+
+    async def customer_wrote(contact_id: str, wrote_at: datetime) -> object:
+        return await schedule.customer_wrote(contact_id, clock(), wrote_at)
+
+    return customer_wrote
+
+
 async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
     """Connectors, stores and the inbound service for the webhook routes."""
     from bot.channels.registry import build_connectors, profile_lookups
@@ -122,6 +134,7 @@ async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
         # Customers' messages and receipts also raise the agents' personal alerts.
         threads=with_alerts(threads, contacts, clock),
         profiles=profile_lookups(connectors),
+        customer_wrote=_schedule_hears(ScheduleStore(redis, keys), clock),
     )
     try:
         yield

@@ -17,9 +17,13 @@ from bot.availability import ride_out, run_until_stopped
 from bot.channels.whatsapp_templates import fetch_approved_templates
 from bot.config import Settings
 from bot.domain.clock import utc_now
+from bot.relay.due import DueRunner
 from bot.relay.relay import Relay, RelayTuning
 from bot.runtime import http_session, keys_for, policy_settings
 from bot.services.alerts import with_alerts
+from bot.services.followup import FollowupService
+from bot.services.inbound import ThreadSink
+from bot.services.scheduling import Scheduling
 from bot.services.template_sync import TemplateSync
 from bot.slack.alerts import alert_sender
 from bot.slack.threads import ThreadPoster, ThreadQueue
@@ -27,6 +31,8 @@ from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import Keys
 from bot.store.liveness import Liveness, process_name
+from bot.store.outbox import OutboxStore
+from bot.store.schedule import ScheduleStore
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +111,12 @@ async def _run_tasks(
             tasks.append(
                 asyncio.create_task(ride_out("templates", templates.run, stop), name="templates")
             )
+        tasks.append(
+            asyncio.create_task(
+                ride_out("schedule", due_runner(settings, redis, keys, threads).run, stop),
+                name="schedule",
+            )
+        )
         if settings.slack_bot_token and settings.support_channel:
             slack = AsyncWebClient(
                 token=settings.slack_bot_token.get_secret_value(),
@@ -134,3 +146,20 @@ async def _run_tasks(
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def due_runner(
+    settings: Settings, redis: RedisClient, keys: Keys, threads: ThreadSink
+) -> DueRunner:
+    """Scheduled follow-ups and reminders, done when due (in every replica)."""
+    contacts = ContactStore(redis, keys)
+    followups = FollowupService(
+        contacts, OutboxStore(contacts), policy_settings(settings), utc_now, threads=threads
+    )
+    scheduling = Scheduling(ScheduleStore(redis, keys), contacts, followups, utc_now)
+    return DueRunner(
+        scheduling.store,
+        utc_now,
+        scheduling.fire,
+        lease_ms=int(settings.schedule_lease_seconds * 1000),
+    )
