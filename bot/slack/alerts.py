@@ -42,8 +42,8 @@ from bot.services.alerts import Alert, AlertKind, AlertService
 from bot.services.followup import FollowupService
 from bot.services.people import People
 from bot.slack import ids
-from bot.slack.blocks import quote
-from bot.slack.contact_blocks import button
+from bot.slack.blocks.parts import button
+from bot.slack.blocks.threads import quote
 from bot.slack.i18n import t
 from bot.slack.links import ThreadLinks, thread_button
 from bot.slack.people import slack_people

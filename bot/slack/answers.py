@@ -28,10 +28,10 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.availability import is_outage
-from bot.slack.compose import Origin
-from bot.slack.contact_blocks import text_message
+from bot.slack.blocks.contact_blocks import text_message
 from bot.slack.i18n import t
 from bot.slack.intake import InDoubt, Unsettled
+from bot.slack.origin import Origin
 from bot.slack.payloads import block_kit_json
 
 logger = logging.getLogger(__name__)

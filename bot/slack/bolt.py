@@ -39,7 +39,7 @@ from bot.config import Settings
 from bot.services.people import People
 from bot.slack.answers import Answers, sorry_text
 from bot.slack.background import Background
-from bot.slack.contact_blocks import text_message
+from bot.slack.blocks.contact_blocks import text_message
 from bot.slack.gate import MalformedSlackRequest
 from bot.slack.i18n import t
 from bot.slack.intake import InDoubt

@@ -6,7 +6,7 @@ from __future__ import annotations
 from bot.services.closing import CloseService
 from bot.slack.answers import Reply
 from bot.slack.background import Background
-from bot.slack.contact_blocks import text_message
+from bot.slack.blocks.contact_blocks import text_message
 from bot.slack.home import HomeTabs
 from bot.slack.i18n import t
 from bot.slack.render import escape

@@ -22,13 +22,10 @@ from bot.domain.clock import Clock
 from bot.domain.models import Contact
 from bot.services.compose import ComposePlan, ComposeService, Draft
 from bot.slack.answers import Reply
-from bot.slack.compose import (
-    ComposeContext,
-    Origin,
-    compose_modal,
-    line_answer,
-    read_compose,
-)
+from bot.slack.blocks.answers import line_answer
+from bot.slack.blocks.compose_modal import ComposeContext, compose_modal
+from bot.slack.compose_form import read_compose
+from bot.slack.origin import Origin
 
 logger = logging.getLogger(__name__)
 

@@ -37,7 +37,8 @@ from bot.domain.windows import SendMode
 from bot.services.home import CLOSING_HORIZON, ClosingWindow, Home, HomeService, Team
 from bot.services.people import People
 from bot.slack import ids
-from bot.slack.contact_blocks import CONTEXT_TEXT_MAX, button, contact_summary, windows_context
+from bot.slack.blocks.contact_blocks import CONTEXT_TEXT_MAX, contact_summary, windows_context
+from bot.slack.blocks.parts import button
 from bot.slack.i18n import LANGUAGE_NAMES, LANGUAGES, t
 from bot.slack.links import ThreadLinks, thread_button
 from bot.slack.render import ago, channel_label, duration, escape

@@ -85,6 +85,6 @@ OPEN_THREAD_LINK: Final = "open_thread_link"
 
 # --- /followup, the compose modal and the thread (compose helper) ------------------
 # A button that sends a one-line follow-up: on another channel after a refusal, or
-# taking the conversation over (value: JSON, see bot.slack.compose.LineSend).
+# taking the conversation over (value: JSON, see bot.slack.blocks.answers.LineSend).
 FOLLOWUP_LINE_SEND: Final = "followup_line_send"
 COMPOSE_PREVIEW: Final = "compose_preview"  # the template preview, refreshed

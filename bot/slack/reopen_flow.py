@@ -11,11 +11,11 @@ from bot.services.reopen import ContactNotFound, ReopenOutcome, ReopenService
 from bot.slack import ids
 from bot.slack.answers import Reply
 from bot.slack.background import Background
-from bot.slack.contact_blocks import choices_message, text_message, views_of
+from bot.slack.blocks.contact_blocks import choices_message, text_message, views_of
+from bot.slack.blocks.reopen_blocks import reopen_card, takeover_question
 from bot.slack.home import HomeTabs
 from bot.slack.i18n import t
 from bot.slack.render import escape
-from bot.slack.reopen_blocks import reopen_card, takeover_question
 
 
 class ReopenFlow:

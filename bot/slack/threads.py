@@ -35,7 +35,7 @@ from bot.domain.clock import Clock
 from bot.domain.models import Contact, OutboundMessage
 from bot.domain.windows import PolicySettings
 from bot.services.followup import FollowupService
-from bot.slack import blocks
+from bot.slack.blocks import threads as thread_blocks
 from bot.slack.web_calls import (
     SETUP_ERRORS,
     SlackCalls,
@@ -205,12 +205,12 @@ class ThreadPoster:
         if kind == "root":
             await self._refresh_root(contact)
         elif kind == "in":
-            text, body = blocks.inbound_entry(
+            text, body = thread_blocks.inbound_entry(
                 contact, Channel(payload["ch"]), payload["txt"], self.lang
             )
             await self._post_in_thread(contact, text, body)
         elif kind == "ev":
-            text, body = blocks.event_entry(payload["key"], self.lang, **payload["params"])
+            text, body = thread_blocks.event_entry(payload["key"], self.lang, **payload["params"])
             await self._post_in_thread(contact, text, body)
         elif kind == "m":
             await self._show_message(contact, int(payload["p"]), payload["m"])
@@ -219,7 +219,7 @@ class ThreadPoster:
         message = await self.outbox.get_message(partition, message_id)
         if message is None:
             return
-        text, body = blocks.outbound_entry(message, self.lang)
+        text, body = thread_blocks.outbound_entry(message, self.lang)
         message_key = self.keys.message(partition, message_id)
         slack_ts = cast(str | None, await self.redis.hget(message_key, SLACK_TS_FIELD))
         if slack_ts:
@@ -253,7 +253,7 @@ class ThreadPoster:
             )
             previous_link = cast(str | None, reply.get("permalink"))
         decisions = await self.followups.decisions_for(contact)
-        text, body = blocks.thread_root(contact, decisions, self.lang, previous_link)
+        text, body = thread_blocks.thread_root(contact, decisions, self.lang, previous_link)
         reply = await self._call(
             "chat.postMessage", self._posts, channel=self.channel_id, text=text, blocks=body
         )
@@ -266,7 +266,7 @@ class ThreadPoster:
             await self._thread_of(contact)
             return
         decisions = await self.followups.decisions_for(contact)
-        text, body = blocks.thread_root(contact, decisions, self.lang)
+        text, body = thread_blocks.thread_root(contact, decisions, self.lang)
         await self._call(
             "chat.update",
             self._updates,

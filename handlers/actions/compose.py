@@ -23,15 +23,10 @@ from bot.services.finding import ContactFinder
 from bot.slack import ids
 from bot.slack.answers import Answers, Reply, origin_of
 from bot.slack.background import Background
-from bot.slack.compose import (
-    PARAM_ACTION,
-    LineSend,
-    read_compose,
-    template_options,
-    text_answer,
-    unpack_template_choice,
-)
+from bot.slack.blocks.answers import LineSend, text_answer, unpack_template_choice
+from bot.slack.blocks.compose_modal import PARAM_ACTION, template_options
 from bot.slack.compose_flow import ComposeFlow
+from bot.slack.compose_form import read_compose
 from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
 from bot.slack.intake import RERUN, SlackIntake, durable

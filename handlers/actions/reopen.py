@@ -12,10 +12,10 @@ from bot.services.finding import ContactFinder
 from bot.slack import ids
 from bot.slack.answers import Answers
 from bot.slack.background import Background
-from bot.slack.contact_blocks import text_message
+from bot.slack.blocks.contact_blocks import text_message
+from bot.slack.blocks.reopen_blocks import left_with
 from bot.slack.i18n import t
 from bot.slack.intake import SlackIntake, durable
-from bot.slack.reopen_blocks import left_with
 from bot.slack.reopen_flow import ReopenFlow
 
 

@@ -11,7 +11,7 @@ from bot.services.finding import ContactFinder
 from bot.slack import ids
 from bot.slack.answers import Answers
 from bot.slack.background import Background
-from bot.slack.contact_blocks import found_message, text_message, unpack_page
+from bot.slack.blocks.contact_blocks import found_message, text_message, unpack_page
 from bot.slack.i18n import t
 from bot.slack.links import ThreadLinks
 from bot.slack.render import escape

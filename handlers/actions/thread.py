@@ -19,7 +19,8 @@ from bot.services.finding import ContactFinder
 from bot.slack import ids
 from bot.slack.answers import Answers, origin_of
 from bot.slack.background import Background
-from bot.slack.compose import close_modal, text_answer
+from bot.slack.blocks.answers import text_answer
+from bot.slack.blocks.close_modal import close_modal
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.home import HomeTabs
 from bot.slack.i18n import t

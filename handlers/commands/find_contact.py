@@ -18,9 +18,9 @@ from bot.services.finding import ContactFinder
 from bot.slack import ids
 from bot.slack.answers import Answers
 from bot.slack.background import Background
-from bot.slack.contact_blocks import found_message
+from bot.slack.blocks.contact_blocks import found_message
+from bot.slack.blocks.search_modal import search_modal
 from bot.slack.i18n import t
-from bot.slack.search_modal import search_modal
 
 
 def register(

@@ -19,11 +19,12 @@ from bot.services.directory import Directory
 from bot.services.finding import ContactFinder
 from bot.slack import ids
 from bot.slack.answers import Answers, OnError, sorry_text
-from bot.slack.compose import Origin, carries_in_choice, text_answer
+from bot.slack.blocks.answers import carries_in_choice, text_answer
+from bot.slack.blocks.contact_blocks import choices_message, views_of
 from bot.slack.compose_flow import ComposeFlow
-from bot.slack.contact_blocks import choices_message, views_of
 from bot.slack.i18n import t
 from bot.slack.intake import RERUN, SlackIntake
+from bot.slack.origin import Origin
 from bot.slack.render import escape
 
 #: The intake kind of a `/followup` with text (bot.slack.intake).

@@ -20,9 +20,11 @@ from bot.services.finding import ContactFinder
 from bot.slack import ids
 from bot.slack.answers import Answers
 from bot.slack.background import Background
-from bot.slack.compose import Origin, plain_text_of, text_answer
+from bot.slack.blocks.answers import text_answer
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.i18n import t
+from bot.slack.mrkdwn import plain_text_of
+from bot.slack.origin import Origin
 
 
 def prefill_of(message: dict[str, Any], agent: str) -> str:

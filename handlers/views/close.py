@@ -11,8 +11,8 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack import ids
+from bot.slack.blocks.close_modal import read_close
 from bot.slack.close_flow import CloseFlow
-from bot.slack.compose import read_close
 from bot.slack.intake import SlackIntake, durable
 
 #: The intake kind (bot.slack.intake) of the close modal's submission.

@@ -20,19 +20,17 @@ from bot.services.compose import validate
 from bot.services.followup import FollowupOutcome
 from bot.slack import ids
 from bot.slack.answers import Answers, OnError, sorry_text
-from bot.slack.compose import (
-    BLOCK_TEMPLATE,
-    BLOCK_TEXT,
+from bot.slack.blocks.answers import (
     duplicate_message,
-    field_errors,
-    read_compose,
     refused_message,
     sent_message,
     taken_meanwhile_message,
     text_answer,
     unreachable_answer,
 )
+from bot.slack.blocks.compose_modal import BLOCK_TEMPLATE, BLOCK_TEXT, field_errors
 from bot.slack.compose_flow import ComposeFlow
+from bot.slack.compose_form import read_compose
 from bot.slack.home import HomeTabs
 from bot.slack.i18n import t
 from bot.slack.intake import RERUN, SlackIntake

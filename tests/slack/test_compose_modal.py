@@ -14,7 +14,7 @@ import pytest
 from bot.domain.channels import Channel
 from bot.domain.models import ConversationStatus, MessageStatus
 from bot.slack import ids
-from bot.slack.compose import BLOCK_TAKEOVER, BLOCK_TEMPLATE, BLOCK_TEXT, param_block
+from bot.slack.blocks.compose_modal import BLOCK_TAKEOVER, BLOCK_TEMPLATE, BLOCK_TEXT, param_block
 from bot.store.templates import WhatsAppTemplate
 from tests.fakes.slack import FakeSlack
 from tests.slack.compose_steps import (

@@ -86,7 +86,7 @@ async def test_an_invalid_phone_or_email_is_a_field_error(surface: Surface) -> N
 async def test_edit_is_offered_on_the_reopen_answer_and_the_thread_root(
     surface: Surface,
 ) -> None:
-    from bot.slack.blocks import root_buttons
+    from bot.slack.blocks.threads import root_buttons
 
     omar = await surface.contact("Omar", "Saleh", email="omar@example.com", assignee=AGENT)
     _, _, url = await surface.command(ids.REOPEN, omar)

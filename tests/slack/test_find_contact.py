@@ -243,7 +243,7 @@ async def test_a_request_with_a_bad_signature_is_refused(surface: Surface) -> No
 
 async def test_more_value_fits_slack_limits() -> None:
     from bot.services.directory import FindArgs
-    from bot.slack.contact_blocks import pack_page, unpack_page
+    from bot.slack.blocks.contact_blocks import pack_page, unpack_page
 
     args = FindArgs(query="x" * 5000)
     packed = pack_page(args, 10)

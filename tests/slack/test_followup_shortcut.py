@@ -11,7 +11,8 @@ from typing import Any
 
 from bot.domain.channels import Channel
 from bot.slack import ids
-from bot.slack.compose import BLOCK_TEXT, plain_text_of
+from bot.slack.blocks.compose_modal import BLOCK_TEXT
+from bot.slack.mrkdwn import plain_text_of
 from bot.slack.threads import PosterTuning, ThreadPoster
 from tests.slack.compose_steps import messages_of, submit, texts
 from tests.slack.conftest import AGENT, OTHER_AGENT, SUPPORT_CHANNEL, Surface

@@ -17,7 +17,8 @@ import pytest
 from bot.domain.channels import Channel
 from bot.domain.reachability import Unreachable, UnreachableReason
 from bot.slack import ids
-from bot.slack.compose import BLOCK_TEXT, LineSend
+from bot.slack.blocks.answers import LineSend
+from bot.slack.blocks.compose_modal import BLOCK_TEXT
 from bot.store.contacts import ContactDraft
 from bot.store.templates import WhatsAppTemplate
 from tests.slack.compose_steps import (

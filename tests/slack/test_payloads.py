@@ -36,9 +36,9 @@ from slack_sdk.models.views import View
 
 from bot.domain.channels import Channel
 from bot.services.directory import FindArgs, parse_find_args
-from bot.slack.contact_blocks import results_message, views_of
+from bot.slack.blocks.contact_blocks import results_message, views_of
+from bot.slack.blocks.search_modal import search_modal
 from bot.slack.payloads import block_kit_json
-from bot.slack.search_modal import search_modal
 from tests.slack.conftest import AGENT, NOW, Surface
 
 

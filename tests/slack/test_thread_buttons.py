@@ -20,8 +20,9 @@ from bot.domain.models import (
     MessageStatus,
     OutboundMessage,
 )
-from bot.slack import blocks, ids
-from bot.slack.compose import BLOCK_CLOSE_REASON
+from bot.slack import ids
+from bot.slack.blocks import threads as thread_blocks
+from bot.slack.blocks.close_modal import BLOCK_CLOSE_REASON
 from bot.slack.threads import PosterTuning, ThreadPoster
 from bot.store.templates import WhatsAppTemplate
 from tests.fakes.slack import FakeSlack
@@ -88,8 +89,8 @@ def test_the_root_offers_follow_up_and_reopen_when_closed_and_close_when_open() 
     opened = Contact(
         "1-b", "Omar", conversation=Conversation(status=ConversationStatus.OPEN, assignee=AGENT)
     )
-    _, closed_blocks = blocks.thread_root(closed, [], "en")
-    _, open_blocks = blocks.thread_root(opened, [], "en")
+    _, closed_blocks = thread_blocks.thread_root(closed, [], "en")
+    _, open_blocks = thread_blocks.thread_root(opened, [], "en")
 
     def shown(built: list[Any]) -> list[tuple[str, str]]:
         return buttons([b.to_dict() for b in built])
@@ -121,7 +122,7 @@ def test_not_delivered_entries_offer_another_way(status: MessageStatus, offered:
         "m1", "1-a", Channel.WHATSAPP, "free", "text", AGENT, text="Hi", status=status
     )
 
-    _, built = blocks.outbound_entry(message, "en")
+    _, built = thread_blocks.outbound_entry(message, "en")
 
     expected = [(ids.FOLLOWUP_ANOTHER_WAY, "1-a")] if offered else []
     assert buttons([b.to_dict() for b in built]) == expected

@@ -18,7 +18,6 @@ from slack_sdk.models.blocks import (
     ButtonElement,
     ContextBlock,
     MarkdownTextObject,
-    PlainTextObject,
     SectionBlock,
 )
 
@@ -28,6 +27,7 @@ from bot.domain.windows import Decision
 from bot.services.directory import FindArgs, no_results_hint
 from bot.services.finding import Found
 from bot.slack import ids
+from bot.slack.blocks.parts import button
 from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
 from bot.slack.links import thread_button
@@ -48,15 +48,6 @@ class ContactView:
 
     contact: Contact
     decisions: Sequence[Decision]
-
-
-def button(text: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
-    return ButtonElement(
-        text=PlainTextObject(text=text[:75], emoji=True),
-        action_id=action_id,
-        value=value,
-        style=style,
-    )
 
 
 def contact_summary(contact: Contact, now: datetime, lang: str) -> str:

@@ -19,7 +19,8 @@ from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.models import Contact, ConversationStatus, MessageStatus, OutboundMessage
 from bot.domain.windows import Decision
 from bot.slack import ids
-from bot.slack.contact_blocks import button, windows_context
+from bot.slack.blocks.contact_blocks import windows_context
+from bot.slack.blocks.parts import button
 from bot.slack.i18n import t
 from bot.slack.render import escape
 

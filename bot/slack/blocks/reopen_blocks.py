@@ -20,8 +20,9 @@ from slack_sdk.models.blocks import (
 from bot.domain.models import ConversationStatus, OutboundMessage
 from bot.services.reopen import ReopenOutcome, ReopenResult
 from bot.slack import ids
-from bot.slack.blocks import status_words
-from bot.slack.contact_blocks import CONTEXT_TEXT_MAX, button, contact_summary, windows_context
+from bot.slack.blocks.contact_blocks import CONTEXT_TEXT_MAX, contact_summary, windows_context
+from bot.slack.blocks.parts import button
+from bot.slack.blocks.threads import status_words
 from bot.slack.i18n import t
 from bot.slack.render import ago, channel_label, escape
 

@@ -1,0 +1,65 @@
+"""The close modal: close a conversation, with an optional reason for the thread."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    InputBlock,
+    PlainTextInputElement,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+
+from bot.domain.models import Contact
+from bot.slack import ids
+from bot.slack.blocks.parts import context_block, markdown, plain_text
+from bot.slack.i18n import t
+from bot.slack.origin import Origin
+from bot.slack.render import escape
+
+BLOCK_CLOSE_REASON = "close_reason"
+#: A closing reason is a short note for managers.
+CLOSE_REASON_MAX = 500
+
+
+def close_modal(contact: Contact, origin: Origin, close_unassigns: bool, lang: str) -> View:
+    """Close a conversation, with an optional reason for the thread."""
+    name = escape(contact.display_name)
+    effect = "compose.close.unassigns" if close_unassigns else "compose.close.keeps_assignee"
+    return View(
+        type="modal",
+        callback_id=ids.CLOSE_VIEW,
+        title=plain_text(t("compose.close.title", lang)),
+        submit=plain_text(t("button.close", lang)),
+        close=plain_text(t("button.cancel", lang)),
+        private_metadata=json.dumps(
+            {"c": contact.id, "o": origin.channel, "t": origin.thread_ts},
+            separators=(",", ":"),
+        ),
+        blocks=[
+            SectionBlock(text=markdown(t("compose.close.question", lang, name=name))),
+            context_block(t(effect, lang)),
+            InputBlock(
+                block_id=BLOCK_CLOSE_REASON,
+                label=plain_text(t("compose.close.reason", lang)),
+                optional=True,
+                element=PlainTextInputElement(
+                    action_id=ids.CLOSE_REASON,
+                    max_length=CLOSE_REASON_MAX,
+                    placeholder=plain_text(t("compose.close.reason_placeholder", lang)),
+                ),
+            ),
+        ],
+    )
+
+
+def read_close(view: Mapping[str, Any]) -> tuple[str, str | None]:
+    """(contact id, reason or None) of a submitted close modal."""
+    data = json.loads(str(view.get("private_metadata") or "{}"))
+    values: Mapping[str, Any] = (view.get("state") or {}).get("values") or {}
+    element = (values.get(BLOCK_CLOSE_REASON) or {}).get(ids.CLOSE_REASON) or {}
+    reason = " ".join(str(element.get("value") or "").split())
+    return str(data["c"]), reason or None

@@ -1,0 +1,60 @@
+"""Small Block Kit pieces the builders share: texts within Slack's limits, buttons, quotes."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import (
+    ButtonElement,
+    ContextBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+)
+
+from bot.services.compose import FieldProblem
+from bot.slack.i18n import t
+from bot.slack.render import escape, reason_params
+
+#: Slack's limit for a section's text.
+SECTION_MAX = 3000
+#: A quoted message or preview in an answer.
+QUOTE_MAX = 1500
+
+
+def button(text: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
+    return ButtonElement(
+        text=PlainTextObject(text=text[:75], emoji=True),
+        action_id=action_id,
+        value=value,
+        style=style,
+    )
+
+
+def plain_text(text: str) -> PlainTextObject:
+    return PlainTextObject(text=text, emoji=True)
+
+
+def markdown(text: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=text[:SECTION_MAX])
+
+
+def bold(text: str) -> str:
+    return f"*{text}*"
+
+
+def context_block(*lines: str) -> ContextBlock:
+    return ContextBlock(elements=[markdown(line[:2000]) for line in lines[:10]])
+
+
+def quoted(text: str) -> str:
+    body = escape(text[:QUOTE_MAX]) + ("…" if len(text) > QUOTE_MAX else "")
+    return "\n".join(f">{line}" for line in body.splitlines() or [""])
+
+
+def number_text(value: int) -> str:
+    return f"{value:,}"
+
+
+def problem_text(problem: FieldProblem, lang: str) -> str:
+    """A composer problem (or a window reason it carries) in words."""
+    params = reason_params(problem.params, lang)
+    words = {k: number_text(v) if isinstance(v, int) else v for k, v in params.items()}
+    return t(problem.key, lang, **words)
