@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 #: How far ahead a follow-up may be scheduled.
@@ -219,3 +220,74 @@ def take_when(tokens: Sequence[str]) -> tuple[str, list[str]]:
             continue
         return candidate, list(tokens[width:])
     return tokens[0], list(tokens[1:])
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleFlags:
+    """What `/followup` was told about time: `--at WHEN` (as typed),
+    `--when-they-write`, `--remind DURATION`."""
+
+    at: str | None = None
+    when_they_write: bool = False
+    remind: timedelta | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.at is not None or self.when_they_write or self.remind is not None
+
+
+_TOKEN = re.compile(r"\"[^\"]*\"|“[^”]*”|'[^']*'|\S+")
+_AT, _WRITE, _REMIND = "--at", "--when-they-write", "--remind"
+
+
+def take_schedule_flags(text: str) -> tuple[ScheduleFlags, str]:
+    """The time flags of a `/followup` line, and the line without them.
+
+    The rest keeps its own spacing and line breaks (only the flags' spans are
+    cut out). A flag given twice, or `--at` with `--when-they-write`, is an error.
+    """
+    tokens = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+    cuts: list[tuple[int, int]] = []
+    at: str | None = None
+    write = False
+    remind: timedelta | None = None
+    i = 0
+    while i < len(tokens):
+        start, end, word = tokens[i]
+        flag = word.lower()
+        if flag == _AT:
+            if at is not None:
+                raise WhenError("when.twice", flag=_AT)
+            words = [w.strip("\"'“”") for _, _, w in tokens[i + 1 : i + 4]]
+            at, rest = take_when(words)
+            used = len(words) - len(rest)
+            end = tokens[i + used][1] if used else end
+            cuts.append((start, end))
+            i += used + 1
+        elif flag == _WRITE:
+            if write:
+                raise WhenError("when.twice", flag=_WRITE)
+            write = True
+            cuts.append((start, end))
+            i += 1
+        elif flag == _REMIND:
+            if remind is not None:
+                raise WhenError("when.twice", flag=_REMIND)
+            if i + 1 >= len(tokens):
+                raise WhenError("when.bad_duration", given="")
+            value = tokens[i + 1][2].strip("\"'“”")
+            remind = parse_duration(value)
+            cuts.append((start, tokens[i + 1][1]))
+            i += 2
+        else:
+            i += 1
+    if at is not None and write:
+        raise WhenError("schedule.error.conflict")
+    rest = text
+    for start, end in reversed(cuts):
+        rest = (
+            rest[:start].rstrip(" ")
+            + (" " if rest[:start].strip() and rest[end:].strip() else "")
+            + rest[end:].lstrip(" ")
+        )
+    return ScheduleFlags(at, write, remind), rest.strip()

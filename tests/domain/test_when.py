@@ -8,7 +8,14 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.domain.local_time import customer_zone, reading_zone, zone_for_phone
-from bot.domain.when import WhenError, parse_duration, parse_when, take_when
+from bot.domain.when import (
+    ScheduleFlags,
+    WhenError,
+    parse_duration,
+    parse_when,
+    take_schedule_flags,
+    take_when,
+)
 
 CAIRO = ZoneInfo("Africa/Cairo")
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -179,3 +186,51 @@ def test_without_the_customer_zone_the_agent_zone_reads_the_time() -> None:
     assert reading_zone(CAIRO, NEW_YORK) == (CAIRO, True)
     assert reading_zone(None, NEW_YORK) == (NEW_YORK, False)
     assert reading_zone(None, None) == (UTC, False)
+
+
+@pytest.mark.parametrize(
+    ("line", "flags", "rest"),
+    [
+        (
+            "sara --at tomorrow 09:00 Your order shipped",
+            ScheduleFlags(at="tomorrow 09:00"),
+            "sara Your order shipped",
+        ),
+        (
+            'sara --at "tomorrow 09:00" Your order\nline two',
+            ScheduleFlags(at="tomorrow 09:00"),
+            "sara Your order\nline two",
+        ),
+        (
+            "sara ahmed --when-they-write Hi there",
+            ScheduleFlags(when_they_write=True),
+            "sara ahmed Hi there",
+        ),
+        ("sara --remind 2d", ScheduleFlags(remind=timedelta(days=2)), "sara"),
+        (
+            "sara --at in 2h --remind 3d Thanks!",
+            ScheduleFlags(at="in 2h", remind=timedelta(days=3)),
+            "sara Thanks!",
+        ),
+        ("omar  hello   there", ScheduleFlags(), "omar  hello   there"),
+    ],
+    ids=["unquoted", "quoted-multiline", "when-they-write", "remind-only", "at-and-remind", "none"],
+)
+def test_time_flags_are_taken_out_of_the_line(line: str, flags: ScheduleFlags, rest: str) -> None:
+    assert take_schedule_flags(line) == (flags, rest)
+
+
+@pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ("sara hello --at", "when.missing"),
+        ("sara --remind soon hello", "when.bad_duration"),
+        ("sara --remind", "when.bad_duration"),
+        ("sara --at 09:00 --when-they-write hi", "schedule.error.conflict"),
+        ("sara --remind 2d --remind 3d hi", "when.twice"),
+    ],
+)
+def test_time_flags_that_cannot_be_used_say_why(line: str, key: str) -> None:
+    with pytest.raises(WhenError) as caught:
+        take_schedule_flags(line)
+    assert caught.value.key == key
