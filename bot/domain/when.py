@@ -283,11 +283,8 @@ def take_schedule_flags(text: str) -> tuple[ScheduleFlags, str]:
             i += 1
     if at is not None and write:
         raise WhenError("schedule.error.conflict")
-    rest = text
+    line = text
     for start, end in reversed(cuts):
-        rest = (
-            rest[:start].rstrip(" ")
-            + (" " if rest[:start].strip() and rest[end:].strip() else "")
-            + rest[end:].lstrip(" ")
-        )
-    return ScheduleFlags(at, write, remind), rest.strip()
+        before, after = line[:start].rstrip(" "), line[end:].lstrip(" ")
+        line = before + (" " if before.strip() and after.strip() else "") + after
+    return ScheduleFlags(at, write, remind), line.strip()
