@@ -36,6 +36,8 @@ GroupLookup = Callable[[str], Awaitable[Collection[str]]]
 F_LANGUAGE = "lang"  # picked on App Home
 F_LOCALE = "locale"  # Slack's, as last seen ("" = Slack did not say)
 F_LOCALE_AT = "locale_at"
+F_ZONE = "tz"  # Slack's time zone name, as last seen ("" = Slack did not say)
+F_ZONE_AT = "tz_at"
 #: A cached locale is asked again after this long (people change theirs).
 LOCALE_TTL = 7 * 24 * 3600
 GROUP_TTL = 300.0
@@ -68,6 +70,7 @@ class People:
         managers: Collection[str] = (),
         locale_lookup: LocaleLookup | None = None,
         group_lookup: GroupLookup | None = None,
+        zone_lookup: LocaleLookup | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.redis = redis
@@ -77,6 +80,7 @@ class People:
         self.managers = tuple(managers)
         self.locale_lookup = locale_lookup
         self.group_lookup = group_lookup
+        self.zone_lookup = zone_lookup
         self._monotonic = monotonic  # the memory's clock (tests move it)
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
         self._users: dict[str, tuple[float, UserFields]] = {}
@@ -179,6 +183,29 @@ class People:
         )
         self._forget(user_id)
         return locale
+
+    # --- time zone ------------------------------------------------------------------
+
+    async def zone(self, user_id: str, *, slack_seconds: float = LOCALE_WAIT) -> str | None:
+        """The user's Slack time zone (`users.info` `tz`, e.g. "Asia/Dubai"), kept a
+        week like the locale; None when Slack does not say (or not in time)."""
+        stored, stored_at = cast(
+            list[str | None], await self.redis.hmget(self.keys.user(user_id), [F_ZONE, F_ZONE_AT])
+        )
+        if stored_at is not None and time.time() - float(stored_at) < LOCALE_TTL:
+            return stored or None
+        if self.zone_lookup is None:
+            return stored or None
+        try:
+            async with asyncio.timeout(slack_seconds):
+                zone = await self.zone_lookup(user_id)
+        except Exception:  # Slack slow or away: what we knew, asked again next time
+            logger.warning("could not read a user's time zone", exc_info=True)
+            return stored or None
+        await self.redis.hset(
+            self.keys.user(user_id), mapping={F_ZONE: zone or "", F_ZONE_AT: str(int(time.time()))}
+        )
+        return zone
 
     # --- who may do what ------------------------------------------------------------
 

@@ -27,6 +27,11 @@ def slack_people(
         user: dict[str, Any] = reply.get("user") or {}
         return str(user.get("locale") or "") or None
 
+    async def zone_of(user_id: str) -> str | None:
+        reply = await client.users_info(user=user_id)
+        user: dict[str, Any] = reply.get("user") or {}
+        return str(user.get("tz") or "") or None
+
     async def members_of(group: str) -> list[str]:
         reply = await client.usergroups_users_list(usergroup=group)
         return [str(u) for u in reply.get("users") or []]
@@ -39,4 +44,5 @@ def slack_people(
         managers=managers,
         locale_lookup=locale_of,
         group_lookup=members_of,
+        zone_lookup=zone_of,
     )

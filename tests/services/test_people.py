@@ -94,3 +94,32 @@ async def test_remembering_saves_the_round_trip(env: StoreEnv, clock: Clock) -> 
 async def test_an_unknown_language_is_refused(env: StoreEnv) -> None:
     with pytest.raises(ValueError, match="unknown language"):
         await make(env).pick_language(USER, "fr")
+
+
+async def test_the_time_zone_is_asked_of_slack_once_and_kept(env: StoreEnv) -> None:
+    asked: list[str] = []
+
+    async def zone_of(user: str) -> str | None:
+        asked.append(user)
+        return {"U1": "Asia/Dubai"}.get(user)
+
+    people = make(env, zone_lookup=zone_of)
+    assert await people.zone("U1") == "Asia/Dubai"
+    assert await people.zone("U1") == "Asia/Dubai"
+    assert await people.zone("U2") is None
+    assert await people.zone("U2") is None
+    assert asked == ["U1", "U2"]
+
+
+async def test_a_time_zone_slack_cannot_give_now_is_none_and_asked_again(env: StoreEnv) -> None:
+    calls = 0
+
+    async def zone_of(user: str) -> str | None:
+        nonlocal calls
+        calls += 1
+        raise TimeoutError
+
+    people = make(env, zone_lookup=zone_of)
+    assert await people.zone("U3") is None
+    assert await people.zone("U3") is None
+    assert calls == 2
