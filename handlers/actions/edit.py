@@ -12,7 +12,7 @@ from bot.slack import ids
 from bot.slack.answers import Answers
 from bot.slack.background import Background
 from bot.slack.blocks.contact_blocks import text_message
-from bot.slack.contact_edit import edit_modal
+from bot.slack.blocks.contact_edit import edit_modal
 from bot.slack.i18n import t
 
 

@@ -9,7 +9,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.services.people import People
 from bot.slack import ids
 from bot.slack.background import Background
-from bot.slack.home import AUTO, HomeTabs
+from bot.slack.blocks.home import AUTO
+from bot.slack.home import HomeTabs
 from bot.slack.i18n import LANGUAGES
 
 

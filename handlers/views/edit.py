@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from bot.services.contact_edit import ContactEditor, EditOutcome, EditResult
 from bot.slack import ids
 from bot.slack.background import Background
-from bot.slack.contact_edit import (
+from bot.slack.blocks.contact_edit import (
     BLOCKS,
     MergeRequest,
     conflict_error,

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.domain.channels import Channel
 from bot.slack import ids
-from bot.slack.contact_edit import BLOCKS
+from bot.slack.blocks.contact_edit import BLOCKS
 from bot.store.search import SearchFilters
 from tests.slack.conftest import AGENT, Surface
 from tests.slack.test_find_contact import buttons
