@@ -1,8 +1,11 @@
 """Telegram through the Bot API.
 
 Out: `POST {TELEGRAM_API_URL}/bot{token}/sendMessage` with JSON `{"chat_id", "text"}`;
-every answer is `{"ok": true, "result": Message}` or `{"ok": false, "error_code",
-"description", "parameters": {"retry_after"}}`:
+a file goes as `multipart/form-data` to `sendPhoto` / `sendVideo` / `sendAudio` /
+`sendDocument` (`chat_id`, `caption`, and the file in the method's field), streamed:
+https://core.telegram.org/bots/api#sending-files. Every answer is
+`{"ok": true, "result": Message}` or `{"ok": false, "error_code", "description",
+"parameters": {"retry_after"}}`:
 https://core.telegram.org/bots/api#making-requests
 
 In: `Update` objects POSTed to the webhook with the secret set by `setWebhook`
@@ -38,9 +41,12 @@ from bot.channels.base import (
     as_text,
     json_object,
 )
-from bot.channels.http import post_or_retry, text_only_refusal
+from bot.channels.http import ApiAnswer, post_or_retry, text_only_refusal
+from bot.channels.media import OutboundFile
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.limits import TextLimit, Unit
+from bot.domain.media import MediaKind, MediaRefusal, check
 from bot.domain.reachability import UnreachableReason
 from bot.logging_setup import redact
 
@@ -69,6 +75,17 @@ _REFUSALS: tuple[tuple[str, str], ...] = (
     ("message text is empty", "The message is empty"),
     ("upgraded to a supergroup", "The customer's group became a supergroup with a new id"),
 )
+
+#: The method and its file field for each kind: https://core.telegram.org/bots/api#sendphoto
+_FILE_METHODS: dict[MediaKind, tuple[str, str]] = {
+    MediaKind.IMAGE: ("sendPhoto", "photo"),
+    MediaKind.VIDEO: ("sendVideo", "video"),
+    MediaKind.AUDIO: ("sendAudio", "audio"),
+    MediaKind.DOCUMENT: ("sendDocument", "document"),
+    MediaKind.STICKER: ("sendSticker", "sticker"),
+}
+#: "Photo caption, 0-1024 characters after entities parsing" (UTF-16, as text).
+CAPTION_LIMIT = TextLimit(1024, Unit.UTF16)
 
 #: The 403 refusals that say the customer cannot be reached by the bot until
 #: they start it again (a `my_chat_member` update back to "member", or a message).
@@ -101,12 +118,15 @@ class TelegramConnector:
         self._http = http
         # The token is part of the path: this URL is never logged.
         token = settings.telegram_bot_token.get_secret_value()
-        self._send_url = f"{settings.telegram_api_url}/bot{token}/sendMessage"
+        self._method_url = f"{settings.telegram_api_url}/bot{token}/"
+        self._send_url = self._method_url + "sendMessage"
         secret = settings.telegram_webhook_secret
         self._secret = secret.get_secret_value().encode() if secret else None
         self._limiter = RateLimiter(rate=rate_per_second, burst=max(1, int(rate_per_second)))
         self._chats = Spacing(rate_per_chat, size=MAX_CHAT_BUCKETS)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # An upload of up to 50 MB: no total, but no stall longer than `timeout`.
+        self._upload_timeout = aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
@@ -123,19 +143,53 @@ class TelegramConnector:
         response = await post_or_retry(
             self._http, self._send_url, vendor="Telegram", timeout=self._timeout, json=payload
         )
-        if isinstance(response, SendResult):
-            return response
-        answer = json_object(response.body)
-        if response.status == 200 and answer.get("ok") is True:
-            result = answer.get("result")
-            if isinstance(result, dict) and isinstance(result.get("message_id"), int):
-                chat = result.get("chat")
-                chat_id = chat.get("id") if isinstance(chat, dict) else None
-                return SendResult.sent(f"{chat_id or message.recipient}:{result['message_id']}")
-            return SendResult.retry("Telegram's answer had no message id")
-        return _refusal(response.status, answer, response.retry_after)
+        return _sent_or_refused(response, message.recipient)
+
+    async def send_photo(self, chat_id: str, file: OutboundFile, caption: str = "") -> SendResult:
+        """`file` as a photo (a document when Telegram takes it only so: past 10 MB)."""
+        return await self.send_file(chat_id, file, caption, kind=MediaKind.IMAGE)
+
+    async def send_document(
+        self, chat_id: str, file: OutboundFile, caption: str = ""
+    ) -> SendResult:
+        return await self.send_file(chat_id, file, caption, kind=MediaKind.DOCUMENT)
+
+    async def send_file(
+        self,
+        chat_id: str,
+        file: OutboundFile,
+        caption: str = "",
+        *,
+        kind: MediaKind | None = None,
+    ) -> SendResult:
+        """Upload `file` to the chat the way its kind goes (checked against Telegram's
+        limits first: nothing is sent for a file Telegram would refuse)."""
+        decision = check(Channel.TELEGRAM, file.content_type, file.size, kind=kind)
+        if isinstance(decision, MediaRefusal):
+            return SendResult.failed(_file_refusal(decision))
+        if CAPTION_LIMIT.measure(caption) > CAPTION_LIMIT.amount:
+            return SendResult.failed("The caption is longer than Telegram's 1,024 characters")
+        method, field_name = _FILE_METHODS[decision.kind]
+        form = aiohttp.FormData()
+        form.add_field("chat_id", chat_id)
+        if caption:
+            form.add_field("caption", caption)
+        form.add_field(
+            field_name, file.chunks(), filename=file.filename, content_type=file.content_type
+        )
+        await self._chats.acquire(chat_id)
+        await self._limiter.acquire()
+        response = await post_or_retry(
+            self._http,
+            self._method_url + method,
+            vendor="Telegram",
+            timeout=self._upload_timeout,
+            data=form,
+        )
+        return _sent_or_refused(response, chat_id)
 
     def verify(self, request: WebhookRequest) -> bool:
+
         given = request.headers.get(SECRET_HEADER)
         if not given or self._secret is None:
             return False
@@ -160,6 +214,30 @@ class TelegramConnector:
 
     def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
         return WebhookReply(status=200)
+
+
+def _sent_or_refused(response: ApiAnswer | SendResult, recipient: str) -> SendResult:
+    """The sent message's id (`<chat id>:<message id>`), or why not."""
+    if isinstance(response, SendResult):
+        return response
+    answer = json_object(response.body)
+    if response.status == 200 and answer.get("ok") is True:
+        result = answer.get("result")
+        if isinstance(result, dict) and isinstance(result.get("message_id"), int):
+            chat = result.get("chat")
+            chat_id = chat.get("id") if isinstance(chat, dict) else None
+            return SendResult.sent(f"{chat_id or recipient}:{result['message_id']}")
+        return SendResult.retry("Telegram's answer had no message id")
+    return _refusal(response.status, answer, response.retry_after)
+
+
+def _file_refusal(refusal: MediaRefusal) -> str:
+    params = refusal.params
+    if refusal.key == "media.refused.too_large":
+        return f"The file is {params['size']}; Telegram takes at most {params['limit']}"
+    if refusal.key == "media.refused.empty":
+        return "The file is empty"
+    return f"Telegram does not take {params.get('mime', 'these')} files"
 
 
 def _refusal(status: int, answer: dict[str, Any], retry_after: float | None) -> SendResult:

@@ -1,21 +1,53 @@
-"""A local stand-in for the Telegram Bot API (`POST /bot{token}/sendMessage`).
+"""A local stand-in for the Telegram Bot API (`POST /bot{token}/sendMessage`,
+and the multipart file uploads `sendPhoto`, `sendVideo`, `sendAudio`,
+`sendDocument`).
 
-Checks a request as Telegram does (token in the path, `chat_id` and `text`)
-and answers with the documented shapes; records every request; can be told to
+Checks a request as Telegram does (token in the path, `chat_id` and `text`, or
+the file in the method's field) and answers with the documented shapes;
+records every request (an upload's file as its name, type, size and SHA-256 in
+`uploads`, read as a stream: the fake never holds it whole); can be told to
 answer the next requests with an error or slowly.
-https://core.telegram.org/bots/api#making-requests
+https://core.telegram.org/bots/api#making-requests,
+https://core.telegram.org/bots/api#sending-files
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
+from multidict import CIMultiDict
 
 from tests.fakes.base import FakeServer, RecordedRequest, json_answer
+
+MB = 1024 * 1024
+#: The file field of each upload method; photos up to 10 MB, any upload up to 50 MB.
+FILE_FIELDS = {
+    "sendPhoto": "photo",
+    "sendVideo": "video",
+    "sendAudio": "audio",
+    "sendDocument": "document",
+    "sendSticker": "sticker",
+}
+PHOTO_MAX = 10 * MB
+UPLOAD_MAX = 50 * MB
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One multipart upload as the fake read it."""
+
+    method: str
+    fields: dict[str, str]
+    file_field: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
 
 
 def telegram_error(code: int, description: str, **parameters: Any) -> dict[str, Any]:
@@ -30,7 +62,9 @@ def telegram_error(code: int, description: str, **parameters: Any) -> dict[str, 
 class FakeTelegram(FakeServer):
     token: str = "123456:telegram-test-token"
     known_chats: set[str] | None = None  # None: every chat exists
+    uploads: list[Upload] = field(default_factory=list)
     _next_id: int = 100
+    _upload_of: dict[int, Upload | str] = field(default_factory=dict)
 
     def fail_next(
         self,
@@ -47,12 +81,54 @@ class FakeTelegram(FakeServer):
             body = telegram_error(status, description or "Internal Server Error", **parameters)
         self.answer_next(status, body, headers, delay)
 
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.content_type != "multipart/form-data":
+            return await super()._handle(request)
+        recorded = RecordedRequest(
+            request.method, request.path, dict(request.query), CIMultiDict(request.headers), b""
+        )
+        self._upload_of[id(recorded)] = await self._read_upload(request)
+        self.requests.append(recorded)
+        try:
+            return await self._answer_recorded(recorded)
+        finally:
+            self._upload_of.pop(id(recorded), None)
+            self.answered += 1
+            if self.on_answered is not None:
+                self.on_answered(self.answered)
+
+    async def _read_upload(self, request: web.Request) -> Upload | str:
+        """The form, its file streamed through a hash; a Bad Request text when malformed."""
+        method = request.path.rsplit("/", 1)[-1]
+        fields: dict[str, str] = {}
+        upload: Upload | None = None
+        reader = await request.multipart()
+        async for part in reader:
+            if not isinstance(part, BodyPartReader) or part.name is None:
+                return "Bad Request: nested multipart"
+            if part.filename is None:
+                fields[part.name] = await part.text()
+                continue
+            digest, size = hashlib.sha256(), 0
+            while chunk := await part.read_chunk(256 * 1024):
+                digest.update(chunk)
+                size += len(chunk)
+            content_type = part.headers.get("Content-Type", "application/octet-stream")
+            upload = Upload(
+                method, fields, part.name, part.filename, content_type, size, digest.hexdigest()
+            )
+        if upload is None:
+            return f"Bad Request: there is no {FILE_FIELDS.get(method, 'file')} in the request"
+        return upload
+
     async def answer(self, request: RecordedRequest) -> web.StreamResponse:
         # An empty body is an empty set of parameters, as with a GET.
-        payload = request.json if request.body else {}
         token, _, method = request.path.removeprefix("/bot").partition("/")
         if not request.path.startswith("/bot") or token != self.token:
             return json_answer(401, telegram_error(401, "Unauthorized"))
+        if method in FILE_FIELDS:
+            return self._answer_upload(method, self._upload_of.get(id(request)))
+        payload = request.json if request.body else {}
         if method != "sendMessage":
             return json_answer(404, telegram_error(404, "Not Found: method not found"))
         if not isinstance(payload, dict):
@@ -72,4 +148,49 @@ class FakeTelegram(FakeServer):
             "date": int(time.time()),
             "text": payload["text"],
         }
+        return json_answer(200, {"ok": True, "result": message})
+
+    def _answer_upload(self, method: str, upload: Upload | str | None) -> web.Response:
+        """https://core.telegram.org/bots/api#sendphoto and #senddocument."""
+        if not isinstance(upload, Upload):
+            return json_answer(400, telegram_error(400, upload or "Bad Request: not multipart"))
+        chat_id = upload.fields.get("chat_id")
+        if not chat_id:
+            return json_answer(400, telegram_error(400, "Bad Request: chat_id is empty"))
+        if upload.file_field != FILE_FIELDS[method]:
+            wanted = FILE_FIELDS[method]
+            return json_answer(400, telegram_error(400, f"Bad Request: there is no {wanted}"))
+        if self.known_chats is not None and chat_id not in self.known_chats:
+            return json_answer(400, telegram_error(400, "Bad Request: chat not found"))
+        if upload.size > UPLOAD_MAX:
+            return json_answer(413, telegram_error(413, "Request Entity Too Large"))
+        if method == "sendPhoto" and upload.size > PHOTO_MAX:
+            return json_answer(400, telegram_error(400, "Bad Request: PHOTO_INVALID_DIMENSIONS"))
+        self.uploads.append(upload)
+        self._next_id += 1
+        file = {
+            "file_id": f"AgAC{self._next_id}",
+            "file_unique_id": f"AQAD{self._next_id}",
+            "file_size": upload.size,
+        }
+        media: dict[str, Any]
+        if method == "sendPhoto":
+            media = {"photo": [{**file, "width": 1280, "height": 960}]}
+        else:
+            media = {
+                upload.file_field: {
+                    **file,
+                    "file_name": upload.filename,
+                    "mime_type": upload.content_type,
+                }
+            }
+        message = {
+            "message_id": self._next_id,
+            "from": {"id": 123456, "is_bot": True, "first_name": "Support", "username": "sbot"},
+            "chat": {"id": int(chat_id), "first_name": "Customer", "type": "private"},
+            "date": int(time.time()),
+            **media,
+        }
+        if upload.fields.get("caption"):
+            message["caption"] = upload.fields["caption"]
         return json_answer(200, {"ok": True, "result": message})
