@@ -156,6 +156,9 @@ class Contact:
     #: Contacts merged into this one: their ids redirect here, their messages
     #: stay in their own partitions (`OutboxStore.recent_messages` reads both).
     merged_from: tuple[str, ...] = ()
+    #: The customer's time zone as an agent set it (IANA name); None: from their
+    #: phone's region where it keeps one clock (`bot.domain.local_time`).
+    time_zone: str | None = None
 
     @property
     def index_terms(self) -> tuple[tuple[str, str], ...]:

@@ -10,26 +10,32 @@ id, so an item done twice (a replica died after committing) is sent once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
+from bot.domain.local_time import customer_zone, reading_zone, zone_named
+from bot.domain.models import Contact
 from bot.domain.schedule import ItemKind, ScheduledItem, cancelled_by_reply
-from bot.domain.when import LONGEST_AHEAD
+from bot.domain.when import LONGEST_AHEAD, ScheduleFlags, WhenError, parse_when
 from bot.domain.windows import Form, Reason, SendMode
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupResult, FollowupService
 from bot.store.contacts import ContactStore
+from bot.store.keys import ContactId
 from bot.store.schedule import ChangeOutcome, ReplyEffect, ScheduleStore
 
 logger = logging.getLogger(__name__)
 
 #: Catalogue keys of the refusals below.
 TOO_SOON = "schedule.error.past"
+EMPTY_MESSAGE = "schedule.error.empty"
+NO_CHANNEL = "schedule.error.no_channel"
 TOO_FAR = "schedule.error.too_far"
 MAY_SEND_NOW = "schedule.error.may_send_now"
 
@@ -102,6 +108,36 @@ def decode_request(item: ScheduledItem) -> FollowupRequest:
         template_param_names=tuple(data.get("template_param_names") or ()),
         tag=data.get("tag"),
     )
+
+
+class LineOutcome(StrEnum):
+    SCHEDULED = "scheduled"  # --at: waits for its time
+    WAITING = "waiting"  # --when-they-write: waits for the customer
+    REMINDER = "reminder"  # --remind alone: a reminder, no message
+    REFUSED = "refused"  # nothing scheduled: `reason` says why
+    DUPLICATE = "duplicate"  # the same command again: scheduled before
+
+
+@dataclass(frozen=True, slots=True)
+class LineSchedule:
+    """What `/followup <contact> --at/--when-they-write/--remind …` scheduled."""
+
+    outcome: LineOutcome
+    contact: Contact
+    channel: Channel | None = None
+    due_at: datetime | None = None
+    #: The customer's zone, where known (their time is shown beside the agent's).
+    customer_zone: tzinfo | None = None
+    reason: Reason | None = None
+    reminder_at: datetime | None = None
+    item: ScheduledItem | None = None
+
+
+def item_id_for(contact_id: str, key: str) -> str:
+    """A stable item id for a request key (a Slack trigger id): a retried
+    command schedules once."""
+    digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+    return f"{ContactId.parse(contact_id).partition}:{digest}"
 
 
 class Scheduling:
@@ -271,6 +307,103 @@ class Scheduling:
 
     async def waiting_for_contact(self, contact_id: str) -> list[ScheduledItem]:
         return await self.store.for_contact(contact_id)
+
+    def zone_of(self, contact: Contact) -> tzinfo | None:
+        """The customer's clock, where known."""
+        return customer_zone(set_zone=contact.time_zone, phone=contact.phone)
+
+    async def schedule_line(
+        self,
+        contact: Contact,
+        agent: str,
+        text: str,
+        flags: ScheduleFlags,
+        key: str,
+        *,
+        agent_zone: str | None = None,
+    ) -> LineSchedule:
+        """`/followup` with time flags: the message at a time or when the customer
+        writes, and/or a reminder. A WHEN without an offset is read in the
+        customer's zone where known, else the agent's."""
+        theirs = self.zone_of(contact)
+        zone, _ = reading_zone(theirs, zone_named(agent_zone))
+        now = self.clock()
+        due_at: datetime | None = None
+        try:
+            if flags.at is not None:
+                due_at = parse_when(flags.at, now=now, zone=zone)
+        except WhenError as error:
+            return LineSchedule(
+                LineOutcome.REFUSED, contact, reason=Reason(error.key, dict(error.params))
+            )
+        reminder_at = (due_at or now) + flags.remind if flags.remind is not None else None
+        if not text.strip():
+            if flags.remind is None or flags.at is not None or flags.when_they_write:
+                return LineSchedule(LineOutcome.REFUSED, contact, reason=Reason(EMPTY_MESSAGE))
+            done = await self.remind(
+                contact.id, agent, flags.remind, item_id=item_id_for(contact.id, key + ":r")
+            )
+            outcome = LineOutcome.DUPLICATE if done.duplicate else LineOutcome.REMINDER
+            if done.item is None:
+                return LineSchedule(LineOutcome.REFUSED, contact, reason=done.reason)
+            return LineSchedule(
+                outcome, contact, customer_zone=theirs, reminder_at=reminder_at, item=done.item
+            )
+        channel, refusal = await self._line_channel(contact, due_at)
+        if channel is None:
+            return LineSchedule(LineOutcome.REFUSED, contact, reason=refusal)
+        request = FollowupRequest(
+            contact_id=contact.id,
+            channel=channel,
+            sender=agent,
+            idempotency_key=key,
+            form=Form.TEXT,
+            text=text.strip(),
+        )
+        item_id = item_id_for(contact.id, key)
+        if due_at is not None:
+            done = await self.send_at(request, due_at, item_id=item_id)
+            outcome = LineOutcome.SCHEDULED
+        else:
+            done = await self.when_they_write(request, item_id=item_id)
+            outcome = LineOutcome.WAITING
+        if done.item is None:
+            return LineSchedule(LineOutcome.REFUSED, contact, channel, due_at, theirs, done.reason)
+        if reminder_at is not None and flags.remind is not None:
+            after = reminder_at - self.clock()
+            await self.remind(contact.id, agent, after, item_id=item_id_for(contact.id, key + ":r"))
+        return LineSchedule(
+            LineOutcome.DUPLICATE if done.duplicate else outcome,
+            contact,
+            channel,
+            due_at,
+            theirs,
+            reminder_at=reminder_at,
+            item=done.item,
+        )
+
+    async def _line_channel(
+        self, contact: Contact, due_at: datetime | None
+    ) -> tuple[Channel | None, Reason | None]:
+        """Where a scheduled line goes: the customer's most recent reachable channel
+        that will take free text then (for --when-they-write: the most recent
+        reachable one, which their message opens)."""
+        wrote = contact.conversation.last_inbound_at
+        channels = sorted(
+            (c for c in contact.channels if contact.reachable(c)),
+            key=lambda c: (c not in wrote, -(wrote[c].timestamp() if c in wrote else 0.0)),
+        )
+        if not channels:
+            return None, Reason(NO_CHANNEL)
+        if due_at is None:
+            return channels[0], None
+        first_refusal: Reason | None = None
+        for channel in channels:
+            decision = await self.followups.decision_for(contact, channel, at=due_at)
+            if decision.check(Form.TEXT) is not SendMode.REFUSED:
+                return channel, None
+            first_refusal = first_refusal or decision.check_reason(Form.TEXT)
+        return None, first_refusal
 
     async def fire(self, item: ScheduledItem) -> bool:
         """The due runner's handler: do `item` now. True when it is finished."""

@@ -88,3 +88,17 @@ OPEN_THREAD_LINK: Final = "open_thread_link"
 # taking the conversation over (value: JSON, see bot.slack.blocks.answers.LineSend).
 FOLLOWUP_LINE_SEND: Final = "followup_line_send"
 COMPOSE_PREVIEW: Final = "compose_preview"  # the template preview, refreshed
+
+# --- follow-ups in time (value: the scheduled item's id) ---------------------------
+SCHEDULE_SEND_NOW: Final = "schedule_send_now"
+SCHEDULE_EDIT: Final = "schedule_edit"
+SCHEDULE_CANCEL: Final = "schedule_cancel"
+SCHEDULE_EDIT_VIEW: Final = "schedule_edit_view"
+SCHEDULE_EDIT_AT: Final = "schedule_edit_at"
+# The reminder's direct message (value: the contact id; a snooze adds "|<duration>").
+REMIND_FOLLOW_UP: Final = "remind_follow_up"
+REMIND_CLOSE: Final = "remind_close"
+REMIND_SNOOZE_HOUR: Final = "remind_snooze_1h"
+REMIND_SNOOZE_DAY: Final = "remind_snooze_1d"
+REMIND_SNOOZE_DAYS: Final = "remind_snooze_2d"
+REMIND_SNOOZES: Final = (REMIND_SNOOZE_HOUR, REMIND_SNOOZE_DAY, REMIND_SNOOZE_DAYS)
