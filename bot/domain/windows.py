@@ -41,6 +41,7 @@ __all__ = [
     "count_at_send",
     "decide",
     "free_text_closes_at",
+    "has_templates",
     "quota_at_send",
     "quota_returned_at_send",
     "timeless_decision",
@@ -212,6 +213,12 @@ WINDOW_RULES: Mapping[Channel, WindowRule] = MappingProxyType(
         Channel.WECHAT: WindowRule(window=2 * _DAY, message_limit=True),
     }
 )
+
+
+def has_templates(channel: Channel) -> bool:
+    """Whether `channel` sends approved templates (the table's `templates` column)."""
+    return WINDOW_RULES[channel].templates
+
 
 #: Reason when a window-only channel (nothing after the window) has closed.
 _CLOSED_REASON: Mapping[Channel, str] = MappingProxyType(

@@ -24,7 +24,14 @@ from bot.domain.channels import Channel
 from bot.domain.limits import TextLimit, Unit, text_limit
 from bot.domain.models import Contact, ConversationStatus
 from bot.domain.reachability import LineQuota, Unreachable
-from bot.domain.windows import VIBER_QUOTA_EXHAUSTED, Decision, Form, Reason, SendMode
+from bot.domain.windows import (
+    VIBER_QUOTA_EXHAUSTED,
+    Decision,
+    Form,
+    Reason,
+    SendMode,
+    has_templates,
+)
 from bot.services.followup import (
     LINE_MONTH_SPENT,
     FollowupOutcome,
@@ -227,11 +234,11 @@ def _option(
 def _options(
     contact: Contact, decisions: Sequence[Decision], templates: Sequence[WhatsAppTemplate]
 ) -> tuple[ChannelOption, ...]:
-    """Every channel's option (templates go with WhatsApp only)."""
+    """Every channel's option (templates go with the channels whose rule has them)."""
     return tuple(
         _option(
             d,
-            templates if d.channel is Channel.WHATSAPP else (),
+            templates if has_templates(d.channel) else (),
             contact.unreachable(d.channel),
         )
         for d in decisions
@@ -291,13 +298,17 @@ def offered_templates(
 ) -> tuple[WhatsAppTemplate, ...]:
     """Approved templates the composer can offer `contact` (see MAX_TEMPLATE_FIELD /
     _PARAMS): no marketing template to a customer who stopped marketing messages."""
-    stopped = contact.unreachable(Channel.WHATSAPP)
+    stops = [
+        stop
+        for channel in Channel
+        if has_templates(channel) and (stop := contact.unreachable(channel)) is not None
+    ]
     return tuple(
         t
         for t in templates
         if len(t.field) <= MAX_TEMPLATE_FIELD
         and t.parameter_count <= MAX_TEMPLATE_PARAMS
-        and (stopped is None or not stopped.blocks(template_category=t.category))
+        and not any(stop.blocks(template_category=t.category) for stop in stops)
     )
 
 
@@ -492,7 +503,7 @@ class ComposeService:
         self.line_quota = line_quota
 
     async def _templates_for(self, contact: Contact) -> list[WhatsAppTemplate]:
-        if Channel.WHATSAPP not in contact.identities:
+        if not any(has_templates(channel) for channel in contact.identities):
             return []
         return await self.templates.all()
 

@@ -22,6 +22,7 @@ from bot.domain.windows import (
     after_free_text,
     decide,
     free_text_closes_at,
+    has_templates,
     timeless_decision,
 )
 
@@ -73,6 +74,12 @@ def never(
 def test_every_channel_has_exactly_one_rule() -> None:
     assert set(WINDOW_RULES) == set(Channel)
     assert {c for c, r in WINDOW_RULES.items() if r.window is None} == set(WINDOWLESS)
+
+
+@pytest.mark.parametrize("channel", list(Channel), ids=str)
+def test_only_whatsapp_has_approved_templates(channel: Channel) -> None:
+    """The composer offers templates where the table says so, and only there."""
+    assert has_templates(channel) is (channel is Channel.WHATSAPP)
 
 
 # --- windowless channels --------------------------------------------------------
