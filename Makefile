@@ -1,10 +1,10 @@
-# followup: make run | worker | test | lint | bench-search | bench-relay | bench-ack | bench-inbound | bench-recovery | bench-schedule | clean
+# followup: make run | worker | test | lint | bench-search | bench-relay | bench-ack | bench-inbound | bench-recovery | bench-schedule | bench-media | clean
 PYTHON ?= python3
 VENV = .venv
 BIN = $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: install run worker test lint bench-search bench-relay bench-ack bench-inbound bench-recovery bench-schedule clean
+.PHONY: install run worker test lint bench-search bench-relay bench-ack bench-inbound bench-recovery bench-schedule bench-media clean
 
 install: $(VENV)/.installed
 
@@ -45,6 +45,10 @@ bench-recovery: $(VENV)/.installed
 
 bench-schedule: $(VENV)/.installed
 	$(BIN)/python bench/schedule.py
+
+bench-media: $(VENV)/.installed
+	$(BIN)/python bench/media.py
+	$(BIN)/python bench/media.py --size-mb 20 --files 20
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
