@@ -23,6 +23,7 @@ from redis.exceptions import (
     ClusterDownError,
     ConnectionError,
     ReadOnlyError,
+    RedisError,
     TimeoutError,
     TryAgainError,
 )
@@ -52,6 +53,7 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     ClusterDownError,
     TryAgainError,
     ReadOnlyError,
+    RedisError,
 )
 
 REDIS_UP = Gauge(
@@ -71,6 +73,10 @@ LOOP_RESTARTS = Counter(
     ["loop"],
     registry=REGISTRY,
 )
+
+
+#: What a Redis call may raise when it fails (an answer refused, or no answer at all).
+REDIS_FAILURES_RAISED: tuple[type[BaseException], ...] = (RedisError, OSError)
 
 
 def is_outage(error: BaseException) -> bool:

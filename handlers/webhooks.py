@@ -12,8 +12,8 @@ import contextlib
 import logging
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
+from bot.availability import REDIS_FAILURES_RAISED
 from bot.channels.base import (
     MalformedWebhook,
     ReplayGuarded,
@@ -99,7 +99,7 @@ async def webhook(request: web.Request) -> web.Response:
         await request.app[WEBHOOK_INTAKE_KEY].put(events)
     except BaseException:
         if guard is not None:  # not stored: WeChat's retry may bring the same nonce
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*REDIS_FAILURES_RAISED):
                 await guard.release(hook)
         raise
     return _reply(connector.reply(events))
