@@ -14,6 +14,7 @@ from bot.slack import ids
 from bot.slack.answers import Answers
 from bot.slack.close_flow import CloseFlow
 from bot.slack.intake import SlackIntake, durable
+from handlers.payloads import BlockActions, parse
 
 #: The intake kind (bot.slack.intake) of App Home's *Close*.
 KIND = "action.close"
@@ -24,10 +25,9 @@ def register(
 ) -> None:
     async def close(body: dict[str, Any], lang: str) -> None:
         # Answered where the click has a response_url; App Home's refresh shows the rest.
-        reply = answers.to(body) if isinstance(body.get("response_url"), str) else None
-        await close_flow.close(
-            str(body["actions"][0]["value"]), str(body["user"]["id"]), lang, reply
-        )
+        click = parse(BlockActions, body)
+        reply = answers.to(body) if click.response_url else None
+        await close_flow.close(click.action.value, click.agent, lang, reply)
 
     intake.on(KIND, close)
     app.action(ids.CONTACT_CLOSE)(durable(intake, KIND))

@@ -27,38 +27,33 @@ from bot.slack.blocks.answers import LineSend, text_answer, unpack_template_choi
 from bot.slack.blocks.compose_modal import PARAM_ACTION, template_options
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.compose_form import read_compose
-from bot.slack.gate import reads_payload
+from bot.slack.gate import MalformedSlackRequest, reads_payload
 from bot.slack.i18n import t
-from bot.slack.intake import RERUN, SlackIntake, durable
+from bot.slack.intake import SlackIntake, durable
+from handlers.payloads import BlockActions, BlockSuggestion, parse
 
 #: Intake kinds (bot.slack.intake) of the buttons that send.
 KIND_CHOOSE_SEND = "action.followup.choose_send"
 KIND_LINE_SEND = "action.followup.line_send"
 
 
-def _action(body: dict[str, Any]) -> dict[str, Any]:
-    action: dict[str, Any] = body["actions"][0]
-    return action
-
-
 @reads_payload
-def _chosen(body: dict[str, Any]) -> tuple[str, str]:
+def _chosen(click: BlockActions) -> tuple[str, str]:
     """A "this one" button's contact and message (`choices_message`)."""
-    chosen = json.loads(str(_action(body)["value"]))
+    chosen = json.loads(click.action.value)
     return str(chosen["c"]), str(chosen.get("m") or "")
 
 
-def choice_key(body: dict[str, Any], contact_id: str) -> str:
+def choice_key(click: BlockActions, contact_id: str) -> str:
     """The idempotency key of a one-line follow-up sent by choosing its contact.
 
     The list's message and the contact: a double tap sends once, while the
     same line typed again later (a new list) is a new follow-up.
     """
-    container = body.get("container") or {}
-    message_ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
+    message_ts = click.container.message_ts or click.message.ts
     if message_ts:
         return f"choose:{message_ts}:{contact_id}"
-    return str(body["trigger_id"])
+    return click.trigger_id
 
 
 def register(
@@ -76,15 +71,15 @@ def register(
     async def open_for(
         body: dict[str, Any], contact_id: str, lang: str, draft: Draft | None = None
     ) -> None:
-        agent = str(body["user"]["id"])
+        click = parse(BlockActions, body)
         opened = await flow.open(
             contact_id=contact_id,
-            agent=agent,
+            agent=click.agent,
             lang=lang,
-            trigger_id=str(body["trigger_id"]),
+            trigger_id=click.trigger_id,
             origin=origin_of(body),
             draft=draft,
-            from_view=body.get("view"),
+            from_view=click.view,
         )
         if not opened:
             await responder(body, replace=False)(*text_answer(t("compose.gone", lang)))
@@ -93,13 +88,13 @@ def register(
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         await ack()
-        contact_id = str(_action(body)["value"])
+        contact_id = parse(BlockActions, body).action.value
         lang = str(context["lang"])
         background.run(open_for(body, contact_id, lang), on_error=answers.apology(body, lang))
 
     async def choose(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
-        contact_id, message = _chosen(body)
+        contact_id, message = _chosen(parse(BlockActions, body))
         if not message.strip():
             await ack()
             background.run(open_for(body, contact_id, lang), on_error=answers.apology(body, lang))
@@ -108,19 +103,19 @@ def register(
         await ack()
 
     async def choose_send(body: dict[str, Any], lang: str) -> None:
-        contact_id, message = _chosen(body)
-        agent = str(body["user"]["id"])
+        click = parse(BlockActions, body)
+        contact_id, message = _chosen(click)
         deliver = responder(body, replace=True)
         contact = await finder.get(contact_id)
         if contact is None:
             await deliver(*text_answer(t("compose.gone", lang)))
             return
-        key = choice_key(body, contact_id)
-        await flow.send_line(contact, agent, message, key, lang, deliver, rerun=RERUN in body)
+        key = choice_key(click, contact_id)
+        await flow.send_line(contact, click.agent, message, key, lang, deliver, rerun=click.rerun)
 
     async def use_template(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        contact_id, channel = unpack_template_choice(str(_action(body)["value"]))
+        contact_id, channel = unpack_template_choice(parse(BlockActions, body).action.value)
         draft = Draft(channel=channel, form=Form.TEMPLATE)
         lang = str(context["lang"])
         background.run(
@@ -128,8 +123,8 @@ def register(
         )
 
     async def line_send(body: dict[str, Any], lang: str) -> None:
-        line = LineSend.unpack(str(_action(body)["value"]))
-        agent = str(body["user"]["id"])
+        click = parse(BlockActions, body)
+        line = LineSend.unpack(click.action.value)
         deliver = responder(body, replace=True)
         contact = await finder.get(line.contact_id)
         if contact is None:
@@ -137,29 +132,32 @@ def register(
             return
         await flow.send_line(
             contact,
-            agent,
+            click.agent,
             line.text,
             line.key,
             lang,
             deliver,
             channel=line.channel,
             takeover=line.takeover,
-            rerun=RERUN in body,
+            rerun=click.rerun,
         )
 
     async def redraw(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        agent = str(body["user"]["id"])
-        background.run(flow.redraw(body["view"], agent, str(context["lang"]), _action(body)))
+        click = parse(BlockActions, body)
+        if click.view is None:
+            raise MalformedSlackRequest("a compose select outside its modal")
+        lang = str(context["lang"])
+        background.run(flow.redraw(click.view, click.agent, lang, click.action.as_dict()))
 
     async def template_choices(
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
     ) -> None:
         """More approved templates than a static select holds: filtered as the agent types."""
-        view = body.get("view") or {}
-        compose, draft = read_compose(view)
-        plan = await flow.service.plan(compose.contact_id, str(body["user"]["id"]), draft)
-        options = template_options(plan, str(body.get("value") or "")) if plan else []
+        asked = parse(BlockSuggestion, body)
+        compose, draft = read_compose(asked.view or {})
+        plan = await flow.service.plan(compose.contact_id, asked.agent, draft)
+        options = template_options(plan, asked.value) if plan else []
         await ack(options=[o.to_dict() for o in options])
 
     app.action(ids.CONTACT_FOLLOWUP)(contact_followup)

@@ -14,6 +14,7 @@ from bot.slack.background import Background
 from bot.slack.blocks.contact_blocks import text_message
 from bot.slack.blocks.contact_edit import edit_modal
 from bot.slack.i18n import t
+from handlers.payloads import BlockActions, parse
 
 
 def register(
@@ -27,13 +28,13 @@ def register(
     async def edit(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         lang = str(context["lang"])
-        contact_id = str(body["actions"][0]["value"])
-        trigger = str(body["trigger_id"])
+        click = parse(BlockActions, body)
+        contact_id, trigger = click.action.value, click.trigger_id
 
         async def open_modal() -> None:
             contact = await finder.get(contact_id)
             if contact is None:
-                if isinstance(body.get("response_url"), str):
+                if click.response_url:
                     await answers.to(body)(*text_message(t("edit.gone", lang)))
                 return
             await client.views_open(trigger_id=trigger, view=edit_modal(contact, lang))

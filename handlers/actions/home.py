@@ -12,6 +12,7 @@ from bot.slack.background import Background
 from bot.slack.blocks.home import AUTO
 from bot.slack.home import HomeTabs
 from bot.slack.i18n import LANGUAGES
+from handlers.payloads import BlockActions, parse
 
 
 def register(app: AsyncApp, *, people: People, home: HomeTabs, background: Background) -> None:
@@ -22,13 +23,14 @@ def register(app: AsyncApp, *, people: People, home: HomeTabs, background: Backg
 
     async def language(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        selected = body["actions"][0].get("selected_option") or {}
-        choice = str(selected.get("value") or AUTO)
-        background.run(pick_language(str(body["user"]["id"]), choice))
+        click = parse(BlockActions, body)
+        selected = click.action.selected_option
+        choice = (selected.value if selected else "") or AUTO
+        background.run(pick_language(click.agent, choice))
 
     async def refresh(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        background.run(home.publish(str(body["user"]["id"])))
+        background.run(home.publish(parse(BlockActions, body).agent))
 
     async def thread_link(ack: AsyncAck) -> None:
         await ack()  # Slack opened the link itself

@@ -14,21 +14,17 @@ from bot.slack.answers import Answers
 from bot.slack.background import Background
 from bot.slack.blocks.contact_blocks import text_message
 from bot.slack.blocks.reopen_blocks import left_with
+from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
 from bot.slack.intake import SlackIntake, durable
 from bot.slack.reopen_flow import ReopenFlow
+from handlers.payloads import BlockActions, parse
 
 
-def _value(body: dict[str, Any]) -> str:
-    return str(body["actions"][0].get("value") or "")
-
-
-def _agent(body: dict[str, Any]) -> str:
-    return str(body["user"]["id"])
-
-
-def _from_home(body: dict[str, Any]) -> bool:
-    return (body.get("view") or {}).get("type") == "home"
+@reads_payload
+def _chosen(click: BlockActions) -> str:
+    """A "this one" button's contact (`choices_message`)."""
+    return str(json.loads(click.action.value)["c"])
 
 
 #: Intake kinds (bot.slack.intake) of the buttons that reopen.
@@ -47,24 +43,28 @@ def register(
     background: Background,
 ) -> None:
     async def reopen(body: dict[str, Any], lang: str) -> None:
+        click = parse(BlockActions, body)
         await reopen_flow.reopen(
-            _value(body), _agent(body), lang, answers.to(body), quiet_success=_from_home(body)
+            click.action.value, click.agent, lang, answers.to(body), quiet_success=click.from_home
         )
 
     async def choose(body: dict[str, Any], lang: str) -> None:
-        contact_id = str(json.loads(_value(body))["c"])
-        await reopen_flow.reopen(contact_id, _agent(body), lang, answers.to(body, replace=True))
+        click = parse(BlockActions, body)
+        contact_id = _chosen(click)
+        await reopen_flow.reopen(contact_id, click.agent, lang, answers.to(body, replace=True))
 
     async def take_over(body: dict[str, Any], lang: str) -> None:
-        reply = answers.to(body, replace=True)
-        await reopen_flow.reopen(_value(body), _agent(body), lang, reply, confirm_takeover=True)
+        click, reply = parse(BlockActions, body), answers.to(body, replace=True)
+        await reopen_flow.reopen(
+            click.action.value, click.agent, lang, reply, confirm_takeover=True
+        )
 
     async def cancel(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         lang, reply = str(context["lang"]), answers.to(body, replace=True)
 
         async def answer() -> None:
-            contact = await finder.get(_value(body))
+            contact = await finder.get(parse(BlockActions, body).action.value)
             if contact is None:
                 text, blocks = text_message(t("reopen.gone", lang))
             else:

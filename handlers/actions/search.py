@@ -15,11 +15,7 @@ from bot.slack.blocks.contact_blocks import found_message, text_message, unpack_
 from bot.slack.i18n import t
 from bot.slack.links import ThreadLinks
 from bot.slack.render import escape
-
-
-def _action(body: dict[str, Any]) -> dict[str, Any]:
-    action: dict[str, Any] = body["actions"][0]
-    return action
+from handlers.payloads import BlockActions, parse
 
 
 def register(
@@ -34,10 +30,11 @@ def register(
     async def more(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         lang = str(context["lang"])
-        args, offset = unpack_page(str(_action(body)["value"]))
+        click = parse(BlockActions, body)
+        args, offset = unpack_page(click.action.value)
         # The click's own response_url: the page replaces the one clicked.
         reply = answers.to(body, replace=True)
-        agent = str(body["user"]["id"])
+        agent = click.agent
 
         async def show() -> None:
             found = await finder.find(args, agent, offset)
@@ -48,7 +45,8 @@ def register(
     async def open_thread(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         lang = str(context["lang"])
-        contact_id = str(_action(body)["value"])
+        click = parse(BlockActions, body)
+        contact_id = click.action.value
 
         async def answer() -> None:
             contact = await finder.get(contact_id)
@@ -60,7 +58,7 @@ def register(
                 text, blocks = text_message(
                     t("thread.link", lang, link=link, name=escape(contact.display_name))
                 )
-            if isinstance(body.get("response_url"), str):
+            if click.response_url:
                 await answers.to(body)(text, blocks)
 
         background.run(answer())

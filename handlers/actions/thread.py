@@ -26,13 +26,10 @@ from bot.slack.home import HomeTabs
 from bot.slack.i18n import t
 from bot.slack.intake import SlackIntake, durable
 from bot.slack.render import escape
+from handlers.payloads import BlockActions, parse
 
 #: The intake kind (bot.slack.intake) of the root's *Reopen*.
 KIND_REOPEN = "action.thread.reopen"
-
-
-def _value(body: dict[str, Any]) -> str:
-    return str(body["actions"][0]["value"])
 
 
 def register(
@@ -53,16 +50,16 @@ def register(
 
     async def followup(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        lang = str(context["lang"])
+        lang, click = str(context["lang"]), parse(BlockActions, body)
 
         async def open_composer() -> None:
             opened = await flow.open(
-                contact_id=_value(body),
-                agent=str(body["user"]["id"]),
+                contact_id=click.action.value,
+                agent=click.agent,
                 lang=lang,
-                trigger_id=str(body["trigger_id"]),
+                trigger_id=click.trigger_id,
                 origin=origin_of(body),
-                from_view=body.get("view"),
+                from_view=click.view,
             )
             if not opened:
                 await answer(body, t("compose.gone", lang))
@@ -70,8 +67,8 @@ def register(
         background.run(open_composer(), on_error=answers.apology(body, lang))
 
     async def reopen(body: dict[str, Any], lang: str) -> None:
-        agent = str(body["user"]["id"])
-        contact_id = _value(body)
+        click = parse(BlockActions, body)
+        agent, contact_id = click.agent, click.action.value
         contact = await finder.get(contact_id)
         if contact is None:
             await answer(body, t("compose.gone", lang))
@@ -98,15 +95,15 @@ def register(
 
     async def close(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        lang = str(context["lang"])
+        lang, click = str(context["lang"]), parse(BlockActions, body)
 
         async def open_close_modal() -> None:
-            contact = await finder.get(_value(body))
+            contact = await finder.get(click.action.value)
             if contact is None:
                 await answer(body, t("compose.gone", lang))
                 return
             view = close_modal(contact, origin_of(body), settings.close_unassigns, lang)
-            await client.views_open(trigger_id=str(body["trigger_id"]), view=view)
+            await client.views_open(trigger_id=click.trigger_id, view=view)
 
         background.run(open_close_modal(), on_error=answers.apology(body, lang))
 

@@ -21,6 +21,7 @@ from bot.slack.background import Background
 from bot.slack.blocks.contact_blocks import found_message
 from bot.slack.blocks.search_modal import search_modal
 from bot.slack.i18n import t
+from handlers.payloads import SlashCommand, parse
 
 
 def register(
@@ -34,12 +35,13 @@ def register(
 ) -> None:
     async def find_contact(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
-        agent = str(body["user_id"])
-        args = parse_find_args(str(body.get("text") or ""))
+        command = parse(SlashCommand, body)
+        agent = command.agent
+        args = parse_find_args(command.text)
         if not args.query and not args.unknown_flags:
             await ack()
-            modal = search_modal(args, str(body.get("channel_id") or ""), lang)
-            background.run(client.views_open(trigger_id=body["trigger_id"], view=modal))
+            modal = search_modal(args, command.channel_id, lang)
+            background.run(client.views_open(trigger_id=command.trigger_id, view=modal))
             return
         problem = finder.problem(args)
         if problem is not None:

@@ -23,9 +23,10 @@ from bot.slack.blocks.answers import carries_in_choice, text_answer
 from bot.slack.blocks.contact_blocks import choices_message, views_of
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.i18n import t
-from bot.slack.intake import RERUN, SlackIntake
+from bot.slack.intake import SlackIntake
 from bot.slack.origin import Origin
 from bot.slack.render import escape
+from handlers.payloads import SlashCommand, parse
 
 #: The intake kind of a `/followup` with text (bot.slack.intake).
 KIND = "command.followup"
@@ -43,18 +44,16 @@ def register(
 ) -> None:
     async def followup(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
-        text = str(body.get("text") or "")
-        if not text.strip():
+        if not parse(SlashCommand, body).text.strip():
             await ack(response_type="ephemeral", text=t("compose.usage", lang))
             return
         await intake.submit(KIND, body, lang)  # stored before the ack
         await ack()
 
     async def work(body: dict[str, Any], lang: str) -> None:
-        text = str(body.get("text") or "")
-        agent = str(body["user_id"])
-        trigger = str(body["trigger_id"])
-        origin = Origin(str(body.get("channel_id") or ""))
+        command = parse(SlashCommand, body)
+        text, agent, trigger = command.text, command.agent, command.trigger_id
+        origin = Origin(command.channel_id)
         deliver = answers.to(body)
 
         lookup, message = await directory.split(text)
@@ -80,7 +79,7 @@ def register(
             await deliver(answer, blocks)
         elif lookup.contact is None:
             await deliver(*text_answer(t("lookup.not_found", lang, query=escape(query))))
-        elif not message and RERUN in body:
+        elif not message and command.rerun:
             # Worked again after a crash: the trigger (3 s) to open the modal is gone.
             name = escape(lookup.contact.display_name)
             await deliver(*text_answer(t("compose.late", lang, name=name)))

@@ -17,6 +17,7 @@ from bot.slack.answers import Answers
 from bot.slack.i18n import t
 from bot.slack.intake import SlackIntake
 from bot.slack.reopen_flow import ReopenFlow
+from handlers.payloads import SlashCommand, parse
 
 #: The intake kind of a `/reopen` with a contact (bot.slack.intake).
 KIND = "command.reopen"
@@ -27,16 +28,16 @@ def register(
 ) -> None:
     async def reopen(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
-        query = str(body.get("text") or "").strip()
-        if not query:
+        if not parse(SlashCommand, body).text.strip():
             await ack(response_type="ephemeral", text=t("reopen.usage", lang))
             return
         await intake.submit(KIND, body, lang)  # stored before the ack
         await ack()
 
     async def work(body: dict[str, Any], lang: str) -> None:
-        query = str(body.get("text") or "").strip()
-        await reopen_flow.lookup_and_reopen(query, str(body["user_id"]), lang, answers.to(body))
+        command = parse(SlashCommand, body)
+        reply = answers.to(body)
+        await reopen_flow.lookup_and_reopen(command.text.strip(), command.agent, lang, reply)
 
     intake.on(KIND, work, answers.apology)
     app.command(ids.REOPEN)(reopen)

@@ -7,19 +7,15 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.slack.background import Background
-from bot.slack.gate import reads_payload
 from bot.slack.home import HomeTabs
-
-
-@reads_payload
-def _user(event: dict[str, Any]) -> str:
-    return str(event["user"])
+from handlers.payloads import AppHomeOpened, parse
 
 
 def register(app: AsyncApp, *, home: HomeTabs, background: Background) -> None:
     async def home_opened(event: dict[str, Any]) -> None:
-        if event.get("tab", "home") != "home":
+        opened = parse(AppHomeOpened, event)
+        if opened.tab != "home":
             return  # the Messages tab (alerts arrive there): nothing to draw
-        background.run(home.publish(_user(event)))
+        background.run(home.publish(opened.user))
 
     app.event("app_home_opened")(home_opened)

@@ -25,13 +25,13 @@ from bot.slack.compose_flow import ComposeFlow
 from bot.slack.i18n import t
 from bot.slack.mrkdwn import plain_text_of
 from bot.slack.origin import Origin
+from handlers.payloads import Message, MessageShortcut, parse
 
 
-def prefill_of(message: dict[str, Any], agent: str) -> str:
+def prefill_of(message: Message, agent: str) -> str:
     """The message's text when it is the agent's own reply in the thread, else nothing."""
-    is_reply = bool(message.get("thread_ts")) and message.get("thread_ts") != message.get("ts")
-    own = message.get("user") == agent and not message.get("bot_id")
-    return plain_text_of(str(message.get("text") or "")) if is_reply and own else ""
+    own = message.user == agent and not message.bot_id
+    return plain_text_of(message.text) if message.is_reply and own else ""
 
 
 def register(
@@ -46,13 +46,12 @@ def register(
     async def shortcut(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         lang = str(context["lang"])
-        agent = str(body["user"]["id"])
-        message: dict[str, Any] = body.get("message") or {}
-        channel = str((body.get("channel") or {}).get("id") or "")
-        root = str(message.get("thread_ts") or message.get("ts") or "")
+        asked = parse(MessageShortcut, body)
+        agent, message = asked.agent, asked.message
+        channel, root = asked.channel.id, message.root
 
         async def explain(key: str) -> None:
-            if isinstance(body.get("response_url"), str):
+            if asked.response_url:
                 await answers.to(body)(*text_answer(t(key, lang)))
 
         async def work() -> None:
@@ -67,7 +66,7 @@ def register(
                 contact_id=contact.id,
                 agent=agent,
                 lang=lang,
-                trigger_id=str(body["trigger_id"]),
+                trigger_id=asked.trigger_id,
                 origin=Origin(channel, root),
                 draft=Draft(text=prefill_of(message, agent)),
             )

@@ -14,6 +14,7 @@ from bot.slack import ids
 from bot.slack.blocks.close_modal import read_close
 from bot.slack.close_flow import CloseFlow
 from bot.slack.intake import SlackIntake, durable
+from handlers.payloads import ViewSubmission, parse
 
 #: The intake kind (bot.slack.intake) of the close modal's submission.
 KIND = "view.close"
@@ -21,10 +22,10 @@ KIND = "view.close"
 
 def register(app: AsyncApp, *, close_flow: CloseFlow, intake: SlackIntake) -> None:
     async def close(body: dict[str, Any], lang: str) -> None:
-        contact_id, reason = read_close(body["view"])
-        agent = str(body["user"]["id"])
+        submitted = parse(ViewSubmission, body)
+        contact_id, reason = read_close(submitted.view)
         # The modal has no message to answer in: Home shows the result.
-        await close_flow.close(contact_id, agent, lang, None, reason)
+        await close_flow.close(contact_id, submitted.agent, lang, None, reason)
 
     intake.on(KIND, close)
     app.view(ids.CLOSE_VIEW)(durable(intake, KIND))

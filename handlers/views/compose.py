@@ -33,8 +33,9 @@ from bot.slack.compose_flow import ComposeFlow
 from bot.slack.compose_form import read_compose
 from bot.slack.home import HomeTabs
 from bot.slack.i18n import t
-from bot.slack.intake import RERUN, SlackIntake
+from bot.slack.intake import SlackIntake
 from bot.slack.render import reason_text
+from handlers.payloads import ViewSubmission, parse
 
 #: The intake kind (bot.slack.intake) of the compose modal's submission.
 KIND = "view.compose"
@@ -49,10 +50,9 @@ def register(
     answers: Answers,
 ) -> None:
     async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        lang = str(context["lang"])
-        agent = str(body["user"]["id"])
-        compose, draft = read_compose(body["view"])
-        plan = await flow.service.plan(compose.contact_id, agent, draft)
+        lang, submission = str(context["lang"]), parse(ViewSubmission, body)
+        compose, draft = read_compose(submission.view)
+        plan = await flow.service.plan(compose.contact_id, submission.agent, draft)
         if plan is None:
             block = BLOCK_TEMPLATE if compose.form is Form.TEMPLATE else BLOCK_TEXT
             await ack(response_action="errors", errors={block: t("compose.gone", lang)})
@@ -65,9 +65,9 @@ def register(
         await ack()
 
     async def send(body: dict[str, Any], lang: str) -> None:
-        agent = str(body["user"]["id"])
-        view = body["view"]
-        compose, draft = read_compose(view)
+        submission = parse(ViewSubmission, body)
+        agent = submission.agent
+        compose, draft = read_compose(submission.view)
         # Planned again (the ack checked it a moment ago; an adopted submission
         # may be older): the send itself decides against the window as it is now.
         plan = await flow.service.plan(compose.contact_id, agent, draft)
@@ -76,13 +76,13 @@ def register(
                 *text_answer(t("compose.gone", lang))
             )
             return
-        result = await flow.service.send(plan, draft, str(view["id"]))
+        result = await flow.service.send(plan, draft, submission.view_id)
         contact = result.contact or plan.contact
         channel = draft.channel
         assert channel is not None
         if result.outcome is FollowupOutcome.ACCEPTED or (
             # Worked again (bot.slack.intake) and found done: answered as sent.
-            result.outcome is FollowupOutcome.DUPLICATE and RERUN in body
+            result.outcome is FollowupOutcome.DUPLICATE and submission.rerun
         ):
             before = contact.conversation
             template = plan.template_named(draft.template)
@@ -113,8 +113,9 @@ def register(
 
     def on_error(body: dict[str, Any], lang: str) -> OnError:
         async def sorry(error: BaseException) -> None:
-            compose, _draft = read_compose(body["view"])
-            reply = answers.where_started(str(body["user"]["id"]), compose.origin)
+            submission = parse(ViewSubmission, body)
+            compose, _draft = read_compose(submission.view)
+            reply = answers.where_started(submission.agent, compose.origin)
             await reply(*text_answer(sorry_text(lang, error)))
 
         return sorry

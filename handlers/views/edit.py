@@ -26,6 +26,7 @@ from bot.slack.blocks.contact_edit import (
     read_merge,
 )
 from bot.slack.i18n import t
+from handlers.payloads import ViewSubmission, parse
 
 
 def register(app: AsyncApp, *, editor: ContactEditor, background: Background) -> None:
@@ -51,13 +52,13 @@ def register(app: AsyncApp, *, editor: ContactEditor, background: Background) ->
 
     async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
-        contact_id, edit = read_edit(body["view"])
+        contact_id, edit = read_edit(parse(ViewSubmission, body).view)
         result = await editor.edit(contact_id, edit)
         await answer(ack, result, MergeRequest(contact_id, "", edit), lang)
 
     async def confirmed(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
-        request = read_merge(body["view"])
+        request = read_merge(parse(ViewSubmission, body).view)
         result = await editor.merge_and_edit(request.contact_id, request.other_id, request.edit)
         if result.outcome is EditOutcome.CONFLICT and result.other is not None:
             # The question has no fields: the answer replaces it (rare: changed meanwhile).

@@ -20,6 +20,7 @@ from bot.slack.blocks.contact_blocks import found_message
 from bot.slack.blocks.search_modal import QUERY_BLOCK, read_search_modal
 from bot.slack.i18n import t
 from bot.slack.origin import Origin
+from handlers.payloads import ViewSubmission, parse
 
 
 def register(
@@ -32,19 +33,17 @@ def register(
 ) -> None:
     async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
-        view = body["view"]
-        args = read_search_modal(view["state"])
+        submission = parse(ViewSubmission, body)
+        args = read_search_modal(submission.view.get("state") or {})
         problem = finder.problem(args)
         if problem is not None:
             text = t(problem.key, lang, **problem.params)
             await ack(response_action="errors", errors={QUERY_BLOCK: text})
             return
         await ack()
-        agent = str(body["user"]["id"])
+        agent = submission.agent
         # Ephemeral where the agent opened the modal, else a direct message.
-        reply = answers.where_started(
-            agent, Origin(channel=str(view.get("private_metadata") or ""))
-        )
+        reply = answers.where_started(agent, Origin(channel=submission.private_metadata))
 
         async def show() -> None:
             found = await finder.find(args, agent)
