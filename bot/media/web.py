@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from bot.availability import STOP_GRACE_SECONDS
 from bot.domain.clock import Clock, utc_now
 from bot.media.links import LinkExpired, LinkInvalid, MediaLinks
 from bot.media.store import MediaNotFound, MediaStore, open_media_store
@@ -113,7 +114,12 @@ async def media_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(run_retention(store, clock, retention, stop), name="media")
     yield
     stop.set()
-    await task
+    # A pass stuck on an unreachable bucket must not hold the shutdown.
+    _, pending = await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
+    for late in pending:
+        late.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await late
     await store.close()
 
 

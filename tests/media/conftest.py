@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from moto.server import ThreadedMotoServer
+
+try:
+    from moto.server import ThreadedMotoServer
+except ImportError as missing:  # a virtualenv made before moto joined the dev extra
+    raise ImportError(
+        "moto[server] and aiobotocore are new: .venv/bin/pip install -e '.[dev,embedded]'"
+    ) from missing
 
 from bot.config import Settings
 from bot.media.s3 import S3MediaStore, botocore_session
