@@ -47,9 +47,11 @@ class OutboundRequest:
     #: A NAMED template's parameter names, one per value (empty: positional).
     template_param_names: tuple[str, ...] = ()
     contact_name: str = ""  # e-mail display name
-    subject: str = ""  # e-mail subject ("Re: …" of the customer's last one)
-    in_reply_to: str | None = None  # e-mail Message-ID to thread under
-    references: tuple[str, ...] = ()  # e-mail References chain
+    #: The conversation's last customer message to answer under, where the
+    #: channel threads (e-mail: its Message-ID and subject); each connector
+    #: makes of it what its channel needs.
+    reply_to: str | None = None
+    reply_subject: str = ""
 
 
 class SendOutcome(StrEnum):

@@ -93,6 +93,13 @@ def _scrub(text: str) -> str:
     return _DIGITS.sub("…", text).strip()
 
 
+def reply_subject(subject: str) -> str:
+    """The subject of a reply to `subject`: "Re: " once, however often it was answered."""
+    if subject and not subject.lower().startswith("re:"):
+        return f"Re: {subject}"
+    return subject
+
+
 class EmailConnector:
     """E-mail through SMTP; inbound messages from a signed webhook.
 
@@ -150,16 +157,14 @@ class EmailConnector:
         mail = EmailMessage()
         mail["From"] = self._from
         mail["To"] = formataddr((message.contact_name, message.recipient))
-        mail["Subject"] = message.subject or DEFAULT_SUBJECT
+        mail["Subject"] = reply_subject(message.reply_subject) or DEFAULT_SUBJECT
         mail["Date"] = format_datetime(self._clock().astimezone(UTC))
         mail["Message-ID"] = self.message_id(message.message_id)
-        references = list(message.references)
-        if message.in_reply_to:
-            mail["In-Reply-To"] = message.in_reply_to
-            if message.in_reply_to not in references:
-                references.append(message.in_reply_to)
-        if references:
-            mail["References"] = " ".join(references)
+        if message.reply_to:
+            # A follow-up replies under the customer's last e-mail: the same
+            # thread in their mail client (RFC 5322 section 3.6.4).
+            mail["In-Reply-To"] = message.reply_to
+            mail["References"] = message.reply_to
         mail.set_content(message.text, subtype="plain", charset="utf-8")
         return mail
 

@@ -16,7 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
-from bot.domain.channels import Channel
+from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.records import quick_init
 
 __all__ = [
@@ -123,6 +123,27 @@ class Unreachable:
         if self.scope is ReachScope.ALL:
             return True
         return (template_category or "").upper() == "MARKETING"
+
+
+def reachability_event(
+    channel: Channel, unreachable: Unreachable | None, keyword: str = ""
+) -> tuple[str, dict[str, str]]:
+    """The thread event (catalogue key, params) for an identity that became
+    unreachable (`unreachable`), or reachable again (None). An SMS opt-out or
+    opt-in keyword is shown as such. `reason_key` is the reason's own
+    catalogue key (`reach.reason.*`), put in words in the thread's language."""
+    label = CHANNEL_LABELS[channel]
+    if channel is Channel.SMS and keyword:
+        key = "thread.event.opt_out_keyword" if unreachable else "thread.event.opt_in_keyword"
+        return key, {"channel": label, "keyword": keyword}
+    if unreachable is None:
+        return "thread.event.reachable", {"channel": label}
+    key = (
+        "thread.event.marketing_stopped"
+        if unreachable.scope is ReachScope.MARKETING
+        else "thread.event.unreachable"
+    )
+    return key, {"channel": label, "reason_key": unreachable.key}
 
 
 def event_applies(at: datetime, recorded: datetime | None) -> bool:

@@ -15,15 +15,15 @@ Vendor references for the subtle parts:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
 
 from bot.domain.channels import Channel
-from bot.domain.records import quick_init, replaced
 
 __all__ = [
     "REASON_KEYS",
@@ -32,6 +32,7 @@ __all__ = [
     "Form",
     "PolicySettings",
     "Reason",
+    "SendDecision",
     "SendMode",
     "WindowInput",
     "WindowRule",
@@ -40,10 +41,13 @@ __all__ = [
     "at_send",
     "count_at_send",
     "decide",
+    "decide_at_send",
     "free_text_closes_at",
     "has_templates",
+    "parse_stored_reason",
     "quota_at_send",
     "quota_returned_at_send",
+    "stored_reason",
     "timeless_decision",
 ]
 
@@ -92,6 +96,12 @@ FORM_TEMPLATE_NOT_SUPPORTED = "form.template_not_supported"  # channel
 FORM_TAG_NOT_SUPPORTED = "form.tag_not_supported"  # channel
 FORM_TAG_MISSING = "form.tag_missing"  # channel
 FORM_TAG_NOT_ALLOWED = "form.tag_not_allowed"  # channel, tag
+LINE_MONTH_SPENT = "reach.line_month_spent"  # (LINE refused a push: the month's are used up)
+# Why the relay did not send a message it had queued (shown in the thread):
+SEND_WINDOW_CLOSED = "send.refused.window_closed"  # the window closed before the send
+SEND_WECHAT_REFUSED = "send.refused.wechat_refused"  # WeChat refused this window already
+SEND_WECHAT_COUNT_SPENT = "send.refused.wechat_count_spent"  # limit
+SEND_QUOTA_GONE = "send.refused.quota_gone"  # limit (Viber's free month used meanwhile)
 
 REASON_KEYS: frozenset[str] = frozenset(
     {
@@ -118,7 +128,13 @@ REASON_KEYS: frozenset[str] = frozenset(
         FORM_TAG_NOT_SUPPORTED,
         FORM_TAG_MISSING,
         FORM_TAG_NOT_ALLOWED,
+        LINE_MONTH_SPENT,
     }
+)
+
+#: The reasons the relay gives for not sending a queued message.
+SEND_REFUSAL_KEYS: frozenset[str] = frozenset(
+    {SEND_WINDOW_CLOSED, SEND_WECHAT_REFUSED, SEND_WECHAT_COUNT_SPENT, SEND_QUOTA_GONE}
 )
 
 #: The tag Meta applies for the 24 h–7 d stage; never an agent's pick.
@@ -135,13 +151,43 @@ _FORM_MODES: Mapping[Form, frozenset[SendMode]] = MappingProxyType(
 )
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Reason:
     """A catalogue key and its parameters (ints and strs only, e.g. seconds)."""
 
     key: str
     params: Mapping[str, str | int] = field(default_factory=dict)
+
+
+#: A catalogue key: dotted lower-case words (a stored reason of old, in
+#: English, is none).
+_KEY = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+")
+
+
+def stored_reason(reason: Reason) -> str:
+    """`reason` as it is stored with a message ("key" or "key {json params}"),
+    put in words only when shown, in the thread's language."""
+    if not reason.params:
+        return reason.key
+    return f"{reason.key} {json.dumps(dict(reason.params), ensure_ascii=False, sort_keys=True)}"
+
+
+def parse_stored_reason(text: str) -> Reason | None:
+    """The reason `stored_reason` stored, or None when `text` is none (words)."""
+    key, _, params = text.partition(" ")
+    if not _KEY.fullmatch(key):
+        return None
+    if not params:
+        return Reason(key)
+    try:
+        values = json.loads(params)
+    except ValueError:
+        return None
+    if not isinstance(values, dict) or not all(
+        isinstance(v, str | int) and not isinstance(v, bool) for v in values.values()
+    ):
+        return None
+    return Reason(key, values)
 
 
 @dataclass(frozen=True)
@@ -158,8 +204,7 @@ class PolicySettings:
             raise ValueError("viber_monthly_free and wechat_window_messages must be >= 0")
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WindowInput:
     """The snapshot the decision is made from."""
 
@@ -171,6 +216,9 @@ class WindowInput:
     #: the count is spent, 45015 the window is closed, whatever our own counts say.
     window_spent: bool = False
     window_closed: bool = False
+    #: The channel refused a push because the account's monthly limit is used
+    #: up (LINE, learned: it has no window and we cannot count its quota).
+    month_spent: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,6 +233,9 @@ class WindowRule:
     message_tags: bool = False  # agent may pick a tag from PolicySettings.messenger_tags
     message_limit: bool = False  # outbound capped per window (wechat_window_messages)
     monthly_quota: bool = False  # outside-window sends count toward viber_monthly_free
+    #: The account's monthly limit is learned from the channel's refusal
+    #: (``WindowInput.month_spent``): nothing goes until the month ends.
+    learned_monthly_limit: bool = False
 
 
 _SECOND = timedelta(seconds=1)
@@ -194,7 +245,9 @@ _NO_WINDOW = WindowRule(window=None, after_window=SendMode.FREE)
 WINDOW_RULES: Mapping[Channel, WindowRule] = MappingProxyType(
     {
         Channel.TELEGRAM: _NO_WINDOW,
-        Channel.LINE: _NO_WINDOW,
+        Channel.LINE: WindowRule(
+            window=None, after_window=SendMode.FREE, learned_monthly_limit=True
+        ),
         Channel.WEBCHAT: _NO_WINDOW,
         Channel.SMS: _NO_WINDOW,
         Channel.EMAIL: _NO_WINDOW,
@@ -226,8 +279,7 @@ _CLOSED_REASON: Mapping[Channel, str] = MappingProxyType(
 )
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """What may be sent now on one channel, and why."""
 
@@ -289,6 +341,14 @@ _NO_WINDOW_DECISIONS: Mapping[Channel, Decision] = MappingProxyType(
         if rule.window is None
     }
 )
+#: Channels where the decision is the same at every moment, whatever the snapshot.
+_TIMELESS: Mapping[Channel, Decision] = MappingProxyType(
+    {
+        channel: decision
+        for channel, decision in _NO_WINDOW_DECISIONS.items()
+        if not WINDOW_RULES[channel].learned_monthly_limit
+    }
+)
 
 
 def decide(
@@ -304,6 +364,8 @@ def decide(
         raise ValueError("outbound_in_window and viber_month_count must be >= 0")
     rule = WINDOW_RULES[channel]
     if rule.window is None:
+        if rule.learned_monthly_limit and window.month_spent:
+            return Decision(channel, SendMode.REFUSED, Reason(LINE_MONTH_SPENT), remaining=0)
         return _NO_WINDOW_DECISIONS[channel]
 
     tags = _pickable_tags(settings) if rule.message_tags else ()
@@ -337,8 +399,8 @@ def decide(
 
 def timeless_decision(channel: Channel) -> Decision | None:
     """The decision that holds at every moment on `channel`, whatever the
-    snapshot (a channel without a window: free text), else None."""
-    return _NO_WINDOW_DECISIONS.get(channel)
+    snapshot (a channel without a window or learned limit: free text), else None."""
+    return _TIMELESS.get(channel)
 
 
 def at_send(
@@ -357,7 +419,7 @@ def at_send(
     """
     if not counted_in_window and not counted_in_month:
         return window
-    return replaced(
+    return replace(
         window,
         outbound_in_window=max(0, window.outbound_in_window - 1)
         if counted_in_window
@@ -421,6 +483,84 @@ def adapt_at_send(
     # check() only ever yields a mode of the same form, so no agent choice is
     # invented here (text never becomes a template or a tagged message).
     return decision_now.check(form, tag)
+
+
+@dataclass(frozen=True, slots=True)
+class SendDecision:
+    """The relay's second decision for one queued message, just before it goes.
+
+    ``mode`` is how it goes, or REFUSED with ``reason`` (a catalogue key). A
+    send that goes may still have a count to take as it goes, atomically in
+    the store: one of the WeChat window's messages under ``window_count_limit``
+    (refused at the limit), one of Viber's free chatbot-initiated messages of
+    the month under ``quota_limit`` (``take_quota``); or a Viber count to give
+    back (``give_back_quota``).
+    """
+
+    mode: SendMode
+    reason: Reason | None = None
+    #: A refusal by the window (shown ❗), not by an account's limit (failed).
+    outside_window: bool = True
+    window_count_limit: int | None = None
+    take_quota: bool = False
+    quota_limit: int | None = None
+    give_back_quota: bool = False
+
+    @property
+    def refused(self) -> bool:
+        return self.mode is SendMode.REFUSED
+
+
+#: What the commit decided cannot be undone by the relay: the refusals that
+#: WeChat itself gave (45047, 45015) keep their own words in the thread.
+_WECHAT_LEARNED = frozenset({WECHAT_CLOSED_LEARNED, WECHAT_LIMIT_LEARNED})
+
+
+def decide_at_send(
+    channel: Channel,
+    queued_mode: SendMode,
+    form: Form,
+    tag: str | None,
+    window: WindowInput,
+    now: datetime,
+    settings: PolicySettings,
+    *,
+    counted_in_window: bool = False,
+    counted_in_month: bool = False,
+    month_recorded: bool = False,
+) -> SendDecision:
+    """The one second decision the relay asks for a queued message.
+
+    ``window`` is the contact's state now (``window_input``); the message's own
+    counts, taken by its commit, are left out of it (``at_send``):
+    ``counted_in_window`` when the current WeChat window's count holds it,
+    ``counted_in_month`` when this month's Viber quota holds it, and
+    ``month_recorded`` when the message records the month it was counted in
+    (only such a message may give its count back).
+    """
+    timeless = _TIMELESS.get(channel)
+    if timeless is not None:  # no window: no snapshot needed
+        mode = adapt_at_send(queued_mode, form, tag, timeless)
+        return SendDecision(mode, Reason(SEND_WINDOW_CLOSED) if mode is SendMode.REFUSED else None)
+    judged = at_send(window, counted_in_window=counted_in_window, counted_in_month=counted_in_month)
+    decision = decide(channel, judged, now, settings)
+    mode = adapt_at_send(queued_mode, form, tag, decision)
+    if mode is SendMode.REFUSED:
+        key = decision.reason.key
+        if key in _WECHAT_LEARNED:
+            return SendDecision(mode, Reason(SEND_WECHAT_REFUSED))
+        if key == LINE_MONTH_SPENT:
+            return SendDecision(mode, decision.reason, outside_window=False)
+        return SendDecision(mode, Reason(SEND_WINDOW_CLOSED))
+    take_quota = quota_at_send(decision, mode, counted_in_month=counted_in_month)
+    return SendDecision(
+        mode,
+        window_count_limit=count_at_send(decision, mode, counted_in_window=counted_in_window),
+        take_quota=take_quota,
+        quota_limit=decision.counter_limit if take_quota else None,
+        give_back_quota=month_recorded
+        and quota_returned_at_send(mode, counted_in_month=counted_in_month),
+    )
 
 
 def free_text_closes_at(channel: Channel, last_inbound_at: datetime | None) -> datetime | None:

@@ -29,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast, runtime_checkable
 
 from prometheus_client import Counter
@@ -45,31 +45,30 @@ from bot.channels.base import (
 from bot.domain.channels import RECEIPTS_BY_CHANNEL_ID, Channel
 from bot.domain.clock import Clock
 from bot.domain.models import Contact, MessageStatus, OutboundMessage, to_epoch
-from bot.domain.reachability import LearnedLimit, Unreachable
-from bot.domain.records import replaced
-from bot.domain.windows import (
-    WECHAT_CLOSED_LEARNED,
-    WECHAT_LIMIT_LEARNED,
-    Form,
-    PolicySettings,
-    SendMode,
-    adapt_at_send,
-    count_at_send,
-    decide,
-    quota_at_send,
-    quota_returned_at_send,
-    timeless_decision,
-)
-from bot.metrics import REGISTRY
-from bot.services.followup import (
+from bot.domain.reachability import LearnedLimit, Unreachable, reachability_event
+from bot.domain.sending import (
     counted_in_current_month,
     counted_in_current_window,
     current_wechat_window,
+    needs_template_category,
     unreachable_for,
-    window_input_at_send,
+    window_input,
 )
-from bot.services.inbound import ThreadSink, post_reachability
-from bot.slack.reach_text import reason_text
+from bot.domain.windows import (
+    SEND_QUOTA_GONE,
+    SEND_WECHAT_COUNT_SPENT,
+    SEND_WINDOW_CLOSED,
+    Form,
+    PolicySettings,
+    Reason,
+    SendDecision,
+    SendMode,
+    WindowInput,
+    decide_at_send,
+    stored_reason,
+    timeless_decision,
+)
+from bot.metrics import REGISTRY
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import Keys
@@ -83,13 +82,15 @@ logger = logging.getLogger(__name__)
 GROUP = "relay"
 #: A send that keeps failing temporarily is given up after this many tries.
 MAX_ATTEMPTS = 8
-WINDOW_CLOSED_BEFORE_SEND = "The messaging window closed before the message could be sent."
-WECHAT_REFUSED_WINDOW = (
-    "WeChat refused this window's messages already: nothing more until the customer writes"
-)
-WECHAT_COUNT_SPENT = (
-    "This WeChat window's {limit} messages were used before this one could be sent "
-    "(it was counted in an earlier window): nothing more until the customer writes"
+#: Why the relay recorded a message FAILED before any channel saw it.
+CONTACT_GONE = "send.failed.contact_gone"
+CHANNEL_NOT_SET_UP = "send.failed.channel_not_set_up"
+UNREACHABLE = "send.refused.unreachable"  # channel, reason_key, since (YYYY-MM-DD)
+GAVE_UP = "send.failed.gave_up"  # attempts, reason (the last try's, in words)
+GAVE_UP_NO_REASON = "send.failed.gave_up_no_reason"  # attempts
+#: Every reason key the relay itself records (the catalogue must have each).
+RELAY_REASON_KEYS = frozenset(
+    {CONTACT_GONE, CHANNEL_NOT_SET_UP, UNREACHABLE, GAVE_UP, GAVE_UP_NO_REASON}
 )
 #: Rounds of deciding again when a WeChat window count meets a customer writing.
 COUNT_ROUNDS = 4
@@ -97,12 +98,6 @@ COUNT_ROUNDS = 4
 LEARNED_REMEMBERED = 10_000
 #: How long a worker trusts its last read of LINE's learned monthly limit.
 LINE_SPENT_SECONDS = 5.0
-#: The decision's reasons when WeChat's own refusal (45047, 45015) closed the window.
-WECHAT_LEARNED_REASONS = frozenset({WECHAT_CLOSED_LEARNED, WECHAT_LIMIT_LEARNED})
-LINE_MONTH_SPENT = (
-    "LINE's monthly message limit is reached: pushes wait until next month "
-    "(or until the LINE plan allows more)"
-)
 
 TAKEN_OVER = Counter(
     "relay_taken_over_total",
@@ -113,6 +108,29 @@ TAKEN_OVER = Counter(
 
 _MODES = {mode.value: mode for mode in SendMode}  # faster than SendMode(value): a hot path
 _FORMS = {form.value: form for form in Form}
+#: What a channel without a window is decided from (nothing: see `timeless_decision`).
+_NO_SNAPSHOT = WindowInput()
+_NO_CLOCK = datetime(1970, 1, 1, tzinfo=UTC)
+_NO_REFUSAL = (MessageStatus.SENT, "")
+_WINDOW_CLOSED = (MessageStatus.OUTSIDE_WINDOW, SEND_WINDOW_CLOSED)
+
+
+def _refusal(decided: SendDecision) -> tuple[MessageStatus, str]:
+    """The status and stored reason of a send the policy refused (or none)."""
+    if decided.reason is None:
+        return _NO_REFUSAL
+    status = MessageStatus.OUTSIDE_WINDOW if decided.outside_window else MessageStatus.FAILED
+    return status, stored_reason(decided.reason)
+
+
+class ThreadSink(Protocol):
+    """Where the relay shows what happened to a message (the Slack thread queue)."""
+
+    async def message_changed(self, contact_id: str, message: OutboundMessage) -> None: ...
+
+    async def event(self, contact_id: str, key: str, **params: str) -> None: ...
+
+    async def root_changed(self, contact_id: str) -> None: ...
 
 
 @runtime_checkable
@@ -459,16 +477,16 @@ class Relay:
         connector = self.connectors.get(message.channel)
         recipient = contact.identities.get(message.channel) if contact else None
         if contact is None or connector is None or recipient is None:
-            why = "The contact is gone." if contact is None else "This channel is not set up."
-            return SendRecord(claimed, MessageStatus.FAILED, why)
+            missing = CONTACT_GONE if contact is None else CHANNEL_NOT_SET_UP
+            return SendRecord(claimed, MessageStatus.FAILED, missing)
         if contact.version < self._learned_about.get(contact.id, 0):
             contact = await self.contacts.get(contact.id) or contact
-        refusal = await self._refused_before_send(contact, message)
+        refusal = await self._unreachable(contact, message)
         if refusal:
             return SendRecord(claimed, MessageStatus.FAILED, refusal)
-        mode, why = await self._mode_now(contact, message)
+        mode, (status, why) = await self._mode_now(contact, message)
         if mode is SendMode.REFUSED:
-            return SendRecord(claimed, MessageStatus.OUTSIDE_WINDOW, why)
+            return SendRecord(claimed, status, why)
         request = OutboundRequest(
             message_id=message.id,
             channel=message.channel,
@@ -481,9 +499,9 @@ class Relay:
             template_params=message.template_params,
             template_param_names=message.template_param_names,
             contact_name=contact.name,
+            reply_to=contact.email_thread_id,
+            reply_subject=contact.email_subject or "",
         )
-        if message.channel is Channel.EMAIL:
-            request = replaced(request, **email_threading(contact))
         result = await connector.send(request)
         if result.outcome is SendOutcome.SENT:
             cmid = result.channel_message_id
@@ -502,19 +520,28 @@ class Relay:
             return await self._learn_limit(claimed, contact, result)
         return await self._retry_later(partition, claimed, result.reason, result.retry_after)
 
-    async def _refused_before_send(self, contact: Contact, message: OutboundMessage) -> str:
-        """Why nothing may reach the channel at all (an unreachable identity, a
-        learned LINE month), in words; "" when the send may go on."""
+    async def _unreachable(self, contact: Contact, message: OutboundMessage) -> str:
+        """Why the customer cannot be reached with this message at all (stored
+        reason), or "" when they can."""
         channel = message.channel
-        unreachable = await unreachable_for(
-            self.templates, contact, channel, message.template, message.template_language
+        category = None
+        if needs_template_category(contact, channel, message.template):
+            assert message.template is not None
+            found = await self.templates.get(message.template, message.template_language or "")
+            category = found.category if found is not None else None
+        unreachable = unreachable_for(contact, channel, message.template, category)
+        if unreachable is None:
+            return ""
+        return stored_reason(
+            Reason(
+                UNREACHABLE,
+                {
+                    "channel": channel.value,
+                    "reason_key": unreachable.key,
+                    "since": f"{unreachable.since:%Y-%m-%d}",
+                },
+            )
         )
-        if unreachable is not None:
-            reason = reason_text(channel, unreachable)
-            return f"Not sent: {reason} (since {unreachable.since:%Y-%m-%d})"
-        if channel is Channel.LINE and await self._line_month_spent():
-            return LINE_MONTH_SPENT
-        return ""
 
     async def _line_month_spent(self) -> bool:
         """LINE's learned monthly limit, read at most every few seconds (LINE only)."""
@@ -541,8 +568,10 @@ class Relay:
             contact.id, message.channel, unreachable
         )
         self._learned(contact.id, holding)
-        if changed:
-            await post_reachability(self.threads, contact.id, message.channel, unreachable)
+        if changed and self.threads is not None:
+            key, params = reachability_event(message.channel, unreachable)
+            await self.threads.event(contact.id, key, **params)
+            await self.threads.root_changed(contact.id)
 
     async def _learn_limit(
         self, claimed: ClaimedSend, contact: Contact, result: SendResult
@@ -563,26 +592,40 @@ class Relay:
             self._line_spent = (time.monotonic(), True)
         return SendRecord(claimed, MessageStatus.FAILED, result.reason)
 
-    async def _mode_now(self, contact: Contact, message: OutboundMessage) -> tuple[SendMode, str]:
-        """The relay decides again: adapt where no new choice is needed, else
-        refuse (REFUSED and why, in words)."""
+    async def _mode_now(
+        self, contact: Contact, message: OutboundMessage
+    ) -> tuple[SendMode, tuple[MessageStatus, str]]:
+        """The relay asks the policy again (`decide_at_send`) and takes the counts
+        it names as the message goes: the mode, or REFUSED and the status and
+        reason to record."""
         channel = message.channel
-        queued = _MODES[message.mode]
-        timeless = timeless_decision(channel)
-        if timeless is not None:  # no window: no clock, no snapshot needed
-            mode = adapt_at_send(queued, _FORMS[message.form], message.tag, timeless)
-            return mode, WINDOW_CLOSED_BEFORE_SEND
+        queued, form = _MODES[message.mode], _FORMS[message.form]
+        if timeless_decision(channel) is not None:  # no window: no clock, no snapshot
+            decided = decide_at_send(
+                channel, queued, form, message.tag, _NO_SNAPSHOT, _NO_CLOCK, self.policy
+            )
+            return decided.mode, _refusal(decided)
         now = self.clock()
         viber = await self.outbox.viber_count(now) if channel is Channel.VIBER else 0
+        line_spent = channel is Channel.LINE and await self._line_month_spent()
+        in_month = counted_in_current_month(message, now)
         for _ in range(COUNT_ROUNDS):
-            window = window_input_at_send(contact, message, viber, now)
-            decision = decide(channel, window, now, self.policy)
-            mode = adapt_at_send(queued, _FORMS[message.form], message.tag, decision)
-            if mode is SendMode.REFUSED:
-                learned = decision.reason.key in WECHAT_LEARNED_REASONS
-                return mode, WECHAT_REFUSED_WINDOW if learned else WINDOW_CLOSED_BEFORE_SEND
             counted = counted_in_current_window(contact, message)
-            limit = count_at_send(decision, mode, counted_in_window=counted)
+            decided = decide_at_send(
+                channel,
+                queued,
+                form,
+                message.tag,
+                window_input(contact, channel, now, viber_count=viber, line_month_spent=line_spent),
+                now,
+                self.policy,
+                counted_in_window=counted,
+                counted_in_month=in_month,
+                month_recorded=message.counted_month is not None,
+            )
+            if decided.refused:
+                return SendMode.REFUSED, _refusal(decided)
+            limit = decided.window_count_limit
             start = current_wechat_window(contact)
             if limit is None or start is None:
                 break
@@ -592,24 +635,25 @@ class Relay:
             if taken == "ok":
                 break
             if taken == "limit":
-                return SendMode.REFUSED, WECHAT_COUNT_SPENT.format(limit=limit)
+                spent = Reason(SEND_WECHAT_COUNT_SPENT, {"limit": limit})
+                return SendMode.REFUSED, (MessageStatus.OUTSIDE_WINDOW, stored_reason(spent))
             # The customer wrote again meanwhile (or the contact was merged).
             fresh = await self.contacts.get(contact.id)
             if fresh is None:
-                return SendMode.REFUSED, WINDOW_CLOSED_BEFORE_SEND
+                return SendMode.REFUSED, _WINDOW_CLOSED
             contact = fresh
         else:  # the contact kept moving: refused, never sent uncounted
-            return SendMode.REFUSED, WINDOW_CLOSED_BEFORE_SEND
-        in_month = counted_in_current_month(message, now)
-        if quota_at_send(decision, mode, counted_in_month=in_month):
-            if not await self.outbox.reserve_viber(now, decision.counter_limit):
-                return SendMode.REFUSED, WINDOW_CLOSED_BEFORE_SEND  # the quota is gone
+            return SendMode.REFUSED, _WINDOW_CLOSED
+        if decided.take_quota:
+            if not await self.outbox.reserve_viber(now, decided.quota_limit):
+                gone = Reason(SEND_QUOTA_GONE, {"limit": decided.quota_limit or 0})
+                return SendMode.REFUSED, (MessageStatus.OUTSIDE_WINDOW, stored_reason(gone))
             await self.outbox.counted_in_month(message, now)
-        elif message.counted_month and quota_returned_at_send(mode, counted_in_month=in_month):
+        elif decided.give_back_quota:
             # (Only a message that records its month: one accepted before
             # messages did is judged by its creation, whatever a give-back says.)
             await self.outbox.uncounted_in_month(message, now)
-        return mode, ""
+        return decided.mode, _NO_REFUSAL
 
     async def finish(self, partition: int, records: list[SendRecord]) -> None:
         """Record outcomes, acknowledge their entries, give back their leases (one
@@ -635,8 +679,12 @@ class Relay:
         message_key = self.keys.message(partition, message.id)
         attempts = int(await self.redis.hincrby(message_key, "n", 1))
         if attempts >= MAX_ATTEMPTS:
-            why = f"Gave up after {attempts} tries: {reason}" if reason else "Gave up retrying."
-            return SendRecord(claimed, MessageStatus.FAILED, why)
+            why = (
+                Reason(GAVE_UP, {"attempts": attempts, "reason": reason})
+                if reason
+                else Reason(GAVE_UP_NO_REASON, {"attempts": attempts})
+            )
+            return SendRecord(claimed, MessageStatus.FAILED, stored_reason(why))
         delay = retry_after if retry_after is not None else backoff_seconds(attempts)
         due = (self.clock() + timedelta(seconds=delay)).timestamp()
         # Scheduling and acknowledging commit together: the entry is neither
@@ -790,17 +838,3 @@ class PartitionSends:
                 await pipe.execute()
         except Exception as error:
             self._fail(error)
-
-
-def email_threading(contact: Contact) -> dict[str, Any]:
-    """An e-mail follow-up replies under the customer's last e-mail (same thread)."""
-    if not contact.email_thread_id:
-        return {}
-    subject = contact.email_subject or ""
-    if subject and not subject.lower().startswith("re:"):
-        subject = f"Re: {subject}"
-    return {
-        "subject": subject,
-        "in_reply_to": contact.email_thread_id,
-        "references": (contact.email_thread_id,),
-    }

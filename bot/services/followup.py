@@ -17,26 +17,38 @@ from enum import StrEnum
 from bot.availability import is_outage
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
-from bot.domain.models import Contact, ConversationStatus, OutboundMessage, to_epoch
-from bot.domain.reachability import LearnedLimit, ReachScope, Unreachable
+from bot.domain.models import Contact, ConversationStatus, OutboundMessage
+from bot.domain.reachability import Unreachable
+from bot.domain.sending import (
+    month_of,
+    needs_template_category,
+    unreachable_for,
+    window_input,
+)
 from bot.domain.windows import (
+    LINE_MONTH_SPENT,
     Decision,
     Form,
     PolicySettings,
     Reason,
     SendMode,
-    WindowInput,
-    at_send,
     decide,
 )
 from bot.services.inbound import ThreadSink
 from bot.store.contacts import ConcurrentUpdate, ContactStore
 from bot.store.keys import ContactId
-from bot.store.outbox import CommitOutcome, OutboundDraft, OutboxStore, month_of
+from bot.store.outbox import CommitOutcome, OutboundDraft, OutboxStore
 from bot.store.templates import TemplateStore
 
-#: The reason a LINE push is refused once LINE said the month's limit is reached.
-LINE_MONTH_SPENT = "reach.line_month_spent"
+__all__ = [
+    "LINE_MONTH_SPENT",
+    "ChannelUnavailable",
+    "FollowupOutcome",
+    "FollowupRequest",
+    "FollowupResult",
+    "FollowupService",
+    "template_category",
+]
 
 #: Read-decide-commit rounds before giving up on a contact that keeps moving.
 MAX_ROUNDS = 32
@@ -85,86 +97,6 @@ class ChannelUnavailable(LookupError):
     """The contact has no identity on the requested channel."""
 
 
-def window_input(
-    contact: Contact, channel: Channel, viber_count: int, now: datetime
-) -> WindowInput:
-    """The policy's view of a contact on one channel."""
-    conv = contact.conversation
-    wechat = channel is Channel.WECHAT
-    learned = conv.wechat_learned_now() if wechat else None
-    return WindowInput(
-        last_inbound_at=conv.last_inbound_at.get(channel),
-        outbound_in_window=conv.wechat_count_in_current_window() if wechat else 0,
-        viber_month_count=viber_count,
-        # Only Viber's quota is counted by month (None: the month of `now`).
-        viber_count_month=month_of(now) if channel is Channel.VIBER else None,
-        window_spent=learned == LearnedLimit.WECHAT_COUNT_SPENT,
-        window_closed=learned == LearnedLimit.WECHAT_WINDOW_CLOSED,
-    )
-
-
-def window_input_at_send(
-    contact: Contact, message: OutboundMessage, viber_count: int, now: datetime
-) -> WindowInput:
-    """The policy's view when the relay sends `message`: the contact's state now,
-    without the message's own count where the commit counted it already."""
-    return at_send(
-        window_input(contact, message.channel, viber_count, now),
-        counted_in_window=counted_in_current_window(contact, message),
-        counted_in_month=counted_in_current_month(message, now),
-    )
-
-
-def counted_in_current_month(message: OutboundMessage, now: datetime) -> bool:
-    """Whether `message` is in the Viber quota of the month of `now` already."""
-    if message.channel is not Channel.VIBER:
-        return False
-    month = message.counted_month
-    if month is None and message.mode == SendMode.CHATBOT.value and message.created_at:
-        month = month_of(message.created_at)  # committed before the month was recorded
-    return month == month_of(now)
-
-
-def current_wechat_window(contact: Contact) -> int | None:
-    """The start (epoch s) of the contact's current WeChat window: their last
-    WeChat message; None when they never wrote there."""
-    start = contact.conversation.last_inbound_at.get(Channel.WECHAT)
-    return to_epoch(start) if start is not None else None
-
-
-def counted_in_current_window(contact: Contact, message: OutboundMessage) -> bool:
-    """Whether `message` is in the current WeChat window's count already: its
-    commit (or an earlier send) counted it in the window still current. One
-    counted in an earlier window is not (the customer wrote since)."""
-    return (
-        message.channel is Channel.WECHAT
-        and message.counted_window is not None
-        and message.counted_window == current_wechat_window(contact)
-    )
-
-
-async def unreachable_for(
-    templates: TemplateStore,
-    contact: Contact,
-    channel: Channel,
-    template: str | None,
-    template_language: str | None,
-) -> Unreachable | None:
-    """Why a message (free text, or `template`) cannot reach the customer on
-    `channel`, or None: at commit and again at send, the same rule (a WhatsApp
-    marketing stop refuses marketing templates only)."""
-    unreachable = contact.unreachable(channel)
-    if unreachable is None:
-        return None
-    category = None
-    if unreachable.scope is ReachScope.MARKETING and template:
-        found = await templates.get(template, template_language or "")
-        # A template we cannot find (no longer synced) is judged as marketing:
-        # refused, not risked.
-        category = found.category if found is not None else "MARKETING"
-    return unreachable if unreachable.blocks(template_category=category) else None
-
-
 class FollowupService:
     def __init__(
         self,
@@ -188,26 +120,35 @@ class FollowupService:
     ) -> Decision:
         """What may be sent to this contact on this channel now (or at `at`, as
         the window will be then if the customer does not write before)."""
-        now = at or self.clock()
-        viber = await self.outbox.viber_count(now) if channel is Channel.VIBER else 0
-        return decide(channel, window_input(contact, channel, viber, now), now, self.policy)
+        return (await self.decisions_for_many([contact], channel, at))[0][0]
 
     async def decisions_for(self, contact: Contact) -> list[Decision]:
         """What may be sent now on each of the contact's channels (their window states)."""
         return (await self.decisions_for_many([contact]))[0]
 
-    async def decisions_for_many(self, contacts: Sequence[Contact]) -> list[list[Decision]]:
-        """`decisions_for` for a page of contacts (the Viber count is read once)."""
-        now = self.clock()
-        viber = 0
-        if any(Channel.VIBER in c.identities for c in contacts):
-            viber = await self.outbox.viber_count(now)
+    async def decisions_for_many(
+        self, contacts: Sequence[Contact], only: Channel | None = None, at: datetime | None = None
+    ) -> list[list[Decision]]:
+        """`decisions_for` for a page of contacts (the account's counts are read
+        once); `only`: that channel's decision alone; `at`: as it will be then."""
+        now = at or self.clock()
+        channels = [(only,) if only is not None else c.channels for c in contacts]
+        used = {channel for each in channels for channel in each}
+        viber = await self.outbox.viber_count(now) if Channel.VIBER in used else 0
+        line_spent = Channel.LINE in used and await self.outbox.line_month_spent(now)
         return [
             [
-                decide(channel, window_input(contact, channel, viber, now), now, self.policy)
-                for channel in contact.channels
+                decide(
+                    channel,
+                    window_input(
+                        contact, channel, now, viber_count=viber, line_month_spent=line_spent
+                    ),
+                    now,
+                    self.policy,
+                )
+                for channel in each
             ]
-            for contact in contacts
+            for contact, each in zip(contacts, channels, strict=True)
         ]
 
     async def send(self, request: FollowupRequest) -> FollowupResult:
@@ -233,21 +174,18 @@ class FollowupService:
                     unreachable=unreachable,
                     instead=await self.reachable_instead(contact, request.channel),
                 )
-            if request.channel is Channel.LINE and await self.outbox.line_month_spent(now):
-                return FollowupResult(
-                    FollowupOutcome.REFUSED,
-                    reason=Reason(LINE_MONTH_SPENT),
-                    contact=contact,
-                    instead=await self.reachable_instead(contact, request.channel),
-                )
             decision = await self.decision_for(contact, request.channel)
             mode = decision.check(request.form, request.tag)
             if mode is SendMode.REFUSED:
+                reason = decision.check_reason(request.form, request.tag)
+                # A spent month is no window: what would go elsewhere is offered.
+                spent = reason.key == LINE_MONTH_SPENT
                 return FollowupResult(
                     FollowupOutcome.REFUSED,
-                    decision=decision,
-                    reason=decision.check_reason(request.form, request.tag),
+                    decision=None if spent else decision,
+                    reason=reason,
                     contact=contact,
+                    instead=await self.reachable_instead(contact, request.channel) if spent else (),
                 )
             reserved = False
             if mode is SendMode.CHATBOT and decision.counts_toward_viber_quota:
@@ -309,13 +247,10 @@ class FollowupService:
     ) -> Unreachable | None:
         """Why the customer cannot be reached with this request, or None (a
         WhatsApp marketing stop refuses marketing templates only)."""
-        return await unreachable_for(
-            self.templates,
-            contact,
-            request.channel,
-            request.template,
-            request.template_language,
+        category = await template_category(
+            self.templates, contact, request.channel, request.template, request.template_language
         )
+        return unreachable_for(contact, request.channel, request.template, category)
 
     async def reachable_instead(self, contact: Contact, channel: Channel) -> tuple[Channel, ...]:
         """The contact's other channels where they can be reached and something may go now."""
@@ -368,3 +303,18 @@ class FollowupService:
             if message is not None:
                 await self.threads.message_changed(request.contact_id, message)
         return message_id
+
+
+async def template_category(
+    templates: TemplateStore,
+    contact: Contact,
+    channel: Channel,
+    template: str | None,
+    template_language: str | None,
+) -> str | None:
+    """The template's category when reachability depends on it (a marketing
+    stop), else None: read from the store only then."""
+    if template is None or not needs_template_category(contact, channel, template):
+        return None
+    found = await templates.get(template, template_language or "")
+    return found.category if found is not None else None

@@ -23,11 +23,16 @@ from bot.channels.base import (
     TemplateChange,
     WebhookEvent,
 )
-from bot.domain.channels import CHANNEL_LABELS, Channel
+from bot.domain.channels import Channel
 from bot.domain.clock import Clock
 from bot.domain.contacts import HANDLE_CHANNELS, normalise_email, normalise_handle
 from bot.domain.models import Contact, MessageStatus, OutboundMessage
-from bot.domain.reachability import MESSAGE_CLEARS, Unreachable, event_applies
+from bot.domain.reachability import (
+    MESSAGE_CLEARS,
+    Unreachable,
+    event_applies,
+    reachability_event,
+)
 from bot.store.contacts import (
     ContactDraft,
     ContactStore,
@@ -314,15 +319,6 @@ async def post_reachability(
     """The event that made an identity unreachable, or reachable again, in the thread."""
     if threads is None:
         return
-    label = CHANNEL_LABELS[channel]
-    if channel is Channel.SMS and keyword:
-        # An opt-out or opt-in keyword is shown as such, not as the customer writing.
-        key = "thread.event.opt_out_keyword" if unreachable else "thread.event.opt_in_keyword"
-        await threads.event(contact_id, key, channel=label, keyword=keyword)
-    elif unreachable is not None:
-        await threads.event(
-            contact_id, f"thread.event.unreachable.{unreachable.reason.value}", channel=label
-        )
-    else:
-        await threads.event(contact_id, "thread.event.reachable", channel=label)
+    key, params = reachability_event(channel, unreachable, keyword)
+    await threads.event(contact_id, key, **params)
     await threads.root_changed(contact_id)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from bot.domain.channels import CHANNEL_LABELS, Channel
-from bot.domain.windows import Decision, Reason
+from bot.domain.windows import Decision, Reason, parse_stored_reason
 from bot.slack.i18n import t
 
 _MINUTE, _HOUR, _DAY = 60, 3600, 86400
@@ -37,7 +37,9 @@ def channel_label(value: str | Channel) -> str:
 
 
 def reason_params(params: Mapping[str, str | int], lang: str) -> dict[str, str | int]:
-    """The policy's parameters as the catalogue's: durations in words, channel labels."""
+    """The policy's parameters as the catalogue's: durations in words, channel
+    labels; a `reason_key` (a catalogue key) and a `reason` stored with a
+    message (`stored_reason`) become `reason` in words."""
     words: dict[str, str | int] = {}
     for name, value in params.items():
         if name == "closes_in_seconds":
@@ -46,14 +48,26 @@ def reason_params(params: Mapping[str, str | int], lang: str) -> dict[str, str |
             words["closed_ago"] = duration(int(value), lang)
         elif name == "channel":
             words["channel"] = channel_label(str(value))
-        else:
+        elif name == "reason":
+            words["reason"] = stored_reason_text(str(value), lang)
+        elif name != "reason_key":
             words[name] = value
+    key = params.get("reason_key")
+    if key is not None:
+        words["reason"] = t(str(key), lang, **words)
     return words
 
 
 def reason_text(reason: Reason, lang: str) -> str:
     """A policy reason ("WhatsApp: window closed 3 d ago — template only")."""
     return t(reason.key, lang, **reason_params(reason.params, lang))
+
+
+def stored_reason_text(text: str, lang: str) -> str:
+    """A reason stored with a message (a catalogue key and its parameters) in
+    words in `lang`; text stored as words is shown as it is."""
+    reason = parse_stored_reason(text)
+    return text if reason is None else reason_text(reason, lang)
 
 
 def window_line(decision: Decision, lang: str) -> str:

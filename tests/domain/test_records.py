@@ -19,7 +19,6 @@ from bot.domain.models import (
     StatusChange,
 )
 from bot.domain.records import quick_init, replaced
-from bot.domain.windows import Decision, Reason, WindowInput
 from bot.store.outbox import ClaimedSend, OutboxEntry, SendRecord
 
 AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -124,9 +123,6 @@ def test_quick_init_refuses_what_it_would_get_wrong() -> None:
         Conversation,
         OutboundRequest,
         SendResult,
-        Decision,
-        WindowInput,
-        Reason,
         OutboxEntry,
         ClaimedSend,
         SendRecord,

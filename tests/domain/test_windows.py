@@ -775,7 +775,8 @@ def test_a_timeless_decision_exists_exactly_for_channels_without_a_window(
     channel: Channel,
 ) -> None:
     timeless = timeless_decision(channel)
-    if WINDOW_RULES[channel].window is None:
+    rule = WINDOW_RULES[channel]
+    if rule.window is None and not rule.learned_monthly_limit:
         assert timeless == decide(channel, WindowInput(), NOW, PolicySettings())
     else:
         assert timeless is None

@@ -36,6 +36,7 @@ from bot.services.followup import (
     FollowupService,
 )
 from bot.services.inbound import InboundService
+from bot.slack.render import stored_reason_text
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
 from bot.store.templates import TemplateStore, WhatsAppTemplate
@@ -218,7 +219,7 @@ async def test_a_message_queued_before_the_customer_blocked_the_bot_is_not_sent(
         assert fake.requests == []
     sent = await message(env, cid, queued.message_id)
     assert sent.status is MessageStatus.FAILED
-    assert "blocked the bot" in sent.reason
+    assert "blocked the bot" in stored_reason_text(sent.reason, "en")
 
 
 async def test_a_marketing_template_queued_before_a_whatsapp_stop_is_not_sent(
@@ -271,7 +272,11 @@ async def test_viber_not_subscribed_is_remembered_shown_and_refuses_the_next(
     contact = await env.contacts.require(cid)
     unreachable = contact.unreachable(Channel.VIBER)
     assert unreachable is not None and unreachable.reason is UnreachableReason.UNSUBSCRIBED
-    assert "thread.event.unreachable.unsubscribed" in thread.shown()
+    assert (
+        cid,
+        "thread.event.unreachable",
+        {"channel": "Viber", "reason_key": "reach.reason.unsubscribed"},
+    ) in thread.events
     assert (await message(env, cid, first.message_id)).status is MessageStatus.FAILED
     assert (await message(env, cid, second.message_id)).status is MessageStatus.FAILED
     third = await follow_up(svc, cid, Channel.VIBER, "k3")
@@ -294,7 +299,9 @@ async def test_wechat_45047_spends_the_window_until_the_customer_writes(
     assert (await message(env, cid, first.message_id)).status is MessageStatus.OUTSIDE_WINDOW
     second_sent = await message(env, cid, second.message_id)
     assert second_sent.status is MessageStatus.OUTSIDE_WINDOW
-    assert "WeChat refused this window's messages already" in second_sent.reason
+    assert "WeChat refused this window's messages already" in stored_reason_text(
+        second_sent.reason, "en"
+    )
     refused = await follow_up(svc, cid, Channel.WECHAT, "k3")
     assert refused.outcome is FollowupOutcome.REFUSED
     assert refused.reason is not None and refused.reason.key == WECHAT_LIMIT_LEARNED
@@ -436,7 +443,7 @@ async def test_a_whatsapp_131050_receipt_records_the_marketing_stop(
     assert (await message(env, cid, sent.message_id)).status is MessageStatus.FAILED
     stopped = (await env.contacts.require(cid)).unreachable(Channel.WHATSAPP)
     assert stopped is not None and stopped.reason is UnreachableReason.MARKETING_STOPPED
-    assert "thread.event.unreachable.marketing_stopped" in thread.shown()
+    assert "thread.event.marketing_stopped" in thread.shown()
 
 
 async def contact_reads(env: StoreEnv) -> int:

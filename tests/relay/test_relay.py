@@ -26,6 +26,7 @@ from bot.domain.models import MessageStatus, OutboundMessage
 from bot.domain.windows import Form, PolicySettings, SendMode
 from bot.relay.relay import GROUP, MAX_ATTEMPTS, Relay, RelayTuning
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
+from bot.slack.render import stored_reason_text
 from bot.slack.threads import ThreadQueue
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
@@ -150,7 +151,7 @@ async def test_whatsapp_window_closed_before_sending_gets_the_marker(
     assert whatsapp.requests == []  # never sent in breach of the rule
     message = await any_env.outbox.get_message(p, mid)
     assert message is not None and message.status is MessageStatus.OUTSIDE_WINDOW
-    assert "window closed" in message.reason
+    assert "window closed" in stored_reason_text(message.reason, "en")
 
 
 async def test_messenger_free_text_past_24h_goes_with_human_agent(
@@ -237,7 +238,9 @@ async def test_gives_up_after_max_attempts(any_env: StoreEnv, now: datetime) -> 
         await relay.requeue_due(p)
     message = await any_env.outbox.get_message(p, mid)
     assert message is not None and message.status is MessageStatus.FAILED
-    assert message.reason.startswith(f"Gave up after {MAX_ATTEMPTS} tries")
+    assert stored_reason_text(message.reason, "en").startswith(
+        f"Gave up after {MAX_ATTEMPTS} tries"
+    )
 
 
 async def test_entries_of_a_dead_consumer_are_taken_over(any_env: StoreEnv, now: datetime) -> None:
@@ -279,7 +282,7 @@ async def test_unconfigured_channel_fails_with_a_reason(any_env: StoreEnv, now: 
     await drain(relay_for(any_env, clock), any_env)
     message = await any_env.outbox.get_message(p, mid)
     assert message is not None and message.status is MessageStatus.FAILED
-    assert message.reason == "This channel is not set up."
+    assert stored_reason_text(message.reason, "en") == "This channel is not set up."
 
 
 def test_outcomes_cover_the_contract() -> None:
@@ -343,9 +346,9 @@ async def test_email_follow_up_replies_under_the_customers_last_email(
     email = ScriptedChannel(Channel.EMAIL)
     await drain(relay_for(any_env, clock, email), any_env)
     [request] = email.requests
-    assert request.subject == "Re: Order 123"
-    assert request.in_reply_to == "<abc@mail.example.com>"
-    assert request.references == ("<abc@mail.example.com>",)
+    # The facts the e-mail connector threads the reply with (see test_email).
+    assert request.reply_subject == "Order 123"
+    assert request.reply_to == "<abc@mail.example.com>"
 
 
 async def test_a_failing_relay_stops_and_raises_instead_of_hanging(

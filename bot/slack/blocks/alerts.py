@@ -23,7 +23,7 @@ from bot.slack.blocks.parts import button
 from bot.slack.blocks.threads import quote
 from bot.slack.i18n import t
 from bot.slack.links import thread_button
-from bot.slack.render import channel_label, duration, escape, window_line
+from bot.slack.render import channel_label, duration, escape, stored_reason_text, window_line
 
 
 def _after_close(mode: SendMode, lang: str) -> str:
@@ -62,9 +62,8 @@ def alert_message(
         if message.status is MessageStatus.OUTSIDE_WINDOW:
             head = t("alerts.message_outside_window", lang, name=name, channel=channel)
         elif message.reason:
-            head = t(
-                "alerts.message_failed", lang, name=name, channel=channel, reason=message.reason
-            )
+            reason = stored_reason_text(message.reason, lang)
+            head = t("alerts.message_failed", lang, name=name, channel=channel, reason=reason)
         else:
             head = t("alerts.message_failed_no_reason", lang, name=name, channel=channel)
         shown = message.text or (message.template or "")

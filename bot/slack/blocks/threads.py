@@ -22,7 +22,7 @@ from bot.slack import ids
 from bot.slack.blocks.contact_blocks import windows_context
 from bot.slack.blocks.parts import button
 from bot.slack.i18n import t
-from bot.slack.render import escape
+from bot.slack.render import escape, stored_reason_text
 
 #: Slack's limit for a section's text.
 SECTION_TEXT_MAX = 3000
@@ -93,10 +93,12 @@ def inbound_entry(
 
 def status_words(message: OutboundMessage, lang: str) -> str:
     if message.status is MessageStatus.FAILED:
-        return t("message.status.failed", lang, reason=message.reason or "?")
+        reason = stored_reason_text(message.reason, lang) if message.reason else "?"
+        return t("message.status.failed", lang, reason=reason)
     if message.status is MessageStatus.OUTSIDE_WINDOW:
         if message.reason:
-            return t("message.status.outside_window_reason", lang, reason=message.reason)
+            reason = stored_reason_text(message.reason, lang)
+            return t("message.status.outside_window_reason", lang, reason=reason)
         return t("message.status.outside_window", lang)
     return t(f"message.status.{message.status.value}", lang)
 
@@ -136,5 +138,10 @@ def outbound_entry(message: OutboundMessage, lang: str) -> tuple[str, list[Block
 
 
 def event_entry(key: str, lang: str, **params: str) -> tuple[str, list[Block]]:
+    """A conversation event in words; a `reason_key` parameter (a catalogue
+    key, e.g. `reach.reason.*`) is put in words too, as `reason`."""
+    reason_key = params.pop("reason_key", None)
+    if reason_key is not None:
+        params["reason"] = t(reason_key, lang, **params)
     text = t(key, lang, **params)
     return text, [ContextBlock(elements=[MarkdownTextObject(text=text)])]

@@ -1,0 +1,62 @@
+"""Every reason the relay (or a connector) can record is in both catalogues, and
+a thread shows it in its own language."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+
+from bot.domain.channels import Channel
+from bot.domain.models import MessageStatus, OutboundMessage
+from bot.domain.windows import LINE_MONTH_SPENT, SEND_REFUSAL_KEYS, Reason, stored_reason
+from bot.relay.relay import RELAY_REASON_KEYS
+from bot.slack.blocks.threads import status_words
+from bot.slack.i18n import LANGUAGES, catalogue
+
+REASON_KEYS = sorted(RELAY_REASON_KEYS | SEND_REFUSAL_KEYS | {LINE_MONTH_SPENT})
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+@pytest.mark.parametrize("key", REASON_KEYS)
+def test_every_reason_key_is_in_both_catalogues_with_the_same_placeholders(key: str) -> None:
+    found = [catalogue(lang).get(key) for lang in LANGUAGES]
+    assert all(found), key
+    assert len({frozenset(placeholders(text or "")) for text in found}) == 1
+
+
+def failed(reason: str) -> OutboundMessage:
+    return OutboundMessage(
+        id="m1",
+        contact_id="0-1",
+        channel=Channel.TELEGRAM,
+        mode="free",
+        form="text",
+        sender="U1",
+        status=MessageStatus.FAILED,
+        reason=reason,
+    )
+
+
+def test_an_arabic_thread_shows_the_reason_in_arabic() -> None:
+    stored = stored_reason(
+        Reason(
+            "send.refused.unreachable",
+            {"channel": "telegram", "reason_key": "reach.reason.blocked", "since": "2026-11-24"},
+        )
+    )
+    arabic = status_words(failed(stored), "ar")
+    english = status_words(failed(stored), "en")
+    assert "حظر العميل البوت" in arabic and "لم تُرسَل" in arabic
+    assert "blocked the bot" in english and "Not sent" in english
+    assert "send.refused" not in arabic + english
+
+
+def test_a_gave_up_reason_shows_the_last_tries_reason_in_the_threads_language() -> None:
+    last = stored_reason(Reason("send.refused.window_closed"))
+    stored = stored_reason(Reason("send.failed.gave_up", {"attempts": 8, "reason": last}))
+    arabic = status_words(failed(stored), "ar")
+    assert "أُغلقت نافذة المراسلة" in arabic and "8" in arabic
