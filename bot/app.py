@@ -56,6 +56,7 @@ from bot.services.home import HomeService
 from bot.services.line_quota import LineQuotaReader
 from bot.services.people import People
 from bot.services.reopen import ReopenService
+from bot.services.scheduling import Scheduling
 from bot.services.webhook_intake import WebhookConsumer
 from bot.slack import serving as slack_serving
 from bot.slack.answers import Answers
@@ -75,6 +76,7 @@ from bot.store.intake import IntakeStore
 from bot.store.keys import Keys
 from bot.store.liveness import Liveness, process_name
 from bot.store.outbox import OutboxStore
+from bot.store.schedule import ScheduleStore
 from bot.store.search import ContactSearch
 from bot.store.templates import TemplateStore
 from handlers import register_all, webhooks
@@ -238,6 +240,7 @@ class ListenerServices:
     close_flow: CloseFlow
     home: HomeTabs
     links: ThreadLinks
+    scheduling: Scheduling
 
 
 @dataclass(frozen=True)
@@ -330,6 +333,7 @@ def build_slack(
         line_quota=line_quota_reader(settings, http, redis, keys, outbox),
     )
     reopener = ReopenService(conversations, contacts, outbox, followups)
+    scheduling = Scheduling(ScheduleStore(redis, keys), contacts, followups, clock)
     listeners = ListenerServices(
         settings=settings,
         clock=clock,
@@ -347,6 +351,7 @@ def build_slack(
         close_flow=CloseFlow(CloseService(contacts, conversations), home, background),
         home=home,
         links=links,
+        scheduling=scheduling,
     )
     bolt = build_bolt_app(
         settings,

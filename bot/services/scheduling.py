@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
@@ -131,6 +132,15 @@ class LineSchedule:
     reason: Reason | None = None
     reminder_at: datetime | None = None
     item: ScheduledItem | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """Waiting items and what showing them needs."""
+
+    items: tuple[ScheduledItem, ...]
+    contacts: dict[str, Contact]
+    zones: dict[str, tzinfo | None]
 
 
 def item_id_for(contact_id: str, key: str) -> str:
@@ -264,9 +274,9 @@ class Scheduling:
         return await self.reschedule(item_id, self.clock())
 
     async def reschedule(
-        self, item_id: str, due_at: datetime, request: FollowupRequest | None = None
+        self, item_id: str, due_at: datetime | None, request: FollowupRequest | None = None
     ) -> ChangeResult:
-        """A new time (and, for a message, new content) for a waiting item."""
+        """A new time (None: keep it) and, for a message, new content for a waiting item."""
         item = await self.get(item_id)
         if item is None:
             return ChangeResult.MISSING
@@ -298,6 +308,13 @@ class Scheduling:
         if effect.released or effect.cancelled:
             await self._changed(contact_id)
         return effect
+
+    async def described(self, items: Sequence[ScheduledItem]) -> Waiting:
+        """Items with their contacts and the contacts' clocks, ready to show."""
+        ids = list(dict.fromkeys(item.contact_id for item in items))
+        contacts = {c.id: c for c in await self.contacts.get_many(ids)} if ids else {}
+        zones = {cid: self.zone_of(contact) for cid, contact in contacts.items()}
+        return Waiting(tuple(items), contacts, zones)
 
     async def waiting_for_agent(self, agent: str, limit: int = 20) -> list[ScheduledItem]:
         return await self.store.listed(agent, limit)
@@ -337,18 +354,21 @@ class Scheduling:
                 LineOutcome.REFUSED, contact, reason=Reason(error.key, dict(error.params))
             )
         reminder_at = (due_at or now) + flags.remind if flags.remind is not None else None
-        if not text.strip():
-            if flags.remind is None or flags.at is not None or flags.when_they_write:
+        if flags.at is None and not flags.when_they_write:
+            # A reminder alone (a message with it goes now, through the caller).
+            if flags.remind is None:
                 return LineSchedule(LineOutcome.REFUSED, contact, reason=Reason(EMPTY_MESSAGE))
             done = await self.remind(
                 contact.id, agent, flags.remind, item_id=item_id_for(contact.id, key + ":r")
             )
-            outcome = LineOutcome.DUPLICATE if done.duplicate else LineOutcome.REMINDER
             if done.item is None:
                 return LineSchedule(LineOutcome.REFUSED, contact, reason=done.reason)
+            outcome = LineOutcome.DUPLICATE if done.duplicate else LineOutcome.REMINDER
             return LineSchedule(
                 outcome, contact, customer_zone=theirs, reminder_at=reminder_at, item=done.item
             )
+        if not text.strip():
+            return LineSchedule(LineOutcome.REFUSED, contact, reason=Reason(EMPTY_MESSAGE))
         channel, refusal = await self._line_channel(contact, due_at)
         if channel is None:
             return LineSchedule(LineOutcome.REFUSED, contact, reason=refusal)

@@ -95,6 +95,7 @@ SCHEDULE_EDIT: Final = "schedule_edit"
 SCHEDULE_CANCEL: Final = "schedule_cancel"
 SCHEDULE_EDIT_VIEW: Final = "schedule_edit_view"
 SCHEDULE_EDIT_AT: Final = "schedule_edit_at"
+SCHEDULE_EDIT_TEXT: Final = "schedule_edit_text"
 # The reminder's direct message (value: the contact id; a snooze adds "|<duration>").
 REMIND_FOLLOW_UP: Final = "remind_follow_up"
 REMIND_CLOSE: Final = "remind_close"

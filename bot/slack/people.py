@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.services.people import People
@@ -28,7 +29,10 @@ def slack_people(
         return str(user.get("locale") or "") or None
 
     async def zone_of(user_id: str) -> str | None:
-        reply = await client.users_info(user=user_id)
+        try:
+            reply = await client.users_info(user=user_id)
+        except SlackApiError:  # user_not_found and the like: Slack does not say
+            return None
         user: dict[str, Any] = reply.get("user") or {}
         return str(user.get("tz") or "") or None
 

@@ -177,8 +177,9 @@ class ScheduleStore:
             )
         )
 
-    async def move(self, item: ScheduledItem, due_at: datetime, payload: str = "") -> int:
-        """New time (and payload) for a waiting item; `ChangeOutcome` as for `cancel`."""
+    async def move(self, item: ScheduledItem, due_at: datetime | None, payload: str = "") -> int:
+        """New time (None: keep it) and payload for a waiting item; `ChangeOutcome`
+        as for `cancel`."""
         partition, key = self._item_keys(item)
         return int(
             await self._scripts["move"](
@@ -188,7 +189,7 @@ class ScheduleStore:
                     self.keys.schedule_listed(partition),
                     self.keys.schedule_agent(partition, item.agent),
                 ],
-                args=[item.id, epoch_ms(due_at), _iso(due_at), payload],
+                args=[item.id, "" if due_at is None else epoch_ms(due_at), _iso(due_at), payload],
             )
         )
 

@@ -15,12 +15,16 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject
 
 from bot.domain.clock import Clock
+from bot.domain.when import WhenError, take_schedule_flags
 from bot.services.directory import Directory
 from bot.services.finding import ContactFinder
+from bot.services.people import People
+from bot.services.scheduling import Scheduling
 from bot.slack import ids
 from bot.slack.answers import Answers, OnError, sorry_text
 from bot.slack.blocks.answers import carries_in_choice, text_answer
 from bot.slack.blocks.contact_blocks import choices_message, views_of
+from bot.slack.blocks.schedule import line_schedule_answer
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.i18n import t
 from bot.slack.intake import SlackIntake
@@ -41,6 +45,8 @@ def register(
     intake: SlackIntake,
     answers: Answers,
     clock: Clock,
+    scheduling: Scheduling,
+    people: People,
 ) -> None:
     async def followup(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
@@ -55,6 +61,11 @@ def register(
         text, agent, trigger = command.text, command.agent, command.trigger_id
         origin = Origin(command.channel_id)
         deliver = answers.to(body)
+        try:
+            flags, text = take_schedule_flags(text)
+        except WhenError as error:
+            await deliver(*text_answer(t(error.key, lang, **error.params)))
+            return
 
         lookup, message = await directory.split(text)
         query = text.strip()
@@ -79,6 +90,20 @@ def register(
             await deliver(answer, blocks)
         elif lookup.contact is None:
             await deliver(*text_answer(t("lookup.not_found", lang, query=escape(query))))
+        elif flags.any:
+            if message and flags.at is None and not flags.when_they_write:
+                # "--remind 2d <message>": the message goes now, the reminder waits.
+                contact = lookup.contact
+                await flow.send_line(contact, agent, message, trigger, lang, deliver, rerun=True)
+            scheduled = await scheduling.schedule_line(
+                lookup.contact,
+                agent,
+                message,
+                flags,
+                trigger,
+                agent_zone=await people.zone(agent),
+            )
+            await deliver(*line_schedule_answer(scheduled, lang))
         elif not message and command.rerun:
             # Worked again after a crash: the trigger (3 s) to open the modal is gone.
             name = escape(lookup.contact.display_name)

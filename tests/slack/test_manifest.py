@@ -62,6 +62,8 @@ COMMANDS_SCOPE = "commands"
 
 #: Inputs read from a view's state at submission; they dispatch nothing.
 READ_FROM_STATE = {
+    ids.SCHEDULE_EDIT_AT,
+    ids.SCHEDULE_EDIT_TEXT,
     ids.SEARCH_QUERY,
     ids.SEARCH_SCOPE,
     ids.SEARCH_STATUS,

@@ -12,7 +12,16 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
-from slack_sdk.models.blocks import ActionsBlock, Block, ConfirmObject, SectionBlock
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ConfirmObject,
+    DateTimePickerElement,
+    InputBlock,
+    PlainTextInputElement,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
 
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.models import Contact, to_epoch
@@ -249,3 +258,37 @@ def reminder_message(
         )
     )
     return text, blocks
+
+
+def edit_modal(item: ScheduledItem, text: str, lang: str) -> View:
+    """Edit a waiting follow-up: its time (and its text, for a text message)."""
+    blocks: list[Block] = []
+    if item.due_at is not None:
+        blocks.append(
+            InputBlock(
+                block_id=ids.SCHEDULE_EDIT_AT,
+                label=plain_text(t("schedule.compose.pick", lang)),
+                element=DateTimePickerElement(
+                    action_id=ids.SCHEDULE_EDIT_AT, initial_date_time=to_epoch(item.due_at)
+                ),
+            )
+        )
+    if item.sends and text:
+        blocks.append(
+            InputBlock(
+                block_id=ids.SCHEDULE_EDIT_TEXT,
+                label=plain_text(t("compose.text.label", lang)),
+                element=PlainTextInputElement(
+                    action_id=ids.SCHEDULE_EDIT_TEXT, multiline=True, initial_value=text
+                ),
+            )
+        )
+    return View(
+        type="modal",
+        callback_id=ids.SCHEDULE_EDIT_VIEW,
+        private_metadata=item.id,
+        title=plain_text(t("schedule.edit.title", lang)),
+        submit=plain_text(t("schedule.edit.submit", lang)),
+        close=plain_text(t("schedule.cancel.confirm.no", lang)),
+        blocks=blocks,
+    )

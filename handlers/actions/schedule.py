@@ -1,0 +1,155 @@
+"""Buttons on what waits (App Home, the thread): *Send now*, *Edit*, *Cancel*; and
+on a reminder's direct message: *Follow up*, *Close*, *Snooze*."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.services.finding import ContactFinder
+from bot.services.scheduling import ChangeResult, Scheduling, decode_request
+from bot.slack import ids
+from bot.slack.answers import Answers, origin_of
+from bot.slack.background import Background
+from bot.slack.blocks.answers import text_answer
+from bot.slack.blocks.close_modal import close_modal
+from bot.slack.blocks.schedule import edit_modal, your_time
+from bot.slack.compose_flow import ComposeFlow
+from bot.slack.home import HomeTabs
+from bot.slack.i18n import t
+
+#: What each snooze button puts off the reminder by.
+SNOOZES = {
+    ids.REMIND_SNOOZE_HOUR: timedelta(hours=1),
+    ids.REMIND_SNOOZE_DAY: timedelta(days=1),
+    ids.REMIND_SNOOZE_DAYS: timedelta(days=2),
+}
+_CHANGED = {
+    ChangeResult.RUNNING: "schedule.changed.running",
+    ChangeResult.MISSING: "schedule.changed.missing",
+}
+
+
+def _value(body: dict[str, Any]) -> str:
+    return str(body["actions"][0]["value"])
+
+
+def _on_home(body: dict[str, Any]) -> bool:
+    return (body.get("view") or {}).get("type") == "home"
+
+
+def register(
+    app: AsyncApp,
+    *,
+    scheduling: Scheduling,
+    answers: Answers,
+    home: HomeTabs,
+    flow: ComposeFlow,
+    finder: ContactFinder,
+    background: Background,
+    client: AsyncWebClient,
+    settings: Settings,
+) -> None:
+    async def tell(body: dict[str, Any], text: str) -> None:
+        agent = str(body["user"]["id"])
+        if _on_home(body):
+            await home.publish(agent)  # the list shows what happened
+        await answers.to(body)(*text_answer(text))
+
+    def changed(done: ChangeResult, lang: str, ok_key: str) -> str:
+        return t(_CHANGED.get(done, ok_key), lang)
+
+    async def cancel(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+
+        async def work() -> None:
+            done = await scheduling.cancel(_value(body))
+            await tell(body, changed(done, lang, "schedule.changed.cancelled"))
+
+        background.run(work(), on_error=answers.apology(body, lang))
+
+    async def send_now(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+
+        async def work() -> None:
+            done = await scheduling.send_now(_value(body))
+            await tell(body, changed(done, lang, "schedule.changed.sent_now"))
+
+        background.run(work(), on_error=answers.apology(body, lang))
+
+    async def edit(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+
+        async def work() -> None:
+            item = await scheduling.get(_value(body))
+            if item is None:
+                await tell(body, t("schedule.changed.missing", lang))
+                return
+            text = decode_request(item).text if item.sends else ""
+            view = edit_modal(item, text, lang)
+            await client.views_open(trigger_id=str(body["trigger_id"]), view=view)
+
+        background.run(work(), on_error=answers.apology(body, lang))
+
+    async def follow_up(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+
+        async def work() -> None:
+            opened = await flow.open(
+                contact_id=_value(body),
+                agent=str(body["user"]["id"]),
+                lang=lang,
+                trigger_id=str(body["trigger_id"]),
+                origin=origin_of(body),
+            )
+            if not opened:
+                await tell(body, t("compose.gone", lang))
+
+        background.run(work(), on_error=answers.apology(body, lang))
+
+    async def close(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+
+        async def work() -> None:
+            contact = await finder.get(_value(body))
+            if contact is None:
+                await tell(body, t("compose.gone", lang))
+                return
+            view = close_modal(contact, origin_of(body), settings.close_unassigns, lang)
+            await client.views_open(trigger_id=str(body["trigger_id"]), view=view)
+
+        background.run(work(), on_error=answers.apology(body, lang))
+
+    async def snooze(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await ack()
+        lang = str(context["lang"])
+        action = body["actions"][0]
+        contact_id = str(action["value"]).split("|", 1)[0]
+        after = SNOOZES[str(action["action_id"])]
+
+        async def work() -> None:
+            done = await scheduling.remind(contact_id, str(body["user"]["id"]), after)
+            if done.item is None or done.item.due_at is None:
+                await tell(body, t("schedule.changed.missing", lang))
+                return
+            text = t("schedule.remind.snoozed", lang, your_time=your_time(done.item.due_at))
+            await answers.to(body, replace=True)(*text_answer(text))
+
+        background.run(work(), on_error=answers.apology(body, lang))
+
+    app.action(ids.SCHEDULE_CANCEL)(cancel)
+    app.action(ids.SCHEDULE_SEND_NOW)(send_now)
+    app.action(ids.SCHEDULE_EDIT)(edit)
+    app.action(ids.REMIND_FOLLOW_UP)(follow_up)
+    app.action(ids.REMIND_CLOSE)(close)
+    for snooze_id in ids.REMIND_SNOOZES:
+        app.action(snooze_id)(snooze)

@@ -1,0 +1,231 @@
+"""`/followup <contact> --at WHEN | --when-they-write | --remind DURATION [message]`.
+
+Issue 13 (SPEC "Follow-ups in time"): signed commands into the real app; the
+item it schedules; the due runner, on an injected clock, sending it at its time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.domain.channels import Channel
+from bot.domain.schedule import ItemKind
+from bot.relay.due import DueRunner
+from bot.slack import ids
+from tests.fakes.slack import FakeSlack
+from tests.slack.compose_steps import messages_of
+from tests.slack.conftest import AGENT, Surface
+
+# The surface's clock: Tuesday 24 November 2026, 12:00 UTC (14:00 in Cairo).
+
+
+async def answer_to(surface: Surface, url: str) -> dict[str, Any]:
+    await surface.settle()
+    answers = surface.slack.answers_to(url)
+    assert answers, "no answer"
+    return answers[-1]
+
+
+@pytest.fixture
+def agent_in_new_york(slack: FakeSlack) -> Iterator[None]:
+    slack.users[AGENT] = {"id": AGENT, "tz": "America/New_York"}
+    yield
+    slack.users.pop(AGENT, None)
+
+
+async def run_due(surface: Surface, at: datetime) -> int:
+    scheduling = surface.deps.listeners.scheduling
+    return await DueRunner(scheduling.store, lambda: at, scheduling.fire).tick()
+
+
+async def test_at_tomorrow_morning_is_their_morning_and_goes_then(surface: Surface) -> None:
+    cid = await surface.contact(
+        "Sara", "Ahmed", phone="+201001234567", identities={Channel.TELEGRAM: "8101"}
+    )
+
+    status, ack, url = await surface.command(
+        ids.FOLLOWUP, "Sara Ahmed --at tomorrow 09:00 Your order shipped"
+    )
+    answer = await answer_to(surface, url)
+
+    assert status == 200 and ack == {}
+    assert "Scheduled to *Sara Ahmed* on Telegram" in answer["text"]
+    assert "Wed 25 Nov 09:00 (Africa/Cairo)" in answer["text"]  # their time
+    [item] = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
+    assert item.kind is ItemKind.SEND_AT
+    assert item.due_at == datetime.fromisoformat("2026-11-25T07:00:00+00:00")
+    assert await messages_of(surface, cid) == []
+
+    assert await run_due(surface, item.due_at - timedelta(seconds=1)) == 0
+    assert await run_due(surface, item.due_at) == 1
+    [message] = await messages_of(surface, cid)
+    assert (message.channel, message.text) == (Channel.TELEGRAM, "Your order shipped")
+
+
+async def test_without_their_zone_the_time_is_the_agent_s(
+    surface: Surface, agent_in_new_york: None
+) -> None:
+    cid = await surface.contact("Omar", "Nour", identities={Channel.TELEGRAM: "8102"})
+
+    _, _, url = await surface.command(ids.FOLLOWUP, 'Omar Nour --at "tomorrow 09:00" Hello')
+    answer = await answer_to(surface, url)
+
+    assert "their time zone is not known" in answer["text"]
+    [item] = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
+    assert item.due_at == datetime.fromisoformat("2026-11-25T14:00:00+00:00")  # 09:00 EST
+
+
+async def test_a_quiet_instagram_customer_gets_it_when_they_next_write(surface: Surface) -> None:
+    cid = await surface.contact(
+        "Lina",
+        "Haddad",
+        identities={Channel.INSTAGRAM: "ig-8103"},
+        last_inbound={Channel.INSTAGRAM: surface.now - timedelta(days=10)},
+    )
+
+    _, _, url = await surface.command(ids.FOLLOWUP, "Lina Haddad --at in 1h Any news?")
+    refused = await answer_to(surface, url)
+    assert "Scheduled" not in refused["text"]
+    assert await surface.deps.listeners.scheduling.waiting_for_contact(cid) == []
+
+    _, _, url = await surface.command(ids.FOLLOWUP, "Lina Haddad --when-they-write Any news?")
+    answer = await answer_to(surface, url)
+    assert "Waiting for *Lina Haddad* to write on Instagram" in answer["text"]
+    [item] = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
+    assert item.kind is ItemKind.WHEN_THEY_WRITE and item.due_at is None
+
+
+async def test_remind_sends_the_message_now_and_reminds_in_two_days(surface: Surface) -> None:
+    cid = await surface.contact("Maya", "Saleh", identities={Channel.TELEGRAM: "8104"})
+
+    _, _, url = await surface.command(ids.FOLLOWUP, "Maya Saleh --remind 2d Did that work?")
+    await surface.settle()
+
+    [message] = await messages_of(surface, cid)
+    assert message.text == "Did that work?"
+    texts = [a["text"] for a in surface.slack.answers_to(url)]
+    assert any("On its way to *Maya Saleh*" in text for text in texts)
+    assert any("I'll remind you" in text for text in texts)
+    [item] = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
+    assert item.kind is ItemKind.REMIND and item.due_at == surface.now + timedelta(days=2)
+
+
+async def test_a_when_that_cannot_be_read_says_so_and_schedules_nothing(surface: Surface) -> None:
+    cid = await surface.contact("Rana", "Aziz", identities={Channel.TELEGRAM: "8105"})
+
+    _, _, url = await surface.command(ids.FOLLOWUP, "Rana Aziz --at someday hello")
+    answer = await answer_to(surface, url)
+
+    assert "can't read “someday” as a time" in answer["text"]
+    assert await surface.deps.listeners.scheduling.waiting_for_contact(cid) == []
+    assert await messages_of(surface, cid) == []
+
+
+async def test_the_same_command_twice_schedules_once(surface: Surface) -> None:
+    cid = await surface.contact("Hadi", "Karam", identities={Channel.TELEGRAM: "8106"})
+    scheduling = surface.deps.listeners.scheduling
+    contact = await surface.deps.contacts.require(cid)
+    from bot.domain.when import ScheduleFlags
+
+    flags = ScheduleFlags(at="in 2h")
+    first = await scheduling.schedule_line(contact, AGENT, "Hello", flags, "trigger-1")
+    again = await scheduling.schedule_line(contact, AGENT, "Hello", flags, "trigger-1")
+    assert first.outcome.value == "scheduled" and again.outcome.value == "duplicate"
+    assert len(await scheduling.waiting_for_contact(cid)) == 1
+
+
+async def schedule_one(surface: Surface, name: str, telegram: str, line: str) -> tuple[str, str]:
+    first, last = name.split()
+    cid = await surface.contact(first, last, identities={Channel.TELEGRAM: telegram})
+    await surface.command(ids.FOLLOWUP, f"{name} {line}")
+    await surface.settle()
+    [item] = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
+    return cid, item.id
+
+
+async def test_cancel_means_it_is_never_sent(surface: Surface) -> None:
+    cid, item_id = await schedule_one(surface, "Nada Fares", "8201", "--at in 3h See you")
+
+    _, _, url = await surface.click(ids.SCHEDULE_CANCEL, item_id)
+    answer = await answer_to(surface, url)
+
+    assert "Cancelled: it will not be sent." in answer["text"]
+    assert await run_due(surface, surface.now + timedelta(hours=4)) == 0
+    assert await messages_of(surface, cid) == []
+    _, _, url = await surface.click(ids.SCHEDULE_CANCEL, item_id)
+    assert "not waiting any more" in (await answer_to(surface, url))["text"]
+
+
+async def test_send_now_sends_it_in_the_runner_s_next_round(surface: Surface) -> None:
+    cid, item_id = await schedule_one(surface, "Ziad Amin", "8202", "--at in 3h Update")
+
+    _, _, url = await surface.click(ids.SCHEDULE_SEND_NOW, item_id)
+    assert "Sending it now." in (await answer_to(surface, url))["text"]
+
+    assert await run_due(surface, surface.now) == 1
+    [message] = await messages_of(surface, cid)
+    assert message.text == "Update"
+
+
+async def test_edit_changes_the_time_and_the_text(surface: Surface) -> None:
+    cid, item_id = await schedule_one(surface, "Tala Jaber", "8203", "--at in 3h First draft")
+
+    await surface.click(ids.SCHEDULE_EDIT, item_id)
+    await surface.settle()
+    view = surface.last_view()
+    assert view["callback_id"] == ids.SCHEDULE_EDIT_VIEW and view["private_metadata"] == item_id
+    later = surface.now + timedelta(hours=5)
+    status, ack = await surface.submit(
+        view,
+        {
+            ids.SCHEDULE_EDIT_AT: {
+                ids.SCHEDULE_EDIT_AT: {
+                    "type": "datetimepicker",
+                    "selected_date_time": int(later.timestamp()),
+                }
+            },
+            ids.SCHEDULE_EDIT_TEXT: {
+                ids.SCHEDULE_EDIT_TEXT: {"type": "plain_text_input", "value": "Final words"}
+            },
+        },
+    )
+    await surface.settle()
+
+    assert status == 200 and ack == {}
+    assert await run_due(surface, surface.now + timedelta(hours=4)) == 0
+    assert await run_due(surface, later) == 1
+    [message] = await messages_of(surface, cid)
+    assert message.text == "Final words"
+
+
+async def test_an_edit_to_a_time_gone_by_is_refused_in_the_form(surface: Surface) -> None:
+    _, item_id = await schedule_one(surface, "Yara Odeh", "8204", "--at in 3h Hi")
+
+    await surface.click(ids.SCHEDULE_EDIT, item_id)
+    await surface.settle()
+    past = int((surface.now - timedelta(hours=1)).timestamp())
+    _, ack = await surface.submit(
+        surface.last_view(),
+        {
+            ids.SCHEDULE_EDIT_AT: {
+                ids.SCHEDULE_EDIT_AT: {"type": "datetimepicker", "selected_date_time": past}
+            }
+        },
+    )
+
+    assert ack["response_action"] == "errors" and ids.SCHEDULE_EDIT_AT in ack["errors"]
+
+
+async def test_snooze_puts_the_reminder_off(surface: Surface) -> None:
+    cid = await surface.contact("Karim", "Said", identities={Channel.TELEGRAM: "8205"})
+
+    _, _, url = await surface.click(ids.REMIND_SNOOZE_DAY, f"{cid}|1d")
+    answer = await answer_to(surface, url)
+
+    assert "Snoozed until" in answer["text"]
+    [item] = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
+    assert item.kind is ItemKind.REMIND and item.due_at == surface.now + timedelta(days=1)
