@@ -1,4 +1,5 @@
-"""The Lua scripts in `scripts/`, loaded once and called by name.
+"""The Lua scripts in `scripts/`: one file per use case, each run through
+redis-py's `register_script` (EVALSHA, and a load on NOSCRIPT, by redis-py).
 
 Every call names its keys explicitly; `check_one_slot` guards the rule that
 a script touches keys of one hash slot only (Redis Cluster).
@@ -9,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from redis.commands.core import AsyncScript
 from redis.crc import key_slot
-from redis.exceptions import NoScriptError
 
 from bot.store.connection import RedisClient, load_on_connect
 
@@ -37,33 +38,35 @@ def check_one_slot(keys: Sequence[str]) -> None:
         raise CrossSlotError(f"keys span {len(slots)} slots: {list(keys)}")
 
 
-def _source(name: str) -> str:
+def script_source(name: str) -> str:
     return resources.files("bot.store").joinpath("scripts", f"{name}.lua").read_text("utf-8")
 
 
-@dataclass
 class LuaScript:
-    """One script: its source and SHA; calls go by EVALSHA, loading on a miss."""
+    """One script file, registered with the first client that runs it.
 
-    name: str
-    source: str = field(init=False)
-    sha: str = field(init=False, default="")
+    `await SCRIPT(redis, keys, args)` goes through redis-py's script object
+    (EVALSHA; on NOSCRIPT it loads the source and runs it again). `queue`
+    adds an EVALSHA to a pipeline: every connection loads the scripts when
+    it is made (`bot.store.connection.load_on_connect`), so a pipeline needs
+    no SCRIPT EXISTS round trip.
+    """
 
-    def __post_init__(self) -> None:
-        self.source = _source(self.name)
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.source = script_source(name)
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
+        self._registered: AsyncScript | None = None
         load_on_connect(self.source)
 
     async def __call__(self, redis: RedisClient, keys: Sequence[str], args: Sequence[Any]) -> Any:
         check_one_slot(keys)
-        try:
-            return await redis.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            return await redis.eval(self.source, len(keys), *keys, *args)
+        if self._registered is None:
+            self._registered = redis.register_script(self.source)
+        return await self._registered(keys, args, client=redis)
 
     def queue(self, pipe: Any, keys: Sequence[str], args: Sequence[Any]) -> None:
-        """Add a call to a pipeline (every connection loads the scripts when it is
-        made: `bot.store.connection.load_on_connect`)."""
+        """Add a call to a pipeline (`pipe.execute()` runs it)."""
         check_one_slot(keys)
         pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
 

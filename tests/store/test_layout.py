@@ -1,11 +1,11 @@
-"""PARTITIONS is fixed for the life of the data."""
+"""PARTITIONS and the layout version are fixed for the life of the data."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.store.keys import Keys
-from bot.store.layout import LayoutMismatch, ensure_layout
+from bot.store.layout import LAYOUT_VERSION, LayoutMismatch, ensure_layout
 from tests.conftest import StoreEnv
 
 
@@ -15,3 +15,20 @@ async def test_partition_count_is_recorded_then_enforced(env: StoreEnv) -> None:
     other = Keys(partitions=env.keys.partitions * 2, prefix=env.keys.prefix)
     with pytest.raises(LayoutMismatch, match=f"PARTITIONS={env.keys.partitions}"):
         await ensure_layout(env.redis, other)
+
+
+@pytest.mark.parametrize(
+    "stored", [{"partitions": "8", "layout": "1"}, {"partitions": "8"}], ids=["v1", "unversioned"]
+)
+async def test_data_of_an_older_layout_version_is_refused(
+    env: StoreEnv, stored: dict[str, str]
+) -> None:
+    await env.redis.hset(env.keys.meta(), mapping=stored)
+    with pytest.raises(LayoutMismatch, match=f"layout version 1; .* layout {LAYOUT_VERSION} only"):
+        await ensure_layout(env.redis, env.keys)
+    assert await env.redis.hget(env.keys.meta(), "layout") == stored.get("layout")
+
+
+async def test_a_new_redis_is_stamped_with_the_current_layout(env: StoreEnv) -> None:
+    await ensure_layout(env.redis, env.keys)
+    assert await env.redis.hget(env.keys.meta(), "layout") == str(LAYOUT_VERSION)
