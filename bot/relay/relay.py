@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import deque
@@ -74,7 +75,7 @@ from bot.store.contacts import ContactStore
 from bot.store.keys import Keys
 from bot.store.liveness import Liveness
 from bot.store.outbox import ClaimedSend, OutboxEntry, OutboxStore, SendRecord
-from bot.store.scripts import APPLY, Change, apply_change
+from bot.store.scripts import REQUEUE_DUE, SCHEDULE_RETRY
 from bot.store.templates import TemplateStore
 
 logger = logging.getLogger(__name__)
@@ -435,12 +436,12 @@ class Relay:
             reads.hget(self.keys.message(partition, message_id), "cid")
         contact_ids = await reads.execute()
         writes = self.redis.pipeline(transaction=False)
+        outbox = self.keys.outbox(partition)
         for message_id, contact_id in zip(due, contact_ids, strict=True):
-            change = Change(self.keys.message(partition, message_id)).zrem(schedule, message_id)
-            if contact_id is not None:  # else the message is gone: nothing to send
-                change.xadd(self.keys.outbox(partition), {"m": message_id, "c": str(contact_id)})
-            APPLY.queue(writes, change.keys, change.argv())
-        await writes.execute()  # each change commits alone (none has a condition)
+            # A message gone has nothing to send: it only leaves the schedule.
+            entry = "" if contact_id is None else json.dumps({"m": message_id, "c": contact_id})
+            REQUEUE_DUE.queue(writes, [schedule, outbox], [message_id, entry])
+        await writes.execute()  # each commits alone (none has a condition)
         return len(due)
 
     # --- one message -------------------------------------------------------------
@@ -689,10 +690,12 @@ class Relay:
         due = (self.clock() + timedelta(seconds=delay)).timestamp()
         # Scheduling and acknowledging commit together: the entry is neither
         # lost nor left pending to be sent twice.
-        change = Change(message_key).zadd(self.keys.retry_schedule(partition), due, message.id)
-        change.xack(self.keys.outbox(partition), GROUP, claimed.entry_id)
-        change.delete(self.keys.send_lease(partition, message.id))
-        await apply_change(self.redis, change)
+        keys = [
+            self.keys.retry_schedule(partition),
+            self.keys.outbox(partition),
+            self.keys.send_lease(partition, message.id),
+        ]
+        await SCHEDULE_RETRY(self.redis, keys, [due, message.id, GROUP, claimed.entry_id])
         logger.info(
             "send will be retried",
             extra={"channel": message.channel.value, "attempt": attempts, "delay": round(delay, 1)},

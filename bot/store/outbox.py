@@ -1,7 +1,7 @@
 """Outbound messages: the atomic send commit, the outbox stream, the Viber quota.
 
 The window policy decides in Python from a snapshot of the contact; the
-commit (`apply.lua`) records the message, appends it to the partition's
+commit (`commit_send.lua`) records the message, appends it to the partition's
 outbox stream, bumps the WeChat window counter and opens/assigns the
 conversation — only if the snapshot still holds: same window start on that
 channel, same status and assignee, counter still under the policy's limit,
@@ -21,11 +21,11 @@ from typing import cast
 
 import orjson
 
+from bot.domain import conversations
 from bot.domain.channels import Channel
 from bot.domain.models import (
     Contact,
     Conversation,
-    ConversationStatus,
     MessageStatus,
     OutboundMessage,
     StatusChange,
@@ -35,7 +35,7 @@ from bot.domain.models import (
 )
 from bot.domain.records import quick_init, replaced
 from bot.store.connection import RedisClient
-from bot.store.contacts import (
+from bot.store.contact_codec import (
     F_ASSIGNEE,
     F_EMAIL_SUBJECT,
     F_EMAIL_THREAD_ID,
@@ -50,12 +50,22 @@ from bot.store.contacts import (
     IDENTITY_FIELD,
     INBOUND_FIELD,
     UNREACHABLE_FIELD,
-    ContactStore,
     decode_unreachable,
     parse_wechat_learned,
 )
+from bot.store.contacts import ContactStore
+from bot.store.index_writes import ContactWrite, transition
 from bot.store.keys import ContactId, Keys
-from bot.store.scripts import CLAIM_BATCH, FINISH_BATCH, QUOTA, Change, apply_change
+from bot.store.scripts import (
+    CLAIM_BATCH,
+    COMMIT_SEND,
+    COUNT_IN_WINDOW,
+    FINISH_BATCH,
+    QUOTA,
+    RECORD_OUTSIDE_WINDOW,
+    RECORD_STATUS,
+    parse_reply,
+)
 
 #: How many recent message ids a contact keeps for "the last few messages".
 RECENT_MESSAGES = 50
@@ -92,6 +102,10 @@ ADVANCES_FROM = {
     new.value: [old.value for old in MessageStatus if status_may_advance(old, new)]
     for new in MessageStatus
 }
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def message_id_for(idempotency_key: str) -> str:
@@ -326,21 +340,23 @@ class OutboxStore:
         message_id = message_id_for(draft.idempotency_key)
         message_key = self.keys.message(p, message_id)
         conv = snapshot.conversation
-        change = Change(self.keys.contact(cid)).must_exist(True)
-        change.absent(message_key)
+        # The window start the policy judged, and the status and assignee it saw.
+        write = ContactWrite(
+            self.keys.contact(cid),
+            message_key,
+            self.keys.outbox(p),
+            self.keys.contact_messages(cid),
+        )
         window_start = conv.last_inbound_at.get(draft.channel)
-        change.expect(
+        write.expect(
             INBOUND_FIELD + draft.channel.value,
             str(to_epoch(window_start)) if window_start else None,
         )
-        if conv.status is not ConversationStatus.OPEN or conv.assignee != draft.sender:
-            self.contacts.reopen_change(change, snapshot, draft.sender, now)
-        else:
-            change.expect(F_STATUS, conv.status.value)
-            change.expect(F_ASSIGNEE, conv.assignee)
+        write.expect(F_STATUS, conv.status.value).expect(F_ASSIGNEE, conv.assignee)
+        transition(write, self.keys, snapshot, conversations.send(conv, draft.sender, now), now)
+        counted_window = ""
         if wechat_limit is not None:
-            window = str(to_epoch(window_start)) if window_start else ""
-            change.counter(F_WECHAT_COUNT, F_WECHAT_WINDOW, window, wechat_limit)
+            counted_window = str(to_epoch(window_start)) if window_start else ""
         at = to_epoch(now)
         fields = {
             "cid": draft.contact_id,
@@ -368,14 +384,20 @@ class OutboxStore:
             # Which window's count holds this message: the send judges it
             # against the others (`windows.at_send`).
             fields["cw"] = str(to_epoch(window_start))
-        change.hset_at(message_key, fields)
-        change.xadd(self.keys.outbox(p), {"m": message_id, "c": draft.contact_id})
-        change.lpush(self.keys.contact_messages(cid), message_id, RECENT_MESSAGES)
-        result = await apply_change(self.redis, change)
+        entry = {"m": message_id, "c": draft.contact_id}
+        args = write.argv(
+            _json(fields),
+            _json(entry),
+            message_id,
+            RECENT_MESSAGES,
+            counted_window,
+            "" if wechat_limit is None else wechat_limit,
+        )
+        result = parse_reply(await COMMIT_SEND(self.redis, write.keys, args))
         if result.ok:
             written = message_from_hash(message_id, fields)
             return CommitResult(
-                CommitOutcome.ACCEPTED, message_id, result.stream_id, message=written
+                CommitOutcome.ACCEPTED, message_id, result.entry_id, message=written
             )
         if result.outcome == "duplicate":
             return CommitResult(CommitOutcome.DUPLICATE, message_id)
@@ -398,18 +420,15 @@ class OutboxStore:
         again).
         """
         cid = ContactId.parse(contact_id)
-        change = Change(self.keys.contact(cid)).must_exist(True)
-        change.expect(INBOUND_FIELD + Channel.WECHAT.value, str(window))
-        change.counter(F_WECHAT_COUNT, F_WECHAT_WINDOW, str(window), limit)
+        keys = [self.keys.contact(cid)]
         partition = ContactId.parse(message.contact_id).partition
         if partition == cid.partition:
             # Else the contact was merged into one on another slot since the
             # commit: the message keeps its old window (a retry counts again).
-            change.hset_at(self.keys.message(partition, message.id), {"cw": str(window)})
-        result = await apply_change(self.redis, change)
-        if result.ok or result.outcome == "limit":
-            return result.outcome
-        return "moved"
+            keys.append(self.keys.message(partition, message.id))
+        args = [str(window), "" if limit is None else limit, "cw"]
+        reply = parse_reply(await COUNT_IN_WINDOW(self.redis, keys, args))
+        return reply.outcome if reply.outcome in ("ok", "limit") else "moved"
 
     async def record_outside_window(self, draft: OutboundDraft, now: datetime) -> str:
         """Record a send the window rules refused: ❗, not relayed.
@@ -421,9 +440,8 @@ class OutboxStore:
         message_id = message_id_for(draft.idempotency_key)
         message_key = self.keys.message(cid.partition, message_id)
         at = str(to_epoch(now))
-        change = Change(self.keys.contact(cid)).must_exist(True).absent(message_key)
-        change.hset_at(
-            message_key,
+        keys = [self.keys.contact(cid), message_key, self.keys.contact_messages(cid)]
+        fields = _json(
             {
                 "cid": draft.contact_id,
                 "ch": draft.channel.value,
@@ -435,10 +453,9 @@ class OutboxStore:
                 "at": at,
                 "h": f"{MessageStatus.OUTSIDE_WINDOW.value}:{at}",
                 "ik": draft.idempotency_key,
-            },
+            }
         )
-        change.lpush(self.keys.contact_messages(cid), message_id, RECENT_MESSAGES)
-        await apply_change(self.redis, change)
+        await RECORD_OUTSIDE_WINDOW(self.redis, keys, [fields, message_id, RECENT_MESSAGES])
         return message_id
 
     async def record_status(
@@ -464,8 +481,8 @@ class OutboxStore:
             history = "|".join(f"{h.status.value}:{to_epoch(h.at)}" for h in message.history)
             fields = {"st": status.value, "h": f"{history}|{status.value}:{epoch}"}
             fields.update(_status_fields(status, reason, channel_message_id, epoch))
-            change = Change(key).must_exist(True).expect("st", message.status.value).hset(fields)
-            if (await apply_change(self.redis, change)).ok:
+            args = ["st", message.status.value, _json(fields)]
+            if await RECORD_STATUS(self.redis, [key], args) == 1:
                 # What was written, without reading it back (a hot path).
                 return _as_written(message, status, at, reason, channel_message_id)
         return None

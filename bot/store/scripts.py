@@ -8,7 +8,6 @@ a script touches keys of one hash slot only (Redis Cluster).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -42,6 +41,10 @@ def script_source(name: str) -> str:
     return resources.files("bot.store").joinpath("scripts", f"{name}.lua").read_text("utf-8")
 
 
+#: What a script names in `uses`: shared Lua put before its own (`scripts/lib/`).
+CONTACT_LIB = "lib/contact"
+
+
 class LuaScript:
     """One script file, registered with the first client that runs it.
 
@@ -52,9 +55,9 @@ class LuaScript:
     no SCRIPT EXISTS round trip.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, uses: tuple[str, ...] = ()) -> None:
         self.name = name
-        self.source = script_source(name)
+        self.source = "\n".join([*(script_source(lib) for lib in uses), script_source(name)])
         self.sha = hashlib.sha1(self.source.encode()).hexdigest()
         self._registered: AsyncScript | None = None
         load_on_connect(self.source)
@@ -71,7 +74,31 @@ class LuaScript:
         pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
 
 
-APPLY = LuaScript("apply")
+# The contact scripts: one per use case (see each file's header).
+_CONTACT = (CONTACT_LIB,)
+CREATE_CONTACT = LuaScript("create_contact", uses=_CONTACT)
+UPDATE_DETAILS = LuaScript("update_details", uses=_CONTACT)
+DELETE_CONTACT = LuaScript("delete_contact", uses=_CONTACT)
+REOPEN = LuaScript("reopen", uses=_CONTACT)
+ASSIGN = LuaScript("assign", uses=_CONTACT)
+CLOSE = LuaScript("close", uses=_CONTACT)
+RECORD_INBOUND = LuaScript("record_inbound", uses=_CONTACT)
+IMPORT_STATE = LuaScript("import_state", uses=_CONTACT)
+SET_REACHABILITY = LuaScript("set_reachability", uses=_CONTACT)
+LEARN_WECHAT_REFUSAL = LuaScript("learn_wechat_refusal", uses=_CONTACT)
+SET_THREAD = LuaScript("set_thread", uses=_CONTACT)
+MERGE_INTENT = LuaScript("merge_intent", uses=_CONTACT)
+MERGE_ABSORB = LuaScript("merge_absorb", uses=_CONTACT)
+MERGE_TOMBSTONE = LuaScript("merge_tombstone", uses=_CONTACT)
+MERGE_UNDO = LuaScript("merge_undo", uses=_CONTACT)
+MERGE_REDIRECT = LuaScript("merge_redirect", uses=_CONTACT)
+COMMIT_SEND = LuaScript("commit_send", uses=_CONTACT)
+# The outbox's and the relay's.
+COUNT_IN_WINDOW = LuaScript("count_in_window")
+RECORD_OUTSIDE_WINDOW = LuaScript("record_outside_window")
+RECORD_STATUS = LuaScript("record_status")
+REQUEUE_DUE = LuaScript("requeue_due")
+SCHEDULE_RETRY = LuaScript("schedule_retry")
 SEARCH = LuaScript("search")
 QUOTA = LuaScript("quota")
 DONE = LuaScript("done")
@@ -81,10 +108,7 @@ ENQUEUE_MANY = LuaScript("enqueue_many")
 INTAKE_TAKE = LuaScript("intake_take")
 INTAKE_ADOPT = LuaScript("intake_adopt")
 INTAKE_SETTLE = LuaScript("intake_settle")
-ALL_SCRIPTS = (
-    APPLY, SEARCH, QUOTA, DONE, CLAIM_BATCH, FINISH_BATCH, ENQUEUE_MANY, INTAKE_TAKE, INTAKE_ADOPT,
-    INTAKE_SETTLE,
-)  # fmt: skip
+ALL_SCRIPTS = tuple(v for v in list(globals().values()) if isinstance(v, LuaScript))
 
 
 async def load_all(redis: RedisClient) -> None:
@@ -93,117 +117,20 @@ async def load_all(redis: RedisClient) -> None:
         await redis.script_load(script.source)
 
 
-class Change:
-    """A change to one contact for `apply.lua`: guards first, then writes.
-
-    Keys are given once and referred to by position, as the script expects.
-    """
-
-    def __init__(self, contact_key: str) -> None:
-        self.keys: list[str] = [contact_key]
-        self.ops: dict[str, Any] = {}
-
-    def key(self, name: str) -> int:
-        if name not in self.keys:
-            self.keys.append(name)
-        return self.keys.index(name) + 1
-
-    def must_exist(self, exists: bool) -> Change:
-        self.ops["exists"] = exists
-        return self
-
-    def expect(self, field_name: str, value: str | None) -> Change:
-        self.ops.setdefault("expect", {})[field_name] = False if value is None else value
-        return self
-
-    def absent(self, key_name: str) -> Change:
-        self.ops.setdefault("absent", []).append(self.key(key_name))
-        return self
-
-    def unique(self, bucket: str, term: str) -> Change:
-        self.ops.setdefault("unique", []).append([self.key(bucket), term])
-        return self
-
-    def counter(
-        self, field_name: str, window_field: str, window: str, limit: int | None, by: int = 1
-    ) -> Change:
-        self.ops["counter"] = {
-            "field": field_name,
-            "window_field": window_field,
-            "window": window,
-            "limit": False if limit is None else limit,
-            "by": by,
-        }
-        return self
-
-    def hset(self, mapping: dict[str, str]) -> Change:
-        self.ops.setdefault("hset", {}).update(mapping)
-        return self
-
-    def hdel(self, *fields: str) -> Change:
-        self.ops.setdefault("hdel", []).extend(fields)
-        return self
-
-    def delete(self, key_name: str) -> Change:
-        self.ops.setdefault("del", []).append(self.key(key_name))
-        return self
-
-    def zadd(self, key_name: str, score: float, member: str) -> Change:
-        self.ops.setdefault("zadd", []).append([self.key(key_name), score, member])
-        return self
-
-    def zrem(self, key_name: str, member: str) -> Change:
-        self.ops.setdefault("zrem", []).append([self.key(key_name), member])
-        return self
-
-    def hset_at(self, key_name: str, mapping: dict[str, str]) -> Change:
-        self.ops.setdefault("hset_at", []).append([self.key(key_name), mapping])
-        return self
-
-    def xadd(self, key_name: str, mapping: dict[str, str]) -> Change:
-        self.ops.setdefault("xadd", []).append([self.key(key_name), mapping])
-        return self
-
-    def lpush(self, key_name: str, value: str, keep: int) -> Change:
-        self.ops.setdefault("lpush", []).append([self.key(key_name), value, keep])
-        return self
-
-    def setex(self, key_name: str, value: str, seconds: int) -> Change:
-        self.ops.setdefault("setex", []).append([self.key(key_name), value, seconds])
-        return self
-
-    def merge_step(self) -> Change:
-        """A step of a merge: allowed on a contact already marked merged."""
-        self.ops["merging"] = True
-        return self
-
-    def xack(self, stream: str, group: str, entry_id: str) -> Change:
-        self.ops.setdefault("xack", []).append([self.key(stream), group, entry_id])
-        return self
-
-    def argv(self) -> list[str]:
-        return [json.dumps(self.ops, ensure_ascii=False, separators=(",", ":"))]
-
-
 @dataclass(frozen=True)
-class ApplyResult:
-    """What `apply.lua` answered: `ok` with the new version, or a refusal."""
+class Reply:
+    """What a contact script answered: "ok" (with the new version and, for a
+    send, its outbox entry id) or a refusal ("missing", "merged", "moved",
+    "exists", "taken", "duplicate", "limit") with its detail."""
 
     outcome: str
     detail: str = ""
-    stream_id: str = ""
+    entry_id: str = ""
 
     @property
     def ok(self) -> bool:
         return self.outcome == "ok"
 
 
-def parse_apply(reply: Sequence[str]) -> ApplyResult:
-    outcome = reply[0]
-    detail = reply[1] if len(reply) > 1 else ""
-    stream_id = reply[2] if len(reply) > 2 else ""
-    return ApplyResult(outcome, detail, stream_id)
-
-
-async def apply_change(redis: RedisClient, change: Change) -> ApplyResult:
-    return parse_apply(await APPLY(redis, change.keys, change.argv()))
+def parse_reply(reply: Sequence[str]) -> Reply:
+    return Reply(reply[0], reply[1] if len(reply) > 1 else "", reply[2] if len(reply) > 2 else "")

@@ -14,13 +14,13 @@ from bot.domain.windows import Form, PolicySettings
 from bot.relay.relay import GROUP, Relay
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
 from bot.slack.threads import ThreadQueue
-from bot.store.contacts import (
+from bot.store.contact_codec import (
     F_EMAIL_SUBJECT,
     F_EMAIL_THREAD_ID,
     F_WECHAT_COUNT,
     F_WECHAT_WINDOW,
-    ContactDraft,
 )
+from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
 from bot.store.outbox import (
     ADVANCES_FROM,

@@ -28,7 +28,7 @@ from bot.store.connection import create_redis
 from bot.store.contacts import ContactStore
 from bot.store.intake import MAX_TRIES, IntakeEntry, IntakeStore, entry_id_for
 from bot.store.outbox import OutboxStore, month_of
-from bot.store.scripts import APPLY
+from bot.store.scripts import COMMIT_SEND
 from handlers.commands.followup import KIND as FOLLOWUP
 from handlers.commands.reopen import KIND as REOPEN
 from tests.fakes.redis_proxy import RedisProxy
@@ -337,7 +337,7 @@ async def test_a_viber_follow_up_whose_commit_lost_its_answer_keeps_its_quota_sl
         outbox = followups.outbox
         followups.outbox = OutboxStore(ContactStore(proxied, surface.deps.keys))
         try:
-            proxy.only, proxy.mode = APPLY.sha, "lose_answer"
+            proxy.only, proxy.mode = COMMIT_SEND.sha, "lose_answer"
             _, ack, url = await surface.command(ids.FOLLOWUP, "Nour Saleh Hello")
             for _ in range(500):  # the call and redis-py's two retries of it
                 if proxy.answers_lost >= 3:
@@ -372,7 +372,7 @@ async def test_a_follow_up_whose_commit_answer_was_lost_and_retried_is_answered_
     outbox = followups.outbox
     followups.outbox = OutboxStore(ContactStore(proxied, surface.deps.keys))
     try:
-        proxy.only, proxy.mode = APPLY.sha, "lose_one_answer"
+        proxy.only, proxy.mode = COMMIT_SEND.sha, "lose_one_answer"
         _, _, url = await surface.command(ids.FOLLOWUP, "Nour Saleh Hello")
         await until_worked(surface)
     finally:
