@@ -1,14 +1,16 @@
 """Reopen, assign and close a conversation, and say so in its thread.
 
 The rules (who owns a reopened conversation, what closing does to the
-assignee) are the store's commits plus the company's CLOSE_UNASSIGNS; this
-use case adds what managers read in the thread.
+assignee) are `bot/domain/conversations.py`'s transitions; the store commits
+the one decided (`bot/store/conversations.py`); this use case adds what
+managers read in the thread, from what the transition did.
 """
 
 from __future__ import annotations
 
 from bot.domain.clock import Clock
-from bot.domain.models import Contact, ConversationStatus
+from bot.domain.conversations import Happened
+from bot.domain.models import Contact
 from bot.services.inbound import ThreadSink
 from bot.store.contacts import ContactStore
 from bot.store.recently_closed import RecentlyClosed
@@ -35,51 +37,49 @@ class ConversationService:
 
     async def reopen(self, contact_id: str, agent: str) -> Contact:
         """Reopen (a new thread) and assign to `agent`; a takeover is announced."""
-        before = await self.contacts.require(contact_id)
-        after = await self.contacts.reopen(contact_id, agent, self.clock())
-        if self.threads is not None and after.version != before.version:
-            conv = before.conversation
-            if conv.status is ConversationStatus.CLOSED:
+        committed = await self.contacts.reopen_conversation(contact_id, agent, self.clock())
+        done = committed.transition
+        if self.threads is not None and done is not None:
+            if done.happened is Happened.OPENED:
                 await self.threads.event(contact_id, "thread.event.reopened", agent=mention(agent))
-            elif conv.assignee and conv.assignee != agent:
+            elif done.happened is Happened.TAKEN_OVER and done.previous_assignee:
                 await self.threads.event(
                     contact_id,
                     "thread.event.taken_over",
                     agent=mention(agent),
-                    previous=mention(conv.assignee),
+                    previous=mention(done.previous_assignee),
                 )
             await self.threads.root_changed(contact_id)
-        return after
+        return committed.contact
 
     async def assign(self, contact_id: str, agent: str, *, by: str) -> Contact:
-        before = await self.contacts.require(contact_id)
-        after = await self.contacts.assign(contact_id, agent)
-        if self.threads is not None and after.version != before.version:
-            previous = before.conversation.assignee
-            if previous and previous != agent and by == agent:
+        committed = await self.contacts.assign_conversation(contact_id, agent, by=by)
+        done = committed.transition
+        if self.threads is not None and done is not None:
+            if done.happened is Happened.TAKEN_OVER and done.previous_assignee:
                 await self.threads.event(
                     contact_id,
                     "thread.event.taken_over",
                     agent=mention(agent),
-                    previous=mention(previous),
+                    previous=mention(done.previous_assignee),
                 )
             else:
                 await self.threads.event(contact_id, "thread.event.assigned", agent=mention(agent))
             await self.threads.root_changed(contact_id)
-        return after
+        return committed.contact
 
     async def close(self, contact_id: str, agent: str, reason: str | None = None) -> Contact:
         """Close; CLOSE_UNASSIGNS decides whether the assignee stays.
 
         The conversation joins the closing agent's recently closed (App Home).
         """
-        before = await self.contacts.require(contact_id)
-        after = await self.contacts.close(
+        committed = await self.contacts.close_conversation(
             contact_id, self.clock(), unassign=self.close_unassigns, reason=reason
         )
-        if after.version != before.version:
-            await self.recently_closed.note(agent, contact_id)
-        if self.threads is not None and after.version != before.version:
+        if committed.transition is None:
+            return committed.contact
+        await self.recently_closed.note(agent, contact_id)
+        if self.threads is not None:
             if reason:
                 await self.threads.event(
                     contact_id, "thread.event.closed_reason", agent=mention(agent), reason=reason
@@ -87,4 +87,4 @@ class ConversationService:
             else:
                 await self.threads.event(contact_id, "thread.event.closed", agent=mention(agent))
             await self.threads.root_changed(contact_id)
-        return after
+        return committed.contact
