@@ -21,7 +21,9 @@ TESTS_DIR = Path(__file__).parent.parent
 
 def test_every_script_opens_with_its_name_and_its_keys_and_argv_contract() -> None:
     for path in sorted(SCRIPTS_DIR.glob("*.lua")):
-        header = path.read_text().split("\n\n")[0]
+        lines = path.read_text().splitlines()
+        code = next(i for i, line in enumerate(lines) if line and not line.startswith("--"))
+        header = "\n".join(lines[:code])
         assert header.startswith(f"-- {path.name}:"), path.name
         assert "KEYS[1" in header, path.name
         assert "ARGV[1]" in header or "lib/contact.lua" in header, path.name
