@@ -122,6 +122,7 @@ class TelegramConnector:
         self._send_url = self._method_url + "sendMessage"
         secret = settings.telegram_webhook_secret
         self._secret = secret.get_secret_value().encode() if secret else None
+        self._media_cap = settings.media_max_bytes
         self._limiter = RateLimiter(rate=rate_per_second, burst=max(1, int(rate_per_second)))
         self._chats = Spacing(rate_per_chat, size=MAX_CHAT_BUCKETS)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -163,8 +164,10 @@ class TelegramConnector:
         kind: MediaKind | None = None,
     ) -> SendResult:
         """Upload `file` to the chat the way its kind goes (checked against Telegram's
-        limits first: nothing is sent for a file Telegram would refuse)."""
-        decision = check(Channel.TELEGRAM, file.content_type, file.size, kind=kind)
+        limits and MEDIA_MAX_BYTES first: nothing is sent for a file refused)."""
+        decision = check(
+            Channel.TELEGRAM, file.content_type, file.size, kind=kind, cap=self._media_cap
+        )
         if isinstance(decision, MediaRefusal):
             return SendResult.failed(_file_refusal(decision))
         if CAPTION_LIMIT.measure(caption) > CAPTION_LIMIT.amount:

@@ -128,3 +128,13 @@ async def test_the_fake_refuses_an_upload_without_its_file(
     async with http.post(f"{fake.url}/bot{fake.token}/sendPhoto", data=form) as response:
         answer = await response.json()
     assert response.status == 400 and answer["description"] == "Bad Request: there is no photo"
+
+
+async def test_media_max_bytes_bounds_what_goes_to_telegram(
+    fake: FakeTelegram, http: aiohttp.ClientSession
+) -> None:
+    capped = TelegramConnector(make_settings(fake.url, media_max_bytes=MB), http)
+    result = await capped.send_document("42", file_of(2 * MB, "application/pdf", "a.pdf"))
+    assert result.outcome is SendOutcome.FAILED
+    assert result.reason == "The file is 2 MB; Telegram takes at most 1 MB"
+    assert fake.requests == []
