@@ -18,7 +18,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.app import build_web_app
 from bot.config import Settings
 from bot.media.links import LinkExpired, LinkInvalid, MediaLinks
-from bot.media.store import FileMediaStore, MediaStore
+from bot.media.publish import publish
+from bot.media.store import FileMediaStore, MediaStore, MediaTooLarge
 from bot.media.web import MEDIA_STORE_KEY, remove_expired, run_retention
 from bot.runtime import CLOCK_KEY
 from bot.store.connection import create_redis
@@ -192,3 +193,36 @@ async def test_a_failed_retention_pass_is_logged_and_the_loop_goes_on(
     stop.set()
     await run_retention(FileMediaStore(not_a_directory), lambda: NOW, timedelta(hours=1), stop)
     assert "media retention pass failed" in caplog.text
+
+
+async def test_a_published_file_is_fetched_by_its_link_until_it_expires(served: Served) -> None:
+    published = await publish(
+        served.store,
+        served.links,
+        chunks(PHOTO),
+        content_type="video/mp4",
+        max_bytes=2 * len(PHOTO),
+        now=NOW,
+    )
+    assert published.url.endswith(".mp4") and published.expires_at == NOW + timedelta(hours=24)
+    response = await served.client.get(path_of(published.url))
+    assert response.status == 200 and await response.read() == PHOTO
+    with pytest.raises(MediaTooLarge):
+        await publish(
+            served.store,
+            served.links,
+            chunks(PHOTO),
+            content_type="video/mp4",
+            max_bytes=1000,
+            now=NOW,
+        )
+    unlinked = MediaLinks(served.links.key, served.links.lifetime)
+    with pytest.raises(LookupError):
+        await publish(
+            served.store,
+            unlinked,
+            chunks(PHOTO),
+            content_type="video/mp4",
+            max_bytes=2 * len(PHOTO),
+            now=NOW,
+        )
