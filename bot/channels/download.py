@@ -173,13 +173,14 @@ class Download:
             async for chunk in self._response.content.iter_chunked(CHUNK_BYTES):
                 received += len(chunk)
                 if received > self.max_bytes:
-                    raise DownloadRefused("media.refused.download_too_large", limit=self._limit)
+                    raise DownloadRefused("media.refused.download_too_large", limit=self.limit)
                 yield chunk
         except (aiohttp.ClientError, TimeoutError):
             raise DownloadRefused("media.refused.download", detail="cut off") from None
 
     @property
-    def _limit(self) -> str:
+    def limit(self) -> str:
+        """The cap, as the refusal says it."""
         return human_size(self.max_bytes)
 
 

@@ -27,14 +27,22 @@ from yarl import URL
 
 from bot.channels.download import (
     DOWNLOAD_TIMEOUT,
+    AllowedHosts,
     Download,
     DownloadRefused,
     download,
     hosts_for_slack,
 )
 from bot.config import Settings
+from bot.media.store import MediaStore, MediaTooLarge
 
-__all__ = ["SlackFileRef", "SlackUploadFailed", "download_slack_file", "upload_to_thread"]
+__all__ = [
+    "SlackFileRef",
+    "SlackUploadFailed",
+    "download_slack_file",
+    "file_to_thread",
+    "upload_to_thread",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -141,3 +149,75 @@ async def upload_to_thread(
     except SlackApiError as error:
         raise SlackUploadFailed(str(error.response.get("error", "unknown"))) from None
     return file_id
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadFile:
+    """A file that reached a thread: its Slack id, name, type and size."""
+
+    file_id: str
+    filename: str
+    content_type: str
+    size: int
+
+
+async def file_to_thread(
+    client: AsyncWebClient,
+    http: aiohttp.ClientSession,
+    settings: Settings,
+    store: MediaStore,
+    *,
+    url: str,
+    allowed: AllowedHosts,
+    max_bytes: int,
+    filename: str,
+    channel: str,
+    thread_ts: str,
+    caption: str,
+    headers: dict[str, str] | None = None,
+) -> ThreadFile:
+    """A customer's file, fetched from the channel (`allowed` hosts only, capped) and
+    uploaded into the thread, streamed. Slack wants the length first: a download
+    that declares none is kept in the media store on the way (and removed after).
+
+    `DownloadRefused` (not fetched: too large, refused host, an error answer) or
+    `SlackUploadFailed`.
+    """
+    async with download(http, url, allowed, max_bytes=max_bytes, headers=headers) as got:
+        name = got.filename or filename
+        content_type = got.content_type.split(";", 1)[0].strip()
+        if got.declared_size is not None:
+            file_id = await upload_to_thread(
+                client,
+                http,
+                settings,
+                got.chunks(),
+                filename=name,
+                length=got.declared_size,
+                content_type=content_type,
+                channel=channel,
+                thread_ts=thread_ts,
+                caption=caption,
+            )
+            return ThreadFile(file_id, name, content_type, got.declared_size)
+        try:
+            stored = await store.put(got.chunks(), content_type=content_type, max_bytes=max_bytes)
+        except MediaTooLarge:
+            raise DownloadRefused("media.refused.download_too_large", limit=got.limit) from None
+    try:
+        async with store.open(stored.name) as kept:
+            file_id = await upload_to_thread(
+                client,
+                http,
+                settings,
+                kept.chunks(),
+                filename=name,
+                length=kept.size,
+                content_type=content_type,
+                channel=channel,
+                thread_ts=thread_ts,
+                caption=caption,
+            )
+        return ThreadFile(file_id, name, content_type, stored.size)
+    finally:
+        await store.delete(stored.name)

@@ -5,15 +5,24 @@ upload pair (issue 12, "Attachments out" and "Attachments in")."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 import pytest_asyncio
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels.download import DownloadRefused
+from bot.channels.download import AllowedHosts, DownloadRefused
 from bot.config import Settings
-from bot.slack.files import SlackUploadFailed, download_slack_file, upload_to_thread
+from bot.media.store import FileMediaStore
+from bot.slack.files import (
+    SlackUploadFailed,
+    download_slack_file,
+    file_to_thread,
+    upload_to_thread,
+)
 from tests.fakes.slack import FakeSlack
 
 PHOTO = bytes(range(256)) * 4096  # 1 MiB
@@ -153,3 +162,90 @@ async def test_slacks_refusal_is_named(slack: FakeSlack, http: aiohttp.ClientSes
             caption="x",
         )
     assert failed.value.error == "invalid_auth"
+
+
+async def _customer_file(request: web.Request) -> web.StreamResponse:
+    """A channel's media endpoint: with a length, or chunked without one."""
+    if request.match_info["how"] == "sized":
+        return web.Response(
+            body=PHOTO,
+            content_type="image/jpeg",
+            headers={"Content-Disposition": 'inline; filename="IMG_0001.jpg"'},
+        )
+    response = web.StreamResponse(headers={"Content-Type": "audio/ogg"})
+    await response.prepare(request)
+    for start in range(0, len(PHOTO), 65536):
+        await response.write(PHOTO[start : start + 65536])
+    await response.write_eof()
+    return response
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def channel_media() -> AsyncIterator[str]:
+    app = web.Application()
+    app.router.add_get("/media/{how}", _customer_file)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+@pytest.mark.parametrize(
+    ("how", "name", "content_type"),
+    [("sized", "IMG_0001.jpg", "image/jpeg"), ("chunked", "voice.ogg", "audio/ogg")],
+)
+async def test_a_customers_file_reaches_the_thread_streamed(
+    slack: FakeSlack,
+    http: aiohttp.ClientSession,
+    channel_media: str,
+    tmp_path: Path,
+    how: str,
+    name: str,
+    content_type: str,
+) -> None:
+    store = FileMediaStore(tmp_path / "media")
+    client = AsyncWebClient(token=slack.token, base_url=slack.url, session=http)
+    posted = await file_to_thread(
+        client,
+        http,
+        settings_for(slack),
+        store,
+        url=f"{channel_media}/media/{how}",
+        allowed=AllowedHosts.of(channel_media),
+        max_bytes=2 * len(PHOTO),
+        filename="voice.ogg",
+        channel="C0SUPPORT",
+        thread_ts="1795000001.000100",
+        caption="🎤 From the customer",
+    )
+    assert (posted.filename, posted.content_type, posted.size) == (name, content_type, len(PHOTO))
+    uploaded = slack.files[posted.file_id]
+    assert uploaded.data == PHOTO and uploaded.name == name
+    assert uploaded.shared == [("C0SUPPORT", "1795000001.000100", "🎤 From the customer")]
+    assert not (tmp_path / "media").exists() or list((tmp_path / "media").iterdir()) == []
+
+
+@pytest.mark.parametrize("how", ["sized", "chunked"])
+async def test_a_customers_file_past_the_cap_reaches_no_thread(
+    slack: FakeSlack, http: aiohttp.ClientSession, channel_media: str, tmp_path: Path, how: str
+) -> None:
+    client = AsyncWebClient(token=slack.token, base_url=slack.url, session=http)
+    before = len(slack.calls_to("files.getUploadURLExternal"))
+    with pytest.raises(DownloadRefused) as refused:
+        await file_to_thread(
+            client,
+            http,
+            settings_for(slack),
+            FileMediaStore(tmp_path / "media"),
+            url=f"{channel_media}/media/{how}",
+            allowed=AllowedHosts.of(channel_media),
+            max_bytes=1000,
+            filename="x",
+            channel="C0SUPPORT",
+            thread_ts="1.2",
+            caption="x",
+        )
+    assert refused.value.key == "media.refused.download_too_large"
+    assert len(slack.calls_to("files.getUploadURLExternal")) == before
