@@ -1,4 +1,4 @@
-"""What App Home shows, from the store (the Slack rendering: tests/slack/test_home.py)."""
+"""What App Home shows, from the store (the Slack rendering: tests/handlers/test_events.py)."""
 
 from __future__ import annotations
 

@@ -15,8 +15,7 @@ from typing import Any
 from bot.domain.models import OutboundMessage
 from bot.slack import ids
 from bot.store.keys import ContactId
-from tests.slack.conftest import AGENT, Surface
-from tests.slack.test_find_contact import buttons, texts
+from tests.slack.conftest import AGENT, Surface, buttons, texts
 
 __all__ = ["buttons", "texts"]
 

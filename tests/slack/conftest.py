@@ -282,3 +282,38 @@ async def running_surface(
 async def surface(redis_url: str, slack: FakeSlack) -> AsyncIterator[Surface]:
     async with running_surface(redis_url, slack) as running:
         yield running
+
+
+def texts(blocks: list[dict[str, Any]]) -> str:
+    """Every visible text of some blocks, joined (for assertions)."""
+    out: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") in ("mrkdwn", "plain_text"):
+                out.append(str(node.get("text", "")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(blocks)
+    return "\n".join(out)
+
+
+def buttons(blocks: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "button":
+                found.append((node["action_id"], node.get("value", "")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(blocks)
+    return found

@@ -29,8 +29,7 @@ from bot.slack.people import slack_people
 from bot.slack.web_calls import SlackUnavailable
 from bot.store.alerts import AlertStore, Claim
 from bot.store.keys import ContactId
-from tests.slack.conftest import AGENT, SUPPORT_CHANNEL, Surface
-from tests.slack.test_find_contact import buttons, texts
+from tests.slack.conftest import AGENT, SUPPORT_CHANNEL, Surface, buttons, texts
 
 FAST = AlertTuning(rate=1000, burst=1000, idle_wait=0.01, sweep_every=0.01)
 PHONE = "+971501234567"

@@ -22,8 +22,7 @@ from bot.domain.channels import Channel
 from bot.slack import ids
 from tests.fakes.slack import FakeSlack
 from tests.fakes.socket_mode import FakeSocketMode
-from tests.slack.conftest import AGENT, TEAM, Surface, running_surface
-from tests.slack.test_find_contact import texts
+from tests.slack.conftest import AGENT, TEAM, Surface, running_surface, texts
 
 #: Slack's limit for an acknowledgement (https://api.slack.com/apis/socket-mode).
 ACK_SECONDS = 3.0

@@ -1,8 +1,8 @@
-"""Buttons in a conversation's thread: the root's Follow up / Reopen / Close, and
-*Follow up another way* on ❗ and failed entries.
+"""Block actions (`handlers/actions/`): the buttons in a conversation's thread.
 
-SPEC "Slack surface" (no slash commands in threads: buttons on the root) and
-"Reopening and assignment" (closing honours CLOSE_UNASSIGNS); issue 4, item 5.
+Scenarios in the style of bolt-python's `tests/scenario_tests_async/`: signed
+requests into `serve`'s real web app (`tests.slack.conftest.Surface`), the local
+fake Slack Web API (`tests.fakes.slack`), a real Redis.
 """
 
 from __future__ import annotations
@@ -26,14 +26,25 @@ from bot.slack.blocks.close_modal import BLOCK_CLOSE_REASON
 from bot.slack.threads import PosterTuning, ThreadPoster
 from bot.store.templates import WhatsAppTemplate
 from tests.fakes.slack import FakeSlack
-from tests.slack.compose_steps import buttons, ephemerals, messages_of, submit, texts
+from tests.slack.compose_steps import ephemerals, messages_of, submit
 from tests.slack.conftest import (
     AGENT,
     OTHER_AGENT,
     SUPPORT_CHANNEL,
     Surface,
+    buttons,
     running_surface,
+    texts,
 )
+
+# --- thread buttons ---------------------------------------------------
+#
+# Buttons in a conversation's thread: the root's Follow up / Reopen / Close, and
+# *Follow up another way* on ❗ and failed entries.
+#
+# SPEC "Slack surface" (no slash commands in threads: buttons on the root) and
+# "Reopening and assignment" (closing honours CLOSE_UNASSIGNS); issue 4, item 5.
+
 
 FAST = PosterTuning(post_rate=1000, post_burst=1000, update_rate=1000, update_burst=1000)
 
@@ -81,9 +92,6 @@ async def click_in_thread(
     return url
 
 
-# --- what the thread shows ---------------------------------------------------------
-
-
 def test_the_root_offers_follow_up_and_reopen_when_closed_and_close_when_open() -> None:
     closed = Contact("1-a", "Sara", identities={Channel.TELEGRAM: "1"})
     opened = Contact(
@@ -126,9 +134,6 @@ def test_not_delivered_entries_offer_another_way(status: MessageStatus, offered:
 
     expected = [(ids.FOLLOWUP_ANOTHER_WAY, "1-a")] if offered else []
     assert buttons([b.to_dict() for b in built]) == expected
-
-
-# --- the root's buttons ----------------------------------------------------------------
 
 
 async def test_reopen_from_the_thread_assigns_the_agent_and_the_new_root_offers_close(

@@ -1,7 +1,9 @@
-"""The compose modal: it adapts to each channel's window, checks input, and queues once.
+"""View submissions (`handlers/views/`) and the modals' own actions: the compose
+modal, its rules, and the edit-contact modal.
 
-SPEC "Slack surface" (a compose modal that adapts to the channel and window)
-and "Channel window rules"; issue 4, item 4.
+Scenarios in the style of bolt-python's `tests/scenario_tests_async/`: signed
+requests into `serve`'s real web app (`tests.slack.conftest.Surface`), the local
+fake Slack Web API (`tests.fakes.slack`), a real Redis.
 """
 
 from __future__ import annotations
@@ -12,9 +14,14 @@ from typing import Any
 import pytest
 
 from bot.domain.channels import Channel
-from bot.domain.models import ConversationStatus, MessageStatus
+from bot.domain.limits import TEXT_LIMITS, Unit, text_limit
+from bot.domain.models import Contact, Conversation, ConversationStatus, MessageStatus
+from bot.domain.windows import Decision, Form, PolicySettings, WindowInput, decide
+from bot.services.compose import Draft, Field, line_channel, plan_for, validate
 from bot.slack import ids
 from bot.slack.blocks.compose_modal import BLOCK_TAKEOVER, BLOCK_TEMPLATE, BLOCK_TEXT, param_block
+from bot.slack.blocks.contact_edit import BLOCKS
+from bot.store.search import SearchFilters
 from bot.store.templates import WhatsAppTemplate
 from tests.fakes.slack import FakeSlack
 from tests.slack.compose_steps import (
@@ -24,13 +31,22 @@ from tests.slack.compose_steps import (
     messages_of,
     open_composer,
     submit,
-    texts,
 )
-from tests.slack.conftest import AGENT, OTHER_AGENT, Surface, running_surface
+from tests.slack.conftest import AGENT, NOW, OTHER_AGENT, Surface, buttons, running_surface, texts
+
+# --- compose modal ----------------------------------------------------
+#
+# The compose modal: it adapts to each channel's window, checks input, and queues once.
+#
+# SPEC "Slack surface" (a compose modal that adapts to the channel and window)
+# and "Channel window rules"; issue 4, item 4.
+
 
 ORDER_UPDATE = WhatsAppTemplate(
     "order_update", "en", "UTILITY", "Hi {{1}}, your order {{2}} has shipped."
 )
+
+
 FIX_SHIPPED = WhatsAppTemplate("fix_shipped", "en", "UTILITY", "The fix you asked about is live.")
 
 
@@ -41,9 +57,6 @@ def shown(view: dict[str, Any]) -> str:
 async def sara(surface: Surface, **kwargs: Any) -> str:
     kwargs.setdefault("phone", "+971501234567")
     return await surface.contact("Sara", "Ahmed", **kwargs)
-
-
-# --- free text ----------------------------------------------------------------------
 
 
 async def test_a_channel_without_a_window_gets_plain_free_text(surface: Surface) -> None:
@@ -143,9 +156,6 @@ async def test_messenger_after_7_days_without_tags_has_no_send_button(surface: S
     assert "Nothing can be sent on Messenger now." in shown(view)
     assert "nothing can be sent (no message tag is allowed)" in shown(view)
     assert "Nothing can be sent to Sara Ahmed on any channel now" in shown(view)
-
-
-# --- WhatsApp templates ---------------------------------------------------------------
 
 
 async def test_whatsapp_closed_window_offers_templates_with_parameters_and_a_preview(
@@ -271,7 +281,6 @@ async def test_whatsapp_inside_the_window_offers_free_text_or_a_template(surface
 
 
 def _buttons(view: dict[str, Any]) -> list[tuple[str, str]]:
-    from tests.slack.compose_steps import buttons
 
     return buttons(view["blocks"])
 
@@ -334,9 +343,6 @@ async def test_more_templates_than_a_select_holds_are_searched_as_the_agent_type
     assert len(answer["options"]) == 100  # Slack's most per answer
 
 
-# --- the channel select, and channels where nothing may go -------------------------------
-
-
 async def test_instagram_after_7_days_disables_send_and_points_to_a_channel_that_works(
     surface: Surface,
 ) -> None:
@@ -382,9 +388,6 @@ async def test_a_stale_redraw_loses_to_the_newer_one(surface: Surface) -> None:
     await change(surface, view, ids.COMPOSE_CHANNEL, "telegram")  # with the old hash
 
     assert surface.slack.views[view["id"]] == newer  # Slack refused it: hash_conflict
-
-
-# --- Viber and WeChat ----------------------------------------------------------------------
 
 
 async def test_viber_outside_the_window_goes_as_a_chatbot_message_counted_per_month(
@@ -464,9 +467,6 @@ async def test_wechat_outside_its_window_cannot_send(surface: Surface) -> None:
     )
 
 
-# --- field errors -----------------------------------------------------------------------
-
-
 @pytest.mark.parametrize(
     ("channel", "text", "error"),
     [
@@ -513,9 +513,6 @@ async def test_a_window_that_closed_since_the_modal_opened_is_a_field_error(
         " · No approved WhatsApp template is synced yet."
     }
     assert await messages_of(surface, cid) == []
-
-
-# --- once only, takeover, language ---------------------------------------------------------
 
 
 async def test_a_double_submission_queues_one_message_and_answers_once(surface: Surface) -> None:
@@ -587,9 +584,6 @@ async def test_the_modal_speaks_arabic_to_an_agent_who_chose_it(surface: Surface
     assert "في الطريق إلى" in ephemerals(surface)[-1]["text"]
 
 
-# --- where the modal opens ------------------------------------------------------------------
-
-
 async def test_follow_up_inside_a_modal_pushes_and_from_app_home_opens(surface: Surface) -> None:
     cid = await sara(surface, identities={Channel.TELEGRAM: "7005"})
     parent = {"id": "V0PARENT", "type": "modal", "hash": "h1", "previous_view_id": None}
@@ -630,3 +624,281 @@ async def test_follow_up_from_a_pushed_modal_replaces_it_to_keep_the_stack_at_th
 
     assert len(surface.slack.calls_to("views.push")) == pushes
     assert surface.slack.views[pushed["id"]]["callback_id"] == ids.COMPOSE_VIEW
+
+
+# --- compose rules ----------------------------------------------------
+#
+# The composer's rules without Slack: text limits, which channel, which forms.
+#
+# `bot.domain.limits` and `bot.services.compose` (SPEC "Channel window rules";
+# issue 4, item 4).
+
+
+TEMPLATE = WhatsAppTemplate("order_update", "en", "UTILITY", "Hi {{1}}, order {{2}} shipped.")
+
+
+def contact_with(wrote: dict[Channel, timedelta | None]) -> Contact:
+    """A contact on these channels; each with how long ago the customer wrote (None: never)."""
+    return Contact(
+        "0-1",
+        "Sara",
+        "Ahmed",
+        identities={channel: f"id-{channel.value}" for channel in wrote},
+        conversation=Conversation(
+            last_inbound_at={c: NOW - ago for c, ago in wrote.items() if ago is not None}
+        ),
+    )
+
+
+def decisions(contact: Contact) -> list[Decision]:
+    inbound = contact.conversation.last_inbound_at
+    return [
+        decide(c, WindowInput(last_inbound_at=inbound.get(c)), NOW, PolicySettings())
+        for c in contact.channels
+    ]
+
+
+def test_every_channel_has_a_text_limit() -> None:
+    assert set(TEXT_LIMITS) == set(Channel)
+
+
+@pytest.mark.parametrize(
+    ("channel", "text", "size"),
+    [
+        (Channel.WHATSAPP, "سلام", 4),
+        (Channel.INSTAGRAM, "سلام", 8),  # UTF-8 bytes
+        (Channel.WECHAT, "你好", 6),
+        (Channel.TELEGRAM, "hi 👋", 5),  # UTF-16: the emoji counts twice
+        (Channel.LINE, "👋👋", 4),
+        (Channel.SMS, "hi 👋", 4),
+    ],
+    ids=[
+        "whatsapp-chars",
+        "instagram-bytes",
+        "wechat-bytes",
+        "telegram-utf16",
+        "line-utf16",
+        "sms-chars",
+    ],
+)
+def test_each_channel_measures_text_its_own_way(channel: Channel, text: str, size: int) -> None:
+    assert text_limit(channel).measure(text) == size
+
+
+def test_byte_limits_are_the_documented_ones() -> None:
+    assert (text_limit(Channel.INSTAGRAM).amount, text_limit(Channel.INSTAGRAM).unit) == (
+        1000,
+        Unit.BYTES,
+    )
+    assert (text_limit(Channel.WECHAT).amount, text_limit(Channel.WECHAT).unit) == (
+        2048,
+        Unit.BYTES,
+    )
+
+
+@pytest.mark.parametrize(
+    ("wrote", "expected"),
+    [
+        (
+            {Channel.WHATSAPP: timedelta(hours=1), Channel.TELEGRAM: timedelta(hours=5)},
+            Channel.WHATSAPP,
+        ),
+        (
+            {Channel.WHATSAPP: timedelta(days=2), Channel.TELEGRAM: timedelta(days=5)},
+            Channel.TELEGRAM,
+        ),
+        ({Channel.WHATSAPP: timedelta(days=2), Channel.TELEGRAM: None}, Channel.TELEGRAM),
+        (
+            {Channel.WHATSAPP: timedelta(days=2), Channel.INSTAGRAM: timedelta(days=9)},
+            Channel.WHATSAPP,
+        ),
+        ({Channel.INSTAGRAM: None, Channel.WECHAT: None}, Channel.INSTAGRAM),
+    ],
+    ids=[
+        "latest-allows-text",
+        "latest-template-only-older-free",
+        "never-wrote-but-no-window",
+        "none-allows-text-latest-wins",
+        "never-wrote-anywhere-first-channel",
+    ],
+)
+def test_the_one_line_channel(wrote: dict[Channel, timedelta | None], expected: Channel) -> None:
+    contact = contact_with(wrote)
+    assert line_channel(contact, decisions(contact)) == expected
+
+
+def test_the_composer_prefers_a_channel_where_something_can_go() -> None:
+    contact = contact_with(
+        {Channel.INSTAGRAM: timedelta(days=9), Channel.WHATSAPP: timedelta(days=10)}
+    )
+
+    plan = plan_for(contact, AGENT, decisions(contact), [TEMPLATE])
+
+    assert plan.draft.channel is Channel.WHATSAPP and plan.draft.form is Form.TEMPLATE
+    assert [o.channel for o in plan.alternatives] == []
+
+
+def test_a_template_draft_keeps_its_parameters_and_reports_each_missing_one() -> None:
+    contact = contact_with({Channel.WHATSAPP: timedelta(days=2)})
+    draft = Draft(Channel.WHATSAPP, Form.TEMPLATE, TEMPLATE.field, params=("Sara",))
+
+    plan = plan_for(contact, AGENT, decisions(contact), [TEMPLATE], draft)
+
+    assert plan.draft.params == ("Sara", "")
+    assert plan.preview == "Hi Sara, order {{2}} shipped."
+    [problem] = validate(plan, plan.draft)
+    assert (problem.field, problem.index) == (Field.PARAM, 2)
+
+
+# --- edit contact -----------------------------------------------------
+#
+# Editing a contact (name, phone, e-mail) from its search result, /reopen answer
+# and thread root; a phone or e-mail of another contact asks to merge the two.
+#
+# SPEC "Finding a contact". Signed requests into the real app (tests/slack/conftest.py).
+
+
+OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+
+
+def typed(first: str = "", last: str = "", phone: str = "", email: str = "") -> dict[str, Any]:
+    values = {"first_name": first, "last_name": last, "phone": phone, "email": email}
+    actions = {
+        "first_name": ids.EDIT_FIRST_NAME,
+        "last_name": ids.EDIT_LAST_NAME,
+        "phone": ids.EDIT_PHONE,
+        "email": ids.EDIT_EMAIL,
+    }
+    return {
+        BLOCKS[name]: {actions[name]: {"type": "plain_text_input", "value": value or None}}
+        for name, value in values.items()
+    }
+
+
+async def open_editor(surface: Surface, contact_id: str) -> dict[str, Any]:
+    status, ack, _ = await surface.click(ids.CONTACT_EDIT, contact_id)
+    await surface.settle()
+    assert status == 200 and ack == {}
+    view = surface.last_view()
+    assert view["callback_id"] == ids.EDIT_VIEW
+    return view
+
+
+async def names(surface: Surface, query: str) -> list[str]:
+    page = await surface.deps.search.search(query, SearchFilters(status=None))
+    return [c.display_name for c in page.contacts]
+
+
+async def test_a_nameless_wechat_contact_gets_a_name_from_its_search_result(
+    surface: Surface,
+) -> None:
+    wechat = await surface.contact("", identities={Channel.WECHAT: OPENID}, assignee=AGENT)
+    _, _, url = await surface.command(ids.FIND_CONTACT, OPENID)
+    await surface.settle()
+    [answer] = surface.slack.answers_to(url)
+    assert (ids.CONTACT_EDIT, wechat) in buttons(answer["blocks"])
+
+    view = await open_editor(surface, wechat)
+    status, ack = await surface.submit(view, typed("Li", "Wei", "+971 50 765 4321", "li@ex.com"))
+    await surface.settle()
+
+    assert status == 200 and ack == {}
+    contact = await surface.deps.contacts.require(wechat)
+    assert (contact.first_name, contact.last_name) == ("Li", "Wei")
+    assert (contact.phone, contact.email) == ("+971507654321", "li@ex.com")
+    # Re-indexed: found by the new name, phone and e-mail.
+    assert await names(surface, "li wei") == ["Li Wei"]
+    assert await names(surface, "0507654321") == ["Li Wei"]
+    assert await names(surface, "li@ex.com") == ["Li Wei"]
+
+
+async def test_an_invalid_phone_or_email_is_a_field_error(surface: Surface) -> None:
+    sara = await surface.contact("Sara", "Ahmed", email="sara@example.com")
+    view = await open_editor(surface, sara)
+    assert "Sara" in str(view["blocks"]) and "sara@example.com" in str(view["blocks"])
+
+    status, ack = await surface.submit(view, typed("Sara", "Ahmed", "12ab", "not-an-email"))
+
+    assert status == 200 and ack["response_action"] == "errors"
+    assert set(ack["errors"]) == {BLOCKS["phone"], BLOCKS["email"]}
+    assert "valid phone number" in ack["errors"][BLOCKS["phone"]]
+    contact = await surface.deps.contacts.require(sara)
+    assert (contact.phone, contact.email) == (None, "sara@example.com")
+
+
+async def test_edit_is_offered_on_the_reopen_answer_and_the_thread_root(
+    surface: Surface,
+) -> None:
+    from bot.slack.blocks.threads import root_buttons
+
+    omar = await surface.contact("Omar", "Saleh", email="omar@example.com", assignee=AGENT)
+    _, _, url = await surface.command(ids.REOPEN, omar)
+    await surface.settle()
+    [answer] = surface.slack.answers_to(url)
+    assert (ids.CONTACT_EDIT, omar) in buttons(answer["blocks"])
+    contact = await surface.deps.contacts.require(omar)
+    root = root_buttons(contact, "en").to_dict()
+    assert (ids.CONTACT_EDIT, omar) in buttons([root])
+
+
+async def test_a_phone_of_another_contact_asks_to_merge_and_merging_keeps_both(
+    surface: Surface,
+) -> None:
+    wechat = await surface.contact("", identities={Channel.WECHAT: OPENID})
+    sara = await surface.contact(
+        "Sara",
+        "Ahmed",
+        phone="+971501234567",
+        identities={Channel.WHATSAPP: "971501234567", Channel.TELEGRAM: "548213907"},
+    )
+    view = await open_editor(surface, wechat)
+
+    status, ack = await surface.submit(view, typed("Sara", "Ahmed", "0501234567"))
+
+    # Not saved: the modal asks whether the two are one customer.
+    assert status == 200 and ack["response_action"] == "update"
+    question = ack["view"]
+    assert question["callback_id"] == ids.MERGE_VIEW
+    assert "already belongs to *Sara Ahmed*" in str(question["blocks"])
+    assert (await surface.deps.contacts.require(wechat)).phone is None
+
+    status, ack = await surface.submit(dict(question, id="V0MERGE"), {})
+    await surface.settle()
+
+    assert status == 200 and ack == {}
+    merged = await surface.deps.contacts.require(wechat)
+    assert merged.name == "Sara Ahmed" and merged.phone == "+971501234567"
+    assert set(merged.identities) == {Channel.WECHAT, Channel.WHATSAPP, Channel.TELEGRAM}
+    # The other contact's id now leads to the survivor; search finds one contact.
+    assert (await surface.deps.contacts.require(sara)).id == wechat
+    assert await names(surface, "sara") == ["Sara Ahmed"]
+    assert await names(surface, "548213907") == ["Sara Ahmed"]
+
+
+async def test_contacts_with_two_identities_on_one_channel_are_not_merged(
+    surface: Surface,
+) -> None:
+    one = await surface.contact("", identities={Channel.TELEGRAM: "111111111"})
+    await surface.contact("Other", phone="+971501111111", identities={Channel.TELEGRAM: "2222"})
+    view = await open_editor(surface, one)
+
+    status, ack = await surface.submit(view, typed(phone="+971501111111"))
+
+    assert status == 200 and ack["response_action"] == "errors"
+    assert "cannot be merged" in ack["errors"][BLOCKS["phone"]]
+    assert (await surface.deps.contacts.require(one)).phone is None
+
+
+async def test_a_merge_confirmed_after_the_other_contact_went_says_so(surface: Surface) -> None:
+    wechat = await surface.contact("", identities={Channel.WECHAT: OPENID})
+    other = await surface.contact("Huda", phone="+971502222222")
+    view = await open_editor(surface, wechat)
+    _, ack = await surface.submit(view, typed(phone="+971502222222"))
+    question = ack["view"]
+    await surface.deps.contacts.delete(other)
+
+    status, ack = await surface.submit(dict(question, id="V0MERGE2"), {})
+
+    assert status == 200 and ack["response_action"] == "update"
+    assert "no longer exists" in str(ack["view"]["blocks"])
+    assert (await surface.deps.contacts.require(wechat)).phone is None

@@ -1,8 +1,8 @@
-"""The message shortcut "Follow up with this customer", inside a conversation's thread.
+"""Shortcuts (`handlers/shortcuts/`): "Follow up with this customer" on a thread's message.
 
-SPEC "Slack surface": Slack forbids slash commands in threads; agents' replies
-there are internal notes, and nothing reaches a customer without an explicit
-send. Issue 4, item 5.
+Scenarios in the style of bolt-python's `tests/scenario_tests_async/`: signed
+requests into `serve`'s real web app (`tests.slack.conftest.Surface`), the local
+fake Slack Web API (`tests.fakes.slack`), a real Redis.
 """
 
 from __future__ import annotations
@@ -14,8 +14,17 @@ from bot.slack import ids
 from bot.slack.blocks.compose_modal import BLOCK_TEXT
 from bot.slack.mrkdwn import plain_text_of
 from bot.slack.threads import PosterTuning, ThreadPoster
-from tests.slack.compose_steps import messages_of, submit, texts
-from tests.slack.conftest import AGENT, OTHER_AGENT, SUPPORT_CHANNEL, Surface
+from tests.slack.compose_steps import messages_of, submit
+from tests.slack.conftest import AGENT, OTHER_AGENT, SUPPORT_CHANNEL, Surface, texts
+
+# --- followup shortcut ------------------------------------------------
+#
+# The message shortcut "Follow up with this customer", inside a conversation's thread.
+#
+# SPEC "Slack surface": Slack forbids slash commands in threads; agents' replies
+# there are internal notes, and nothing reaches a customer without an explicit
+# send. Issue 4, item 5.
+
 
 FAST = PosterTuning(post_rate=1000, post_burst=1000, update_rate=1000, update_burst=1000)
 

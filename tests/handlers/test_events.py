@@ -1,8 +1,8 @@
-"""App Home (issue 4, items 7 and 8): the agent's desk, the team view, the language.
+"""Events (`handlers/events/`): `app_home_opened`, and App Home's own controls.
 
-Driven through the real Bolt app: `app_home_opened` events and Home tab
-clicks, signed as Slack signs them; the fake Slack checks every published
-view against Block Kit's limits (100 blocks, text lengths, options).
+Scenarios in the style of bolt-python's `tests/scenario_tests_async/`: signed
+requests into `serve`'s real web app (`tests.slack.conftest.Surface`), the local
+fake Slack Web API (`tests.fakes.slack`), a real Redis.
 """
 
 from __future__ import annotations
@@ -18,12 +18,26 @@ from bot.domain.channels import Channel
 from bot.domain.models import ConversationStatus
 from bot.slack import ids
 from tests.fakes.slack import FakeSlack
-from tests.slack.conftest import AGENT, OTHER_AGENT, Surface, running_surface
-from tests.slack.test_find_contact import buttons, texts
+from tests.slack.conftest import AGENT, OTHER_AGENT, Surface, buttons, running_surface, texts
+
+# --- home -------------------------------------------------------------
+#
+# App Home (issue 4, items 7 and 8): the agent's desk, the team view, the language.
+#
+# Driven through the real Bolt app: `app_home_opened` events and Home tab
+# clicks, signed as Slack signs them; the fake Slack checks every published
+# view against Block Kit's limits (100 blocks, text lengths, options).
+
 
 THIRD_AGENT = "U0AGENT3"
+
+
 STRANGER = "U0STRANGER"
+
+
 LEAD = "U0LEAD"  # a manager who is not an agent
+
+
 HOME = {"id": "VHOME", "type": "home"}
 
 
