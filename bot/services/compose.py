@@ -24,6 +24,19 @@ from bot.domain.channels import Channel
 from bot.domain.limits import TextLimit, Unit, text_limit
 from bot.domain.models import Contact, ConversationStatus
 from bot.domain.reachability import LineQuota, Unreachable
+from bot.domain.templates import (
+    BAD_FORMAT,
+    MISSING,
+    FilledParameter,
+    InputKind,
+    TemplateInput,
+    TemplatePreview,
+    ValueProblem,
+    check,
+    fill,
+    needs,
+)
+from bot.domain.templates import preview as template_preview
 from bot.domain.windows import (
     VIBER_QUOTA_EXHAUSTED,
     Decision,
@@ -56,7 +69,9 @@ __all__ = [
     "line_channel",
     "plan_for",
     "request_for",
+    "template_components",
     "text_problem",
+    "unavailable_templates",
     "validate",
 ]
 
@@ -74,8 +89,9 @@ CONFIRM_TAKEOVER = "compose.error.takeover"
 CHANNEL_GONE = "compose.error.channel_gone"
 
 #: A template offered in the picker must fit Slack: its "name:language" is an
-#: option value (150 characters at most), and one input per parameter must fit
-#: in a modal (100 blocks) beside the rest of the composer.
+#: option value (150 characters at most), and one input per value it needs
+#: (`bot.domain.templates.needs`) must fit in a modal (100 blocks) beside the
+#: rest of the composer.
 MAX_TEMPLATE_FIELD = 150
 MAX_TEMPLATE_PARAMS = 60
 
@@ -98,7 +114,7 @@ class FieldProblem:
     field: Field
     key: str
     params: Mapping[str, str | int] = dataclass_field(default_factory=dict)
-    index: int = 0  # the template parameter (1-based) for Field.PARAM
+    index: int = 0  # the template input (1-based, in `needs` order) for Field.PARAM
 
 
 @dataclass(frozen=True)
@@ -110,6 +126,7 @@ class Draft:
     template: str | None = None  # "name:language" (WhatsAppTemplate.field)
     tag: str | None = None
     text: str = ""
+    #: The chosen template's values, one per input it needs (`needs` order).
     params: tuple[str, ...] = ()
     takeover: bool = False  # "take over from the current assignee" ticked
 
@@ -143,6 +160,8 @@ class ComposePlan:
     options: tuple[ChannelOption, ...]
     draft: Draft
     templates: tuple[WhatsAppTemplate, ...] = ()
+    #: Approved templates that need what we cannot supply: listed, disabled, with the reason.
+    unavailable: tuple[WhatsAppTemplate, ...] = ()
     takeover_from: str | None = None  # the other agent the conversation is assigned to
     #: LINE's monthly pushes, when LINE is the chosen channel and LINE said.
     line_quota: LineQuota | None = None
@@ -177,16 +196,37 @@ class ComposePlan:
         return tuple(o for o in self.options if o.open and o.channel != self.draft.channel)
 
     @property
-    def preview(self) -> str | None:
-        """The chosen template's body with the parameters typed so far ({{n}} where none)."""
+    def inputs(self) -> tuple[TemplateInput, ...]:
+        """What the chosen template needs, one input each (empty without one)."""
+        template = self.template
+        return needs(template) if template is not None else ()
+
+    @property
+    def values(self) -> dict[str, str]:
+        """The chosen template's values typed so far, by input key."""
+        return {
+            spec.key: value for spec, value in zip(self.inputs, self.draft.params, strict=False)
+        }
+
+    @property
+    def languages(self) -> tuple[WhatsAppTemplate, ...]:
+        """The chosen template in each of its approved languages offered here."""
         template = self.template
         if template is None:
-            return None
-        params = tuple(
-            value.strip() or template.placeholder(n)
-            for n, value in enumerate(self.draft.params, start=1)
-        )
-        return template.render(params)
+            return ()
+        return tuple(t for t in self.templates if t.name == template.name)
+
+    @property
+    def template_preview(self) -> TemplatePreview | None:
+        """Header, body, footer and buttons as the customer will see them so far."""
+        template = self.template
+        return template_preview(template, self.values) if template is not None else None
+
+    @property
+    def preview(self) -> str | None:
+        """The chosen template's body with the values typed so far ({{n}} where none)."""
+        shown = self.template_preview
+        return shown.body if shown is not None else None
 
 
 def forms_for(decision: Decision, templates_available: bool) -> tuple[Form, ...]:
@@ -293,23 +333,39 @@ def default_channel(contact: Contact, options: Sequence[ChannelOption]) -> Chann
     return (reachable or ordered)[0].channel if ordered else None
 
 
-def offered_templates(
-    contact: Contact, templates: Sequence[WhatsAppTemplate]
-) -> tuple[WhatsAppTemplate, ...]:
-    """Approved templates the composer can offer `contact` (see MAX_TEMPLATE_FIELD /
-    _PARAMS): no marketing template to a customer who stopped marketing messages."""
+def _for_contact(contact: Contact, templates: Sequence[WhatsAppTemplate]) -> list[WhatsAppTemplate]:
+    """No marketing template to a customer who stopped marketing messages."""
     stops = [
         stop
         for channel in Channel
         if has_templates(channel) and (stop := contact.unreachable(channel)) is not None
     ]
-    return tuple(
+    return [
         t
         for t in templates
         if len(t.field) <= MAX_TEMPLATE_FIELD
-        and t.parameter_count <= MAX_TEMPLATE_PARAMS
         and not any(stop.blocks(template_category=t.category) for stop in stops)
+    ]
+
+
+def offered_templates(
+    contact: Contact, templates: Sequence[WhatsAppTemplate]
+) -> tuple[WhatsAppTemplate, ...]:
+    """Approved templates the composer can offer `contact` and fill in (see
+    MAX_TEMPLATE_FIELD / _PARAMS, `bot.domain.templates.needs`)."""
+    return tuple(
+        t
+        for t in _for_contact(contact, templates)
+        if t.sendable and len(needs(t)) <= MAX_TEMPLATE_PARAMS
     )
+
+
+def unavailable_templates(
+    contact: Contact, templates: Sequence[WhatsAppTemplate]
+) -> tuple[WhatsAppTemplate, ...]:
+    """Approved templates needing what we cannot supply (a LOCATION header, a FLOW
+    button, a carousel…): shown disabled with `Template.unsupported`'s reason."""
+    return tuple(t for t in _for_contact(contact, templates) if t.unsupported is not None)
 
 
 def plan_for(
@@ -337,7 +393,7 @@ def plan_for(
         template = None
     params: tuple[str, ...] = ()
     if template is not None:
-        params = _padded(draft.params, template.parameter_count)
+        params = _padded(draft.params, len(needs(template)))
     tags = option.decision.allowed_tags if option is not None else ()
     tag = draft.tag if draft.tag in tags else None
     if form is Form.TAGGED and tag is None and len(tags) == 1:
@@ -358,6 +414,7 @@ def plan_for(
             params=params,
         ),
         templates=offered,
+        unavailable=unavailable_templates(contact, templates),
         takeover_from=takeover_from,
     )
 
@@ -379,18 +436,6 @@ def text_problem(channel: Channel, text: str) -> FieldProblem | None:
 def _padded(params: Sequence[str], count: int) -> tuple[str, ...]:
     """Exactly `count` template parameters: missing ones empty, extra ones dropped."""
     return (tuple(params) + ("",) * count)[:count]
-
-
-def _param_problem(n: int, value: str, label: str | int | None = None) -> FieldProblem | None:
-    """What is wrong with parameter `n` (`label`: its number, or its name in a NAMED template)."""
-    shown = n if label is None else label
-    if not value.strip():
-        return FieldProblem(Field.PARAM, MISSING_PARAM, {"n": shown}, index=n)
-    # WhatsApp refuses parameters with new lines, tabs or more than four
-    # consecutive spaces (Cloud API error 132018).
-    if any(c in value for c in "\n\r\t") or "    " in value:
-        return FieldProblem(Field.PARAM, PARAM_FORMAT, {"n": shown}, index=n)
-    return None
 
 
 def validate(plan: ComposePlan, submitted: Draft) -> list[FieldProblem]:
@@ -419,12 +464,37 @@ def validate(plan: ComposePlan, submitted: Draft) -> list[FieldProblem]:
         if template is None:
             problems.append(FieldProblem(Field.TEMPLATE, PICK_TEMPLATE))
         else:
-            params = _padded(submitted.params, template.parameter_count)
-            for n, value in enumerate(params, start=1):
-                param = _param_problem(n, value, template.parameter_label(n))
-                if param is not None:
-                    problems.append(param)
+            inputs = needs(template)
+            values = _values(inputs, submitted.params)
+            position = {spec.key: n for n, spec in enumerate(inputs, start=1)}
+            for found in check(template, values):
+                n = position[found.key]
+                problems.append(_input_problem(inputs[n - 1], n, found))
     return problems
+
+
+def _values(inputs: Sequence[TemplateInput], params: Sequence[str]) -> dict[str, str]:
+    return {
+        spec.key: value for spec, value in zip(inputs, _padded(params, len(inputs)), strict=True)
+    }
+
+
+def _input_problem(spec: TemplateInput, n: int, found: ValueProblem) -> FieldProblem:
+    """A template value's problem on its input `n`; a body parameter's read as before
+    ("Fill in parameter 2."), the others name their input (`compose.input.*`)."""
+    if spec.kind is InputKind.BODY and found.error in (MISSING, BAD_FORMAT):
+        key = MISSING_PARAM if found.error == MISSING else PARAM_FORMAT
+        return FieldProblem(Field.PARAM, key, {"n": spec.label}, index=n)
+    params: dict[str, str | int] = {**found.params, "input": spec.kind.value, "media": spec.media}
+    return FieldProblem(Field.PARAM, found.error, params, index=n)
+
+
+def template_components(plan: ComposePlan, submitted: Draft) -> tuple[FilledParameter, ...]:
+    """The chosen template's checked values as send parameters (`validate` first)."""
+    template = plan.template_named(submitted.template)
+    if template is None:
+        return ()
+    return fill(template, _values(needs(template), submitted.params))
 
 
 def request_for(plan: ComposePlan, submitted: Draft, idempotency_key: str) -> FollowupRequest:
@@ -443,7 +513,9 @@ def request_for(plan: ComposePlan, submitted: Draft, idempotency_key: str) -> Fo
             form=Form.TEMPLATE,
             template=template.name,
             template_language=template.language,
-            template_params=tuple(p.strip() for p in submitted.params),
+            template_params=tuple(
+                p.value for p in template_components(plan, submitted) if p.kind is InputKind.BODY
+            ),
             template_param_names=template.parameter_names,
             confirm_takeover=submitted.takeover,
         )
