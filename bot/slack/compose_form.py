@@ -20,8 +20,10 @@ from bot.slack.blocks.compose_modal import (
     BLOCK_TEXT,
     PARAM_BLOCK,
     ComposeContext,
+    language_block,
     param_action,
     template_digest,
+    template_name,
 )
 
 
@@ -60,10 +62,19 @@ def read_compose(
     template = picked.get(ids.COMPOSE_TEMPLATE) or _selected(
         values, BLOCK_TEMPLATE, ids.COMPOSE_TEMPLATE
     )
+    # The template select names a template (in the agent's language); its
+    # language select, when the template has several, picks the variant.
+    language = picked.get(ids.COMPOSE_TEMPLATE_LANGUAGE)
+    if language is None and template and ids.COMPOSE_TEMPLATE not in picked:
+        language = _selected(
+            values, language_block(template_name(template)), ids.COMPOSE_TEMPLATE_LANGUAGE
+        )
+    if language and template_name(language) == template_name(template or language):
+        template = language
     tag = picked.get(ids.COMPOSE_TAG) or _selected(values, BLOCK_TAG, ids.COMPOSE_TAG)
     text = _typed(values, BLOCK_TEXT, ids.COMPOSE_TEXT) if BLOCK_TEXT in values else context.text
     params: dict[int, str] = {}
-    prefix = f"{PARAM_BLOCK}{template_digest(template)}:"
+    prefix = f"{PARAM_BLOCK}{template_digest(template_name(template or ''))}:"
     for block_id, elements in values.items():
         if not block_id.startswith(prefix):
             continue

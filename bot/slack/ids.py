@@ -44,6 +44,7 @@ USE_TEMPLATE: Final = "use_template"  # after a refused one-line /followup
 COMPOSE_CHANNEL: Final = "compose_channel"
 COMPOSE_FORM: Final = "compose_form"
 COMPOSE_TEMPLATE: Final = "compose_template"
+COMPOSE_TEMPLATE_LANGUAGE: Final = "compose_template_language"  # the template's languages
 COMPOSE_TAG: Final = "compose_tag"
 COMPOSE_TEXT: Final = "compose_text"
 COMPOSE_PARAM: Final = "compose_param"  # + the parameter number: compose_param_1, …

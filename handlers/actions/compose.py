@@ -157,7 +157,8 @@ def register(
         asked = parse(BlockSuggestion, body)
         compose, draft = read_compose(asked.view or {})
         plan = await flow.service.plan(compose.contact_id, asked.agent, draft)
-        options = template_options(plan, asked.value) if plan else []
+        lang = str(context["lang"])
+        options = template_options(plan, asked.value, lang=lang) if plan else []
         await ack(options=[o.to_dict() for o in options])
 
     app.action(ids.CONTACT_FOLLOWUP)(contact_followup)
@@ -166,7 +167,12 @@ def register(
     intake.on(KIND_CHOOSE_SEND, choose_send, answers.apology)
     intake.on(KIND_LINE_SEND, line_send, answers.apology)
     app.action(ids.FOLLOWUP_LINE_SEND)(durable(intake, KIND_LINE_SEND))
-    for action_id in (ids.COMPOSE_CHANNEL, ids.COMPOSE_FORM, ids.COMPOSE_TEMPLATE):
+    for action_id in (
+        ids.COMPOSE_CHANNEL,
+        ids.COMPOSE_FORM,
+        ids.COMPOSE_TEMPLATE,
+        ids.COMPOSE_TEMPLATE_LANGUAGE,
+    ):
         app.action(action_id)(redraw)
     app.action(ids.COMPOSE_PREVIEW)(redraw)
     app.action(PARAM_ACTION)(redraw)

@@ -40,6 +40,7 @@ from slack_sdk.models.views import View
 
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.limits import Unit
+from bot.domain.templates import InputKind, TemplateInput, default_language
 from bot.domain.windows import Form, SendMode
 from bot.services.compose import (
     ChannelOption,
@@ -75,6 +76,7 @@ BLOCK_TEXT = "compose_text"
 BLOCK_TAKEOVER = "compose_takeover"
 BLOCK_PREVIEW = "compose_preview"
 PARAM_BLOCK = "compose_param:"  # + template digest + ":" + number
+LANGUAGE_BLOCK = "compose_template_language:"  # + the template name's digest
 
 
 #: Slack's limits: plain-text input length, select options, option text,
@@ -82,6 +84,8 @@ PARAM_BLOCK = "compose_param:"  # + template digest + ":" + number
 INPUT_MAX = 3000
 STATIC_OPTIONS_MAX = 100
 OPTION_TEXT_MAX = 75
+LABEL_MAX = 2000
+PLACEHOLDER_MAX = 150
 METADATA_MAX = 3000
 
 _FORM_KEYS = {
@@ -146,8 +150,15 @@ def template_digest(field: str | None) -> str:
     return hashlib.blake2b((field or "").encode(), digest_size=4).hexdigest()
 
 
+def template_name(field: str) -> str:
+    """`name` of a template's `name:language`."""
+    return field.rpartition(":")[0]
+
+
 def param_block(field: str | None, n: int) -> str:
-    return f"{PARAM_BLOCK}{template_digest(field)}:{n}"
+    """Input `n`'s block id: per template name, so its values stay when only the
+    language changes and go when another template is picked."""
+    return f"{PARAM_BLOCK}{template_digest(template_name(field or ''))}:{n}"
 
 
 def param_action(n: int) -> str:
@@ -184,18 +195,39 @@ def _form_option(form: Form, plan: ComposePlan, lang: str) -> Option:
     return Option(value=form.value, text=plain_text(t(key, lang)[:OPTION_TEXT_MAX]))
 
 
-def template_option(field: str, name: str, language: str) -> Option:
-    return Option(value=field, text=plain_text(f"{name} ({language})"[:OPTION_TEXT_MAX]))
+def _names(plan: ComposePlan) -> dict[str, list[str]]:
+    """Each offered template name with its approved languages, in the plan's order."""
+    names: dict[str, list[str]] = {}
+    for tpl in plan.templates:
+        names.setdefault(tpl.name, []).append(tpl.language)
+    return names
 
 
-def template_options(plan: ComposePlan, query: str = "") -> list[Option]:
-    """Approved templates matching `query` (name or language), as select options."""
+def template_option(plan: ComposePlan, name: str, lang: str) -> Option:
+    """One template, whatever its languages: its value is the variant in the agent's
+    language where it has one (`default_language`); the language select picks another."""
+    languages = _names(plan).get(name, [])
+    language = default_language(languages, lang) or ""
+    text = f"{name} ({', '.join(languages)})"
+    return Option(value=f"{name}:{language}", text=plain_text(text[:OPTION_TEXT_MAX]))
+
+
+def template_options(plan: ComposePlan, query: str = "", *, lang: str = "en") -> list[Option]:
+    """Approved templates matching `query` (name or language), one option per name."""
     wanted = query.strip().casefold()
     return [
-        template_option(tpl.field, tpl.name, tpl.language)
-        for tpl in plan.templates
-        if not wanted or wanted in tpl.name.casefold() or wanted in tpl.language.casefold()
+        template_option(plan, name, lang)
+        for name, languages in _names(plan).items()
+        if not wanted
+        or wanted in name.casefold()
+        or any(wanted in language.casefold() for language in languages)
     ][:STATIC_OPTIONS_MAX]
+
+
+def language_block(name: str) -> str:
+    """The language select's block id: per template name, so a new template's select
+    starts from its own default."""
+    return f"{LANGUAGE_BLOCK}{template_digest(name)}"
 
 
 def _notice(plan: ComposePlan, lang: str) -> str | None:
@@ -255,9 +287,13 @@ def _text_input(plan: ComposePlan, lang: str) -> InputBlock:
 
 def _template_blocks(plan: ComposePlan, lang: str) -> list[Block]:
     current = plan.template
-    initial = template_option(current.field, current.name, current.language) if current else None
+    options = template_options(plan, lang=lang)
+    initial = None
+    if current is not None:
+        initial = next((o for o in options if template_name(o.value) == current.name), None)
+        initial = initial or template_option(plan, current.name, lang)
     element: StaticSelectElement | ExternalDataSelectElement
-    if len(plan.templates) > STATIC_OPTIONS_MAX:
+    if len(_names(plan)) > STATIC_OPTIONS_MAX:
         # More than a static select holds: Slack asks for options as the agent types.
         element = ExternalDataSelectElement(
             action_id=ids.COMPOSE_TEMPLATE,
@@ -268,7 +304,7 @@ def _template_blocks(plan: ComposePlan, lang: str) -> list[Block]:
     else:
         element = StaticSelectElement(
             action_id=ids.COMPOSE_TEMPLATE,
-            options=template_options(plan),
+            options=options,
             initial_option=initial,
             placeholder=plain_text(t("compose.template.placeholder", lang)),
         )
@@ -280,32 +316,54 @@ def _template_blocks(plan: ComposePlan, lang: str) -> list[Block]:
             dispatch_action=True,
         )
     ]
+    unavailable = _unavailable_line(plan, lang)
+    if unavailable:
+        blocks.append(context_block(unavailable))
     if current is None:
         return blocks
-    for n, value in enumerate(plan.draft.params, start=1):
+    languages = plan.languages
+    if len(languages) > 1:
+        choices = [
+            Option(value=v.field, text=plain_text(v.language[:OPTION_TEXT_MAX])) for v in languages
+        ]
+        blocks.append(
+            SectionBlock(
+                block_id=language_block(current.name),
+                text=markdown(bold(t("compose.template.language", lang))),
+                accessory=StaticSelectElement(
+                    action_id=ids.COMPOSE_TEMPLATE_LANGUAGE,
+                    options=choices,
+                    initial_option=next(c for c in choices if c.value == current.field),
+                ),
+            )
+        )
+    blocks.append(context_block(category_line(current.category, lang)))
+    for n, (spec, value) in enumerate(zip(plan.inputs, plan.draft.params, strict=False), start=1):
+        example = spec.example or spec.default
         blocks.append(
             InputBlock(
                 block_id=param_block(current.field, n),
-                label=plain_text(t("compose.param.label", lang, n=current.parameter_label(n))),
+                label=plain_text(input_label(spec, lang)[:LABEL_MAX]),
+                optional=not spec.required,
                 dispatch_action=True,
                 element=PlainTextInputElement(
                     action_id=param_action(n),
                     initial_value=value[:INPUT_MAX] or None,
                     max_length=INPUT_MAX,
+                    placeholder=plain_text(example[:PLACEHOLDER_MAX]) if example else None,
                     dispatch_action_config=DispatchActionConfig(
                         trigger_actions_on=["on_enter_pressed"]
                     ),
                 ),
             )
         )
-    preview = plan.preview or ""
     blocks.append(
         SectionBlock(
             block_id=BLOCK_PREVIEW,
-            text=markdown(bold(t("compose.preview", lang)) + "\n" + quoted(preview)),
+            text=markdown(bold(t("compose.preview", lang)) + "\n" + _preview_text(plan, lang)),
         )
     )
-    if current.parameter_count:
+    if plan.inputs:
         blocks.append(
             ActionsBlock(
                 block_id="compose_preview_actions",
@@ -315,6 +373,72 @@ def _template_blocks(plan: ComposePlan, lang: str) -> list[Block]:
             )
         )
     return blocks
+
+
+def input_label(spec: TemplateInput, lang: str) -> str:
+    """What one template input asks for ("Parameter 2", "Header image: https link", …)."""
+    if spec.kind is InputKind.BODY:
+        return t("compose.param.label", lang, n=spec.label)
+    if spec.kind is InputKind.HEADER_MEDIA:
+        return t(f"compose.input.header_media.{spec.media}", lang)
+    return t(f"compose.input.{spec.kind.value}", lang, label=spec.label)
+
+
+def category_line(category: str, lang: str) -> str:
+    """The template's category, with the note that Meta bills template messages by it."""
+    key = f"compose.template.category.{category}"
+    if category not in ("MARKETING", "UTILITY", "AUTHENTICATION"):
+        key = "compose.template.category.other"
+    return t("compose.template.category", lang, category=t(key, lang, category=category or "—"))
+
+
+#: How many unavailable templates the line names (the rest are counted).
+UNAVAILABLE_SHOWN = 10
+
+
+def _unavailable_line(plan: ComposePlan, lang: str) -> str:
+    """The approved templates we cannot send from here, each with its reason."""
+    items = []
+    for template in plan.unavailable[:UNAVAILABLE_SHOWN]:
+        key, part = template.unsupported or ("compose.template.unsupported.other", "")
+        reason = t(key, lang, part=part)
+        items.append(
+            t(
+                "compose.template.unavailable.item",
+                lang,
+                name=f"{template.name} ({template.language})",
+                reason=reason,
+            )
+        )
+    if not items:
+        return ""
+    hidden = len(plan.unavailable) - len(items)
+    return t(
+        "compose.template.unavailable",
+        lang,
+        templates="; ".join(items) + (f" (+{hidden})" if hidden > 0 else ""),
+    )
+
+
+def _preview_text(plan: ComposePlan, lang: str) -> str:
+    """Header, body, footer and buttons as the customer will see them."""
+    shown = plan.template_preview
+    if shown is None:
+        return ""
+    lines: list[str] = []
+    if shown.media:
+        link = shown.media_link or "…"
+        lines.append(t(f"compose.preview.media.{shown.media}", lang, link=link))
+    if shown.header:
+        lines.append(bold(shown.header))
+    lines.append(shown.body)
+    if shown.footer:
+        lines.append(f"_{shown.footer}_")
+    for b in shown.buttons:
+        known = ("URL", "QUICK_REPLY", "COPY_CODE", "PHONE_NUMBER")
+        key = f"compose.preview.button.{b.kind if b.kind in known else 'other'}"
+        lines.append(t(key, lang, text=b.text, target=b.target))
+    return quoted("\n".join(lines))  # escaped there
 
 
 def _blocked_blocks(plan: ComposePlan, lang: str) -> list[Block]:

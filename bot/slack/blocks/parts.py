@@ -57,4 +57,11 @@ def problem_text(problem: FieldProblem, lang: str) -> str:
     """A composer problem (or a window reason it carries) in words."""
     params = reason_params(problem.params, lang)
     words = {k: number_text(v) if isinstance(v, int) else v for k, v in params.items()}
+    if "input" in problem.params:
+        # A template input other than a body parameter: named as its label reads.
+        kind = str(problem.params["input"])
+        label = str(problem.params.get("label", ""))
+        media = str(problem.params.get("media", ""))
+        key = f"compose.input.header_media.{media}" if media else f"compose.input.{kind}"
+        words["label"] = t(key, lang, label=label)
     return t(problem.key, lang, **words)
