@@ -69,6 +69,7 @@ from bot.slack.intake import SlackIntake
 from bot.slack.links import ThreadLinks
 from bot.slack.people import slack_people
 from bot.slack.reopen_flow import ReopenFlow
+from bot.slack.schedule_notices import SlackScheduleNotices
 from bot.slack.threads import ThreadQueue
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
@@ -333,7 +334,8 @@ def build_slack(
         line_quota=line_quota_reader(settings, http, redis, keys, outbox),
     )
     reopener = ReopenService(conversations, contacts, outbox, followups)
-    scheduling = Scheduling(ScheduleStore(redis, keys), contacts, followups, clock)
+    notices = SlackScheduleNotices(threads, contacts, client, people, settings.default_language)
+    scheduling = Scheduling(ScheduleStore(redis, keys), contacts, followups, clock, notices)
     listeners = ListenerServices(
         settings=settings,
         clock=clock,

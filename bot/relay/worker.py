@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 
+import aiohttp
 from redis.exceptions import RedisError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -26,6 +27,8 @@ from bot.services.inbound import ThreadSink
 from bot.services.scheduling import Scheduling
 from bot.services.template_sync import TemplateSync
 from bot.slack.alerts import alert_sender
+from bot.slack.people import slack_people
+from bot.slack.schedule_notices import SlackScheduleNotices
 from bot.slack.threads import ThreadPoster, ThreadQueue
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
@@ -113,7 +116,7 @@ async def _run_tasks(
             )
         tasks.append(
             asyncio.create_task(
-                ride_out("schedule", due_runner(settings, redis, keys, threads).run, stop),
+                ride_out("schedule", due_runner(settings, redis, keys, threads, http).run, stop),
                 name="schedule",
             )
         )
@@ -149,14 +152,36 @@ async def _run_tasks(
 
 
 def due_runner(
-    settings: Settings, redis: RedisClient, keys: Keys, threads: ThreadSink
+    settings: Settings,
+    redis: RedisClient,
+    keys: Keys,
+    threads: ThreadSink,
+    http: aiohttp.ClientSession,
 ) -> DueRunner:
     """Scheduled follow-ups and reminders, done when due (in every replica)."""
     contacts = ContactStore(redis, keys)
     followups = FollowupService(
         contacts, OutboxStore(contacts), policy_settings(settings), utc_now, threads=threads
     )
-    scheduling = Scheduling(ScheduleStore(redis, keys), contacts, followups, utc_now)
+    client = people = None
+    if settings.slack_bot_token is not None:
+        client = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_api_url,
+            session=http,
+        )
+        people = slack_people(
+            redis,
+            keys,
+            client,
+            default_language=settings.default_language,
+            agents=settings.agents,
+            managers=settings.managers,
+        )
+    notices = SlackScheduleNotices(
+        ThreadQueue(redis, keys), contacts, client, people, settings.default_language
+    )
+    scheduling = Scheduling(ScheduleStore(redis, keys), contacts, followups, utc_now, notices)
     return DueRunner(
         scheduling.store,
         utc_now,

@@ -50,8 +50,9 @@ class ScheduleNotices(Protocol):
     async def not_sent(self, item: ScheduledItem, result: FollowupResult) -> None:
         """Tell the agent (and the thread) a scheduled follow-up could not go, and why."""
 
-    async def changed(self, contact_id: str) -> None:
-        """What waits for this contact changed: the thread's list is redrawn."""
+    async def changed(self, contact_id: str, item_id: str, gone: str = "") -> None:
+        """A waiting item was made or changed (`gone` empty) or left the schedule
+        (`gone`: sent, cancelled, not_sent, reminded, dropped): the thread shows it."""
 
 
 class ChangeResult(StrEnum):
@@ -165,9 +166,9 @@ class Scheduling:
         self.clock = clock
         self.notices = notices
 
-    async def _changed(self, contact_id: str) -> None:
+    async def _changed(self, contact_id: str, item_id: str, gone: str = "") -> None:
         if self.notices is not None:
-            await self.notices.changed(contact_id)
+            await self.notices.changed(contact_id, item_id, gone)
 
     def _check_time(self, due_at: datetime) -> Reason | None:
         now = self.clock()
@@ -222,7 +223,7 @@ class Scheduling:
         )
         added = await self.store.add(item)
         if added:
-            await self._changed(item.contact_id)
+            await self._changed(item.contact_id, item.id)
         return Scheduled(item, mode=mode, duplicate=not added)
 
     async def remind(
@@ -250,7 +251,7 @@ class Scheduling:
         )
         added = await self.store.add(item)
         if added:
-            await self._changed(contact_id)
+            await self._changed(contact_id, item.id)
         return Scheduled(item, mode=SendMode.REFUSED, duplicate=not added)
 
     async def get(self, item_id: str) -> ScheduledItem | None:
@@ -266,7 +267,7 @@ class Scheduling:
             return ChangeResult.MISSING
         outcome = _CHANGE[await self.store.cancel(item)]
         if outcome is ChangeResult.DONE:
-            await self._changed(item.contact_id)
+            await self._changed(item.contact_id, item.id, "cancelled")
         return outcome
 
     async def send_now(self, item_id: str) -> ChangeResult:
@@ -283,7 +284,7 @@ class Scheduling:
         payload = encode_request(request) if request is not None else ""
         outcome = _CHANGE[await self.store.move(item, due_at, payload)]
         if outcome is ChangeResult.DONE:
-            await self._changed(item.contact_id)
+            await self._changed(item.contact_id, item.id)
         return outcome
 
     async def keep_or_drop_on_close(self, contact_id: str, *, keep: bool) -> int:
@@ -294,8 +295,7 @@ class Scheduling:
         for item in await self.store.for_contact(contact_id):
             if await self.store.cancel(item) == ChangeOutcome.DONE:
                 dropped += 1
-        if dropped:
-            await self._changed(contact_id)
+                await self._changed(contact_id, item.id, "dropped")
         return dropped
 
     async def customer_wrote(
@@ -305,8 +305,10 @@ class Scheduling:
         at `wrote_at`); again for a delivery it had recorded, in case it died
         before: only items made before the message are touched."""
         effect = await self.store.customer_wrote(contact_id, self.clock(), wrote_at)
-        if effect.released or effect.cancelled:
-            await self._changed(contact_id)
+        for item_id in effect.released:
+            await self._changed(contact_id, item_id)
+        for item_id in effect.cancelled:
+            await self._changed(contact_id, item_id, "cancelled")
         return effect
 
     async def described(self, items: Sequence[ScheduledItem]) -> Waiting:
@@ -430,6 +432,7 @@ class Scheduling:
         if cancelled_by_reply(item):
             if self.notices is not None:
                 await self.notices.remind(item)
+            await self._changed(item.contact_id, item.id, "reminded")
             return True
         result = await self.followups.send(decode_request(item))
         if result.outcome not in (FollowupOutcome.ACCEPTED, FollowupOutcome.DUPLICATE):
@@ -439,5 +442,7 @@ class Scheduling:
             )
             if self.notices is not None:
                 await self.notices.not_sent(item, result)
-        await self._changed(item.contact_id)
+            await self._changed(item.contact_id, item.id, "not_sent")
+            return True
+        await self._changed(item.contact_id, item.id, "sent")
         return True

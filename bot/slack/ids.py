@@ -97,6 +97,11 @@ SCHEDULE_CANCEL: Final = "schedule_cancel"
 SCHEDULE_EDIT_VIEW: Final = "schedule_edit_view"
 SCHEDULE_EDIT_AT: Final = "schedule_edit_at"
 SCHEDULE_EDIT_TEXT: Final = "schedule_edit_text"
+# "Remind me" on the thread root (value: contact id) and its modal.
+THREAD_REMIND: Final = "thread_remind"
+REMIND_VIEW: Final = "remind_view"
+REMIND_AFTER: Final = "remind_after"
+REMIND_NOTE: Final = "remind_note"
 # The reminder's direct message (value: the contact id; a snooze adds "|<duration>").
 REMIND_FOLLOW_UP: Final = "remind_follow_up"
 REMIND_CLOSE: Final = "remind_close"

@@ -46,6 +46,7 @@ from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId, Keys
 from bot.store.outbox import OutboxStore
+from bot.store.schedule import ScheduleStore
 from bot.store.scripts import DONE, ENQUEUE_MANY
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,14 @@ class ThreadQueue:
             {"k": "ev", "cid": contact_id, "key": key, "params": params},
         )
 
+    async def scheduled_changed(self, contact_id: str, item_id: str, gone: str = "") -> None:
+        """A waiting item was made or changed (`gone` empty), or left the schedule
+        (`gone`: sent, cancelled, not_sent, reminded, dropped): its entry is posted
+        once and updated in place."""
+        await self._enqueue(
+            f"s:{item_id}", {"k": "s", "cid": contact_id, "item": item_id, "gone": gone}
+        )
+
     async def root_changed(self, contact_id: str) -> None:
         """Status, assignee or windows changed: refresh the thread's root."""
         await self._enqueue(f"root:{contact_id}", {"k": "root", "cid": contact_id})
@@ -135,6 +144,7 @@ class ThreadPoster:
         self.keys = keys
         self.contacts = ContactStore(redis, keys)
         self.outbox = OutboxStore(self.contacts)
+        self.schedule = ScheduleStore(redis, keys)
         # The root shows each window as the deployment's policy decides it.
         self.followups = FollowupService(
             self.contacts, self.outbox, policy or PolicySettings(), clock
@@ -214,6 +224,38 @@ class ThreadPoster:
             await self._post_in_thread(contact, text, body)
         elif kind == "m":
             await self._show_message(contact, int(payload["p"]), payload["m"])
+        elif kind == "s":
+            await self._show_scheduled(contact, payload["item"], payload.get("gone") or "")
+
+    async def _show_scheduled(self, contact: Contact, item_id: str, gone: str) -> None:
+        """A waiting item's entry, posted once and then updated in place."""
+        item = None if gone else await self.schedule.get(item_id)
+        if item is not None:
+            text, body = thread_blocks.scheduled_entry(item, contact, self.lang)
+        else:
+            text, body = thread_blocks.scheduled_gone_entry(gone or "cancelled", self.lang)
+        ts_key = self.keys.schedule_thread_entries(ContactId.parse(contact.id).partition)
+        slack_ts = cast(str | None, await self.redis.hget(ts_key, item_id))
+        if slack_ts:
+            try:
+                await self._call(
+                    "chat.update",
+                    self._updates,
+                    channel=self.channel_id,
+                    ts=slack_ts,
+                    text=text,
+                    blocks=body,
+                )
+                if item is None:
+                    await self.redis.hdel(ts_key, item_id)
+                return
+            except SlackApiError as error:
+                if error.response.get("error") != "message_not_found":
+                    raise
+        if item is None:
+            return  # never shown: nothing to close
+        ts = await self._post_in_thread(contact, text, body)
+        await self.redis.hset(ts_key, item_id, ts)
 
     async def _show_message(self, contact: Contact, partition: int, message_id: str) -> None:
         message = await self.outbox.get_message(partition, message_id)

@@ -298,6 +298,10 @@ class Keys:
         """One agent's waiting items of a partition, scored like `schedule_listed`."""
         return f"{self.schedule_agent_prefix(partition)}{agent}"
 
+    def schedule_thread_entries(self, partition: int) -> str:
+        """Item id → the Slack ts of its entry in the conversation's thread."""
+        return f"{self.tag(partition)}:sched:ts"
+
     def schedule_contact(self, cid: ContactId) -> str:
         """The ids of one contact's waiting items."""
         return f"{self.tag(cid.partition)}:sched:c:{cid.local}"

@@ -107,11 +107,13 @@ def test_the_root_offers_follow_up_and_reopen_when_closed_and_close_when_open() 
         (ids.THREAD_FOLLOWUP, "1-a"),
         (ids.THREAD_REOPEN, "1-a"),
         (ids.CONTACT_EDIT, "1-a"),
+        (ids.THREAD_REMIND, "1-a"),
     ]
     assert shown(open_blocks) == [
         (ids.THREAD_FOLLOWUP, "1-b"),
         (ids.THREAD_CLOSE, "1-b"),
         (ids.CONTACT_EDIT, "1-b"),
+        (ids.THREAD_REMIND, "1-b"),
     ]
 
 

@@ -41,8 +41,8 @@ class Notices:
     async def not_sent(self, item: ScheduledItem, result: FollowupResult) -> None:
         self.refused.append((item.id, result.outcome.value))
 
-    async def changed(self, contact_id: str) -> None:
-        self.changed_ids.append(contact_id)
+    async def changed(self, contact_id: str, item_id: str, gone: str = "") -> None:
+        self.changed_ids.append(f"{item_id}:{gone}")
 
 
 class World:
@@ -165,6 +165,7 @@ async def test_a_cancelled_follow_up_is_never_sent(env: StoreEnv, now: datetime)
     assert await world.at(now + timedelta(hours=2)) == 0
     assert await outbox_ids(env, cid) == []
     assert await world.scheduling.cancel(scheduled.item.id) is ChangeResult.MISSING
+    assert world.notices.changed_ids == [f"{scheduled.item.id}:", f"{scheduled.item.id}:cancelled"]
 
 
 async def test_send_now_sends_in_the_next_round(env: StoreEnv, now: datetime) -> None:
@@ -191,6 +192,8 @@ async def test_a_reminder_comes_unless_the_customer_replied(env: StoreEnv, now: 
     assert effect.cancelled == (second.item.id,)
     assert await world.at(now + timedelta(days=2, seconds=1)) == 1
     assert world.notices.reminded_ids == [first.item.id]
+    assert f"{second.item.id}:cancelled" in world.notices.changed_ids
+    assert f"{first.item.id}:reminded" in world.notices.changed_ids
     assert await outbox_ids(env, quiet) == []
 
 

@@ -6,19 +6,22 @@ item it schedules; the due runner, on an injected clock, sending it at its time.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.channels import Channel
 from bot.domain.schedule import ItemKind
 from bot.relay.due import DueRunner
 from bot.slack import ids
+from bot.slack.threads import PosterTuning, ThreadPoster
 from tests.fakes.slack import FakeSlack
 from tests.slack.compose_steps import messages_of
-from tests.slack.conftest import AGENT, Surface
+from tests.slack.conftest import AGENT, SUPPORT_CHANNEL, Surface
 
 # The surface's clock: Tuesday 24 November 2026, 12:00 UTC (14:00 in Cairo).
 
@@ -229,3 +232,83 @@ async def test_snooze_puts_the_reminder_off(surface: Surface) -> None:
     assert "Snoozed until" in answer["text"]
     [item] = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
     assert item.kind is ItemKind.REMIND and item.due_at == surface.now + timedelta(days=1)
+
+
+def poster(surface: Surface) -> ThreadPoster:
+    client = AsyncWebClient(token=surface.slack.token, base_url=surface.slack.url)
+    fast = PosterTuning(post_rate=1000, post_burst=1000, update_rate=1000, update_burst=1000)
+    return ThreadPoster(
+        surface.deps.redis,
+        surface.deps.keys,
+        client,
+        SUPPORT_CHANNEL,
+        lambda: surface.now,
+        tuning=fast,
+    )
+
+
+def thread_posts(surface: Surface, thread_ts: str) -> list[dict[str, Any]]:
+    return [
+        c.args
+        for c in surface.slack.calls_to("chat.postMessage")
+        if c.args.get("thread_ts") == thread_ts
+    ]
+
+
+async def test_the_thread_shows_what_waits_with_its_buttons_then_what_became_of_it(
+    surface: Surface,
+) -> None:
+    cid, item_id = await schedule_one(surface, "Huda Nasser", "8301", "--at in 3h See you")
+    await poster(surface).flush()
+    thread_ts = (await surface.deps.contacts.require(cid)).conversation.thread_ts
+    assert thread_ts
+    [entry] = [p for p in thread_posts(surface, thread_ts) if "Huda Nasser" in p["text"]]
+    assert "See you" in entry["text"]
+    actions = next(b for b in entry["blocks"] if b["type"] == "actions")
+    assert [e["action_id"] for e in actions["elements"]] == [
+        ids.SCHEDULE_SEND_NOW,
+        ids.SCHEDULE_EDIT,
+        ids.SCHEDULE_CANCEL,
+    ]
+    assert all(e["value"] == item_id for e in actions["elements"])
+
+    await surface.click(ids.SCHEDULE_CANCEL, item_id)
+    await surface.settle()
+    await poster(surface).flush()
+    [update] = surface.slack.calls_to("chat.update")[-1:]
+    assert "Cancelled" in update.args["text"]
+    assert not [b for b in update.args["blocks"] if b["type"] == "actions"]
+
+
+async def test_a_due_reminder_is_a_direct_message_with_follow_up_close_and_snooze(
+    surface: Surface,
+) -> None:
+    cid = await surface.contact("Samir", "Toma", identities={Channel.TELEGRAM: "8302"})
+    await surface.click(ids.THREAD_REMIND, cid)
+    await surface.settle()
+    view = surface.last_view()
+    assert view["callback_id"] == ids.REMIND_VIEW
+    status, ack = await surface.submit(
+        view,
+        {
+            ids.REMIND_AFTER: {
+                ids.REMIND_AFTER: {"type": "static_select", "selected_option": {"value": "1d"}}
+            },
+            ids.REMIND_NOTE: {ids.REMIND_NOTE: {"type": "plain_text_input", "value": "Invoice?"}},
+        },
+    )
+    await surface.settle()
+    assert status == 200 and ack == {}
+    [item] = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
+    assert item.kind is ItemKind.REMIND and item.due_at == surface.now + timedelta(days=1)
+
+    assert await run_due(surface, surface.now + timedelta(days=1)) == 1
+    [dm] = [
+        c.args for c in surface.slack.calls_to("chat.postMessage") if c.args.get("channel") == AGENT
+    ][-1:]
+    assert "*Samir Toma* has not replied" in dm["text"]
+    rendered = json.dumps(dm["blocks"])
+    for action_id in (ids.REMIND_FOLLOW_UP, ids.REMIND_CLOSE, *ids.REMIND_SNOOZES):
+        assert action_id in rendered
+    assert "Invoice?" in rendered
+    assert await surface.deps.listeners.scheduling.waiting_for_contact(cid) == []

@@ -64,6 +64,8 @@ COMMANDS_SCOPE = "commands"
 READ_FROM_STATE = {
     ids.SCHEDULE_EDIT_AT,
     ids.SCHEDULE_EDIT_TEXT,
+    ids.REMIND_AFTER,
+    ids.REMIND_NOTE,
     ids.SEARCH_QUERY,
     ids.SEARCH_SCOPE,
     ids.SEARCH_STATUS,

@@ -18,8 +18,10 @@ from slack_sdk.models.blocks import (
     ConfirmObject,
     DateTimePickerElement,
     InputBlock,
+    Option,
     PlainTextInputElement,
     SectionBlock,
+    StaticSelectElement,
 )
 from slack_sdk.models.views import View
 
@@ -291,4 +293,59 @@ def edit_modal(item: ScheduledItem, text: str, lang: str) -> View:
         submit=plain_text(t("schedule.edit.submit", lang)),
         close=plain_text(t("schedule.cancel.confirm.no", lang)),
         blocks=blocks,
+    )
+
+
+#: The choices of "Remind me if no reply in…", as (value, hours).
+REMIND_CHOICES: tuple[tuple[str, int], ...] = (
+    ("1h", 1),
+    ("4h", 4),
+    ("1d", 24),
+    ("2d", 48),
+    ("3d", 72),
+    ("1w", 168),
+)
+REMIND_DEFAULT = "2d"
+
+
+def remind_option_text(value: str, lang: str) -> str:
+    hours = dict(REMIND_CHOICES)[value]
+    if hours == 168:
+        return t("schedule.remind.option.week", lang)
+    if hours < 24:
+        return t("schedule.remind.option.hours", lang, count=hours)
+    return t("schedule.remind.option.days", lang, count=hours // 24)
+
+
+def remind_modal(contact: Contact, lang: str) -> View:
+    """*Remind me* on a thread: if no reply in…, with a note to oneself."""
+    options = [Option(value=v, text=remind_option_text(v, lang)) for v, _ in REMIND_CHOICES]
+    default = next(o for o in options if o.value == REMIND_DEFAULT)
+    return View(
+        type="modal",
+        callback_id=ids.REMIND_VIEW,
+        private_metadata=contact.id,
+        title=plain_text(t("schedule.remind.title", lang)),
+        submit=plain_text(t("schedule.remind.submit", lang)),
+        close=plain_text(t("schedule.cancel.confirm.no", lang)),
+        blocks=[
+            SectionBlock(text=markdown(f"*{escape(contact.display_name)}*")),
+            InputBlock(
+                block_id=ids.REMIND_AFTER,
+                label=plain_text(t("schedule.remind.after", lang)),
+                element=StaticSelectElement(
+                    action_id=ids.REMIND_AFTER, options=options, initial_option=default
+                ),
+            ),
+            InputBlock(
+                block_id=ids.REMIND_NOTE,
+                optional=True,
+                label=plain_text(t("schedule.remind.note", lang)),
+                element=PlainTextInputElement(
+                    action_id=ids.REMIND_NOTE,
+                    max_length=500,
+                    placeholder=plain_text(t("schedule.remind.modal.note.placeholder", lang)),
+                ),
+            ),
+        ],
     )

@@ -16,11 +16,14 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.channels import CHANNEL_LABELS, Channel
+from bot.domain.local_time import customer_zone
 from bot.domain.models import Contact, ConversationStatus, MessageStatus, OutboundMessage
+from bot.domain.schedule import ScheduledItem
 from bot.domain.windows import Decision
 from bot.slack import ids
 from bot.slack.blocks.contact_blocks import windows_context
 from bot.slack.blocks.parts import button
+from bot.slack.blocks.schedule import item_buttons, item_line
 from bot.slack.i18n import t
 from bot.slack.render import escape, stored_reason_text
 
@@ -40,6 +43,7 @@ def root_buttons(contact: Contact, lang: str) -> ActionsBlock:
     else:
         elements.append(button(t("button.close", lang), ids.THREAD_CLOSE, contact.id))
     elements.append(button(t("button.edit", lang), ids.CONTACT_EDIT, contact.id))
+    elements.append(button(t("schedule.button.remind", lang), ids.THREAD_REMIND, contact.id))
     return ActionsBlock(block_id=f"root:{contact.id}", elements=elements)
 
 
@@ -75,6 +79,11 @@ def thread_root(
     windows = windows_context(contact, decisions, lang)
     if windows is not None:
         blocks.append(windows)
+    zone = customer_zone(set_zone=contact.time_zone, phone=contact.phone)
+    if zone is not None:
+        blocks.append(
+            ContextBlock(elements=[MarkdownTextObject(text=t("contact.zone", lang, zone=zone.key))])
+        )
     if previous_link:
         link = t("thread.root.previous", lang, link=previous_link)
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=link)]))
@@ -144,4 +153,18 @@ def event_entry(key: str, lang: str, **params: str) -> tuple[str, list[Block]]:
     if reason_key is not None:
         params["reason"] = t(reason_key, lang, **params)
     text = t(key, lang, **params)
+    return text, [ContextBlock(elements=[MarkdownTextObject(text=text)])]
+
+
+def scheduled_entry(item: ScheduledItem, contact: Contact, lang: str) -> tuple[str, list[Block]]:
+    """A waiting follow-up or reminder in the thread, with Send now / Edit / Cancel."""
+    zone = customer_zone(set_zone=contact.time_zone, phone=contact.phone)
+    line = item_line(item, contact, zone, lang)
+    line += f" · {t('schedule.item.by', lang, agent=mention(item.agent, lang))}"
+    return line, [SectionBlock(text=MarkdownTextObject(text=line)), item_buttons(item, lang)]
+
+
+def scheduled_gone_entry(what: str, lang: str) -> tuple[str, list[Block]]:
+    """What became of a waiting item: sent, cancelled, not sent, reminded."""
+    text = t(f"schedule.thread.gone.{what}", lang)
     return text, [ContextBlock(elements=[MarkdownTextObject(text=text)])]
