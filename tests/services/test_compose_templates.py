@@ -20,7 +20,7 @@ from bot.services.compose import (
     validate,
 )
 from bot.store.templates import WhatsAppTemplate
-from tests.slack.test_compose_rules import contact_with, decisions
+from tests.handlers.test_views import contact_with, decisions
 
 CLOSED = {Channel.WHATSAPP: timedelta(days=2)}
 
