@@ -326,7 +326,16 @@ def build_slack(
     answers = Answers(http, client)
     finder = ContactFinder(directory, followups, settings.default_phone_region)
     links = ThreadLinks(redis, keys, client, settings.support_channel)
-    home = HomeTabs(HomeService(contacts, followups, policy, clock), people, links, client, clock)
+    notices = SlackScheduleNotices(threads, contacts, client, people, settings.default_language)
+    scheduling = Scheduling(ScheduleStore(redis, keys), contacts, followups, clock, notices)
+    home = HomeTabs(
+        HomeService(contacts, followups, policy, clock),
+        people,
+        links,
+        client,
+        clock,
+        scheduling=scheduling,
+    )
     compose = ComposeService(
         contacts,
         followups,
@@ -334,8 +343,6 @@ def build_slack(
         line_quota=line_quota_reader(settings, http, redis, keys, outbox),
     )
     reopener = ReopenService(conversations, contacts, outbox, followups)
-    notices = SlackScheduleNotices(threads, contacts, client, people, settings.default_language)
-    scheduling = Scheduling(ScheduleStore(redis, keys), contacts, followups, clock, notices)
     listeners = ListenerServices(
         settings=settings,
         clock=clock,

@@ -21,7 +21,7 @@ from bot.slack import ids
 from bot.slack.threads import PosterTuning, ThreadPoster
 from tests.fakes.slack import FakeSlack
 from tests.slack.compose_steps import messages_of
-from tests.slack.conftest import AGENT, SUPPORT_CHANNEL, Surface
+from tests.slack.conftest import AGENT, SUPPORT_CHANNEL, Surface, running_surface
 
 # The surface's clock: Tuesday 24 November 2026, 12:00 UTC (14:00 in Cairo).
 
@@ -312,3 +312,35 @@ async def test_a_due_reminder_is_a_direct_message_with_follow_up_close_and_snooz
         assert action_id in rendered
     assert "Invoice?" in rendered
     assert await surface.deps.listeners.scheduling.waiting_for_contact(cid) == []
+
+
+async def test_app_home_lists_what_the_agent_has_waiting_soonest_first(surface: Surface) -> None:
+    _, later = await schedule_one(surface, "Mona Aref", "8401", "--at in 5h Later one")
+    _, sooner = await schedule_one(surface, "Fadi Rizk", "8402", "--at in 2h Sooner one")
+
+    status = await surface.event({"type": "app_home_opened", "user": AGENT, "tab": "home"})
+    await surface.settle()
+    assert status == 200
+    blocks = surface.slack.home[AGENT]["blocks"]
+    buttons = [
+        e["value"]
+        for b in blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == ids.SCHEDULE_CANCEL
+    ]
+    assert buttons[:2] == [sooner, later]
+    text = json.dumps(blocks, ensure_ascii=False)
+    assert "*Waiting* (2)" in text and "Sooner one" in text and "Fadi Rizk" in text
+
+
+async def test_a_manager_sees_the_team_s_waiting_items_with_who_made_them(
+    redis_url: str, slack: FakeSlack
+) -> None:
+    async with running_surface(redis_url, slack, agents=AGENT, managers="U0LEAD") as surface:
+        _, item_id = await schedule_one(surface, "Rami Sabbagh", "8403", "--at in 2h Hello")
+        await surface.event({"type": "app_home_opened", "user": "U0LEAD", "tab": "home"})
+        await surface.settle()
+        text = json.dumps(surface.slack.home["U0LEAD"]["blocks"], ensure_ascii=False)
+        assert "*Team · waiting* (1)" in text
+        assert f"by <@{AGENT}>" in text and item_id in text

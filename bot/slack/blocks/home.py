@@ -7,7 +7,7 @@ to the thread (`ThreadLinks`), one tap on a phone.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from slack_sdk.models.blocks import (
@@ -226,29 +226,44 @@ def team_section(team: Team | None, now: datetime, lang: str) -> list[Block]:
     return blocks
 
 
+#: Slack's limit on a Home tab's blocks.
+HOME_BLOCKS_MAX = 100
+
+
 def home_view(
-    home: Home, *, links: Mapping[str, str], picked: str | None, now: datetime, lang: str
+    home: Home,
+    *,
+    links: Mapping[str, str],
+    picked: str | None,
+    now: datetime,
+    lang: str,
+    waiting: Sequence[Block] = (),
+    team_waiting: Sequence[Block] = (),
 ) -> View:
-    """An agent's Home tab (with the team view for managers)."""
+    """An agent's Home tab (with the team view for managers); `waiting` is what
+    the agent has scheduled (`bot.slack.blocks.schedule.waiting_blocks`)."""
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=t("home.title", lang), emoji=True)),
         *controls(picked, lang),
+        *waiting,
         *open_section(home, links, now, lang),
         *closing_section(home, links, now, lang),
         *closed_section(home, links, now, lang),
         *team_section(home.team, now, lang),
+        *team_waiting,
     ]
-    return View(type="home", blocks=blocks)
+    return View(type="home", blocks=blocks[:HOME_BLOCKS_MAX])
 
 
-def team_view(team: Team, now: datetime, lang: str) -> View:
+def team_view(team: Team, now: datetime, lang: str, team_waiting: Sequence[Block] = ()) -> View:
     """A manager who is not an agent: the team, to follow (nothing to act on)."""
     return View(
         type="home",
         blocks=[
             HeaderBlock(text=PlainTextObject(text=t("home.title", lang), emoji=True)),
             *team_section(team, now, lang),
-        ],
+            *team_waiting,
+        ][:HOME_BLOCKS_MAX],
     )
 
 
