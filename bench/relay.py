@@ -93,7 +93,7 @@ from bot.domain.windows import Form, PolicySettings
 from bot.relay.relay import Relay, RelayTuning
 from bot.runtime import http_session, tune_gc
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
-from bot.slack.threads import ThreadPoster, ThreadQueue
+from bot.slack.threads import ThreadQueue
 from bot.store.connection import RedisClient, create_redis
 from bot.store.contacts import ContactDraft, ContactStore
 from bot.store.keys import Keys
@@ -101,6 +101,7 @@ from bot.store.outbox import OutboxStore
 from bot.store.scripts import load_all
 from bot.store.server import RedisServer
 from tests.fakes.slack import FakeSlack
+from tests.slack.thread_poster import thread_poster
 
 TOKEN = "123456:bench-token"
 SENDER = "U0BENCH01"
@@ -677,7 +678,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             threads=ThreadQueue(worker_redis, keys),
             tuning=RelayTuning(in_flight=in_flight),
         )
-        poster = ThreadPoster(
+        poster = thread_poster(
             worker_redis,
             keys,
             AsyncWebClient(token=slack.token, base_url=slack.url, session=worker_http),

@@ -126,14 +126,19 @@ async def _run_tasks(
                 base_url=settings.slack_api_url,
                 session=http,
             )
+            contacts = ContactStore(redis, keys)
+            outbox = OutboxStore(contacts)
             poster = ThreadPoster(
                 redis,
                 keys,
                 slack,
                 settings.support_channel,
-                utc_now,
+                contacts=contacts,
+                outbox=outbox,
+                # The root shows each window as the deployment's policy decides it.
+                followups=FollowupService(contacts, outbox, policy_settings(settings), utc_now),
+                schedule=ScheduleStore(redis, keys),
                 lang=settings.default_language,
-                policy=policy_settings(settings),
                 name=name,
             )
             tasks.append(asyncio.create_task(ride_out("threads", poster.run, stop), name="threads"))

@@ -31,9 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.base import InboundMessage, RateLimiter
 from bot.domain.channels import Channel
-from bot.domain.clock import Clock
 from bot.domain.models import Contact, OutboundMessage
-from bot.domain.windows import PolicySettings
 from bot.services.followup import FollowupService
 from bot.slack.blocks import threads as thread_blocks
 from bot.slack.web_calls import (
@@ -133,25 +131,25 @@ class ThreadPoster:
         keys: Keys,
         slack: AsyncWebClient,
         channel_id: str,
-        clock: Clock,
         *,
+        contacts: ContactStore,
+        outbox: OutboxStore,
+        followups: FollowupService,
+        schedule: ScheduleStore,
         lang: str = "en",
         name: str = "poster",
-        policy: PolicySettings | None = None,
         tuning: PosterTuning = PosterTuning(),
     ) -> None:
+        """`redis` and `keys`: the queue's; `followups` decides each window the
+        root shows, under the deployment's policy."""
         self.redis = redis
         self.keys = keys
-        self.contacts = ContactStore(redis, keys)
-        self.outbox = OutboxStore(self.contacts)
-        self.schedule = ScheduleStore(redis, keys)
-        # The root shows each window as the deployment's policy decides it.
-        self.followups = FollowupService(
-            self.contacts, self.outbox, policy or PolicySettings(), clock
-        )
+        self.contacts = contacts
+        self.outbox = outbox
+        self.followups = followups
+        self.schedule = schedule
         self.slack = slack
         self.channel_id = channel_id
-        self.clock = clock
         self.lang = lang
         self.name = name
         self.tuning = tuning

@@ -32,7 +32,7 @@ from bot.domain.windows import Form, PolicySettings
 from bot.relay.relay import Relay, RelayTuning
 from bot.runtime import http_session
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
-from bot.slack.threads import PosterTuning, ThreadPoster, ThreadQueue
+from bot.slack.threads import PosterTuning, ThreadQueue
 from bot.store.connection import create_redis
 from bot.store.contacts import ContactDraft, ContactStore
 from bot.store.keys import ContactId, Keys
@@ -42,6 +42,7 @@ from bot.store.server import RedisServer
 from tests.conftest import StoreEnv
 from tests.fakes.graph import FakeGraph
 from tests.fakes.slack import FakeSlack
+from tests.slack.thread_poster import thread_poster
 
 APP_SECRET = "meta-app-secret"
 WA_ID = "971501234567"
@@ -142,7 +143,7 @@ async def test_customer_writes_agent_follows_up_thread_shows_read(
     async with TestClient(TestServer(app)) as client, http_session() as http:
         now = datetime.now(UTC).replace(microsecond=0)
         slack_client = AsyncWebClient(token=slack.token, base_url=slack.url)
-        poster = ThreadPoster(env.redis, env.keys, slack_client, "C0SUPPORT", utc_now, tuning=FAST)
+        poster = thread_poster(env.redis, env.keys, slack_client, "C0SUPPORT", utc_now, tuning=FAST)
 
         # 1. The customer writes on WhatsApp.
         raw, headers = signed(customer_message(now, "Any update on my refund?", "wamid.IN1"))
@@ -235,7 +236,7 @@ async def test_slack_rate_limited_for_a_minute_delays_threads_not_sends(
                 PolicySettings(), utc_now, consumer="rl", threads=threads,
                 tuning=RelayTuning(block_ms=50),
             )  # fmt: skip
-            poster = ThreadPoster(
+            poster = thread_poster(
                 env.redis, env.keys, AsyncWebClient(token=slack.token, base_url=slack.url),
                 "C0SUPPORT", utc_now, tuning=FAST,
             )  # fmt: skip

@@ -36,6 +36,7 @@ from tests.slack.conftest import (
     running_surface,
     texts,
 )
+from tests.slack.thread_poster import thread_poster
 
 # --- thread buttons ---------------------------------------------------
 #
@@ -51,7 +52,7 @@ FAST = PosterTuning(post_rate=1000, post_burst=1000, update_rate=1000, update_bu
 
 def poster(surface: Surface) -> ThreadPoster:
     deps = surface.deps
-    return ThreadPoster(
+    return thread_poster(
         deps.redis, deps.keys, deps.client, SUPPORT_CHANNEL, lambda: surface.now, tuning=FAST
     )
 

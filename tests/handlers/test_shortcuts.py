@@ -13,9 +13,10 @@ from bot.domain.channels import Channel
 from bot.slack import ids
 from bot.slack.blocks.compose_modal import BLOCK_TEXT
 from bot.slack.mrkdwn import plain_text_of
-from bot.slack.threads import PosterTuning, ThreadPoster
+from bot.slack.threads import PosterTuning
 from tests.slack.compose_steps import messages_of, submit
 from tests.slack.conftest import AGENT, OTHER_AGENT, SUPPORT_CHANNEL, Surface, texts
+from tests.slack.thread_poster import thread_poster
 
 # --- followup shortcut ------------------------------------------------
 #
@@ -33,7 +34,7 @@ async def thread_ts_of(surface: Surface, contact_id: str) -> str:
     """The contact's thread, created by the thread poster as in production."""
     deps = surface.deps
     await deps.threads.root_changed(contact_id)
-    poster = ThreadPoster(
+    poster = thread_poster(
         deps.redis, deps.keys, deps.client, SUPPORT_CHANNEL, lambda: surface.now, tuning=FAST
     )
     await poster.flush()

@@ -12,10 +12,11 @@ from datetime import datetime
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.channels import Channel
-from bot.slack.threads import PosterTuning, ThreadPoster, ThreadQueue
+from bot.slack.threads import PosterTuning, ThreadQueue
 from bot.store.contacts import ContactDraft
 from tests.conftest import StoreEnv
 from tests.fakes.slack import FakeSlack
+from tests.slack.thread_poster import thread_poster
 
 
 async def test_a_stopped_poster_ends_after_the_entry_it_is_posting(
@@ -28,7 +29,7 @@ async def test_a_stopped_poster_ends_after_the_entry_it_is_posting(
         queue = ThreadQueue(env.redis, env.keys)
         for _ in range(6):
             await queue.event(cid, "thread.event.assigned", agent="<@U_A>")
-        poster = ThreadPoster(
+        poster = thread_poster(
             env.redis,
             env.keys,
             AsyncWebClient(token=slack.token, base_url=slack.url),

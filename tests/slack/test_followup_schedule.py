@@ -22,6 +22,7 @@ from bot.slack.threads import PosterTuning, ThreadPoster
 from tests.fakes.slack import FakeSlack
 from tests.slack.compose_steps import messages_of
 from tests.slack.conftest import AGENT, SUPPORT_CHANNEL, Surface, running_surface
+from tests.slack.thread_poster import thread_poster
 
 # The surface's clock: Tuesday 24 November 2026, 12:00 UTC (14:00 in Cairo).
 
@@ -237,7 +238,7 @@ async def test_snooze_puts_the_reminder_off(surface: Surface) -> None:
 def poster(surface: Surface) -> ThreadPoster:
     client = AsyncWebClient(token=surface.slack.token, base_url=surface.slack.url)
     fast = PosterTuning(post_rate=1000, post_burst=1000, update_rate=1000, update_burst=1000)
-    return ThreadPoster(
+    return thread_poster(
         surface.deps.redis,
         surface.deps.keys,
         client,

@@ -23,6 +23,7 @@ from bot.store.keys import ContactId
 from bot.store.outbox import OutboundDraft
 from tests.conftest import StoreEnv
 from tests.fakes.slack import FakeSlack
+from tests.slack.thread_poster import thread_poster
 
 CHANNEL = "C0SUPPORT"
 FAST = PosterTuning(post_rate=1000, post_burst=1000, update_rate=1000, update_burst=1000)
@@ -37,7 +38,7 @@ async def slack() -> AsyncIterator[FakeSlack]:
 
 def poster_for(env: StoreEnv, slack: FakeSlack, now: datetime, name: str = "p1") -> ThreadPoster:
     client = AsyncWebClient(token=slack.token, base_url=slack.url)
-    return ThreadPoster(env.redis, env.keys, client, CHANNEL, lambda: now, name=name, tuning=FAST)
+    return thread_poster(env.redis, env.keys, client, CHANNEL, lambda: now, name=name, tuning=FAST)
 
 
 def text_of(blocks: list[dict[str, object]]) -> str:
@@ -202,7 +203,7 @@ async def test_the_root_shows_each_window_in_words_as_the_deployments_policy_dec
     cid = (await env.contacts.create(draft, now)).contact_id
     await ThreadQueue(env.redis, env.keys).root_changed(cid)
     client = AsyncWebClient(token=slack.token, base_url=slack.url)
-    poster = ThreadPoster(
+    poster = thread_poster(
         env.redis,
         env.keys,
         client,
