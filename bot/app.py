@@ -357,7 +357,7 @@ def build_slack(
         editor=ContactEditor(contacts, settings.default_phone_region, clock, threads=threads),
         flow=ComposeFlow(compose, client, clock),
         reopen_flow=ReopenFlow(reopener, directory, finder, home, background, clock),
-        close_flow=CloseFlow(CloseService(contacts, conversations), home, background),
+        close_flow=CloseFlow(CloseService(contacts, conversations, scheduling), home, background),
         home=home,
         links=links,
         scheduling=scheduling,

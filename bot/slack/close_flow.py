@@ -18,6 +18,10 @@ class CloseFlow:
         self.home = home
         self.background = background
 
+    async def waiting(self, contact_id: str) -> int:
+        """What waits for the customer (the close modal asks whether to keep it)."""
+        return await self.closer.waiting(contact_id)
+
     async def close(
         self,
         contact_id: str,
@@ -25,14 +29,20 @@ class CloseFlow:
         lang: str,
         reply: Reply | None,
         reason: str | None = None,
+        *,
+        keep_scheduled: bool = True,
     ) -> None:
         """Close for `agent` (with the reason given, if any); refresh the Home tabs it
         changes; answer through `reply`, if any."""
-        closed = await self.closer.close(contact_id, agent, reason)
+        closed = await self.closer.close(contact_id, agent, reason, keep_scheduled=keep_scheduled)
         if closed is None:
             text = t("reopen.gone", lang)
         else:
             text = t("home.closed_done", lang, name=escape(closed.contact.display_name))
+            if closed.kept:
+                text += " " + t("schedule.close.kept", lang, count=closed.kept)
+            if closed.dropped:
+                text += " " + t("schedule.close.dropped", lang, count=closed.dropped)
             await self.home.publish(agent)
             assignee = closed.previous_assignee
             if assignee and assignee != agent:

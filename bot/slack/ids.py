@@ -99,6 +99,8 @@ SCHEDULE_EDIT_AT: Final = "schedule_edit_at"
 SCHEDULE_EDIT_TEXT: Final = "schedule_edit_text"
 # "Remind me" on the thread root (value: contact id) and its modal.
 THREAD_REMIND: Final = "thread_remind"
+# The close modal: keep or cancel what is scheduled for the customer (read from state).
+CLOSE_KEEP: Final = "close_keep"
 REMIND_VIEW: Final = "remind_view"
 REMIND_AFTER: Final = "remind_after"
 REMIND_NOTE: Final = "remind_note"

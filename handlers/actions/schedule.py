@@ -18,6 +18,7 @@ from bot.slack.background import Background
 from bot.slack.blocks.answers import text_answer
 from bot.slack.blocks.close_modal import close_modal
 from bot.slack.blocks.schedule import edit_modal, your_time
+from bot.slack.close_flow import CloseFlow
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.home import HomeTabs
 from bot.slack.i18n import t
@@ -53,6 +54,7 @@ def register(
     background: Background,
     client: AsyncWebClient,
     settings: Settings,
+    close_flow: CloseFlow,
 ) -> None:
     async def tell(body: dict[str, Any], text: str) -> None:
         agent = str(body["user"]["id"])
@@ -124,7 +126,10 @@ def register(
             if contact is None:
                 await tell(body, t("compose.gone", lang))
                 return
-            view = close_modal(contact, origin_of(body), settings.close_unassigns, lang)
+            waiting = await close_flow.waiting(contact.id)
+            view = close_modal(
+                contact, origin_of(body), settings.close_unassigns, lang, waiting=waiting
+            )
             await client.views_open(trigger_id=str(body["trigger_id"]), view=view)
 
         background.run(work(), on_error=answers.apology(body, lang))

@@ -21,6 +21,7 @@ from bot.slack.answers import Answers, origin_of
 from bot.slack.background import Background
 from bot.slack.blocks.answers import text_answer
 from bot.slack.blocks.close_modal import close_modal
+from bot.slack.close_flow import CloseFlow
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.home import HomeTabs
 from bot.slack.i18n import t
@@ -44,6 +45,7 @@ def register(
     background: Background,
     client: AsyncWebClient,
     settings: Settings,
+    close_flow: CloseFlow,
 ) -> None:
     async def answer(body: dict[str, Any], text: str) -> None:
         await answers.to(body)(*text_answer(text))
@@ -102,7 +104,10 @@ def register(
             if contact is None:
                 await answer(body, t("compose.gone", lang))
                 return
-            view = close_modal(contact, origin_of(body), settings.close_unassigns, lang)
+            waiting = await close_flow.waiting(contact.id)
+            view = close_modal(
+                contact, origin_of(body), settings.close_unassigns, lang, waiting=waiting
+            )
             await client.views_open(trigger_id=click.trigger_id, view=view)
 
         background.run(open_close_modal(), on_error=answers.apology(body, lang))

@@ -23,9 +23,9 @@ KIND = "view.close"
 def register(app: AsyncApp, *, close_flow: CloseFlow, intake: SlackIntake) -> None:
     async def close(body: dict[str, Any], lang: str) -> None:
         submitted = parse(ViewSubmission, body)
-        contact_id, reason = read_close(submitted.view)
+        contact_id, reason, keep = read_close(submitted.view)
         # The modal has no message to answer in: Home shows the result.
-        await close_flow.close(contact_id, submitted.agent, lang, None, reason)
+        await close_flow.close(contact_id, submitted.agent, lang, None, reason, keep_scheduled=keep)
 
     intake.on(KIND, close)
     app.view(ids.CLOSE_VIEW)(durable(intake, KIND))

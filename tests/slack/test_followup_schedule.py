@@ -345,3 +345,38 @@ async def test_a_manager_sees_the_team_s_waiting_items_with_who_made_them(
         text = json.dumps(surface.slack.home["U0LEAD"]["blocks"], ensure_ascii=False)
         assert "*Team · waiting* (1)" in text
         assert f"by <@{AGENT}>" in text and item_id in text
+
+
+@pytest.mark.parametrize(("choice", "left"), [("keep", 1), ("drop", 0)])
+async def test_closing_asks_whether_to_keep_what_is_scheduled(
+    surface: Surface, choice: str, left: int
+) -> None:
+    cid, _ = await schedule_one(surface, f"Amal K{choice}", f"85{len(choice)}1", "--at in 3h Hi")
+
+    await surface.click(ids.THREAD_CLOSE, cid)
+    await surface.settle()
+    view = surface.last_view()
+    assert view["callback_id"] == ids.CLOSE_VIEW
+    assert ids.CLOSE_KEEP in json.dumps(view["blocks"])
+    await surface.submit(
+        view,
+        {
+            "close_keep": {
+                ids.CLOSE_KEEP: {"type": "radio_buttons", "selected_option": {"value": choice}}
+            }
+        },
+    )
+    await surface.settle()
+
+    contact = await surface.deps.contacts.require(cid)
+    assert contact.conversation.status.value == "closed"
+    assert len(await surface.deps.listeners.scheduling.waiting_for_contact(cid)) == left
+
+
+async def test_the_close_modal_asks_nothing_when_nothing_waits(surface: Surface) -> None:
+    cid = await surface.contact(
+        "Nour", "Haddad", identities={Channel.TELEGRAM: "8601"}, status="open"
+    )
+    await surface.click(ids.THREAD_CLOSE, cid)
+    await surface.settle()
+    assert ids.CLOSE_KEEP not in json.dumps(surface.last_view()["blocks"])

@@ -66,6 +66,7 @@ READ_FROM_STATE = {
     ids.SCHEDULE_EDIT_TEXT,
     ids.REMIND_AFTER,
     ids.REMIND_NOTE,
+    ids.CLOSE_KEEP,
     ids.SEARCH_QUERY,
     ids.SEARCH_SCOPE,
     ids.SEARCH_STATUS,

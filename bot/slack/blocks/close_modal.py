@@ -7,8 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    Block,
     InputBlock,
+    Option,
     PlainTextInputElement,
+    RadioButtonsElement,
     SectionBlock,
 )
 from slack_sdk.models.views import View
@@ -21,14 +24,34 @@ from bot.slack.origin import Origin
 from bot.slack.render import escape
 
 BLOCK_CLOSE_REASON = "close_reason"
+BLOCK_CLOSE_KEEP = "close_keep"
 #: A closing reason is a short note for managers.
 CLOSE_REASON_MAX = 500
 
 
-def close_modal(contact: Contact, origin: Origin, close_unassigns: bool, lang: str) -> View:
-    """Close a conversation, with an optional reason for the thread."""
+def close_modal(
+    contact: Contact, origin: Origin, close_unassigns: bool, lang: str, waiting: int = 0
+) -> View:
+    """Close a conversation, with an optional reason for the thread; when follow-ups
+    or reminders wait for the customer (`waiting`), whether to keep them."""
     name = escape(contact.display_name)
     effect = "compose.close.unassigns" if close_unassigns else "compose.close.keeps_assignee"
+    keep: list[Block] = []
+    if waiting:
+        options = [
+            Option(value="keep", text=t("schedule.close.keep.yes", lang)),
+            Option(value="drop", text=t("schedule.close.keep.no", lang)),
+        ]
+        keep = [
+            InputBlock(
+                block_id=BLOCK_CLOSE_KEEP,
+                label=plain_text(t("schedule.close.keep.title", lang)),
+                hint=plain_text(t("schedule.close.keep.text", lang, count=waiting)),
+                element=RadioButtonsElement(
+                    action_id=ids.CLOSE_KEEP, options=options, initial_option=options[0]
+                ),
+            )
+        ]
     return View(
         type="modal",
         callback_id=ids.CLOSE_VIEW,
@@ -52,14 +75,17 @@ def close_modal(contact: Contact, origin: Origin, close_unassigns: bool, lang: s
                     placeholder=plain_text(t("compose.close.reason_placeholder", lang)),
                 ),
             ),
+            *keep,
         ],
     )
 
 
-def read_close(view: Mapping[str, Any]) -> tuple[str, str | None]:
-    """(contact id, reason or None) of a submitted close modal."""
+def read_close(view: Mapping[str, Any]) -> tuple[str, str | None, bool]:
+    """(contact id, reason or None, keep what is scheduled) of a submitted close modal."""
     data = json.loads(str(view.get("private_metadata") or "{}"))
     values: Mapping[str, Any] = (view.get("state") or {}).get("values") or {}
     element = (values.get(BLOCK_CLOSE_REASON) or {}).get(ids.CLOSE_REASON) or {}
     reason = " ".join(str(element.get("value") or "").split())
-    return str(data["c"]), reason or None
+    keep = (values.get(BLOCK_CLOSE_KEEP) or {}).get(ids.CLOSE_KEEP) or {}
+    dropped = (keep.get("selected_option") or {}).get("value") == "drop"
+    return str(data["c"]), reason or None, not dropped
