@@ -33,6 +33,12 @@ def zone_named(name: str | None) -> ZoneInfo | None:
 _NAMES: set[str] = set()
 
 
+def zone_spelled(typed: str) -> str | None:
+    """The IANA name an agent meant: `africa/cairo`, `Africa/Cairo ` → `Africa/Cairo`."""
+    wanted = "_".join(typed.strip().split()).lower()
+    return next((name for name in _zone_names() if name.lower() == wanted), None)
+
+
 def _zone_names() -> set[str]:
     if not _NAMES:
         _NAMES.update(available_timezones())

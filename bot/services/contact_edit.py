@@ -15,6 +15,7 @@ from enum import StrEnum
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
 from bot.domain.contacts import normalise_email, normalise_phone
+from bot.domain.local_time import zone_named, zone_spelled
 from bot.domain.models import Contact
 from bot.services.inbound import ThreadSink
 from bot.store.contacts import (
@@ -46,6 +47,7 @@ class ContactEdit:
     last_name: str = ""
     phone: str = ""
     email: str = ""
+    time_zone: str = ""
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class CheckedEdit:
     last_name: str
     phone: str | None
     email: str | None
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,12 @@ class ContactEditor:
         email = normalise_email(edit.email) if edit.email.strip() else None
         if edit.email.strip() and email is None:
             errors["email"] = "edit.error.email"
+        zone = zone_named(zone_spelled(edit.time_zone)) if edit.time_zone.strip() else None
+        if edit.time_zone.strip() and zone is None:
+            errors["time_zone"] = "edit.error.time_zone"
         if errors:
             return errors
-        return CheckedEdit(first, last, phone, email)
+        return CheckedEdit(first, last, phone, email, zone.key if zone else None)
 
     async def edit(self, contact_id: str, edit: ContactEdit) -> EditResult:
         """Save the details; or say what is wrong, or whom the phone/e-mail belongs to."""
@@ -170,6 +176,10 @@ class ContactEditor:
             clash = identity_clash(contact, other)
             outcome = EditOutcome.CONFLICT if clash else EditOutcome.NEEDS_MERGE
             return EditResult(outcome, contact=contact, other=other, channels=clash)
-        if after.version == contact.version:
+        zone_changed = checked.time_zone != contact.time_zone
+        if zone_changed:
+            await self.contacts.set_time_zone(contact.id, checked.time_zone)
+            after = await self.contacts.require(contact.id)
+        if after.version == contact.version and not zone_changed:
             return EditResult(EditOutcome.UNCHANGED, contact=after)
         return EditResult(EditOutcome.SAVED, contact=after)

@@ -70,6 +70,7 @@ EDIT_FIRST_NAME: Final = "edit_first_name"
 EDIT_LAST_NAME: Final = "edit_last_name"
 EDIT_PHONE: Final = "edit_phone"
 EDIT_EMAIL: Final = "edit_email"
+EDIT_TIME_ZONE: Final = "edit_time_zone"
 COMPOSE_VIEW: Final = "compose_view"
 CLOSE_VIEW: Final = "close_view"
 CLOSE_REASON: Final = "close_reason"  # input in the close modal

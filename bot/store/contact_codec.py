@@ -48,6 +48,7 @@ F_WECHAT_COUNT, F_WECHAT_WINDOW = "wc", "wcw"
 F_WECHAT_LEARNED = "wl"  # what WeChat refused in a window: "spent:<start>" / "closed:<start>"
 F_CLOSED_REASON, F_CLOSED_AT, F_OPENED_AT = "cr", "ca", "oa"
 F_EMAIL_THREAD_ID, F_EMAIL_SUBJECT = "emid", "esub"  # the customer's last e-mail
+F_TIME_ZONE = "tz"  # the customer's time zone, as an agent set it (IANA name)
 # Merges (see the module docstring): merged into, its state, merged from.
 F_MERGED_INTO, F_MERGE_STATE, F_MERGED_FROM = "mg", "mgs", "mf"
 MERGE_PENDING, MERGE_DONE = "pending", "done"
@@ -230,6 +231,7 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
         reachability_at=reachability_at,
         handles=handles,
         merged_from=tuple(merged_from(data.get(F_MERGED_FROM, ""))),
+        time_zone=data.get(F_TIME_ZONE) or None,
     )
 
 

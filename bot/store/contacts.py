@@ -28,6 +28,7 @@ from bot.store.contact_codec import (
     F_PHONE,
     F_STATUS,
     F_TERMS,
+    F_TIME_ZONE,
     HANDLE_FIELD,
     IDENTITY_FIELD,
     INBOUND_FIELD,
@@ -209,6 +210,17 @@ class ContactStore(ConversationCommits, ContactMerges):
             return write, [write.argv_unique()[-1]]
 
         return await self._mutate(contact_id, UPDATE_DETAILS, decide)
+
+    async def set_time_zone(self, contact_id: str, zone: str | None) -> None:
+        """The customer's time zone as an agent set it (None: from their phone again).
+
+        A field of its own that no rule or index reads, so a plain write: the
+        commits that check the contact's version never depend on it."""
+        cid = ContactId.parse((await self.require(contact_id)).id)  # a merge's survivor
+        if zone:
+            await self.redis.hset(self.keys.contact(cid), F_TIME_ZONE, zone)
+        else:
+            await self.redis.hdel(self.keys.contact(cid), F_TIME_ZONE)
 
     async def delete(self, contact_id: str) -> None:
         """Remove a contact, its index entries and set memberships at once."""

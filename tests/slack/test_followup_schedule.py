@@ -18,6 +18,7 @@ from bot.domain.channels import Channel
 from bot.domain.schedule import ItemKind
 from bot.relay.due import DueRunner
 from bot.slack import ids
+from bot.slack.blocks.contact_edit import BLOCKS as EDIT_BLOCKS
 from bot.slack.threads import PosterTuning, ThreadPoster
 from tests.fakes.slack import FakeSlack
 from tests.slack.compose_steps import messages_of
@@ -380,3 +381,41 @@ async def test_the_close_modal_asks_nothing_when_nothing_waits(surface: Surface)
     await surface.click(ids.THREAD_CLOSE, cid)
     await surface.settle()
     assert ids.CLOSE_KEEP not in json.dumps(surface.last_view()["blocks"])
+
+
+def edit_values(first: str, last: str, zone: str) -> dict[str, Any]:
+    fields = {
+        "first_name": (ids.EDIT_FIRST_NAME, first),
+        "last_name": (ids.EDIT_LAST_NAME, last),
+        "phone": (ids.EDIT_PHONE, ""),
+        "email": (ids.EDIT_EMAIL, ""),
+        "time_zone": (ids.EDIT_TIME_ZONE, zone),
+    }
+    return {
+        EDIT_BLOCKS[name]: {action: {"type": "plain_text_input", "value": value or None}}
+        for name, (action, value) in fields.items()
+    }
+
+
+async def test_an_agent_sets_the_customer_s_time_zone_and_times_are_read_in_it(
+    surface: Surface,
+) -> None:
+    cid = await surface.contact("Leila", "Farah", identities={Channel.TELEGRAM: "8701"})
+    await surface.click(ids.CONTACT_EDIT, cid)
+    await surface.settle()
+    editor = surface.last_view()
+    assert ids.EDIT_TIME_ZONE in json.dumps(editor["blocks"])
+
+    _, ack = await surface.submit(editor, edit_values("Leila", "Farah", "mars/olympus"))
+    assert ack["response_action"] == "errors"
+    assert "IANA" in ack["errors"][EDIT_BLOCKS["time_zone"]]
+
+    _, ack = await surface.submit(editor, edit_values("Leila", "Farah", "asia/tokyo"))
+    await surface.settle()
+    assert (await surface.deps.contacts.require(cid)).time_zone == "Asia/Tokyo"
+
+    _, _, url = await surface.command(ids.FOLLOWUP, "Leila Farah --at tomorrow 09:00 Hi")
+    answer = await answer_to(surface, url)
+    assert "(Asia/Tokyo)" in answer["text"]
+    [item] = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
+    assert item.due_at == datetime.fromisoformat("2026-11-25T00:00:00+00:00")  # 09:00 JST

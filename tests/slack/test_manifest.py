@@ -79,6 +79,7 @@ READ_FROM_STATE = {
     ids.EDIT_LAST_NAME,
     ids.EDIT_PHONE,
     ids.EDIT_EMAIL,
+    ids.EDIT_TIME_ZONE,
 }
 
 

@@ -24,6 +24,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.domain.channels import CHANNEL_LABELS, Channel
+from bot.domain.local_time import zone_for_phone
 from bot.domain.models import Contact
 from bot.services.contact_edit import NAME_MAX, ContactEdit
 from bot.slack import ids
@@ -37,18 +38,34 @@ BLOCKS: dict[str, str] = {
     "last_name": "edit_last",
     "phone": "edit_phone",
     "email": "edit_email",
+    "time_zone": "edit_time_zone",
 }
 _ACTIONS: dict[str, str] = {
     "first_name": ids.EDIT_FIRST_NAME,
     "last_name": ids.EDIT_LAST_NAME,
     "phone": ids.EDIT_PHONE,
     "email": ids.EDIT_EMAIL,
+    "time_zone": ids.EDIT_TIME_ZONE,
 }
-_MAX: dict[str, int] = {"first_name": NAME_MAX, "last_name": NAME_MAX, "phone": 40, "email": 254}
+_MAX: dict[str, int] = {
+    "first_name": NAME_MAX,
+    "last_name": NAME_MAX,
+    "phone": 40,
+    "email": 254,
+    "time_zone": 64,
+}
 
 
 def _plain(text: str) -> PlainTextObject:
     return PlainTextObject(text=text[:150], emoji=True)
+
+
+def _zone_hint(contact: Contact, lang: str) -> str:
+    """What an empty time zone means for this contact."""
+    from_phone = zone_for_phone(contact.phone)
+    if from_phone is not None:
+        return t("edit.time_zone.hint.phone", lang, zone=from_phone.key)
+    return t("edit.time_zone.hint.none", lang)
 
 
 def edit_modal(contact: Contact, lang: str) -> View:
@@ -58,6 +75,7 @@ def edit_modal(contact: Contact, lang: str) -> View:
         "last_name": contact.last_name,
         "phone": contact.phone or "",
         "email": contact.email or "",
+        "time_zone": contact.time_zone or "",
     }
     blocks: list[Any] = [
         ContextBlock(
@@ -78,7 +96,11 @@ def edit_modal(contact: Contact, lang: str) -> View:
                     action_id=_ACTIONS[name],
                     initial_value=current[name][: _MAX[name]] or None,
                     max_length=_MAX[name],
+                    placeholder=_plain(t("edit.time_zone.placeholder", lang))
+                    if name == "time_zone"
+                    else None,
                 ),
+                hint=_plain(_zone_hint(contact, lang)) if name == "time_zone" else None,
             )
         )
     return View(
