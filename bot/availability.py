@@ -53,7 +53,6 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     ClusterDownError,
     TryAgainError,
     ReadOnlyError,
-    RedisError,
 )
 
 REDIS_UP = Gauge(
