@@ -16,7 +16,7 @@ import inspect
 import logging
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Protocol
@@ -146,36 +146,6 @@ def _request_stop(stop: asyncio.Event, signum: int) -> None:
 # --- serve ---------------------------------------------------------------------
 
 
-def _relay_ctx(
-    settings: Settings, redis: RedisClient, failed: asyncio.Event, stop: asyncio.Event
-) -> Callable[[web.Application], AsyncIterator[None]]:
-    """Runs a relay worker for the web app's lifetime; stops it before Redis closes.
-
-    It stops as soon as `stop` is set (SIGTERM), alongside the web server's own
-    shutdown, not after it."""
-
-    async def relay(app: web.Application) -> AsyncIterator[None]:
-        from bot.relay.worker import run_worker
-        from bot.runtime import LIVENESS_KEY
-
-        task = asyncio.create_task(
-            run_worker(settings, redis, stop, app[LIVENESS_KEY]), name="relay"
-        )
-
-        def on_done(done: asyncio.Task[None]) -> None:
-            if not done.cancelled() and done.exception() is not None and not stop.is_set():
-                logger.error("in-process relay failed", exc_info=done.exception())
-                failed.set()
-
-        task.add_done_callback(on_done)
-        yield
-        stop.set()
-        with contextlib.suppress(Exception):
-            await task
-
-    return relay
-
-
 #: How often `serve` looks whether the embedded Redis it started is still running.
 EMBEDDED_WATCH_SECONDS = 1.0
 
@@ -212,7 +182,7 @@ async def _serve_web(settings: Settings, url: str, embedded: RedisServer | None 
 
 
 async def _serve_app(settings: Settings, url: str, stop: asyncio.Event) -> int:
-    from bot.app import build_web_app
+    from bot.app import build_web_app, relay_ctx
     from bot.runtime import tune_gc
 
     redis = _connect(settings, url)
@@ -226,7 +196,7 @@ async def _serve_app(settings: Settings, url: str, stop: asyncio.Event) -> int:
     relay_failed = asyncio.Event()
     if settings.relay_in_process:
         # Appended after build_web_app's contexts, so it is cleaned up first.
-        app.cleanup_ctx.append(_relay_ctx(settings, redis, relay_failed, stop))
+        app.cleanup_ctx.append(relay_ctx(settings, redis, relay_failed, stop))
     # Bodies are taken as sent: no channel compresses its webhooks, and inflating
     # them would let 64 KB of gzip cost 64 MB of work even once refused (aiohttp
     # inflates the rest of a refused body to discard it).

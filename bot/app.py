@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import aiohttp
 from aiohttp import web
@@ -29,9 +30,11 @@ from bot.domain.clock import Clock, utc_now
 from bot.domain.windows import PolicySettings
 from bot.media import web as media_web
 from bot.metrics import REGISTRY, metrics_middleware, route_label
+from bot.relay.worker import run_worker
 from bot.request_limits import EMAIL_MAX_BODY_BYTES
 from bot.runtime import (
     CLOCK_KEY,
+    CONNECTORS_KEY,
     HEALTH_KEY,
     HTTP_KEY,
     INBOUND_KEY,
@@ -41,10 +44,11 @@ from bot.runtime import (
     SETTINGS_KEY,
     THREADS_KEY,
     WEBHOOK_INTAKE_KEY,
-    channels_ctx,
+    http_session,
     keys_for,
     policy_settings,
 )
+from bot.services.alerts import with_alerts
 from bot.services.closing import CloseService
 from bot.services.compose import ComposeService
 from bot.services.contact_edit import ContactEditor
@@ -53,6 +57,7 @@ from bot.services.directory import Directory
 from bot.services.finding import ContactFinder
 from bot.services.followup import FollowupService
 from bot.services.home import HomeService
+from bot.services.inbound import InboundService
 from bot.services.line_quota import LineQuotaReader
 from bot.services.people import People
 from bot.services.reopen import ReopenService
@@ -80,6 +85,7 @@ from bot.store.outbox import OutboxStore
 from bot.store.schedule import ScheduleStore
 from bot.store.search import ContactSearch
 from bot.store.templates import TemplateStore
+from bot.store.webhook_intake import WebhookIntakeStore
 from handlers import register_all, webhooks
 
 __all__ = [
@@ -211,6 +217,51 @@ async def webhook_consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         late.cancel()
         with contextlib.suppress(BaseException):
             await late
+
+
+# --- the channels' side ------------------------------------------------------------
+
+
+def _schedule_hears(
+    schedule: ScheduleStore, clock: Clock
+) -> Callable[[str, datetime], Awaitable[object]]:
+    """What the inbound side tells the schedule when a customer wrote."""
+
+    async def customer_wrote(contact_id: str, wrote_at: datetime) -> object:
+        return await schedule.customer_wrote(contact_id, clock(), wrote_at)
+
+    return customer_wrote
+
+
+async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Connectors, stores and the inbound service for the webhook routes."""
+    from bot.channels.registry import build_connectors, profile_lookups
+
+    settings, redis = app[SETTINGS_KEY], app[REDIS_KEY]
+    keys = keys_for(settings)
+    http = http_session()
+    connectors = build_connectors(settings, http, redis, keys)
+    contacts = ContactStore(redis, keys)
+    threads = ThreadQueue(redis, keys)
+    clock = app.get(CLOCK_KEY, utc_now)
+    app[KEYS_KEY] = keys
+    app[HTTP_KEY] = http
+    app[CONNECTORS_KEY] = connectors
+    app[THREADS_KEY] = threads
+    app[WEBHOOK_INTAKE_KEY] = WebhookIntakeStore(redis, keys)
+    app[INBOUND_KEY] = InboundService(
+        contacts,
+        OutboxStore(contacts),
+        clock,
+        # Customers' messages and receipts also raise the agents' personal alerts.
+        threads=with_alerts(threads, contacts, clock),
+        profiles=profile_lookups(connectors),
+        customer_wrote=_schedule_hears(ScheduleStore(redis, keys), clock),
+    )
+    try:
+        yield
+    finally:
+        await http.close()
 
 
 # --- the Slack side ----------------------------------------------------------------
@@ -438,6 +489,36 @@ async def slack_ctx(app: web.Application) -> AsyncIterator[None]:
         stop.set()
         await slack.background.drain(grace=STOP_GRACE_SECONDS)
         await asyncio.gather(adopting, return_exceptions=True)
+
+
+# --- the worker's side ---------------------------------------------------------------
+
+
+def relay_ctx(
+    settings: Settings, redis: RedisClient, failed: asyncio.Event, stop: asyncio.Event
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Runs a relay worker for the web app's lifetime; stops it before Redis closes.
+
+    It stops as soon as `stop` is set (SIGTERM), alongside the web server's own
+    shutdown, not after it."""
+
+    async def relay(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(
+            run_worker(settings, redis, stop, app[LIVENESS_KEY]), name="relay"
+        )
+
+        def on_done(done: asyncio.Task[None]) -> None:
+            if not done.cancelled() and done.exception() is not None and not stop.is_set():
+                logger.error("in-process relay failed", exc_info=done.exception())
+                failed.set()
+
+        task.add_done_callback(on_done)
+        yield
+        stop.set()
+        with contextlib.suppress(Exception):
+            await task
+
+    return relay
 
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:

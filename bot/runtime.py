@@ -1,13 +1,14 @@
-"""What `serve` and `worker` share at run time: typed app keys and their setup.
+"""What `serve` and `worker` share at run time: typed app keys, the key layout,
+the policy's settings, the HTTP client and the garbage collector's tuning.
 
-Built in aiohttp's `cleanup_ctx` (opened at start-up, closed at shutdown), never
-at import time.
+What hangs on the keys is built by the composition root (`bot.app`) in aiohttp's
+`cleanup_ctx` (opened at start-up, closed at shutdown), never at import time.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 
 import aiohttp
@@ -18,17 +19,12 @@ from bot.availability import RedisHealth
 from bot.channels.base import Connector
 from bot.config import Settings
 from bot.domain.channels import Channel
-from bot.domain.clock import Clock, utc_now
 from bot.domain.windows import PolicySettings
-from bot.services.alerts import with_alerts
 from bot.services.inbound import InboundService
 from bot.slack.threads import ThreadQueue
 from bot.store.connection import RedisClient
-from bot.store.contacts import ContactStore
 from bot.store.keys import Keys
 from bot.store.liveness import Liveness
-from bot.store.outbox import OutboxStore
-from bot.store.schedule import ScheduleStore
 from bot.store.webhook_intake import WebhookIntakeStore
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
@@ -98,45 +94,3 @@ def http_session() -> aiohttp.ClientSession:
         timeout=aiohttp.ClientTimeout(total=30),
         connector=aiohttp.TCPConnector(limit=200, limit_per_host=100),
     )
-
-
-def _schedule_hears(
-    schedule: ScheduleStore, clock: Clock
-) -> Callable[[str, datetime], Awaitable[object]]:
-    """What the inbound side tells the schedule when a customer wrote."""
-
-    async def customer_wrote(contact_id: str, wrote_at: datetime) -> object:
-        return await schedule.customer_wrote(contact_id, clock(), wrote_at)
-
-    return customer_wrote
-
-
-async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Connectors, stores and the inbound service for the webhook routes."""
-    from bot.channels.registry import build_connectors, profile_lookups
-
-    settings, redis = app[SETTINGS_KEY], app[REDIS_KEY]
-    keys = keys_for(settings)
-    http = http_session()
-    connectors = build_connectors(settings, http, redis, keys)
-    contacts = ContactStore(redis, keys)
-    threads = ThreadQueue(redis, keys)
-    clock = app.get(CLOCK_KEY, utc_now)
-    app[KEYS_KEY] = keys
-    app[HTTP_KEY] = http
-    app[CONNECTORS_KEY] = connectors
-    app[THREADS_KEY] = threads
-    app[WEBHOOK_INTAKE_KEY] = WebhookIntakeStore(redis, keys)
-    app[INBOUND_KEY] = InboundService(
-        contacts,
-        OutboxStore(contacts),
-        clock,
-        # Customers' messages and receipts also raise the agents' personal alerts.
-        threads=with_alerts(threads, contacts, clock),
-        profiles=profile_lookups(connectors),
-        customer_wrote=_schedule_hears(ScheduleStore(redis, keys), clock),
-    )
-    try:
-        yield
-    finally:
-        await http.close()
