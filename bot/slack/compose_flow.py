@@ -23,7 +23,8 @@ from bot.domain.models import Contact
 from bot.services.compose import ComposePlan, ComposeService, Draft
 from bot.slack.answers import Reply
 from bot.slack.blocks.answers import line_answer
-from bot.slack.blocks.compose_modal import ComposeContext, compose_modal
+from bot.slack.blocks.compose_context import ComposeContext
+from bot.slack.blocks.compose_modal import compose_modal
 from bot.slack.compose_form import read_compose
 from bot.slack.origin import Origin
 

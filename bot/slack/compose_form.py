@@ -11,7 +11,7 @@ from bot.services.compose import (
     Draft,
 )
 from bot.slack import ids
-from bot.slack.blocks.compose_modal import (
+from bot.slack.blocks.compose_context import (
     BLOCK_CHANNEL,
     BLOCK_FORM,
     BLOCK_TAG,

@@ -24,7 +24,8 @@ from bot.slack import ids
 from bot.slack.answers import Answers, Reply, origin_of
 from bot.slack.background import Background
 from bot.slack.blocks.answers import LineSend, text_answer, unpack_template_choice
-from bot.slack.blocks.compose_modal import PARAM_ACTION, template_options
+from bot.slack.blocks.compose_context import PARAM_ACTION
+from bot.slack.blocks.compose_template import template_options
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.compose_form import read_compose
 from bot.slack.gate import MalformedSlackRequest, reads_payload

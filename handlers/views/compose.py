@@ -28,7 +28,8 @@ from bot.slack.blocks.answers import (
     text_answer,
     unreachable_answer,
 )
-from bot.slack.blocks.compose_modal import BLOCK_TEMPLATE, BLOCK_TEXT, field_errors
+from bot.slack.blocks.compose_context import BLOCK_TEMPLATE, BLOCK_TEXT
+from bot.slack.blocks.compose_modal import field_errors
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.compose_form import read_compose
 from bot.slack.home import HomeTabs

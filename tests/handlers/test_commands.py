@@ -21,7 +21,7 @@ from bot.domain.windows import Form
 from bot.services.followup import FollowupRequest
 from bot.slack import ids
 from bot.slack.blocks.answers import LineSend
-from bot.slack.blocks.compose_modal import BLOCK_TEXT
+from bot.slack.blocks.compose_context import BLOCK_TEXT
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
 from bot.store.templates import WhatsAppTemplate

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.domain.channels import Channel
 from bot.slack import ids
-from bot.slack.blocks.compose_modal import BLOCK_TEXT
+from bot.slack.blocks.compose_context import BLOCK_TEXT
 from bot.slack.mrkdwn import plain_text_of
 from bot.slack.threads import PosterTuning
 from tests.slack.compose_steps import messages_of, submit

@@ -20,7 +20,7 @@ from bot.domain.templates import parse_template
 from bot.domain.windows import Decision, Form, PolicySettings, WindowInput, decide
 from bot.services.compose import Draft, Field, line_channel, plan_for, validate
 from bot.slack import ids
-from bot.slack.blocks.compose_modal import BLOCK_TAKEOVER, BLOCK_TEMPLATE, BLOCK_TEXT, param_block
+from bot.slack.blocks.compose_context import BLOCK_TAKEOVER, BLOCK_TEMPLATE, BLOCK_TEXT, param_block
 from bot.slack.blocks.contact_edit import BLOCKS
 from bot.store.search import SearchFilters
 from bot.store.templates import WhatsAppTemplate

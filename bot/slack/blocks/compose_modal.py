@@ -1,7 +1,8 @@
 """The compose modal: Block Kit for following up on a contact.
 
 Pure functions from the composer's plan (`bot.services.compose.ComposePlan`)
-to slack-sdk models (`bot.slack.compose_form` reads the modal back). The modal
+to slack-sdk models (`bot.slack.compose_form` reads the modal back; its ids and
+context are `compose_context`, its template section `compose_template`). The modal
 adapts to the channel and its window (`views.update` with the view's hash,
 driven by the selects' block actions): free text, the HUMAN_AGENT notice, a
 message-tag picker, a WhatsApp template picker with one input per parameter
@@ -15,32 +16,23 @@ for sending sits in input blocks (so Slack can show field errors on them).
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from slack_sdk.models.blocks import (
-    ActionsBlock,
     Block,
     CheckboxesElement,
     ContextBlock,
-    ExternalDataSelectElement,
     InputBlock,
     Option,
     PlainTextInputElement,
     SectionBlock,
     StaticSelectElement,
 )
-from slack_sdk.models.blocks.basic_components import DispatchActionConfig
 from slack_sdk.models.views import View
 
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.limits import Unit
-from bot.domain.templates import InputKind, TemplateInput, default_language
 from bot.domain.windows import Form, SendMode
 from bot.services.compose import (
     ChannelOption,
@@ -50,126 +42,38 @@ from bot.services.compose import (
     FieldProblem,
 )
 from bot.slack import ids
+from bot.slack.blocks.compose_context import (
+    BLOCK_CHANNEL,
+    BLOCK_FORM,
+    BLOCK_TAG,
+    BLOCK_TAKEOVER,
+    BLOCK_TEMPLATE,
+    BLOCK_TEXT,
+    ComposeContext,
+    param_block,
+)
+from bot.slack.blocks.compose_template import template_blocks
 from bot.slack.blocks.contact_blocks import channel_lines, contact_summary
 from bot.slack.blocks.parts import (
+    INPUT_MAX,
+    OPTION_TEXT_MAX,
+    STATIC_OPTIONS_MAX,
     bold,
-    button,
     context_block,
     markdown,
     number_text,
     plain_text,
     problem_text,
-    quoted,
 )
-from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
-from bot.slack.origin import Origin
 from bot.slack.reach_text import unreachable_text
 from bot.slack.render import escape, reason_params, reason_text
-
-# --- block ids -------------------------------------------------------------------------
-BLOCK_CHANNEL = "compose_channel"
-BLOCK_FORM = "compose_form"
-BLOCK_TEMPLATE = "compose_template"
-BLOCK_TAG = "compose_tag"
-BLOCK_TEXT = "compose_text"
-BLOCK_TAKEOVER = "compose_takeover"
-BLOCK_PREVIEW = "compose_preview"
-PARAM_BLOCK = "compose_param:"  # + template digest + ":" + number
-LANGUAGE_BLOCK = "compose_template_language:"  # + the template name's digest
-
-
-#: Slack's limits: plain-text input length, select options, option text,
-#: private metadata.
-INPUT_MAX = 3000
-STATIC_OPTIONS_MAX = 100
-OPTION_TEXT_MAX = 75
-LABEL_MAX = 2000
-PLACEHOLDER_MAX = 150
-METADATA_MAX = 3000
 
 _FORM_KEYS = {
     Form.TEXT: "compose.form.text",
     Form.TEMPLATE: "compose.form.template",
     Form.TAGGED: "compose.form.tagged",
 }
-
-
-# --- the modal's context (private_metadata) ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ComposeContext:
-    """What the modal carries between updates: the contact, where to answer, and
-    the channel and form it was rendered for (to tell a changed select)."""
-
-    contact_id: str
-    origin: Origin = dataclasses.field(default_factory=Origin)
-    channel: Channel | None = None
-    form: Form | None = None
-    #: The message typed so far, kept while the modal shows no text input (a
-    #: channel where nothing may go, the template form), so it is not lost.
-    text: str = ""
-
-    def pack(self) -> str:
-        """As `private_metadata` (3,000 characters at most: a kept text is cut to fit)."""
-        text = self.text
-        while True:
-            packed = json.dumps(
-                {
-                    "c": self.contact_id,
-                    "o": self.origin.channel,
-                    "t": self.origin.thread_ts,
-                    "ch": self.channel.value if self.channel else "",
-                    "f": self.form.value if self.form else "",
-                    "x": text,
-                },
-                ensure_ascii=False,
-                separators=(",", ":"),
-            )
-            if len(packed) <= METADATA_MAX or not text:
-                return packed
-            text = text[: max(0, len(text) - (len(packed) - METADATA_MAX))]
-
-    @classmethod
-    @reads_payload
-    def unpack(cls, value: str) -> ComposeContext:
-        data = json.loads(value)
-        return cls(
-            contact_id=str(data["c"]),
-            origin=Origin(str(data.get("o") or ""), str(data.get("t") or "")),
-            channel=Channel(data["ch"]) if data.get("ch") else None,
-            form=Form(data["f"]) if data.get("f") else None,
-            text=str(data.get("x") or ""),
-        )
-
-
-def template_digest(field: str | None) -> str:
-    """A short stable id of a template: its parameter inputs' block ids contain it,
-    so picking another template starts with empty inputs."""
-    return hashlib.blake2b((field or "").encode(), digest_size=4).hexdigest()
-
-
-def template_name(field: str) -> str:
-    """`name` of a template's `name:language`."""
-    return field.rpartition(":")[0]
-
-
-def param_block(field: str | None, n: int) -> str:
-    """Input `n`'s block id: per template name, so its values stay when only the
-    language changes and go when another template is picked."""
-    return f"{PARAM_BLOCK}{template_digest(template_name(field or ''))}:{n}"
-
-
-def param_action(n: int) -> str:
-    return f"{ids.COMPOSE_PARAM}_{n}"
-
-
-#: The parameter inputs' action ids (`compose_param_1`, …).
-PARAM_ACTION = re.compile(rf"^{ids.COMPOSE_PARAM}_\d+$")
-
-
-# --- the compose modal ----------------------------------------------------------------------
 
 
 def _channel_option(option: ChannelOption, lang: str) -> Option:
@@ -193,41 +97,6 @@ def _form_option(form: Form, plan: ComposePlan, lang: str) -> Option:
         elif option.decision.mode is SendMode.CHATBOT:
             key = "compose.form.text_chatbot"
     return Option(value=form.value, text=plain_text(t(key, lang)[:OPTION_TEXT_MAX]))
-
-
-def _names(plan: ComposePlan) -> dict[str, list[str]]:
-    """Each offered template name with its approved languages, in the plan's order."""
-    names: dict[str, list[str]] = {}
-    for tpl in plan.templates:
-        names.setdefault(tpl.name, []).append(tpl.language)
-    return names
-
-
-def template_option(plan: ComposePlan, name: str, lang: str) -> Option:
-    """One template, whatever its languages: its value is the variant in the agent's
-    language where it has one (`default_language`); the language select picks another."""
-    languages = _names(plan).get(name, [])
-    language = default_language(languages, lang) or ""
-    text = f"{name} ({', '.join(languages)})"
-    return Option(value=f"{name}:{language}", text=plain_text(text[:OPTION_TEXT_MAX]))
-
-
-def template_options(plan: ComposePlan, query: str = "", *, lang: str = "en") -> list[Option]:
-    """Approved templates matching `query` (name or language), one option per name."""
-    wanted = query.strip().casefold()
-    return [
-        template_option(plan, name, lang)
-        for name, languages in _names(plan).items()
-        if not wanted
-        or wanted in name.casefold()
-        or any(wanted in language.casefold() for language in languages)
-    ][:STATIC_OPTIONS_MAX]
-
-
-def language_block(name: str) -> str:
-    """The language select's block id: per template name, so a new template's select
-    starts from its own default."""
-    return f"{LANGUAGE_BLOCK}{template_digest(name)}"
 
 
 def _notice(plan: ComposePlan, lang: str) -> str | None:
@@ -283,162 +152,6 @@ def _text_input(plan: ComposePlan, lang: str) -> InputBlock:
             placeholder=plain_text(t("compose.text.placeholder", lang)),
         ),
     )
-
-
-def _template_blocks(plan: ComposePlan, lang: str) -> list[Block]:
-    current = plan.template
-    options = template_options(plan, lang=lang)
-    initial = None
-    if current is not None:
-        initial = next((o for o in options if template_name(o.value) == current.name), None)
-        initial = initial or template_option(plan, current.name, lang)
-    element: StaticSelectElement | ExternalDataSelectElement
-    if len(_names(plan)) > STATIC_OPTIONS_MAX:
-        # More than a static select holds: Slack asks for options as the agent types.
-        element = ExternalDataSelectElement(
-            action_id=ids.COMPOSE_TEMPLATE,
-            min_query_length=0,
-            initial_option=initial,
-            placeholder=plain_text(t("compose.template.search", lang)),
-        )
-    else:
-        element = StaticSelectElement(
-            action_id=ids.COMPOSE_TEMPLATE,
-            options=options,
-            initial_option=initial,
-            placeholder=plain_text(t("compose.template.placeholder", lang)),
-        )
-    blocks: list[Block] = [
-        InputBlock(
-            block_id=BLOCK_TEMPLATE,
-            label=plain_text(t("compose.template.label", lang)),
-            element=element,
-            dispatch_action=True,
-        )
-    ]
-    unavailable = _unavailable_line(plan, lang)
-    if unavailable:
-        blocks.append(context_block(unavailable))
-    if current is None:
-        return blocks
-    languages = plan.languages
-    if len(languages) > 1:
-        choices = [
-            Option(value=v.field, text=plain_text(v.language[:OPTION_TEXT_MAX])) for v in languages
-        ]
-        blocks.append(
-            SectionBlock(
-                block_id=language_block(current.name),
-                text=markdown(bold(t("compose.template.language", lang))),
-                accessory=StaticSelectElement(
-                    action_id=ids.COMPOSE_TEMPLATE_LANGUAGE,
-                    options=choices,
-                    initial_option=next(c for c in choices if c.value == current.field),
-                ),
-            )
-        )
-    blocks.append(context_block(category_line(current.category, lang)))
-    for n, (spec, value) in enumerate(zip(plan.inputs, plan.draft.params, strict=False), start=1):
-        example = spec.example or spec.default
-        blocks.append(
-            InputBlock(
-                block_id=param_block(current.field, n),
-                label=plain_text(input_label(spec, lang)[:LABEL_MAX]),
-                optional=not spec.required,
-                dispatch_action=True,
-                element=PlainTextInputElement(
-                    action_id=param_action(n),
-                    initial_value=value[:INPUT_MAX] or None,
-                    max_length=INPUT_MAX,
-                    placeholder=plain_text(example[:PLACEHOLDER_MAX]) if example else None,
-                    dispatch_action_config=DispatchActionConfig(
-                        trigger_actions_on=["on_enter_pressed"]
-                    ),
-                ),
-            )
-        )
-    blocks.append(
-        SectionBlock(
-            block_id=BLOCK_PREVIEW,
-            text=markdown(bold(t("compose.preview", lang)) + "\n" + _preview_text(plan, lang)),
-        )
-    )
-    if plan.inputs:
-        blocks.append(
-            ActionsBlock(
-                block_id="compose_preview_actions",
-                elements=[
-                    button(t("compose.button.preview", lang), ids.COMPOSE_PREVIEW, current.field)
-                ],
-            )
-        )
-    return blocks
-
-
-def input_label(spec: TemplateInput, lang: str) -> str:
-    """What one template input asks for ("Parameter 2", "Header image: https link", …)."""
-    if spec.kind is InputKind.BODY:
-        return t("compose.param.label", lang, n=spec.label)
-    if spec.kind is InputKind.HEADER_MEDIA:
-        return t(f"compose.input.header_media.{spec.media}", lang)
-    return t(f"compose.input.{spec.kind.value}", lang, label=spec.label)
-
-
-def category_line(category: str, lang: str) -> str:
-    """The template's category, with the note that Meta bills template messages by it."""
-    key = f"compose.template.category.{category}"
-    if category not in ("MARKETING", "UTILITY", "AUTHENTICATION"):
-        key = "compose.template.category.other"
-    return t("compose.template.category", lang, category=t(key, lang, category=category or "—"))
-
-
-#: How many unavailable templates the line names (the rest are counted).
-UNAVAILABLE_SHOWN = 10
-
-
-def _unavailable_line(plan: ComposePlan, lang: str) -> str:
-    """The approved templates we cannot send from here, each with its reason."""
-    items = []
-    for template in plan.unavailable[:UNAVAILABLE_SHOWN]:
-        key, part = template.unsupported or ("compose.template.unsupported.other", "")
-        reason = t(key, lang, part=part)
-        items.append(
-            t(
-                "compose.template.unavailable.item",
-                lang,
-                name=f"{template.name} ({template.language})",
-                reason=reason,
-            )
-        )
-    if not items:
-        return ""
-    hidden = len(plan.unavailable) - len(items)
-    return t(
-        "compose.template.unavailable",
-        lang,
-        templates="; ".join(items) + (f" (+{hidden})" if hidden > 0 else ""),
-    )
-
-
-def _preview_text(plan: ComposePlan, lang: str) -> str:
-    """Header, body, footer and buttons as the customer will see them."""
-    shown = plan.template_preview
-    if shown is None:
-        return ""
-    lines: list[str] = []
-    if shown.media:
-        link = shown.media_link or "…"
-        lines.append(t(f"compose.preview.media.{shown.media}", lang, link=link))
-    if shown.header:
-        lines.append(bold(shown.header))
-    lines.append(shown.body)
-    if shown.footer:
-        lines.append(f"_{shown.footer}_")
-    for b in shown.buttons:
-        known = ("URL", "QUICK_REPLY", "COPY_CODE", "PHONE_NUMBER")
-        key = f"compose.preview.button.{b.kind if b.kind in known else 'other'}"
-        lines.append(t(key, lang, text=b.text, target=b.target))
-    return quoted("\n".join(lines))  # escaped there
 
 
 def _blocked_blocks(plan: ComposePlan, lang: str) -> list[Block]:
@@ -573,7 +286,7 @@ def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lan
     if notice:
         blocks.append(SectionBlock(block_id="compose_notice", text=markdown(f"ℹ️ {notice}")))
     if draft.form is Form.TEMPLATE:
-        blocks.extend(_template_blocks(plan, lang))
+        blocks.extend(template_blocks(plan, lang))
     else:
         if draft.form is Form.TAGGED:
             tags = [Option(value=tag, text=plain_text(tag[:OPTION_TEXT_MAX])) for tag in plan.tags]

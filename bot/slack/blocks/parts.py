@@ -17,6 +17,13 @@ from bot.slack.render import escape, reason_params
 SECTION_MAX = 3000
 #: A quoted message or preview in an answer.
 QUOTE_MAX = 1500
+#: Slack's limits: plain-text input length, select options, option text,
+#: an input's label and placeholder.
+INPUT_MAX = 3000
+STATIC_OPTIONS_MAX = 100
+OPTION_TEXT_MAX = 75
+LABEL_MAX = 2000
+PLACEHOLDER_MAX = 150
 
 
 def button(text: str, action_id: str, value: str, style: str | None = None) -> ButtonElement:
