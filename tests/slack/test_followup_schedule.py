@@ -419,3 +419,14 @@ async def test_an_agent_sets_the_customer_s_time_zone_and_times_are_read_in_it(
     assert "(Asia/Tokyo)" in answer["text"]
     [item] = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
     assert item.due_at == datetime.fromisoformat("2026-11-25T00:00:00+00:00")  # 09:00 JST
+
+
+async def test_the_customer_s_local_time_is_shown_with_the_contact(surface: Surface) -> None:
+    await surface.contact(
+        "Dana", "Mansour", phone="+971501119999", identities={Channel.TELEGRAM: "8801"}
+    )
+
+    _, _, url = await surface.command(ids.FIND_CONTACT, "Dana Mansour --all --any")
+    answer = await answer_to(surface, url)
+
+    assert "🕘 16:00 their time" in json.dumps(answer["blocks"], ensure_ascii=False)  # Dubai, UTC+4

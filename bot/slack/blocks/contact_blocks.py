@@ -22,6 +22,7 @@ from slack_sdk.models.blocks import (
 )
 
 from bot.domain.channels import CHANNEL_LABELS
+from bot.domain.local_time import customer_zone
 from bot.domain.models import Contact, ConversationStatus
 from bot.domain.windows import Decision
 from bot.services.directory import FindArgs, no_results_hint
@@ -63,6 +64,10 @@ def contact_summary(contact: Contact, now: datetime, lang: str) -> str:
         assignee=assignee,
         last=ago(conv.last_customer_message_at, now, lang),
     )
+    zone = customer_zone(set_zone=contact.time_zone, phone=contact.phone)
+    if zone is not None:
+        local = now.astimezone(zone).strftime("%H:%M")
+        state += " · " + t("contact.local_time", lang, time=local)
     return f"{head}\n{state}"[:SECTION_TEXT_MAX]
 
 
