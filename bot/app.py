@@ -285,7 +285,7 @@ class ListenerServices:
     people: People
     directory: Directory
     finder: ContactFinder
-    conversations: ConversationService
+    reopener: ReopenService
     editor: ContactEditor
     flow: ComposeFlow
     reopen_flow: ReopenFlow
@@ -404,7 +404,7 @@ def build_slack(
         people=people,
         directory=directory,
         finder=finder,
-        conversations=conversations,
+        reopener=reopener,
         editor=ContactEditor(contacts, settings.default_phone_region, clock, threads=threads),
         flow=ComposeFlow(compose, client, clock),
         reopen_flow=ReopenFlow(reopener, directory, finder, home, background, clock),

@@ -80,6 +80,27 @@ class ReopenService:
             outcome = ReopenOutcome.ASSIGNED
         return await self._result(outcome, before, after)
 
+    async def reopen_from_thread(
+        self, contact_id: str, agent: str
+    ) -> tuple[ReopenOutcome, Contact] | None:
+        """A thread root's *Reopen* (None: the contact is gone). A root can be stale:
+        open meanwhile, the conversation is the agent's already, or another
+        agent's (NEEDS_TAKEOVER: taking over is `/reopen`'s job, with its
+        confirmation), or nobody's (ASSIGNED to the agent). Returns the outcome
+        and the contact (as it was, when nothing changed)."""
+        contact = await self.contacts.get(contact_id)
+        if contact is None:
+            return None
+        conv = contact.conversation
+        if conv.status is not ConversationStatus.OPEN:
+            return ReopenOutcome.REOPENED, await self.conversations.reopen(contact_id, agent)
+        if conv.assignee == agent:
+            return ReopenOutcome.ALREADY_YOURS, contact
+        if conv.assignee:
+            return ReopenOutcome.NEEDS_TAKEOVER, contact
+        after = await self.conversations.assign(contact_id, agent, by=agent)
+        return ReopenOutcome.ASSIGNED, after
+
     async def _result(
         self, outcome: ReopenOutcome, before: Contact, after: Contact
     ) -> ReopenResult:

@@ -13,9 +13,8 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
-from bot.domain.models import ConversationStatus
-from bot.services.conversations import ConversationService
 from bot.services.finding import ContactFinder
+from bot.services.reopen import ReopenOutcome, ReopenService
 from bot.slack import ids
 from bot.slack.answers import Answers, origin_of
 from bot.slack.background import Background
@@ -38,7 +37,7 @@ def register(
     *,
     flow: ComposeFlow,
     finder: ContactFinder,
-    conversations: ConversationService,
+    reopener: ReopenService,
     home: HomeTabs,
     intake: SlackIntake,
     answers: Answers,
@@ -70,30 +69,22 @@ def register(
 
     async def reopen(body: dict[str, Any], lang: str) -> None:
         click = parse(BlockActions, body)
-        agent, contact_id = click.agent, click.action.value
-        contact = await finder.get(contact_id)
-        if contact is None:
+        agent = click.agent
+        done = await reopener.reopen_from_thread(click.action.value, agent)
+        if done is None:
             await answer(body, t("compose.gone", lang))
             return
+        outcome, contact = done
         name = escape(contact.display_name)
-        conv = contact.conversation
-        if conv.status is ConversationStatus.OPEN:
-            # The root was stale: someone reopened it meanwhile. Taking it
-            # over is /reopen's job, with its confirmation.
-            if conv.assignee == agent:
-                await answer(body, t("compose.reopen.already_yours", lang, name=name))
-            elif conv.assignee:
-                mention = f"<@{conv.assignee}>"
-                await answer(
-                    body, t("compose.reopen.already_other", lang, name=name, agent=mention)
-                )
-            else:
-                await conversations.assign(contact_id, agent, by=agent)
-                await answer(body, t("compose.reopen.done", lang, name=name))
-            return
-        await conversations.reopen(contact_id, agent)
-        await answer(body, t("compose.reopen.done", lang, name=name))
-        await home.publish(agent)
+        if outcome is ReopenOutcome.ALREADY_YOURS:
+            await answer(body, t("compose.reopen.already_yours", lang, name=name))
+        elif outcome is ReopenOutcome.NEEDS_TAKEOVER:
+            mention = f"<@{contact.conversation.assignee}>"
+            await answer(body, t("compose.reopen.already_other", lang, name=name, agent=mention))
+        else:
+            await answer(body, t("compose.reopen.done", lang, name=name))
+        if outcome is ReopenOutcome.REOPENED:
+            await home.publish(agent)
 
     async def close(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()

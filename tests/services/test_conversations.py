@@ -12,6 +12,7 @@ from bot.domain.models import Contact, ConversationStatus, MessageStatus, Outbou
 from bot.domain.windows import Form, PolicySettings
 from bot.services.conversations import ConversationService
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
+from bot.services.reopen import ReopenOutcome, ReopenService
 from bot.store.contacts import ContactDraft
 from tests.conftest import StoreEnv
 
@@ -115,3 +116,46 @@ async def test_refused_send_is_recorded_with_the_marker_and_changes_nothing(
     assert contact.conversation.status is ConversationStatus.CLOSED
     assert contact.conversation.assignee is None
     assert contact.conversation.wechat_outbound == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "assignee", "outcome", "assigned_to", "line"),
+    [
+        ("closed", None, ReopenOutcome.REOPENED, "U_A", "thread.event.reopened"),
+        ("open", "U_A", ReopenOutcome.ALREADY_YOURS, "U_A", None),
+        ("open", "U_B", ReopenOutcome.NEEDS_TAKEOVER, "U_B", None),
+        ("open", None, ReopenOutcome.ASSIGNED, "U_A", "thread.event.assigned"),
+    ],
+    ids=["closed_reopens", "already_yours", "anothers_needs_reopen_command", "nobodys_assigned"],
+)
+async def test_a_thread_roots_reopen_on_a_stale_root(
+    env: StoreEnv,
+    now: datetime,
+    status: str,
+    assignee: str | None,
+    outcome: ReopenOutcome,
+    assigned_to: str,
+    line: str | None,
+) -> None:
+    thread = Thread()
+    conversations = ConversationService(
+        env.contacts, lambda: now, close_unassigns=False, threads=thread
+    )
+    followups = FollowupService(env.contacts, env.outbox, PolicySettings(), lambda: now)
+    reopener = ReopenService(conversations, env.contacts, env.outbox, followups)
+    draft = ContactDraft(
+        first_name="Sara",
+        identities={Channel.SMS: "+971501234567"},
+        status=ConversationStatus(status),
+        assignee=assignee,
+    )
+    cid = (await env.contacts.create(draft, now)).contact_id
+
+    done = await reopener.reopen_from_thread(cid, "U_A")
+
+    assert done is not None and done[0] is outcome
+    contact = await env.contacts.require(cid)
+    assert contact.conversation.status is ConversationStatus.OPEN
+    assert contact.conversation.assignee == assigned_to
+    assert [key for key, _ in thread.lines] == ([line] if line else [])
+    assert await reopener.reopen_from_thread("0-nobody", "U_A") is None
