@@ -160,6 +160,18 @@ class ViewSubmission(Interaction):
     def private_metadata(self) -> str:
         return str(self.view.get("private_metadata") or "")
 
+    @property
+    def state(self) -> dict[str, Any]:
+        """The view's `state` (what the agent entered), for the modal's reader."""
+        state = self.view.get("state")
+        return dict(state) if isinstance(state, dict) else {}
+
+    def element(self, block_id: str, action_id: str) -> dict[str, Any]:
+        """What the agent left in one input (`view.state.values`), or {}."""
+        values = self.state.get("values") or {}
+        element = (values.get(block_id) or {}).get(action_id)
+        return dict(element) if isinstance(element, dict) else {}
+
 
 class Channel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)

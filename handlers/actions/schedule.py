@@ -22,6 +22,7 @@ from bot.slack.close_flow import CloseFlow
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.home import HomeTabs
 from bot.slack.i18n import t
+from handlers.payloads import BlockActions, parse
 
 #: What each snooze button puts off the reminder by.
 SNOOZES = {
@@ -33,14 +34,6 @@ _CHANGED = {
     ChangeResult.RUNNING: "schedule.changed.running",
     ChangeResult.MISSING: "schedule.changed.missing",
 }
-
-
-def _value(body: dict[str, Any]) -> str:
-    return str(body["actions"][0]["value"])
-
-
-def _on_home(body: dict[str, Any]) -> bool:
-    return (body.get("view") or {}).get("type") == "home"
 
 
 def register(
@@ -57,9 +50,9 @@ def register(
     close_flow: CloseFlow,
 ) -> None:
     async def tell(body: dict[str, Any], text: str) -> None:
-        agent = str(body["user"]["id"])
-        if _on_home(body):
-            await home.publish(agent)  # the list shows what happened
+        click = parse(BlockActions, body)
+        if click.from_home:
+            await home.publish(click.agent)  # the list shows what happened
         await answers.to(body)(*text_answer(text))
 
     def changed(done: ChangeResult, lang: str, ok_key: str) -> str:
@@ -67,49 +60,49 @@ def register(
 
     async def cancel(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        lang = str(context["lang"])
+        lang, click = str(context["lang"]), parse(BlockActions, body)
 
         async def work() -> None:
-            done = await scheduling.cancel(_value(body))
+            done = await scheduling.cancel(click.action.value)
             await tell(body, changed(done, lang, "schedule.changed.cancelled"))
 
         background.run(work(), on_error=answers.apology(body, lang))
 
     async def send_now(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        lang = str(context["lang"])
+        lang, click = str(context["lang"]), parse(BlockActions, body)
 
         async def work() -> None:
-            done = await scheduling.send_now(_value(body))
+            done = await scheduling.send_now(click.action.value)
             await tell(body, changed(done, lang, "schedule.changed.sent_now"))
 
         background.run(work(), on_error=answers.apology(body, lang))
 
     async def edit(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        lang = str(context["lang"])
+        lang, click = str(context["lang"]), parse(BlockActions, body)
 
         async def work() -> None:
-            item = await scheduling.get(_value(body))
+            item = await scheduling.get(click.action.value)
             if item is None:
                 await tell(body, t("schedule.changed.missing", lang))
                 return
             text = decode_request(item).text if item.sends else ""
             view = edit_modal(item, text, lang)
-            await client.views_open(trigger_id=str(body["trigger_id"]), view=view)
+            await client.views_open(trigger_id=click.trigger_id, view=view)
 
         background.run(work(), on_error=answers.apology(body, lang))
 
     async def follow_up(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        lang = str(context["lang"])
+        lang, click = str(context["lang"]), parse(BlockActions, body)
 
         async def work() -> None:
             opened = await flow.open(
-                contact_id=_value(body),
-                agent=str(body["user"]["id"]),
+                contact_id=click.action.value,
+                agent=click.agent,
                 lang=lang,
-                trigger_id=str(body["trigger_id"]),
+                trigger_id=click.trigger_id,
                 origin=origin_of(body),
             )
             if not opened:
@@ -119,10 +112,10 @@ def register(
 
     async def close(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        lang = str(context["lang"])
+        lang, click = str(context["lang"]), parse(BlockActions, body)
 
         async def work() -> None:
-            contact = await finder.get(_value(body))
+            contact = await finder.get(click.action.value)
             if contact is None:
                 await tell(body, t("compose.gone", lang))
                 return
@@ -130,19 +123,19 @@ def register(
             view = close_modal(
                 contact, origin_of(body), settings.close_unassigns, lang, waiting=waiting
             )
-            await client.views_open(trigger_id=str(body["trigger_id"]), view=view)
+            await client.views_open(trigger_id=click.trigger_id, view=view)
 
         background.run(work(), on_error=answers.apology(body, lang))
 
     async def snooze(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         lang = str(context["lang"])
-        action = body["actions"][0]
-        contact_id = str(action["value"]).split("|", 1)[0]
-        after = SNOOZES[str(action["action_id"])]
+        click = parse(BlockActions, body)
+        contact_id = click.action.value.split("|", 1)[0]
+        after = SNOOZES[click.action.action_id]
 
         async def work() -> None:
-            done = await scheduling.remind(contact_id, str(body["user"]["id"]), after)
+            done = await scheduling.remind(contact_id, click.agent, after)
             if done.item is None or done.item.due_at is None:
                 await tell(body, t("schedule.changed.missing", lang))
                 return

@@ -17,10 +17,7 @@ from bot.slack.blocks.answers import text_answer
 from bot.slack.blocks.schedule import REMIND_CHOICES, remind_modal, your_time
 from bot.slack.i18n import t
 from bot.slack.render import escape
-
-
-def _state(view: dict[str, Any], block: str) -> dict[str, Any]:
-    return dict((view.get("state") or {}).get("values", {}).get(block, {}).get(block) or {})
+from handlers.payloads import BlockActions, ViewSubmission, parse
 
 
 def register(
@@ -34,23 +31,21 @@ def register(
 ) -> None:
     async def open_modal(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
-        lang = str(context["lang"])
+        lang, click = str(context["lang"]), parse(BlockActions, body)
 
         async def work() -> None:
-            contact = await finder.get(str(body["actions"][0]["value"]))
+            contact = await finder.get(click.action.value)
             if contact is None:
                 await answers.to(body)(*text_answer(t("compose.gone", lang)))
                 return
-            await client.views_open(
-                trigger_id=str(body["trigger_id"]), view=remind_modal(contact, lang)
-            )
+            await client.views_open(trigger_id=click.trigger_id, view=remind_modal(contact, lang))
 
         background.run(work(), on_error=answers.apology(body, lang))
 
     async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        lang = str(context["lang"])
-        view = body["view"]
-        choice = (_state(view, ids.REMIND_AFTER).get("selected_option") or {}).get("value")
+        lang, submission = str(context["lang"]), parse(ViewSubmission, body)
+        picked = submission.element(ids.REMIND_AFTER, ids.REMIND_AFTER).get("selected_option")
+        choice = picked.get("value") if isinstance(picked, dict) else None
         hours = dict(REMIND_CHOICES).get(str(choice))
         if hours is None:
             await ack(
@@ -59,9 +54,8 @@ def register(
             )
             return
         await ack()
-        agent = str(body["user"]["id"])
-        contact_id = str(view.get("private_metadata") or "")
-        note = str(_state(view, ids.REMIND_NOTE).get("value") or "").strip()
+        agent, contact_id = submission.agent, submission.private_metadata
+        note = str(submission.element(ids.REMIND_NOTE, ids.REMIND_NOTE).get("value") or "").strip()
         done = await scheduling.remind(contact_id, agent, timedelta(hours=hours), note)
         if done.item is None or done.item.due_at is None:
             await answers.direct(agent, *text_answer(t("schedule.changed.missing", lang)))

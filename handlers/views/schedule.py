@@ -14,6 +14,7 @@ from bot.slack.answers import Answers
 from bot.slack.blocks.schedule import your_time
 from bot.slack.home import HomeTabs
 from bot.slack.i18n import t
+from handlers.payloads import ViewSubmission, parse
 
 _CHANGED = {
     ChangeResult.RUNNING: "schedule.changed.running",
@@ -21,24 +22,22 @@ _CHANGED = {
 }
 
 
-def _state(view: dict[str, Any], block: str) -> dict[str, Any]:
-    return dict((view.get("state") or {}).get("values", {}).get(block, {}).get(block) or {})
-
-
 def register(app: AsyncApp, *, scheduling: Scheduling, answers: Answers, home: HomeTabs) -> None:
     async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        lang = str(context["lang"])
-        view = body["view"]
-        item = await scheduling.get(str(view.get("private_metadata") or ""))
+        lang, submission = str(context["lang"]), parse(ViewSubmission, body)
+        item = await scheduling.get(submission.private_metadata)
         if item is None:
             await ack(
                 response_action="errors",
                 errors={ids.SCHEDULE_EDIT_AT: t("schedule.changed.missing", lang)},
             )
             return
-        picked = _state(view, ids.SCHEDULE_EDIT_AT).get("selected_date_time")
+        picked = submission.element(ids.SCHEDULE_EDIT_AT, ids.SCHEDULE_EDIT_AT).get(
+            "selected_date_time"
+        )
         due_at = datetime.fromtimestamp(int(picked), UTC) if picked else item.due_at
-        text = str(_state(view, ids.SCHEDULE_EDIT_TEXT).get("value") or "").strip()
+        edited = submission.element(ids.SCHEDULE_EDIT_TEXT, ids.SCHEDULE_EDIT_TEXT)
+        text = str(edited.get("value") or "").strip()
         if due_at is not None and due_at <= scheduling.clock():
             await ack(
                 response_action="errors",
@@ -50,7 +49,7 @@ def register(app: AsyncApp, *, scheduling: Scheduling, answers: Answers, home: H
         if request is not None and text:
             request = dataclasses.replace(request, text=text)
         done = await scheduling.reschedule(item.id, due_at, request)
-        agent = str(body["user"]["id"])
+        agent = submission.agent
         if done is ChangeResult.DONE and due_at is None:
             text = t("schedule.changed.saved", lang)
         elif done is ChangeResult.DONE and due_at is not None:

@@ -34,7 +34,7 @@ def register(
     async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang = str(context["lang"])
         submission = parse(ViewSubmission, body)
-        args = read_search_modal(submission.view.get("state") or {})
+        args = read_search_modal(submission.state)
         problem = finder.problem(args)
         if problem is not None:
             text = t(problem.key, lang, **problem.params)

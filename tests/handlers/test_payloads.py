@@ -116,3 +116,13 @@ def test_a_payload_that_does_not_fit_is_a_malformed_request(
 def test_the_intakes_marks_read_as_flags() -> None:
     command = parse(SlashCommand, {**COMMAND, RERUN: True, URL_EXPIRED: True})
     assert command.rerun and command.url_expired
+
+
+def test_a_submissions_inputs_read_by_block_and_action() -> None:
+    state = {"values": {"when": {"when": {"type": "datetimepicker", "selected_date_time": 5}}}}
+    submission = parse(ViewSubmission, {**SUBMISSION, "view": {"id": "V3", "state": state}})
+    assert submission.element("when", "when")["selected_date_time"] == 5
+    assert submission.element("when", "other") == {}
+    assert submission.element("note", "note") == {}
+    assert submission.state == state
+    assert parse(ViewSubmission, {**SUBMISSION, "view": {"id": "V4"}}).state == {}
