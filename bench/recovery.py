@@ -37,9 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.clock import utc_now
+from bot.domain.messages import Content
 from bot.domain.models import MessageStatus
 from bot.domain.windows import Form, PolicySettings
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
+from bot.store.codec import MessageHash
 from bot.store.connection import create_redis
 from bot.store.contacts import ContactDraft, ContactStore
 from bot.store.keys import ContactId, Keys
@@ -141,7 +143,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             cid = (await contacts.create(draft, utc_now())).contact_id
             text = f"recovery follow-up {i}"
             result = await followups.send(
-                FollowupRequest(cid, channel, SENDER, f"rec-{i}", Form.TEXT, text=text)
+                FollowupRequest(cid, channel, SENDER, f"rec-{i}", Form.TEXT, content=Content(text))
             )
             assert result.outcome is FollowupOutcome.ACCEPTED and result.message_id
             messages[text] = (ContactId.parse(cid).partition, result.message_id)
@@ -180,7 +182,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             statuses: Counter[str] = Counter()
             pipe = redis.pipeline(transaction=False)
             for partition, message_id in messages.values():
-                pipe.hget(keys.message(partition, message_id), "st")
+                pipe.hget(keys.message(partition, message_id), MessageHash.STATUS)
             for stored in await pipe.execute():
                 statuses[str(stored)] += 1
             recorded = statuses.get(MessageStatus.SENT.value, 0)

@@ -89,6 +89,7 @@ from bot.channels.telegram import TelegramConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.clock import utc_now
+from bot.domain.messages import Content
 from bot.domain.windows import Form, PolicySettings
 from bot.relay.relay import Relay, RelayTuning
 from bot.runtime import http_session, tune_gc
@@ -478,7 +479,7 @@ class Acceptor:
             sender=SENDER,
             idempotency_key=f"bench-{tag}-{number}",
             form=Form.TEXT,
-            text=text_for(tag, number),
+            content=Content(text_for(tag, number)),
         )
         # Taken as the follow-up is submitted, not once send() returns: the
         # relay runs in another process and, on a loaded host, may have sent

@@ -46,6 +46,7 @@ from bot.channels.telegram import TelegramConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.clock import utc_now
+from bot.domain.messages import Content
 from bot.domain.windows import Form, PolicySettings
 from bot.relay.due import DueRunner
 from bot.relay.relay import Relay, RelayTuning
@@ -78,7 +79,7 @@ async def schedule_all(
                 SENDER,
                 f"bench-{i}",
                 Form.TEXT,
-                text=text_for(TAG, i),
+                content=Content(text_for(TAG, i)),
             )
             done = await scheduling.send_at(request, first_due + timedelta(seconds=i * spacing))
             if done.item is None:

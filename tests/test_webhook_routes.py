@@ -37,6 +37,7 @@ from bot.channels.sms import EMPTY_TWIML
 from bot.channels.whatsapp_templates import FetchedTemplates
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.messages import Content
 from bot.domain.models import ConversationStatus, MessageStatus
 from bot.domain.windows import Form, PolicySettings
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
@@ -1056,7 +1057,7 @@ async def sent_followup(
             "U_AGENT",
             f"k-{channel.value}",
             Form.TEXT,
-            text="Your fix has shipped",
+            content=Content("Your fix has shipped"),
         )
     )
     assert result.outcome is FollowupOutcome.ACCEPTED and result.message_id

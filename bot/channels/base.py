@@ -23,6 +23,7 @@ import orjson
 from multidict import CIMultiDictProxy
 
 from bot.domain.channels import Channel
+from bot.domain.messages import NO_CONTENT, Content
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.domain.records import quick_init
@@ -30,22 +31,16 @@ from bot.domain.windows import SendMode
 from bot.request_limits import json_depth_ok
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutboundRequest:
-    """One message to send, as the relay decided it (mode included)."""
+    """One message to send, as the relay decided it: the message's content and
+    what is particular to this send (mode included)."""
 
     message_id: str  # ours: stable across retries (LINE X-Line-Retry-Key, web chat id)
     channel: Channel
     recipient: str  # the channel identity: wa_id, PSID, IGSID, chat id, user id, phone, e-mail
     mode: SendMode
-    text: str = ""
-    tag: str | None = None  # MESSAGE_TAG: the tag the agent picked
-    template: str | None = None
-    template_language: str | None = None
-    template_params: tuple[str, ...] = ()
-    #: A NAMED template's parameter names, one per value (empty: positional).
-    template_param_names: tuple[str, ...] = ()
+    content: Content = NO_CONTENT  # text or template, the agent's tag (MESSAGE_TAG), files
     contact_name: str = ""  # e-mail display name
     #: The conversation's last customer message to answer under, where the
     #: channel threads (e-mail: its Message-ID and subject); each connector

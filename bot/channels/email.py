@@ -165,7 +165,7 @@ class EmailConnector:
             # thread in their mail client (RFC 5322 section 3.6.4).
             mail["In-Reply-To"] = message.reply_to
             mail["References"] = message.reply_to
-        mail.set_content(message.text, subtype="plain", charset="utf-8")
+        mail.set_content(message.content.text, subtype="plain", charset="utf-8")
         return mail
 
     async def send(self, message: OutboundRequest) -> SendResult:

@@ -75,6 +75,6 @@ def text_only_refusal(message: OutboundRequest, no_templates: str) -> SendResult
         return SendResult.outside_window("The message may not be sent now")
     if message.mode in (SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
         return SendResult.failed(no_templates)
-    if not message.text.strip():
+    if not message.content.text.strip():
         return SendResult.failed("The message is empty")
     return None

@@ -68,17 +68,17 @@ class InstagramConnector(SendApiConnector):
         if message.mode is SendMode.REFUSED:
             return SendResult.outside_window(OUTSIDE_WINDOW_REASON)
         tagged = message.mode is SendMode.HUMAN_AGENT or (
-            message.mode is SendMode.MESSAGE_TAG and message.tag == HUMAN_AGENT_TAG
+            message.mode is SendMode.MESSAGE_TAG and message.content.tag == HUMAN_AGENT_TAG
         )
         if message.mode is not SendMode.FREE and not tagged:
             if message.mode is SendMode.MESSAGE_TAG:
                 return SendResult.failed("Instagram accepts no message tag but HUMAN_AGENT")
             return SendResult.failed(f"Instagram cannot send a {message.mode.value} message")
-        if not message.text.strip():
+        if not message.content.text.strip():
             return SendResult.failed("The message has no text")
         payload: dict[str, Any] = {
             "recipient": {"id": message.recipient},
-            "message": {"text": message.text},
+            "message": {"text": message.content.text},
         }
         if tagged:
             payload.update(messaging_type="MESSAGE_TAG", tag=HUMAN_AGENT_TAG)

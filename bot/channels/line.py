@@ -116,7 +116,10 @@ class LineConnector:
         if refusal is not None:
             return refusal
         key = retry_key(message.message_id)
-        payload = {"to": message.recipient, "messages": [{"type": "text", "text": message.text}]}
+        payload = {
+            "to": message.recipient,
+            "messages": [{"type": "text", "text": message.content.text}],
+        }
         await self._limiter.acquire()
         response = await post_or_retry(
             self._http,

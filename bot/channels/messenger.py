@@ -71,19 +71,19 @@ class MessengerConnector(SendApiConnector):
             return SendResult.outside_window(OUTSIDE_WINDOW_REASON)
         if message.mode not in (SendMode.FREE, SendMode.HUMAN_AGENT, SendMode.MESSAGE_TAG):
             return SendResult.failed(f"Messenger cannot send a {message.mode.value} message")
-        if not message.text.strip():
+        if not message.content.text.strip():
             return SendResult.failed("The message has no text")
         payload: dict[str, Any] = {
             "recipient": {"id": message.recipient},
             "messaging_type": "RESPONSE",
-            "message": {"text": message.text},
+            "message": {"text": message.content.text},
         }
         if message.mode is SendMode.HUMAN_AGENT:
             payload.update(messaging_type="MESSAGE_TAG", tag=HUMAN_AGENT_TAG)
         elif message.mode is SendMode.MESSAGE_TAG:
-            if not message.tag:
+            if not message.content.tag:
                 return SendResult.failed("No Messenger message tag was chosen")
-            payload.update(messaging_type="MESSAGE_TAG", tag=message.tag)
+            payload.update(messaging_type="MESSAGE_TAG", tag=message.content.tag)
         return payload
 
     async def profile(self, psid: str) -> tuple[str, str]:

@@ -210,7 +210,7 @@ class SmsConnector:
         )
 
     async def send(self, message: OutboundRequest) -> SendResult:
-        form = {"To": message.recipient, "From": self._from, "Body": message.text}
+        form = {"To": message.recipient, "From": self._from, "Body": message.content.text}
         if self._status_callback:
             form["StatusCallback"] = self._status_callback
         await self._limiter.acquire()

@@ -140,7 +140,7 @@ class TelegramConnector:
             return refusal
         await self._chats.acquire(message.recipient)
         await self._limiter.acquire()
-        payload = {"chat_id": message.recipient, "text": message.text}
+        payload = {"chat_id": message.recipient, "text": message.content.text}
         response = await post_or_retry(
             self._http, self._send_url, vendor="Telegram", timeout=self._timeout, json=payload
         )

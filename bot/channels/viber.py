@@ -144,7 +144,7 @@ class ViberConnector:
         payload = {
             "receiver": message.recipient,
             "type": "text",
-            "text": message.text,
+            "text": message.content.text,
             "sender": self._sender,
         }
         await self._limiter.acquire()

@@ -130,7 +130,7 @@ class WebchatConnector:
             "visitor": {"id": message.recipient},
             "message": {
                 "id": message.message_id,
-                "text": message.text,
+                "text": message.content.text,
                 "sent_at": _iso_z(self._clock()),
             },
         }

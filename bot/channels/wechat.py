@@ -209,7 +209,7 @@ class WeChatConnector:
         payload = {
             "touser": message.recipient,
             "msgtype": "text",
-            "text": {"content": message.text},
+            "text": {"content": message.content.text},
         }
         await self._limiter.acquire()
         # The token is in the query: this URL is never logged.

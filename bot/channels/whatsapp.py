@@ -58,6 +58,7 @@ from bot.channels.meta import (
 )
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.messages import TemplateUse
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.domain.windows import SendMode
@@ -191,19 +192,21 @@ class WhatsAppConnector:
             # A wa_id is digits only; tolerate an E.164 "+".
             "to": message.recipient.removeprefix("+"),
         }
+        content = message.content
         if message.mode is SendMode.FREE:
-            if not message.text.strip():
+            if not content.text.strip():
                 return SendResult.failed("The message has no text")
-            return {**base, "type": "text", "text": {"body": message.text}}
+            return {**base, "type": "text", "text": {"body": content.text}}
         if message.mode is SendMode.TEMPLATE:
-            if not message.template:
+            use = content.template
+            if use is None or not use.name:
                 return SendResult.failed("No WhatsApp template was chosen")
             template: dict[str, Any] = {
-                "name": message.template,
-                "language": {"code": message.template_language or DEFAULT_TEMPLATE_LANGUAGE},
+                "name": use.name,
+                "language": {"code": use.language or DEFAULT_TEMPLATE_LANGUAGE},
             }
-            if message.template_params:
-                template["components"] = [{"type": "body", "parameters": _body_parameters(message)}]
+            if use.parameters:
+                template["components"] = [{"type": "body", "parameters": _body_parameters(use)}]
             return {**base, "type": "template", "template": template}
         if message.mode is SendMode.REFUSED:
             return SendResult.outside_window(OUTSIDE_WINDOW_REASON)
@@ -239,18 +242,16 @@ class WhatsAppConnector:
         return ok_reply()
 
 
-def _body_parameters(message: OutboundRequest) -> list[dict[str, str]]:
+def _body_parameters(template: TemplateUse) -> list[dict[str, str]]:
     """A template's body parameters: in order for `{{1}}`…; each named for a NAMED
     template (`parameter_name`; https://developers.facebook.com/docs/whatsapp/
     cloud-api/guides/send-message-templates)."""
-    if message.template_param_names:
+    if template.parameter_names:
         return [
             {"type": "text", "parameter_name": name, "text": value}
-            for name, value in zip(
-                message.template_param_names, message.template_params, strict=True
-            )
+            for name, value in template.named_parameters
         ]
-    return [{"type": "text", "text": value} for value in message.template_params]
+    return [{"type": "text", "text": value} for value in template.parameters]
 
 
 def _message_id(body: Any) -> str | None:

@@ -206,35 +206,3 @@ class StatusChange:
     status: MessageStatus
     at: datetime
     detail: str = ""
-
-
-@quick_init
-@dataclass(frozen=True)
-class OutboundMessage:
-    """A follow-up accepted for sending, with its status history."""
-
-    id: str
-    contact_id: str
-    channel: Channel
-    mode: str
-    form: str
-    sender: str
-    text: str = ""
-    template: str | None = None
-    template_language: str | None = None
-    template_params: tuple[str, ...] = ()
-    #: A NAMED template's parameter names, one per value (empty: positional).
-    template_param_names: tuple[str, ...] = ()
-    tag: str | None = None
-    status: MessageStatus = MessageStatus.QUEUED
-    created_at: datetime | None = None
-    history: tuple[StatusChange, ...] = ()
-    channel_message_id: str | None = None
-    idempotency_key: str | None = None
-    reason: str = ""  # failed / outside the window: why, in words
-    sent_at: datetime | None = None
-    #: The WeChat window start (epoch s) the commit (or a send) counted this message in.
-    counted_window: int | None = None
-    #: The month ("YYYY-MM") whose Viber chatbot-initiated quota holds this
-    #: message: the commit's, or the send's when it became (or stayed) one later.
-    counted_month: str | None = None

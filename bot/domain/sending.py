@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from bot.domain.channels import Channel
-from bot.domain.models import Contact, OutboundMessage, to_epoch
+from bot.domain.messages import OutboundMessage
+from bot.domain.models import Contact, to_epoch
 from bot.domain.reachability import LearnedLimit, ReachScope, Unreachable
 from bot.domain.windows import SendMode, WindowInput
 
@@ -55,7 +56,7 @@ def counted_in_current_month(message: OutboundMessage, now: datetime) -> bool:
     if message.channel is not Channel.VIBER:
         return False
     month = message.counted_month
-    if month is None and message.mode == SendMode.CHATBOT.value and message.created_at:
+    if month is None and message.mode is SendMode.CHATBOT and message.created_at:
         month = month_of(message.created_at)  # committed before the month was recorded
     return month == month_of(now)
 

@@ -45,7 +45,8 @@ from bot.channels.base import (
 )
 from bot.domain.channels import RECEIPTS_BY_CHANNEL_ID, Channel
 from bot.domain.clock import Clock
-from bot.domain.models import Contact, MessageStatus, OutboundMessage, to_epoch
+from bot.domain.messages import OutboundMessage
+from bot.domain.models import Contact, MessageStatus, to_epoch
 from bot.domain.reachability import LearnedLimit, Unreachable, reachability_event
 from bot.domain.sending import (
     counted_in_current_month,
@@ -59,7 +60,6 @@ from bot.domain.windows import (
     SEND_QUOTA_GONE,
     SEND_WECHAT_COUNT_SPENT,
     SEND_WINDOW_CLOSED,
-    Form,
     PolicySettings,
     Reason,
     SendDecision,
@@ -70,11 +70,12 @@ from bot.domain.windows import (
     timeless_decision,
 )
 from bot.metrics import REGISTRY
+from bot.store.codec import MessageHash, OutboxStream, outbox_entry
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import Keys
 from bot.store.liveness import Liveness
-from bot.store.outbox import ClaimedSend, OutboxEntry, OutboxStore, SendRecord
+from bot.store.outbox import ClaimedSend, OutboxStore, SendRecord, read_outbox_entry
 from bot.store.scripts import REQUEUE_DUE, SCHEDULE_RETRY
 from bot.store.templates import TemplateStore
 
@@ -107,8 +108,6 @@ TAKEN_OVER = Counter(
     registry=REGISTRY,
 )
 
-_MODES = {mode.value: mode for mode in SendMode}  # faster than SendMode(value): a hot path
-_FORMS = {form.value: form for form in Form}
 #: What a channel without a window is decided from (nothing: see `timeless_decision`).
 _NO_SNAPSHOT = WindowInput()
 _NO_CLOCK = datetime(1970, 1, 1, tzinfo=UTC)
@@ -433,13 +432,13 @@ class Relay:
         # Two round trips for the lot: their contacts, then one change each.
         reads = self.redis.pipeline(transaction=False)
         for message_id in due:
-            reads.hget(self.keys.message(partition, message_id), "cid")
+            reads.hget(self.keys.message(partition, message_id), MessageHash.CONTACT_ID)
         contact_ids = await reads.execute()
         writes = self.redis.pipeline(transaction=False)
         outbox = self.keys.outbox(partition)
         for message_id, contact_id in zip(due, contact_ids, strict=True):
             # A message gone has nothing to send: it only leaves the schedule.
-            entry = "" if contact_id is None else json.dumps({"m": message_id, "c": contact_id})
+            entry = "" if contact_id is None else json.dumps(outbox_entry(message_id, contact_id))
             REQUEUE_DUE.queue(writes, [schedule, outbox], [message_id, entry])
         await writes.execute()  # each commits alone (none has a condition)
         return len(due)
@@ -448,7 +447,7 @@ class Relay:
 
     async def deliver(self, partition: int, entry_id: str, message_id: str) -> None:
         """Send one outbox entry and record the outcome, then acknowledge it."""
-        await self._deliver_batch(partition, [(entry_id, {"m": message_id})])
+        await self._deliver_batch(partition, [(entry_id, {OutboxStream.MESSAGE_ID: message_id})])
 
     async def claim(
         self,
@@ -463,10 +462,7 @@ class Relay:
         send the same message at the same time; it expires if we die.
         """
         # An entry naming no message names none that exists: it is acknowledged.
-        batch = [
-            OutboxEntry(entry_id, fields.get("m", ""), fields.get("c"))
-            for entry_id, fields in entries
-        ]
+        batch = [read_outbox_entry(entry_id, fields) for entry_id, fields in entries]
         return await self.outbox.claim_batch(
             partition, GROUP, self.consumer, self.tuning.lease_ms, batch, dead=dead
         )
@@ -493,12 +489,7 @@ class Relay:
             channel=message.channel,
             recipient=recipient,
             mode=mode,
-            text=message.text,
-            tag=message.tag,
-            template=message.template,
-            template_language=message.template_language,
-            template_params=message.template_params,
-            template_param_names=message.template_param_names,
+            content=message.content,
             contact_name=contact.name,
             reply_to=contact.email_thread_id,
             reply_subject=contact.email_subject or "",
@@ -525,12 +516,13 @@ class Relay:
         """Why the customer cannot be reached with this message at all (stored
         reason), or "" when they can."""
         channel = message.channel
+        template = message.content.template
+        name = template.name if template is not None else None
         category = None
-        if needs_template_category(contact, channel, message.template):
-            assert message.template is not None
-            found = await self.templates.get(message.template, message.template_language or "")
+        if template is not None and needs_template_category(contact, channel, name):
+            found = await self.templates.get(template.name, template.language)
             category = found.category if found is not None else None
-        unreachable = unreachable_for(contact, channel, message.template, category)
+        unreachable = unreachable_for(contact, channel, name, category)
         if unreachable is None:
             return ""
         return stored_reason(
@@ -600,10 +592,10 @@ class Relay:
         it names as the message goes: the mode, or REFUSED and the status and
         reason to record."""
         channel = message.channel
-        queued, form = _MODES[message.mode], _FORMS[message.form]
+        queued, form = message.mode, message.form
         if timeless_decision(channel) is not None:  # no window: no clock, no snapshot
             decided = decide_at_send(
-                channel, queued, form, message.tag, _NO_SNAPSHOT, _NO_CLOCK, self.policy
+                channel, queued, form, message.content.tag, _NO_SNAPSHOT, _NO_CLOCK, self.policy
             )
             return decided.mode, _refusal(decided)
         now = self.clock()
@@ -616,7 +608,7 @@ class Relay:
                 channel,
                 queued,
                 form,
-                message.tag,
+                message.content.tag,
                 window_input(contact, channel, now, viber_count=viber, line_month_spent=line_spent),
                 now,
                 self.policy,
@@ -678,7 +670,7 @@ class Relay:
     ) -> SendRecord | None:
         message = claimed.message
         message_key = self.keys.message(partition, message.id)
-        attempts = int(await self.redis.hincrby(message_key, "n", 1))
+        attempts = int(await self.redis.hincrby(message_key, MessageHash.ATTEMPTS, 1))
         if attempts >= MAX_ATTEMPTS:
             why = (
                 Reason(GAVE_UP, {"attempts": attempts, "reason": reason})

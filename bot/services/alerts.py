@@ -25,11 +25,11 @@ from typing import Any
 from bot.channels.base import InboundMessage
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
+from bot.domain.messages import OutboundMessage
 from bot.domain.models import (
     Contact,
     ConversationStatus,
     MessageStatus,
-    OutboundMessage,
     to_epoch,
 )
 from bot.domain.windows import free_text_closes_at

@@ -22,6 +22,7 @@ from enum import StrEnum
 
 from bot.domain.channels import Channel
 from bot.domain.limits import TextLimit, Unit, text_limit
+from bot.domain.messages import Content, TemplateUse
 from bot.domain.models import Contact, ConversationStatus
 from bot.domain.reachability import LineQuota, Unreachable
 from bot.domain.templates import (
@@ -511,12 +512,18 @@ def request_for(plan: ComposePlan, submitted: Draft, idempotency_key: str) -> Fo
             sender=plan.agent,
             idempotency_key=idempotency_key,
             form=Form.TEMPLATE,
-            template=template.name,
-            template_language=template.language,
-            template_params=tuple(
-                p.value for p in template_components(plan, submitted) if p.kind is InputKind.BODY
+            content=Content(
+                template=TemplateUse(
+                    name=template.name,
+                    language=template.language,
+                    parameters=tuple(
+                        p.value
+                        for p in template_components(plan, submitted)
+                        if p.kind is InputKind.BODY
+                    ),
+                    parameter_names=template.parameter_names,
+                )
             ),
-            template_param_names=template.parameter_names,
             confirm_takeover=submitted.takeover,
         )
     return FollowupRequest(
@@ -525,8 +532,10 @@ def request_for(plan: ComposePlan, submitted: Draft, idempotency_key: str) -> Fo
         sender=plan.agent,
         idempotency_key=idempotency_key,
         form=submitted.form,
-        text=submitted.text.strip(),
-        tag=submitted.tag if submitted.form is Form.TAGGED else None,
+        content=Content(
+            text=submitted.text.strip(),
+            tag=submitted.tag if submitted.form is Form.TAGGED else None,
+        ),
         confirm_takeover=submitted.takeover,
     )
 
@@ -630,7 +639,7 @@ class ComposeService:
             sender=agent,
             idempotency_key=key,
             form=Form.TEXT,
-            text=text.strip(),
+            content=Content(text=text.strip()),
             confirm_takeover=confirm_takeover,
         )
         result = await self.followups.send(request)

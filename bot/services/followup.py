@@ -17,7 +17,8 @@ from enum import StrEnum
 from bot.availability import is_outage
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
-from bot.domain.models import Contact, ConversationStatus, OutboundMessage
+from bot.domain.messages import NO_CONTENT, Content, OutboundMessage, TemplateUse
+from bot.domain.models import Contact, ConversationStatus
 from bot.domain.reachability import Unreachable
 from bot.domain.sending import (
     month_of,
@@ -37,7 +38,7 @@ from bot.domain.windows import (
 from bot.services.inbound import ThreadSink
 from bot.store.contacts import ConcurrentUpdate, ContactStore
 from bot.store.keys import ContactId
-from bot.store.outbox import CommitOutcome, OutboundDraft, OutboxStore
+from bot.store.outbox import CommitOutcome, OutboxStore, message_id_for
 from bot.store.templates import TemplateStore
 
 __all__ = [
@@ -61,21 +62,34 @@ class FollowupOutcome(StrEnum):
     NEEDS_TAKEOVER = "needs_takeover"  # assigned to another agent: confirm first
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FollowupRequest:
+    """An agent asks for `content` to go to a contact on `channel`, in `form`."""
+
     contact_id: str
     channel: Channel
     sender: str
     idempotency_key: str
     form: Form = Form.TEXT
-    text: str = ""
-    template: str | None = None
-    template_language: str | None = None
-    template_params: tuple[str, ...] = ()
-    #: A NAMED template's parameter names, one per value (empty: positional).
-    template_param_names: tuple[str, ...] = ()
-    tag: str | None = None
+    content: Content = NO_CONTENT
     confirm_takeover: bool = False
+
+    def message(
+        self, contact_id: str, mode: SendMode, *, counted_month: str | None = None
+    ) -> OutboundMessage:
+        """The message this request makes for `contact_id` (the requested contact,
+        or the one it was merged into), decided to go in `mode` (not yet recorded)."""
+        return OutboundMessage(
+            id=message_id_for(self.idempotency_key),
+            contact_id=contact_id,
+            channel=self.channel,
+            mode=mode,
+            form=self.form,
+            sender=self.sender,
+            content=self.content,
+            idempotency_key=self.idempotency_key,
+            counted_month=counted_month,
+        )
 
 
 @dataclass(frozen=True)
@@ -175,9 +189,9 @@ class FollowupService:
                     instead=await self.reachable_instead(contact, request.channel),
                 )
             decision = await self.decision_for(contact, request.channel)
-            mode = decision.check(request.form, request.tag)
+            mode = decision.check(request.form, request.content.tag)
             if mode is SendMode.REFUSED:
-                reason = decision.check_reason(request.form, request.tag)
+                reason = decision.check_reason(request.form, request.content.tag)
                 # A spent month is no window: what would go elsewhere is offered.
                 spent = reason.key == LINE_MONTH_SPENT
                 return FollowupResult(
@@ -192,24 +206,11 @@ class FollowupService:
                 if not await self.outbox.reserve_viber(now, decision.counter_limit):
                     continue  # another agent took the last one: decide again
                 reserved = True
-            draft = OutboundDraft(
-                contact_id=contact.id,
-                channel=request.channel,
-                sender=request.sender,
-                mode=mode.value,
-                form=request.form.value,
-                idempotency_key=request.idempotency_key,
-                text=request.text,
-                template=request.template,
-                template_language=request.template_language,
-                template_params=request.template_params,
-                template_param_names=request.template_param_names,
-                tag=request.tag,
-                counted_month=month_of(now) if reserved else None,
-            )
+            counted_month = month_of(now) if reserved else None
+            message = request.message(contact.id, mode, counted_month=counted_month)
             wechat_limit = decision.counter_limit if decision.counts_toward_wechat_window else None
             try:
-                result = await self.outbox.commit(draft, contact, now, wechat_limit=wechat_limit)
+                result = await self.outbox.commit(message, contact, now, wechat_limit=wechat_limit)
             except BaseException as error:
                 # Redis dropped mid-commit: it may have run (its answer lost), and
                 # the message then holds the reservation: keep it (more counted,
@@ -247,10 +248,10 @@ class FollowupService:
     ) -> Unreachable | None:
         """Why the customer cannot be reached with this request, or None (a
         WhatsApp marketing stop refuses marketing templates only)."""
-        category = await template_category(
-            self.templates, contact, request.channel, request.template, request.template_language
-        )
-        return unreachable_for(contact, request.channel, request.template, category)
+        template = request.content.template
+        category = await template_category(self.templates, contact, request.channel, template)
+        name = template.name if template is not None else None
+        return unreachable_for(contact, request.channel, name, category)
 
     async def reachable_instead(self, contact: Contact, channel: Channel) -> tuple[Channel, ...]:
         """The contact's other channels where they can be reached and something may go now."""
@@ -285,18 +286,8 @@ class FollowupService:
         For a send the agent made anyway (the one-line `/followup name text`):
         counts toward no limit; status and assignee stay as they are.
         """
-        draft = OutboundDraft(
-            contact_id=request.contact_id,
-            channel=request.channel,
-            sender=request.sender,
-            mode=SendMode.REFUSED.value,
-            form=request.form.value,
-            idempotency_key=request.idempotency_key,
-            text=request.text,
-            template=request.template,
-            tag=request.tag,
-        )
-        message_id = await self.outbox.record_outside_window(draft, self.clock())
+        refused = request.message(request.contact_id, SendMode.REFUSED)
+        message_id = await self.outbox.record_outside_window(refused, self.clock())
         if self.threads is not None:
             partition = ContactId.parse(request.contact_id).partition
             message = await self.outbox.get_message(partition, message_id)
@@ -309,12 +300,11 @@ async def template_category(
     templates: TemplateStore,
     contact: Contact,
     channel: Channel,
-    template: str | None,
-    template_language: str | None,
+    template: TemplateUse | None,
 ) -> str | None:
     """The template's category when reachability depends on it (a marketing
     stop), else None: read from the store only then."""
-    if template is None or not needs_template_category(contact, channel, template):
+    if template is None or not needs_template_category(contact, channel, template.name):
         return None
-    found = await templates.get(template, template_language or "")
+    found = await templates.get(template.name, template.language)
     return found.category if found is not None else None

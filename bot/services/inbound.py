@@ -26,7 +26,8 @@ from bot.channels.base import (
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
 from bot.domain.contacts import HANDLE_CHANNELS, normalise_email, normalise_handle
-from bot.domain.models import Contact, MessageStatus, OutboundMessage
+from bot.domain.messages import OutboundMessage
+from bot.domain.models import Contact, MessageStatus
 from bot.domain.reachability import (
     MESSAGE_CLEARS,
     Unreachable,

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bot.domain.models import Contact, ConversationStatus, OutboundMessage
+from bot.domain.messages import OutboundMessage
+from bot.domain.models import Contact, ConversationStatus
 from bot.domain.windows import Decision
 from bot.services.conversations import ConversationService
 from bot.services.followup import FollowupService

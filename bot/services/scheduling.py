@@ -22,11 +22,13 @@ from typing import Any, Protocol
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
 from bot.domain.local_time import customer_zone, reading_zone, zone_named
+from bot.domain.messages import Content
 from bot.domain.models import Contact
 from bot.domain.schedule import ItemKind, ScheduledItem, cancelled_by_reply
 from bot.domain.when import LONGEST_AHEAD, ScheduleFlags, WhenError, parse_when
 from bot.domain.windows import Form, Reason, SendMode
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupResult, FollowupService
+from bot.store.codec import content_as_json, content_from_json
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId
 from bot.store.schedule import ChangeOutcome, ReplyEffect, ScheduleStore
@@ -84,12 +86,7 @@ def encode_request(request: FollowupRequest) -> str:
         {
             "channel": request.channel.value,
             "form": request.form.value,
-            "text": request.text,
-            "template": request.template,
-            "template_language": request.template_language,
-            "template_params": list(request.template_params),
-            "template_param_names": list(request.template_param_names),
-            "tag": request.tag,
+            "content": content_as_json(request.content),
         },
         ensure_ascii=False,
     )
@@ -103,12 +100,7 @@ def decode_request(item: ScheduledItem) -> FollowupRequest:
         sender=item.agent,
         idempotency_key=f"sched:{item.id}",
         form=Form(data["form"]),
-        text=data.get("text") or "",
-        template=data.get("template"),
-        template_language=data.get("template_language"),
-        template_params=tuple(data.get("template_params") or ()),
-        template_param_names=tuple(data.get("template_param_names") or ()),
-        tag=data.get("tag"),
+        content=content_from_json(data.get("content") or {}),
     )
 
 
@@ -189,9 +181,9 @@ class Scheduling:
             return Scheduled(None, problem)
         contact = await self.contacts.require(request.contact_id)
         decision = await self.followups.decision_for(contact, request.channel, at=due_at)
-        mode = decision.check(request.form, request.tag)
+        mode = decision.check(request.form, request.content.tag)
         if mode is SendMode.REFUSED:
-            return Scheduled(None, decision.check_reason(request.form, request.tag))
+            return Scheduled(None, decision.check_reason(request.form, request.content.tag))
         return await self._add(ItemKind.SEND_AT, request, due_at, item_id, mode)
 
     async def when_they_write(
@@ -200,7 +192,7 @@ class Scheduling:
         """Keep `request` until the customer next writes; for when nothing may go now."""
         contact = await self.contacts.require(request.contact_id)
         decision = await self.followups.decision_for(contact, request.channel)
-        if decision.check(request.form, request.tag) is not SendMode.REFUSED:
+        if decision.check(request.form, request.content.tag) is not SendMode.REFUSED:
             return Scheduled(None, Reason(MAY_SEND_NOW))
         return await self._add(ItemKind.WHEN_THEY_WRITE, request, None, item_id, SendMode.FREE)
 
@@ -380,7 +372,7 @@ class Scheduling:
             sender=agent,
             idempotency_key=key,
             form=Form.TEXT,
-            text=text.strip(),
+            content=Content(text.strip()),
         )
         item_id = item_id_for(contact.id, key)
         if due_at is not None:

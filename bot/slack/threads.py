@@ -31,7 +31,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.base import InboundMessage, RateLimiter
 from bot.domain.channels import Channel
-from bot.domain.models import Contact, OutboundMessage
+from bot.domain.messages import OutboundMessage
+from bot.domain.models import Contact
 from bot.services.followup import FollowupService
 from bot.slack.blocks import threads as thread_blocks
 from bot.slack.web_calls import (
@@ -40,6 +41,7 @@ from bot.slack.web_calls import (
     SlackUnavailable,
     hold_lock,
 )
+from bot.store.codec import MessageHash
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId, Keys
@@ -49,7 +51,7 @@ from bot.store.scripts import DONE, ENQUEUE_MANY
 
 logger = logging.getLogger(__name__)
 
-SLACK_TS_FIELD = "sts"  # on a message hash: its thread entry's ts
+SLACK_TS_FIELD = MessageHash.SLACK_TS  # on a message hash: its thread entry's ts
 
 
 class ThreadQueue:

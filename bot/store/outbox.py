@@ -14,7 +14,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import cast
@@ -23,17 +23,29 @@ import orjson
 
 from bot.domain import conversations
 from bot.domain.channels import Channel
+from bot.domain.messages import OutboundMessage
 from bot.domain.models import (
     Contact,
     Conversation,
     MessageStatus,
-    OutboundMessage,
     StatusChange,
     from_epoch,
     status_may_advance,
     to_epoch,
 )
-from bot.domain.records import quick_init, replaced
+from bot.domain.records import quick_init
+from bot.store.codec import (
+    MESSAGE_FIELDS,
+    MessageHash,
+    OutboxStream,
+    decode_message,
+    decode_message_values,
+    encode_history,
+    encode_message,
+    history_entry,
+    outbox_entry,
+    status_fields,
+)
 from bot.store.connection import RedisClient
 from bot.store.contact_codec import (
     F_ASSIGNEE,
@@ -74,12 +86,6 @@ CHANNEL_ID_TTL_SECONDS = 35 * 24 * 3600
 #: A month's Viber counter is kept this long after its last change.
 QUOTA_TTL_SECONDS = 62 * 24 * 3600
 
-#: A message's fields, in the order `message_from_values` reads them (status
-#: and channel first: `claim_batch.lua` relies on it).
-MESSAGE_FIELDS = (
-    "st", "ch", "cid", "mode", "form", "by", "txt", "tpl", "tpl_lang", "tpl_params", "tag",
-    "at", "h", "cmid", "ik", "why", "sat", "cw", "vm",
-)  # fmt: skip
 #: A contact's fields a send needs: its name, e-mail thread and WeChat counter
 #: (and what WeChat refused), its version, whether it was merged into another, and per
 #: channel (the channel value appended) its identity, window start and
@@ -118,79 +124,8 @@ def month_of(now: datetime) -> str:
     return f"{now.year:04d}-{now.month:02d}"
 
 
-_STATUSES = {status.value: status for status in MessageStatus}  # faster than MessageStatus(v)
-_CHANNELS = {channel.value: channel for channel in Channel}
-#: Stored epochs as datetimes: a batch of messages shares few seconds (a hot path).
+#: Stored epochs as datetimes: a batch of contacts shares few seconds (a hot path).
 _moment = functools.lru_cache(maxsize=4096)(from_epoch)
-
-
-def encode_template_params(values: Sequence[str], names: Sequence[str]) -> str:
-    """`tpl_params`: a JSON list of values, or of [name, value] pairs for a NAMED template."""
-    if names:
-        return json.dumps(
-            [list(pair) for pair in zip(names, values, strict=True)], ensure_ascii=False
-        )
-    return json.dumps(list(values), ensure_ascii=False)
-
-
-_NO_PARAMS: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
-
-
-def decode_template_params(raw: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """`tpl_params` back into (`template_params`, `template_param_names`)."""
-    if not raw or raw == "[]":
-        return _NO_PARAMS  # a text message: most of them
-    items = json.loads(raw)
-    if items and all(isinstance(item, list) for item in items):
-        return (
-            tuple(str(value) for _, value in items),
-            tuple(str(name) for name, _ in items),
-        )
-    return tuple(str(value) for value in items), ()
-
-
-def message_from_hash(message_id: str, data: Mapping[str, str]) -> OutboundMessage:
-    """Build an OutboundMessage from its stored hash."""
-    return message_from_values(message_id, [data.get(name) for name in MESSAGE_FIELDS])
-
-
-def message_from_values(message_id: str, values: Sequence[str | None]) -> OutboundMessage:
-    """Build an OutboundMessage from its hash's `MESSAGE_FIELDS`, in that
-    order (None: the field is absent), as HMGET answers them."""
-    (status, channel, contact_id, mode, form, sender, text, template, template_language,
-     template_params, tag, created_at, history, channel_message_id, idempotency_key, reason,
-     sent_at, counted_window, counted_month) = values  # fmt: skip
-    changes = []
-    for entry in (history or "").split("|"):
-        if entry:
-            was, _, at = entry.partition(":")
-            when = _moment(at)
-            if when is not None:
-                changes.append(StatusChange(_STATUSES[was], when))
-    params, names = decode_template_params(template_params)
-    return OutboundMessage(
-        id=message_id,
-        contact_id=cast(str, contact_id),
-        channel=_CHANNELS[cast(str, channel)],
-        mode=cast(str, mode),
-        form=cast(str, form),
-        sender=cast(str, sender),
-        text=text or "",
-        template=template,
-        template_language=template_language or None,
-        template_params=params,
-        template_param_names=names,
-        tag=tag,
-        status=_STATUSES[cast(str, status)],
-        created_at=_moment(created_at),
-        history=tuple(changes),
-        channel_message_id=channel_message_id,
-        idempotency_key=idempotency_key,
-        reason=reason or "",
-        sent_at=_moment(sent_at),
-        counted_window=int(counted_window) if counted_window else None,
-        counted_month=counted_month or None,
-    )
 
 
 class CommitOutcome(StrEnum):
@@ -198,26 +133,6 @@ class CommitOutcome(StrEnum):
     DUPLICATE = "duplicate"  # this request was committed already
     MOVED = "moved"  # the snapshot no longer holds: decide again
     LIMIT = "limit"  # the WeChat window counter is at its limit
-
-
-@dataclass(frozen=True)
-class OutboundDraft:
-    """A follow-up as decided: what to send, in which mode, by whom."""
-
-    contact_id: str
-    channel: Channel
-    sender: str
-    mode: str
-    form: str
-    idempotency_key: str
-    text: str = ""
-    template: str | None = None
-    template_language: str | None = None
-    template_params: tuple[str, ...] = ()
-    template_param_names: tuple[str, ...] = ()
-    tag: str | None = None
-    #: The month whose Viber quota the commit reserved this message in.
-    counted_month: str | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +153,13 @@ class OutboxEntry:
     entry_id: str
     message_id: str
     contact_id: str | None
+
+
+def read_outbox_entry(entry_id: str, fields: Mapping[str, str]) -> OutboxEntry:
+    """An outbox stream entry as read (an entry naming no message names none that exists)."""
+    return OutboxEntry(
+        entry_id, fields.get(OutboxStream.MESSAGE_ID, ""), fields.get(OutboxStream.CONTACT_ID)
+    )
 
 
 @quick_init
@@ -290,14 +212,15 @@ class OutboxStore:
         again. The quota has its own slot: a crash between the two counts the
         message again on its retry (more, never fewer)."""
         partition = ContactId.parse(message.contact_id).partition
-        await self.redis.hset(self.keys.message(partition, message.id), "vm", month_of(now))
+        key = self.keys.message(partition, message.id)
+        await self.redis.hset(key, MessageHash.COUNTED_MONTH, month_of(now))
 
     async def uncounted_in_month(self, message: OutboundMessage, now: datetime) -> None:
         """`message` goes inside a window after all: it gives back its place in
         this month's Viber quota (its mark first: a crash between the two
         leaves the count one too high, never too low)."""
         partition = ContactId.parse(message.contact_id).partition
-        await self.redis.hdel(self.keys.message(partition, message.id), "vm")
+        await self.redis.hdel(self.keys.message(partition, message.id), MessageHash.COUNTED_MONTH)
         await self.release_viber(now)
 
     async def release_viber(self, now: datetime) -> None:
@@ -323,22 +246,22 @@ class OutboxStore:
 
     async def commit(
         self,
-        draft: OutboundDraft,
+        message: OutboundMessage,
         snapshot: Contact,
         now: datetime,
         *,
         wechat_limit: int | None = None,
     ) -> CommitResult:
-        """Record the message and enqueue it, if `snapshot` still holds.
+        """Record `message` (as decided; its id from `message_id_for`) as queued
+        and enqueue it, if `snapshot` still holds.
 
         `wechat_limit` (from the policy) makes the commit count the message in
         the WeChat window and refuse it at the limit. Sending opens a closed
         conversation and assigns it to the sender.
         """
-        cid = ContactId.parse(draft.contact_id)
+        cid = ContactId.parse(message.contact_id)
         p = cid.partition
-        message_id = message_id_for(draft.idempotency_key)
-        message_key = self.keys.message(p, message_id)
+        message_key = self.keys.message(p, message.id)
         conv = snapshot.conversation
         # The window start the policy judged, and the status and assignee it saw.
         write = ContactWrite(
@@ -347,63 +270,39 @@ class OutboxStore:
             self.keys.outbox(p),
             self.keys.contact_messages(cid),
         )
-        window_start = conv.last_inbound_at.get(draft.channel)
+        window_start = conv.last_inbound_at.get(message.channel)
         write.expect(
-            INBOUND_FIELD + draft.channel.value,
+            INBOUND_FIELD + message.channel.value,
             str(to_epoch(window_start)) if window_start else None,
         )
         write.expect(F_STATUS, conv.status.value).expect(F_ASSIGNEE, conv.assignee)
-        transition(write, self.keys, snapshot, conversations.send(conv, draft.sender, now), now)
+        transition(write, self.keys, snapshot, conversations.send(conv, message.sender, now), now)
         counted_window = ""
         if wechat_limit is not None:
             counted_window = str(to_epoch(window_start)) if window_start else ""
-        at = to_epoch(now)
-        fields = {
-            "cid": draft.contact_id,
-            "ch": draft.channel.value,
-            "mode": draft.mode,
-            "form": draft.form,
-            "by": draft.sender,
-            "txt": draft.text,
-            "st": MessageStatus.QUEUED.value,
-            "at": str(at),
-            "h": f"{MessageStatus.QUEUED.value}:{at}",
-            "ik": draft.idempotency_key,
-        }
-        if draft.template:
-            fields["tpl"] = draft.template
-            fields["tpl_lang"] = draft.template_language or ""
-            fields["tpl_params"] = encode_template_params(
-                draft.template_params, draft.template_param_names
-            )
-        if draft.tag:
-            fields["tag"] = draft.tag
-        if draft.counted_month:
-            fields["vm"] = draft.counted_month
+        written = _recorded(message, MessageStatus.QUEUED, now)
         if wechat_limit is not None and window_start is not None:
             # Which window's count holds this message: the send judges it
             # against the others (`windows.at_send`).
-            fields["cw"] = str(to_epoch(window_start))
-        entry = {"m": message_id, "c": draft.contact_id}
+            written = replace(written, counted_window=to_epoch(window_start))
         args = write.argv(
-            _json(fields),
-            _json(entry),
-            message_id,
+            _json(encode_message(written)),
+            _json(outbox_entry(message.id, message.contact_id)),
+            message.id,
             RECENT_MESSAGES,
             counted_window,
             "" if wechat_limit is None else wechat_limit,
         )
         result = parse_reply(await COMMIT_SEND(self.redis, write.keys, args))
         if result.ok:
-            written = message_from_hash(message_id, fields)
             return CommitResult(
-                CommitOutcome.ACCEPTED, message_id, result.entry_id, message=written
+                CommitOutcome.ACCEPTED, message.id, result.entry_id, message=written
             )
         if result.outcome == "duplicate":
-            return CommitResult(CommitOutcome.DUPLICATE, message_id)
+            return CommitResult(CommitOutcome.DUPLICATE, message.id)
         if result.outcome == "limit":
-            return CommitResult(CommitOutcome.LIMIT, message_id, detail=result.detail)
-        return CommitResult(CommitOutcome.MOVED, message_id, detail=result.detail)
+            return CommitResult(CommitOutcome.LIMIT, message.id, detail=result.detail)
+        return CommitResult(CommitOutcome.MOVED, message.id, detail=result.detail)
 
     async def count_in_window(
         self, message: OutboundMessage, contact_id: str, window: int, limit: int | None
@@ -426,37 +325,23 @@ class OutboxStore:
             # Else the contact was merged into one on another slot since the
             # commit: the message keeps its old window (a retry counts again).
             keys.append(self.keys.message(partition, message.id))
-        args = [str(window), "" if limit is None else limit, "cw"]
+        args = [str(window), "" if limit is None else limit, MessageHash.COUNTED_WINDOW]
         reply = parse_reply(await COUNT_IN_WINDOW(self.redis, keys, args))
         return reply.outcome if reply.outcome in ("ok", "limit") else "moved"
 
-    async def record_outside_window(self, draft: OutboundDraft, now: datetime) -> str:
+    async def record_outside_window(self, message: OutboundMessage, now: datetime) -> str:
         """Record a send the window rules refused: ❗, not relayed.
 
         Counts toward no limit and changes neither status nor assignee (SPEC).
         Returns the message id; the same request records once.
         """
-        cid = ContactId.parse(draft.contact_id)
-        message_id = message_id_for(draft.idempotency_key)
-        message_key = self.keys.message(cid.partition, message_id)
-        at = str(to_epoch(now))
+        cid = ContactId.parse(message.contact_id)
+        message_key = self.keys.message(cid.partition, message.id)
         keys = [self.keys.contact(cid), message_key, self.keys.contact_messages(cid)]
-        fields = _json(
-            {
-                "cid": draft.contact_id,
-                "ch": draft.channel.value,
-                "mode": draft.mode,
-                "form": draft.form,
-                "by": draft.sender,
-                "txt": draft.text,
-                "st": MessageStatus.OUTSIDE_WINDOW.value,
-                "at": at,
-                "h": f"{MessageStatus.OUTSIDE_WINDOW.value}:{at}",
-                "ik": draft.idempotency_key,
-            }
-        )
-        await RECORD_OUTSIDE_WINDOW(self.redis, keys, [fields, message_id, RECENT_MESSAGES])
-        return message_id
+        written = _recorded(message, MessageStatus.OUTSIDE_WINDOW, now)
+        fields = _json(encode_message(written))
+        await RECORD_OUTSIDE_WINDOW(self.redis, keys, [fields, message.id, RECENT_MESSAGES])
+        return message.id
 
     async def record_status(
         self,
@@ -478,10 +363,13 @@ class OutboxStore:
             if message is None or not status_may_advance(message.status, status):
                 return None
             epoch = str(to_epoch(at))
-            history = "|".join(f"{h.status.value}:{to_epoch(h.at)}" for h in message.history)
-            fields = {"st": status.value, "h": f"{history}|{status.value}:{epoch}"}
-            fields.update(_status_fields(status, reason, channel_message_id, epoch))
-            args = ["st", message.status.value, _json(fields)]
+            history = encode_history(message.history)
+            fields = {
+                MessageHash.STATUS: status.value,
+                MessageHash.HISTORY: f"{history}|{history_entry(status, epoch)}",
+            }
+            fields.update(status_fields(status, reason, channel_message_id, epoch))
+            args = [MessageHash.STATUS, message.status.value, _json(fields)]
             if await RECORD_STATUS(self.redis, [key], args) == 1:
                 # What was written, without reading it back (a hot path).
                 return _as_written(message, status, at, reason, channel_message_id)
@@ -524,7 +412,7 @@ class OutboxStore:
         for entry, reply in zip(entries, replies, strict=True):
             if reply[0] != "ok":
                 continue
-            message = message_from_values(entry.message_id, reply[1])
+            message = decode_message_values(entry.message_id, reply[1])
             contact = None
             if reply[2] is not None and reply[2][SEND_MERGED_AT]:
                 # Queued before its contact was merged: the survivor's windows,
@@ -544,7 +432,8 @@ class OutboxStore:
         if missing:
             pipe = self.redis.pipeline(transaction=False)
             for i in missing:
-                pipe.hget(self.keys.message(partition, entries[i].message_id), "cid")
+                message_key = self.keys.message(partition, entries[i].message_id)
+                pipe.hget(message_key, MessageHash.CONTACT_ID)
             for i, value in zip(missing, await pipe.execute(), strict=True):
                 ids[i] = _contact_id(value)
         return ids
@@ -571,11 +460,17 @@ class OutboxStore:
             message_id = record.claimed.message.id
             keys.append(self.keys.message(partition, message_id))
             keys.append(self.keys.send_lease(partition, message_id))
-            status = record.status.value
-            fields = _status_fields(record.status, record.reason, record.channel_message_id, epoch)
-            entries.append([record.claimed.entry_id, status, f"{status}:{epoch}", fields])
+            status = record.status
+            fields = status_fields(status, record.reason, record.channel_message_id, epoch)
+            entry = [record.claimed.entry_id, status.value, history_entry(status, epoch), fields]
+            entries.append(entry)
         statuses = {record.status.value for record in records}
-        spec = {"advance": {s: ADVANCES_FROM[s] for s in statuses}, "entries": entries}
+        spec = {
+            "status_field": MessageHash.STATUS,
+            "history_field": MessageHash.HISTORY,
+            "advance": {s: ADVANCES_FROM[s] for s in statuses},
+            "entries": entries,
+        }
         replies = await FINISH_BATCH(self.redis, keys, [group, consumer, orjson.dumps(spec)])
         written: list[OutboundMessage | None] = []
         for record, reply in zip(records, replies, strict=True):
@@ -615,7 +510,7 @@ class OutboxStore:
     async def get_message(self, partition: int, message_id: str) -> OutboundMessage | None:
         key = self.keys.message(partition, message_id)
         data = cast(dict[str, str], await self.redis.hgetall(key))
-        return message_from_hash(message_id, data) if data else None
+        return decode_message(message_id, data) if data else None
 
     async def recent_messages(self, contact: Contact, count: int = 5) -> list[OutboundMessage]:
         """The contact's latest outbound messages, newest first, with those of the
@@ -631,7 +526,7 @@ class OutboxStore:
             pipe.hgetall(self.keys.message(partition, message_id))
         rows: list[dict[str, str]] = await pipe.execute() if refs else []
         messages = [
-            message_from_hash(mid, row) for (_, mid), row in zip(refs, rows, strict=True) if row
+            decode_message(mid, row) for (_, mid), row in zip(refs, rows, strict=True) if row
         ]
         if len(owners) > 1:  # each list is newest first; together they need sorting
             messages.sort(key=lambda m: to_epoch(m.created_at) if m.created_at else 0, reverse=True)
@@ -683,18 +578,10 @@ def _contact_id(value: str | None) -> ContactId | None:
         return None
 
 
-def _status_fields(
-    status: MessageStatus, reason: str, channel_message_id: str | None, epoch: str
-) -> dict[str, str]:
-    """The fields a status change writes besides the status and its history."""
-    fields = {}
-    if reason:
-        fields["why"] = reason
-    if channel_message_id:
-        fields["cmid"] = channel_message_id
-    if status is MessageStatus.SENT:
-        fields["sat"] = epoch
-    return fields
+def _recorded(message: OutboundMessage, status: MessageStatus, now: datetime) -> OutboundMessage:
+    """`message` as first recorded, at `now` (whole seconds, as stored) in `status`."""
+    at = now.replace(microsecond=0)
+    return replace(message, status=status, created_at=at, history=(StatusChange(status, at),))
 
 
 def _as_written(
@@ -706,7 +593,7 @@ def _as_written(
 ) -> OutboundMessage:
     """The message after a status change was written to it (without reading it back)."""
     at = at.replace(microsecond=0)
-    return replaced(
+    return replace(
         message,
         status=status,
         history=(*message.history, StatusChange(status, at)),

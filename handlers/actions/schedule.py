@@ -87,7 +87,7 @@ def register(
             if item is None:
                 await tell(body, t("schedule.changed.missing", lang))
                 return
-            text = decode_request(item).text if item.sends else ""
+            text = decode_request(item).content.text if item.sends else ""
             view = edit_modal(item, text, lang)
             await client.views_open(trigger_id=click.trigger_id, view=view)
 

@@ -47,7 +47,8 @@ def register(app: AsyncApp, *, scheduling: Scheduling, answers: Answers, home: H
         await ack()
         request = decode_request(item) if item.sends else None
         if request is not None and text:
-            request = dataclasses.replace(request, text=text)
+            content = dataclasses.replace(request.content, text=text)
+            request = dataclasses.replace(request, content=content)
         done = await scheduling.reschedule(item.id, due_at, request)
         agent = submission.agent
         if done is ChangeResult.DONE and due_at is None:

@@ -22,6 +22,7 @@ import pytest
 from bot.channels.base import OutboundRequest, WebhookRequest
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.messages import Content, TemplateUse
 from bot.domain.windows import SendMode
 from tests.fakes.graph import FakeGraph
 
@@ -60,10 +61,27 @@ def settings(defaults: Mapping[str, Any] | None = None, /, **overrides: Any) -> 
     return Settings(_env_file=None, **{**(defaults or {}), **overrides})
 
 
+def content_of(fields: dict[str, Any]) -> Content:
+    """The message content named by `fields` (taken out of them): `text`, `tag`,
+    and `template` with its `template_language`, `template_params` and
+    `template_param_names`."""
+    template = fields.pop("template", None)
+    use = None
+    if template is not None:
+        use = TemplateUse(
+            template,
+            fields.pop("template_language", ""),
+            fields.pop("template_params", ()),
+            fields.pop("template_param_names", ()),
+        )
+    return Content(fields.pop("text", TEXT), use, fields.pop("tag", None))
+
+
 def outbound_message(channel: Channel, recipient: str, **fields: Any) -> OutboundRequest:
     """Our message "m-1" of TEXT, to be sent freely (inside the window), unless `fields` say."""
-    values: dict[str, Any] = {"message_id": "m-1", "mode": SendMode.FREE, "text": TEXT, **fields}
-    return OutboundRequest(channel=channel, recipient=recipient, **values)
+    content = content_of(fields)
+    values: dict[str, Any] = {"message_id": "m-1", "mode": SendMode.FREE, **fields}
+    return OutboundRequest(channel=channel, recipient=recipient, content=content, **values)
 
 
 # --- webhooks ------------------------------------------------------------------------

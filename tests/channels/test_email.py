@@ -21,6 +21,7 @@ from bot.channels.base import (
 from bot.channels.email import DEFAULT_SUBJECT, EmailConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.messages import Content
 from bot.domain.windows import SendMode
 from tests.channels.conftest import settings, sha256_signature, signed_post
 from tests.fakes.smtp import FakeSmtp, free_port
@@ -65,9 +66,11 @@ def outbound(**fields: object) -> OutboundRequest:
         "channel": Channel.EMAIL,
         "recipient": CUSTOMER,
         "mode": SendMode.FREE,
-        "text": "Your fix has shipped.",
+        "content": Content("Your fix has shipped."),
         "contact_name": "Sara Ahmed",
     }
+    if "text" in fields:
+        values["content"] = Content(str(fields.pop("text")))
     values.update(fields)
     return OutboundRequest(**values)
 

@@ -9,42 +9,35 @@ from typing import Any
 
 import pytest
 
-from bot.channels.base import OutboundRequest, SendResult
-from bot.domain.channels import Channel
+from bot.channels.base import SendResult
 from bot.domain.models import (
     Contact,
     Conversation,
     MessageStatus,
-    OutboundMessage,
     StatusChange,
 )
 from bot.domain.records import quick_init, replaced
 from bot.store.outbox import ClaimedSend, OutboxEntry, SendRecord
 
 AT = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-MESSAGE = OutboundMessage(
-    id="m1", contact_id="c:0:1", channel=Channel.TELEGRAM, mode="free", form="text", sender="U1"
-)
+CHANGE = StatusChange(MessageStatus.QUEUED, AT)
 
 
 def test_replaced_equals_dataclasses_replace_and_leaves_the_original_alone() -> None:
-    changes: dict[str, Any] = {
-        "status": MessageStatus.SENT,
-        "history": (StatusChange(MessageStatus.SENT, AT),),
-    }
-    assert replaced(MESSAGE, **changes) == dataclasses.replace(MESSAGE, **changes)
-    assert MESSAGE.status is MessageStatus.QUEUED and MESSAGE.history == ()
+    changes: dict[str, Any] = {"status": MessageStatus.SENT, "detail": "accepted"}
+    assert replaced(CHANGE, **changes) == dataclasses.replace(CHANGE, **changes)
+    assert CHANGE.status is MessageStatus.QUEUED and CHANGE.detail == ""
 
 
 def test_a_replaced_record_stays_frozen() -> None:
-    copy = replaced(MESSAGE, reason="late")
+    copy = replaced(CHANGE, detail="late")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        copy.reason = "changed"  # type: ignore[misc]
+        copy.detail = "changed"  # type: ignore[misc]
 
 
 def test_replacing_a_field_that_does_not_exist_is_refused() -> None:
     with pytest.raises(TypeError, match="statuz"):
-        replaced(MESSAGE, statuz=MessageStatus.SENT)
+        replaced(CHANGE, statuz=MessageStatus.SENT)
 
 
 # --- quick_init: the same records as the dataclass's own __init__ makes
@@ -117,11 +110,9 @@ def test_quick_init_refuses_what_it_would_get_wrong() -> None:
 @pytest.mark.parametrize(
     "cls",
     [
-        OutboundMessage,
         StatusChange,
         Contact,
         Conversation,
-        OutboundRequest,
         SendResult,
         OutboxEntry,
         ClaimedSend,

@@ -27,12 +27,14 @@ from bot.channels.whatsapp import WhatsAppConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.clock import utc_now
+from bot.domain.messages import Content
 from bot.domain.models import MessageStatus
 from bot.domain.windows import Form, PolicySettings
 from bot.relay.relay import Relay, RelayTuning
 from bot.runtime import http_session
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
 from bot.slack.threads import PosterTuning, ThreadQueue
+from bot.store.codec import OutboxStream
 from bot.store.connection import create_redis
 from bot.store.contacts import ContactDraft, ContactStore
 from bot.store.keys import ContactId, Keys
@@ -163,7 +165,12 @@ async def test_customer_writes_agent_follows_up_thread_shows_read(
         followup = FollowupService(env.contacts, env.outbox, PolicySettings(), utc_now)
         result = await followup.send(
             FollowupRequest(
-                contact.id, Channel.WHATSAPP, "U_AGENT", "view-1", Form.TEXT, text="Refunded today."
+                contact.id,
+                Channel.WHATSAPP,
+                "U_AGENT",
+                "view-1",
+                Form.TEXT,
+                content=Content("Refunded today."),
             )
         )
         assert result.outcome is FollowupOutcome.ACCEPTED and result.message_id
@@ -226,7 +233,11 @@ async def test_slack_rate_limited_for_a_minute_delays_threads_not_sends(
                 )
                 result = await followup.send(
                     FollowupRequest(
-                        created.contact_id, Channel.WHATSAPP, "U_A", f"rl-{i}", text="Hello"
+                        created.contact_id,
+                        Channel.WHATSAPP,
+                        "U_A",
+                        f"rl-{i}",
+                        content=Content("Hello"),
                     )
                 )
                 ids.append((ContactId.parse(created.contact_id).partition, result.message_id))
@@ -276,7 +287,9 @@ async def test_redis_restart_loses_no_accepted_message(tmp_path: Path) -> None:
         accepted = [
             (
                 await followup.send(
-                    FollowupRequest(contact, Channel.TELEGRAM, "U", f"r{i}", text=f"m{i}")
+                    FollowupRequest(
+                        contact, Channel.TELEGRAM, "U", f"r{i}", content=Content(f"m{i}")
+                    )
                 )
             ).message_id
             for i in range(20)
@@ -288,7 +301,7 @@ async def test_redis_restart_loses_no_accepted_message(tmp_path: Path) -> None:
         redis = create_redis(server.url)
         p = ContactId.parse(contact).partition
         stream = await redis.xrange(keys.outbox(p))
-        assert [fields["m"] for _, fields in stream] == accepted
+        assert [fields[OutboxStream.MESSAGE_ID] for _, fields in stream] == accepted
         outbox = OutboxStore(ContactStore(redis, keys))
         for message_id in accepted:
             message = await outbox.get_message(p, message_id)

@@ -13,13 +13,14 @@ from typing import Any
 import pytest
 
 from bot.domain.channels import Channel
+from bot.domain.messages import Content, OutboundMessage
 from bot.domain.models import (
     Contact,
     Conversation,
     ConversationStatus,
     MessageStatus,
-    OutboundMessage,
 )
+from bot.domain.windows import Form, SendMode
 from bot.slack import ids
 from bot.slack.blocks import threads as thread_blocks
 from bot.slack.blocks.close_modal import BLOCK_CLOSE_REASON
@@ -130,7 +131,14 @@ def test_the_root_offers_follow_up_and_reopen_when_closed_and_close_when_open() 
 )
 def test_not_delivered_entries_offer_another_way(status: MessageStatus, offered: bool) -> None:
     message = OutboundMessage(
-        "m1", "1-a", Channel.WHATSAPP, "free", "text", AGENT, text="Hi", status=status
+        "m1",
+        "1-a",
+        Channel.WHATSAPP,
+        SendMode.FREE,
+        Form.TEXT,
+        AGENT,
+        status=status,
+        content=Content("Hi"),
     )
 
     _, built = thread_blocks.outbound_entry(message, "en")
@@ -238,7 +246,7 @@ async def test_follow_up_from_the_root_answers_in_the_thread(surface: Surface) -
     await submit(surface, view, {ids.COMPOSE_TEXT: "Following up"})
 
     [message] = await messages_of(surface, cid)
-    assert message.text == "Following up"
+    assert message.content.text == "Following up"
     assert AGENT in surface.slack.home  # App Home republished after the send
     told = ephemerals(surface)[-1]
     assert (told["channel"], told["thread_ts"]) == (SUPPORT_CHANNEL, ts)

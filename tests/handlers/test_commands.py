@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from bot.domain.channels import Channel
+from bot.domain.messages import Content
 from bot.domain.models import ConversationStatus, MessageStatus
 from bot.domain.reachability import Unreachable, UnreachableReason
 from bot.domain.windows import Form
@@ -316,7 +317,7 @@ async def test_a_contact_alone_opens_the_compose_modal_on_the_command_s_trigger(
 
     await submit(surface, view, {ids.COMPOSE_TEXT: "Hello"})
     [message] = await messages_of(surface, cid)
-    assert message.text == "Hello"
+    assert message.content.text == "Hello"
     assert ephemerals(surface)[-1]["channel"] == "C0TEAM"  # where the command was run
 
 
@@ -336,7 +337,7 @@ async def test_a_one_line_follow_up_goes_at_once_where_free_text_is_allowed(
 
     assert ack == {}
     [message] = await messages_of(surface, cid)
-    assert (message.channel, message.mode, message.text) == (
+    assert (message.channel, message.mode, message.content.text) == (
         Channel.TELEGRAM,
         "free",
         "Your fix is live",
@@ -517,7 +518,7 @@ async def test_an_ambiguous_contact_offers_choices_that_carry_the_message(
     await surface.settle()
 
     [message] = await messages_of(surface, first)
-    assert message.text == "The fix is live"
+    assert message.content.text == "The fix is live"
     assert "On its way to *Sara Ahmed*" in sent["text"] and sent["replace_original"] is True
 
 
@@ -651,7 +652,7 @@ async def story(surface: Surface) -> str:
     )
     sent = await deps.followups.send(
         FollowupRequest(
-            cid, Channel.TELEGRAM, OTHER_AGENT, "k-story", Form.TEXT, text="Refund sent"
+            cid, Channel.TELEGRAM, OTHER_AGENT, "k-story", Form.TEXT, content=Content("Refund sent")
         )
     )
     assert sent.message_id is not None

@@ -115,7 +115,7 @@ async def test_on_the_agent_s_own_reply_the_composer_is_prefilled_with_it(
     await submit(surface, view)
 
     [message] = await messages_of(surface, cid)
-    assert message.text == "Fixed in <v2.3>: see https://status.example.com"
+    assert message.content.text == "Fixed in <v2.3>: see https://status.example.com"
     told = surface.slack.calls_to("chat.postEphemeral")[-1].args
     assert (told["channel"], told["thread_ts"]) == (SUPPORT_CHANNEL, root)
 

@@ -15,6 +15,7 @@ import pytest
 
 from bot.domain.channels import Channel
 from bot.domain.limits import TEXT_LIMITS, Unit, text_limit
+from bot.domain.messages import TemplateUse
 from bot.domain.models import Contact, Conversation, ConversationStatus, MessageStatus
 from bot.domain.templates import parse_template
 from bot.domain.windows import Decision, Form, PolicySettings, WindowInput, decide
@@ -77,7 +78,7 @@ async def test_a_channel_without_a_window_gets_plain_free_text(surface: Surface)
     assert ack == {}
     [message] = await messages_of(surface, cid)
     assert (message.channel, message.mode, message.form) == (Channel.TELEGRAM, "free", "text")
-    assert message.text == "Your fix is live." and message.status is MessageStatus.QUEUED
+    assert message.content.text == "Your fix is live." and message.status is MessageStatus.QUEUED
     assert message.idempotency_key == view["id"]
     [told] = ephemerals(surface)
     assert told["channel"] == "C0GENERAL" and told["user"] == AGENT
@@ -136,7 +137,7 @@ async def test_messenger_after_7_days_offers_the_configured_message_tags(
         )
         assert ack == {}
         [message] = await messages_of(surface, cid)
-        assert (message.mode, message.form, message.tag) == (
+        assert (message.mode, message.form, message.content.tag) == (
             "message_tag",
             "tagged",
             "ACCOUNT_UPDATE",
@@ -205,8 +206,7 @@ async def test_whatsapp_closed_window_offers_templates_with_parameters_and_a_pre
     assert ack == {}
     [message] = await messages_of(surface, cid)
     assert (message.mode, message.form) == ("template", "template")
-    assert (message.template, message.template_language) == ("order_update", "en")
-    assert message.template_params == ("Sara", "A-17")
+    assert message.content.template == TemplateUse("order_update", "en", ("Sara", "A-17"))
     assert "as the template order_update" in ephemerals(surface)[-1]["text"]
 
 
@@ -238,8 +238,9 @@ async def test_a_named_template_asks_for_each_parameter_by_name_and_queues_the_n
     ack = await submit(surface, view, {"compose_param_1": "Sara", "compose_param_2": "order"})
     assert ack == {}
     [message] = await messages_of(surface, cid)
-    assert message.template_params == ("Sara", "order")
-    assert message.template_param_names == ("first_name", "item")
+    template = message.content.template
+    assert template is not None and template.parameters == ("Sara", "order")
+    assert template.parameter_names == ("first_name", "item")
 
 
 async def test_whatsapp_template_must_be_picked(surface: Surface) -> None:
@@ -274,11 +275,8 @@ async def test_whatsapp_inside_the_window_offers_free_text_or_a_template(surface
 
     assert await submit(surface, view) == {}
     [message] = await messages_of(surface, cid)
-    assert (message.mode, message.template, message.template_params) == (
-        "template",
-        "fix_shipped",
-        (),
-    )
+    assert message.mode == "template"
+    assert message.content.template == TemplateUse("fix_shipped", "en")
 
 
 def _buttons(view: dict[str, Any]) -> list[tuple[str, str]]:
@@ -1046,8 +1044,10 @@ async def test_the_modal_asks_for_what_the_template_needs_and_sends_its_values(
     )
     assert ack == {}
     [message] = await messages_of(surface, cid)
-    assert (message.template, message.template_language) == ("order_shipped", "en_US")
-    assert message.template_params == ("Sara", "A-17")
+    template = message.content.template
+    assert template is not None
+    assert (template.name, template.language) == ("order_shipped", "en_US")
+    assert template.parameters == ("Sara", "A-17")
 
 
 async def test_an_arabic_agent_starts_in_arabic_and_may_switch_language(surface: Surface) -> None:
@@ -1075,4 +1075,6 @@ async def test_an_arabic_agent_starts_in_arabic_and_may_switch_language(surface:
     )
     assert ack == {}
     [message] = await messages_of(surface, cid)
-    assert (message.template, message.template_language) == ("order_shipped", "en_US")
+    template = message.content.template
+    assert template is not None
+    assert (template.name, template.language) == ("order_shipped", "en_US")

@@ -9,8 +9,9 @@ import json
 from datetime import datetime, timedelta
 
 from bot.domain.channels import Channel
-from bot.domain.models import MessageStatus, OutboundMessage, StatusChange, status_may_advance
-from bot.domain.windows import Form, PolicySettings
+from bot.domain.messages import Attachment, Content, MediaKind, OutboundMessage, TemplateUse
+from bot.domain.models import MessageStatus, StatusChange, status_may_advance
+from bot.domain.windows import Form, PolicySettings, SendMode
 from bot.relay.relay import GROUP, Relay
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
 from bot.slack.threads import ThreadQueue
@@ -28,6 +29,7 @@ from bot.store.outbox import (
     OutboxEntry,
     SendRecord,
     _as_written,
+    read_outbox_entry,
 )
 from tests.conftest import StoreEnv
 
@@ -57,14 +59,16 @@ async def queued(
         elif p != partition:
             await env.contacts.delete(cid)
             continue
-        request = FollowupRequest(cid, channel, "U_A", f"k{made}", Form.TEXT, text=f"Hello {made}")
+        request = FollowupRequest(
+            cid, channel, "U_A", f"k{made}", Form.TEXT, content=Content(f"Hello {made}")
+        )
         assert (await service.send(request)).outcome is FollowupOutcome.ACCEPTED
         made += 1
     assert partition is not None and made == count
     stream = env.keys.outbox(partition)
     await env.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
     [(_, read)] = await env.redis.xreadgroup(GROUP, "w1", {stream: ">"}, count=count)
-    return partition, [OutboxEntry(entry_id, f["m"], f["c"]) for entry_id, f in read]
+    return partition, [read_outbox_entry(entry_id, f) for entry_id, f in read]
 
 
 async def pending(env: StoreEnv, partition: int) -> int:
@@ -250,15 +254,15 @@ def test_a_written_message_keeps_every_field_it_had(now: datetime) -> None:
         "id": "m1",
         "contact_id": "1-a",
         "channel": Channel.WHATSAPP,
-        "mode": "template",
-        "form": "template",
+        "mode": SendMode.TEMPLATE,
+        "form": Form.TEMPLATE,
         "sender": "U_A",
-        "text": "t",
-        "template": "order_update",
-        "template_language": "en",
-        "template_params": ("1",),
-        "template_param_names": ("first_name",),
-        "tag": "HUMAN_AGENT",
+        "content": Content(
+            "t",
+            TemplateUse("order_update", "en", ("1",), ("first_name",)),
+            "HUMAN_AGENT",
+            (Attachment(MediaKind.IMAGE, "a.png", "image/png", 10, "media/a"),),
+        ),
         "status": MessageStatus.QUEUED,
         "created_at": now,
         "history": (StatusChange(MessageStatus.QUEUED, now),),

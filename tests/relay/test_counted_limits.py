@@ -18,6 +18,7 @@ from bot.channels.base import Connector
 from bot.channels.viber import ViberConnector
 from bot.channels.wechat import WeChatConnector
 from bot.domain.channels import Channel
+from bot.domain.messages import Content
 from bot.domain.models import MessageStatus, to_epoch
 from bot.domain.windows import Form, PolicySettings
 from bot.relay.relay import Relay, RelayTuning
@@ -60,7 +61,7 @@ async def accept_up_to_the_limit(
     ids = []
     for n in range(LIMIT + 1):
         result = await service.send(
-            FollowupRequest(cid, channel, "U_A", f"k{n}", Form.TEXT, text=f"Update {n}")
+            FollowupRequest(cid, channel, "U_A", f"k{n}", Form.TEXT, content=Content(f"Update {n}"))
         )
         if n < LIMIT:
             assert result.outcome is FollowupOutcome.ACCEPTED and result.message_id
@@ -157,7 +158,9 @@ async def carried_over(
     cid = (await env.contacts.create(draft, clock.now)).contact_id
     service = FollowupService(env.contacts, env.outbox, policy, clock)
     old = await service.send(
-        FollowupRequest(cid, Channel.WECHAT, "U_A", "old", Form.TEXT, text="Your order shipped")
+        FollowupRequest(
+            cid, Channel.WECHAT, "U_A", "old", Form.TEXT, content=Content("Your order shipped")
+        )
     )
     assert old.outcome is FollowupOutcome.ACCEPTED and old.message_id
     await env.contacts.record_inbound(
@@ -165,7 +168,9 @@ async def carried_over(
     )
     for n in range(sent_in_new_window):
         result = await service.send(
-            FollowupRequest(cid, Channel.WECHAT, "U_A", f"new{n}", Form.TEXT, text=f"Update {n}")
+            FollowupRequest(
+                cid, Channel.WECHAT, "U_A", f"new{n}", Form.TEXT, content=Content(f"Update {n}")
+            )
         )
         assert result.outcome is FollowupOutcome.ACCEPTED
     return cid, old.message_id
@@ -188,7 +193,9 @@ async def test_wechat_a_message_counted_in_an_earlier_window_counts_in_the_one_i
     message = await env.outbox.get_message(ContactId.parse(cid).partition, old_id)
     assert message is not None and message.counted_window == to_epoch(now - timedelta(minutes=5))
     service = FollowupService(env.contacts, env.outbox, policy, clock)
-    more = await service.send(FollowupRequest(cid, Channel.WECHAT, "U_A", "more", text="More"))
+    more = await service.send(
+        FollowupRequest(cid, Channel.WECHAT, "U_A", "more", content=Content("More"))
+    )
     assert more.outcome is FollowupOutcome.REFUSED
 
 
@@ -247,7 +254,9 @@ async def one_viber_follow_up(
     )
     cid = (await env.contacts.create(draft, clock.now)).contact_id
     service = FollowupService(env.contacts, env.outbox, policy, clock)
-    result = await service.send(FollowupRequest(cid, Channel.VIBER, "U_A", "k", text="Update"))
+    result = await service.send(
+        FollowupRequest(cid, Channel.VIBER, "U_A", "k", content=Content("Update"))
+    )
     assert result.outcome is FollowupOutcome.ACCEPTED
     return cid
 

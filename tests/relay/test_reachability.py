@@ -24,7 +24,8 @@ from bot.channels.line import LineConnector
 from bot.channels.telegram import TelegramConnector
 from bot.channels.viber import ViberConnector
 from bot.domain.channels import Channel
-from bot.domain.models import Contact, ConversationStatus, MessageStatus, OutboundMessage
+from bot.domain.messages import Content, OutboundMessage, TemplateUse
+from bot.domain.models import Contact, ConversationStatus, MessageStatus
 from bot.domain.reachability import Unreachable, UnreachableReason
 from bot.domain.windows import WECHAT_LIMIT_LEARNED, Form, PolicySettings
 from bot.relay.relay import Relay, RelayTuning
@@ -104,11 +105,22 @@ def service(env: StoreEnv, clock: Clock, thread: Thread | None = None) -> Follow
 
 
 async def follow_up(
-    svc: FollowupService, cid: str, channel: Channel, key: str, **fields: object
+    svc: FollowupService,
+    cid: str,
+    channel: Channel,
+    key: str,
+    *,
+    template: str | None = None,
+    template_language: str = "",
+    template_params: tuple[str, ...] = (),
 ) -> FollowupResult:
-    form = Form.TEMPLATE if "template" in fields else Form.TEXT
-    values: dict[str, object] = {"text": "Your fix has shipped", **fields}
-    return await svc.send(FollowupRequest(cid, channel, "U_A", key, form, **values))  # type: ignore[arg-type]
+    """Free text, or the template named `template` with its parameters."""
+    if template is None:
+        form, content = Form.TEXT, Content("Your fix has shipped")
+    else:
+        use = TemplateUse(template, template_language, template_params)
+        form, content = Form.TEMPLATE, Content("Your fix has shipped", template=use)
+    return await svc.send(FollowupRequest(cid, channel, "U_A", key, form, content))
 
 
 async def relay_once(

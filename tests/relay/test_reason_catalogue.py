@@ -8,7 +8,8 @@ import string
 import pytest
 
 from bot.domain.channels import Channel
-from bot.domain.models import MessageStatus, OutboundMessage
+from bot.domain.messages import Form, OutboundMessage, SendMode
+from bot.domain.models import MessageStatus
 from bot.domain.windows import LINE_MONTH_SPENT, SEND_REFUSAL_KEYS, Reason, stored_reason
 from bot.relay.relay import RELAY_REASON_KEYS
 from bot.slack.blocks.threads import status_words
@@ -33,8 +34,8 @@ def failed(reason: str) -> OutboundMessage:
         id="m1",
         contact_id="0-1",
         channel=Channel.TELEGRAM,
-        mode="free",
-        form="text",
+        mode=SendMode.FREE,
+        form=Form.TEXT,
         sender="U1",
         status=MessageStatus.FAILED,
         reason=reason,

@@ -22,7 +22,8 @@ from bot.channels.base import (
     WebhookRequest,
 )
 from bot.domain.channels import Channel
-from bot.domain.models import MessageStatus, OutboundMessage
+from bot.domain.messages import Content, OutboundMessage, TemplateUse
+from bot.domain.models import MessageStatus
 from bot.domain.windows import Form, PolicySettings, SendMode
 from bot.relay.relay import GROUP, MAX_ATTEMPTS, Relay, RelayTuning
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
@@ -80,7 +81,9 @@ async def accepted(
     )
     cid = (await env.contacts.create(draft, clock.now)).contact_id
     service = FollowupService(env.contacts, env.outbox, PolicySettings(), clock)
-    result = await service.send(FollowupRequest(cid, channel, "U_A", key, Form.TEXT, text="Fixed!"))
+    result = await service.send(
+        FollowupRequest(cid, channel, "U_A", key, Form.TEXT, content=Content("Fixed!"))
+    )
     assert result.outcome is FollowupOutcome.ACCEPTED and result.message_id
     return ContactId.parse(cid).partition, result.message_id
 
@@ -129,7 +132,7 @@ async def test_accepted_message_is_sent_recorded_and_acknowledged(
     p, mid = await accepted(any_env, clock, Channel.WHATSAPP, timedelta(hours=1))
     whatsapp = ScriptedChannel(Channel.WHATSAPP)
     await drain(relay_for(any_env, clock, whatsapp), any_env)
-    assert [(r.recipient, r.text, r.mode) for r in whatsapp.requests] == [
+    assert [(r.recipient, r.content.text, r.mode) for r in whatsapp.requests] == [
         ("id-whatsapp-k1", "Fixed!", SendMode.FREE)
     ]
     message = await any_env.outbox.get_message(p, mid)
@@ -340,7 +343,9 @@ async def test_email_follow_up_replies_under_the_customers_last_email(
     )
     service = FollowupService(any_env.contacts, any_env.outbox, PolicySettings(), clock)
     result = await service.send(
-        FollowupRequest(received.contact_id, Channel.EMAIL, "U_A", "e1", Form.TEXT, text="Shipped.")
+        FollowupRequest(
+            received.contact_id, Channel.EMAIL, "U_A", "e1", Form.TEXT, content=Content("Shipped.")
+        )
     )
     assert result.outcome is FollowupOutcome.ACCEPTED
     email = ScriptedChannel(Channel.EMAIL)
@@ -377,7 +382,9 @@ async def test_one_contacts_messages_go_in_order_across_batches_others_at_once(
     service = FollowupService(any_env.contacts, any_env.outbox, PolicySettings(), clock)
     texts = [f"part {i}" for i in range(7)]
     for i, text in enumerate(texts):
-        request = FollowupRequest(sara, Channel.TELEGRAM, "U_A", f"s{i}", Form.TEXT, text=text)
+        request = FollowupRequest(
+            sara, Channel.TELEGRAM, "U_A", f"s{i}", Form.TEXT, content=Content(text)
+        )
         assert (await service.send(request)).outcome is FollowupOutcome.ACCEPTED
     for i in range(5):
         await accepted(any_env, clock, Channel.TELEGRAM, None, key=f"other{i}")
@@ -387,7 +394,7 @@ async def test_one_contacts_messages_go_in_order_across_batches_others_at_once(
         async def send(self, message: OutboundRequest) -> SendResult:
             in_flight[0] += 1
             in_flight[1] = max(in_flight)
-            await asyncio.sleep(0.03 if message.text == "part 0" else 0.002)
+            await asyncio.sleep(0.03 if message.content.text == "part 0" else 0.002)
             in_flight[0] -= 1
             return await super().send(message)
 
@@ -402,7 +409,7 @@ async def test_one_contacts_messages_go_in_order_across_batches_others_at_once(
         tuning=RelayTuning(batch=2, block_ms=50, in_flight=4),
     )
     await drain(relay, any_env)
-    to_sara = [r.text for r in telegram.requests if r.recipient == "chat-sara"]
+    to_sara = [r.content.text for r in telegram.requests if r.recipient == "chat-sara"]
     assert to_sara == texts
     assert len(telegram.requests) == 12
     assert in_flight[1] > 1  # the others did not wait behind Sara's slow first message
@@ -518,10 +525,14 @@ async def test_a_named_templates_parameter_names_reach_the_connector(
             "U_A",
             "named-1",
             Form.TEMPLATE,
-            template="shipping_update",
-            template_language="en",
-            template_params=("Sara", "order"),
-            template_param_names=("first_name", "item"),
+            content=Content(
+                template=TemplateUse(
+                    "shipping_update",
+                    language="en",
+                    parameters=("Sara", "order"),
+                    parameter_names=("first_name", "item"),
+                )
+            ),
         )
     )
     assert result.outcome is FollowupOutcome.ACCEPTED
@@ -531,5 +542,6 @@ async def test_a_named_templates_parameter_names_reach_the_connector(
 
     [sent] = whatsapp.requests
     assert sent.mode is SendMode.TEMPLATE
-    assert sent.template_params == ("Sara", "order")
-    assert sent.template_param_names == ("first_name", "item")
+    template = sent.content.template
+    assert template is not None and template.parameters == ("Sara", "order")
+    assert template.parameter_names == ("first_name", "item")

@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from bot.domain.channels import Channel
 from bot.domain.clock import utc_now
+from bot.domain.messages import Content
 from bot.domain.windows import Form, PolicySettings
 from bot.services.followup import FollowupRequest, FollowupService
 from bot.services.scheduling import Scheduling
@@ -47,7 +48,7 @@ async def test_a_worker_killed_when_follow_ups_come_due_leaves_them_sent_once(
             cid = (await env.contacts.create(draft, utc_now())).contact_id
             texts.append(f"scheduled {i}")
             request = FollowupRequest(
-                cid, Channel.TELEGRAM, "U_A", f"s-{i}", Form.TEXT, text=texts[-1]
+                cid, Channel.TELEGRAM, "U_A", f"s-{i}", Form.TEXT, content=Content(texts[-1])
             )
             assert (await scheduling.send_at(request, due)).item is not None
 

@@ -17,6 +17,7 @@ from bot.domain.models import MessageStatus
 from bot.domain.windows import PolicySettings
 from bot.metrics import REGISTRY
 from bot.relay.relay import GROUP, Relay, RelayTuning
+from bot.store.codec import OutboxStream
 from bot.store.liveness import Liveness
 from tests.conftest import StoreEnv
 from tests.relay.test_relay import Clock, ScriptedChannel, accepted, status_of
@@ -60,7 +61,9 @@ async def claim_as_dead(env: StoreEnv, relay: Relay, partition: int, name: str) 
     await relay.ensure_groups()
     stream = env.keys.outbox(partition)
     [(_, [(entry_id, fields)])] = await env.redis.xreadgroup(GROUP, name, {stream: ">"}, count=1)
-    await env.redis.set(env.keys.send_lease(partition, fields["m"]), name, px=60_000)
+    await env.redis.set(
+        env.keys.send_lease(partition, fields[OutboxStream.MESSAGE_ID]), name, px=60_000
+    )
     return str(entry_id)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.clock import utc_now
+from bot.domain.messages import Content
 from bot.domain.models import MessageStatus
 from bot.domain.windows import Form, PolicySettings
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
@@ -63,7 +64,9 @@ async def test_sigkilled_worker_loses_nothing_and_duplicates_only_in_flight_send
             cid = (await env.contacts.create(draft, utc_now())).contact_id
             text = f"follow-up {i}"
             result = await followup.send(
-                FollowupRequest(cid, Channel.TELEGRAM, "U_A", f"crash-{i}", Form.TEXT, text=text)
+                FollowupRequest(
+                    cid, Channel.TELEGRAM, "U_A", f"crash-{i}", Form.TEXT, content=Content(text)
+                )
             )
             assert result.outcome is FollowupOutcome.ACCEPTED and result.message_id
             messages[text] = (ContactId.parse(cid).partition, result.message_id)

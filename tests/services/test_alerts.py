@@ -14,7 +14,8 @@ import pytest
 
 from bot.channels.base import InboundMessage
 from bot.domain.channels import Channel
-from bot.domain.models import Contact, MessageStatus, OutboundMessage
+from bot.domain.messages import Content, OutboundMessage
+from bot.domain.models import Contact, MessageStatus
 from bot.domain.reachability import Unreachable, UnreachableReason
 from bot.domain.windows import Form, PolicySettings
 from bot.relay.relay import Relay, RelayTuning
@@ -148,7 +149,9 @@ async def test_failed_and_outside_window_messages_alert_their_sender(
     await env.contacts.record_inbound(cid, Channel.WHATSAPP, now - HOUR, now)
     followups = FollowupService(env.contacts, env.outbox, PolicySettings(), lambda: now)
     sent = await followups.send(
-        FollowupRequest(cid, Channel.WHATSAPP, AGENT, f"k-{status}", Form.TEXT, text="Fixed")
+        FollowupRequest(
+            cid, Channel.WHATSAPP, AGENT, f"k-{status}", Form.TEXT, content=Content("Fixed")
+        )
     )
     assert sent.message_id is not None
     partition = ContactId.parse(cid).partition

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from bot.domain.channels import Channel
+from bot.domain.messages import TemplateUse
 from bot.domain.templates import InputKind, parse_template
 from bot.domain.windows import Form
 from bot.services.compose import (
@@ -117,8 +118,7 @@ def test_the_request_carries_the_body_values_and_the_components() -> None:
     )
     chosen = plan(draft)
     request = request_for(chosen, draft, "key-1")
-    assert (request.template, request.template_language) == ("order_shipped", "ar")
-    assert request.template_params == ("سارة",)
+    assert request.content.template == TemplateUse("order_shipped", "ar", ("سارة",))
     assert [(p.kind, p.value) for p in template_components(chosen, draft)] == [
         (InputKind.HEADER_MEDIA, "https://cdn.example/p.png"),
         (InputKind.BODY, "سارة"),

@@ -8,7 +8,8 @@ import pytest
 
 from bot.channels.base import InboundMessage
 from bot.domain.channels import Channel
-from bot.domain.models import Contact, ConversationStatus, MessageStatus, OutboundMessage
+from bot.domain.messages import Content, OutboundMessage
+from bot.domain.models import Contact, ConversationStatus, MessageStatus
 from bot.domain.windows import Form, PolicySettings
 from bot.services.conversations import ConversationService
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
@@ -91,7 +92,7 @@ async def test_accepted_follow_up_appears_queued_and_reopens_the_thread(
         env.contacts, env.outbox, PolicySettings(), lambda: now, threads=thread
     )
     result = await service.send(
-        FollowupRequest(cid, Channel.SMS, "U_A", "k1", Form.TEXT, text="Hi")
+        FollowupRequest(cid, Channel.SMS, "U_A", "k1", Form.TEXT, content=Content("Hi"))
     )
     assert result.outcome is FollowupOutcome.ACCEPTED
     assert thread.messages == [MessageStatus.QUEUED]
@@ -107,7 +108,7 @@ async def test_refused_send_is_recorded_with_the_marker_and_changes_nothing(
     service = FollowupService(
         env.contacts, env.outbox, PolicySettings(), lambda: now, threads=thread
     )
-    request = FollowupRequest(cid, Channel.WECHAT, "U_A", "k2", Form.TEXT, text="Hello")
+    request = FollowupRequest(cid, Channel.WECHAT, "U_A", "k2", Form.TEXT, content=Content("Hello"))
     refused = await service.send(request)
     assert refused.outcome is FollowupOutcome.REFUSED
     await service.record_refused(request, refused)

@@ -10,12 +10,14 @@ import pytest
 
 from bot.channels.base import InboundMessage
 from bot.domain.channels import Channel
-from bot.domain.models import Contact, ConversationStatus, OutboundMessage
+from bot.domain.messages import Content, OutboundMessage, TemplateUse
+from bot.domain.models import Contact, ConversationStatus
 from bot.domain.windows import Form, PolicySettings, SendMode
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
+from bot.store.codec import OutboxStream
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
-from bot.store.outbox import CommitOutcome, OutboundDraft, month_of
+from bot.store.outbox import CommitOutcome, month_of
 from tests.conftest import StoreEnv
 
 
@@ -38,7 +40,9 @@ async def contact_on(
 
 
 def text(cid: str, channel: Channel, key: str, sender: str = "U_AGENT") -> FollowupRequest:
-    return FollowupRequest(cid, channel, sender, key, Form.TEXT, text="Your fix shipped")
+    return FollowupRequest(
+        cid, channel, sender, key, Form.TEXT, content=Content("Your fix shipped")
+    )
 
 
 def order_update(
@@ -51,17 +55,18 @@ def order_update(
         "U_AGENT",
         key,
         Form.TEMPLATE,
-        template="order_update",
-        template_language="en",
-        template_params=params,
-        template_param_names=names,
+        content=Content(
+            template=TemplateUse(
+                "order_update", language="en", parameters=params, parameter_names=names
+            )
+        ),
     )
 
 
 async def outbox_ids(env: StoreEnv, cid: str) -> list[str]:
     p = ContactId.parse(cid).partition
     entries = await env.redis.xrange(env.keys.outbox(p))
-    return [fields["m"] for _, fields in entries]
+    return [fields[OutboxStream.MESSAGE_ID] for _, fields in entries]
 
 
 async def test_accepted_send_records_enqueues_opens_and_assigns(
@@ -76,7 +81,7 @@ async def test_accepted_send_records_enqueues_opens_and_assigns(
     message = await any_env.outbox.get_message(ContactId.parse(cid).partition, result.message_id)
     assert (
         message is not None
-        and message.text == "Your fix shipped"
+        and message.content.text == "Your fix shipped"
         and message.status.value == "queued"
     )
     contact = await any_env.contacts.require(cid)
@@ -121,7 +126,9 @@ async def test_open_conversation_of_another_agent_needs_takeover(
     asked = await svc.send(text(cid, Channel.SMS, "k1", sender="U_OTHER"))
     assert asked.outcome is FollowupOutcome.NEEDS_TAKEOVER and asked.previous_assignee == "U_OWNER"
     confirmed = await svc.send(
-        FollowupRequest(cid, Channel.SMS, "U_OTHER", "k2", text="hi", confirm_takeover=True)
+        FollowupRequest(
+            cid, Channel.SMS, "U_OTHER", "k2", confirm_takeover=True, content=Content("hi")
+        )
     )
     assert confirmed.outcome is FollowupOutcome.ACCEPTED
     assert (await any_env.contacts.require(cid)).conversation.assignee == "U_OTHER"
@@ -132,8 +139,8 @@ async def test_commit_refuses_a_stale_snapshot(any_env: StoreEnv, now: datetime)
     cid = await contact_on(any_env, now, Channel.WHATSAPP, timedelta(hours=2))
     snapshot = await any_env.contacts.require(cid)
     await any_env.contacts.record_inbound(cid, Channel.WHATSAPP, now, now)
-    draft = OutboundDraft(cid, Channel.WHATSAPP, "U_AGENT", "free", "text", "k1", text="hi")
-    result = await any_env.outbox.commit(draft, snapshot, now)
+    request = FollowupRequest(cid, Channel.WHATSAPP, "U_AGENT", "k1", content=Content("hi"))
+    result = await any_env.outbox.commit(request.message(cid, SendMode.FREE), snapshot, now)
     assert result.outcome is CommitOutcome.MOVED
     assert await outbox_ids(any_env, cid) == []
 

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 
 from bot.channels.base import InboundMessage, StatusUpdate
 from bot.domain.channels import Channel
-from bot.domain.models import Contact, ConversationStatus, MessageStatus, OutboundMessage
+from bot.domain.messages import Content, OutboundMessage
+from bot.domain.models import Contact, ConversationStatus, MessageStatus
 from bot.domain.windows import Form, PolicySettings
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
 from bot.services.inbound import InboundService
@@ -118,7 +119,12 @@ async def sent_message(
     followup = FollowupService(env.contacts, env.outbox, PolicySettings(), lambda: now)
     result = await followup.send(
         FollowupRequest(
-            received.contact_id, channel, "U_AGENT", f"k-{identity}", Form.TEXT, text="Fixed!"
+            received.contact_id,
+            channel,
+            "U_AGENT",
+            f"k-{identity}",
+            Form.TEXT,
+            content=Content("Fixed!"),
         )
     )
     assert result.outcome is FollowupOutcome.ACCEPTED and result.message_id

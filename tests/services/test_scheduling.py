@@ -8,6 +8,7 @@ import pytest
 
 from bot.channels.base import InboundMessage
 from bot.domain.channels import Channel
+from bot.domain.messages import Content, TemplateUse
 from bot.domain.schedule import ItemKind, ItemState, ScheduledItem
 from bot.domain.windows import Form, PolicySettings, SendMode
 from bot.relay.due import DueRunner
@@ -69,9 +70,7 @@ def template(cid: str) -> FollowupRequest:
         "U_AGENT",
         "k",
         Form.TEMPLATE,
-        template="order_update",
-        template_language="en",
-        template_params=("42",),
+        content=Content(template=TemplateUse("order_update", language="en", parameters=("42",))),
     )
 
 

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from bot.domain.models import OutboundMessage
+from bot.domain.messages import OutboundMessage
 from bot.slack import ids
 from bot.store.keys import ContactId
 from tests.slack.conftest import AGENT, Surface, buttons, texts

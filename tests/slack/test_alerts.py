@@ -17,6 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.base import InboundMessage, StatusUpdate
 from bot.domain.channels import Channel
+from bot.domain.messages import Content
 from bot.domain.models import MessageStatus
 from bot.domain.windows import Form
 from bot.runtime import INBOUND_KEY
@@ -90,7 +91,9 @@ async def message_fails(surface: Surface, cid: str) -> None:
     wrote = surface.now - timedelta(hours=1)
     await surface.deps.contacts.record_inbound(cid, Channel.WHATSAPP, wrote, surface.now)
     result = await surface.deps.followups.send(
-        FollowupRequest(cid, Channel.WHATSAPP, AGENT, "fail-1", Form.TEXT, text="Your refund left")
+        FollowupRequest(
+            cid, Channel.WHATSAPP, AGENT, "fail-1", Form.TEXT, content=Content("Your refund left")
+        )
     )
     assert result.message_id is not None
     partition = ContactId.parse(cid).partition

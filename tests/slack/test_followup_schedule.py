@@ -68,7 +68,7 @@ async def test_at_tomorrow_morning_is_their_morning_and_goes_then(surface: Surfa
     assert await run_due(surface, item.due_at - timedelta(seconds=1)) == 0
     assert await run_due(surface, item.due_at) == 1
     [message] = await messages_of(surface, cid)
-    assert (message.channel, message.text) == (Channel.TELEGRAM, "Your order shipped")
+    assert (message.channel, message.content.text) == (Channel.TELEGRAM, "Your order shipped")
 
 
 async def test_without_their_zone_the_time_is_the_agent_s(
@@ -111,7 +111,7 @@ async def test_remind_sends_the_message_now_and_reminds_in_two_days(surface: Sur
     await surface.settle()
 
     [message] = await messages_of(surface, cid)
-    assert message.text == "Did that work?"
+    assert message.content.text == "Did that work?"
     texts = [a["text"] for a in surface.slack.answers_to(url)]
     assert any("On its way to *Maya Saleh*" in text for text in texts)
     assert any("I'll remind you" in text for text in texts)
@@ -173,7 +173,7 @@ async def test_send_now_sends_it_in_the_runner_s_next_round(surface: Surface) ->
 
     assert await run_due(surface, surface.now) == 1
     [message] = await messages_of(surface, cid)
-    assert message.text == "Update"
+    assert message.content.text == "Update"
 
 
 async def test_edit_changes_the_time_and_the_text(surface: Surface) -> None:
@@ -204,7 +204,7 @@ async def test_edit_changes_the_time_and_the_text(surface: Surface) -> None:
     assert await run_due(surface, surface.now + timedelta(hours=4)) == 0
     assert await run_due(surface, later) == 1
     [message] = await messages_of(surface, cid)
-    assert message.text == "Final words"
+    assert message.content.text == "Final words"
 
 
 async def test_an_edit_to_a_time_gone_by_is_refused_in_the_form(surface: Surface) -> None:

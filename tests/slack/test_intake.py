@@ -101,7 +101,7 @@ async def test_a_dead_process_s_follow_up_is_sent_and_answered_by_another(
 
     assert REGISTRY.get_sample_value("slack_intake_adopted_total") == adopted + 1  # /metrics
     [message] = await messages_of(surface, cid)
-    assert message.text == "Your fix is live"
+    assert message.content.text == "Your fix is live"
     assert message.idempotency_key == body["trigger_id"]  # the command's own key
     [answer] = surface.slack.answers_to(body["response_url"])
     assert "On its way to *Sara Ahmed* on Telegram" in answer["text"]

@@ -12,15 +12,16 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.base import InboundMessage
 from bot.domain.channels import Channel
+from bot.domain.messages import Content
 from bot.domain.models import MessageStatus
-from bot.domain.windows import Form, PolicySettings
+from bot.domain.windows import Form, PolicySettings, SendMode
 from bot.services.followup import FollowupRequest, FollowupService
 from bot.services.inbound import InboundService
 from bot.slack.threads import PosterTuning, ThreadPoster, ThreadQueue
 from bot.slack.web_calls import SlackUnavailable
+from bot.store.codec import MessageHash
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
-from bot.store.outbox import OutboundDraft
 from tests.conftest import StoreEnv
 from tests.fakes.slack import FakeSlack
 from tests.slack.thread_poster import thread_poster
@@ -86,7 +87,7 @@ async def test_status_bursts_coalesce_into_one_entry_showing_the_latest(
     cid = await customer_writes(env, now, queue, "wamid.a", "Hi")
     followup = FollowupService(env.contacts, env.outbox, PolicySettings(), lambda: now)
     result = await followup.send(
-        FollowupRequest(cid, Channel.WHATSAPP, "U_A", "k1", Form.TEXT, text="Fixed")
+        FollowupRequest(cid, Channel.WHATSAPP, "U_A", "k1", Form.TEXT, content=Content("Fixed"))
     )
     assert result.message_id is not None
     p = ContactId.parse(cid).partition
@@ -107,7 +108,7 @@ async def test_status_bursts_coalesce_into_one_entry_showing_the_latest(
     await queue.message_changed(cid, message)
     await poster.flush()
     update = slack.calls[-1]
-    shown_at = await env.redis.hget(env.keys.message(p, result.message_id), "sts")
+    shown_at = await env.redis.hget(env.keys.message(p, result.message_id), MessageHash.SLACK_TS)
     assert update.method == "chat.update" and update.args["ts"] == shown_at
     assert "read" in text_of(update.args["blocks"])
 
@@ -119,11 +120,11 @@ async def test_outside_window_entry_shows_the_red_marker(
     cid = await customer_writes(env, now - timedelta(days=2), queue, "wamid.old", "Hi")
     followup = FollowupService(env.contacts, env.outbox, PolicySettings(), lambda: now)
     result = await followup.send(
-        FollowupRequest(cid, Channel.WHATSAPP, "U_A", "k9", Form.TEXT, text="Hello")
+        FollowupRequest(cid, Channel.WHATSAPP, "U_A", "k9", Form.TEXT, content=Content("Hello"))
     )
     assert result.outcome.value == "refused" and result.decision is not None
-    draft = OutboundDraft(cid, Channel.WHATSAPP, "U_A", "free", "text", "k9", text="Hello")
-    mid = await env.outbox.record_outside_window(draft, now)
+    request = FollowupRequest(cid, Channel.WHATSAPP, "U_A", "k9", content=Content("Hello"))
+    mid = await env.outbox.record_outside_window(request.message(cid, SendMode.FREE), now)
     message = await env.outbox.get_message(ContactId.parse(cid).partition, mid)
     assert message is not None
     await queue.message_changed(cid, message)

@@ -12,6 +12,7 @@ import pytest
 
 from bot.domain.channels import Channel
 from bot.domain.contacts import TermKind
+from bot.domain.messages import Content
 from bot.domain.models import ConversationStatus
 from bot.domain.windows import Form, PolicySettings
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
@@ -62,7 +63,7 @@ async def two_contacts(
 async def send(env: StoreEnv, now: datetime, contact_id: str, channel: Channel, key: str) -> str:
     service = FollowupService(env.contacts, env.outbox, PolicySettings(), lambda: now)
     result = await service.send(
-        FollowupRequest(contact_id, channel, AGENT, key, Form.TEXT, text="Fixed!")
+        FollowupRequest(contact_id, channel, AGENT, key, Form.TEXT, content=Content("Fixed!"))
     )
     assert result.outcome is FollowupOutcome.ACCEPTED and result.message_id
     return result.message_id
@@ -205,7 +206,7 @@ async def test_a_message_queued_before_the_merge_is_sent_as_the_survivor_stands(
     any_env: StoreEnv, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The relay's claim reads the merged contact's survivor: its latest window counts."""
-    from bot.store.outbox import OutboxEntry
+    from bot.store.outbox import read_outbox_entry
 
     survivor_id, merged_id = await two_contacts(any_env, now, monkeypatch)
     message_id = await send(any_env, now, merged_id, Channel.TELEGRAM, "k-queued")
@@ -217,7 +218,7 @@ async def test_a_message_queued_before_the_merge_is_sent_as_the_survivor_stands(
     stream = any_env.keys.outbox(mp)
     await any_env.redis.xgroup_create(stream, "relay", id="0", mkstream=True)
     [(_, read)] = await any_env.redis.xreadgroup("relay", "w1", {stream: ">"}, count=10)
-    entries = [OutboxEntry(entry_id, f["m"], f["c"]) for entry_id, f in read]
+    entries = [read_outbox_entry(entry_id, f) for entry_id, f in read]
     [claimed] = await any_env.outbox.claim_batch(mp, "relay", "w1", 30_000, entries)
 
     assert claimed.message.id == message_id and claimed.contact is not None

@@ -8,6 +8,7 @@ import pytest
 from redis.crc import key_slot
 
 from bot.domain.channels import Channel
+from bot.domain.messages import Content
 from bot.domain.windows import Form, PolicySettings
 from bot.services.followup import FollowupRequest, FollowupService
 from bot.store import scripts
@@ -49,8 +50,12 @@ async def test_every_script_call_of_a_full_scenario_stays_in_one_slot(
     await any_env.contacts.reopen(cid, "U1", now)
     await any_env.contacts.record_inbound(cid, Channel.WECHAT, now, now)
     svc = FollowupService(any_env.contacts, any_env.outbox, PolicySettings(), lambda: now)
-    await svc.send(FollowupRequest(cid, Channel.WECHAT, "U1", "k1", Form.TEXT, text="hi"))
-    await svc.send(FollowupRequest(cid, Channel.VIBER, "U1", "k2", Form.TEXT, text="hi"))
+    await svc.send(
+        FollowupRequest(cid, Channel.WECHAT, "U1", "k1", Form.TEXT, content=Content("hi"))
+    )
+    await svc.send(
+        FollowupRequest(cid, Channel.VIBER, "U1", "k2", Form.TEXT, content=Content("hi"))
+    )
     await any_env.search.search("anna", SearchFilters(status=None))
     await any_env.contacts.close(cid, now, unassign=True)
     await any_env.contacts.delete(cid)

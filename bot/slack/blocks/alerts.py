@@ -15,7 +15,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.domain.models import Contact, MessageStatus, OutboundMessage, from_epoch
+from bot.domain.messages import OutboundMessage
+from bot.domain.models import Contact, MessageStatus, from_epoch
 from bot.domain.windows import Decision, PolicySettings, SendMode, after_free_text
 from bot.services.alerts import Alert, AlertKind
 from bot.slack import ids
@@ -66,7 +67,8 @@ def alert_message(
             head = t("alerts.message_failed", lang, name=name, channel=channel, reason=reason)
         else:
             head = t("alerts.message_failed_no_reason", lang, name=name, channel=channel)
-        shown = message.text or (message.template or "")
+        template = message.content.template
+        shown = message.content.text or (template.name if template else "")
         if shown:
             body.append(quote(shown))
         if decision is not None:

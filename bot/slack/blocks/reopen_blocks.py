@@ -17,7 +17,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from bot.domain.models import ConversationStatus, OutboundMessage
+from bot.domain.messages import OutboundMessage
+from bot.domain.models import ConversationStatus
 from bot.services.reopen import ReopenOutcome, ReopenResult
 from bot.slack import ids
 from bot.slack.blocks.contact_blocks import CONTEXT_TEXT_MAX, contact_summary, windows_context
@@ -42,7 +43,8 @@ def mention(user_id: str | None, lang: str) -> str:
 
 
 def _preview(message: OutboundMessage) -> str:
-    text = message.text or message.template or ""
+    template = message.content.template
+    text = message.content.text or (template.name if template else "")
     text = " ".join(text.split())
     if len(text) > PREVIEW_CHARS:
         text = text[: PREVIEW_CHARS - 1] + "…"

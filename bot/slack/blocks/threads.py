@@ -17,7 +17,8 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.local_time import customer_zone
-from bot.domain.models import Contact, ConversationStatus, MessageStatus, OutboundMessage
+from bot.domain.messages import OutboundMessage
+from bot.domain.models import Contact, ConversationStatus, MessageStatus
 from bot.domain.schedule import ScheduledItem
 from bot.domain.windows import Decision
 from bot.slack import ids
@@ -113,11 +114,12 @@ def status_words(message: OutboundMessage, lang: str) -> str:
 
 
 def mode_words(message: OutboundMessage, lang: str) -> str:
+    content = message.content
     return t(
-        f"mode.{message.mode}",
+        f"mode.{message.mode.value}",
         lang,
-        tag=message.tag or "",
-        template=message.template or "",
+        tag=content.tag or "",
+        template=content.template.name if content.template else "",
     )
 
 
@@ -129,9 +131,10 @@ def outbound_entry(message: OutboundMessage, lang: str) -> tuple[str, list[Block
         channel=CHANNEL_LABELS[message.channel],
         mode=mode_words(message, lang),
     )
-    body = message.text
-    if message.template:
-        body = f"{message.template} ({', '.join(message.template_params)})"
+    body = message.content.text
+    template = message.content.template
+    if template is not None:
+        body = f"{template.name} ({', '.join(template.parameters)})"
     status = status_words(message, lang)
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=f"{head}\n{quote(body)}")),
