@@ -33,6 +33,7 @@ from bot.slack import ids
 from bot.slack.blocks.parts import button, context_block, markdown, plain_text
 from bot.slack.i18n import t
 from bot.slack.render import escape, reason_text
+from bot.store.codec import content_from_json
 
 #: Longest message preview in a list line.
 PREVIEW_CHARS = 80
@@ -117,7 +118,9 @@ def _preview(item: ScheduledItem) -> str:
         data = json.loads(item.payload or "{}")
     except ValueError:
         return ""
-    text = str(data.get("text") or data.get("template") or "")
+    # A follow-up's content as `bot.services.scheduling` stores it (codec JSON).
+    content = content_from_json(data.get("content") or {})
+    text = content.text or (content.template.name if content.template else "")
     text = " ".join(text.split())
     return escape(text[:PREVIEW_CHARS] + ("…" if len(text) > PREVIEW_CHARS else ""))
 
