@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -21,6 +22,8 @@ from bot.domain.models import MessageStatus, StatusChange
 from bot.store.codec import (
     MESSAGE_FIELDS,
     MessageHash,
+    content_as_json,
+    content_from_json,
     decode_message,
     decode_message_values,
     encode_message,
@@ -98,3 +101,10 @@ def test_the_hash_names_its_fields_in_words_and_leaves_out_what_is_empty() -> No
 def test_a_named_template_needs_one_name_per_parameter() -> None:
     with pytest.raises(ValueError, match="one name per parameter"):
         TemplateUse("order_update", "en", ("Sara", "#12"), ("first_name",))
+
+
+@pytest.mark.parametrize("message", [FULL, BARE], ids=["every-field", "bare"])
+def test_content_round_trips_through_json(message: OutboundMessage) -> None:
+    """A scheduled follow-up keeps its content as JSON until it is sent."""
+    stored = json.loads(json.dumps(content_as_json(message.content)))
+    assert content_from_json(stored) == message.content

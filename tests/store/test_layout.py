@@ -18,13 +18,18 @@ async def test_partition_count_is_recorded_then_enforced(env: StoreEnv) -> None:
 
 
 @pytest.mark.parametrize(
-    "stored", [{"partitions": "8", "layout": "1"}, {"partitions": "8"}], ids=["v1", "unversioned"]
+    "stored",
+    [{"partitions": "8", "layout": "1"}, {"partitions": "8"}, {"partitions": "8", "layout": "2"}],
+    ids=["v1", "unversioned", "v2-cryptic-message-fields"],
 )
 async def test_data_of_an_older_layout_version_is_refused(
     env: StoreEnv, stored: dict[str, str]
 ) -> None:
     await env.redis.hset(env.keys.meta(), mapping=stored)
-    with pytest.raises(LayoutMismatch, match=f"layout version 1; .* layout {LAYOUT_VERSION} only"):
+    old = stored.get("layout", "1")
+    with pytest.raises(
+        LayoutMismatch, match=f"layout version {old}; .* layout {LAYOUT_VERSION} only"
+    ):
         await ensure_layout(env.redis, env.keys)
     assert await env.redis.hget(env.keys.meta(), "layout") == stored.get("layout")
 
