@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from dataclasses import field as dataclass_field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from bot.domain.channels import Channel
@@ -130,6 +130,9 @@ class Draft:
     #: The chosen template's values, one per input it needs (`needs` order).
     params: tuple[str, ...] = ()
     takeover: bool = False  # "take over from the current assignee" ticked
+    #: Follow-ups in time: when it goes (None: now), and "remind me if no reply in".
+    send_at: datetime | None = None
+    remind_after: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -174,6 +177,15 @@ class ComposePlan:
     @property
     def may_send(self) -> bool:
         return self.option is not None and self.draft.form is not None
+
+    @property
+    def may_wait(self) -> bool:
+        """Nothing may go now on the chosen channel, but only because of its window:
+        a message may wait for the customer's next message there."""
+        option = self.option
+        if option is None or self.draft.form is not None or option.forms:
+            return False
+        return option.unreachable is None or not option.unreachable.refuses_all
 
     @property
     def template(self) -> WhatsAppTemplate | None:
@@ -439,13 +451,22 @@ def _padded(params: Sequence[str], count: int) -> tuple[str, ...]:
     return (tuple(params) + ("",) * count)[:count]
 
 
-def validate(plan: ComposePlan, submitted: Draft) -> list[FieldProblem]:
-    """Everything wrong with `submitted` (empty: it may be sent as it is)."""
+def validate(plan: ComposePlan, submitted: Draft, *, waiting: bool = False) -> list[FieldProblem]:
+    """Everything wrong with `submitted` (empty: it may be sent as it is).
+
+    A message for later (`send_at`) or for the customer's next message
+    (`waiting`: the modal offered only that) is checked for its content here;
+    whether the window takes it then is the scheduling's to say."""
     channel = submitted.channel
     option = next((o for o in plan.options if o.channel == channel), None)
     if channel is None or option is None:
         return [FieldProblem(Field.FORM, CHANNEL_GONE)]
+    if plan.may_wait and waiting:
+        problem = text_problem(channel, submitted.text)
+        return [problem] if problem is not None else []
     form = submitted.form
+    if submitted.send_at is not None and form is not None:
+        option = replace(option, forms=tuple(dict.fromkeys((*option.forms, form))))
     if form is None or form not in option.forms:
         reasons = option.blocked or (
             option.decision.check_reason(form or Form.TEXT, submitted.tag),
@@ -499,7 +520,10 @@ def template_components(plan: ComposePlan, submitted: Draft) -> tuple[FilledPara
 
 
 def request_for(plan: ComposePlan, submitted: Draft, idempotency_key: str) -> FollowupRequest:
-    """The follow-up a valid composition asks for (see `validate`)."""
+    """The follow-up a valid composition asks for (see `validate`); a message
+    waiting for the customer's next message is text."""
+    if plan.may_wait and submitted.form is None:
+        submitted = replace(submitted, form=Form.TEXT)
     if submitted.channel is None or submitted.form is None:
         raise ValueError("a composition without a channel or form cannot be sent")
     template = plan.template_named(submitted.template)

@@ -374,27 +374,60 @@ class Scheduling:
             form=Form.TEXT,
             content=Content(text.strip()),
         )
+        return await self.schedule_request(contact, request, due_at, key, flags.remind)
+
+    async def schedule_request(
+        self,
+        contact: Contact,
+        request: FollowupRequest,
+        send_at: datetime | None,
+        key: str,
+        remind_after: timedelta | None = None,
+    ) -> LineSchedule:
+        """A composed follow-up for `send_at` (None: the customer's next message),
+        idempotent on `key`, with "remind me if no reply in `remind_after`" (counted
+        from when it goes)."""
+        theirs = self.zone_of(contact)
         item_id = item_id_for(contact.id, key)
-        if due_at is not None:
-            done = await self.send_at(request, due_at, item_id=item_id)
+        if send_at is not None:
+            done = await self.send_at(request, send_at, item_id=item_id)
             outcome = LineOutcome.SCHEDULED
         else:
             done = await self.when_they_write(request, item_id=item_id)
             outcome = LineOutcome.WAITING
         if done.item is None:
-            return LineSchedule(LineOutcome.REFUSED, contact, channel, due_at, theirs, done.reason)
-        if reminder_at is not None and flags.remind is not None:
-            after = reminder_at - self.clock()
-            await self.remind(contact.id, agent, after, item_id=item_id_for(contact.id, key + ":r"))
+            return LineSchedule(
+                LineOutcome.REFUSED, contact, request.channel, send_at, theirs, done.reason
+            )
+        reminder_at = None
+        if remind_after is not None:
+            reminder_at = (send_at or self.clock()) + remind_after
+            await self.remind(
+                contact.id,
+                request.sender,
+                reminder_at - self.clock(),
+                item_id=item_id_for(contact.id, key + ":r"),
+            )
         return LineSchedule(
             LineOutcome.DUPLICATE if done.duplicate else outcome,
             contact,
-            channel,
-            due_at,
+            request.channel,
+            send_at,
             theirs,
             reminder_at=reminder_at,
             item=done.item,
         )
+
+    async def check_at(self, request: FollowupRequest, send_at: datetime) -> Reason | None:
+        """Why `request` may not go at `send_at` (the window as it will be then), or None."""
+        problem = self._check_time(send_at)
+        if problem is not None:
+            return problem
+        contact = await self.contacts.require(request.contact_id)
+        decision = await self.followups.decision_for(contact, request.channel, at=send_at)
+        if decision.check(request.form, request.tag) is SendMode.REFUSED:
+            return decision.check_reason(request.form, request.tag)
+        return None
 
     async def _line_channel(
         self, contact: Contact, due_at: datetime | None

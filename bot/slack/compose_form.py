@@ -25,6 +25,7 @@ from bot.slack.blocks.compose_context import (
     template_digest,
     template_name,
 )
+from bot.slack.blocks.compose_when import read_when
 
 
 def _selected(values: Mapping[str, Any], block: str, action: str) -> str | None:
@@ -88,6 +89,7 @@ def read_compose(
     takeover = bool(takeover_element.get("selected_options"))
     if channel != context.channel:
         form, template, tag, ordered = None, None, None, ()
+    send_at, remind_after = read_when(values)
     return context, Draft(
         channel=channel,
         form=form,
@@ -96,6 +98,8 @@ def read_compose(
         text=text,
         params=ordered,
         takeover=takeover,
+        send_at=send_at,
+        remind_after=remind_after,
     )
 
 

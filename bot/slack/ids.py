@@ -92,6 +92,10 @@ FOLLOWUP_LINE_SEND: Final = "followup_line_send"
 COMPOSE_PREVIEW: Final = "compose_preview"  # the template preview, refreshed
 
 # --- follow-ups in time (value: the scheduled item's id) ---------------------------
+# The compose modal's time inputs (read from its state).
+COMPOSE_WHEN: Final = "compose_when"
+COMPOSE_AT: Final = "compose_at"
+COMPOSE_REMIND: Final = "compose_remind"
 SCHEDULE_SEND_NOW: Final = "schedule_send_now"
 SCHEDULE_EDIT: Final = "schedule_edit"
 SCHEDULE_CANCEL: Final = "schedule_cancel"

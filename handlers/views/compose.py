@@ -16,8 +16,9 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.domain.models import ConversationStatus
 from bot.domain.windows import Form, SendMode
-from bot.services.compose import validate
+from bot.services.compose import request_for, validate
 from bot.services.followup import FollowupOutcome
+from bot.services.scheduling import Scheduling, item_id_for
 from bot.slack import ids
 from bot.slack.answers import Answers, OnError, sorry_text
 from bot.slack.blocks.answers import (
@@ -30,12 +31,15 @@ from bot.slack.blocks.answers import (
 )
 from bot.slack.blocks.compose_context import BLOCK_TEMPLATE, BLOCK_TEXT
 from bot.slack.blocks.compose_modal import field_errors
+from bot.slack.blocks.compose_when import BLOCK_WHEN_AT
+from bot.slack.blocks.parts import context_block
+from bot.slack.blocks.schedule import line_schedule_answer, your_time
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.compose_form import read_compose
 from bot.slack.home import HomeTabs
 from bot.slack.i18n import t
 from bot.slack.intake import SlackIntake
-from bot.slack.render import reason_text
+from bot.slack.render import escape, reason_text
 from handlers.payloads import ViewSubmission, parse
 
 #: The intake kind (bot.slack.intake) of the compose modal's submission.
@@ -49,6 +53,7 @@ def register(
     home: HomeTabs,
     intake: SlackIntake,
     answers: Answers,
+    scheduling: Scheduling,
 ) -> None:
     async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang, submission = str(context["lang"]), parse(ViewSubmission, body)
@@ -58,10 +63,20 @@ def register(
             block = BLOCK_TEMPLATE if compose.form is Form.TEMPLATE else BLOCK_TEXT
             await ack(response_action="errors", errors={block: t("compose.gone", lang)})
             return
-        problems = validate(plan, draft)
+        # A modal that offered only "send when they write" was rendered without a form.
+        waiting = plan.may_wait and compose.form is None
+        problems = validate(plan, draft, waiting=waiting)
         if problems:
             await ack(response_action="errors", errors=field_errors(problems, draft, lang))
             return
+        if draft.send_at is not None and not waiting:
+            # For later: the window as it will be then decides.
+            request = request_for(plan, draft, submission.view_id)
+            refusal = await scheduling.check_at(request, draft.send_at)
+            if refusal is not None:
+                words = reason_text(refusal, lang)
+                await ack(response_action="errors", errors={BLOCK_WHEN_AT: words})
+                return
         await intake.submit(KIND, body, lang)  # stored before the ack
         await ack()
 
@@ -76,6 +91,18 @@ def register(
             await answers.where_started(agent, compose.origin)(
                 *text_answer(t("compose.gone", lang))
             )
+            return
+        waiting = plan.may_wait and compose.form is None
+        if waiting or draft.send_at is not None:
+            request = request_for(plan, draft, submission.view_id)
+            send_at = None if waiting else draft.send_at
+            scheduled = await scheduling.schedule_request(
+                plan.contact, request, send_at, submission.view_id, draft.remind_after
+            )
+            await answers.where_started(agent, compose.origin)(
+                *line_schedule_answer(scheduled, lang)
+            )
+            await home.publish(agent)
             return
         result = await flow.service.send(plan, draft, submission.view_id)
         contact = result.contact or plan.contact
@@ -108,6 +135,20 @@ def register(
         else:
             words = reason_text(result.reason, lang) if result.reason else ""
             text, blocks = refused_message(contact, result.decision, words, lang, channel)
+        if result.outcome is FollowupOutcome.ACCEPTED and draft.remind_after is not None:
+            reminder = await scheduling.remind(
+                plan.contact.id,
+                agent,
+                draft.remind_after,
+                item_id=item_id_for(plan.contact.id, submission.view_id + ":r"),
+            )
+            if reminder.item is not None and reminder.item.due_at is not None:
+                name = escape(contact.display_name)
+                due = your_time(reminder.item.due_at)
+                blocks = [
+                    *blocks,
+                    context_block(t("schedule.answer.reminder", lang, your_time=due, name=name)),
+                ]
         await answers.where_started(agent, compose.origin)(text, blocks)
         if result.outcome is FollowupOutcome.ACCEPTED:
             await home.publish(agent)  # the conversation is now open and theirs

@@ -56,6 +56,8 @@ def values_of(view: Mapping[str, Any], changes: Mapping[str, Any] | None = None)
             if action in changes:
                 option = {"value": changes.pop(action)} if changes[action] is not None else None
             entry["selected_option"] = option
+        elif kind == "datetimepicker":
+            entry["selected_date_time"] = changes.pop(action, element.get("initial_date_time"))
         elif kind == "checkboxes":
             selected = list(element.get("initial_options") or [])
             if action in changes:

@@ -21,7 +21,7 @@ from bot.slack import ids
 from bot.slack.blocks.contact_edit import BLOCKS as EDIT_BLOCKS
 from bot.slack.threads import PosterTuning, ThreadPoster
 from tests.fakes.slack import FakeSlack
-from tests.slack.compose_steps import messages_of
+from tests.slack.compose_steps import ephemerals, messages_of, open_composer, submit
 from tests.slack.conftest import AGENT, SUPPORT_CHANNEL, Surface, running_surface
 from tests.slack.thread_poster import thread_poster
 
@@ -430,3 +430,82 @@ async def test_the_customer_s_local_time_is_shown_with_the_contact(surface: Surf
     answer = await answer_to(surface, url)
 
     assert "🕘 16:00 their time" in json.dumps(answer["blocks"], ensure_ascii=False)  # Dubai, UTC+4
+
+
+# --- the compose modal ----------------------------------------------------------------
+
+
+async def test_the_composer_schedules_for_their_morning_with_a_quick_pick(surface: Surface) -> None:
+    cid = await surface.contact(
+        "Reem", "Saad", phone="+201001234567", identities={Channel.TELEGRAM: "8901"}
+    )
+    view = await open_composer(surface, cid)
+    when = next(b for b in view["blocks"] if b.get("block_id") == "compose_when")
+    options = {o["text"]["text"]: o["value"] for o in when["element"]["options"]}
+    assert "Tomorrow 09:00 their time" in options
+    assert "Their time now: 14:00 (Africa/Cairo)" in json.dumps(view["blocks"])
+
+    ack = await submit(
+        surface,
+        view,
+        {ids.COMPOSE_TEXT: "Good morning!", ids.COMPOSE_WHEN: options["Tomorrow 09:00 their time"]},
+    )
+
+    assert ack == {}
+    assert await messages_of(surface, cid) == []
+    [item] = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
+    assert item.due_at == datetime.fromisoformat("2026-11-25T07:00:00+00:00")
+    assert "Scheduled to *Reem Saad*" in ephemerals(surface)[-1]["text"]
+
+
+async def test_a_time_when_the_window_will_have_closed_is_a_field_error(surface: Surface) -> None:
+    cid = await surface.contact(
+        "Ola",
+        "Badr",
+        identities={Channel.WHATSAPP: "971501230000"},
+        last_inbound={Channel.WHATSAPP: surface.now - timedelta(hours=20)},
+    )
+    view = await open_composer(surface, cid)
+    tomorrow = int((surface.now + timedelta(days=1)).timestamp())
+
+    ack = await submit(surface, view, {ids.COMPOSE_TEXT: "Hi", ids.COMPOSE_AT: tomorrow})
+
+    assert ack["response_action"] == "errors"
+    assert "template only" in ack["errors"]["compose_when_at"]
+    assert await surface.deps.listeners.scheduling.waiting_for_contact(cid) == []
+
+
+async def test_where_nothing_may_go_the_composer_queues_it_for_their_next_message(
+    surface: Surface,
+) -> None:
+    cid = await surface.contact(
+        "Iman",
+        "Zein",
+        identities={Channel.INSTAGRAM: "ig-8902"},
+        last_inbound={Channel.INSTAGRAM: surface.now - timedelta(days=10)},
+    )
+    view = await open_composer(surface, cid)
+    assert view["submit"]["text"] == "Send when they write"
+
+    ack = await submit(surface, view, {ids.COMPOSE_TEXT: "We fixed it!", ids.COMPOSE_REMIND: "2d"})
+
+    assert ack == {}
+    waiting = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
+    assert sorted(i.kind.value for i in waiting) == ["remind", "when_they_write"]
+    assert "Waiting for *Iman Zein* to write on Instagram" in ephemerals(surface)[-1]["text"]
+
+
+async def test_send_now_with_remind_me_sends_and_sets_the_reminder(surface: Surface) -> None:
+    cid = await surface.contact("Sami", "Daher", identities={Channel.TELEGRAM: "8903"})
+    view = await open_composer(surface, cid)
+
+    ack = await submit(
+        surface, view, {ids.COMPOSE_TEXT: "Done, check it", ids.COMPOSE_REMIND: "1d"}
+    )
+
+    assert ack == {}
+    [message] = await messages_of(surface, cid)
+    assert message.text == "Done, check it"
+    [item] = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
+    assert item.kind is ItemKind.REMIND and item.due_at == surface.now + timedelta(days=1)
+    assert "I'll remind you" in json.dumps(ephemerals(surface)[-1]["blocks"])

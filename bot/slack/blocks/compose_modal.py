@@ -33,6 +33,7 @@ from slack_sdk.models.views import View
 
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.limits import Unit
+from bot.domain.local_time import customer_zone
 from bot.domain.windows import Form, SendMode
 from bot.services.compose import (
     ChannelOption,
@@ -53,6 +54,7 @@ from bot.slack.blocks.compose_context import (
     param_block,
 )
 from bot.slack.blocks.compose_template import template_blocks
+from bot.slack.blocks.compose_when import remind_block, wait_note, when_blocks
 from bot.slack.blocks.contact_blocks import channel_lines, contact_summary
 from bot.slack.blocks.parts import (
     INPUT_MAX,
@@ -200,7 +202,7 @@ def _other_channels(plan: ComposePlan, lang: str) -> ContextBlock | None:
 def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lang: str) -> View:
     """The compose modal for `plan`; `context` says where to answer the agent."""
     draft = plan.draft
-    has_text_input = plan.may_send and draft.form in (Form.TEXT, Form.TAGGED)
+    has_text_input = (plan.may_send and draft.form in (Form.TEXT, Form.TAGGED)) or plan.may_wait
     meta = ComposeContext(
         context.contact_id,
         context.origin,
@@ -241,6 +243,19 @@ def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lan
             blocks.append(SectionBlock(text=markdown(t("compose.no_channel", lang, name=name))))
         else:
             blocks.extend(_blocked_blocks(plan, lang))
+        if plan.may_wait:
+            # Nothing may go now, only because of the window: the message may
+            # wait for the customer's next message.
+            blocks.extend([wait_note(lang), _text_input(plan, lang), remind_block(lang)])
+            return View(
+                type="modal",
+                callback_id=ids.COMPOSE_VIEW,
+                title=plain_text(t("compose.title", lang)),
+                submit=plain_text(t("schedule.compose.wait.submit", lang)),
+                close=plain_text(t("button.cancel", lang)),
+                private_metadata=meta.pack(),
+                blocks=blocks,
+            )
         return View(
             type="modal",
             callback_id=ids.COMPOSE_VIEW,
@@ -303,6 +318,8 @@ def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lan
                 )
             )
         blocks.append(_text_input(plan, lang))
+    zone = customer_zone(set_zone=plan.contact.time_zone, phone=plan.contact.phone)
+    blocks.extend(when_blocks(now, zone, lang))
     return View(
         type="modal",
         callback_id=ids.COMPOSE_VIEW,

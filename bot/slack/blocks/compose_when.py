@@ -1,0 +1,123 @@
+"""The compose modal's time: *Send now* or *Send at…* (a date and time, or a quick
+pick in the customer's morning), *Remind me if no reply in…*, and, where nothing
+may go now, the message that waits for the customer's next message."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    Block,
+    DateTimePickerElement,
+    InputBlock,
+    Option,
+    StaticSelectElement,
+)
+
+from bot.domain.models import to_epoch
+from bot.domain.when import wall_time
+from bot.slack import ids
+from bot.slack.blocks.parts import context_block, plain_text
+from bot.slack.blocks.schedule import REMIND_CHOICES, remind_option_text
+from bot.slack.i18n import t
+
+BLOCK_WHEN = "compose_when"
+BLOCK_WHEN_AT = "compose_when_at"
+BLOCK_REMIND = "compose_remind"
+NOW = "now"
+#: Quick picks: 09:00 tomorrow and next Monday, on the customer's clock.
+MORNING = time(9, 0)
+
+
+def quick_picks(now: datetime, zone: tzinfo) -> list[tuple[str, datetime]]:
+    """(catalogue suffix, moment) of "tomorrow 09:00" and "Monday 09:00" in `zone`."""
+    today = now.astimezone(zone).date()
+    tomorrow = wall_time(today + timedelta(days=1), MORNING, zone)
+    ahead = (7 - today.weekday()) % 7 or 7
+    monday = wall_time(today + timedelta(days=ahead), MORNING, zone)
+    return [("tomorrow", tomorrow), ("monday", monday)]
+
+
+def when_blocks(now: datetime, customer_zone: tzinfo | None, lang: str) -> list[Block]:
+    """*When* (now, or a quick pick), *Date and time* (optional), *Remind me…*."""
+    theirs = customer_zone is not None
+    zone = customer_zone or now.tzinfo
+    assert zone is not None
+    suffix = "" if theirs else ".yours"
+    options = [Option(value=NOW, text=plain_text(t("schedule.compose.now", lang)))]
+    for name, moment in quick_picks(now, zone):
+        label = t(f"schedule.compose.quick.{name}{suffix}", lang)
+        options.append(Option(value=f"at:{to_epoch(moment)}", text=plain_text(label)))
+    if theirs:
+        local = now.astimezone(customer_zone)
+        hint = t(
+            "schedule.compose.pick.hint.theirs",
+            lang,
+            time=local.strftime("%H:%M"),
+            zone=getattr(customer_zone, "key", ""),
+        )
+    else:
+        hint = t("schedule.compose.pick.hint.yours", lang)
+    return [
+        InputBlock(
+            block_id=BLOCK_WHEN,
+            label=plain_text(t("schedule.compose.when", lang)),
+            optional=True,
+            element=StaticSelectElement(
+                action_id=ids.COMPOSE_WHEN, options=options, initial_option=options[0]
+            ),
+        ),
+        InputBlock(
+            block_id=BLOCK_WHEN_AT,
+            label=plain_text(t("schedule.compose.at", lang)),
+            optional=True,
+            hint=plain_text(hint),
+            element=DateTimePickerElement(action_id=ids.COMPOSE_AT),
+        ),
+        remind_block(lang),
+    ]
+
+
+def remind_block(lang: str) -> InputBlock:
+    none = Option(value="none", text=plain_text(t("schedule.compose.remind.none", lang)))
+    options = [none] + [
+        Option(value=value, text=plain_text(remind_option_text(value, lang)))
+        for value, _ in REMIND_CHOICES
+    ]
+    return InputBlock(
+        block_id=BLOCK_REMIND,
+        label=plain_text(t("schedule.compose.remind", lang)),
+        optional=True,
+        element=StaticSelectElement(
+            action_id=ids.COMPOSE_REMIND, options=options, initial_option=none
+        ),
+    )
+
+
+def wait_note(lang: str) -> Block:
+    """Where nothing may go now: the message will wait for the customer."""
+    return context_block(t("schedule.compose.when_they_write.hint", lang))
+
+
+def read_when(
+    values: Mapping[str, Any],
+) -> tuple[datetime | None, timedelta | None]:
+    """(send at, remind after) from the modal's state; the date and time picked
+    wins over a quick pick."""
+    picked = ((values.get(BLOCK_WHEN_AT) or {}).get(ids.COMPOSE_AT) or {}).get("selected_date_time")
+    chosen = (
+        ((values.get(BLOCK_WHEN) or {}).get(ids.COMPOSE_WHEN) or {}).get("selected_option") or {}
+    ).get("value")
+    send_at = None
+    if picked:
+        send_at = datetime.fromtimestamp(int(picked), UTC)
+    elif isinstance(chosen, str) and chosen.startswith("at:") and chosen[3:].isdigit():
+        send_at = datetime.fromtimestamp(int(chosen[3:]), UTC)
+    remind = (
+        ((values.get(BLOCK_REMIND) or {}).get(ids.COMPOSE_REMIND) or {}).get("selected_option")
+        or {}
+    ).get("value")
+    hours = dict(REMIND_CHOICES).get(str(remind))
+    return send_at, timedelta(hours=hours) if hours else None
