@@ -564,7 +564,7 @@ async def drive(
             async with http.post(f"{url}/slack/events", data=body, headers=headers) as answer:
                 await answer.read()
                 entry.status = answer.status
-        except aiohttp.ClientError:
+        except (aiohttp.ClientError, TimeoutError):  # no answer within 30 s: failed
             entry.status = -1
         entry.answered_at = now()
 
