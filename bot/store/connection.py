@@ -21,6 +21,8 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
+from bot.store.buffered_reads import buffered
+
 RedisClient = Redis | RedisCluster
 
 #: Reads longer than this fail with TimeoutError: blocking reads (XREADGROUP
@@ -101,7 +103,7 @@ def create_redis(url: str, *, cluster: bool = False) -> RedisClient:
                 retry=_retry(),
             )
         )
-    return Redis.from_url(
+    client = Redis.from_url(
         url,
         decode_responses=True,
         socket_timeout=SOCKET_TIMEOUT,
@@ -111,3 +113,6 @@ def create_redis(url: str, *, cluster: bool = False) -> RedisClient:
         retry=_retry(),
         redis_connect_func=_connect,
     )
+    pool = client.connection_pool
+    pool.connection_class = buffered(pool.connection_class)  # bot.store.buffered_reads
+    return client
