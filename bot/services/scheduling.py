@@ -425,8 +425,8 @@ class Scheduling:
             return problem
         contact = await self.contacts.require(request.contact_id)
         decision = await self.followups.decision_for(contact, request.channel, at=send_at)
-        if decision.check(request.form, request.tag) is SendMode.REFUSED:
-            return decision.check_reason(request.form, request.tag)
+        if decision.check(request.form, request.content.tag) is SendMode.REFUSED:
+            return decision.check_reason(request.form, request.content.tag)
         return None
 
     async def _line_channel(

@@ -505,7 +505,7 @@ async def test_send_now_with_remind_me_sends_and_sets_the_reminder(surface: Surf
 
     assert ack == {}
     [message] = await messages_of(surface, cid)
-    assert message.text == "Done, check it"
+    assert message.content.text == "Done, check it"
     [item] = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
     assert item.kind is ItemKind.REMIND and item.due_at == surface.now + timedelta(days=1)
     assert "I'll remind you" in json.dumps(ephemerals(surface)[-1]["blocks"])
