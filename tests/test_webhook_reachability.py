@@ -165,7 +165,7 @@ async def test_a_channel_event_makes_the_identity_unreachable_then_reachable_aga
     events = [
         entry["key"]
         for raw in await env.redis.hvals(env.keys.thread_pending())
-        if (entry := json.loads(raw)).get("k") == "ev" and entry.get("cid") == cid
+        if (entry := json.loads(raw)).get("kind") == "event" and entry.get("contact_id") == cid
     ]
     assert len(events) == 1 and events[0].startswith("thread.event.")
 

@@ -665,11 +665,9 @@ async def snapshot(env: StoreEnv) -> dict[str, tuple[str, Any]]:
 async def customer_entries(env: StoreEnv, contact_id: str) -> int:
     """Customer messages of this contact waiting in the Slack thread queue."""
     payloads = await env.redis.hvals(env.keys.thread_pending())
-    return sum(
-        1
-        for raw in payloads
-        if (entry := json.loads(raw)).get("k") == "in" and entry.get("cid") == contact_id
-    )
+    entries = [json.loads(raw) for raw in payloads]
+    wanted = ("inbound", contact_id)
+    return sum(1 for e in entries if (e.get("kind"), e.get("contact_id")) == wanted)
 
 
 # --- 1, 2: a signed customer message, and the same delivery again -------------------------

@@ -80,32 +80,32 @@ class Alert:
 
     def payload(self) -> dict[str, Any]:
         return {
-            "k": self.kind.value,
-            "ev": self.event,
-            "to": self.recipient,
-            "cid": self.contact_id,
-            "ch": self.channel.value if self.channel else "",
+            "kind": self.kind.value,
+            "event": self.event,
+            "recipient": self.recipient,
+            "contact_id": self.contact_id,
+            "channel": self.channel.value if self.channel else "",
             "at": self.at,
-            "cl": self.closes_at,
-            "m": self.message_id,
-            "txt": self.preview,
+            "closes_at": self.closes_at,
+            "message_id": self.message_id,
+            "preview": self.preview,
         }
 
     @classmethod
     def from_payload(cls, data: Mapping[str, Any]) -> Alert | None:
         """The alert a queued payload holds; None if it is not one (dropped)."""
         try:
-            channel = str(data.get("ch") or "")
+            channel = str(data.get("channel") or "")
             return cls(
-                kind=AlertKind(data["k"]),
-                event=str(data["ev"]),
-                recipient=str(data["to"]),
-                contact_id=str(ContactId.parse(str(data["cid"]))),
+                kind=AlertKind(data["kind"]),
+                event=str(data["event"]),
+                recipient=str(data["recipient"]),
+                contact_id=str(ContactId.parse(str(data["contact_id"]))),
                 channel=Channel(channel) if channel else None,
                 at=int(data.get("at") or 0),
-                closes_at=int(data.get("cl") or 0),
-                message_id=str(data.get("m") or ""),
-                preview=str(data.get("txt") or ""),
+                closes_at=int(data.get("closes_at") or 0),
+                message_id=str(data.get("message_id") or ""),
+                preview=str(data.get("preview") or ""),
             )
         except (KeyError, ValueError, TypeError):
             return None

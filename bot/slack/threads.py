@@ -62,7 +62,7 @@ class ThreadQueue:
         self.keys = keys
 
     async def _enqueue(self, entry: str, payload: dict[str, Any]) -> None:
-        payload["n"] = secrets.token_hex(4)  # tells a newer version from the handled one
+        payload["version"] = secrets.token_hex(4)  # tells a newer version from the handled one
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(self.keys.thread_pending(), entry, json.dumps(payload, ensure_ascii=False))
         pipe.zadd(self.keys.thread_due(), {entry: time.time()}, nx=True)
@@ -74,7 +74,12 @@ class ThreadQueue:
         ).hexdigest()
         await self._enqueue(
             f"in:{contact.id}:{digest}",
-            {"k": "in", "cid": contact.id, "ch": message.channel.value, "txt": message.text},
+            {
+                "kind": "inbound",
+                "contact_id": contact.id,
+                "channel": message.channel.value,
+                "text": message.text,
+            },
         )
 
     async def message_changed(self, contact_id: str, message: OutboundMessage) -> None:
@@ -86,8 +91,13 @@ class ThreadQueue:
         items = []
         for number, (contact_id, message) in enumerate(changes):
             partition = ContactId.parse(contact_id).partition
-            payload = {"k": "m", "cid": contact_id, "p": partition, "m": message.id}
-            payload["n"] = f"{nonce}{number:x}"
+            payload = {
+                "kind": "message",
+                "contact_id": contact_id,
+                "partition": partition,
+                "message_id": message.id,
+                "version": f"{nonce}{number:x}",
+            }
             items.append([f"m:{partition}:{message.id}", payload])
         if items:
             keys = [self.keys.thread_pending(), self.keys.thread_due()]
@@ -97,7 +107,7 @@ class ThreadQueue:
         """A line in the thread: reopened, closed, assigned, taken over."""
         await self._enqueue(
             f"ev:{contact_id}:{secrets.token_hex(6)}",
-            {"k": "ev", "cid": contact_id, "key": key, "params": params},
+            {"kind": "event", "contact_id": contact_id, "key": key, "params": params},
         )
 
     async def scheduled_changed(self, contact_id: str, item_id: str, gone: str = "") -> None:
@@ -105,12 +115,13 @@ class ThreadQueue:
         (`gone`: sent, cancelled, not_sent, reminded, dropped): its entry is posted
         once and updated in place."""
         await self._enqueue(
-            f"s:{item_id}", {"k": "s", "cid": contact_id, "item": item_id, "gone": gone}
+            f"s:{item_id}",
+            {"kind": "scheduled", "contact_id": contact_id, "item": item_id, "gone": gone},
         )
 
     async def root_changed(self, contact_id: str) -> None:
         """Status, assignee or windows changed: refresh the thread's root."""
-        await self._enqueue(f"root:{contact_id}", {"k": "root", "cid": contact_id})
+        await self._enqueue(f"root:{contact_id}", {"kind": "root", "contact_id": contact_id})
 
 
 @dataclass(frozen=True)
@@ -208,23 +219,23 @@ class ThreadPoster:
     # --- one entry ---------------------------------------------------------------
 
     async def _process(self, payload: dict[str, Any]) -> None:
-        contact = await self.contacts.get(payload["cid"])
+        contact = await self.contacts.get(payload["contact_id"])
         if contact is None:
             return  # the contact was deleted: nothing to show
-        kind = payload["k"]
+        kind = payload["kind"]
         if kind == "root":
             await self._refresh_root(contact)
-        elif kind == "in":
+        elif kind == "inbound":
             text, body = thread_blocks.inbound_entry(
-                contact, Channel(payload["ch"]), payload["txt"], self.lang
+                contact, Channel(payload["channel"]), payload["text"], self.lang
             )
             await self._post_in_thread(contact, text, body)
-        elif kind == "ev":
+        elif kind == "event":
             text, body = thread_blocks.event_entry(payload["key"], self.lang, **payload["params"])
             await self._post_in_thread(contact, text, body)
-        elif kind == "m":
-            await self._show_message(contact, int(payload["p"]), payload["m"])
-        elif kind == "s":
+        elif kind == "message":
+            await self._show_message(contact, int(payload["partition"]), payload["message_id"])
+        elif kind == "scheduled":
             await self._show_scheduled(contact, payload["item"], payload.get("gone") or "")
 
     async def _show_scheduled(self, contact: Contact, item_id: str, gone: str) -> None:

@@ -12,7 +12,8 @@ from bot.store.scripts import load_all
 #: and writes. Bump it with any change that older data would not survive;
 #: there is no migration: a Redis written by another version is refused.
 #: 2: one Lua script per use case, readable contact field names.
-#: 3: readable message hash and outbox entry field names (`bot.store.codec`).
+#: 3: readable message hash and outbox entry field names (`bot.store.codec`),
+#:    and readable thread-queue and alert-queue payloads.
 LAYOUT_VERSION = 3
 
 

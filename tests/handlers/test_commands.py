@@ -667,7 +667,7 @@ async def thread_events(surface: Surface) -> list[dict[str, Any]]:
     deps = surface.deps
     pending = await deps.redis.hgetall(deps.keys.thread_pending())
     events = [json.loads(v) for v in pending.values()]
-    return [e for e in events if e["k"] == "ev"]
+    return [e for e in events if e["kind"] == "event"]
 
 
 async def test_reopen_a_closed_conversation_assigns_it_and_tells_its_story(

@@ -303,11 +303,11 @@ async def test_a_batch_of_thread_entries_replaces_payloads_and_keeps_each_place(
     assert pending[f"m:{p}:{first.id}"] != before  # a newer version: posted again
     for message in (first, second):
         payload = json.loads(pending[f"m:{p}:{message.id}"])
-        assert {k: payload[k] for k in ("k", "cid", "p", "m")} == {
-            "k": "m",
-            "cid": message.contact_id,
-            "p": p,
-            "m": message.id,
+        assert {k: payload[k] for k in ("kind", "contact_id", "partition", "message_id")} == {
+            "kind": "message",
+            "contact_id": message.contact_id,
+            "partition": p,
+            "message_id": message.id,
         }
 
 

@@ -498,12 +498,12 @@ async def test_the_slack_thread_queue_gets_a_batch_in_one_call(
         payload = json.loads(pending[f"m:{p}:{mid}"])
         message = await env.outbox.get_message(p, mid)
         assert message is not None
-        assert payload | {"n": "-"} == {
-            "k": "m",
-            "cid": message.contact_id,
-            "p": p,
-            "m": mid,
-            "n": "-",
+        assert payload | {"version": "-"} == {
+            "kind": "message",
+            "contact_id": message.contact_id,
+            "partition": p,
+            "message_id": mid,
+            "version": "-",
         }
 
 

@@ -289,20 +289,21 @@ async def test_an_event_is_claimed_once_and_retried_after_a_release(env: StoreEn
 
 async def test_a_newer_payload_survives_the_removal_of_the_handled_one(env: StoreEnv) -> None:
     store = AlertStore(env.redis, env.keys)
-    await store.enqueue({"in:U:1-a": {"k": "in", "txt": "first"}})
+    await store.enqueue({"in:U:1-a": {"kind": "in", "preview": "first"}})
     [handled] = await store.due(10)
-    await store.enqueue({"in:U:1-a": {"k": "in", "txt": "second"}})
+    await store.enqueue({"in:U:1-a": {"kind": "in", "preview": "second"}})
     assert not await store.done(handled)
     [pending] = await store.due(10)
-    assert pending.payload["txt"] == "second"
+    assert pending.payload["preview"] == "second"
     assert await store.done(pending)
     assert await store.due(10) == []
 
 
 def test_payloads_that_are_not_alerts_are_recognised() -> None:
-    assert Alert.from_payload({"k": "in"}) is None
-    assert Alert.from_payload({"k": "nope", "ev": "e", "to": "U", "cid": "1-a"}) is None
-    assert Alert.from_payload({"k": "in", "ev": "e", "to": "U", "cid": "not an id"}) is None
+    assert Alert.from_payload({"kind": "in"}) is None
+    known = {"event": "e", "recipient": "U", "contact_id": "1-a"}
+    assert Alert.from_payload({**known, "kind": "nope"}) is None
+    assert Alert.from_payload({**known, "kind": "in", "contact_id": "not an id"}) is None
     good = Alert(AlertKind.WINDOW_CLOSING, "win:1-a", "U", "1-a", Channel.WECHAT, 5, 9)
     assert Alert.from_payload(good.payload()) == good
 

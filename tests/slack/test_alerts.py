@@ -29,6 +29,7 @@ from bot.slack.alerts import AlertSender, AlertTuning, alert_sender
 from bot.slack.people import slack_people
 from bot.slack.web_calls import SlackUnavailable
 from bot.store.alerts import AlertStore, Claim
+from bot.store.codec import MessageHash
 from bot.store.keys import ContactId
 from tests.slack.conftest import AGENT, SUPPORT_CHANNEL, Surface, buttons, texts
 
@@ -287,7 +288,8 @@ async def test_one_alert_that_cannot_be_rendered_does_not_hold_up_the_others(
     deps = surface.deps
     partition = ContactId.parse(cid).partition
     # A message record damaged somehow: rendering its alert fails.
-    await deps.redis.hset(deps.keys.message(partition, "broken"), mapping={"cid": cid})
+    broken = deps.keys.message(partition, "broken")
+    await deps.redis.hset(broken, mapping={MessageHash.CONTACT_ID: cid})
     bad = Alert(
         AlertKind.MESSAGE_FAILED, "msg:broken", AGENT, cid, Channel.WHATSAPP, message_id="broken"
     )
