@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 from bot.domain.channels import Channel
-from bot.domain.contacts import IndexTerm, TermKind, identity_term, reversed_digits
+from bot.domain.contacts import TermKind, identity_term, reversed_digits
 from bot.domain.models import Contact, ConversationStatus, to_epoch
 from bot.store.contact_codec import (
     F_ASSIGNEE,
@@ -257,7 +257,6 @@ __all__ = [
     "CreateResult",
     "DuplicateDelivery",
     "IdentityTaken",
-    "IndexTerm",
     "MergeConflict",
     "OpenAssigned",
     "contact_from_hash",

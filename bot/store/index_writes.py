@@ -179,6 +179,8 @@ def transition(
     """Everything a decided transition changes: its fields, and its index moves."""
     cid = ContactId.parse(contact.id)
     before = contact.conversation
+    if after == before:
+        return  # a send on the sender's open conversation: nothing moves
     for channel, at in after.last_inbound_at.items():
         previous = before.last_inbound_at.get(channel)
         if previous != at:

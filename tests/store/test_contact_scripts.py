@@ -6,12 +6,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from bot.domain import conversations
+from bot.domain.channels import Channel
 from bot.store import scripts
-from bot.store.index_writes import ContactWrite
+from bot.store.contacts import ContactDraft
+from bot.store.index_writes import ContactWrite, transition
+from bot.store.keys import ContactId
 from bot.store.scripts import LuaScript, parse_reply
 from tests.conftest import StoreEnv
 
@@ -372,3 +377,19 @@ async def test_requeue_due_and_schedule_retry_move_between_schedule_and_stream(
     await env.redis.zadd(schedule, {"gone": 1})
     assert await scripts.REQUEUE_DUE(env.redis, [schedule, outbox], ["gone", ""]) == ""
     assert await env.redis.zcard(schedule) == 0 and await env.redis.xlen(outbox) == 1
+
+
+async def test_a_send_on_the_senders_open_conversation_moves_no_index(
+    env: StoreEnv, now: datetime
+) -> None:
+    created = await env.contacts.create(
+        ContactDraft(first_name="Ana", identities={Channel.TELEGRAM: "42"}), now
+    )
+    contact = await env.contacts.reopen(created.contact_id, "U1", now)
+    write = ContactWrite(env.keys.contact(ContactId.parse(contact.id)))
+    transition(write, env.keys, contact, conversations.send(contact.conversation, "U1", now), now)
+    assert write.keys == [env.keys.contact(ContactId.parse(contact.id))]
+    assert not write.changes_record
+    reopened = conversations.send(contact.conversation, "U2", now)
+    transition(write, env.keys, contact, reopened, now)
+    assert env.keys.inbox_set(ContactId.parse(contact.id).partition, "U2") in write.keys
