@@ -108,6 +108,7 @@ ENQUEUE_MANY = LuaScript("enqueue_many")
 INTAKE_TAKE = LuaScript("intake_take")
 INTAKE_ADOPT = LuaScript("intake_adopt")
 INTAKE_SETTLE = LuaScript("intake_settle")
+INTAKE_FINISH = LuaScript("intake_finish")
 ALL_SCRIPTS = tuple(v for v in list(globals().values()) if isinstance(v, LuaScript))
 
 

@@ -55,6 +55,7 @@ def test_every_script_of_the_store_is_called_by_a_test() -> None:
 THROUGH_THEIR_STORE = {
     "intake_take": "tests/store/test_intake.py: IntakeStore.take",
     "intake_settle": "tests/store/test_intake.py: IntakeStore.settle",
+    "intake_finish": "tests/store/test_intake.py: IntakeStore.finish",
 }
 
 

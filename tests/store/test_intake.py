@@ -26,6 +26,21 @@ async def test_a_submission_is_taken_once_and_kept_until_finished(any_env: Store
     assert await store.take(submission, "p1") is False  # still remembered as taken
 
 
+async def test_an_adopted_entry_once_finished_leaves_nothing_but_its_seen_marker(
+    any_env: StoreEnv,
+) -> None:
+    store, keys = IntakeStore(any_env.redis, any_env.keys), any_env.keys
+    submission = entry()
+    await store.take(submission, "dead")
+    await store.adopt("me", {submission.id: "dead"})  # counted in the tries hash
+
+    await store.finish(submission.id)
+
+    for hash_key in (keys.intake_work(), keys.intake_owner(), keys.intake_tries()):
+        assert await any_env.redis.hexists(hash_key, submission.id) == 0
+    assert await store.take(submission, "me") is False
+
+
 async def test_only_a_dead_owners_entries_are_adopted_and_as_stored(any_env: StoreEnv) -> None:
     store = IntakeStore(any_env.redis, any_env.keys)
     mine, theirs = entry("cmd:a"), entry("cmd:b", kind="view.compose")
