@@ -52,14 +52,24 @@ class IntakeEntry:
 
     def payload(self) -> bytes:
         return orjson.dumps(
-            {"k": self.kind, "b": self.body, "l": self.lang, "at": self.received_at}
+            {
+                "kind": self.kind,
+                "body": self.body,
+                "lang": self.lang,
+                "received_at": self.received_at,
+            }
         )
 
     @classmethod
     def from_payload(cls, entry_id: str, raw: str | bytes, tries: int = 0) -> IntakeEntry:
         data = orjson.loads(raw)
         return cls(
-            entry_id, str(data["k"]), dict(data["b"]), str(data["l"]), float(data["at"]), tries
+            entry_id,
+            str(data["kind"]),
+            dict(data["body"]),
+            str(data["lang"]),
+            float(data["received_at"]),
+            tries,
         )
 
 

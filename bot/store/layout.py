@@ -13,7 +13,7 @@ from bot.store.scripts import load_all
 #: there is no migration: a Redis written by another version is refused.
 #: 2: one Lua script per use case, readable contact field names.
 #: 3: readable message hash and outbox entry field names (`bot.store.codec`),
-#:    and readable thread-queue and alert-queue payloads.
+#:    and readable payloads on the thread, alert, Slack-intake and webhook-intake queues.
 LAYOUT_VERSION = 3
 
 

@@ -30,8 +30,8 @@ from bot.store.keys import Keys
 
 GROUP = "inbound"
 #: Entry fields: the customer's lane key and the events as JSON.
-LANE_FIELD = "k"
-EVENTS_FIELD = "e"
+LANE_FIELD = "lane"
+EVENTS_FIELD = "events"
 
 #: Every kind of webhook event, by its class name (how an entry names it).
 _KINDS: dict[str, type[WebhookEvent]] = {cls.__name__: cls for cls in typing.get_args(WebhookEvent)}
@@ -96,7 +96,7 @@ def encode_events(events: Sequence[WebhookEvent]) -> str:
     rows = []
     for event in events:
         row = {f.name: _encode_value(getattr(event, f.name)) for f in dataclasses.fields(event)}
-        row["_"] = type(event).__name__
+        row["event_type"] = type(event).__name__
         rows.append(row)
     return orjson.dumps(rows).decode()
 
@@ -104,7 +104,7 @@ def encode_events(events: Sequence[WebhookEvent]) -> str:
 def decode_events(text: str) -> list[WebhookEvent]:
     events: list[WebhookEvent] = []
     for row in orjson.loads(text):
-        cls = _KINDS[row.pop("_")]
+        cls = _KINDS[row.pop("event_type")]
         kinds = _TYPES[cls]
         values: dict[str, Any] = {
             k: _decode_value(v, kinds[k]) for k, v in row.items() if k in kinds
