@@ -20,7 +20,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock
 from bot.domain.models import Contact
-from bot.services.compose import ComposePlan, ComposeService, Draft
+from bot.services.compose import ComposeService
+from bot.services.compose_plan import ComposePlan, Draft
 from bot.slack.answers import Reply
 from bot.slack.blocks.answers import line_answer
 from bot.slack.blocks.compose_context import ComposeContext

@@ -7,9 +7,7 @@ from typing import Any
 
 from bot.domain.channels import Channel
 from bot.domain.windows import Form
-from bot.services.compose import (
-    Draft,
-)
+from bot.services.compose_plan import Draft
 from bot.slack import ids
 from bot.slack.blocks.compose_context import (
     BLOCK_CHANNEL,

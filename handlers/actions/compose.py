@@ -18,7 +18,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.domain.windows import Form
-from bot.services.compose import Draft
+from bot.services.compose_plan import Draft
 from bot.services.finding import ContactFinder
 from bot.slack import ids
 from bot.slack.answers import Answers, Reply, origin_of

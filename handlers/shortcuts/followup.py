@@ -15,7 +15,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.config import Settings
-from bot.services.compose import Draft
+from bot.services.compose_plan import Draft
 from bot.services.finding import ContactFinder
 from bot.slack import ids
 from bot.slack.answers import Answers

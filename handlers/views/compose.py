@@ -16,7 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.domain.models import ConversationStatus
 from bot.domain.windows import Form, SendMode
-from bot.services.compose import request_for, validate
+from bot.services.compose_checks import request_for, validate
 from bot.services.followup import FollowupOutcome
 from bot.services.scheduling import Scheduling, item_id_for
 from bot.slack import ids

@@ -19,7 +19,8 @@ from bot.domain.messages import TemplateUse
 from bot.domain.models import Contact, Conversation, ConversationStatus, MessageStatus
 from bot.domain.templates import parse_template
 from bot.domain.windows import Decision, Form, PolicySettings, WindowInput, decide
-from bot.services.compose import Draft, Field, line_channel, plan_for, validate
+from bot.services.compose_checks import Field, validate
+from bot.services.compose_plan import Draft, line_channel, plan_for
 from bot.slack import ids
 from bot.slack.blocks.compose_context import BLOCK_TAKEOVER, BLOCK_TEMPLATE, BLOCK_TEXT, param_block
 from bot.slack.blocks.contact_edit import BLOCKS

@@ -11,15 +11,8 @@ from bot.domain.channels import Channel
 from bot.domain.messages import TemplateUse
 from bot.domain.templates import InputKind, parse_template
 from bot.domain.windows import Form
-from bot.services.compose import (
-    ComposePlan,
-    Draft,
-    Field,
-    plan_for,
-    request_for,
-    template_components,
-    validate,
-)
+from bot.services.compose_checks import Field, request_for, template_components, validate
+from bot.services.compose_plan import ComposePlan, Draft, plan_for
 from bot.store.templates import WhatsAppTemplate
 from tests.handlers.test_views import contact_with, decisions
 

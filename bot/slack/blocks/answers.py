@@ -21,10 +21,7 @@ from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.models import Contact
 from bot.domain.reachability import Unreachable
 from bot.domain.windows import Decision, SendMode
-from bot.services.compose import (
-    LineOutcome,
-    LineResult,
-)
+from bot.services.compose import LineOutcome, LineResult
 from bot.slack import ids
 from bot.slack.blocks.parts import button, context_block, markdown, problem_text, quoted
 from bot.slack.gate import reads_payload

@@ -35,13 +35,8 @@ from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.limits import Unit
 from bot.domain.local_time import customer_zone
 from bot.domain.windows import Form, SendMode
-from bot.services.compose import (
-    ChannelOption,
-    ComposePlan,
-    Draft,
-    Field,
-    FieldProblem,
-)
+from bot.services.compose_checks import Field, FieldProblem
+from bot.services.compose_plan import ChannelOption, ComposePlan, Draft
 from bot.slack import ids
 from bot.slack.blocks.compose_context import (
     BLOCK_CHANNEL,

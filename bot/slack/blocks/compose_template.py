@@ -18,9 +18,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks.basic_components import DispatchActionConfig
 
 from bot.domain.templates import InputKind, TemplateInput, default_language
-from bot.services.compose import (
-    ComposePlan,
-)
+from bot.services.compose_plan import ComposePlan
 from bot.slack import ids
 from bot.slack.blocks.compose_context import (
     BLOCK_PREVIEW,

@@ -9,7 +9,7 @@ from slack_sdk.models.blocks import (
     PlainTextObject,
 )
 
-from bot.services.compose import FieldProblem
+from bot.services.compose_checks import FieldProblem
 from bot.slack.i18n import t
 from bot.slack.render import escape, reason_params
 
