@@ -172,6 +172,16 @@ def test_a_phone_gives_a_zone_only_when_its_region_keeps_one_clock(
     assert (found.key if found else None) == zone
 
 
+def test_a_phone_asked_again_is_answered_from_what_was_kept() -> None:
+    first = zone_for_phone("+971501110001")
+    hits = zone_for_phone.cache_info().hits
+
+    again = zone_for_phone("+971501110001")
+
+    assert again is first and first is not None and first.key == "Asia/Dubai"
+    assert zone_for_phone.cache_info().hits == hits + 1
+
+
 def test_the_zone_an_agent_set_wins_over_the_phone_and_the_channel() -> None:
     assert customer_zone(set_zone="Asia/Dubai", phone="+201001234567").key == "Asia/Dubai"  # type: ignore[union-attr]
     assert customer_zone(set_zone="Mars/Olympus", phone="+201001234567").key == "Africa/Cairo"  # type: ignore[union-attr]
