@@ -20,6 +20,7 @@ LISTENER_FILES = sorted(
     path
     for package in handlers.SLACK_PACKAGES
     for path in (ROOT / "handlers" / package).glob("*.py")
+    if path.name != "__init__.py"
 )
 
 
@@ -63,3 +64,15 @@ def test_each_listener_module_names_only_services_the_root_has() -> None:
         names = set(inspect.signature(module.register).parameters) - {"app"}
         assert names <= known, (module.__name__, names - known)
         assert names, module.__name__  # a listener uses at least one service
+
+
+@pytest.mark.parametrize("path", LISTENER_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_a_listener_module_names_only_services_it_uses(path: Path) -> None:
+    [register] = [
+        node
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, ast.FunctionDef) and node.name == "register"
+    ]
+    named = [a.arg for a in register.args.args + register.args.kwonlyargs if a.arg != "app"]
+    used = {node.id for node in ast.walk(register) if isinstance(node, ast.Name)}
+    assert [name for name in named if name not in used] == []
