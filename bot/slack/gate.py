@@ -62,7 +62,7 @@ _P = ParamSpec("_P")
 def reads_payload(read: Callable[_P, _R]) -> Callable[_P, _R]:
     """Mark `read` as reading what we put in a payload (a button's value, a view's
     metadata or state): whatever it trips on is the request's fault, raised as
-    MalformedSlackRequest (400 in `bot.slack.app`'s error handler). A KeyError
+    MalformedSlackRequest (400 in `bot.slack.bolt`'s error handler). A KeyError
     or ValueError anywhere else stays a bug: logged with its traceback, a 500."""
 
     @functools.wraps(read)
