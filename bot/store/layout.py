@@ -11,7 +11,8 @@ from bot.store.scripts import load_all
 #: The version of the stored layout (hash fields, key shapes) this code reads
 #: and writes. Bump it with any change that older data would not survive;
 #: there is no migration: a Redis written by another version is refused.
-#: 2: one Lua script per use case, readable contact field names.
+#: 2: one Lua script per use case; the contact hash's (short) field names spelled
+#:    once, in `bot.store.contact_codec`.
 #: 3: readable message hash and outbox entry field names (`bot.store.codec`),
 #:    and readable payloads on the thread, alert, Slack-intake and webhook-intake queues.
 LAYOUT_VERSION = 3
