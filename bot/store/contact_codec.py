@@ -23,6 +23,7 @@ count_in_window.lua) and search.lua the fields of a result row.
 | `wc` `wcw` `wl` | WeChat: messages counted in the window starting `wcw`, what WeChat refused |
 | `u:<channel>` `ur:<channel>` | unreachable (reason, since, detail), newest reachability event |
 | `emid` `esub` | the customer's last e-mail: Message-ID, subject |
+| `tz` | the customer's time zone, as an agent set it (IANA name) |
 | `mg` `mgs` `mf` | merged into, merge state, merged from (bot/store/merge.py) |
 | `v` | the version: every write bumps it |
 """
