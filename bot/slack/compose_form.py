@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from bot.domain.channels import Channel
 from bot.domain.windows import Form
 from bot.services.compose_plan import Draft
@@ -24,20 +26,63 @@ from bot.slack.blocks.compose_context import (
     template_name,
 )
 from bot.slack.blocks.compose_when import read_when
+from bot.slack.gate import reads_payload
 
 
-def _selected(values: Mapping[str, Any], block: str, action: str) -> str | None:
-    element = (values.get(block) or {}).get(action) or {}
-    option = element.get("selected_option") or {}
-    value = option.get("value")
-    return str(value) if value else None
+class _Option(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    value: str = ""
 
 
-def _typed(values: Mapping[str, Any], block: str, action: str) -> str:
-    element = (values.get(block) or {}).get(action) or {}
-    return str(element.get("value") or "")
+class ElementState(BaseModel):
+    """One element's state in `view.state.values`, as Slack sends it: what was
+    typed (`value`), picked (`selected_option`) or ticked (`selected_options`)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    value: str | None = None
+    selected_option: _Option | None = None
+    selected_options: tuple[_Option, ...] = ()
 
 
+class ComposeViewState(BaseModel):
+    """The compose modal as submitted or redrawn: its metadata and its inputs'
+    state (block id -> action id -> element). Other fields of the view are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    private_metadata: str = "{}"
+    values: dict[str, dict[str, ElementState]] = {}
+
+    @classmethod
+    def of(cls, view: Mapping[str, Any]) -> ComposeViewState:
+        state = view.get("state") or {}
+        # Anything but an object here fails validation: a malformed request.
+        values = state.get("values") if isinstance(state, Mapping) else state
+        return cls.model_validate(
+            {"private_metadata": view.get("private_metadata") or "{}", "values": values or {}}
+        )
+
+    def element(self, block: str, action: str) -> ElementState | None:
+        return self.values.get(block, {}).get(action)
+
+    def selected(self, block: str, action: str) -> str | None:
+        """The picked option's value, None when nothing is picked."""
+        element = self.element(block, action)
+        option = element.selected_option if element is not None else None
+        return option.value if option is not None and option.value else None
+
+    def typed(self, block: str, action: str) -> str:
+        element = self.element(block, action)
+        return (element.value or "") if element is not None else ""
+
+    def ticked(self, block: str, action: str) -> bool:
+        element = self.element(block, action)
+        return element is not None and bool(element.selected_options)
+
+
+@reads_payload
 def read_compose(
     view: Mapping[str, Any], action: Mapping[str, Any] | None = None
 ) -> tuple[ComposeContext, Draft]:
@@ -45,33 +90,35 @@ def read_compose(
 
     `action` is a block action that just happened in the modal: its selection
     wins over the view's state (which Slack sends as of the same moment). A
-    changed channel starts its form, template and tag afresh.
+    changed channel starts its form, template and tag afresh. A state not shaped
+    as Slack sends it is a malformed request (`MalformedSlackRequest`).
     """
-    context = ComposeContext.unpack(str(view.get("private_metadata") or "{}"))
-    values: Mapping[str, Any] = (view.get("state") or {}).get("values") or {}
+    state = ComposeViewState.of(view)
+    context = ComposeContext.unpack(state.private_metadata)
+    values = state.values
     picked: dict[str, str] = {}
     if action is not None and isinstance(action.get("selected_option"), dict):
         picked[str(action.get("action_id"))] = str(action["selected_option"].get("value") or "")
-    channel_value = picked.get(ids.COMPOSE_CHANNEL) or _selected(
-        values, BLOCK_CHANNEL, ids.COMPOSE_CHANNEL
+    channel_value = picked.get(ids.COMPOSE_CHANNEL) or state.selected(
+        BLOCK_CHANNEL, ids.COMPOSE_CHANNEL
     )
     channel = _channel(channel_value) or context.channel
-    form_value = picked.get(ids.COMPOSE_FORM) or _selected(values, BLOCK_FORM, ids.COMPOSE_FORM)
+    form_value = picked.get(ids.COMPOSE_FORM) or state.selected(BLOCK_FORM, ids.COMPOSE_FORM)
     form = _form(form_value) or context.form
-    template = picked.get(ids.COMPOSE_TEMPLATE) or _selected(
-        values, BLOCK_TEMPLATE, ids.COMPOSE_TEMPLATE
+    template = picked.get(ids.COMPOSE_TEMPLATE) or state.selected(
+        BLOCK_TEMPLATE, ids.COMPOSE_TEMPLATE
     )
     # The template select names a template (in the agent's language); its
     # language select, when the template has several, picks the variant.
     language = picked.get(ids.COMPOSE_TEMPLATE_LANGUAGE)
     if language is None and template and ids.COMPOSE_TEMPLATE not in picked:
-        language = _selected(
-            values, language_block(template_name(template)), ids.COMPOSE_TEMPLATE_LANGUAGE
+        language = state.selected(
+            language_block(template_name(template)), ids.COMPOSE_TEMPLATE_LANGUAGE
         )
     if language and template_name(language) == template_name(template or language):
         template = language
-    tag = picked.get(ids.COMPOSE_TAG) or _selected(values, BLOCK_TAG, ids.COMPOSE_TAG)
-    text = _typed(values, BLOCK_TEXT, ids.COMPOSE_TEXT) if BLOCK_TEXT in values else context.text
+    tag = picked.get(ids.COMPOSE_TAG) or state.selected(BLOCK_TAG, ids.COMPOSE_TAG)
+    text = state.typed(BLOCK_TEXT, ids.COMPOSE_TEXT) if BLOCK_TEXT in values else context.text
     params: dict[int, str] = {}
     prefix = f"{PARAM_BLOCK}{template_digest(template_name(template or ''))}:"
     for block_id, elements in values.items():
@@ -79,15 +126,13 @@ def read_compose(
             continue
         number = block_id[len(prefix) :]
         if number.isdigit():
-            params[int(number)] = str(
-                (elements.get(param_action(int(number))) or {}).get("value") or ""
-            )
+            element = elements.get(param_action(int(number)))
+            params[int(number)] = (element.value or "") if element is not None else ""
     ordered = tuple(params.get(n, "") for n in range(1, max(params, default=0) + 1))
-    takeover_element = (values.get(BLOCK_TAKEOVER) or {}).get(ids.TAKEOVER_CONFIRM) or {}
-    takeover = bool(takeover_element.get("selected_options"))
+    takeover = state.ticked(BLOCK_TAKEOVER, ids.TAKEOVER_CONFIRM)
     if channel != context.channel:
         form, template, tag, ordered = None, None, None, ()
-    send_at, remind_after = read_when(values)
+    send_at, remind_after = read_when((view.get("state") or {}).get("values") or {})
     return context, Draft(
         channel=channel,
         form=form,
