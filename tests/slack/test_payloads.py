@@ -116,6 +116,14 @@ CASES: dict[str, Any] = {
         blocks=[SectionBlock(text="Window open 3 h")],
     ),
     "a home tab": View(type="home", blocks=[HeaderBlock(text="Home"), DividerBlock()]),
+    "options of every shape": [
+        Option(value="label-only", label="Tomorrow 09:00"),
+        Option(value="text", text=PlainTextObject(text="In 2 h", emoji=True)),
+        Option(value="markdown", text=MarkdownTextObject(text="*WhatsApp*")),
+        Option(value="described", label="Telegram", description="open 3 h"),
+        Option(value="a dict", label="SMS", description={"type": "plain_text", "text": "x"}),
+        Option(value="linked", label="Docs", url="https://example.com/docs"),
+    ],
 }
 
 
@@ -180,6 +188,11 @@ def test_it_validates_as_to_dict_does() -> None:
     bad_button = ButtonElement(text="Go", action_id="a" * 256, value="1")
     with pytest.raises(SlackObjectFormationError):
         block_kit_json(bad_button)
+    for bad_option in (Option(value="v" * 151, label="x"), Option(value="v", label="x" * 76)):
+        with pytest.raises(SlackObjectFormationError):
+            bad_option.to_dict()
+        with pytest.raises(SlackObjectFormationError):
+            block_kit_json(StaticSelectElement(action_id="pick", options=[bad_option]))
 
 
 def test_plain_json_passes_through() -> None:
