@@ -44,6 +44,7 @@ from bot.runtime import (
     SETTINGS_KEY,
     THREADS_KEY,
     WEBHOOK_INTAKE_KEY,
+    WEBHOOK_RECEPTION_KEY,
     http_session,
     keys_for,
     policy_settings,
@@ -63,6 +64,7 @@ from bot.services.people import People
 from bot.services.reopen import ReopenService
 from bot.services.scheduling import Scheduling
 from bot.services.webhook_intake import WebhookConsumer
+from bot.services.webhook_reception import WebhookReception
 from bot.slack import serving as slack_serving
 from bot.slack.answers import Answers
 from bot.slack.background import Background
@@ -248,7 +250,8 @@ async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
     app[HTTP_KEY] = http
     app[CONNECTORS_KEY] = connectors
     app[THREADS_KEY] = threads
-    app[WEBHOOK_INTAKE_KEY] = WebhookIntakeStore(redis, keys)
+    app[WEBHOOK_INTAKE_KEY] = intake = WebhookIntakeStore(redis, keys)
+    app[WEBHOOK_RECEPTION_KEY] = WebhookReception(intake)
     app[INBOUND_KEY] = InboundService(
         contacts,
         OutboxStore(contacts),

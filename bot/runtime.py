@@ -21,6 +21,7 @@ from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.windows import PolicySettings
 from bot.services.inbound import InboundService
+from bot.services.webhook_reception import WebhookReception
 from bot.slack.threads import ThreadQueue
 from bot.store.connection import RedisClient
 from bot.store.keys import Keys
@@ -35,6 +36,7 @@ CONNECTORS_KEY: web.AppKey[dict[Channel, Connector]] = web.AppKey("connectors")
 THREADS_KEY = web.AppKey("threads", ThreadQueue)
 INBOUND_KEY = web.AppKey("inbound", InboundService)
 WEBHOOK_INTAKE_KEY = web.AppKey("webhook_intake", WebhookIntakeStore)
+WEBHOOK_RECEPTION_KEY = web.AppKey("webhook_reception", WebhookReception)
 #: What this process last saw of Redis (`/healthz`, the loops riding out an outage).
 HEALTH_KEY = web.AppKey("health", RedisHealth)
 #: This process's one heartbeat (`bot.app.heartbeat_ctx`): the Slack intake, the

@@ -8,15 +8,12 @@ the events for processing, answer what the channel expects.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from aiohttp import web
 
-from bot.availability import REDIS_FAILURES_RAISED
 from bot.channels.base import (
     MalformedWebhook,
-    ReplayGuarded,
     WebhookReply,
     WebhookRequest,
     check_event_times,
@@ -24,7 +21,7 @@ from bot.channels.base import (
 from bot.domain.channels import Channel
 from bot.domain.clock import utc_now
 from bot.request_limits import EMAIL_MAX_BODY_BYTES, WEBHOOK_MAX_BODY_BYTES, read_body
-from bot.runtime import CLOCK_KEY, CONNECTORS_KEY, SETTINGS_KEY, WEBHOOK_INTAKE_KEY
+from bot.runtime import CLOCK_KEY, CONNECTORS_KEY, SETTINGS_KEY, WEBHOOK_RECEPTION_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -89,19 +86,11 @@ async def webhook(request: web.Request) -> web.Response:
             "unreadable webhook", extra={"channel": channel.value, "error": type(error).__name__}
         )
         raise web.HTTPBadRequest(text="malformed body") from None
-    guard = connector if isinstance(connector, ReplayGuarded) else None
-    if guard is not None and not await guard.claim(hook):
-        logger.warning("webhook replay refused", extra={"channel": channel.value})
-        raise web.HTTPForbidden(text="replayed request")
     # Stored (one round trip) and answered at once; processed after, at least
     # once (bot.services.webhook_intake). Redis away: 503, and the channel retries.
-    try:
-        await request.app[WEBHOOK_INTAKE_KEY].put(events)
-    except BaseException:
-        if guard is not None:  # not stored: WeChat's retry may bring the same nonce
-            with contextlib.suppress(*REDIS_FAILURES_RAISED):
-                await guard.release(hook)
-        raise
+    if not await request.app[WEBHOOK_RECEPTION_KEY].receive(connector, hook, events):
+        logger.warning("webhook replay refused", extra={"channel": channel.value})
+        raise web.HTTPForbidden(text="replayed request")
     return _reply(connector.reply(events))
 
 
