@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from bot.domain.channels import Channel
 from bot.domain.windows import Form
 from bot.services.compose_plan import Draft
@@ -27,59 +25,7 @@ from bot.slack.blocks.compose_context import (
 )
 from bot.slack.blocks.compose_when import read_when
 from bot.slack.gate import reads_payload
-
-
-class _Option(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    value: str = ""
-
-
-class ElementState(BaseModel):
-    """One element's state in `view.state.values`, as Slack sends it: what was
-    typed (`value`), picked (`selected_option`) or ticked (`selected_options`)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    value: str | None = None
-    selected_option: _Option | None = None
-    selected_options: tuple[_Option, ...] = ()
-
-
-class ComposeViewState(BaseModel):
-    """The compose modal as submitted or redrawn: its metadata and its inputs'
-    state (block id -> action id -> element). Other fields of the view are ignored."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    private_metadata: str = "{}"
-    values: dict[str, dict[str, ElementState]] = {}
-
-    @classmethod
-    def of(cls, view: Mapping[str, Any]) -> ComposeViewState:
-        state = view.get("state") or {}
-        # Anything but an object here fails validation: a malformed request.
-        values = state.get("values") if isinstance(state, Mapping) else state
-        return cls.model_validate(
-            {"private_metadata": view.get("private_metadata") or "{}", "values": values or {}}
-        )
-
-    def element(self, block: str, action: str) -> ElementState | None:
-        return self.values.get(block, {}).get(action)
-
-    def selected(self, block: str, action: str) -> str | None:
-        """The picked option's value, None when nothing is picked."""
-        element = self.element(block, action)
-        option = element.selected_option if element is not None else None
-        return option.value if option is not None and option.value else None
-
-    def typed(self, block: str, action: str) -> str:
-        element = self.element(block, action)
-        return (element.value or "") if element is not None else ""
-
-    def ticked(self, block: str, action: str) -> bool:
-        element = self.element(block, action)
-        return element is not None and bool(element.selected_options)
+from bot.slack.view_state import ViewState
 
 
 @reads_payload
@@ -93,7 +39,7 @@ def read_compose(
     changed channel starts its form, template and tag afresh. A state not shaped
     as Slack sends it is a malformed request (`MalformedSlackRequest`).
     """
-    state = ComposeViewState.of(view)
+    state = ViewState.of(view)
     context = ComposeContext.unpack(state.private_metadata)
     values = state.values
     picked: dict[str, str] = {}

@@ -19,9 +19,11 @@ from slack_sdk.models.views import View
 from bot.domain.models import Contact
 from bot.slack import ids
 from bot.slack.blocks.parts import context_block, markdown, plain_text
+from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
 from bot.slack.origin import Origin
 from bot.slack.render import escape
+from bot.slack.view_state import ViewState
 
 BLOCK_CLOSE_REASON = "close_reason"
 BLOCK_CLOSE_KEEP = "close_keep"
@@ -80,12 +82,11 @@ def close_modal(
     )
 
 
+@reads_payload
 def read_close(view: Mapping[str, Any]) -> tuple[str, str | None, bool]:
     """(contact id, reason or None, keep what is scheduled) of a submitted close modal."""
-    data = json.loads(str(view.get("private_metadata") or "{}"))
-    values: Mapping[str, Any] = (view.get("state") or {}).get("values") or {}
-    element = (values.get(BLOCK_CLOSE_REASON) or {}).get(ids.CLOSE_REASON) or {}
-    reason = " ".join(str(element.get("value") or "").split())
-    keep = (values.get(BLOCK_CLOSE_KEEP) or {}).get(ids.CLOSE_KEEP) or {}
-    dropped = (keep.get("selected_option") or {}).get("value") == "drop"
+    state = ViewState.of(view)
+    data = json.loads(state.private_metadata)
+    reason = " ".join(state.typed(BLOCK_CLOSE_REASON, ids.CLOSE_REASON).split())
+    dropped = state.selected(BLOCK_CLOSE_KEEP, ids.CLOSE_KEEP) == "drop"
     return str(data["c"]), reason or None, not dropped
