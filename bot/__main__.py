@@ -272,7 +272,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _run_worker(settings: Settings, url: str) -> int:
-    from bot.relay.worker import run_worker
+    from bot.app import run_worker
     from bot.runtime import tune_gc
 
     stop = asyncio.Event()

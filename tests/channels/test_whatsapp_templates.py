@@ -159,7 +159,7 @@ async def test_a_template_meta_stopped_approving_disappears(
 
 
 async def test_the_worker_syncs_templates(graph: FakeGraph, env: StoreEnv) -> None:
-    from bot.relay.worker import run_worker
+    from bot.app import run_worker
 
     settings = settings_for(graph, partitions=env.keys.partitions, redis_key_prefix=env.keys.prefix)
     stop = asyncio.Event()
