@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Generator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -26,7 +26,6 @@ from bot.domain.channels import Channel
 from bot.domain.messages import NO_CONTENT, Content
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import LearnedLimit, UnreachableReason
-from bot.domain.records import quick_init
 from bot.domain.windows import SendMode
 from bot.request_limits import json_depth_ok
 
@@ -58,8 +57,7 @@ class SendOutcome(StrEnum):
     LIMIT_LEARNED = "limit_learned"  # final: a limit we could not see (`learned`)
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendResult:
     outcome: SendOutcome
     channel_message_id: str | None = None
@@ -242,16 +240,6 @@ class ReplayGuarded(Protocol):
         ...
 
 
-class _Ready:
-    """An awaitable that is done already: awaiting it costs no coroutine."""
-
-    def __await__(self) -> Generator[Any, None, None]:
-        yield from ()
-
-
-_READY = _Ready()
-
-
 @dataclass
 class RateLimiter:
     """A token bucket: at most `rate` sends per second with bursts of `burst`.
@@ -270,14 +258,13 @@ class RateLimiter:
         self._tokens = float(self.burst)
         self._at = time.monotonic()
 
-    def acquire(self) -> Awaitable[None]:
-        """Await it: returns when a token was taken."""
+    async def acquire(self) -> None:
+        """Returns when a token was taken."""
         # The fast path: a token is there and nobody waits, so no lock is
-        # needed (one event loop: nothing runs between the check and the take),
-        # and no coroutine is made (every send takes this path).
+        # needed (one event loop: nothing runs between the check and the take).
         if (self._lock is None or not self._lock.locked()) and self._take():
-            return _READY
-        return self._wait()
+            return
+        await self._wait()
 
     async def _wait(self) -> None:
         if self._lock is None:
@@ -318,14 +305,15 @@ class Spacing:
         """How many keys are remembered."""
         return len(self._next)
 
-    def acquire(self, key: str) -> Awaitable[None]:
-        """Await it: returns when `key` may send."""
+    async def acquire(self, key: str) -> None:
+        """Returns when `key` may send."""
         now = time.monotonic()
         slot = max(now, self._next.get(key, now))
         self._next[key] = slot + self._interval
         if len(self._next) > self._size:
             self._next = {k: at for k, at in self._next.items() if at > now}
-        return asyncio.sleep(slot - now) if slot > now else _READY
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
 
 def as_text(value: object) -> str:

@@ -10,7 +10,6 @@ from bot.domain.channels import Channel
 from bot.domain.contacts import contact_terms
 from bot.domain.display import display_name
 from bot.domain.reachability import Unreachable
-from bot.domain.records import quick_init
 
 _CHANNELS = tuple(Channel)  # iterating the enum itself costs more: a hot path
 
@@ -67,8 +66,7 @@ def to_epoch(value: datetime) -> int:
     return int(value.timestamp())
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Conversation:
     """The one conversation a contact has, across all its channels."""
 
@@ -115,8 +113,7 @@ class Conversation:
         return self.wechat_learned
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Contact:
     """One customer across channels, with their conversation."""
 
@@ -200,8 +197,7 @@ class Contact:
         return tuple(ch for ch in _CHANNELS if ch in self.identities)
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class StatusChange:
     status: MessageStatus
     at: datetime

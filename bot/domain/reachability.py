@@ -17,7 +17,6 @@ from enum import StrEnum
 from types import MappingProxyType
 
 from bot.domain.channels import CHANNEL_LABELS, Channel
-from bot.domain.records import quick_init
 
 __all__ = [
     "MESSAGE_CLEARS",
@@ -93,8 +92,7 @@ SMS_STOP_KEYWORDS: frozenset[str] = frozenset(
 SMS_START_KEYWORDS: frozenset[str] = frozenset({"START", "UNSTOP", "YES"})
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Unreachable:
     """An identity the customer cannot be reached on: why, since when, how far."""
 

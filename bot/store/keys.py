@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from bot.domain.contacts import TermKind
 from bot.domain.models import ConversationStatus
-from bot.domain.records import quick_init
 
 PREFIX = "fu"
 
@@ -38,8 +37,7 @@ def stable_hash(value: str) -> int:
     return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=8).digest(), "big")
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ContactId:
     """A contact id is `<partition>-<sequence>`: the partition is in the id."""
 

@@ -33,7 +33,6 @@ from bot.domain.models import (
     status_may_advance,
     to_epoch,
 )
-from bot.domain.records import quick_init
 from bot.store.codec import (
     MESSAGE_FIELDS,
     MessageHash,
@@ -145,8 +144,7 @@ class CommitResult:
     message: OutboundMessage | None = None
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutboxEntry:
     """An outbox stream entry: which message, for which contact (None: unknown)."""
 
@@ -162,8 +160,7 @@ def read_outbox_entry(entry_id: str, fields: Mapping[str, str]) -> OutboxEntry:
     )
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClaimedSend:
     """An entry this consumer holds the send lease of, with what the send needs.
 
@@ -175,8 +172,7 @@ class ClaimedSend:
     contact: Contact | None
 
 
-@quick_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SendRecord:
     """The outcome of a claimed send, to be recorded by `finish_batch`."""
 
