@@ -26,7 +26,7 @@ from bot.domain.channels import Channel
 from bot.domain.messages import NO_CONTENT, Content
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import LearnedLimit, UnreachableReason
-from bot.domain.windows import SendMode
+from bot.domain.windows import Reason, SendMode
 from bot.request_limits import json_depth_ok
 
 
@@ -59,9 +59,13 @@ class SendOutcome(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
+    """The channel's answer to a send. `reason` says why it did not go, for an
+    agent: a catalogue key (`send.*`) and its parameters, put in words in the
+    thread's language; never secrets or PII."""
+
     outcome: SendOutcome
     channel_message_id: str | None = None
-    reason: str = ""  # for an agent: "The customer blocked the bot", never secrets or PII
+    reason: Reason | None = None
     retry_after: float | None = None  # seconds, when the channel said (Retry-After, retry_after)
     #: UNREACHABLE: why the identity cannot be reached; LIMIT_LEARNED: which limit.
     unreachable: UnreachableReason | None = None
@@ -73,26 +77,32 @@ class SendResult:
         return cls(SendOutcome.SENT, channel_message_id=channel_message_id)
 
     @classmethod
-    def retry(cls, reason: str, retry_after: float | None = None) -> SendResult:
-        return cls(SendOutcome.RETRY, reason=reason, retry_after=retry_after)
+    def retry(cls, key: str, retry_after: float | None = None, **params: str | int) -> SendResult:
+        return cls(SendOutcome.RETRY, reason=Reason(key, params), retry_after=retry_after)
 
     @classmethod
-    def failed(cls, reason: str) -> SendResult:
-        return cls(SendOutcome.FAILED, reason=reason)
+    def failed(cls, key: str, **params: str | int) -> SendResult:
+        return cls(SendOutcome.FAILED, reason=Reason(key, params))
 
     @classmethod
-    def outside_window(cls, reason: str) -> SendResult:
-        return cls(SendOutcome.OUTSIDE_WINDOW, reason=reason)
+    def outside_window(cls, key: str, **params: str | int) -> SendResult:
+        return cls(SendOutcome.OUTSIDE_WINDOW, reason=Reason(key, params))
 
     @classmethod
-    def not_reachable(cls, reason: str, why: UnreachableReason, code: str = "") -> SendResult:
+    def not_reachable(
+        cls, key: str, why: UnreachableReason, code: str = "", **params: str | int
+    ) -> SendResult:
         """The channel says the customer cannot be reached on this identity."""
-        return cls(SendOutcome.UNREACHABLE, reason=reason, unreachable=why, code=code)
+        return cls(SendOutcome.UNREACHABLE, reason=Reason(key, params), unreachable=why, code=code)
 
     @classmethod
-    def limit(cls, reason: str, learned: LearnedLimit, code: str = "") -> SendResult:
+    def limit(
+        cls, key: str, learned: LearnedLimit, code: str = "", **params: str | int
+    ) -> SendResult:
         """The channel refused because of a limit we could not see: remember it."""
-        return cls(SendOutcome.LIMIT_LEARNED, reason=reason, learned=learned, code=code)
+        return cls(
+            SendOutcome.LIMIT_LEARNED, reason=Reason(key, params), learned=learned, code=code
+        )
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,7 @@ class StatusUpdate:
     status: MessageStatus  # SENT, DELIVERED, READ, FAILED or OUTSIDE_WINDOW
     at: datetime
     channel_message_id: str | None = None
-    reason: str = ""  # FAILED: the channel's reason in words
+    reason: Reason | None = None  # FAILED: why (a catalogue key and its parameters)
     recipient: str | None = None  # watermark receipts: the customer's identity
     up_to: datetime | None = None  # watermark receipts
     #: FAILED because the customer cannot be reached there (e.g. WhatsApp 131050).

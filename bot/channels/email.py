@@ -188,35 +188,28 @@ class EmailConnector:
         except aiosmtplib.SMTPRecipientsRefused as error:
             return _refused(error)
         except aiosmtplib.SMTPAuthenticationError:
-            return SendResult.failed(
-                "The mail server refused our login (check SMTP_USERNAME and SMTP_PASSWORD)"
-            )
+            return SendResult.failed("send.email.login")
         except aiosmtplib.SMTPSenderRefused as error:
             if 400 <= error.code < 500:
-                return SendResult.retry(f"The mail server deferred the message ({error.code})")
-            return SendResult.failed(
-                f"The mail server refused our sender address EMAIL_FROM ({error.code})"
-            )
+                return SendResult.retry("send.email.deferred", code=error.code)
+            return SendResult.failed("send.email.sender_refused", code=error.code)
         except aiosmtplib.SMTPResponseException as error:
             if 400 <= error.code < 500:
-                return SendResult.retry(f"The mail server deferred the message ({error.code})")
+                return SendResult.retry("send.email.deferred", code=error.code)
             return SendResult.failed(
-                f"The mail server refused the message: {error.code} {_scrub(error.message)}"
+                "send.email.refused", detail=f"{error.code} {_scrub(error.message)}"
             )
         except (aiosmtplib.SMTPTimeoutError, TimeoutError):
-            return SendResult.retry("The mail server did not answer in time")
+            return SendResult.retry("send.email.no_answer")
         except ssl.SSLCertVerificationError:
-            return SendResult.failed("The mail server's TLS certificate is not trusted")
+            return SendResult.failed("send.email.certificate")
         except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPServerDisconnected, OSError):
-            return SendResult.retry("Could not reach the mail server")
+            return SendResult.retry("send.email.no_connection")
         except aiosmtplib.SMTPException as error:
             # STARTTLS or AUTH not offered, SMTPUTF8 missing: the configuration, not
             # the moment, is wrong, so a retry would fail the same way.
             logger.warning("smtp send failed", extra={"error": type(error).__name__})
-            return SendResult.failed(
-                "The mail server does not support what we asked for "
-                "(check SMTP_STARTTLS, SMTP_USERNAME and SMTP_PASSWORD)"
-            )
+            return SendResult.failed("send.email.unsupported")
         return SendResult.sent(message_id)
 
     def verify(self, request: WebhookRequest) -> bool:
@@ -269,16 +262,19 @@ class EmailConnector:
 def _refused(error: aiosmtplib.SMTPRecipientsRefused) -> SendResult:
     codes = [r.code for r in error.recipients]
     if codes and all(400 <= code < 500 for code in codes):
-        return SendResult.retry(f"The mail server deferred the address ({codes[0]})")
+        return SendResult.retry("send.email.address_deferred", code=codes[0])
     detail = error.recipients[0] if error.recipients else None
-    words = f"{detail.code} {_scrub(detail.message)}" if detail else "no reason given"
+    words = f"{detail.code} {_scrub(detail.message)}" if detail else "-"
     if detail is not None and 500 <= detail.code < 600:
         # A permanent refusal of the recipient (RFC 5321 §4.2.1): the address is
         # unreachable until the customer writes from it again.
         return SendResult.not_reachable(
-            f"The address was refused: {words}", UnreachableReason.ADDRESS_REFUSED, str(detail.code)
+            "send.email.address_refused",
+            UnreachableReason.ADDRESS_REFUSED,
+            str(detail.code),
+            detail=words,
         )
-    return SendResult.failed(f"The address was refused: {words}")
+    return SendResult.failed("send.email.address_refused", detail=words)
 
 
 def _sender(mail: Message) -> tuple[str, str]:

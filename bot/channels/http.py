@@ -15,6 +15,7 @@ import aiohttp
 import orjson
 
 from bot.channels.base import OutboundRequest, SendResult, retry_after_seconds
+from bot.domain.channels import Channel
 from bot.domain.windows import SendMode
 
 
@@ -39,7 +40,7 @@ async def post_or_retry(
     http: aiohttp.ClientSession,
     url: str,
     *,
-    vendor: str,
+    channel: Channel,
     json: Any = None,
     headers: Mapping[str, str] | None = None,
     **request: Any,
@@ -48,7 +49,7 @@ async def post_or_retry(
     answer, or a RETRY.
 
     A `json` body goes as compact UTF-8 (orjson: several times faster than the
-    standard library, and this is every send's hot path). `vendor` names who
+    standard library, and this is every send's hot path). `channel` names who
     did not answer ("LINE", "the website chat backend").
     """
     if json is not None:
@@ -60,21 +61,18 @@ async def post_or_retry(
         async with http.post(url, **request) as response:
             return ApiAnswer(response.status, response.headers, await response.read())
     except TimeoutError:
-        return SendResult.retry(f"{vendor[:1].upper()}{vendor[1:]} did not answer in time")
+        return SendResult.retry("send.no_answer", channel=channel.value)
     except aiohttp.ClientError:
         # The exception text may hold the URL (and a token in it): say only what happened.
-        return SendResult.retry(f"Could not reach {vendor}")
+        return SendResult.retry("send.no_connection", channel=channel.value)
 
 
-def text_only_refusal(message: OutboundRequest, no_templates: str) -> SendResult | None:
-    """Why a channel that sends plain text only cannot send `message`; None when it can.
-
-    `no_templates` is the reason given for a template or message tag.
-    """
+def text_only_refusal(message: OutboundRequest) -> SendResult | None:
+    """Why a channel that sends plain text only cannot send `message`; None when it can."""
     if message.mode is SendMode.REFUSED:
-        return SendResult.outside_window("The message may not be sent now")
+        return SendResult.outside_window("send.not_now")
     if message.mode in (SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
-        return SendResult.failed(no_templates)
+        return SendResult.failed("send.text_only", channel=message.channel.value)
     if not message.content.text.strip():
-        return SendResult.failed("The message is empty")
+        return SendResult.failed("send.empty")
     return None

@@ -32,12 +32,9 @@ from bot.domain.windows import HUMAN_AGENT_TAG, SendMode
 #: We stay well under it, as for Messenger.
 INSTAGRAM_MESSAGES_PER_SECOND = 40
 
-INSTAGRAM_ERRORS = messaging_errors("Instagram", "INSTAGRAM_TOKEN")
+INSTAGRAM_ERRORS = messaging_errors("INSTAGRAM_TOKEN")
 
-OUTSIDE_WINDOW_REASON = (
-    "The customer last wrote on Instagram more than 7 days ago: nothing can be sent "
-    "until they write again"
-)
+OUTSIDE_WINDOW_REASON = "send.instagram.outside_window"
 
 
 class InstagramConnector(SendApiConnector):
@@ -72,10 +69,12 @@ class InstagramConnector(SendApiConnector):
         )
         if message.mode is not SendMode.FREE and not tagged:
             if message.mode is SendMode.MESSAGE_TAG:
-                return SendResult.failed("Instagram accepts no message tag but HUMAN_AGENT")
-            return SendResult.failed(f"Instagram cannot send a {message.mode.value} message")
+                return SendResult.failed("send.instagram.tag")
+            return SendResult.failed(
+                "send.mode_unsupported", channel=Channel.INSTAGRAM.value, mode=message.mode.value
+            )
         if not message.content.text.strip():
-            return SendResult.failed("The message has no text")
+            return SendResult.failed("send.no_text")
         payload: dict[str, Any] = {
             "recipient": {"id": message.recipient},
             "message": {"text": message.content.text},

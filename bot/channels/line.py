@@ -112,7 +112,7 @@ class LineConnector:
         return settings.line_channel_access_token is not None
 
     async def send(self, message: OutboundRequest) -> SendResult:
-        refusal = text_only_refusal(message, "LINE has no templates or message tags: send text")
+        refusal = text_only_refusal(message)
         if refusal is not None:
             return refusal
         key = retry_key(message.message_id)
@@ -124,7 +124,7 @@ class LineConnector:
         response = await post_or_retry(
             self._http,
             f"{self._base}/v2/bot/message/push",
-            vendor="LINE",
+            channel=Channel.LINE,
             timeout=self._timeout,
             json=payload,
             headers={"Authorization": self._auth, RETRY_KEY_HEADER: key},
@@ -243,25 +243,21 @@ def _refusal(status: int, answer: dict[str, Any], retry_after: float | None) -> 
         if message.strip() == MONTHLY_LIMIT:
             logger.warning("line monthly limit reached")
             # https://developers.line.biz/en/reference/messaging-api/#status-codes
-            return SendResult.limit(
-                "The LINE account has used up its messages for this month (plan limit)",
-                LearnedLimit.LINE_MONTHLY,
-                "429",
-            )
-        return SendResult.retry("LINE is rate limiting us", retry_after)
+            return SendResult.limit("send.line.monthly_limit", LearnedLimit.LINE_MONTHLY, "429")
+        return SendResult.retry("send.rate_limited", retry_after, channel=Channel.LINE.value)
     if status >= 500:
-        return SendResult.retry(f"LINE had a server error (HTTP {status})", retry_after)
+        return SendResult.retry(
+            "send.server_error", retry_after, channel=Channel.LINE.value, status=status
+        )
     logger.warning("line refused a message", extra={"http_status": status})
     if status == 401:
-        return SendResult.failed(
-            "LINE rejected the channel access token (check LINE_CHANNEL_ACCESS_TOKEN)"
-        )
+        return SendResult.failed("send.line.401")
     if status == 403:
-        return SendResult.failed("This LINE channel may not send push messages (plan or rights)")
+        return SendResult.failed("send.line.403")
     if status == 400 and "'to'" in message:
-        return SendResult.failed("LINE does not know this user for our account")
+        return SendResult.failed("send.line.unknown_user")
     detail = redact(message)[:200] if message else f"HTTP {status}"
-    return SendResult.failed(f"LINE refused the message ({detail})")
+    return SendResult.failed("send.refused", channel=Channel.LINE.value, detail=detail)
 
 
 def _follow(event: dict[str, Any], kind: str) -> list[WebhookEvent]:

@@ -34,12 +34,9 @@ from bot.domain.windows import HUMAN_AGENT_TAG, SendMode
 #: throttles many messages to one thread.
 MESSENGER_MESSAGES_PER_SECOND = 40
 
-MESSENGER_ERRORS = messaging_errors("Messenger", "MESSENGER_PAGE_TOKEN")
+MESSENGER_ERRORS = messaging_errors("MESSENGER_PAGE_TOKEN")
 
-OUTSIDE_WINDOW_REASON = (
-    "The customer last wrote on Messenger too long ago and no message tag applies: "
-    "nothing can be sent until they write again"
-)
+OUTSIDE_WINDOW_REASON = "send.messenger.outside_window"
 
 
 class MessengerConnector(SendApiConnector):
@@ -70,9 +67,11 @@ class MessengerConnector(SendApiConnector):
         if message.mode is SendMode.REFUSED:
             return SendResult.outside_window(OUTSIDE_WINDOW_REASON)
         if message.mode not in (SendMode.FREE, SendMode.HUMAN_AGENT, SendMode.MESSAGE_TAG):
-            return SendResult.failed(f"Messenger cannot send a {message.mode.value} message")
+            return SendResult.failed(
+                "send.mode_unsupported", channel=Channel.MESSENGER.value, mode=message.mode.value
+            )
         if not message.content.text.strip():
-            return SendResult.failed("The message has no text")
+            return SendResult.failed("send.no_text")
         payload: dict[str, Any] = {
             "recipient": {"id": message.recipient},
             "messaging_type": "RESPONSE",
@@ -82,7 +81,7 @@ class MessengerConnector(SendApiConnector):
             payload.update(messaging_type="MESSAGE_TAG", tag=HUMAN_AGENT_TAG)
         elif message.mode is SendMode.MESSAGE_TAG:
             if not message.content.tag:
-                return SendResult.failed("No Messenger message tag was chosen")
+                return SendResult.failed("send.messenger.no_tag")
             payload.update(messaging_type="MESSAGE_TAG", tag=message.content.tag)
         return payload
 

@@ -48,6 +48,7 @@ from bot.config import Settings
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import LearnedLimit, UnreachableReason
+from bot.domain.windows import Reason
 
 logger = logging.getLogger(__name__)
 
@@ -235,14 +236,16 @@ def _int_or_none(value: object) -> int | None:
 class ErrorRule:
     """What one vendor error code means for a send (and for a status webhook).
 
-    `reason` is plain words for an agent; a send that will be retried says so
-    itself, so the same words serve a failed-status webhook.
+    `key` is the catalogue key of the reason for an agent (with `params`; the
+    channel is added where it is used), so the same words serve a
+    failed-status webhook.
     """
 
     outcome: SendOutcome
-    reason: str
+    key: str
     unreachable: UnreachableReason | None = None  # UNREACHABLE: why
     learned: LearnedLimit | None = None  # LIMIT_LEARNED: which limit
+    params: Mapping[str, str | int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -260,90 +263,74 @@ class ErrorTable:
         return None
 
 
-def outside(reason: str) -> ErrorRule:
-    return ErrorRule(SendOutcome.OUTSIDE_WINDOW, reason)
+def outside(key: str) -> ErrorRule:
+    return ErrorRule(SendOutcome.OUTSIDE_WINDOW, key)
 
 
-def retry(reason: str) -> ErrorRule:
-    return ErrorRule(SendOutcome.RETRY, reason)
+def retry(key: str) -> ErrorRule:
+    return ErrorRule(SendOutcome.RETRY, key)
 
 
-def failed(reason: str) -> ErrorRule:
-    return ErrorRule(SendOutcome.FAILED, reason)
+def failed(key: str, **params: str | int) -> ErrorRule:
+    return ErrorRule(SendOutcome.FAILED, key, params=params)
 
 
-def unreachable(reason: str, why: UnreachableReason) -> ErrorRule:
-    return ErrorRule(SendOutcome.UNREACHABLE, reason, unreachable=why)
+def unreachable(key: str, why: UnreachableReason) -> ErrorRule:
+    return ErrorRule(SendOutcome.UNREACHABLE, key, unreachable=why)
 
 
-def learned(reason: str, limit: LearnedLimit) -> ErrorRule:
-    return ErrorRule(SendOutcome.LIMIT_LEARNED, reason, learned=limit)
+def learned(key: str, limit: LearnedLimit) -> ErrorRule:
+    return ErrorRule(SendOutcome.LIMIT_LEARNED, key, learned=limit)
 
 
 #: Graph API codes every Meta product shares:
 #: https://developers.facebook.com/docs/graph-api/guides/error-handling#errorcodes
 GRAPH_ERRORS: Mapping[int, ErrorRule] = {
-    1: retry("Meta reported an unknown error"),
-    2: retry("Meta's service is temporarily unavailable"),
-    4: retry("Meta's rate limit for this app was reached"),
-    17: retry("Meta's rate limit for this account was reached"),
-    32: retry("Meta's rate limit for this Page was reached"),
-    341: retry("Meta's application limit was reached"),
-    613: retry("Meta's rate limit was reached"),
-    100: failed("Meta rejected the request as invalid (a bad or missing field)"),
-    102: failed("The access token's session has expired: an admin must reconnect the app"),
-    190: failed("The access token is invalid or expired: an admin must reconnect the app"),
-    200: failed("The app lacks a permission it needs: an admin must grant it"),
-    368: failed("Meta has temporarily blocked this account for a policy violation"),
+    1: retry("send.graph.1"),
+    2: retry("send.graph.2"),
+    4: retry("send.graph.4"),
+    17: retry("send.graph.17"),
+    32: retry("send.graph.32"),
+    341: retry("send.graph.341"),
+    613: retry("send.graph.613"),
+    100: failed("send.graph.100"),
+    102: failed("send.graph.102"),
+    190: failed("send.graph.190"),
+    200: failed("send.graph.200"),
+    368: failed("send.graph.368"),
 }
 
 
-def messaging_errors(label: str, token_setting: str) -> ErrorTable:
-    """The Send API errors Messenger and Instagram share, in words naming `label`.
+def messaging_errors(token_setting: str) -> ErrorTable:
+    """The Send API errors Messenger and Instagram share (the channel is named where used).
 
     https://developers.facebook.com/docs/messenger-platform/error-codes
     Code 10 is the Messenger Platform's "sent outside of allowed window"
     (subcode 2018278; 2018065 without News Messaging; Instagram 2534022).
     """
-    window = outside(
-        f"The customer last wrote on {label} too long ago: Meta refused the message as "
-        "outside its messaging window"
-    )
+    window = outside("send.messaging.outside_window")
     # 551 "This person isn't available right now" (subcode 1545041), and
     # 2018108 "isn't accepting messages": the customer turned messages from
     # the account off or blocked it; a new message from them clears it.
-    unavailable = unreachable(
-        f"The customer isn't available on {label} right now "
-        "(they may have blocked the account or left)",
-        UnreachableReason.UNAVAILABLE,
-    )
+    unavailable = unreachable("send.messaging.unavailable", UnreachableReason.UNAVAILABLE)
     return ErrorTable(
         by_code={
             **GRAPH_ERRORS,
             10: window,
-            190: failed(
-                f"The {label} access token is invalid or expired: "
-                f"an admin must update {token_setting}"
-            ),
+            190: failed("send.messaging.token_invalid", setting=token_setting),
             551: unavailable,
-            1200: retry(f"{label} had a temporary send failure"),
-            80006: retry(f"{label}'s rate limit for this account was reached"),
+            1200: retry("send.messaging.1200"),
+            80006: retry("send.messaging.80006"),
         },
         by_subcode={
             2018278: window,
             2018065: window,
             2534022: window,
             1545041: unavailable,
-            2018001: failed(f"No {label} user matches this customer's ID for this account"),
-            2018108: unreachable(
-                f"The customer isn't accepting messages on {label} right now",
-                UnreachableReason.UNAVAILABLE,
-            ),
-            2018028: failed(
-                "Meta lets the app message only its admins, developers and testers "
-                "until its messaging permission is approved"
-            ),
-            2018022: retry("Too many send requests in a short time"),
+            2018001: failed("send.messaging.2018001"),
+            2018108: unreachable("send.messaging.2018108", UnreachableReason.UNAVAILABLE),
+            2018028: failed("send.messaging.2018028"),
+            2018022: retry("send.messaging.2018022"),
         },
     )
 
@@ -401,23 +388,20 @@ class GraphSender:
         response = await post_or_retry(
             self.http,
             url,
-            vendor=self.label,
+            channel=self.channel,
             timeout=aiohttp.ClientTimeout(total=self.timeout),
             json=payload,
             headers={"Authorization": f"Bearer {token.get_secret_value()}"},
         )
         if isinstance(response, SendResult):
-            return SendResult.retry(f"{response.reason}; it will be retried")
+            return response
         body = json_object(response.body)
         if 200 <= response.status < 300:
             message_id = message_id_of(body)
             if message_id:
                 return SendResult.sent(message_id)
             # Accepted but unreadable: retrying could send it twice.
-            return SendResult.failed(
-                f"{self.label} accepted the request but returned no message id; "
-                "check with the customer before sending again"
-            )
+            return SendResult.failed("send.no_message_id_after_accept", channel=self.channel.value)
         return self.result_for_error(response.status, response.headers, body)
 
     def result_for_error(self, status: int, headers: Mapping[str, str], body: Any) -> SendResult:
@@ -437,22 +421,26 @@ class GraphSender:
             )
         if rule is not None:
             if rule.outcome is SendOutcome.RETRY:
-                return SendResult.retry(f"{rule.reason}; it will be retried", wait)
+                return SendResult(SendOutcome.RETRY, reason=self._words(rule), retry_after=wait)
             code = str(error.subcode or error.code or "") if error is not None else ""
             return SendResult(
                 rule.outcome,
-                reason=rule.reason,
+                reason=self._words(rule),
                 unreachable=rule.unreachable,
                 learned=rule.learned,
                 code=code,
             )
         if (error is not None and error.is_transient) or status == 429 or status >= 500:
-            return SendResult.retry(
-                f"{self.label} is busy or unavailable (HTTP {status}); it will be retried", wait
-            )
+            channel = self.channel.value
+            return SendResult.retry("send.server_error", wait, channel=channel, status=status)
+        channel = self.channel.value
         if error is not None and error.code is not None:
-            return SendResult.failed(f"{self.label} refused the message (error {error.code})")
-        return SendResult.failed(f"{self.label} refused the message (HTTP {status})")
+            return SendResult.failed("send.refused", channel=channel, detail=f"error {error.code}")
+        return SendResult.failed("send.refused", channel=channel, detail=f"HTTP {status}")
+
+    def _words(self, rule: ErrorRule) -> Reason:
+        """The rule's reason, naming this channel."""
+        return Reason(rule.key, {"channel": self.channel.value, **rule.params})
 
 
 async def graph_get(
@@ -793,7 +781,7 @@ class SendApiConnector:
     async def send(self, message: OutboundRequest) -> SendResult:
         token = self.token()
         if token is None:
-            return SendResult.failed(f"{self.label} is not configured")
+            return SendResult.failed("send.not_configured", channel=self.channel.value)
         built = self.payload(message)
         if isinstance(built, SendResult):
             return built

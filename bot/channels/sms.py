@@ -47,6 +47,7 @@ from bot.domain.reachability import (
     UnreachableReason,
     sms_keyword,
 )
+from bot.domain.windows import Reason
 
 logger = logging.getLogger(__name__)
 
@@ -66,30 +67,30 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 #: "Attempt to send to unsubscribed recipient".
 OPTED_OUT = 21610
 SEND_ERRORS: dict[int, str] = {
-    20003: "Twilio refused our credentials (check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN)",
-    20404: "Twilio does not know our account (check TWILIO_ACCOUNT_SID)",
-    21211: "The phone number is not a valid number",
-    21212: "Our sending number (SMS_FROM) is not a valid number",
-    21408: "SMS to the customer's country is not enabled on our Twilio account",
-    21602: "The message is empty",
-    21606: "Our sending number (SMS_FROM) cannot send SMS",
-    21610: "The customer replied STOP and has unsubscribed from our SMS",
-    21612: "The customer's number cannot be reached by SMS from our number",
-    21614: "The number is not a mobile number and cannot receive SMS",
-    21617: "The message is too long for SMS (over 1600 characters)",
-    30007: "The carrier filtered the message as spam",
+    20003: "send.twilio.20003",
+    20404: "send.twilio.20404",
+    21211: "send.twilio.21211",
+    21212: "send.twilio.21212",
+    21408: "send.twilio.21408",
+    21602: "send.twilio.21602",
+    21606: "send.twilio.21606",
+    21610: "send.twilio.21610",
+    21612: "send.twilio.21612",
+    21614: "send.twilio.21614",
+    21617: "send.twilio.21617",
+    30007: "send.twilio.30007",
 }
 
 # Delivery error codes of status callbacks:
 # https://www.twilio.com/docs/messaging/guides/debugging-common-issues
 DELIVERY_ERRORS: dict[int, str] = {
     **SEND_ERRORS,
-    30003: "The customer's phone is unreachable (switched off or out of coverage)",
-    30004: "The customer's number blocked the message",
-    30005: "The number is unknown or no longer in service",
-    30006: "The number is a landline or cannot receive SMS",
-    30007: "The carrier filtered the message as spam",
-    30008: "The carrier could not deliver the message (unknown error)",
+    30003: "send.twilio.30003",
+    30004: "send.twilio.30004",
+    30005: "send.twilio.30005",
+    30006: "send.twilio.30006",
+    30007: "send.twilio.30007",
+    30008: "send.twilio.30008",
 }
 
 # Status callback values → our statuses; the rest (queued, accepted, sending,
@@ -217,7 +218,7 @@ class SmsConnector:
         response = await post_or_retry(
             self._http,
             self._url,
-            vendor="Twilio",
+            channel=Channel.SMS,
             timeout=self._timeout,
             data=form,
             headers={"Authorization": self._authorization, "Accept": "application/json"},
@@ -229,16 +230,18 @@ class SmsConnector:
             sid = answer.get("sid")
             if isinstance(sid, str) and sid:
                 return SendResult.sent(sid)
-            return SendResult.retry("Twilio's answer had no message id")
+            return SendResult.retry("send.no_message_id", channel=Channel.SMS.value)
         return self._error(response.status, answer, response.retry_after)
 
     def _error(self, status: int, answer: dict[str, Any], retry_after: float | None) -> SendResult:
         code = answer.get("code")
         code = code if isinstance(code, int) else None
         if status == 429 or code == 20429:
-            return SendResult.retry("Twilio is rate limiting us", retry_after)
+            return SendResult.retry("send.rate_limited", retry_after, channel=Channel.SMS.value)
         if status >= 500:
-            return SendResult.retry(f"Twilio had a server error (HTTP {status})", retry_after)
+            return SendResult.retry(
+                "send.server_error", retry_after, channel=Channel.SMS.value, status=status
+            )
         logger.warning("twilio refused a message", extra={"http_status": status, "code": code})
         if code == OPTED_OUT:
             # The customer texted STOP: Twilio refuses until they text START.
@@ -251,7 +254,7 @@ class SmsConnector:
         if status == 401:
             return SendResult.failed(SEND_ERRORS[20003])
         suffix = f"error {code}" if code is not None else f"HTTP {status}"
-        return SendResult.failed(f"Twilio refused the message ({suffix})")
+        return SendResult.failed("send.refused", channel=Channel.SMS.value, detail=suffix)
 
     def verify(self, request: WebhookRequest) -> bool:
         signature = request.headers.get("X-Twilio-Signature")
@@ -322,7 +325,7 @@ class SmsConnector:
         status = _STATUSES.get(state)
         if status is None:
             return []
-        reason = ""
+        reason = None
         if status is MessageStatus.FAILED:
             reason = _delivery_reason(params.get("ErrorCode", ""))
         return [
@@ -371,10 +374,11 @@ def _inbound_text(params: dict[str, str]) -> str:
     return f"{description}: {body}" if body else description
 
 
-def _delivery_reason(code: str) -> str:
+def _delivery_reason(code: str) -> Reason:
     try:
         number = int(code)
     except ValueError:
-        return "The carrier could not deliver the message"
-    fallback = f"The carrier could not deliver the message (error {number})"
-    return DELIVERY_ERRORS.get(number, fallback)
+        return Reason("send.twilio.undelivered")
+    if number in DELIVERY_ERRORS:
+        return Reason(DELIVERY_ERRORS[number])
+    return Reason("send.twilio.undelivered_code", {"code": number})

@@ -65,15 +65,15 @@ MAX_CHAT_BUCKETS = 10_000
 # Telegram's `description`s are fixed English phrases; the ones an agent can act on.
 # https://core.telegram.org/api/errors (the Bot API passes these through)
 _REFUSALS: tuple[tuple[str, str], ...] = (
-    ("bot was blocked by the user", "The customer blocked the bot"),
-    ("user is deactivated", "The customer's Telegram account was deleted"),
-    ("bot can't initiate conversation", "The customer has not started a chat with the bot"),
-    ("bot was kicked", "The bot was removed from the customer's group"),
-    ("not enough rights", "The bot may not write in this chat"),
-    ("chat not found", "Telegram does not know this chat (the customer may have deleted it)"),
-    ("message is too long", "The message is longer than Telegram's 4,096 characters"),
-    ("message text is empty", "The message is empty"),
-    ("upgraded to a supergroup", "The customer's group became a supergroup with a new id"),
+    ("bot was blocked by the user", "send.telegram.blocked"),
+    ("user is deactivated", "send.telegram.deactivated"),
+    ("bot can't initiate conversation", "send.telegram.not_started"),
+    ("bot was kicked", "send.telegram.kicked"),
+    ("not enough rights", "send.telegram.no_rights"),
+    ("chat not found", "send.telegram.chat_not_found"),
+    ("message is too long", "send.telegram.too_long"),
+    ("message text is empty", "send.empty"),
+    ("upgraded to a supergroup", "send.telegram.supergroup"),
 )
 
 #: The method and its file field for each kind: https://core.telegram.org/bots/api#sendphoto
@@ -134,15 +134,18 @@ class TelegramConnector:
         return settings.telegram_bot_token is not None
 
     async def send(self, message: OutboundRequest) -> SendResult:
-        no_templates = "Telegram has no templates or message tags: send text"
-        refusal = text_only_refusal(message, no_templates)
+        refusal = text_only_refusal(message)
         if refusal is not None:
             return refusal
         await self._chats.acquire(message.recipient)
         await self._limiter.acquire()
         payload = {"chat_id": message.recipient, "text": message.content.text}
         response = await post_or_retry(
-            self._http, self._send_url, vendor="Telegram", timeout=self._timeout, json=payload
+            self._http,
+            self._send_url,
+            channel=Channel.TELEGRAM,
+            timeout=self._timeout,
+            json=payload,
         )
         return _sent_or_refused(response, message.recipient)
 
@@ -169,9 +172,9 @@ class TelegramConnector:
             Channel.TELEGRAM, file.content_type, file.size, kind=kind, cap=self._media_cap
         )
         if isinstance(decision, MediaRefusal):
-            return SendResult.failed(_file_refusal(decision))
+            return SendResult.failed(decision.key, **decision.params)
         if CAPTION_LIMIT.measure(caption) > CAPTION_LIMIT.amount:
-            return SendResult.failed("The caption is longer than Telegram's 1,024 characters")
+            return SendResult.failed("send.telegram.caption_too_long")
         method, field_name = _FILE_METHODS[decision.kind]
         form = aiohttp.FormData()
         form.add_field("chat_id", chat_id)
@@ -185,7 +188,7 @@ class TelegramConnector:
         response = await post_or_retry(
             self._http,
             self._method_url + method,
-            vendor="Telegram",
+            channel=Channel.TELEGRAM,
             timeout=self._upload_timeout,
             data=form,
         )
@@ -230,17 +233,8 @@ def _sent_or_refused(response: ApiAnswer | SendResult, recipient: str) -> SendRe
             chat = result.get("chat")
             chat_id = chat.get("id") if isinstance(chat, dict) else None
             return SendResult.sent(f"{chat_id or recipient}:{result['message_id']}")
-        return SendResult.retry("Telegram's answer had no message id")
+        return SendResult.retry("send.no_message_id", channel=Channel.TELEGRAM.value)
     return _refusal(response.status, answer, response.retry_after)
-
-
-def _file_refusal(refusal: MediaRefusal) -> str:
-    params = refusal.params
-    if refusal.key == "media.refused.too_large":
-        return f"The file is {params['size']}; Telegram takes at most {params['limit']}"
-    if refusal.key == "media.refused.empty":
-        return "The file is empty"
-    return f"Telegram does not take {params.get('mime', 'these')} files"
 
 
 def _refusal(status: int, answer: dict[str, Any], retry_after: float | None) -> SendResult:
@@ -250,9 +244,11 @@ def _refusal(status: int, answer: dict[str, Any], retry_after: float | None) -> 
     if isinstance(parameters, dict) and isinstance(parameters.get("retry_after"), int | float):
         retry_after = float(parameters["retry_after"])
     if status == 429 or code == 429:
-        return SendResult.retry("Telegram is rate limiting the bot", retry_after)
+        return SendResult.retry("send.rate_limited", retry_after, channel=Channel.TELEGRAM.value)
     if status >= 500 or code >= 500:
-        return SendResult.retry(f"Telegram had a server error (HTTP {status})", retry_after)
+        return SendResult.retry(
+            "send.server_error", retry_after, channel=Channel.TELEGRAM.value, status=status
+        )
     description = answer.get("description")
     description = description if isinstance(description, str) else ""
     logger.warning("telegram refused a message", extra={"http_status": status, "code": code})
@@ -265,9 +261,9 @@ def _refusal(status: int, answer: dict[str, Any], retry_after: float | None) -> 
         if phrase in lowered:
             return SendResult.failed(reason)
     if code in (401, 404):
-        return SendResult.failed("Telegram rejected the bot token (check TELEGRAM_BOT_TOKEN)")
+        return SendResult.failed("send.telegram.token")
     detail = f"{code}: {redact(description)[:200]}" if description else f"HTTP {status}"
-    return SendResult.failed(f"Telegram refused the message ({detail})")
+    return SendResult.failed("send.refused", channel=Channel.TELEGRAM.value, detail=detail)
 
 
 def _integer(value: object) -> TypeGuard[int]:

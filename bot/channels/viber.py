@@ -46,6 +46,7 @@ from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import UnreachableReason
+from bot.domain.windows import Reason
 from bot.logging_setup import redact
 
 logger = logging.getLogger(__name__)
@@ -68,29 +69,29 @@ TOO_MANY_REQUESTS = 12
 # https://developers.viber.com/docs/api/rest-bot-api/#error-codes
 NOT_SUBSCRIBED = 6
 SEND_ERRORS: dict[int, str] = {
-    1: "Viber says our webhook URL is invalid",
-    2: "Viber rejected the bot's auth token (check VIBER_AUTH_TOKEN)",
-    3: "Viber could not read the message (bad data)",
-    4: "Viber says the message is missing required data",
-    5: "The customer is no longer registered on Viber",
-    6: "The customer has unsubscribed from the Viber bot",
-    7: "The Viber bot account is blocked",
-    8: "The Viber auth token does not belong to a bot account",
-    9: "The Viber bot account is suspended",
-    10: "Viber needs a webhook set for the bot before it can send",
-    11: "The customer's Viber app cannot receive bot messages",
-    13: "The customer's Viber app is too old for this message",
-    14: "Viber says the message does not fit its API version",
-    15: "The Viber bot account is not authorized",
-    16: "Viber does not allow this in-chat reply",
-    17: "The Viber bot account is not an inline account",
-    18: "The Viber bot has no public chat",
-    19: "Viber could not send a broadcast",
-    20: "Viber does not allow broadcasts from this bot",
-    21: "Viber does not deliver bot messages to the customer's country",
-    22: "The Viber bot does not support payment messages",
-    23: "The Viber bot has used up its free chatbot-initiated messages this month",
-    24: "The Viber bot account has no balance for paid chatbot-initiated messages",
+    1: "send.viber.1",
+    2: "send.viber.2",
+    3: "send.viber.3",
+    4: "send.viber.4",
+    5: "send.viber.5",
+    6: "send.viber.6",
+    7: "send.viber.7",
+    8: "send.viber.8",
+    9: "send.viber.9",
+    10: "send.viber.10",
+    11: "send.viber.11",
+    13: "send.viber.13",
+    14: "send.viber.14",
+    15: "send.viber.15",
+    16: "send.viber.16",
+    17: "send.viber.17",
+    18: "send.viber.18",
+    19: "send.viber.19",
+    20: "send.viber.20",
+    21: "send.viber.21",
+    22: "send.viber.22",
+    23: "send.viber.23",
+    24: "send.viber.24",
 }
 
 _RECEIPTS: dict[str, MessageStatus] = {
@@ -138,7 +139,7 @@ class ViberConnector:
         return settings.viber_auth_token is not None
 
     async def send(self, message: OutboundRequest) -> SendResult:
-        refusal = text_only_refusal(message, "Viber has no templates or message tags: send text")
+        refusal = text_only_refusal(message)
         if refusal is not None:
             return refusal
         payload = {
@@ -151,7 +152,7 @@ class ViberConnector:
         response = await post_or_retry(
             self._http,
             self._url,
-            vendor="Viber",
+            channel=Channel.VIBER,
             timeout=self._timeout,
             json=payload,
             headers={AUTH_HEADER: self._token},
@@ -160,25 +161,26 @@ class ViberConnector:
             return response
         status, retry_after = response.status, response.retry_after
         if status == 429:
-            return SendResult.retry("Viber is rate limiting us", retry_after)
+            return SendResult.retry("send.rate_limited", retry_after, channel=Channel.VIBER.value)
         if status >= 500:
-            return SendResult.retry(f"Viber had a server error (HTTP {status})", retry_after)
+            return SendResult.retry(
+                "send.server_error", retry_after, channel=Channel.VIBER.value, status=status
+            )
         answer = json_object(response.body)
         code = answer.get("status")
         if status != 200 or not isinstance(code, int):
             logger.warning("viber sent an unexpected answer", extra={"http_status": status})
-            return SendResult.failed(f"Viber refused the message (HTTP {status})")
+            return SendResult.failed(
+                "send.refused", channel=Channel.VIBER.value, detail=f"HTTP {status}"
+            )
         if code == 0:
             token = answer.get("message_token")
             if isinstance(token, int | str) and str(token):
                 return SendResult.sent(str(token))
-            return SendResult.retry("Viber's answer had no message token")
+            return SendResult.retry("send.no_message_id", channel=Channel.VIBER.value)
         if code == TOO_MANY_REQUESTS:
             # Also the answer once 100 messages went unanswered within an hour.
-            return SendResult.retry(
-                "Viber is rate limiting us (or the customer has not replied to many messages)",
-                retry_after,
-            )
+            return SendResult.retry("send.viber.too_many", retry_after)
         logger.warning("viber refused a message", extra={"status_code": code})
         if code == NOT_SUBSCRIBED:
             # receiverNotSubscribed: the customer unsubscribed; a message or a
@@ -191,7 +193,9 @@ class ViberConnector:
             return SendResult.failed(SEND_ERRORS[code])
         name = answer.get("status_message")
         detail = f"{code}: {redact(name)[:100]}" if isinstance(name, str) and name else str(code)
-        return SendResult.failed(f"Viber refused the message (status {detail})")
+        return SendResult.failed(
+            "send.refused", channel=Channel.VIBER.value, detail=f"status {detail}"
+        )
 
     def verify(self, request: WebhookRequest) -> bool:
         given = request.headers.get(SIGNATURE_HEADER)
@@ -270,13 +274,13 @@ def _inbound(body: dict[str, Any]) -> InboundMessage:
 
 
 def _receipt(body: dict[str, Any], status: MessageStatus) -> StatusUpdate:
-    reason = ""
+    reason = None
     if status is MessageStatus.FAILED:
         desc = as_text(body.get("desc")).strip()
         reason = (
-            f"Viber could not deliver the message: {redact(desc)[:200]}"
+            Reason("send.viber.undelivered_because", {"detail": redact(desc)[:200]})
             if desc
-            else ("Viber could not deliver the message")
+            else Reason("send.viber.undelivered")
         )
     return StatusUpdate(
         channel=Channel.VIBER,

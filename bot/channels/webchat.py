@@ -144,7 +144,7 @@ class WebchatConnector:
         response = await post_or_retry(
             self._http,
             self._url,
-            vendor="the website chat backend",
+            channel=Channel.WEBCHAT,
             timeout=self._timeout,
             data=body,
             headers=headers,
@@ -155,13 +155,13 @@ class WebchatConnector:
         if 200 <= status < 300:
             return SendResult.sent(_answered_id(response.body) or message.message_id)
         if status == 429:
-            return SendResult.retry("The website chat backend is rate limiting us", retry_after)
+            return SendResult.retry("send.rate_limited", retry_after, channel=Channel.WEBCHAT.value)
         if status >= 500:
             return SendResult.retry(
-                f"The website chat backend had a server error (HTTP {status})", retry_after
+                "send.server_error", retry_after, channel=Channel.WEBCHAT.value, status=status
             )
         logger.warning("webchat backend refused a message", extra={"http_status": status})
-        return SendResult.failed(_refusal(status))
+        return _refusal(status)
 
     def verify(self, request: WebhookRequest) -> bool:
         signature = request.headers.get(SIGNATURE_HEADER)
@@ -193,14 +193,14 @@ class WebchatConnector:
         return WebhookReply(status=200)
 
 
-def _refusal(status: int) -> str:
+def _refusal(status: int) -> SendResult:
     if status in (401, 403):
-        return "The website chat backend refused our signature (check WEBCHAT_SECRET)"
+        return SendResult.failed("send.webchat.signature")
     if status == 404:
-        return "The website chat backend does not know this visitor"
+        return SendResult.failed("send.webchat.unknown_visitor")
     if status == 410:
-        return "The visitor's chat session has ended"
-    return f"The website chat backend refused the message (HTTP {status})"
+        return SendResult.failed("send.webchat.session_ended")
+    return SendResult.failed("send.refused", channel=Channel.WEBCHAT.value, detail=f"HTTP {status}")
 
 
 def _answered_id(raw: bytes) -> str | None:

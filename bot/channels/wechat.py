@@ -79,8 +79,8 @@ TOKEN_ERRORS = frozenset({40001, 42001, 40014})
 # Refusals as outside the customer-service window: 48 h since the customer's
 # last message, or the count of messages allowed since it used up.
 WINDOW_ERRORS: dict[int, str] = {
-    45015: "WeChat refused it: more than 48 hours since the customer's last message",
-    45047: "WeChat refused it: the messages allowed since the customer's last message are used up",
+    45015: "send.wechat.45015",
+    45047: "send.wechat.45047",
 }
 #: What each window refusal teaches about the current window.
 LEARNED_LIMITS: dict[int, LearnedLimit] = {
@@ -88,23 +88,23 @@ LEARNED_LIMITS: dict[int, LearnedLimit] = {
     45047: LearnedLimit.WECHAT_COUNT_SPENT,
 }
 RETRY_ERRORS: dict[int, str] = {
-    -1: "WeChat is busy",
-    45009: "WeChat's daily API limit for the account was reached",
-    45011: "WeChat's per-minute API limit was reached",
+    -1: "send.wechat.m1",
+    45009: "send.wechat.45009",
+    45011: "send.wechat.45011",
 }
 SEND_ERRORS: dict[int, str] = {
-    40003: "WeChat does not know this customer for our official account (invalid OpenID)",
-    43004: "The customer no longer follows the official account",
-    45002: "The message is too long for WeChat",
-    48001: "The official account may not send customer-service messages (API unauthorized)",
-    40008: "WeChat did not accept the message type",
+    40003: "send.wechat.40003",
+    43004: "send.wechat.43004",
+    45002: "send.wechat.45002",
+    48001: "send.wechat.48001",
+    40008: "send.wechat.40008",
 }
 TOKEN_FETCH_ERRORS: dict[int, str] = {
-    40013: "WeChat does not know our app id (check WECHAT_APP_ID)",
-    40125: "WeChat rejected our app secret (check WECHAT_APP_SECRET)",
-    40243: "WeChat has frozen our app secret: reset it and update WECHAT_APP_SECRET",
-    40164: "WeChat refused our server's IP address: add it to the official account's IP whitelist",
-    61004: "WeChat refused our server's IP address: add it to the official account's IP whitelist",
+    40013: "send.wechat.40013",
+    40125: "send.wechat.40125",
+    40243: "send.wechat.40243",
+    40164: "send.wechat.40164",
+    61004: "send.wechat.61004",
 }
 
 _DTD_MARKERS = (b"<!doctype", b"<!entity")
@@ -181,8 +181,7 @@ class WeChatConnector:
     # --- sending ---------------------------------------------------------------
 
     async def send(self, message: OutboundRequest) -> SendResult:
-        no_templates = "WeChat customer-service messages have no templates or tags"
-        refusal = text_only_refusal(message, no_templates)
+        refusal = text_only_refusal(message)
         if refusal is not None:
             return refusal
         try:
@@ -194,15 +193,12 @@ class WeChatConnector:
                 token = await self._access_token(rejected=token)
                 result, errcode = await self._post(token, message)
                 if errcode in TOKEN_ERRORS:
-                    return SendResult.failed(
-                        "WeChat rejected a freshly issued access token "
-                        "(check WECHAT_APP_ID and WECHAT_APP_SECRET)"
-                    )
+                    return SendResult.failed("send.wechat.fresh_token_rejected")
         except _Abort as error:
             return error.result
         except RedisError:
             logger.warning("wechat token cache unavailable")
-            return SendResult.retry("Could not reach Redis for the WeChat access token")
+            return SendResult.retry("send.wechat.token_cache")
         return result
 
     async def _post(self, token: str, message: OutboundRequest) -> tuple[SendResult, int | None]:
@@ -222,11 +218,12 @@ class WeChatConnector:
             return _http_problem(status, retry_after), None
         errcode = answer.get("errcode", 0)
         if not isinstance(errcode, int):
-            return SendResult.failed(f"WeChat sent an unexpected answer (HTTP {status})"), None
+            unexpected = SendResult.failed("send.wechat.unexpected", status=status)
+            return unexpected, None
         if errcode == 0:
             return SendResult.sent(message.message_id), 0
         if errcode in TOKEN_ERRORS:
-            return SendResult.retry("WeChat rejected the access token"), errcode
+            return SendResult.retry("send.wechat.token_rejected"), errcode
         logger.warning("wechat refused a message", extra={"errcode": errcode})
         if errcode in LEARNED_LIMITS:
             # WeChat's own count and clock win over ours until the customer writes:
@@ -240,7 +237,7 @@ class WeChatConnector:
             return SendResult.retry(RETRY_ERRORS[errcode], retry_after), errcode
         if errcode in SEND_ERRORS:
             return SendResult.failed(SEND_ERRORS[errcode]), errcode
-        return SendResult.failed(_unknown("WeChat refused the message", errcode, answer)), errcode
+        return _unknown("send.refused", errcode, answer), errcode
 
     async def _call(
         self,
@@ -256,7 +253,7 @@ class WeChatConnector:
         response = await post_or_retry(
             self._http,
             url,
-            vendor="WeChat",
+            channel=Channel.WECHAT,
             timeout=self._timeout,
             json=payload,  # raw UTF-8, not \\u escapes: what WeChat's own examples send
             params=params,
@@ -292,7 +289,7 @@ class WeChatConnector:
                     with contextlib.suppress(LockError):
                         await lock.release()
             if time.monotonic() > deadline:
-                raise _Abort(SendResult.retry("The WeChat access token is being refreshed"))
+                raise _Abort(SendResult.retry("send.wechat.token_refreshing"))
             await asyncio.sleep(TOKEN_POLL_SECONDS)
 
     async def _refresh(self, rejected: str | None) -> str:
@@ -333,9 +330,7 @@ class WeChatConnector:
         if isinstance(errcode, int) and errcode in TOKEN_FETCH_ERRORS:
             raise _Abort(SendResult.failed(TOKEN_FETCH_ERRORS[errcode]))
         code = errcode if isinstance(errcode, int) else 0
-        raise _Abort(
-            SendResult.failed(_unknown("WeChat would not issue an access token", code, answer))
-        )
+        raise _Abort(_unknown("send.wechat.no_token", code, answer))
 
     async def _drop_token(self, token: str) -> None:
         """Forget `token` if it is still the cached one.
@@ -431,18 +426,21 @@ class WeChatConnector:
 
 def _http_problem(status: int, retry_after: float | None) -> SendResult:
     if status == 429:
-        return SendResult.retry("WeChat is rate limiting us", retry_after)
+        return SendResult.retry("send.rate_limited", retry_after, channel=Channel.WECHAT.value)
     if status >= 500 or status == 200:  # 200 with a body that is not JSON: a proxy's page
-        return SendResult.retry(f"WeChat had a server error (HTTP {status})", retry_after)
-    return SendResult.failed(f"WeChat refused the request (HTTP {status})")
+        return SendResult.retry(
+            "send.server_error", retry_after, channel=Channel.WECHAT.value, status=status
+        )
+    return SendResult.failed("send.refused", channel=Channel.WECHAT.value, detail=f"HTTP {status}")
 
 
-def _unknown(prefix: str, errcode: int, answer: dict[str, Any]) -> str:
+def _unknown(key: str, errcode: int, answer: dict[str, Any]) -> SendResult:
+    """FAILED with `key` (params: channel, detail): WeChat's code and its words."""
     errmsg = answer.get("errmsg")
     detail = f"errcode {errcode}"
     if isinstance(errmsg, str) and errmsg:
         detail += f": {redact(errmsg)[:120]}"
-    return f"{prefix} ({detail})"
+    return SendResult.failed(key, channel=Channel.WECHAT.value, detail=detail)
 
 
 def _recent(timestamp: str, now: float) -> bool:

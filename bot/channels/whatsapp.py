@@ -61,7 +61,7 @@ from bot.domain.channels import Channel
 from bot.domain.messages import TemplateUse
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import LearnedLimit, UnreachableReason
-from bot.domain.windows import SendMode
+from bot.domain.windows import Reason, SendMode
 
 #: Cloud API default throughput: 80 messages per second per business phone number.
 #: https://developers.facebook.com/docs/whatsapp/cloud-api/overview#throughput
@@ -70,66 +70,53 @@ WHATSAPP_MESSAGES_PER_SECOND = 80
 #: Used when the relay names a template but no language (Meta's own examples use en_US).
 DEFAULT_TEMPLATE_LANGUAGE = "en_US"
 
-OUTSIDE_WINDOW_REASON = (
-    "More than 24 hours have passed since the customer last wrote on WhatsApp: "
-    "only an approved template can be sent"
-)
+OUTSIDE_WINDOW_REASON = "send.whatsapp.outside_window"
 
 WHATSAPP_ERRORS = ErrorTable(
     by_code={
         **GRAPH_ERRORS,
-        10: failed("The app lacks permission to send from this WhatsApp number"),
-        190: failed(
-            "The WhatsApp access token is invalid or expired: an admin must update WHATSAPP_TOKEN"
-        ),
-        80007: retry("WhatsApp's rate limit for this business account was reached"),
-        130429: retry("WhatsApp's message throughput limit for this number was reached"),
-        130472: failed(
-            "Meta held back this marketing message: the customer is in a Meta experiment"
-        ),
-        131000: retry("WhatsApp reported an unknown error"),
-        131005: failed("Access denied: the app lacks permission for this WhatsApp number"),
-        131008: failed("A required field is missing from the message"),
-        131009: failed("A field of the message has a value WhatsApp does not accept"),
-        131016: retry("WhatsApp's service is temporarily unavailable"),
-        131021: failed("The recipient is the business's own WhatsApp number"),
-        131026: failed(
-            "WhatsApp could not deliver it: the number may not be on WhatsApp, may have "
-            "blocked the business, or may need to update WhatsApp"
-        ),
-        131031: failed("The WhatsApp business account is locked"),
-        131042: failed("WhatsApp refused it for a billing problem with the business account"),
+        10: failed("send.whatsapp.10"),
+        190: failed("send.whatsapp.190"),
+        80007: retry("send.whatsapp.80007"),
+        130429: retry("send.whatsapp.130429"),
+        130472: failed("send.whatsapp.130472"),
+        131000: retry("send.whatsapp.131000"),
+        131005: failed("send.whatsapp.131005"),
+        131008: failed("send.whatsapp.131008"),
+        131009: failed("send.whatsapp.131009"),
+        131016: retry("send.whatsapp.131016"),
+        131021: failed("send.whatsapp.131021"),
+        131026: failed("send.whatsapp.131026"),
+        131031: failed("send.whatsapp.131031"),
+        131042: failed("send.whatsapp.131042"),
         131047: outside(OUTSIDE_WINDOW_REASON),
-        131048: failed(
-            "WhatsApp is limiting this business number for spam: too many messages were "
-            "blocked or reported"
-        ),
+        131048: failed("send.whatsapp.131048"),
         # Meta's per-customer marketing limit: never retried.
         # https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes
         131049: learned(
-            "Meta limits marketing messages to this customer; try again after 24 h",
+            "send.whatsapp.131049",
             LearnedLimit.WHATSAPP_MARKETING,
         ),
         # The customer stopped marketing messages: marketing templates only are
         # refused from now on; utility templates and free text still go.
         131050: unreachable(
-            "The customer has stopped marketing messages from this business",
+            "send.whatsapp.131050",
             UnreachableReason.MARKETING_STOPPED,
         ),
-        131051: failed("WhatsApp does not support this message type"),
-        131052: failed("WhatsApp could not download the customer's media"),
-        131053: failed("WhatsApp could not upload the media"),
-        131056: retry("Too many messages to this customer in a short time"),
-        131057: retry("The WhatsApp business account is in maintenance mode"),
-        132000: failed("The number of template parameters does not match the approved template"),
-        132001: failed("The template does not exist in that language or is not approved"),
-        132005: failed("The template's text is too long once its parameters are filled in"),
-        132007: failed("The template's content breaks WhatsApp's policy"),
-        132012: failed("A template parameter has the wrong format"),
-        132015: failed("The template is paused for low quality"),
-        132016: failed("The template is disabled for low quality"),
-        133004: retry("WhatsApp's server is temporarily unavailable"),
-        133010: failed("The business phone number is not registered with WhatsApp"),
+        131051: failed("send.whatsapp.131051"),
+        131052: failed("send.whatsapp.131052"),
+        131053: failed("send.whatsapp.131053"),
+        131056: retry("send.whatsapp.131056"),
+        131057: retry("send.whatsapp.131057"),
+        132000: failed("send.whatsapp.132000"),
+        132001: failed("send.whatsapp.132001"),
+        132005: failed("send.whatsapp.132005"),
+        132007: failed("send.whatsapp.132007"),
+        132012: failed("send.whatsapp.132012"),
+        132015: failed("send.whatsapp.132015"),
+        132016: failed("send.whatsapp.132016"),
+        133004: retry("send.whatsapp.133004"),
+        133010: failed("send.whatsapp.133010"),
     }
 )
 
@@ -178,7 +165,7 @@ class WhatsAppConnector:
         token = self.settings.whatsapp_token
         phone_number_id = self.settings.whatsapp_phone_number_id
         if token is None or not phone_number_id:
-            return SendResult.failed("WhatsApp is not configured")
+            return SendResult.failed("send.not_configured", channel=Channel.WHATSAPP.value)
         built = self._payload(message)
         if isinstance(built, SendResult):
             return built
@@ -195,12 +182,12 @@ class WhatsAppConnector:
         content = message.content
         if message.mode is SendMode.FREE:
             if not content.text.strip():
-                return SendResult.failed("The message has no text")
+                return SendResult.failed("send.no_text")
             return {**base, "type": "text", "text": {"body": content.text}}
         if message.mode is SendMode.TEMPLATE:
             use = content.template
             if use is None or not use.name:
-                return SendResult.failed("No WhatsApp template was chosen")
+                return SendResult.failed("send.whatsapp.no_template")
             template: dict[str, Any] = {
                 "name": use.name,
                 "language": {"code": use.language or DEFAULT_TEMPLATE_LANGUAGE},
@@ -210,7 +197,9 @@ class WhatsAppConnector:
             return {**base, "type": "template", "template": template}
         if message.mode is SendMode.REFUSED:
             return SendResult.outside_window(OUTSIDE_WINDOW_REASON)
-        return SendResult.failed(f"WhatsApp cannot send a {message.mode.value} message")
+        return SendResult.failed(
+            "send.mode_unsupported", channel=Channel.WHATSAPP.value, mode=message.mode.value
+        )
 
     # --- webhooks -----------------------------------------------------------------
 
@@ -479,7 +468,7 @@ def _statuses(value: _Value) -> list[StatusUpdate]:
         if status is None:
             continue  # "deleted", "warning": nothing to show
         at = from_epoch_seconds(item.timestamp)
-        reason = ""
+        reason = None
         why = None
         if status is MessageStatus.FAILED:
             code = next((e.code for e in item.errors if e.code is not None), None)
@@ -501,9 +490,10 @@ def _statuses(value: _Value) -> list[StatusUpdate]:
     return updates
 
 
-def _failure_reason(rule: ErrorRule | None, code: int | None) -> str:
+def _failure_reason(rule: ErrorRule | None, code: int | None) -> Reason:
+    channel = Channel.WHATSAPP.value
     if rule is not None:
-        return rule.reason
+        return Reason(rule.key, {"channel": channel, **rule.params})
     if code is not None:
-        return f"WhatsApp could not deliver the message (error {code})"
-    return "WhatsApp could not deliver the message"
+        return Reason("send.whatsapp.undelivered_code", {"code": code})
+    return Reason("send.whatsapp.undelivered")

@@ -115,6 +115,10 @@ _NO_REFUSAL = (MessageStatus.SENT, "")
 _WINDOW_CLOSED = (MessageStatus.OUTSIDE_WINDOW, SEND_WINDOW_CLOSED)
 
 
+def _stored(reason: Reason | None) -> str:
+    return stored_reason(reason) if reason is not None else ""
+
+
 def _refusal(decided: SendDecision) -> tuple[MessageStatus, str]:
     """The status and stored reason of a send the policy refused (or none)."""
     if decided.reason is None:
@@ -502,15 +506,17 @@ class Relay:
                 await self.outbox.link_channel_message(message.channel, cmid, partition, message.id)
             return SendRecord(claimed, MessageStatus.SENT, channel_message_id=cmid)
         if result.outcome is SendOutcome.OUTSIDE_WINDOW:
-            return SendRecord(claimed, MessageStatus.OUTSIDE_WINDOW, result.reason)
+            return SendRecord(claimed, MessageStatus.OUTSIDE_WINDOW, _stored(result.reason))
         if result.outcome is SendOutcome.FAILED:
-            return SendRecord(claimed, MessageStatus.FAILED, result.reason)
+            return SendRecord(claimed, MessageStatus.FAILED, _stored(result.reason))
         if result.outcome is SendOutcome.UNREACHABLE:
             await self._learn_unreachable(contact, message, result)
-            return SendRecord(claimed, MessageStatus.FAILED, result.reason)
+            return SendRecord(claimed, MessageStatus.FAILED, _stored(result.reason))
         if result.outcome is SendOutcome.LIMIT_LEARNED:
             return await self._learn_limit(claimed, contact, result)
-        return await self._retry_later(partition, claimed, result.reason, result.retry_after)
+        return await self._retry_later(
+            partition, claimed, _stored(result.reason), result.retry_after
+        )
 
     async def _unreachable(self, contact: Contact, message: OutboundMessage) -> str:
         """Why the customer cannot be reached with this message at all (stored
@@ -579,11 +585,11 @@ class Relay:
                     contact.id, learned.value, to_epoch(start)
                 )
                 self._learned(contact.id, holding)
-            return SendRecord(claimed, MessageStatus.OUTSIDE_WINDOW, result.reason)
+            return SendRecord(claimed, MessageStatus.OUTSIDE_WINDOW, _stored(result.reason))
         if learned is LearnedLimit.LINE_MONTHLY:
             await self.outbox.learn_line_month_spent(self.clock())
             self._line_spent = (time.monotonic(), True)
-        return SendRecord(claimed, MessageStatus.FAILED, result.reason)
+        return SendRecord(claimed, MessageStatus.FAILED, _stored(result.reason))
 
     async def _mode_now(
         self, contact: Contact, message: OutboundMessage

@@ -34,6 +34,7 @@ from bot.domain.reachability import (
     event_applies,
     reachability_event,
 )
+from bot.domain.windows import stored_reason
 from bot.store.contacts import (
     ContactDraft,
     ContactStore,
@@ -267,7 +268,11 @@ class InboundService:
             return moved
         for partition, message_id in targets:
             message = await self.outbox.record_status(
-                partition, message_id, update.status, update.at, reason=update.reason
+                partition,
+                message_id,
+                update.status,
+                update.at,
+                reason=stored_reason(update.reason) if update.reason else "",
             )
             if message is not None:
                 moved.append(message)

@@ -23,7 +23,8 @@ from bot.channels.base import OutboundRequest, WebhookRequest
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.messages import Content, TemplateUse
-from bot.domain.windows import SendMode
+from bot.domain.windows import Reason, SendMode
+from bot.slack.render import reason_text
 from tests.fakes.graph import FakeGraph
 
 #: Nothing listens there: a connection to it is refused at once.
@@ -160,3 +161,8 @@ def messaging_webhook(kind: str, account: str, sender: str, **event: Any) -> dic
             }
         ],
     }
+
+
+def in_words(reason: Reason | None, lang: str = "en") -> str:
+    """A connector's reason (a catalogue key and parameters) as an agent reads it."""
+    return reason_text(reason, lang) if reason is not None else ""

@@ -27,7 +27,7 @@ from bot.domain.channels import Channel
 from bot.domain.messages import Content, OutboundMessage, TemplateUse
 from bot.domain.models import Contact, ConversationStatus, MessageStatus
 from bot.domain.reachability import Unreachable, UnreachableReason
-from bot.domain.windows import WECHAT_LIMIT_LEARNED, Form, PolicySettings
+from bot.domain.windows import WECHAT_LIMIT_LEARNED, Form, PolicySettings, Reason
 from bot.relay.relay import Relay, RelayTuning
 from bot.services.followup import (
     LINE_MONTH_SPENT,
@@ -447,7 +447,7 @@ async def test_a_whatsapp_131050_receipt_records_the_marketing_stop(
             MessageStatus.FAILED,
             now,
             channel_message_id="whatsapp-1",
-            reason="The customer has stopped marketing messages from this business",
+            reason=Reason("send.whatsapp.131050"),
             unreachable=UnreachableReason.MARKETING_STOPPED,
         )
     )
@@ -470,7 +470,7 @@ async def test_a_message_claimed_after_a_learned_refusal_is_sent_without_reading
     cid = await make_contact(env, clock, {Channel.TELEGRAM: "42"}, None)
     channel = ScriptedChannel(
         Channel.TELEGRAM,
-        SendResult.not_reachable("blocked", UnreachableReason.BLOCKED, "403"),
+        SendResult.not_reachable("send.telegram.blocked", UnreachableReason.BLOCKED, "403"),
     )
     relay = Relay(
         env.redis,

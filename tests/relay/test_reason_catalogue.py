@@ -3,7 +3,10 @@ a thread shows it in its own language."""
 
 from __future__ import annotations
 
+import ast
+import re
 import string
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +18,28 @@ from bot.relay.relay import RELAY_REASON_KEYS
 from bot.slack.blocks.threads import status_words
 from bot.slack.i18n import LANGUAGES, catalogue
 
-REASON_KEYS = sorted(RELAY_REASON_KEYS | SEND_REFUSAL_KEYS | {LINE_MONTH_SPENT})
+ROOT = Path(__file__).resolve().parents[2]
+_SEND_KEY = re.compile(r"send(?:\.[a-z0-9_]+)+")
+
+
+def keys_in_source(folder: str) -> set[str]:
+    """Every `send.*` catalogue key written in a folder's modules (the connectors'
+    reasons, their error tables' included)."""
+    found: set[str] = set()
+    for path in (ROOT / folder).glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            value = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(value, str) and _SEND_KEY.fullmatch(value):
+                found.add(value)
+    return found
+
+
+CONNECTOR_KEYS = keys_in_source("bot/channels")
+REASON_KEYS = sorted(RELAY_REASON_KEYS | SEND_REFUSAL_KEYS | {LINE_MONTH_SPENT} | CONNECTOR_KEYS)
+
+
+def test_the_connectors_give_their_reasons_as_catalogue_keys() -> None:
+    assert len(CONNECTOR_KEYS) > 100  # every table and refusal, found
 
 
 def placeholders(text: str) -> set[str]:

@@ -24,7 +24,7 @@ from bot.channels.base import (
 from bot.domain.channels import Channel
 from bot.domain.messages import Content, OutboundMessage, TemplateUse
 from bot.domain.models import MessageStatus
-from bot.domain.windows import Form, PolicySettings, SendMode
+from bot.domain.windows import Form, PolicySettings, SendMode, stored_reason
 from bot.relay.relay import GROUP, MAX_ATTEMPTS, Relay, RelayTuning
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
 from bot.slack.render import stored_reason_text
@@ -191,10 +191,10 @@ async def test_viber_free_text_that_became_chatbot_initiated(
     ("answer", "status"),
     [
         (
-            SendResult.outside_window("Outside the 24 h window (131047)"),
+            SendResult.outside_window("send.whatsapp.outside_window"),
             MessageStatus.OUTSIDE_WINDOW,
         ),
-        (SendResult.failed("The customer blocked the bot"), MessageStatus.FAILED),
+        (SendResult.failed("send.telegram.blocked"), MessageStatus.FAILED),
     ],
     ids=["channel_says_outside_window", "channel_says_failed"],
 )
@@ -209,14 +209,17 @@ async def test_final_channel_answers_are_recorded_and_never_retried(
     clock.now = now + timedelta(hours=1)
     assert await relay.requeue_due(p) == 0
     message = await any_env.outbox.get_message(p, mid)
-    assert message is not None and message.status is status and message.reason == answer.reason
+    assert message is not None and message.status is status
+    assert answer.reason is not None and message.reason == stored_reason(answer.reason)
     assert len(telegram.requests) == 1
 
 
 async def test_retry_later_honours_retry_after_then_sends(any_env: StoreEnv, now: datetime) -> None:
     clock = Clock(now)
     p, mid = await accepted(any_env, clock, Channel.LINE, None)
-    line = ScriptedChannel(Channel.LINE, SendResult.retry("Rate limited", retry_after=30))
+    line = ScriptedChannel(
+        Channel.LINE, SendResult.retry("send.rate_limited", retry_after=30, channel="line")
+    )
     relay = relay_for(any_env, clock, line)
     await drain(relay, any_env)
     assert await status_of(any_env, p, mid) is MessageStatus.QUEUED
@@ -233,7 +236,10 @@ async def test_retry_later_honours_retry_after_then_sends(any_env: StoreEnv, now
 async def test_gives_up_after_max_attempts(any_env: StoreEnv, now: datetime) -> None:
     clock = Clock(now)
     p, mid = await accepted(any_env, clock, Channel.SMS, None)
-    sms = ScriptedChannel(Channel.SMS, *[SendResult.retry("Server error 503")] * MAX_ATTEMPTS)
+    sms = ScriptedChannel(
+        Channel.SMS,
+        *[SendResult.retry("send.server_error", channel="sms", status=503)] * MAX_ATTEMPTS,
+    )
     relay = relay_for(any_env, clock, sms)
     for _ in range(MAX_ATTEMPTS):
         await drain(relay, any_env)
@@ -241,8 +247,8 @@ async def test_gives_up_after_max_attempts(any_env: StoreEnv, now: datetime) -> 
         await relay.requeue_due(p)
     message = await any_env.outbox.get_message(p, mid)
     assert message is not None and message.status is MessageStatus.FAILED
-    assert stored_reason_text(message.reason, "en").startswith(
-        f"Gave up after {MAX_ATTEMPTS} tries"
+    assert stored_reason_text(message.reason, "en") == (
+        f"Gave up after {MAX_ATTEMPTS} tries: SMS had a server error (HTTP 503)"
     )
 
 

@@ -8,7 +8,7 @@ from bot.channels.base import InboundMessage, StatusUpdate
 from bot.domain.channels import Channel
 from bot.domain.messages import Content, OutboundMessage
 from bot.domain.models import Contact, ConversationStatus, MessageStatus
-from bot.domain.windows import Form, PolicySettings
+from bot.domain.windows import Form, PolicySettings, Reason
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
 from bot.services.inbound import InboundService
 from bot.store.contacts import ContactDraft
@@ -166,12 +166,16 @@ async def test_failed_receipt_outside_the_window_is_marked(
     await any_env.outbox.link_channel_message(Channel.WHATSAPP, "wamid.x", p, mid)
     service = InboundService(any_env.contacts, any_env.outbox, lambda: now)
     update = StatusUpdate(
-        Channel.WHATSAPP, MessageStatus.OUTSIDE_WINDOW, now, "wamid.x", reason="More than 24 hours"
+        Channel.WHATSAPP,
+        MessageStatus.OUTSIDE_WINDOW,
+        now,
+        "wamid.x",
+        reason=Reason("send.whatsapp.outside_window"),
     )
     await service.status(update)
     message = await any_env.outbox.get_message(p, mid)
     assert message is not None and message.status is MessageStatus.OUTSIDE_WINDOW
-    assert message.reason == "More than 24 hours"
+    assert message.reason == "send.whatsapp.outside_window"  # put in words when shown
 
 
 async def test_messenger_read_watermark_marks_earlier_messages(
