@@ -25,6 +25,7 @@ import orjson
 from redis.exceptions import ResponseError
 
 from bot.channels.base import WebhookEvent
+from bot.domain.windows import Reason, parse_stored_reason, stored_reason
 from bot.store.connection import RedisClient
 from bot.store.keys import Keys
 
@@ -74,6 +75,8 @@ _TYPES = {cls: _field_types(cls) for cls in _KINDS.values()}
 
 
 def _encode_value(value: object) -> object:
+    if isinstance(value, Reason):
+        return stored_reason(value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):
@@ -87,6 +90,8 @@ def _decode_value(value: object, kinds: tuple[type, ...]) -> object:
     for kind in kinds:
         if kind is datetime and isinstance(value, str):
             return datetime.fromisoformat(value)
+        if kind is Reason and isinstance(value, str):
+            return parse_stored_reason(value)
         if isinstance(kind, type) and issubclass(kind, Enum):
             return kind(value)
     return value

@@ -12,6 +12,7 @@ from bot.channels.base import InboundMessage, ReachabilityEvent, StatusUpdate, W
 from bot.domain.channels import Channel
 from bot.domain.models import ConversationStatus, MessageStatus
 from bot.domain.reachability import UnreachableReason
+from bot.domain.windows import Reason
 from bot.services.inbound import InboundService
 from bot.services.webhook_intake import IntakeTuning, WebhookConsumer
 from bot.store.liveness import Liveness
@@ -36,7 +37,8 @@ FAST = IntakeTuning(block_ms=50, claim_idle_ms=100, claim_every=0.05)
         ),
         StatusUpdate(
             Channel.WHATSAPP, MessageStatus.FAILED, datetime(2026, 11, 18, 12, 0, tzinfo=UTC),
-            channel_message_id="wamid.9", reason="131047",
+            channel_message_id="wamid.9",
+            reason=Reason("send.refused", {"channel": "whatsapp", "detail": "error 131047"}),
         ),
         StatusUpdate(
             Channel.MESSENGER, MessageStatus.READ, datetime(2026, 11, 18, 12, 0, tzinfo=UTC),

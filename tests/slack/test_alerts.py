@@ -19,7 +19,7 @@ from bot.channels.base import InboundMessage, StatusUpdate
 from bot.domain.channels import Channel
 from bot.domain.messages import Content
 from bot.domain.models import MessageStatus
-from bot.domain.windows import Form
+from bot.domain.windows import Form, Reason
 from bot.runtime import INBOUND_KEY
 from bot.services.alerts import Alert, AlertKind, window_alert
 from bot.services.followup import FollowupRequest
@@ -107,7 +107,7 @@ async def message_fails(surface: Surface, cid: str) -> None:
             MessageStatus.FAILED,
             surface.now,
             channel_message_id="wamid.out.1",
-            reason="the number is not on WhatsApp",
+            reason=Reason("send.whatsapp.131026"),
         )
     )
 
@@ -131,7 +131,9 @@ async def raise_alert(surface: Surface, kind: str, cid: str, sender: AlertSender
 EXPECTED = {
     "customer_wrote": ("💬 *Sara Ahmed* wrote on WhatsApp", "Any news about my refund?"),
     "message_failed": (
-        "⚠️ Your WhatsApp message to *Sara Ahmed* failed: the number is not on WhatsApp",
+        "⚠️ Your WhatsApp message to *Sara Ahmed* failed: WhatsApp could not deliver it: "
+        "the number may not be on WhatsApp, may have blocked the business, or may need to "
+        "update WhatsApp",
         "Your refund left",
     ),
     "window_closing": (
