@@ -511,6 +511,8 @@ class SendDecision:
         return self.mode is SendMode.REFUSED
 
 
+_SEND_FREE = SendDecision(SendMode.FREE)
+
 #: What the commit decided cannot be undone by the relay: the refusals that
 #: WeChat itself gave (45047, 45015) keep their own words in the thread.
 _WECHAT_LEARNED = frozenset({WECHAT_CLOSED_LEARNED, WECHAT_LIMIT_LEARNED})
@@ -541,6 +543,8 @@ def decide_at_send(
     timeless = _TIMELESS.get(channel)
     if timeless is not None:  # no window: no snapshot needed
         mode = adapt_at_send(queued_mode, form, tag, timeless)
+        if mode is SendMode.FREE:
+            return _SEND_FREE
         return SendDecision(mode, Reason(SEND_WINDOW_CLOSED) if mode is SendMode.REFUSED else None)
     judged = at_send(window, counted_in_window=counted_in_window, counted_in_month=counted_in_month)
     decision = decide(channel, judged, now, settings)

@@ -522,6 +522,8 @@ class Relay:
         """Why the customer cannot be reached with this message at all (stored
         reason), or "" when they can."""
         channel = message.channel
+        if contact.unreachable(channel) is None:  # nearly every send: nothing to look up
+            return ""
         template = message.content.template
         name = template.name if template is not None else None
         category = None
