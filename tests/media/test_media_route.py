@@ -19,10 +19,12 @@ from bot.app import build_web_app
 from bot.config import Settings
 from bot.media.links import LinkExpired, LinkInvalid, MediaLinks
 from bot.media.publish import publish
+from bot.media.s3 import S3MediaStore
 from bot.media.store import FileMediaStore, MediaStore, MediaTooLarge
 from bot.media.web import MEDIA_STORE_KEY, remove_expired, run_retention
 from bot.runtime import CLOCK_KEY
 from bot.store.connection import create_redis
+from tests.media.conftest import make_bucket, s3_settings
 
 Client = TestClient[web.Request, web.Application]
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
@@ -226,3 +228,24 @@ async def test_a_published_file_is_fetched_by_its_link_until_it_expires(served: 
             max_bytes=2 * len(PHOTO),
             now=NOW,
         )
+
+
+async def test_a_link_streams_a_file_kept_in_an_s3_bucket(
+    tmp_path: Path, redis_url: str, s3_endpoint: str
+) -> None:
+    bucket = await make_bucket(s3_endpoint)
+    settings = s3_settings(
+        s3_endpoint, bucket, public_base_url=PUBLIC_URL, media_secret="media-link-secret"
+    )
+    app = build_web_app(settings, create_redis(redis_url))
+    store = app[MEDIA_STORE_KEY]
+    assert isinstance(store, S3MediaStore)
+    async with TestClient(TestServer(app)) as client:
+        stored = await store.put(chunks(PHOTO), content_type="image/png")
+        links = MediaLinks.from_settings(settings)
+        assert links is not None
+        response = await client.get(path_of(links.url(stored.name, datetime.now(UTC))))
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "image/png"
+        assert response.headers["Content-Length"] == str(len(PHOTO))
+        assert await response.read() == PHOTO
