@@ -81,6 +81,7 @@ EVERY_VARIABLE = {
     "WINDOW_ALERT_MINUTES": "30",
     "REDIS_KEY_PREFIX": "fu2",
     "RELAY_CLAIM_IDLE_SECONDS": "30",
+    "SCHEDULE_LEASE_SECONDS": "45",
     "MEDIA_STORE_URL": "s3://media-bucket/followup/",
     "MEDIA_MAX_BYTES": "10485760",
     "MEDIA_LINK_HOURS": "12",
@@ -148,6 +149,7 @@ def test_settings_read_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.agents == ("U1", "U2", "S3")
     assert s.managers == ("U9",)
     assert s.relay_in_process is False
+    assert s.schedule_lease_seconds == 45
     assert s.media_store == s.media_store_url == "s3://media-bucket/followup"
     assert (s.media_max_bytes, s.media_link_hours, s.media_retention_hours) == (10485760, 12, 48)
     assert s.media_secret is not None and s.media_secret.get_secret_value() == "media-secret"
