@@ -121,7 +121,6 @@ def test_settings_read_every_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.public_base_url == "https://followup.example.com"
     assert s.default_phone_region == "AE"
     assert s.default_language == "ar"
-    assert s.schedule_lease_seconds == 45
     assert s.whatsapp_api_url == "http://127.0.0.1:9001/v21.0"
     assert s.whatsapp_phone_number_id == "1234567890"
     assert s.messenger_api_url == "http://127.0.0.1:9002"
