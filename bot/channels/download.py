@@ -193,6 +193,18 @@ def _filename(disposition: str | None) -> str | None:
     return name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1] or None if name else None
 
 
+def _checked(allowed: AllowedHosts, target: URL) -> None:
+    try:
+        allowed.check(target)
+    except DownloadRefused as refused:
+        # The host only: a path or query may hold a token.
+        logger.warning(
+            "media download refused",
+            extra={"reason": refused.key, "host": target.host or "", "scheme": target.scheme},
+        )
+        raise
+
+
 @contextlib.asynccontextmanager
 async def download(
     http: aiohttp.ClientSession,
@@ -206,7 +218,7 @@ async def download(
     """GET `url` where `allowed` permits it, following redirects only within it;
     `DownloadRefused` otherwise, or on an error answer or a declared size past `max_bytes`."""
     target = URL(url, encoded=True)
-    allowed.check(target)
+    _checked(allowed, target)
     first = _origin(target)
     sent = dict(headers or {})
     for _ in range(MAX_REDIRECTS + 1):
@@ -222,7 +234,7 @@ async def download(
         try:
             if response.status in _REDIRECTS and "Location" in response.headers:
                 target = target.join(URL(response.headers["Location"], encoded=True))
-                allowed.check(target)
+                _checked(allowed, target)
                 if _origin(target) != first:
                     sent = {k: v for k, v in sent.items() if k.lower() not in _CREDENTIALS}
                 continue

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import mimetypes
 import os
 import re
@@ -40,8 +39,6 @@ __all__ = [
     "new_name",
     "open_media_store",
 ]
-
-logger = logging.getLogger(__name__)
 
 #: Bytes read or written at a time.
 CHUNK_BYTES = 64 * 1024

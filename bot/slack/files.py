@@ -16,7 +16,6 @@ made here with the SDK and the bytes streamed with aiohttp.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
@@ -43,8 +42,6 @@ __all__ = [
     "file_to_thread",
     "upload_to_thread",
 ]
-
-logger = logging.getLogger(__name__)
 
 
 class SlackUploadFailed(Exception):

@@ -167,7 +167,7 @@ async def test_a_redirect_within_the_host_is_followed(
 
 
 async def test_a_redirect_elsewhere_is_not_followed(
-    http: aiohttp.ClientSession, origins: tuple[Origin, Origin]
+    http: aiohttp.ClientSession, origins: tuple[Origin, Origin], caplog: pytest.LogCaptureFixture
 ) -> None:
     ours, theirs = origins
     ours.redirect_to = f"{theirs.url}/photo.jpg"
@@ -176,6 +176,9 @@ async def test_a_redirect_elsewhere_is_not_followed(
         await fetch(http, f"{ours.url}/away", AllowedHosts.of(ours.url))
     assert refused.value.key == "media.refused.not_https"
     assert len(theirs.seen) == before
+    [logged] = [r for r in caplog.records if r.getMessage() == "media download refused"]
+    assert (logged.reason, logged.host) == ("media.refused.not_https", "127.0.0.1")  # type: ignore[attr-defined]
+    assert "photo.jpg" not in caplog.text  # no path: it may hold a token
 
 
 async def test_credentials_go_only_to_the_origin_first_asked(
