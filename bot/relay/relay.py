@@ -13,11 +13,15 @@ message and contact fields), the sends run concurrently, and one script call
 records each group of outcomes (status, acknowledgement, lease) as the sends
 finish; the next batch is read while the current one is out.
 
-Just before sending, the relay asks the window policy again: free text that
-now needs the HUMAN_AGENT tag, or a Viber message that now counts as
-chatbot-initiated within the quota, goes in that form; anything else that is
-no longer allowed is not sent and gets ❗. The channel's own "outside the
-window" refusals get ❗ too and are never retried.
+Just before sending, the relay asks the window policy again, through one
+domain function (`bot.domain.windows.decide_at_send`, from the snapshot
+`bot.domain.sending.window_input` builds): free text that now needs the
+HUMAN_AGENT tag, or a Viber message that now counts as chatbot-initiated
+within the quota, goes in that form; anything else that is no longer allowed
+is not sent and gets ❗. The relay only gathers the inputs and takes the counts
+the decision names. The channel's own "outside the window" refusals get ❗ too
+and are never retried. Every reason recorded with a message is a catalogue key
+and its parameters (`stored_reason`), put in words in the thread's language.
 """
 
 from __future__ import annotations
