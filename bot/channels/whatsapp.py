@@ -61,6 +61,7 @@ from bot.domain.channels import Channel
 from bot.domain.messages import TemplateUse
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import LearnedLimit, UnreachableReason
+from bot.domain.templates import send_components
 from bot.domain.windows import Reason, SendMode
 
 #: Cloud API default throughput: 80 messages per second per business phone number.
@@ -192,7 +193,11 @@ class WhatsAppConnector:
                 "name": use.name,
                 "language": {"code": use.language or DEFAULT_TEMPLATE_LANGUAGE},
             }
-            if use.parameters:
+            if use.components:
+                # Header, body and buttons as the synced template takes them
+                # (bot.domain.templates: Meta's documented shapes).
+                template["components"] = send_components(use.components)
+            elif use.parameters:
                 template["components"] = [{"type": "body", "parameters": _body_parameters(use)}]
             return {**base, "type": "template", "template": template}
         if message.mode is SendMode.REFUSED:

@@ -20,6 +20,7 @@ from enum import StrEnum
 
 from bot.domain.channels import Channel
 from bot.domain.models import MessageStatus, StatusChange
+from bot.domain.templates import FilledParameter
 from bot.domain.windows import Form, SendMode
 
 __all__ = [
@@ -61,13 +62,18 @@ class TemplateUse:
 
     `parameters` are the values in the template's order; a NAMED template
     (`{{first_name}}`) also names each one in `parameter_names` (aligned,
-    one name per value; empty for a positional template).
+    one name per value; empty for a positional template). `components` are
+    every value the template takes, header and buttons included, as
+    `bot.domain.templates.fill` made them from the synced template: the
+    connector sends them as Meta's `components` (`send_components`); empty,
+    the body parameters alone are sent.
     """
 
     name: str
     language: str = ""
     parameters: tuple[str, ...] = ()
     parameter_names: tuple[str, ...] = ()
+    components: tuple[FilledParameter, ...] = ()
 
     def __post_init__(self) -> None:
         if self.parameter_names and len(self.parameter_names) != len(self.parameters):

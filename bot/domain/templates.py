@@ -45,6 +45,8 @@ __all__ = [
     "default_language",
     "encode_fill",
     "fill",
+    "fill_from_rows",
+    "fill_rows",
     "needs",
     "parse_template",
     "preview",
@@ -622,23 +624,27 @@ def send_components(filled: Sequence[FilledParameter]) -> list[dict[str, Any]]:
     return components
 
 
-def encode_fill(filled: Sequence[FilledParameter]) -> str:
-    """`filled` as compact JSON (stored with the message until it is sent)."""
-    return json.dumps(
-        [[p.kind.value, p.value, p.name, p.index, p.media, int(p.by_id)] for p in filled],
-        ensure_ascii=False,
-        separators=(",", ":"),
+def fill_rows(filled: Sequence[FilledParameter]) -> list[list[str | int]]:
+    """`filled` as JSON-ready rows (stored with the message until it is sent)."""
+    return [[p.kind.value, p.value, p.name, p.index, p.media, int(p.by_id)] for p in filled]
+
+
+def fill_from_rows(rows: Sequence[Sequence[Any]]) -> tuple[FilledParameter, ...]:
+    """`fill_rows`' rows back."""
+    return tuple(
+        FilledParameter(InputKind(kind), str(value), str(name), int(index), str(media), bool(by_id))
+        for kind, value, name, index, media, by_id in rows
     )
+
+
+def encode_fill(filled: Sequence[FilledParameter]) -> str:
+    """`filled` as compact JSON."""
+    return json.dumps(fill_rows(filled), ensure_ascii=False, separators=(",", ":"))
 
 
 def decode_fill(raw: str | None) -> tuple[FilledParameter, ...]:
     """`encode_fill`'s JSON back (empty for None or "")."""
-    if not raw:
-        return ()
-    return tuple(
-        FilledParameter(InputKind(kind), value, name, int(index), media, bool(by_id))
-        for kind, value, name, index, media, by_id in json.loads(raw)
-    )
+    return fill_from_rows(json.loads(raw)) if raw else ()
 
 
 # --- the preview ------------------------------------------------------------------------------

@@ -158,6 +158,7 @@ def request_for(plan: ComposePlan, submitted: Draft, idempotency_key: str) -> Fo
     if submitted.form is Form.TEMPLATE:
         if template is None:
             raise ValueError("a template follow-up needs an approved template")
+        components = template_components(plan, submitted)
         return FollowupRequest(
             contact_id=plan.contact.id,
             channel=submitted.channel,
@@ -168,12 +169,9 @@ def request_for(plan: ComposePlan, submitted: Draft, idempotency_key: str) -> Fo
                 template=TemplateUse(
                     name=template.name,
                     language=template.language,
-                    parameters=tuple(
-                        p.value
-                        for p in template_components(plan, submitted)
-                        if p.kind is InputKind.BODY
-                    ),
+                    parameters=tuple(p.value for p in components if p.kind is InputKind.BODY),
                     parameter_names=template.parameter_names,
+                    components=components,
                 )
             ),
             confirm_takeover=submitted.takeover,

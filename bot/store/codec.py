@@ -28,6 +28,7 @@ from bot.domain.messages import (
     TemplateUse,
 )
 from bot.domain.models import MessageStatus, StatusChange, from_epoch, to_epoch
+from bot.domain.templates import fill_from_rows, fill_rows
 
 
 class MessageHash:
@@ -40,7 +41,8 @@ class MessageHash:
     FORM: Final = "form"  # a `Form` value
     SENDER: Final = "sender"  # the agent's Slack user id
     TEXT: Final = "text"
-    #: JSON {"name", "language", "parameters", "parameter_names"}; absent: no template.
+    #: JSON {"name", "language", "parameters", "parameter_names", "components"};
+    #: absent: no template.
     TEMPLATE: Final = "template"
     TAG: Final = "tag"  # the message tag the agent picked; absent: none
     #: JSON [{"kind", "file_name", "mime_type", "size", "key"}]; absent: no files.
@@ -107,6 +109,8 @@ def encode_template(template: TemplateUse) -> str:
         value["parameters"] = list(template.parameters)
     if template.parameter_names:
         value["parameter_names"] = list(template.parameter_names)
+    if template.components:
+        value["components"] = fill_rows(template.components)
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -117,6 +121,7 @@ def decode_template(raw: str) -> TemplateUse:
         language=str(value.get("language") or ""),
         parameters=tuple(str(v) for v in value.get("parameters", ())),
         parameter_names=tuple(str(n) for n in value.get("parameter_names", ())),
+        components=fill_from_rows(value.get("components") or ()),
     )
 
 

@@ -8,24 +8,30 @@ fake Slack Web API (`tests.fakes.slack`), a real Redis.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from bot.channels.whatsapp import WhatsAppConnector
 from bot.domain.channels import Channel
 from bot.domain.limits import TEXT_LIMITS, Unit, text_limit
 from bot.domain.messages import TemplateUse
 from bot.domain.models import Contact, Conversation, ConversationStatus, MessageStatus
-from bot.domain.templates import parse_template
+from bot.domain.templates import InputKind, parse_template
 from bot.domain.windows import Decision, Form, PolicySettings, WindowInput, decide
+from bot.relay.relay import Relay, RelayTuning
+from bot.runtime import REDIS_KEY, http_session
 from bot.services.compose_checks import Field, validate
 from bot.services.compose_plan import Draft, line_channel, plan_for
 from bot.slack import ids
 from bot.slack.blocks.compose_context import BLOCK_TAKEOVER, BLOCK_TEMPLATE, BLOCK_TEXT, param_block
 from bot.slack.blocks.contact_edit import BLOCKS
+from bot.store.keys import ContactId, Keys
 from bot.store.search import SearchFilters
 from bot.store.templates import WhatsAppTemplate
+from tests.fakes.graph import FakeGraph
 from tests.fakes.slack import FakeSlack
 from tests.slack.compose_steps import (
     action_ids,
@@ -207,7 +213,16 @@ async def test_whatsapp_closed_window_offers_templates_with_parameters_and_a_pre
     assert ack == {}
     [message] = await messages_of(surface, cid)
     assert (message.mode, message.form) == ("template", "template")
-    assert message.content.template == TemplateUse("order_update", "en", ("Sara", "A-17"))
+    template = message.content.template
+    assert template is not None
+    assert TemplateUse(template.name, template.language, template.parameters) == TemplateUse(
+        "order_update", "en", ("Sara", "A-17")
+    )
+    # Every value the template takes goes with it (here its two body parameters).
+    assert [(c.kind, c.value) for c in template.components] == [
+        (InputKind.BODY, "Sara"),
+        (InputKind.BODY, "A-17"),
+    ]
     assert "as the template order_update" in ephemerals(surface)[-1]["text"]
 
 
@@ -1079,3 +1094,99 @@ async def test_an_arabic_agent_starts_in_arabic_and_may_switch_language(surface:
     template = message.content.template
     assert template is not None
     assert (template.name, template.language) == ("order_shipped", "en_US")
+
+
+@pytest.mark.parametrize(
+    ("lang", "language", "body"),
+    [("en", "en_US", "Sara"), ("ar", "ar", "سارة")],
+    ids=["english", "arabic"],
+)
+async def test_an_image_and_tracking_link_template_reaches_meta_in_its_documented_shape(
+    redis_url: str, slack: FakeSlack, lang: str, language: str, body: str
+) -> None:
+    """Outside WhatsApp's 24 h window, through signed Slack requests, the relay and
+    the WhatsApp connector: the fake Graph API checks the components against the
+    template it holds, as Meta does (132000 on a mismatch)."""
+    async with FakeGraph() as graph:
+        graph.templates["102290129340398"] = [ENGLISH, ARABIC]
+        async with running_surface(
+            redis_url,
+            slack,
+            whatsapp_api_url=graph.url,
+            whatsapp_token=graph.whatsapp_token,
+            whatsapp_phone_number_id=graph.phone_number_id,
+        ) as surface:
+            await surface.deps.people.pick_language(AGENT, lang)
+            cid = await closed_whatsapp_customer(surface)
+            view = await open_composer(surface, cid)
+            view = await change(surface, view, ids.COMPOSE_TEMPLATE, f"order_shipped:{language}")
+            ack = await submit(
+                surface,
+                view,
+                {
+                    "compose_param_1": "https://cdn.example/p.png",
+                    "compose_param_2": body,
+                    "compose_param_3": "A-17",
+                    "compose_param_4": "A-17",
+                },
+            )
+            assert ack == {}
+            [queued] = await messages_of(surface, cid)
+            await relay_once(surface, cid, queued.id)
+    [request] = graph.sent
+    assert request.json["type"] == "template"
+    assert request.json["template"] == {
+        "name": "order_shipped",
+        "language": {"code": language},
+        "components": [
+            {
+                "type": "header",
+                "parameters": [{"type": "image", "image": {"link": "https://cdn.example/p.png"}}],
+            },
+            {
+                "type": "body",
+                "parameters": [{"type": "text", "text": body}, {"type": "text", "text": "A-17"}],
+            },
+            {
+                "type": "button",
+                "sub_type": "url",
+                "index": "0",
+                "parameters": [{"type": "text", "text": "A-17"}],
+            },
+            {
+                "type": "button",
+                "sub_type": "quick_reply",
+                "index": "1",
+                "parameters": [{"type": "payload", "payload": "Stop" if lang == "en" else "إيقاف"}],
+            },
+        ],
+    }
+
+
+async def relay_once(surface: Surface, contact_id: str, message_id: str) -> None:
+    """Run the relay with the WhatsApp connector until `message_id` is sent (or fails)."""
+    settings = surface.settings
+    keys = Keys(partitions=settings.partitions, prefix=settings.redis_key_prefix)
+    redis = surface.app[REDIS_KEY]
+    outbox = surface.deps.outbox
+    async with http_session() as http:
+        relay = Relay(
+            redis,
+            keys,
+            {Channel.WHATSAPP: WhatsAppConnector(settings, http)},
+            PolicySettings(),
+            lambda: surface.now,
+            consumer="test",
+            tuning=RelayTuning(block_ms=50),
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(relay.run(stop))
+        partition = ContactId.parse(contact_id).partition
+        for _ in range(250):
+            message = await outbox.get_message(partition, message_id)
+            if message is not None and message.status is not MessageStatus.QUEUED:
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        await running
+    assert message is not None and message.status is MessageStatus.SENT, message

@@ -111,12 +111,15 @@ def test_the_request_carries_the_body_values_and_the_components() -> None:
     )
     chosen = plan(draft)
     request = request_for(chosen, draft, "key-1")
-    assert request.content.template == TemplateUse("order_shipped", "ar", ("سارة",))
-    assert [(p.kind, p.value) for p in template_components(chosen, draft)] == [
+    components = template_components(chosen, draft)
+    assert [(p.kind, p.value) for p in components] == [
         (InputKind.HEADER_MEDIA, "https://cdn.example/p.png"),
         (InputKind.BODY, "سارة"),
         (InputKind.URL_SUFFIX, "A-17"),
     ]
+    assert request.content.template == TemplateUse(
+        "order_shipped", "ar", ("سارة",), components=components
+    )
 
 
 def test_an_unavailable_template_cannot_be_chosen() -> None:

@@ -19,6 +19,7 @@ from bot.domain.messages import (
     TemplateUse,
 )
 from bot.domain.models import MessageStatus, StatusChange
+from bot.domain.templates import FilledParameter, InputKind
 from bot.store.codec import (
     MESSAGE_FIELDS,
     MessageHash,
@@ -40,7 +41,19 @@ FULL = OutboundMessage(
     sender="U_A",
     content=Content(
         text="سارة، طلبك في الطريق",
-        template=TemplateUse("order_update", "ar", ("سارة", "#12"), ("first_name", "order")),
+        template=TemplateUse(
+            "order_update",
+            "ar",
+            ("سارة", "#12"),
+            ("first_name", "order"),
+            components=(
+                FilledParameter(InputKind.HEADER_MEDIA, "https://cdn.example/p.png", media="image"),
+                FilledParameter(InputKind.BODY, "سارة", name="first_name"),
+                FilledParameter(InputKind.BODY, "#12", name="order"),
+                FilledParameter(InputKind.URL_SUFFIX, "A-12", index=0),
+                FilledParameter(InputKind.COPY_CODE, "SAVE10", index=2),
+            ),
+        ),
         tag="HUMAN_AGENT",
         attachments=(
             Attachment(MediaKind.IMAGE, "receipt.png", "image/png", 52_000, "media/ab/receipt"),
