@@ -31,6 +31,7 @@ from bot.config import Settings
 from bot.domain.clock import Clock, utc_now
 from bot.domain.windows import PolicySettings
 from bot.media import web as media_web
+from bot.media.store import open_media_store
 from bot.metrics import REGISTRY, metrics_middleware, route_label
 from bot.relay.due import DueRunner
 from bot.relay.relay import Relay, RelayTuning
@@ -247,7 +248,8 @@ async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, redis = app[SETTINGS_KEY], app[REDIS_KEY]
     keys = keys_for(settings)
     http = http_session()
-    connectors = build_connectors(settings, http, redis, keys)
+    media = app.get(media_web.MEDIA_STORE_KEY)
+    connectors = build_connectors(settings, http, redis, keys, media)
     contacts = ContactStore(redis, keys)
     threads = ThreadQueue(redis, keys)
     clock = app.get(CLOCK_KEY, utc_now)
@@ -546,8 +548,10 @@ async def _run_tasks(
 ) -> None:
     from bot.channels.registry import build_connectors
 
-    async with http_session() as http:
-        connectors = build_connectors(settings, http, redis, keys)
+    media = open_media_store(settings)
+    async with http_session() as http, contextlib.AsyncExitStack() as closing:
+        closing.push_async_callback(media.close)
+        connectors = build_connectors(settings, http, redis, keys, media)
         # Failed and ❗ messages also raise their sender's personal alert.
         threads = with_alerts(ThreadQueue(redis, keys), ContactStore(redis, keys), utc_now)
         relay = Relay(
@@ -701,6 +705,7 @@ def build_web_app(settings: Settings, redis: RedisClient) -> web.Application:
     app[LIVENESS_KEY] = Liveness(redis, keys_for(settings), process_name())
     app.cleanup_ctx.append(_redis_ctx)
     app.cleanup_ctx.append(heartbeat_ctx)
+    media_web.register(app)  # the media store, before the connectors that read it
     app.cleanup_ctx.append(channels_ctx)
     app.cleanup_ctx.append(webhook_consumer_ctx)
     app.router.add_get("/healthz", healthz)
@@ -708,5 +713,4 @@ def build_web_app(settings: Settings, redis: RedisClient) -> web.Application:
     app.cleanup_ctx.append(slack_ctx)
     webhooks.register(app)
     slack_serving.register(app)
-    media_web.register(app)
     return app

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
-__all__ = ["OutboundFile"]
+from bot.domain.messages import Attachment
+from bot.media.store import MediaStore
+
+__all__ = ["MediaUser", "OutboundFile", "attachment_file"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,3 +25,21 @@ class OutboundFile:
     content_type: str
     size: int
     chunks: Callable[[], AsyncIterator[bytes]]
+
+
+def attachment_file(store: MediaStore, attachment: Attachment) -> OutboundFile:
+    """A message's attachment as a file to upload, read from the media store by its
+    key each time the stream is opened (a retried upload starts again)."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        async with store.open(attachment.key) as reader:
+            async for chunk in reader.chunks():
+                yield chunk
+
+    return OutboundFile(attachment.file_name, attachment.mime_type, attachment.size, chunks)
+
+
+class MediaUser(Protocol):
+    """A connector that sends files: the registry gives it the media store."""
+
+    media: MediaStore | None

@@ -20,6 +20,7 @@ from bot.channels.wechat import WeChatConnector
 from bot.channels.whatsapp import WhatsAppConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.media.store import MediaStore
 from bot.services.inbound import ProfileLookup
 from bot.store.connection import RedisClient
 from bot.store.keys import Keys
@@ -48,9 +49,14 @@ _CONNECTORS: tuple[_ConnectorClass, ...] = (
 
 
 def build_connectors(
-    settings: Settings, http: aiohttp.ClientSession, redis: RedisClient, keys: Keys
+    settings: Settings,
+    http: aiohttp.ClientSession,
+    redis: RedisClient,
+    keys: Keys,
+    media: MediaStore | None = None,
 ) -> dict[Channel, Connector]:
-    """One connector per configured channel (a channel without credentials is not offered)."""
+    """One connector per configured channel (a channel without credentials is not
+    offered); those that send files read them from `media`."""
     connectors: dict[Channel, Connector] = {}
     for connector_class in _CONNECTORS:
         if connector_class.configured(settings):
@@ -64,6 +70,9 @@ def build_connectors(
             token_key=keys.wechat_token(),
             nonce_key=keys.wechat_nonce,
         )
+    for connector in connectors.values():
+        if hasattr(connector, "media"):
+            connector.media = media
     return connectors
 
 

@@ -33,6 +33,7 @@ from bot.channels.base import (
     OutboundRequest,
     RateLimiter,
     ReachabilityEvent,
+    SendOutcome,
     SendResult,
     Spacing,
     WebhookEvent,
@@ -42,13 +43,15 @@ from bot.channels.base import (
     json_object,
 )
 from bot.channels.http import ApiAnswer, post_or_retry, text_only_refusal
-from bot.channels.media import OutboundFile
+from bot.channels.media import OutboundFile, attachment_file
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.limits import TextLimit, Unit
 from bot.domain.media import MediaKind, MediaRefusal, check
 from bot.domain.reachability import UnreachableReason
+from bot.domain.windows import SendMode
 from bot.logging_setup import redact
+from bot.media.store import MediaStore
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +106,8 @@ class TelegramConnector:
     """
 
     channel = Channel.TELEGRAM
+    #: Where the files of a message are read from (given by the registry).
+    media: MediaStore | None = None
 
     def __init__(
         self,
@@ -134,6 +139,8 @@ class TelegramConnector:
         return settings.telegram_bot_token is not None
 
     async def send(self, message: OutboundRequest) -> SendResult:
+        if message.content.attachments:
+            return await self._send_attachments(message)
         refusal = text_only_refusal(message)
         if refusal is not None:
             return refusal
@@ -148,6 +155,22 @@ class TelegramConnector:
             json=payload,
         )
         return _sent_or_refused(response, message.recipient)
+
+    async def _send_attachments(self, message: OutboundRequest) -> SendResult:
+        """Each file as its own message, the text as the first one's caption."""
+        if message.mode is not SendMode.FREE:
+            return SendResult.failed("send.text_only", channel=message.channel.value)
+        if self.media is None:
+            return SendResult.failed("send.media.no_store")
+        caption = message.content.text
+        result = SendResult.failed("send.empty")
+        for attachment in message.content.attachments:
+            file = attachment_file(self.media, attachment)
+            result = await self.send_file(message.recipient, file, caption)
+            if result.outcome is not SendOutcome.SENT:
+                return result
+            caption = ""
+        return result
 
     async def send_photo(self, chat_id: str, file: OutboundFile, caption: str = "") -> SendResult:
         """`file` as a photo (a document when Telegram takes it only so: past 10 MB)."""

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 
-from bot.channels.base import SendOutcome
+from bot.channels.base import OutboundRequest, SendOutcome
 from bot.channels.media import OutboundFile
 from bot.channels.telegram import TelegramConnector
+from bot.domain.channels import Channel
 from bot.domain.media import MB
+from bot.domain.messages import Attachment, Content, MediaKind
+from bot.domain.windows import SendMode
+from bot.media.store import FileMediaStore
 from tests.channels.conftest import in_words
 from tests.channels.test_telegram import make_settings
 from tests.fakes.telegram import FakeTelegram
@@ -139,3 +144,41 @@ async def test_media_max_bytes_bounds_what_goes_to_telegram(
     assert result.outcome is SendOutcome.FAILED
     assert in_words(result.reason) == "The file is 2 MB; Telegram takes at most 1 MB"
     assert fake.requests == []
+
+
+async def test_a_message_carrying_a_file_from_the_media_store_goes_with_its_caption(
+    fake: FakeTelegram, connector: TelegramConnector, tmp_path: Path
+) -> None:
+    store = FileMediaStore(tmp_path)
+    photo = file_of(300_000)
+    stored = await store.put(photo.chunks(), content_type="image/jpeg", max_bytes=10 * MB)
+    connector.media = store
+    attachment = Attachment(MediaKind.IMAGE, "photo.jpg", "image/jpeg", stored.size, stored.name)
+    request = OutboundRequest(
+        "m-1",
+        Channel.TELEGRAM,
+        "42",
+        SendMode.FREE,
+        Content("Your receipt", attachments=(attachment,)),
+    )
+
+    result = await connector.send(request)
+
+    assert result.outcome is SendOutcome.SENT
+    [upload] = fake.uploads
+    assert (upload.method, upload.fields["caption"]) == ("sendPhoto", "Your receipt")
+    assert upload.size == 300_000 and upload.sha256 == await digest_of(photo)
+
+
+async def test_a_file_with_no_media_store_is_refused_and_nothing_sent(
+    fake: FakeTelegram, connector: TelegramConnector
+) -> None:
+    attachment = Attachment(MediaKind.IMAGE, "photo.jpg", "image/jpeg", 10, "x.jpg")
+    request = OutboundRequest(
+        "m-2", Channel.TELEGRAM, "42", SendMode.FREE, Content("", attachments=(attachment,))
+    )
+
+    result = await connector.send(request)
+
+    assert result.outcome is SendOutcome.FAILED and fake.uploads == []
+    assert "media store" in in_words(result.reason)
