@@ -183,27 +183,29 @@ async def test_writes_bump_the_version_and_index_moves_remove_before_they_add(
     assert await env.redis.zscore(inbox, "x1") == 9
 
 
-async def test_create_contact_refuses_an_existing_record_and_a_taken_term(env: StoreEnv) -> None:
-    c = Contact(env)
+async def test_create_contact_refuses_an_existing_record_and_a_taken_term(
+    any_env: StoreEnv,
+) -> None:
+    c = Contact(any_env)
     bucket = c.other("ix:p:765")
 
     def create() -> ContactWrite:
         write = ContactWrite(c.key).set({"fn": "Ana", "st": "closed"})
         return write.unique(bucket, "7654321").zadd(bucket, 0, "7654321\x00x1")
 
-    await env.redis.zadd(bucket, {"7654321\x00other": 0})
+    await any_env.redis.zadd(bucket, {"7654321\x00other": 0})
     assert await c.run(scripts.CREATE_CONTACT, create(), *create().argv_unique()[4:]) == [
         "taken",
         "7654321\x00other",
     ]
-    await env.redis.zrem(bucket, "7654321\x00other")
+    await any_env.redis.zrem(bucket, "7654321\x00other")
     # A longer term that merely starts the same is not a clash.
-    await env.redis.zadd(bucket, {"76543210\x00other": 0})
+    await any_env.redis.zadd(bucket, {"76543210\x00other": 0})
     assert await c.run(scripts.CREATE_CONTACT, create(), *create().argv_unique()[4:]) == [
         "ok",
         "1",
     ]
-    assert await env.redis.zscore(bucket, "7654321\x00x1") == 0
+    assert await any_env.redis.zscore(bucket, "7654321\x00x1") == 0
     assert await c.run(scripts.CREATE_CONTACT, create(), *create().argv_unique()[4:]) == ["exists"]
 
 
@@ -221,8 +223,8 @@ async def test_update_details_refuses_a_term_another_contact_holds(env: StoreEnv
     assert await env.redis.hget(c.key, "em") is None
 
 
-async def test_record_inbound_takes_a_repeated_delivery_once(env: StoreEnv) -> None:
-    c = Contact(env)
+async def test_record_inbound_takes_a_repeated_delivery_once(any_env: StoreEnv) -> None:
+    c = Contact(any_env)
     await c.make()
     seen = c.other("seen:wamid.1")
 
@@ -230,9 +232,9 @@ async def test_record_inbound_takes_a_repeated_delivery_once(env: StoreEnv) -> N
         return ContactWrite(c.key, seen).expect("v", version).set({"li:whatsapp": "1000"})
 
     assert await c.run(scripts.RECORD_INBOUND, inbound("5"), 60) == ["ok", "6"]
-    assert 0 < await env.redis.ttl(seen) <= 60
+    assert 0 < await any_env.redis.ttl(seen) <= 60
     assert await c.run(scripts.RECORD_INBOUND, inbound("6"), 60) == ["duplicate"]
-    assert await env.redis.hget(c.key, "v") == "6"
+    assert await any_env.redis.hget(c.key, "v") == "6"
     # Without a channel message id there is no marker to check.
     no_id = ContactWrite(c.key).expect("v", "6").set({"li:whatsapp": "2000"})
     assert await c.run(scripts.RECORD_INBOUND, no_id, "") == ["ok", "7"]
@@ -315,69 +317,69 @@ async def test_commit_send_counts_wechat_per_window_up_to_the_limit(env: StoreEn
     assert await c.run(scripts.COMMIT_SEND, write, *extra) == ["moved", "li:wechat"]
 
 
-async def test_count_in_window_counts_in_the_current_window_only(env: StoreEnv) -> None:
-    c = Contact(env)
+async def test_count_in_window_counts_in_the_current_window_only(any_env: StoreEnv) -> None:
+    c = Contact(any_env)
     await c.make(**{"li:wechat": "1000"})
     message = c.other("m:w1")
     keys = [c.key, message]
-    assert await scripts.COUNT_IN_WINDOW(env.redis, keys, ["1000", 1, "cw"]) == ["ok"]
-    assert await env.redis.hget(message, "cw") == "1000"
-    assert await scripts.COUNT_IN_WINDOW(env.redis, keys, ["1000", 1, "cw"]) == ["limit", "1"]
-    assert await scripts.COUNT_IN_WINDOW(env.redis, keys, ["900", "", "cw"]) == ["moved"]
-    await env.redis.hset(c.key, "mg", "2-7")
-    assert await scripts.COUNT_IN_WINDOW(env.redis, [c.key], ["1000", "", "cw"]) == ["moved"]
+    assert await scripts.COUNT_IN_WINDOW(any_env.redis, keys, ["1000", 1, "cw"]) == ["ok"]
+    assert await any_env.redis.hget(message, "cw") == "1000"
+    assert await scripts.COUNT_IN_WINDOW(any_env.redis, keys, ["1000", 1, "cw"]) == ["limit", "1"]
+    assert await scripts.COUNT_IN_WINDOW(any_env.redis, keys, ["900", "", "cw"]) == ["moved"]
+    await any_env.redis.hset(c.key, "mg", "2-7")
+    assert await scripts.COUNT_IN_WINDOW(any_env.redis, [c.key], ["1000", "", "cw"]) == ["moved"]
 
 
 async def test_record_outside_window_records_once_and_touches_no_conversation(
-    env: StoreEnv,
+    any_env: StoreEnv,
 ) -> None:
-    c = Contact(env)
+    c = Contact(any_env)
     keys = [c.key, c.other("m:o1"), c.other("cm:x1")]
     args = [json.dumps({"st": "outside_window"}), "o1", 50]
-    assert await scripts.RECORD_OUTSIDE_WINDOW(env.redis, keys, args) == ["missing"]
+    assert await scripts.RECORD_OUTSIDE_WINDOW(any_env.redis, keys, args) == ["missing"]
     await c.make()
-    assert await scripts.RECORD_OUTSIDE_WINDOW(env.redis, keys, args) == ["ok"]
-    assert await scripts.RECORD_OUTSIDE_WINDOW(env.redis, keys, args) == ["duplicate"]
-    assert await env.redis.hget(c.other("m:o1"), "st") == "outside_window"
-    assert await env.redis.lrange(c.other("cm:x1"), 0, -1) == ["o1"]
-    assert await env.redis.hget(c.key, "v") == "5"
+    assert await scripts.RECORD_OUTSIDE_WINDOW(any_env.redis, keys, args) == ["ok"]
+    assert await scripts.RECORD_OUTSIDE_WINDOW(any_env.redis, keys, args) == ["duplicate"]
+    assert await any_env.redis.hget(c.other("m:o1"), "st") == "outside_window"
+    assert await any_env.redis.lrange(c.other("cm:x1"), 0, -1) == ["o1"]
+    assert await any_env.redis.hget(c.key, "v") == "5"
 
 
 async def test_record_status_moves_only_from_the_status_it_was_decided_from(
-    env: StoreEnv,
+    any_env: StoreEnv,
 ) -> None:
-    key = f"{env.keys.tag(1)}:m:s1"
+    key = f"{any_env.keys.tag(1)}:m:s1"
     sent = json.dumps({"st": "sent", "cmid": "wamid.1"})
-    assert await scripts.RECORD_STATUS(env.redis, [key], ["st", "queued", sent]) == 0
-    await env.redis.hset(key, "st", "queued")
-    assert await scripts.RECORD_STATUS(env.redis, [key], ["st", "queued", sent]) == 1
+    assert await scripts.RECORD_STATUS(any_env.redis, [key], ["st", "queued", sent]) == 0
+    await any_env.redis.hset(key, "st", "queued")
+    assert await scripts.RECORD_STATUS(any_env.redis, [key], ["st", "queued", sent]) == 1
     read = json.dumps({"st": "read"})
-    assert await scripts.RECORD_STATUS(env.redis, [key], ["st", "queued", read]) == 0
-    assert await env.redis.hgetall(key) == {"st": "sent", "cmid": "wamid.1"}
+    assert await scripts.RECORD_STATUS(any_env.redis, [key], ["st", "queued", read]) == 0
+    assert await any_env.redis.hgetall(key) == {"st": "sent", "cmid": "wamid.1"}
 
 
 async def test_requeue_due_and_schedule_retry_move_between_schedule_and_stream(
-    env: StoreEnv,
+    any_env: StoreEnv,
 ) -> None:
-    tag = env.keys.tag(2)
+    tag = any_env.keys.tag(2)
     schedule, outbox, lease = f"{tag}:retry", f"{tag}:outbox", f"{tag}:lease:r1"
-    await env.redis.xgroup_create(outbox, "relay", id="0", mkstream=True)
-    entry = await env.redis.xadd(outbox, {"m": "r1"})
-    await env.redis.xreadgroup("relay", "c1", {outbox: ">"})
-    await env.redis.set(lease, "c1")
+    await any_env.redis.xgroup_create(outbox, "relay", id="0", mkstream=True)
+    entry = await any_env.redis.xadd(outbox, {"m": "r1"})
+    await any_env.redis.xreadgroup("relay", "c1", {outbox: ">"})
+    await any_env.redis.set(lease, "c1")
     keys = [schedule, outbox, lease]
-    assert await scripts.SCHEDULE_RETRY(env.redis, keys, [500, "r1", "relay", entry]) == 1
-    assert await env.redis.zscore(schedule, "r1") == 500
-    assert await env.redis.xlen(outbox) == 0
-    assert (await env.redis.xpending(outbox, "relay"))["pending"] == 0
-    assert await env.redis.exists(lease) == 0
+    assert await scripts.SCHEDULE_RETRY(any_env.redis, keys, [500, "r1", "relay", entry]) == 1
+    assert await any_env.redis.zscore(schedule, "r1") == 500
+    assert await any_env.redis.xlen(outbox) == 0
+    assert (await any_env.redis.xpending(outbox, "relay"))["pending"] == 0
+    assert await any_env.redis.exists(lease) == 0
 
-    requeued = await scripts.REQUEUE_DUE(env.redis, [schedule, outbox], ["r1", '{"m":"r1"}'])
-    assert requeued and await env.redis.xrange(outbox) == [(requeued, {"m": "r1"})]
-    assert await env.redis.zcard(schedule) == 0
-    await env.redis.zadd(schedule, {"gone": 1})
-    assert await scripts.REQUEUE_DUE(env.redis, [schedule, outbox], ["gone", ""]) == ""
-    assert await env.redis.zcard(schedule) == 0 and await env.redis.xlen(outbox) == 1
+    requeued = await scripts.REQUEUE_DUE(any_env.redis, [schedule, outbox], ["r1", '{"m":"r1"}'])
+    assert requeued and await any_env.redis.xrange(outbox) == [(requeued, {"m": "r1"})]
+    assert await any_env.redis.zcard(schedule) == 0
+    await any_env.redis.zadd(schedule, {"gone": 1})
+    assert await scripts.REQUEUE_DUE(any_env.redis, [schedule, outbox], ["gone", ""]) == ""
+    assert await any_env.redis.zcard(schedule) == 0 and await any_env.redis.xlen(outbox) == 1
 
 
 async def test_a_send_on_the_senders_open_conversation_moves_no_index(
