@@ -78,7 +78,7 @@ def read_compose(
     takeover = state.ticked(BLOCK_TAKEOVER, ids.TAKEOVER_CONFIRM)
     if channel != context.channel:
         form, template, tag, ordered = None, None, None, ()
-    send_at, remind_after = read_when((view.get("state") or {}).get("values") or {})
+    send_at, remind_after = read_when(state)
     return context, Draft(
         channel=channel,
         form=form,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Option(BaseModel):
@@ -22,15 +22,32 @@ class _Option(BaseModel):
     value: str = ""
 
 
+class FileState(BaseModel):
+    """A file attached in a `file_input`, as Slack describes it (a file object:
+    https://api.slack.com/types/file)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: str
+    name: str = ""
+    mimetype: str = ""
+    size: int = 0
+    url_private: str = ""
+
+
 class ElementState(BaseModel):
     """One element's state in `view.state.values`, as Slack sends it: what was
-    typed (`value`), picked (`selected_option`) or ticked (`selected_options`)."""
+    typed (`value`), picked (`selected_option`, `selected_date_time`), ticked
+    (`selected_options`) or attached (`files`)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     value: str | None = None
     selected_option: _Option | None = None
     selected_options: tuple[_Option, ...] = ()
+    #: Epoch seconds; Slack's picker stays within years of now (a wild value is malformed).
+    selected_date_time: int | None = Field(default=None, ge=0, le=2**34)
+    files: tuple[FileState, ...] = ()
 
 
 class ViewState(BaseModel):
@@ -63,6 +80,15 @@ class ViewState(BaseModel):
     def typed(self, block: str, action: str) -> str:
         element = self.element(block, action)
         return (element.value or "") if element is not None else ""
+
+    def moment(self, block: str, action: str) -> int | None:
+        """A date and time picked (epoch seconds), None when none."""
+        element = self.element(block, action)
+        return element.selected_date_time if element is not None else None
+
+    def files(self, block: str, action: str) -> tuple[FileState, ...]:
+        element = self.element(block, action)
+        return element.files if element is not None else ()
 
     def ticked(self, block: str, action: str) -> bool:
         element = self.element(block, action)

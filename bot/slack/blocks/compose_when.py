@@ -4,9 +4,7 @@ may go now, the message that waits for the customer's next message."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta, tzinfo
-from typing import Any
 
 from slack_sdk.models.blocks import (
     Block,
@@ -22,6 +20,7 @@ from bot.slack import ids
 from bot.slack.blocks.parts import context_block, plain_text
 from bot.slack.blocks.schedule import REMIND_CHOICES, remind_option_text
 from bot.slack.i18n import t
+from bot.slack.view_state import ViewState
 
 BLOCK_WHEN = "compose_when"
 BLOCK_WHEN_AT = "compose_when_at"
@@ -101,23 +100,15 @@ def wait_note(lang: str) -> Block:
     return context_block(t("schedule.compose.when_they_write.hint", lang))
 
 
-def read_when(
-    values: Mapping[str, Any],
-) -> tuple[datetime | None, timedelta | None]:
+def read_when(state: ViewState) -> tuple[datetime | None, timedelta | None]:
     """(send at, remind after) from the modal's state; the date and time picked
     wins over a quick pick."""
-    picked = ((values.get(BLOCK_WHEN_AT) or {}).get(ids.COMPOSE_AT) or {}).get("selected_date_time")
-    chosen = (
-        ((values.get(BLOCK_WHEN) or {}).get(ids.COMPOSE_WHEN) or {}).get("selected_option") or {}
-    ).get("value")
+    picked = state.moment(BLOCK_WHEN_AT, ids.COMPOSE_AT)
+    chosen = state.selected(BLOCK_WHEN, ids.COMPOSE_WHEN) or ""
     send_at = None
     if picked:
-        send_at = datetime.fromtimestamp(int(picked), UTC)
-    elif isinstance(chosen, str) and chosen.startswith("at:") and chosen[3:].isdigit():
+        send_at = datetime.fromtimestamp(picked, UTC)
+    elif chosen.startswith("at:") and chosen[3:].isdigit() and len(chosen) < 16:
         send_at = datetime.fromtimestamp(int(chosen[3:]), UTC)
-    remind = (
-        ((values.get(BLOCK_REMIND) or {}).get(ids.COMPOSE_REMIND) or {}).get("selected_option")
-        or {}
-    ).get("value")
-    hours = dict(REMIND_CHOICES).get(str(remind))
+    hours = dict(REMIND_CHOICES).get(state.selected(BLOCK_REMIND, ids.COMPOSE_REMIND) or "")
     return send_at, timedelta(hours=hours) if hours else None
