@@ -67,7 +67,12 @@ def stored_reason_text(text: str, lang: str) -> str:
     """A reason stored with a message (a catalogue key and its parameters) in
     words in `lang`; text stored as words is shown as it is."""
     reason = parse_stored_reason(text)
-    return text if reason is None else reason_text(reason, lang)
+    if reason is None:
+        return text
+    try:
+        return reason_text(reason, lang)
+    except (KeyError, IndexError):  # a parameter missing: the thread still renders
+        return reason.key
 
 
 def window_line(decision: Decision, lang: str) -> str:

@@ -85,3 +85,30 @@ def test_a_gave_up_reason_shows_the_last_tries_reason_in_the_threads_language() 
     stored = stored_reason(Reason("send.failed.gave_up", {"attempts": 8, "reason": last}))
     arabic = status_words(failed(stored), "ar")
     assert "أُغلقت نافذة المراسلة" in arabic and "8" in arabic
+
+
+def test_each_connector_call_gives_the_parameters_its_reason_names() -> None:
+    """`SendResult.failed("send.refused", channel=…, detail=…)`: every placeholder
+    of the English text is given at the call (the error tables' rules get the
+    channel where they are used; `_unknown` adds channel and detail)."""
+    english = catalogue("en")
+    missing = []
+    for path in (ROOT / "bot/channels").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if not (isinstance(node, ast.Call) and node.args):
+                continue
+            first = node.args[0]
+            if not (isinstance(first, ast.Constant) and isinstance(first.value, str)):
+                continue
+            if not _SEND_KEY.fullmatch(first.value):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else ""
+            given = {kw.arg for kw in node.keywords if kw.arg}
+            if isinstance(node.func, ast.Name):  # an error table's rule, or `_unknown`
+                given |= {"channel", "detail"} if node.func.id == "_unknown" else {"channel"}
+            if name == "" and len(node.args) > 1 and isinstance(node.args[1], ast.Dict):
+                given |= {k.value for k in node.args[1].keys if isinstance(k, ast.Constant)}
+            needed = placeholders(english[first.value]) - given
+            if needed:
+                missing.append((path.name, node.lineno, first.value, sorted(needed)))
+    assert missing == []
