@@ -28,7 +28,7 @@ from bot.domain.windows import Decision
 from bot.services.directory import FindArgs, no_results_hint
 from bot.services.finding import Found
 from bot.slack import ids
-from bot.slack.blocks.parts import button
+from bot.slack.blocks.parts import CONTEXT_TEXT_MAX, SECTION_TEXT_MAX, button
 from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
 from bot.slack.links import thread_button
@@ -38,9 +38,6 @@ from bot.store.search import Scope, SortOrder
 
 #: Longest query kept in a "More" button's value (Slack allows 2,000 characters).
 MAX_PACKED_QUERY = 500
-#: Slack's limit for a context element's text, and for a section's.
-CONTEXT_TEXT_MAX = 2000
-SECTION_TEXT_MAX = 3000
 
 
 @dataclass(frozen=True)

@@ -30,15 +30,14 @@ from bot.domain.models import Contact
 from bot.domain.windows import SendMode
 from bot.services.home import CLOSING_HORIZON, ClosingWindow, Home, Team
 from bot.slack import ids
-from bot.slack.blocks.contact_blocks import CONTEXT_TEXT_MAX, contact_summary, windows_context
-from bot.slack.blocks.parts import button
+from bot.slack.blocks.contact_blocks import contact_summary, windows_context
+from bot.slack.blocks.parts import CONTEXT_TEXT_MAX, SECTION_TEXT_MAX, button
 from bot.slack.i18n import LANGUAGE_NAMES, LANGUAGES, t
 from bot.slack.links import thread_button
 from bot.slack.render import ago, channel_label, duration, escape
 
 #: The language picker's value for "no choice: Slack's language, else the default".
 AUTO = "auto"
-SECTION_TEXT_MAX = 3000
 
 _AFTER = {
     SendMode.TEMPLATE: "home.after.template",

@@ -13,8 +13,9 @@ from bot.services.compose_checks import FieldProblem
 from bot.slack.i18n import t
 from bot.slack.render import escape, reason_params
 
-#: Slack's limit for a section's text.
-SECTION_MAX = 3000
+#: Slack's limits for a section's text and a context element's.
+SECTION_TEXT_MAX = 3000
+CONTEXT_TEXT_MAX = 2000
 #: A quoted message or preview in an answer.
 QUOTE_MAX = 1500
 #: Slack's limits: plain-text input length, select options, option text,
@@ -40,7 +41,7 @@ def plain_text(text: str) -> PlainTextObject:
 
 
 def markdown(text: str) -> MarkdownTextObject:
-    return MarkdownTextObject(text=text[:SECTION_MAX])
+    return MarkdownTextObject(text=text[:SECTION_TEXT_MAX])
 
 
 def bold(text: str) -> str:

@@ -21,8 +21,8 @@ from bot.domain.messages import OutboundMessage
 from bot.domain.models import ConversationStatus
 from bot.services.reopen import ReopenOutcome, ReopenResult
 from bot.slack import ids
-from bot.slack.blocks.contact_blocks import CONTEXT_TEXT_MAX, contact_summary, windows_context
-from bot.slack.blocks.parts import button
+from bot.slack.blocks.contact_blocks import contact_summary, windows_context
+from bot.slack.blocks.parts import CONTEXT_TEXT_MAX, button
 from bot.slack.blocks.threads import status_words
 from bot.slack.i18n import t
 from bot.slack.render import ago, channel_label, escape

@@ -23,13 +23,10 @@ from bot.domain.schedule import ScheduledItem
 from bot.domain.windows import Decision
 from bot.slack import ids
 from bot.slack.blocks.contact_blocks import windows_context
-from bot.slack.blocks.parts import button
+from bot.slack.blocks.parts import SECTION_TEXT_MAX, button
 from bot.slack.blocks.schedule import item_buttons, item_line
 from bot.slack.i18n import t
 from bot.slack.render import escape, stored_reason_text
-
-#: Slack's limit for a section's text.
-SECTION_TEXT_MAX = 3000
 
 
 def root_buttons(contact: Contact, lang: str) -> ActionsBlock:
