@@ -77,16 +77,21 @@ class SendResult:
         return cls(SendOutcome.SENT, channel_message_id=channel_message_id)
 
     @classmethod
-    def retry(cls, key: str, retry_after: float | None = None, **params: str | int) -> SendResult:
-        return cls(SendOutcome.RETRY, reason=Reason(key, params), retry_after=retry_after)
+    def retry(
+        cls, key: str, retry_after: float | None = None, *, code: str = "", **params: str | int
+    ) -> SendResult:
+        return cls(
+            SendOutcome.RETRY, reason=Reason(key, params), retry_after=retry_after, code=code
+        )
 
     @classmethod
-    def failed(cls, key: str, **params: str | int) -> SendResult:
-        return cls(SendOutcome.FAILED, reason=Reason(key, params))
+    def failed(cls, key: str, *, code: str = "", **params: str | int) -> SendResult:
+        """`key` (a `send.*` catalogue key) with `params`; `code`: the channel's own."""
+        return cls(SendOutcome.FAILED, reason=Reason(key, params), code=code)
 
     @classmethod
-    def outside_window(cls, key: str, **params: str | int) -> SendResult:
-        return cls(SendOutcome.OUTSIDE_WINDOW, reason=Reason(key, params))
+    def outside_window(cls, key: str, *, code: str = "", **params: str | int) -> SendResult:
+        return cls(SendOutcome.OUTSIDE_WINDOW, reason=Reason(key, params), code=code)
 
     @classmethod
     def not_reachable(

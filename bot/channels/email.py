@@ -191,11 +191,17 @@ class EmailConnector:
             return SendResult.failed("send.email.login")
         except aiosmtplib.SMTPSenderRefused as error:
             if 400 <= error.code < 500:
-                return SendResult.retry("send.email.deferred", code=error.code)
-            return SendResult.failed("send.email.sender_refused", code=error.code)
+                return SendResult.retry(
+                    "send.email.deferred", code=str(error.code), smtp=error.code
+                )
+            return SendResult.failed(
+                "send.email.sender_refused", code=str(error.code), smtp=error.code
+            )
         except aiosmtplib.SMTPResponseException as error:
             if 400 <= error.code < 500:
-                return SendResult.retry("send.email.deferred", code=error.code)
+                return SendResult.retry(
+                    "send.email.deferred", code=str(error.code), smtp=error.code
+                )
             return SendResult.failed(
                 "send.email.refused", detail=f"{error.code} {_scrub(error.message)}"
             )
@@ -262,7 +268,7 @@ class EmailConnector:
 def _refused(error: aiosmtplib.SMTPRecipientsRefused) -> SendResult:
     codes = [r.code for r in error.recipients]
     if codes and all(400 <= code < 500 for code in codes):
-        return SendResult.retry("send.email.address_deferred", code=codes[0])
+        return SendResult.retry("send.email.address_deferred", code=str(codes[0]), smtp=codes[0])
     detail = error.recipients[0] if error.recipients else None
     words = f"{detail.code} {_scrub(detail.message)}" if detail else "-"
     if detail is not None and 500 <= detail.code < 600:

@@ -250,7 +250,7 @@ class SmsConnector:
                 SEND_ERRORS[code], UnreachableReason.OPTED_OUT, str(code)
             )
         if code is not None and code in SEND_ERRORS:
-            return SendResult.failed(SEND_ERRORS[code])
+            return SendResult.failed(SEND_ERRORS[code], code=str(code))
         if status == 401:
             return SendResult.failed(SEND_ERRORS[20003])
         suffix = f"error {code}" if code is not None else f"HTTP {status}"

@@ -282,7 +282,7 @@ def _refusal(status: int, answer: dict[str, Any], retry_after: float | None) -> 
             return SendResult.not_reachable(dict(_REFUSALS)[phrase], why, "403")
     for phrase, reason in _REFUSALS:
         if phrase in lowered:
-            return SendResult.failed(reason)
+            return SendResult.failed(reason, code=str(code))
     if code in (401, 404):
         return SendResult.failed("send.telegram.token")
     detail = f"{code}: {redact(description)[:200]}" if description else f"HTTP {status}"

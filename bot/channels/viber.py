@@ -190,7 +190,7 @@ class ViberConnector:
                 SEND_ERRORS[code], UnreachableReason.UNSUBSCRIBED, str(code)
             )
         if code in SEND_ERRORS:
-            return SendResult.failed(SEND_ERRORS[code])
+            return SendResult.failed(SEND_ERRORS[code], code=str(code))
         name = answer.get("status_message")
         detail = f"{code}: {redact(name)[:100]}" if isinstance(name, str) and name else str(code)
         return SendResult.failed(

@@ -232,11 +232,11 @@ class WeChatConnector:
                 WINDOW_ERRORS[errcode], LEARNED_LIMITS[errcode], str(errcode)
             ), errcode
         if errcode in WINDOW_ERRORS:
-            return SendResult.outside_window(WINDOW_ERRORS[errcode]), errcode
+            return SendResult.outside_window(WINDOW_ERRORS[errcode], code=str(errcode)), errcode
         if errcode in RETRY_ERRORS:
-            return SendResult.retry(RETRY_ERRORS[errcode], retry_after), errcode
+            return SendResult.retry(RETRY_ERRORS[errcode], retry_after, code=str(errcode)), errcode
         if errcode in SEND_ERRORS:
-            return SendResult.failed(SEND_ERRORS[errcode]), errcode
+            return SendResult.failed(SEND_ERRORS[errcode], code=str(errcode)), errcode
         return _unknown("send.refused", errcode, answer), errcode
 
     async def _call(
@@ -440,7 +440,7 @@ def _unknown(key: str, errcode: int, answer: dict[str, Any]) -> SendResult:
     detail = f"errcode {errcode}"
     if isinstance(errmsg, str) and errmsg:
         detail += f": {redact(errmsg)[:120]}"
-    return SendResult.failed(key, channel=Channel.WECHAT.value, detail=detail)
+    return SendResult.failed(key, code=str(errcode), channel=Channel.WECHAT.value, detail=detail)
 
 
 def _recent(timestamp: str, now: float) -> bool:

@@ -166,6 +166,7 @@ async def test_sms_invalid_number_reason_never_quotes_the_number(sms: SmsConnect
 
     assert result.outcome is SendOutcome.FAILED
     assert in_words(result.reason) == "The phone number is not a valid number"
+    assert result.code == "21211"  # the channel's own code, for the record
 
 
 @pytest.mark.parametrize(
