@@ -18,6 +18,7 @@ from bot.services.directory import FindArgs
 from bot.slack import ids
 from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
+from bot.slack.view_state import ViewState
 from bot.store.search import Scope, SortOrder
 
 QUERY_BLOCK, SCOPE_BLOCK, STATUS_BLOCK, SORT_BLOCK = "q", "scope", "status", "sort"
@@ -88,18 +89,12 @@ def search_modal(args: FindArgs, channel_id: str, lang: str) -> View:
 
 @reads_payload
 def read_search_modal(state: dict[str, Any]) -> FindArgs:
-    """The submitted modal's values as `/find-contact` arguments."""
-    values = state["values"]
-    query = values[QUERY_BLOCK][ids.SEARCH_QUERY].get("value") or ""
-
-    def picked(block: str, action: str) -> str:
-        option = values[block][action].get("selected_option") or {}
-        return str(option.get("value", ""))
-
-    status = picked(STATUS_BLOCK, ids.SEARCH_STATUS)
+    """The submitted modal's values (its `state`) as `/find-contact` arguments."""
+    view = ViewState.of({"state": state})
+    status = view.selected(STATUS_BLOCK, ids.SEARCH_STATUS) or ""
     return FindArgs(
-        query=query.strip(),
-        scope=Scope(picked(SCOPE_BLOCK, ids.SEARCH_SCOPE) or Scope.MINE.value),
+        query=view.typed(QUERY_BLOCK, ids.SEARCH_QUERY).strip(),
+        scope=Scope(view.selected(SCOPE_BLOCK, ids.SEARCH_SCOPE) or Scope.MINE.value),
         status=None if status == "any" else ConversationStatus(status or "closed"),
-        sort=SortOrder(picked(SORT_BLOCK, ids.SEARCH_SORT) or SortOrder.RECENT.value),
+        sort=SortOrder(view.selected(SORT_BLOCK, ids.SEARCH_SORT) or SortOrder.RECENT.value),
     )
