@@ -18,13 +18,12 @@ from datetime import datetime
 
 import aiohttp
 from aiohttp import web
-from aiohttp.typedefs import Handler
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.availability import STOP_GRACE_SECONDS, RedisHealth, is_outage, ride_out, run_until_stopped
+from bot import web as serve_web
+from bot.availability import STOP_GRACE_SECONDS, RedisHealth, ride_out, run_until_stopped
 from bot.channels.line import LineConnector
 from bot.channels.whatsapp_templates import fetch_approved_templates
 from bot.config import Settings
@@ -32,7 +31,7 @@ from bot.domain.clock import Clock, utc_now
 from bot.domain.windows import PolicySettings
 from bot.media import web as media_web
 from bot.media.store import open_media_store
-from bot.metrics import REGISTRY, metrics_middleware, route_label
+from bot.metrics import metrics_middleware
 from bot.relay.due import DueRunner
 from bot.relay.relay import Relay, RelayTuning
 from bot.request_limits import EMAIL_MAX_BODY_BYTES
@@ -109,71 +108,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-#: /healthz answers within about this long even when Redis hangs.
-HEALTH_TIMEOUT = 1.0
-#: What a channel is told while Redis is away: it retries (WhatsApp, Messenger,
-#: LINE, Telegram… all retry a webhook answered with a 5xx).
-RETRY_AFTER_SECONDS = "5"
-
-
-async def healthz(request: web.Request) -> web.Response:
-    """200 "ok" only when Redis answers PING and requests are not failing on it;
-    else 503 with the reason (unreachable, or which requests fail and why)."""
-    redis, health = request.app[REDIS_KEY], request.app[HEALTH_KEY]
-    try:
-        async with asyncio.timeout(HEALTH_TIMEOUT):
-            await redis.ping()
-    except (RedisError, OSError, TimeoutError) as error:
-        logger.warning("healthz: redis unreachable", extra={"error": type(error).__name__})
-        health.failed(error, "healthz")
-        return web.json_response(
-            {"status": "degraded", "redis": "unreachable", "reason": type(error).__name__},
-            status=503,
-        )
-    health.reachable()
-    failing = health.failing()
-    if failing is not None:
-        return web.json_response(
-            {"status": "degraded", "redis": "ok", "reason": f"requests failing ({failing})"},
-            status=503,
-        )
-    return web.json_response({"status": "ok", "redis": "ok"})
-
-
-@web.middleware
-async def redis_outage_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """A request that fails on Redis gets 503 and "try again", and /healthz hears of it."""
-    health = request.app[HEALTH_KEY]
-    try:
-        response = await handler(request)
-    except RedisError as error:
-        health.failed(error, route_label(request), request=True)
-        # Unreachable or loading: expected, said briefly. Any other Redis error (an
-        # answer such as WRONGTYPE or OOM) may be a bug of ours: with its traceback.
-        outage = is_outage(error)
-        logger.log(
-            logging.WARNING if outage else logging.ERROR,
-            "request failed on Redis",
-            extra={"route": route_label(request), "error": type(error).__name__},
-            exc_info=None if outage else error,
-        )
-        return web.json_response(
-            {"error": "temporarily unavailable, try again in a moment"},
-            status=503,
-            headers={"Retry-After": RETRY_AFTER_SECONDS},
-        )
-    if response.status < 300 and request.path.startswith("/webhooks/"):
-        health.succeeded()  # a stored webhook: Redis took a write (Slack answers 200 either way)
-    return response
-
-
-async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text exposition of `bot.metrics.REGISTRY`."""
-    return web.Response(
-        body=generate_latest(REGISTRY), headers={"Content-Type": CONTENT_TYPE_LATEST}
-    )
 
 
 WEBHOOK_CONSUMER_KEY = web.AppKey("webhook_consumer", WebhookConsumer)
@@ -696,7 +630,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
 def build_web_app(settings: Settings, redis: RedisClient) -> web.Application:
     """The web app; it owns `redis` from now on and closes it on cleanup."""
     app = web.Application(
-        middlewares=[metrics_middleware, redis_outage_middleware],
+        middlewares=[metrics_middleware, serve_web.redis_outage_middleware],
         client_max_size=EMAIL_MAX_BODY_BYTES,
     )
     app[SETTINGS_KEY] = settings
@@ -708,8 +642,7 @@ def build_web_app(settings: Settings, redis: RedisClient) -> web.Application:
     media_web.register(app)  # the media store, before the connectors that read it
     app.cleanup_ctx.append(channels_ctx)
     app.cleanup_ctx.append(webhook_consumer_ctx)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/metrics", metrics)
+    serve_web.register(app)
     app.cleanup_ctx.append(slack_ctx)
     webhooks.register(app)
     slack_serving.register(app)
