@@ -30,7 +30,7 @@ from bot.config import Settings
 from bot.domain.clock import Clock, utc_now
 from bot.domain.windows import PolicySettings
 from bot.media import web as media_web
-from bot.media.store import open_media_store
+from bot.media.store import MediaStore, open_media_store
 from bot.metrics import metrics_middleware
 from bot.relay.due import DueRunner
 from bot.relay.relay import Relay, RelayTuning
@@ -72,6 +72,7 @@ from bot.services.webhook_reception import WebhookReception
 from bot.slack import serving as slack_serving
 from bot.slack.alerts import alert_sender
 from bot.slack.answers import Answers
+from bot.slack.attachments import SlackAttachments
 from bot.slack.background import Background
 from bot.slack.bolt import build_bolt_app, slack_web_client
 from bot.slack.close_flow import CloseFlow
@@ -237,6 +238,7 @@ class ListenerServices:
     home: HomeTabs
     links: ThreadLinks
     scheduling: Scheduling
+    attachments: SlackAttachments
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,7 @@ def build_slack(
     liveness: Liveness,
     health: RedisHealth,
     clock: Clock = utc_now,
+    media: MediaStore | None = None,
 ) -> SlackParts:
     """The Slack surface: its stores, services and the Bolt app with every listener."""
     client = slack_web_client(settings, http)
@@ -356,6 +359,7 @@ def build_slack(
         home=home,
         links=links,
         scheduling=scheduling,
+        attachments=SlackAttachments(http, settings, media),
     )
     bolt = build_bolt_app(
         settings,
@@ -409,6 +413,7 @@ async def slack_ctx(app: web.Application) -> AsyncIterator[None]:
         app[LIVENESS_KEY],
         app[HEALTH_KEY],
         app.get(CLOCK_KEY, utc_now),
+        app.get(media_web.MEDIA_STORE_KEY),
     )
     app[SLACK_KEY] = slack
     app[slack_serving.BOLT_KEY] = slack.bolt

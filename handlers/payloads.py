@@ -93,6 +93,18 @@ class Action(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+class SharedFile(BaseModel):
+    """A file shared in a message (https://api.slack.com/types/file)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: Text
+    name: Text = ""
+    mimetype: Text = ""
+    size: int = Field(default=0, ge=0)
+    url_private: Text = ""
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -101,6 +113,7 @@ class Message(BaseModel):
     text: Text = ""
     user: Text = ""
     bot_id: Text = ""
+    files: tuple[SharedFile, ...] = ()
 
     @property
     def root(self) -> str:

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from bot.domain.channels import Channel
+from bot.domain.media import MediaKind
 from bot.domain.models import MessageStatus, StatusChange
 from bot.domain.templates import FilledParameter
 from bot.domain.windows import Form, SendMode
@@ -32,16 +32,6 @@ __all__ = [
     "SendMode",
     "TemplateUse",
 ]
-
-
-class MediaKind(StrEnum):
-    """What a file is, as the channels tell media apart."""
-
-    IMAGE = "image"
-    VIDEO = "video"
-    AUDIO = "audio"
-    DOCUMENT = "document"
-    STICKER = "sticker"
 
 
 @dataclass(frozen=True, slots=True)

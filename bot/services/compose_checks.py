@@ -14,6 +14,8 @@ from enum import StrEnum
 
 from bot.domain.channels import Channel
 from bot.domain.limits import Unit, text_limit
+from bot.domain.media import MediaRefusal
+from bot.domain.media import check as media_check
 from bot.domain.messages import Content, TemplateUse
 from bot.domain.templates import (
     BAD_FORMAT,
@@ -27,7 +29,7 @@ from bot.domain.templates import (
     needs,
 )
 from bot.domain.windows import Form
-from bot.services.compose_plan import ComposePlan, Draft, padded_params
+from bot.services.compose_plan import AttachedFile, ComposePlan, Draft, padded_params
 from bot.services.followup import FollowupRequest
 
 # Catalogue keys of the composer's problems (the policy's reasons come from
@@ -41,6 +43,7 @@ MISSING_PARAM = "compose.error.missing_param"
 PARAM_FORMAT = "compose.error.param_format"
 CONFIRM_TAKEOVER = "compose.error.takeover"
 CHANNEL_GONE = "compose.error.channel_gone"
+FILES_NOT_HERE = "compose.error.files_not_here"
 
 
 class Field(StrEnum):
@@ -52,6 +55,7 @@ class Field(StrEnum):
     PARAM = "param"
     TAG = "tag"
     TAKEOVER = "takeover"
+    FILES = "files"
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,17 @@ def text_problem(channel: Channel, text: str) -> FieldProblem | None:
             Field.TEXT, key, {"channel": channel.value, "size": size, "limit": limit.amount}
         )
     return None
+
+
+def file_problems(channel: Channel, files: Sequence[AttachedFile]) -> list[FieldProblem]:
+    """Files the channel cannot take (its type and size limits, `bot.domain.media`)."""
+    problems = []
+    for file in files:
+        decision = media_check(channel, file.mime_type, file.size)
+        if isinstance(decision, MediaRefusal):
+            params = {**decision.params, "name": file.name}
+            problems.append(FieldProblem(Field.FILES, decision.key, params))
+    return problems
 
 
 def validate(plan: ComposePlan, submitted: Draft, *, waiting: bool = False) -> list[FieldProblem]:
@@ -104,8 +119,12 @@ def validate(plan: ComposePlan, submitted: Draft, *, waiting: bool = False) -> l
         problems.append(FieldProblem(Field.TAKEOVER, CONFIRM_TAKEOVER))
     if form in (Form.TEXT, Form.TAGGED):
         problem = text_problem(channel, submitted.text)
-        if problem is not None:
+        # A file may go without a caption.
+        if problem is not None and not (submitted.files and problem.key == EMPTY_TEXT):
             problems.append(problem)
+        problems.extend(file_problems(channel, submitted.files))
+    elif submitted.files:
+        problems.append(FieldProblem(Field.FILES, FILES_NOT_HERE))
     if form is Form.TAGGED and submitted.tag not in option.decision.allowed_tags:
         problems.append(FieldProblem(Field.TAG, PICK_TAG))
     if form is Form.TEMPLATE:
@@ -185,6 +204,7 @@ def request_for(plan: ComposePlan, submitted: Draft, idempotency_key: str) -> Fo
         content=Content(
             text=submitted.text.strip(),
             tag=submitted.tag if submitted.form is Form.TAGGED else None,
+            attachments=submitted.attachments,
         ),
         confirm_takeover=submitted.takeover,
     )

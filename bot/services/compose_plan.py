@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.channels import Channel
 from bot.domain.limits import TextLimit, text_limit
+from bot.domain.messages import Attachment
 from bot.domain.models import Contact
 from bot.domain.reachability import LineQuota, Unreachable
 from bot.domain.templates import (
@@ -46,6 +47,17 @@ MAX_TEMPLATE_PARAMS = 60
 
 
 @dataclass(frozen=True)
+class AttachedFile:
+    """A file the agent attached (or shared in the thread): what it says it is,
+    and where it is fetched from (Slack's `url_private`, with the bot token)."""
+
+    name: str
+    mime_type: str
+    size: int
+    url: str
+
+
+@dataclass(frozen=True)
 class Draft:
     """What the agent has chosen and typed so far (all of it optional)."""
 
@@ -60,6 +72,9 @@ class Draft:
     #: Follow-ups in time: when it goes (None: now), and "remind me if no reply in".
     send_at: datetime | None = None
     remind_after: timedelta | None = None
+    #: Files attached; once fetched into the media store, as the message's attachments.
+    files: tuple[AttachedFile, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
 
 
 #: A composer opened with nothing chosen yet.

@@ -21,7 +21,7 @@ from bot.domain.channels import Channel
 from bot.domain.clock import Clock
 from bot.domain.models import Contact
 from bot.services.compose import ComposeService
-from bot.services.compose_plan import ComposePlan, Draft
+from bot.services.compose_plan import AttachedFile, ComposePlan, Draft
 from bot.slack.answers import Reply
 from bot.slack.blocks.answers import line_answer
 from bot.slack.blocks.compose_context import ComposeContext
@@ -49,6 +49,7 @@ class ComposeFlow:
         draft: Draft | None = None,
         from_view: Mapping[str, Any] | None = None,
         contact: Contact | None = None,
+        files: tuple[AttachedFile, ...] = (),
     ) -> bool:
         """Open the compose modal for a contact (False when the contact is gone).
 
@@ -65,7 +66,8 @@ class ComposeFlow:
             plan = await self.service.plan(contact_id, agent, draft or Draft())
         if plan is None:
             return False
-        view = compose_modal(plan, ComposeContext(contact_id, origin), self.clock(), lang)
+        context = ComposeContext(contact_id, origin, files=files)
+        view = compose_modal(plan, context, self.clock(), lang)
         client = self.client
         if from_view is not None and from_view.get("type") == "modal":
             if from_view.get("previous_view_id"):

@@ -7,10 +7,11 @@ from typing import Any
 
 from bot.domain.channels import Channel
 from bot.domain.windows import Form
-from bot.services.compose_plan import Draft
+from bot.services.compose_plan import AttachedFile, Draft
 from bot.slack import ids
 from bot.slack.blocks.compose_context import (
     BLOCK_CHANNEL,
+    BLOCK_FILES,
     BLOCK_FORM,
     BLOCK_TAG,
     BLOCK_TAKEOVER,
@@ -79,6 +80,10 @@ def read_compose(
     if channel != context.channel:
         form, template, tag, ordered = None, None, None, ()
     send_at, remind_after = read_when(state)
+    attached = tuple(
+        AttachedFile(f.name, f.mimetype, f.size, f.url_private)
+        for f in state.files(BLOCK_FILES, ids.COMPOSE_FILES)
+    )
     return context, Draft(
         channel=channel,
         form=form,
@@ -89,6 +94,7 @@ def read_compose(
         takeover=takeover,
         send_at=send_at,
         remind_after=remind_after,
+        files=context.files + attached,
     )
 
 

@@ -96,6 +96,7 @@ COMPOSE_PREVIEW: Final = "compose_preview"  # the template preview, refreshed
 COMPOSE_WHEN: Final = "compose_when"
 COMPOSE_AT: Final = "compose_at"
 COMPOSE_REMIND: Final = "compose_remind"
+COMPOSE_FILES: Final = "compose_files"
 SCHEDULE_SEND_NOW: Final = "schedule_send_now"
 SCHEDULE_EDIT: Final = "schedule_edit"
 SCHEDULE_CANCEL: Final = "schedule_cancel"

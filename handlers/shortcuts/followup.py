@@ -15,12 +15,13 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.config import Settings
-from bot.services.compose_plan import Draft
+from bot.services.compose_plan import AttachedFile, Draft
 from bot.services.finding import ContactFinder
 from bot.slack import ids
 from bot.slack.answers import Answers
 from bot.slack.background import Background
 from bot.slack.blocks.answers import text_answer
+from bot.slack.blocks.compose_context import MAX_SHARED_FILES
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.i18n import t
 from bot.slack.mrkdwn import plain_text_of
@@ -69,6 +70,12 @@ def register(
                 trigger_id=asked.trigger_id,
                 origin=Origin(channel, root),
                 draft=Draft(text=prefill_of(message, agent)),
+                # A file shared in the thread goes with the message (the modal says so).
+                files=tuple(
+                    AttachedFile(f.name, f.mimetype, f.size, f.url_private)
+                    for f in message.files[:MAX_SHARED_FILES]
+                    if f.url_private
+                ),
             )
             if not opened:
                 await explain("compose.gone")

@@ -10,6 +10,7 @@ agent is told how it went where they started (or by direct message).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
@@ -21,6 +22,7 @@ from bot.services.followup import FollowupOutcome
 from bot.services.scheduling import Scheduling, item_id_for
 from bot.slack import ids
 from bot.slack.answers import Answers, OnError, sorry_text
+from bot.slack.attachments import AttachmentRefused, SlackAttachments
 from bot.slack.blocks.answers import (
     duplicate_message,
     refused_message,
@@ -54,6 +56,7 @@ def register(
     intake: SlackIntake,
     answers: Answers,
     scheduling: Scheduling,
+    attachments: SlackAttachments,
 ) -> None:
     async def submitted(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         lang, submission = str(context["lang"]), parse(ViewSubmission, body)
@@ -92,6 +95,17 @@ def register(
                 *text_answer(t("compose.gone", lang))
             )
             return
+        if draft.files and draft.channel is not None:
+            # Checked against the channel, then fetched from Slack into the media store.
+            try:
+                stored = await attachments.fetch(draft.files, draft.channel)
+            except AttachmentRefused as refused:
+                reason = t(refused.key, lang, **refused.params)
+                await answers.where_started(agent, compose.origin)(
+                    *text_answer(t("compose.files.refused", lang, reason=reason))
+                )
+                return
+            draft = replace(draft, attachments=stored)
         waiting = plan.may_wait and compose.form is None
         if waiting or draft.send_at is not None:
             request = request_for(plan, draft, submission.view_id)

@@ -70,6 +70,7 @@ READ_FROM_STATE = {
     ids.COMPOSE_WHEN,
     ids.COMPOSE_AT,
     ids.COMPOSE_REMIND,
+    ids.COMPOSE_FILES,
     ids.SEARCH_QUERY,
     ids.SEARCH_SCOPE,
     ids.SEARCH_STATUS,

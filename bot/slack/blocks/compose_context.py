@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from bot.domain.channels import Channel
 from bot.domain.windows import Form
+from bot.services.compose_plan import AttachedFile
 from bot.slack import ids
 from bot.slack.gate import reads_payload
 from bot.slack.origin import Origin
@@ -26,11 +27,14 @@ BLOCK_TEMPLATE = "compose_template"
 BLOCK_TAG = "compose_tag"
 BLOCK_TEXT = "compose_text"
 BLOCK_TAKEOVER = "compose_takeover"
+BLOCK_FILES = "compose_files"
 BLOCK_PREVIEW = "compose_preview"
 PARAM_BLOCK = "compose_param:"  # + template digest + ":" + number
 LANGUAGE_BLOCK = "compose_template_language:"  # + the template name's digest
 
 
+#: Files a shortcut carries into the modal at most.
+MAX_SHARED_FILES = 3
 #: Slack's limit for a view's private_metadata.
 METADATA_MAX = 3000
 
@@ -47,6 +51,8 @@ class ComposeContext:
     #: The message typed so far, kept while the modal shows no text input (a
     #: channel where nothing may go, the template form), so it is not lost.
     text: str = ""
+    #: Files shared in the thread that the message shortcut was used on.
+    files: tuple[AttachedFile, ...] = ()
 
     def pack(self) -> str:
         """As `private_metadata` (3,000 characters at most: a kept text is cut to fit)."""
@@ -60,6 +66,7 @@ class ComposeContext:
                     "ch": self.channel.value if self.channel else "",
                     "f": self.form.value if self.form else "",
                     "x": text,
+                    "fl": [[f.name, f.mime_type, f.size, f.url] for f in self.files],
                 },
                 ensure_ascii=False,
                 separators=(",", ":"),
@@ -78,6 +85,10 @@ class ComposeContext:
             channel=Channel(data["ch"]) if data.get("ch") else None,
             form=Form(data["f"]) if data.get("f") else None,
             text=str(data.get("x") or ""),
+            files=tuple(
+                AttachedFile(str(name), str(mime), int(size), str(url))
+                for name, mime, size, url in (data.get("fl") or [])[:MAX_SHARED_FILES]
+            ),
         )
 
 

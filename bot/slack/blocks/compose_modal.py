@@ -29,17 +29,20 @@ from slack_sdk.models.blocks import (
     SectionBlock,
     StaticSelectElement,
 )
+from slack_sdk.models.blocks.block_elements import FileInputElement
 from slack_sdk.models.views import View
 
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.limits import Unit
 from bot.domain.local_time import customer_zone
+from bot.domain.media import human_size
 from bot.domain.windows import Form, SendMode
 from bot.services.compose_checks import Field, FieldProblem
 from bot.services.compose_plan import ChannelOption, ComposePlan, Draft
 from bot.slack import ids
 from bot.slack.blocks.compose_context import (
     BLOCK_CHANNEL,
+    BLOCK_FILES,
     BLOCK_FORM,
     BLOCK_TAG,
     BLOCK_TAKEOVER,
@@ -194,6 +197,25 @@ def _other_channels(plan: ComposePlan, lang: str) -> ContextBlock | None:
     return context_block(bold(t("compose.channel.others", lang)), *lines)
 
 
+#: Files an agent may attach to one message.
+MAX_FILES = 3
+
+
+def _file_blocks(plan: ComposePlan, context: ComposeContext, lang: str) -> list[Block]:
+    """The files shared in the thread (the shortcut), or an input to attach some."""
+    if context.files:
+        names = ", ".join(f"{escape(f.name)} ({human_size(f.size)})" for f in context.files)
+        return [context_block(t("compose.files.shared", lang, files=names))]
+    return [
+        InputBlock(
+            block_id=BLOCK_FILES,
+            label=plain_text(t("compose.files.label", lang)),
+            optional=True,
+            element=FileInputElement(action_id=ids.COMPOSE_FILES, max_files=MAX_FILES),
+        )
+    ]
+
+
 def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lang: str) -> View:
     """The compose modal for `plan`; `context` says where to answer the agent."""
     draft = plan.draft
@@ -204,6 +226,7 @@ def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lan
         draft.channel,
         draft.form,
         text="" if has_text_input else draft.text,
+        files=context.files,
     )
     blocks: list[Block] = [
         SectionBlock(
@@ -313,6 +336,7 @@ def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lan
                 )
             )
         blocks.append(_text_input(plan, lang))
+        blocks.extend(_file_blocks(plan, context, lang))
     zone = customer_zone(set_zone=plan.contact.time_zone, phone=plan.contact.phone)
     blocks.extend(when_blocks(now, zone, lang))
     return View(
@@ -335,6 +359,8 @@ def field_errors(problems: Sequence[FieldProblem], submitted: Draft, lang: str) 
         Field.TEMPLATE: BLOCK_TEMPLATE,
         Field.TAG: BLOCK_TAG,
         Field.TAKEOVER: BLOCK_TAKEOVER,
+        # Under the message: the file input is not there for a shared file.
+        Field.FILES: main,
     }
     errors: dict[str, str] = {}
     for problem in problems:
