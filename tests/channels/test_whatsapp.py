@@ -20,8 +20,10 @@ from bot.channels.base import (
 from bot.channels.whatsapp import WHATSAPP_MESSAGES_PER_SECOND, WhatsAppConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.messages import Content, TemplateUse
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import LearnedLimit, UnreachableReason
+from bot.domain.templates import fill, parse_template, send_components
 from bot.domain.windows import SendMode
 from tests.channels.conftest import (
     AT,
@@ -740,3 +742,56 @@ def test_whatsapp_failed_status_131050_says_the_customer_stopped_marketing(
     assert isinstance(event, StatusUpdate)
     assert event.status is MessageStatus.FAILED
     assert event.unreachable is UnreachableReason.MARKETING_STOPPED
+
+
+def template_request(use: TemplateUse) -> OutboundRequest:
+    return OutboundRequest(
+        "m-1", Channel.WHATSAPP, WA_ID, SendMode.TEMPLATE, content=Content(template=use)
+    )
+
+
+COUPON = {
+    "name": "fall_sale",
+    "language": "en_US",
+    "status": "APPROVED",
+    "category": "MARKETING",
+    "components": [
+        {"type": "HEADER", "format": "TEXT", "text": "Order {{1}}"},
+        {"type": "BODY", "text": "Use {{1}} for {{2}} off."},
+        {"type": "BUTTONS", "buttons": [{"type": "COPY_CODE", "example": "25OFF"}]},
+    ],
+}
+
+
+async def test_whatsapp_template_components_are_sent_as_the_message_carries_them(
+    connector: WhatsAppConnector, graph: FakeGraph
+) -> None:
+    graph.templates["waba"] = [COUPON]
+    template = parse_template(COUPON)
+    assert template is not None
+    values = {"header": "A-1", "body.1": "25OFF", "body.2": "25%", "button.0": "25OFF"}
+    use = TemplateUse("fall_sale", "en_US", ("25OFF", "25%"), components=fill(template, values))
+
+    result = await connector.send(template_request(use))
+
+    assert result.outcome is SendOutcome.SENT
+    assert graph.sent[0].json["template"]["components"] == send_components(use.components)
+    assert graph.sent[0].json["template"]["components"][-1] == {
+        "type": "button",
+        "sub_type": "copy_code",
+        "index": "0",
+        "parameters": [{"type": "coupon_code", "coupon_code": "25OFF"}],
+    }
+
+
+async def test_whatsapp_body_parameters_alone_for_a_richer_template_fail_with_132000(
+    connector: WhatsAppConnector, graph: FakeGraph
+) -> None:
+    """What the composer sent before issue 12: Meta (and the fake) refuse it."""
+    graph.templates["waba"] = [COUPON]
+    use = TemplateUse("fall_sale", "en_US", ("25OFF", "25%"))
+
+    result = await connector.send(template_request(use))
+
+    assert result.outcome is SendOutcome.FAILED
+    assert "number of template parameters" in in_words(result.reason)
