@@ -324,7 +324,7 @@ def build_slack(
     answers = Answers(http, client)
     finder = ContactFinder(directory, followups, settings.default_phone_region)
     links = ThreadLinks(redis, keys, client, settings.support_channel)
-    notices = SlackScheduleNotices(threads, contacts, client, people, settings.default_language)
+    notices = SlackScheduleNotices(threads, contacts, answers, people, settings.default_language)
     scheduling = Scheduling(ScheduleStore(redis, keys), contacts, followups, clock, notices)
     home = HomeTabs(
         HomeService(contacts, followups, policy, clock),
@@ -573,13 +573,10 @@ def due_runner(
     followups = FollowupService(
         contacts, OutboxStore(contacts), policy_settings(settings), utc_now, threads=threads
     )
-    client = people = None
+    answers = people = None
     if settings.slack_bot_token is not None:
-        client = AsyncWebClient(
-            token=settings.slack_bot_token.get_secret_value(),
-            base_url=settings.slack_api_url,
-            session=http,
-        )
+        client = slack_web_client(settings, http)
+        answers = Answers(http, client)
         people = slack_people(
             redis,
             keys,
@@ -589,7 +586,7 @@ def due_runner(
             managers=settings.managers,
         )
     notices = SlackScheduleNotices(
-        ThreadQueue(redis, keys), contacts, client, people, settings.default_language
+        ThreadQueue(redis, keys), contacts, answers, people, settings.default_language
     )
     scheduling = Scheduling(ScheduleStore(redis, keys), contacts, followups, utc_now, notices)
     return DueRunner(

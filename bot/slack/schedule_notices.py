@@ -10,16 +10,15 @@ import logging
 from collections.abc import Sequence
 
 from slack_sdk.models.blocks import Block
-from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.schedule import ScheduledItem
 from bot.services.followup import FollowupResult
 from bot.services.people import People
+from bot.slack.answers import Answers
 from bot.slack.blocks.answers import text_answer
 from bot.slack.blocks.schedule import reminder_message
 from bot.slack.i18n import t
-from bot.slack.payloads import block_kit_json
 from bot.slack.render import escape, reason_text
 from bot.slack.threads import ThreadQueue
 from bot.store.contacts import ContactStore
@@ -32,13 +31,13 @@ class SlackScheduleNotices:
         self,
         threads: ThreadQueue,
         contacts: ContactStore,
-        client: AsyncWebClient | None,
+        answers: Answers | None,
         people: People | None,
         default_language: str = "en",
     ) -> None:
         self.threads = threads
         self.contacts = contacts
-        self.client = client
+        self.answers = answers
         self.people = people
         self.default_language = default_language
 
@@ -48,12 +47,10 @@ class SlackScheduleNotices:
         return await self.people.language(agent)
 
     async def _direct(self, agent: str, text: str, blocks: Sequence[Block]) -> None:
-        if self.client is None:
+        if self.answers is None:
             logger.warning("a reminder is due but Slack is not set up")
             return
-        await self.client.chat_postMessage(
-            channel=agent, text=text, blocks=block_kit_json(list(blocks))
-        )
+        await self.answers.direct(agent, text, blocks)
 
     async def remind(self, item: ScheduledItem) -> None:
         contact = await self.contacts.get(item.contact_id)
