@@ -110,9 +110,9 @@ CLOSE_KEEP: Final = "close_keep"
 REMIND_VIEW: Final = "remind_view"
 REMIND_AFTER: Final = "remind_after"
 REMIND_NOTE: Final = "remind_note"
-# The reminder's direct message (value: the contact id; a snooze adds "|<duration>").
-REMIND_FOLLOW_UP: Final = "remind_follow_up"
-REMIND_CLOSE: Final = "remind_close"
+# The reminder's direct message: Follow up and Close are the thread root's own
+# buttons (THREAD_FOLLOWUP, THREAD_CLOSE); Snooze (value: the contact id and
+# "|<duration>").
 REMIND_SNOOZE_HOUR: Final = "remind_snooze_1h"
 REMIND_SNOOZE_DAY: Final = "remind_snooze_1d"
 REMIND_SNOOZE_DAYS: Final = "remind_snooze_2d"

@@ -247,22 +247,10 @@ class ThreadPoster:
             text, body = thread_blocks.scheduled_gone_entry(gone or "cancelled", self.lang)
         ts_key = self.keys.schedule_thread_entries(ContactId.parse(contact.id).partition)
         slack_ts = cast(str | None, await self.redis.hget(ts_key, item_id))
-        if slack_ts:
-            try:
-                await self._call(
-                    "chat.update",
-                    self._updates,
-                    channel=self.channel_id,
-                    ts=slack_ts,
-                    text=text,
-                    blocks=body,
-                )
-                if item is None:
-                    await self.redis.hdel(ts_key, item_id)
-                return
-            except SlackApiError as error:
-                if error.response.get("error") != "message_not_found":
-                    raise
+        if await self._updated(slack_ts, text, body):
+            if item is None:
+                await self.redis.hdel(ts_key, item_id)
+            return
         if item is None:
             return  # never shown: nothing to close
         ts = await self._post_in_thread(contact, text, body)
@@ -275,22 +263,30 @@ class ThreadPoster:
         text, body = thread_blocks.outbound_entry(message, self.lang)
         message_key = self.keys.message(partition, message_id)
         slack_ts = cast(str | None, await self.redis.hget(message_key, SLACK_TS_FIELD))
-        if slack_ts:
-            try:
-                await self._call(
-                    "chat.update",
-                    self._updates,
-                    channel=self.channel_id,
-                    ts=slack_ts,
-                    text=text,
-                    blocks=body,
-                )
-                return
-            except SlackApiError as error:
-                if error.response.get("error") != "message_not_found":
-                    raise
+        if await self._updated(slack_ts, text, body):
+            return
         ts = await self._post_in_thread(contact, text, body)
         await self.redis.hset(message_key, SLACK_TS_FIELD, ts)
+
+    async def _updated(self, slack_ts: str | None, text: str, body: list[Block]) -> bool:
+        """Update the entry posted at `slack_ts`; False when there is none (never
+        posted, or deleted in Slack): the caller posts it anew."""
+        if not slack_ts:
+            return False
+        try:
+            await self._call(
+                "chat.update",
+                self._updates,
+                channel=self.channel_id,
+                ts=slack_ts,
+                text=text,
+                blocks=body,
+            )
+        except SlackApiError as error:
+            if error.response.get("error") != "message_not_found":
+                raise
+            return False
+        return True
 
     async def _thread_of(self, contact: Contact) -> str:
         """The current open period's thread, created on first need."""

@@ -1,5 +1,6 @@
 """Buttons on what waits (App Home, the thread): *Send now*, *Edit*, *Cancel*; and
-on a reminder's direct message: *Follow up*, *Close*, *Snooze*."""
+on a reminder's direct message, *Snooze* (its *Follow up* and *Close* are the thread
+root's own buttons)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,12 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.config import Settings
-from bot.services.finding import ContactFinder
 from bot.services.scheduling import ChangeResult, Scheduling, decode_request
 from bot.slack import ids
-from bot.slack.answers import Answers, origin_of
+from bot.slack.answers import Answers
 from bot.slack.background import Background
 from bot.slack.blocks.answers import text_answer
-from bot.slack.blocks.close_modal import close_modal
 from bot.slack.blocks.schedule import edit_modal, your_time
-from bot.slack.close_flow import CloseFlow
-from bot.slack.compose_flow import ComposeFlow
 from bot.slack.home import HomeTabs
 from bot.slack.i18n import t
 from handlers.payloads import BlockActions, parse
@@ -42,12 +38,8 @@ def register(
     scheduling: Scheduling,
     answers: Answers,
     home: HomeTabs,
-    flow: ComposeFlow,
-    finder: ContactFinder,
     background: Background,
     client: AsyncWebClient,
-    settings: Settings,
-    close_flow: CloseFlow,
 ) -> None:
     async def tell(body: dict[str, Any], text: str) -> None:
         click = parse(BlockActions, body)
@@ -93,40 +85,6 @@ def register(
 
         background.run(work(), on_error=answers.apology(body, lang))
 
-    async def follow_up(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        await ack()
-        lang, click = str(context["lang"]), parse(BlockActions, body)
-
-        async def work() -> None:
-            opened = await flow.open(
-                contact_id=click.action.value,
-                agent=click.agent,
-                lang=lang,
-                trigger_id=click.trigger_id,
-                origin=origin_of(body),
-            )
-            if not opened:
-                await tell(body, t("compose.gone", lang))
-
-        background.run(work(), on_error=answers.apology(body, lang))
-
-    async def close(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        await ack()
-        lang, click = str(context["lang"]), parse(BlockActions, body)
-
-        async def work() -> None:
-            contact = await finder.get(click.action.value)
-            if contact is None:
-                await tell(body, t("compose.gone", lang))
-                return
-            waiting = await close_flow.waiting(contact.id)
-            view = close_modal(
-                contact, origin_of(body), settings.close_unassigns, lang, waiting=waiting
-            )
-            await client.views_open(trigger_id=click.trigger_id, view=view)
-
-        background.run(work(), on_error=answers.apology(body, lang))
-
     async def snooze(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
         await ack()
         lang = str(context["lang"])
@@ -147,7 +105,5 @@ def register(
     app.action(ids.SCHEDULE_CANCEL)(cancel)
     app.action(ids.SCHEDULE_SEND_NOW)(send_now)
     app.action(ids.SCHEDULE_EDIT)(edit)
-    app.action(ids.REMIND_FOLLOW_UP)(follow_up)
-    app.action(ids.REMIND_CLOSE)(close)
     for snooze_id in ids.REMIND_SNOOZES:
         app.action(snooze_id)(snooze)

@@ -310,7 +310,7 @@ async def test_a_due_reminder_is_a_direct_message_with_follow_up_close_and_snooz
     ][-1:]
     assert "*Samir Toma* has not replied" in dm["text"]
     rendered = json.dumps(dm["blocks"])
-    for action_id in (ids.REMIND_FOLLOW_UP, ids.REMIND_CLOSE, *ids.REMIND_SNOOZES):
+    for action_id in (ids.THREAD_FOLLOWUP, ids.THREAD_CLOSE, *ids.REMIND_SNOOZES):
         assert action_id in rendered
     assert "Invoice?" in rendered
     assert await surface.deps.listeners.scheduling.waiting_for_contact(cid) == []

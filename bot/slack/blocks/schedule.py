@@ -239,11 +239,11 @@ def reminder_message(
             elements=[
                 button(
                     t("schedule.remind.follow_up", lang),
-                    ids.REMIND_FOLLOW_UP,
+                    ids.THREAD_FOLLOWUP,
                     item.contact_id,
                     "primary",
                 ),
-                button(t("schedule.remind.close", lang), ids.REMIND_CLOSE, item.contact_id),
+                button(t("schedule.remind.close", lang), ids.THREAD_CLOSE, item.contact_id),
                 button(
                     t("schedule.remind.snooze.hour", lang),
                     ids.REMIND_SNOOZE_HOUR,
