@@ -44,10 +44,14 @@ from bot.channels.base import (
     message_text,
 )
 from bot.channels.http import post_or_retry, text_only_refusal
+from bot.channels.media import MediaFiles, checked, mp4_duration_ms
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.media import MediaKind
 from bot.domain.reachability import LearnedLimit, LineQuota, UnreachableReason
+from bot.domain.windows import SendMode
 from bot.logging_setup import redact
+from bot.media.store import MediaStore
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +69,10 @@ RETRY_KEY_NAMESPACE = uuid.UUID("6f0b7c1e-4d2a-5b8e-9c3f-1a2b3c4d5e6f")
 # The 429 that is a quota, not a rate: the plan's free messages are used up.
 # https://developers.line.biz/en/reference/messaging-api/#status-codes
 MONTHLY_LIMIT = "You have reached your monthly limit."
+
+#: "Max: 5" message objects in one push:
+#: https://developers.line.biz/en/reference/messaging-api/#send-push-message
+MAX_PUSH_MESSAGES = 5
 
 
 def retry_key(message_id: str) -> str:
@@ -86,6 +94,8 @@ class LineConnector:
     """
 
     channel = Channel.LINE
+    #: Where the files of a message are read from (given by the registry).
+    media: MediaStore | None = None
 
     def __init__(
         self,
@@ -94,6 +104,7 @@ class LineConnector:
         *,
         rate_per_second: float = RATE_PER_SECOND,
         timeout: float = 15.0,
+        media: MediaStore | None = None,
     ) -> None:
         if settings.line_channel_access_token is None:
             raise ValueError("LINE needs LINE_CHANNEL_ACCESS_TOKEN")
@@ -106,20 +117,30 @@ class LineConnector:
         self._limiter = RateLimiter(rate=rate_per_second, burst=burst)
         self._profile_limiter = RateLimiter(rate=rate_per_second, burst=burst)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.media = media
+        self._media_settings = settings
+
+    @property
+    def _media(self) -> MediaFiles | None:
+        return MediaFiles.of(self.media, self._media_settings)
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
         return settings.line_channel_access_token is not None
 
     async def send(self, message: OutboundRequest) -> SendResult:
-        refusal = text_only_refusal(message)
-        if refusal is not None:
-            return refusal
+        if message.content.attachments:
+            built = await self._with_files(message)
+            if isinstance(built, SendResult):
+                return built
+            messages = built
+        else:
+            refusal = text_only_refusal(message)
+            if refusal is not None:
+                return refusal
+            messages = [{"type": "text", "text": message.content.text}]
         key = retry_key(message.message_id)
-        payload = {
-            "to": message.recipient,
-            "messages": [{"type": "text", "text": message.content.text}],
-        }
+        payload = {"to": message.recipient, "messages": messages}
         await self._limiter.acquire()
         response = await post_or_retry(
             self._http,
@@ -139,6 +160,40 @@ class LineConnector:
             accepted = response.headers.get(ACCEPTED_REQUEST_HEADER)
             return SendResult.sent(_sent_id(answer) or accepted or key)
         return _refusal(response.status, answer, response.retry_after)
+
+    async def _with_files(self, message: OutboundRequest) -> list[dict[str, Any]] | SendResult:
+        """The text (LINE has no captions: a text message first) and each file as a
+        message LINE fetches by its https URL, in one push (at most five messages):
+        https://developers.line.biz/en/reference/messaging-api/#image-message,
+        #video-message, #audio-message. A document is no LINE message type: the
+        domain's table refuses it."""
+        if message.mode is not SendMode.FREE:
+            return text_only_refusal(message) or SendResult.failed("send.not_now")
+        files = checked(message, self._media, by_url=True)
+        if isinstance(files, SendResult):
+            return files
+        assert self._media is not None  # checked() refuses without it
+        text = message.content.text
+        messages: list[dict[str, Any]] = [{"type": "text", "text": text}] if text.strip() else []
+        if len(messages) + len(files) > MAX_PUSH_MESSAGES:
+            return SendResult.failed("send.line.too_many_files", limit=MAX_PUSH_MESSAGES)
+        for file in files:
+            url = self._media.url(file.attachment)
+            if file.kind is MediaKind.IMAGE:
+                # The preview is the image itself (LINE shrinks it for the chat list).
+                messages.append(
+                    {"type": "image", "originalContentUrl": url, "previewImageUrl": url}
+                )
+            elif file.kind is MediaKind.AUDIO:
+                async with self._media.opened(file.attachment) as opened:
+                    duration = await mp4_duration_ms(opened.chunks())
+                if duration is None:
+                    return SendResult.failed("send.line.audio_duration")
+                messages.append({"type": "audio", "originalContentUrl": url, "duration": duration})
+            else:
+                # A video needs a JPEG preview image we do not have (no thumbnails made).
+                return SendResult.failed("send.line.video_preview")
+        return messages
 
     async def profile(self, user_id: str) -> tuple[str, str]:
         """The user's display name as (first, last), split at the first space; ("", "") if unknown.

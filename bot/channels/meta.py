@@ -17,6 +17,7 @@ reasons are our own words keyed by the vendor's error code.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -44,11 +45,14 @@ from bot.channels.base import (
     retry_after_seconds,
 )
 from bot.channels.http import post_or_retry
+from bot.channels.media import MediaFiles, checked, send_parts
 from bot.config import Settings
 from bot.domain.channels import CHANNEL_LABELS, Channel
+from bot.domain.media import MediaKind
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.domain.windows import Reason
+from bot.media.store import MediaStore
 
 logger = logging.getLogger(__name__)
 
@@ -734,6 +738,15 @@ __all__ = [
 ]
 
 
+#: Our kinds as the Send API's attachment types (a sticker goes as the image it is).
+_SEND_API_TYPES = {
+    MediaKind.IMAGE: "image",
+    MediaKind.STICKER: "image",
+    MediaKind.VIDEO: "video",
+    MediaKind.AUDIO: "audio",
+}
+
+
 class SendApiConnector:
     """What Messenger and Instagram share: the Send API, Meta's signed webhooks.
 
@@ -745,6 +758,8 @@ class SendApiConnector:
     label: str
     webhook_object: str
     messages_per_second: int
+    #: Where the files of a message are read from (given by the registry).
+    media: MediaStore | None = None
 
     def __init__(
         self,
@@ -753,10 +768,12 @@ class SendApiConnector:
         *,
         rate_limiter: RateLimiter | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        media: MediaStore | None = None,
     ) -> None:
         self.settings = settings
         self.http = http
         self.timeout = timeout
+        self.media = media
         rate = self.messages_per_second
         self.sender = GraphSender(
             http=http,
@@ -782,12 +799,47 @@ class SendApiConnector:
         token = self.token()
         if token is None:
             return SendResult.failed("send.not_configured", channel=self.channel.value)
+        url = f"{self.api_url()}/me/messages"
+        if message.content.attachments:
+            parts = self.with_files(message)
+            if isinstance(parts, SendResult):
+                return parts
+
+            async def post(part: dict[str, Any]) -> SendResult:
+                return await self.sender.post(url, token, part, send_api_message_id)
+
+            return await send_parts(parts, post)
         built = self.payload(message)
         if isinstance(built, SendResult):
             return built
-        return await self.sender.post(
-            f"{self.api_url()}/me/messages", token, built, send_api_message_id
-        )
+        return await self.sender.post(url, token, built, send_api_message_id)
+
+    def with_files(self, message: OutboundRequest) -> list[dict[str, Any]] | SendResult:
+        """The text (when there is one), then each file as an attachment Meta fetches
+        from its signed link, one Send API call each (an attachment carries no text):
+        `message.attachment = {type: image|video|audio|file, payload: {url,
+        is_reusable: false}}`, under the text's messaging type and tag.
+        https://developers.facebook.com/docs/messenger-platform/send-messages#url
+        https://developers.facebook.com/docs/instagram-platform/instagram-api-with-instagram-login/messaging-api#send-media
+        """
+        text = message.content.text
+        plain = dataclasses.replace(message.content, text=text or "-", attachments=())
+        envelope = self.payload(dataclasses.replace(message, content=plain))
+        if isinstance(envelope, SendResult):
+            return envelope
+        media = MediaFiles.of(self.media, self.settings)
+        files = checked(message, media, by_url=True)
+        if isinstance(files, SendResult):
+            return files
+        assert media is not None  # checked() refuses without it
+        parts = [envelope] if text.strip() else []
+        for file in files:
+            attachment = {
+                "type": _SEND_API_TYPES.get(file.kind, "file"),
+                "payload": {"url": media.url(file.attachment), "is_reusable": False},
+            }
+            parts.append({**envelope, "message": {"attachment": attachment}})
+        return parts
 
     def verify(self, request: WebhookRequest) -> bool:
         return verify_signature(request, self.settings.meta_app_secret)

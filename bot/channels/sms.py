@@ -37,9 +37,11 @@ from bot.channels.base import (
     json_object,
 )
 from bot.channels.http import post_or_retry
+from bot.channels.media import MediaFiles, checked
 from bot.config import Settings
-from bot.domain.channels import Channel
+from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.clock import Clock, utc_now
+from bot.domain.media import MB, human_size
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import (
     SMS_START_KEYWORDS,
@@ -48,6 +50,7 @@ from bot.domain.reachability import (
     sms_keyword,
 )
 from bot.domain.windows import Reason
+from bot.media.store import MediaStore
 
 logger = logging.getLogger(__name__)
 
@@ -164,6 +167,12 @@ def _media_description(content_type: str) -> str:
     return "📎 File"
 
 
+#: "Up to 10 MediaUrl parameters", "the total size of the message body and all
+#: media must be 5 MB or less": https://www.twilio.com/docs/messaging/guides/accepted-mime-types
+MAX_MEDIA_URLS = 10
+MMS_TOTAL_BYTES = 5 * MB
+
+
 class SmsConnector:
     """SMS via Twilio's Messages API.
 
@@ -173,6 +182,8 @@ class SmsConnector:
     """
 
     channel = Channel.SMS
+    #: Where the files of a message are read from (given by the registry).
+    media: MediaStore | None = None
 
     def __init__(
         self,
@@ -182,6 +193,7 @@ class SmsConnector:
         clock: Clock = utc_now,
         rate_per_second: float = DEFAULT_RATE_PER_SECOND,
         timeout: float = 15.0,
+        media: MediaStore | None = None,
     ) -> None:
         sid, token, sender = (
             settings.twilio_account_sid,
@@ -203,6 +215,12 @@ class SmsConnector:
         self._clock = clock
         self._limiter = RateLimiter(rate=rate_per_second)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.media = media
+        self._media_settings = settings
+
+    @property
+    def _media(self) -> MediaFiles | None:
+        return MediaFiles.of(self.media, self._media_settings)
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
@@ -211,9 +229,16 @@ class SmsConnector:
         )
 
     async def send(self, message: OutboundRequest) -> SendResult:
-        form = {"To": message.recipient, "From": self._from, "Body": message.content.text}
+        form = [("To", message.recipient), ("From", self._from)]
+        if message.content.text or not message.content.attachments:
+            form.append(("Body", message.content.text))
+        if message.content.attachments:
+            urls = self._media_urls(message)
+            if isinstance(urls, SendResult):
+                return urls
+            form += [("MediaUrl", url) for url in urls]
         if self._status_callback:
-            form["StatusCallback"] = self._status_callback
+            form.append(("StatusCallback", self._status_callback))
         await self._limiter.acquire()
         response = await post_or_retry(
             self._http,
@@ -232,6 +257,29 @@ class SmsConnector:
                 return SendResult.sent(sid)
             return SendResult.retry("send.no_message_id", channel=Channel.SMS.value)
         return self._error(response.status, answer, response.retry_after)
+
+    def _media_urls(self, message: OutboundRequest) -> list[str] | SendResult:
+        """The files as MMS `MediaUrl`s Twilio fetches (at most ten, 5 MB in all):
+        https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
+        MMS goes between US and Canadian numbers only (+1 on both ends):
+        https://www.twilio.com/docs/messaging/guides/accepted-mime-types"""
+        if not (message.recipient.startswith("+1") and self._from.startswith("+1")):
+            return SendResult.failed("send.sms.no_mms")
+        if len(message.content.attachments) > MAX_MEDIA_URLS:
+            return SendResult.failed("send.sms.too_many_files", limit=MAX_MEDIA_URLS)
+        total = sum(a.size for a in message.content.attachments)
+        files = checked(message, self._media, by_url=True)
+        if isinstance(files, SendResult):
+            return files
+        assert self._media is not None  # checked() refuses without it
+        if total > MMS_TOTAL_BYTES:
+            return SendResult.failed(
+                "media.refused.too_large",
+                channel=CHANNEL_LABELS[Channel.SMS],
+                size=human_size(total),
+                limit=human_size(MMS_TOTAL_BYTES),
+            )
+        return [self._media.url(file.attachment) for file in files]
 
     def _error(self, status: int, answer: dict[str, Any], retry_after: float | None) -> SendResult:
         code = answer.get("code")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
@@ -33,7 +34,6 @@ from bot.channels.base import (
     OutboundRequest,
     RateLimiter,
     ReachabilityEvent,
-    SendOutcome,
     SendResult,
     Spacing,
     WebhookEvent,
@@ -43,7 +43,14 @@ from bot.channels.base import (
     json_object,
 )
 from bot.channels.http import ApiAnswer, post_or_retry, text_only_refusal
-from bot.channels.media import OutboundFile, attachment_file
+from bot.channels.media import (
+    CheckedFile,
+    MediaFiles,
+    OutboundFile,
+    checked,
+    file_missing,
+    send_parts,
+)
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.limits import TextLimit, Unit
@@ -51,7 +58,7 @@ from bot.domain.media import MediaKind, MediaRefusal, check
 from bot.domain.reachability import UnreachableReason
 from bot.domain.windows import SendMode
 from bot.logging_setup import redact
-from bot.media.store import MediaStore
+from bot.media.store import MediaNotFound, MediaStore
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +124,7 @@ class TelegramConnector:
         rate_per_second: float = RATE_PER_SECOND,
         rate_per_chat: float = RATE_PER_CHAT,
         timeout: float = 15.0,
+        media: MediaStore | None = None,
     ) -> None:
         if settings.telegram_bot_token is None:
             raise ValueError("Telegram needs TELEGRAM_BOT_TOKEN")
@@ -128,6 +136,8 @@ class TelegramConnector:
         secret = settings.telegram_webhook_secret
         self._secret = secret.get_secret_value().encode() if secret else None
         self._media_cap = settings.media_max_bytes
+        self._settings = settings
+        self.media = media
         self._limiter = RateLimiter(rate=rate_per_second, burst=max(1, int(rate_per_second)))
         self._chats = Spacing(rate_per_chat, size=MAX_CHAT_BUCKETS)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -157,20 +167,34 @@ class TelegramConnector:
         return _sent_or_refused(response, message.recipient)
 
     async def _send_attachments(self, message: OutboundRequest) -> SendResult:
-        """Each file as its own message, the text as the first one's caption."""
+        """A message's files from the media store, each uploaded the way its kind goes
+        (`send_file`), the text as the first one's caption (a text message first
+        when it is longer than a caption may be)."""
         if message.mode is not SendMode.FREE:
-            return SendResult.failed("send.text_only", channel=message.channel.value)
-        if self.media is None:
-            return SendResult.failed("send.media.no_store")
-        caption = message.content.text
-        result = SendResult.failed("send.empty")
-        for attachment in message.content.attachments:
-            file = attachment_file(self.media, attachment)
-            result = await self.send_file(message.recipient, file, caption)
-            if result.outcome is not SendOutcome.SENT:
-                return result
-            caption = ""
-        return result
+            return text_only_refusal(message) or SendResult.failed("send.not_now")
+        media = MediaFiles.of(self.media, self._settings)
+        files = checked(message, media)
+        if isinstance(files, SendResult):
+            return files
+        assert media is not None  # checked() refuses without it
+        text = message.content.text
+        captioned = CAPTION_LIMIT.measure(text) <= CAPTION_LIMIT.amount
+        parts: list[CheckedFile | None] = [] if captioned or not text.strip() else [None]
+        parts += files
+
+        async def send_one(part: CheckedFile | None) -> SendResult:
+            if part is None:
+                return await self.send(
+                    replace(message, content=replace(message.content, attachments=()))
+                )
+            caption = text if captioned and part is files[0] else ""
+            try:
+                async with media.opened(part.attachment) as file:
+                    return await self.send_file(message.recipient, file, caption, kind=part.kind)
+            except MediaNotFound as error:
+                return file_missing(part.attachment, error)
+
+        return await send_parts(parts, send_one)
 
     async def send_photo(self, chat_id: str, file: OutboundFile, caption: str = "") -> SendResult:
         """`file` as a photo (a document when Telegram takes it only so: past 10 MB)."""

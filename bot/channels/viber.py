@@ -42,12 +42,15 @@ from bot.channels.base import (
     message_text,
 )
 from bot.channels.http import post_or_retry, text_only_refusal
+from bot.channels.media import MediaFiles, checked, send_parts
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.media import MediaKind
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import UnreachableReason
-from bot.domain.windows import Reason
+from bot.domain.windows import Reason, SendMode
 from bot.logging_setup import redact
+from bot.media.store import MediaStore
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,11 @@ RATE_PER_SECOND = 10.0
 MAX_SENDER_NAME = 28
 
 TOO_MANY_REQUESTS = 12
+
+#: A picture's `text` (its caption) "Max 120 characters"; a file's `file_name`
+#: "Max 256 characters": https://developers.viber.com/docs/api/rest-bot-api/#message-types
+PICTURE_CAPTION_CHARS = 120
+MAX_FILE_NAME = 256
 
 # Non-zero `status` codes of the REST bot API, in words an agent understands.
 # https://developers.viber.com/docs/api/rest-bot-api/#error-codes
@@ -115,6 +123,8 @@ class ViberConnector:
     """
 
     channel = Channel.VIBER
+    #: Where the files of a message are read from (given by the registry).
+    media: MediaStore | None = None
 
     def __init__(
         self,
@@ -124,6 +134,7 @@ class ViberConnector:
         sender_name: str = "Support",
         rate_per_second: float = RATE_PER_SECOND,
         timeout: float = 15.0,
+        media: MediaStore | None = None,
     ) -> None:
         if settings.viber_auth_token is None:
             raise ValueError("Viber needs VIBER_AUTH_TOKEN")
@@ -133,21 +144,68 @@ class ViberConnector:
         self._sender = {"name": sender_name.strip()[:MAX_SENDER_NAME] or "Support"}
         self._limiter = RateLimiter(rate=rate_per_second, burst=max(1, int(rate_per_second)))
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.media = media
+        self._media_settings = settings
+
+    @property
+    def _media(self) -> MediaFiles | None:
+        return MediaFiles.of(self.media, self._media_settings)
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
         return settings.viber_auth_token is not None
 
     async def send(self, message: OutboundRequest) -> SendResult:
+        if message.content.attachments:
+            payloads = self._with_files(message)
+            if isinstance(payloads, SendResult):
+                return payloads
+            return await send_parts(payloads, self._post)
         refusal = text_only_refusal(message)
         if refusal is not None:
             return refusal
-        payload = {
-            "receiver": message.recipient,
-            "type": "text",
-            "text": message.content.text,
-            "sender": self._sender,
-        }
+        return await self._post(self._text(message.recipient, message.content.text))
+
+    def _text(self, receiver: str, text: str) -> dict[str, Any]:
+        return {"receiver": receiver, "type": "text", "text": text, "sender": self._sender}
+
+    def _with_files(self, message: OutboundRequest) -> list[dict[str, Any]] | SendResult:
+        """Each file as a `picture` (with the text as its caption when it fits in
+        120 characters), `video` or `file` message Viber fetches by URL, one
+        send_message each; the text first when no picture carries it:
+        https://developers.viber.com/docs/api/rest-bot-api/#message-types"""
+        if message.mode is SendMode.REFUSED:
+            return SendResult.outside_window("send.not_now")
+        files = checked(message, self._media, by_url=True)
+        if isinstance(files, SendResult):
+            return files
+        assert self._media is not None  # checked() refuses without it
+        text = message.content.text.strip() and message.content.text
+        captioned = bool(text) and files[0].kind is MediaKind.IMAGE
+        captioned = captioned and len(text) <= PICTURE_CAPTION_CHARS
+        payloads = [self._text(message.recipient, text)] if text and not captioned else []
+        for index, file in enumerate(files):
+            url = self._media.url(file.attachment)
+            part: dict[str, Any] = {"receiver": message.recipient, "sender": self._sender}
+            if file.kind is MediaKind.IMAGE:
+                part |= {
+                    "type": "picture",
+                    "media": url,
+                    "text": text if index == 0 and captioned else "",
+                }
+            elif file.kind is MediaKind.VIDEO:
+                part |= {"type": "video", "media": url, "size": file.attachment.size}
+            else:
+                part |= {
+                    "type": "file",
+                    "media": url,
+                    "size": file.attachment.size,
+                    "file_name": file.attachment.file_name[:MAX_FILE_NAME],
+                }
+            payloads.append(part)
+        return payloads
+
+    async def _post(self, payload: dict[str, Any]) -> SendResult:
         await self._limiter.acquire()
         response = await post_or_retry(
             self._http,

@@ -8,7 +8,10 @@ backend de-duplicates on it, so a retried send never shows twice)::
 
     {"type": "message",
      "visitor": {"id": "v_123"},
-     "message": {"id": "<our message id>", "text": "…", "sent_at": "2026-11-24T12:00:00Z"}}
+     "message": {"id": "<our message id>", "text": "…", "sent_at": "2026-11-24T12:00:00Z",
+                 "attachments": [{"type": "image", "name": "receipt.jpg",
+                                  "mime_type": "image/jpeg", "size": 48213,
+                                  "url": "https://…/media/<signed token>"}]}}
 
   answered 2xx (optionally `{"message": {"id": "<the backend's id>"}}`); 4xx is
   final, 429 / 5xx are retried (`Retry-After` honoured).
@@ -54,10 +57,13 @@ from bot.channels.base import (
     WebhookRequest,
 )
 from bot.channels.http import post_or_retry
+from bot.channels.media import MediaFiles, checked
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock, utc_now
+from bot.domain.media import MediaKind
 from bot.domain.models import MessageStatus
+from bot.media.store import MediaStore
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +98,15 @@ def _iso_z(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: Our files' kinds as the widget names attachment types (those it sends us too).
+_WIDGET_TYPES = {
+    MediaKind.IMAGE: "image",
+    MediaKind.VIDEO: "video",
+    MediaKind.AUDIO: "audio",
+    MediaKind.STICKER: "image",
+}
+
+
 class WebchatConnector:
     """The website chat widget backend.
 
@@ -100,6 +115,8 @@ class WebchatConnector:
     """
 
     channel = Channel.WEBCHAT
+    #: Where the files of a message are read from (given by the registry).
+    media: MediaStore | None = None
 
     def __init__(
         self,
@@ -109,6 +126,7 @@ class WebchatConnector:
         clock: Clock = utc_now,
         rate_per_second: float = DEFAULT_RATE_PER_SECOND,
         timeout: float = 15.0,
+        media: MediaStore | None = None,
     ) -> None:
         url, secret = settings.webchat_webhook_url, settings.webchat_secret
         if not (url and secret):
@@ -119,21 +137,39 @@ class WebchatConnector:
         self._clock = clock
         self._limiter = RateLimiter(rate=rate_per_second, burst=max(1, int(rate_per_second)))
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.media = media
+        self._media_settings = settings
+
+    @property
+    def _media(self) -> MediaFiles | None:
+        return MediaFiles.of(self.media, self._media_settings)
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
         return bool(settings.webchat_webhook_url and settings.webchat_secret)
 
     async def send(self, message: OutboundRequest) -> SendResult:
-        payload = {
-            "type": "message",
-            "visitor": {"id": message.recipient},
-            "message": {
-                "id": message.message_id,
-                "text": message.content.text,
-                "sent_at": _iso_z(self._clock()),
-            },
+        sent: dict[str, Any] = {
+            "id": message.message_id,
+            "text": message.content.text,
+            "sent_at": _iso_z(self._clock()),
         }
+        if message.content.attachments:
+            files = checked(message, self._media, by_url=True)
+            if isinstance(files, SendResult):
+                return files
+            assert self._media is not None  # checked() refuses without it
+            sent["attachments"] = [
+                {
+                    "type": _WIDGET_TYPES.get(file.kind, "file"),
+                    "name": file.attachment.file_name,
+                    "mime_type": file.attachment.mime_type,
+                    "size": file.attachment.size,
+                    "url": self._media.url(file.attachment),
+                }
+                for file in files
+            ]
+        payload = {"type": "message", "visitor": {"id": message.recipient}, "message": sent}
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",

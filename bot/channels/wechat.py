@@ -30,7 +30,7 @@ import hmac
 import logging
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,10 +52,14 @@ from bot.channels.base import (
     json_object,
 )
 from bot.channels.http import post_or_retry, text_only_refusal
+from bot.channels.media import CheckedFile, MediaFiles, checked, file_missing, send_parts
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.media import MediaKind
 from bot.domain.reachability import LearnedLimit, UnreachableReason
+from bot.domain.windows import SendMode
 from bot.logging_setup import redact
+from bot.media.store import MediaNotFound, MediaStore
 from bot.store.connection import RedisClient
 from bot.store.keys import Keys
 
@@ -107,6 +111,20 @@ TOKEN_FETCH_ERRORS: dict[int, str] = {
     61004: "send.wechat.61004",
 }
 
+# Upload refusals: https://developers.weixin.qq.com/doc/offiaccount/Getting_Started/Global_Return_Code.html
+UPLOAD_ERRORS: dict[int, str] = {
+    40004: "send.wechat.40004",  # invalid media type
+    40005: "send.wechat.40005",  # invalid file type
+    40006: "send.wechat.40006",  # invalid file size
+    41005: "send.wechat.41005",  # media data missing
+}
+
+#: Our kinds as temporary media types and customer-service `msgtype`s (the same
+#: word for both); the domain's table takes no other kind for WeChat.
+_MSGTYPES = {MediaKind.IMAGE: "image", MediaKind.AUDIO: "voice", MediaKind.VIDEO: "video"}
+
+_Call = Callable[[str], Awaitable[tuple[SendResult, int | None]]]
+
 _DTD_MARKERS = (b"<!doctype", b"<!entity")
 
 #: A callback's timestamp may be this far from our clock, either way.
@@ -140,6 +158,8 @@ class WeChatConnector:
     """
 
     channel = Channel.WECHAT
+    #: Where the files of a message are read from (given by the registry).
+    media: MediaStore | None = None
 
     def __init__(
         self,
@@ -152,6 +172,7 @@ class WeChatConnector:
         rate_per_second: float = RATE_PER_SECOND,
         timeout: float = 15.0,
         clock: Callable[[], float] = time.time,
+        media: MediaStore | None = None,
     ) -> None:
         if not (settings.wechat_app_id and settings.wechat_app_secret):
             raise ValueError("WeChat needs WECHAT_APP_ID and WECHAT_APP_SECRET")
@@ -172,6 +193,14 @@ class WeChatConnector:
         self._lock_seconds = 2 * timeout + 5
         self._limiter = RateLimiter(rate=rate_per_second, burst=max(1, int(rate_per_second)))
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # An upload: no total, but no stall longer than `timeout`.
+        self._upload_timeout = aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)
+        self.media = media
+        self._media_settings = settings
+
+    @property
+    def _media(self) -> MediaFiles | None:
+        return MediaFiles.of(self.media, self._media_settings)
 
     @classmethod
     def configured(cls, settings: Settings) -> bool:
@@ -181,17 +210,23 @@ class WeChatConnector:
     # --- sending ---------------------------------------------------------------
 
     async def send(self, message: OutboundRequest) -> SendResult:
+        if message.content.attachments:
+            return await self._send_files(message)
         refusal = text_only_refusal(message)
         if refusal is not None:
             return refusal
+        return await self._with_token(lambda token: self._post(token, message, _text(message)))
+
+    async def _with_token(self, call: _Call) -> SendResult:
+        """`call` with the shared access token; once more with a fresh one when
+        WeChat says the token was revoked or expired before our cache did."""
         try:
             token = await self._access_token()
-            result, errcode = await self._post(token, message)
+            result, errcode = await call(token)
             if errcode in TOKEN_ERRORS:
-                # Revoked or expired before our cache said so: refresh once, send once more.
                 await self._drop_token(token)
                 token = await self._access_token(rejected=token)
-                result, errcode = await self._post(token, message)
+                result, errcode = await call(token)
                 if errcode in TOKEN_ERRORS:
                     return SendResult.failed("send.wechat.fresh_token_rejected")
         except _Abort as error:
@@ -201,12 +236,90 @@ class WeChatConnector:
             return SendResult.retry("send.wechat.token_cache")
         return result
 
-    async def _post(self, token: str, message: OutboundRequest) -> tuple[SendResult, int | None]:
-        payload = {
-            "touser": message.recipient,
-            "msgtype": "text",
-            "text": {"content": message.content.text},
-        }
+    async def _send_files(self, message: OutboundRequest) -> SendResult:
+        """The text (WeChat's media messages have no caption) as a text message, then
+        each file uploaded as temporary media (`POST /cgi-bin/media/upload?type=…`,
+        multipart `media`) and sent by its `media_id` as an image, voice or video
+        customer-service message:
+        https://developers.weixin.qq.com/doc/offiaccount/en/Asset_Management/New_temporary_materials.html
+        https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Service_Center_messages.html
+        """
+        if message.mode is SendMode.REFUSED:
+            return SendResult.outside_window("send.not_now")
+        files = checked(message, self._media)
+        if isinstance(files, SendResult):
+            return files
+        parts: list[CheckedFile | None] = [None] if message.content.text.strip() else []
+        parts += files
+
+        async def send_one(part: CheckedFile | None) -> SendResult:
+            if part is None:
+                return await self._with_token(
+                    lambda token: self._post(token, message, _text(message))
+                )
+            return await self._with_token(lambda token: self._send_file(token, message, part))
+
+        return await send_parts(parts, send_one)
+
+    async def _send_file(
+        self, token: str, message: OutboundRequest, file: CheckedFile
+    ) -> tuple[SendResult, int | None]:
+        msgtype = _MSGTYPES[file.kind]
+        uploaded = await self._upload(token, file, msgtype)
+        if not isinstance(uploaded, str):
+            return uploaded
+        payload = {"touser": message.recipient, "msgtype": msgtype, msgtype: {"media_id": uploaded}}
+        return await self._post(token, message, payload)
+
+    async def _upload(
+        self, token: str, file: CheckedFile, media_type: str
+    ) -> str | tuple[SendResult, int | None]:
+        """The file streamed from the media store as temporary media: its `media_id`."""
+        assert self._media is not None  # checked() refuses without it
+        try:
+            async with self._media.opened(file.attachment) as opened:
+                form = aiohttp.FormData()
+                form.add_field(
+                    "media",
+                    opened.chunks(),
+                    filename=opened.filename,
+                    content_type=opened.content_type,
+                )
+                await self._limiter.acquire()
+                # The token is in the query: this URL is never logged.
+                response = await post_or_retry(
+                    self._http,
+                    f"{self._base}/cgi-bin/media/upload",
+                    channel=Channel.WECHAT,
+                    timeout=self._upload_timeout,
+                    data=form,
+                    params={"access_token": token, "type": media_type},
+                )
+        except MediaNotFound as error:
+            return file_missing(file.attachment, error), None
+        if isinstance(response, SendResult):
+            return response, None
+        if response.status != 200:
+            return _http_problem(response.status, response.retry_after), None
+        answer = json_object(response.body)
+        media_id = answer.get("media_id")
+        if isinstance(media_id, str) and media_id:
+            return media_id
+        errcode = answer.get("errcode")
+        if not isinstance(errcode, int):
+            return SendResult.failed("send.wechat.unexpected", status=response.status), None
+        if errcode in TOKEN_ERRORS:
+            return SendResult.retry("send.wechat.token_rejected"), errcode
+        logger.warning("wechat refused an upload", extra={"errcode": errcode})
+        if errcode in RETRY_ERRORS:
+            return SendResult.retry(RETRY_ERRORS[errcode], response.retry_after), errcode
+        if errcode in UPLOAD_ERRORS:
+            return SendResult.failed(UPLOAD_ERRORS[errcode]), errcode
+        return _unknown("send.refused", errcode, answer), errcode
+
+    async def _post(
+        self, token: str, message: OutboundRequest, payload: dict[str, Any]
+    ) -> tuple[SendResult, int | None]:
         await self._limiter.acquire()
         # The token is in the query: this URL is never logged.
         answer, status, retry_after = await self._call(
@@ -422,6 +535,14 @@ class WeChatConnector:
         # Anything but "success" or an empty body makes WeChat tell the customer
         # the account "cannot provide service for now".
         return WebhookReply(status=200, body="success", content_type="text/plain")
+
+
+def _text(message: OutboundRequest) -> dict[str, Any]:
+    return {
+        "touser": message.recipient,
+        "msgtype": "text",
+        "text": {"content": message.content.text},
+    }
 
 
 def _http_problem(status: int, retry_after: float | None) -> SendResult:

@@ -17,10 +17,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bot.channels.base import (
     InboundMessage,
@@ -33,7 +34,10 @@ from bot.channels.base import (
     WebhookEvent,
     WebhookReply,
     WebhookRequest,
+    json_object,
 )
+from bot.channels.http import post_or_retry
+from bot.channels.media import CheckedFile, MediaFiles, checked, file_missing, send_parts
 from bot.channels.meta import (
     DEFAULT_TIMEOUT_SECONDS,
     GRAPH_ERRORS,
@@ -58,11 +62,13 @@ from bot.channels.meta import (
 )
 from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.media import MediaKind
 from bot.domain.messages import TemplateUse
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.domain.templates import send_components
 from bot.domain.windows import Reason, SendMode
+from bot.media.store import MediaNotFound, MediaStore
 
 #: Cloud API default throughput: 80 messages per second per business phone number.
 #: https://developers.facebook.com/docs/whatsapp/cloud-api/overview#throughput
@@ -137,6 +143,8 @@ class WhatsAppConnector:
     """
 
     channel = Channel.WHATSAPP
+    #: Where the files of a message are read from (given by the registry).
+    media: MediaStore | None = None
 
     def __init__(
         self,
@@ -145,8 +153,13 @@ class WhatsAppConnector:
         *,
         rate_limiter: RateLimiter | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        media: MediaStore | None = None,
     ) -> None:
         self.settings = settings
+        self.http = http
+        self.media = media
+        # An upload of up to 100 MB: no total, but no stall longer than `timeout`.
+        self._upload_timeout = aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)
         self.sender = GraphSender(
             http=http,
             channel=self.channel,
@@ -167,11 +180,104 @@ class WhatsAppConnector:
         phone_number_id = self.settings.whatsapp_phone_number_id
         if token is None or not phone_number_id:
             return SendResult.failed("send.not_configured", channel=Channel.WHATSAPP.value)
+        content = message.content
+        if content.attachments and not content.text.strip():
+            # Files alone: the text payload is built only for its envelope.
+            message = replace(message, content=replace(content, text="-"))
         built = self._payload(message)
         if isinstance(built, SendResult):
             return built
         url = f"{self.settings.whatsapp_api_url}/{phone_number_id}/messages"
+        if content.attachments:
+            message = replace(message, content=content)
+            return await self._send_files(message, built, url, token)
         return await self.sender.post(url, token, built, _message_id)
+
+    async def _send_files(
+        self, message: OutboundRequest, built: dict[str, Any], url: str, token: SecretStr
+    ) -> SendResult:
+        """Each file uploaded (`POST /{phone-number-id}/media`, multipart `file`,
+        `type`, `messaging_product`), then sent by its media id as an image, video,
+        audio, document or sticker message, the text as the first file's caption
+        where the type takes one (else as a text message first):
+        https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#upload-media
+        https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages#media-object
+        Outside the window (a template) one image, video or document goes as the
+        template's header:
+        https://developers.facebook.com/docs/whatsapp/cloud-api/guides/send-message-templates#media-based-message-templates
+        """
+        files = checked(message, MediaFiles.of(self.media, self.settings))
+        if isinstance(files, SendResult):
+            return files
+        template = built.get("template")
+        if isinstance(template, dict):
+            if len(files) != 1 or files[0].kind not in _HEADER_KINDS:
+                return SendResult.failed("send.whatsapp.template_header_file")
+            media_id = await self._upload(files[0])
+            if isinstance(media_id, SendResult):
+                return media_id
+            kind = files[0].kind.value
+            parameter = {"type": kind, kind: _media_object(files[0], media_id, "")}
+            header = {"type": "header", "parameters": [parameter]}
+            template["components"] = [header, *template.get("components", [])]
+            return await self.sender.post(url, token, built, _message_id)
+        text = message.content.text
+        captioned = bool(text.strip()) and files[0].kind in _CAPTIONED
+        envelope = {k: v for k, v in built.items() if k not in ("type", "text")}
+        parts: list[CheckedFile | None] = [None] if text.strip() and not captioned else []
+        parts += files
+
+        async def send_one(part: CheckedFile | None) -> SendResult:
+            if part is None:
+                return await self.sender.post(url, token, built, _message_id)
+            media_id = await self._upload(part)
+            if isinstance(media_id, SendResult):
+                return media_id
+            caption = text if captioned and part is files[0] else ""
+            kind = part.kind.value
+            payload = {**envelope, "type": kind, kind: _media_object(part, media_id, caption)}
+            return await self.sender.post(url, token, payload, _message_id)
+
+        return await send_parts(parts, send_one)
+
+    async def _upload(self, file: CheckedFile) -> str | SendResult:
+        """The file streamed from the media store to WhatsApp's media upload: its id."""
+        media = MediaFiles.of(self.media, self.settings)
+        assert media is not None and self.settings.whatsapp_token is not None
+        attachment = file.attachment
+        url = f"{self.settings.whatsapp_api_url}/{self.settings.whatsapp_phone_number_id}/media"
+        token = self.settings.whatsapp_token.get_secret_value()
+        try:
+            async with media.opened(attachment) as opened:
+                form = aiohttp.FormData()
+                form.add_field("messaging_product", "whatsapp")
+                form.add_field("type", opened.content_type)
+                form.add_field(
+                    "file",
+                    opened.chunks(),
+                    filename=opened.filename,
+                    content_type=opened.content_type,
+                )
+                await self.sender.limiter.acquire()
+                response = await post_or_retry(
+                    self.http,
+                    url,
+                    channel=Channel.WHATSAPP,
+                    timeout=self._upload_timeout,
+                    data=form,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+        except MediaNotFound as error:
+            return file_missing(attachment, error)
+        if isinstance(response, SendResult):
+            return response
+        body = json_object(response.body)
+        media_id = body.get("id")
+        if 200 <= response.status < 300 and isinstance(media_id, str) and media_id:
+            return media_id
+        if 200 <= response.status < 300:
+            return SendResult.retry("send.no_message_id", channel=Channel.WHATSAPP.value)
+        return self.sender.result_for_error(response.status, response.headers, body)
 
     def _payload(self, message: OutboundRequest) -> dict[str, Any] | SendResult:
         base: dict[str, Any] = {
@@ -234,6 +340,23 @@ class WhatsAppConnector:
 
     def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
         return ok_reply()
+
+
+#: The media types that take a `caption`; those a template header may be:
+#: https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages#media-object
+_CAPTIONED = frozenset({MediaKind.IMAGE, MediaKind.VIDEO, MediaKind.DOCUMENT})
+_HEADER_KINDS = _CAPTIONED
+
+
+def _media_object(file: CheckedFile, media_id: str, caption: str) -> dict[str, Any]:
+    """The media object: `{"id", "caption", "filename"}` (a document's name)."""
+    kind = file.kind
+    media: dict[str, Any] = {"id": media_id}
+    if caption:
+        media["caption"] = caption
+    if kind is MediaKind.DOCUMENT:
+        media["filename"] = file.attachment.file_name
+    return media
 
 
 def _body_parameters(template: TemplateUse) -> list[dict[str, str]]:
