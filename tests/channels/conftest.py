@@ -14,16 +14,19 @@ import hmac
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from bot.channels.base import OutboundRequest, WebhookRequest
+from bot.channels.media import MediaFiles
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.messages import Content, TemplateUse
 from bot.domain.windows import Reason, SendMode
+from bot.media.store import FileMediaStore
 from bot.slack.render import reason_text
 from tests.fakes.graph import FakeGraph
 
@@ -49,6 +52,15 @@ GRAPH_UNREACHABLE = f"{UNREACHABLE}/v21.0"
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+@pytest.fixture
+def media(tmp_path: Path) -> MediaFiles:
+    """The connectors' way to a message's files: a fresh directory store, signed
+    links under a public base URL, a fixed clock (tests/channels/media_files.py)."""
+    from tests.channels.media_files import LINKS, NOW
+
+    return MediaFiles(FileMediaStore(tmp_path / "media"), LINKS, lambda: NOW)
 
 
 @pytest.fixture

@@ -44,6 +44,11 @@ class RecordedRequest:
         """The body as an `application/x-www-form-urlencoded` form."""
         return dict(parse_qsl(self.body.decode(), keep_blank_values=True))
 
+    @property
+    def form_items(self) -> list[tuple[str, str]]:
+        """The form's fields in order, a repeated one (Twilio's `MediaUrl`) each time."""
+        return parse_qsl(self.body.decode(), keep_blank_values=True)
+
 
 @dataclass(frozen=True)
 class ScriptedAnswer:

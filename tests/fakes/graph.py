@@ -7,6 +7,14 @@ Answers like Graph (https://developers.facebook.com/docs/graph-api/guides/error-
 * `POST /v21.0/me/messages` (Messenger with the Page token, Instagram with its
   token) → `{"recipient_id": ..., "message_id": "m_..."}`
 * `GET /v21.0/{user-id}?fields=...` → the profile's requested fields
+* `POST /v21.0/{phone-number-id}/media` (WhatsApp media upload, multipart
+  `file`, `type`, `messaging_product`) → `{"id": ...}`; the file is read as a
+  stream and kept in `media`, and an image / video / audio / document /
+  sticker message must name one of those ids (`caption` only where the type
+  takes one, `filename` only for a document):
+  https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media
+* Send API attachments (`message.attachment = {type, payload: {url,
+  is_reusable}}`): the type one of image, video, audio, file, the url http(s)
 
 A missing or wrong token gets 401 with OAuthException code 190; a missing
 required field gets 400 with code 100; an unknown object gets 400 code 100
@@ -35,7 +43,33 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from tests.fakes.multipart import Upload, read_upload
+
 API_VERSION = "v21.0"
+_MEDIA_TYPES = {"image", "video", "audio", "document", "sticker"}
+_MEDIA_TYPES_WITH_CAPTION = {"image", "video", "document"}
+_ATTACHMENT_TYPES = {"image", "video", "audio", "file"}
+
+
+def _attachment_ok(attachment: Any) -> bool:
+    """`{type: image|video|audio|file, payload: {url, is_reusable}}`:
+    https://developers.facebook.com/docs/messenger-platform/reference/send-api"""
+    if not isinstance(attachment, dict) or attachment.get("type") not in _ATTACHMENT_TYPES:
+        return False
+    payload = attachment.get("payload")
+    if not isinstance(payload, dict):
+        return False
+    url = payload.get("url")
+    reusable = payload.get("is_reusable", False)
+    return (
+        isinstance(url, str)
+        and url.startswith(("https://", "http://"))
+        and reusable
+        in (
+            True,
+            False,
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -95,6 +129,8 @@ class FakeGraph:
     templates: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     template_page_size: int = 2
     requests: list[GraphRequest] = field(default_factory=list)
+    #: WhatsApp media uploaded, by the id answered.
+    media: dict[str, Upload] = field(default_factory=dict)
     _script: list[ScriptedAnswer] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -111,6 +147,7 @@ class FakeGraph:
     async def start(self) -> FakeGraph:
         app = web.Application()
         app.router.add_post(f"/{API_VERSION}/{{node}}/messages", self._messages)
+        app.router.add_post(f"/{API_VERSION}/{{node}}/media", self._media_upload)
         app.router.add_get(f"/{API_VERSION}/{{node}}", self._node)
         app.router.add_get(f"/{API_VERSION}/{{waba}}/message_templates", self._templates)
         self.server = TestServer(app, host="127.0.0.1")
@@ -179,6 +216,38 @@ class FakeGraph:
             self.page_token: "messenger",
             self.instagram_token: "instagram",
         }.get(token or "")
+
+    async def _media_upload(self, request: web.Request) -> web.Response:
+        """https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#upload-media"""
+        token = _token(request)
+        upload = await read_upload(request)  # streamed: the body is not recorded
+        self.requests.append(
+            GraphRequest(
+                request.method,
+                request.path,
+                dict(request.headers),
+                dict(request.query),
+                None,
+                token,
+                self._product(token),
+            )
+        )
+        scripted = await self._scripted()
+        if scripted is not None:
+            return scripted
+        if self._product(token) != "whatsapp":
+            return _error(401, 190, "Invalid OAuth access token - Cannot parse access token")
+        if request.match_info["node"] != self.phone_number_id:
+            return _error(400, 100, "Unsupported post request.", subcode=33)
+        if not isinstance(upload, Upload) or upload.file_field != "file":
+            return _error(400, 100, "(#100) The parameter file is required.")
+        if upload.fields.get("messaging_product") != "whatsapp":
+            return _error(400, 100, "(#100) The parameter messaging_product is required.")
+        if upload.fields.get("type") != upload.content_type:
+            return _error(400, 131053, "(#131053) Media upload error")
+        media_id = f"{next(self._ids) + 900000000000000}"
+        self.media[media_id] = upload
+        return web.json_response({"id": media_id})
 
     async def _record(self, request: web.Request) -> GraphRequest:
         raw = await request.read()
@@ -257,6 +326,10 @@ class FakeGraph:
             refusal = self._template_refusal(template)
             if refusal is not None:
                 return refusal
+        elif kind in _MEDIA_TYPES:
+            problem = self._media_problem(kind, body.get(kind))
+            if problem is not None:
+                return problem
         else:
             return _error(400, 131051, "(#131051) Unsupported message type")
         return web.json_response(
@@ -266,6 +339,20 @@ class FakeGraph:
                 "messages": [{"id": f"wamid.HBgM{next(self._ids):06d}"}],
             }
         )
+
+    def _media_problem(self, kind: str, media: Any) -> web.Response | None:
+        """A media object Meta would refuse: no uploaded `id` (nor a `link`), a
+        caption where the type takes none, a filename other than a document's.
+        https://developers.facebook.com/docs/whatsapp/cloud-api/reference/messages#media-object"""
+        if not isinstance(media, dict):
+            return _error(400, 100, f"(#100) The parameter {kind} is required.")
+        if "link" not in media and str(media.get("id")) not in self.media:
+            return _error(400, 131053, "(#131053) Media upload error")
+        if "caption" in media and kind not in _MEDIA_TYPES_WITH_CAPTION:
+            return _error(400, 100, f"(#100) Param {kind}['caption'] is not allowed.")
+        if "filename" in media and kind != "document":
+            return _error(400, 100, f"(#100) Param {kind}['filename'] is not allowed.")
+        return None
 
     def _template_refusal(self, sent: dict[str, Any]) -> web.Response | None:
         """Meta's answer to a template message that does not fit the template, or None."""
@@ -299,6 +386,9 @@ class FakeGraph:
         message = body.get("message")
         if not isinstance(message, dict) or not (message.get("text") or message.get("attachment")):
             return _error(400, 100, "(#100) The parameter message is required")
+        attachment = message.get("attachment")
+        if attachment is not None and not _attachment_ok(attachment):
+            return _error(400, 100, "(#100) Invalid attachment")
         messaging_type = body.get("messaging_type", "RESPONSE" if product == "instagram" else None)
         if messaging_type not in ("RESPONSE", "UPDATE", "MESSAGE_TAG"):
             return _error(400, 100, "(#100) The parameter messaging_type is required")

@@ -30,6 +30,33 @@ def line_error(message: str, details: list[dict[str, str]] | None = None) -> dic
     return body
 
 
+def _https(value: object) -> bool:
+    return isinstance(value, str) and value.startswith("https://") and len(value) <= 2000
+
+
+def _message_problem(message: object) -> tuple[str, str] | None:
+    """(property, problem) for a message object LINE would refuse: a `text`; an
+    `image` or `video` (`originalContentUrl`, `previewImageUrl`: https, at most
+    2000 characters); an `audio` (`originalContentUrl`, `duration` in ms).
+    https://developers.line.biz/en/reference/messaging-api/#message-objects"""
+    if not isinstance(message, dict):
+        return "type", "must be specified"
+    kind = message.get("type")
+    urls = {"image": ("originalContentUrl", "previewImageUrl"), "audio": ("originalContentUrl",)}
+    urls["video"] = urls["image"]
+    if kind == "text":
+        return None if message.get("text") else ("text", "must be specified")
+    if kind not in urls:
+        return "type", "invalid type"
+    for name in urls[kind]:
+        if not _https(message.get(name)):
+            return name, "must be non-empty https URL"
+    duration = message.get("duration")
+    if kind == "audio" and (not isinstance(duration, int) or duration <= 0):
+        return "duration", "must be specified"
+    return None
+
+
 @dataclass
 class FakeLine(FakeServer):
     access_token: str = "line-channel-access-token"
@@ -115,14 +142,13 @@ class FakeLine(FakeServer):
                 ),
             )
         for index, message in enumerate(messages):
-            if not isinstance(message, dict) or message.get("type") != "text":
-                return json_answer(400, line_error("The request body has 1 error(s)"))
-            if not message.get("text"):
+            problem = _message_problem(message)
+            if problem is not None:
                 return json_answer(
                     400,
                     line_error(
                         "The request body has 1 error(s)",
-                        [{"message": "must be specified", "property": f"messages[{index}].text"}],
+                        [{"message": problem[1], "property": f"messages[{index}].{problem[0]}"}],
                     ),
                 )
         sent = []

@@ -12,7 +12,7 @@ import base64
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -22,6 +22,9 @@ from aiohttp import web
 from tests.fakes.base import FakeServer, RecordedRequest, json_answer
 
 E164 = re.compile(r"\+[1-9]\d{6,14}")
+#: "You can include up to 10 MediaUrl parameters":
+#: https://www.twilio.com/docs/messaging/api/message-resource#create-a-message-resource
+MAX_MEDIA = 10
 
 
 def twilio_error(code: int, message: str, status: int) -> dict[str, Any]:
@@ -38,6 +41,8 @@ def twilio_error(code: int, message: str, status: int) -> dict[str, Any]:
 class FakeTwilio(FakeServer):
     account_sid: str = "AC00000000000000000000000000000001"
     auth_token: str = "twilio-auth-token"
+    #: Each accepted message's `MediaUrl`s, in order (empty for a plain SMS).
+    media_urls: list[list[str]] = field(default_factory=list)
 
     def fail_next(
         self,
@@ -68,26 +73,33 @@ class FakeTwilio(FakeServer):
             return json_answer(400, twilio_error(21604, "A 'To' phone number is required.", 400))
         if not form.get("From"):
             return json_answer(400, twilio_error(21603, "A 'From' phone number is required.", 400))
-        if not form.get("Body") and not form.get("MediaUrl"):
+        media = [value for name, value in request.form_items if name == "MediaUrl"]
+        if not form.get("Body") and not media:
             return json_answer(400, twilio_error(21602, "Message body is required.", 400))
+        if len(media) > MAX_MEDIA or not all(
+            url.startswith(("https://", "http://")) for url in media
+        ):
+            # https://www.twilio.com/docs/api/errors/21623
+            return json_answer(400, twilio_error(21623, "Invalid media URL(s)", 400))
         if not E164.fullmatch(form["To"]):
             return json_answer(
                 400, twilio_error(21211, f"The 'To' number {form['To']} is not valid.", 400)
             )
-        return json_answer(201, self._message(form))
+        self.media_urls.append(media)
+        return json_answer(201, self._message(form, len(media)))
 
     def _basic_auth(self) -> str:
         token = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         return f"Basic {token}"
 
-    def _message(self, form: dict[str, str]) -> dict[str, Any]:
+    def _message(self, form: dict[str, str], media: int = 0) -> dict[str, Any]:
         sid = "SM" + uuid.uuid4().hex
         now = format_datetime(datetime.now(UTC), usegmt=True)
         base = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}"
         return {
             "account_sid": self.account_sid,
             "api_version": "2010-04-01",
-            "body": form["Body"],
+            "body": form.get("Body", ""),
             "date_created": now,
             "date_sent": None,
             "date_updated": now,
@@ -96,7 +108,7 @@ class FakeTwilio(FakeServer):
             "error_message": None,
             "from": form["From"],
             "messaging_service_sid": None,
-            "num_media": "0",
+            "num_media": str(media),
             "num_segments": "1",
             "price": None,
             "price_unit": "USD",

@@ -38,6 +38,26 @@ STATUS_NAMES = {
 }
 
 
+def _content_ok(payload: dict[str, Any]) -> bool:
+    """A message's own fields, per type: `text`; `picture` (`media`, a `text` caption
+    of at most 120 characters); `video` (`media`, `size`); `file` (`media`, `size`,
+    `file_name`). https://developers.viber.com/docs/api/rest-bot-api/#message-types"""
+    kind = payload.get("type")
+    if kind == "text":
+        return bool(payload.get("text"))
+    media = payload.get("media")
+    if kind not in ("picture", "video", "file") or not isinstance(media, str):
+        return False
+    if not media.startswith(("https://", "http://")):
+        return False
+    if kind == "picture":
+        return len(payload.get("text", "")) <= 120
+    size = payload.get("size")
+    if not isinstance(size, int) or size <= 0:
+        return False
+    return kind == "video" or bool(payload.get("file_name"))
+
+
 def viber_status(code: int, message: str | None = None) -> dict[str, Any]:
     """Viber's refusal body (sent with HTTP 200)."""
     return {
@@ -82,8 +102,7 @@ class FakeViber(FakeServer):
         sender = payload.get("sender")
         if (
             not payload.get("receiver")
-            or payload.get("type") != "text"
-            or not payload.get("text")
+            or not _content_ok(payload)
             or not isinstance(sender, dict)
             or not sender.get("name")
         ):

@@ -18,6 +18,24 @@ from aiohttp import web
 
 from tests.fakes.base import FakeServer, RecordedRequest, json_answer
 
+_ATTACHMENT_TYPES = {"image", "audio", "video", "file"}
+
+
+def _attachments_ok(attachments: Any) -> bool:
+    """Our files as the widget contract has them (bot/channels/webchat.py): each
+    `{"type", "name", "mime_type", "size", "url"}`, the url an http(s) link."""
+    if not isinstance(attachments, list):
+        return False
+    return all(
+        isinstance(a, dict)
+        and a.get("type") in _ATTACHMENT_TYPES
+        and isinstance(a.get("name"), str)
+        and isinstance(a.get("mime_type"), str)
+        and isinstance(a.get("size"), int)
+        and str(a.get("url", "")).startswith(("https://", "http://"))
+        for a in attachments
+    )
+
 
 @dataclass
 class FakeWebchatBackend(FakeServer):
@@ -65,6 +83,7 @@ class FakeWebchatBackend(FakeServer):
                 and isinstance(message["id"], str)
                 and isinstance(message["text"], str)
                 and str(message["sent_at"]).endswith("Z")
+                and _attachments_ok(message.get("attachments", []))
             )
         except (KeyError, TypeError):
             valid = False

@@ -3,11 +3,15 @@
 `POST /cgi-bin/stable_token` issues access tokens (the normal mode returns the
 current one; `force_refresh` replaces it and revokes the old), and
 `POST /cgi-bin/message/custom/send?access_token=…` checks the token and the
-message as WeChat does. Every answer is HTTP 200 with `{"errcode", "errmsg"}`.
+message as WeChat does (text, or image / voice / video by the `media_id` of
+a file uploaded to `POST /cgi-bin/media/upload?access_token=…&type=…`,
+multipart `media`, read as a stream and kept in `media`). Every answer is
+HTTP 200 with `{"errcode", "errmsg"}`.
 Records every request; can be told to answer the next requests of an endpoint
 with an error or slowly.
 https://developers.weixin.qq.com/doc/service/api/base/api_getstableaccesstoken
 https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Service_Center_messages.html
+https://developers.weixin.qq.com/doc/offiaccount/en/Asset_Management/New_temporary_materials.html
 """
 
 from __future__ import annotations
@@ -18,13 +22,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from tests.fakes.base import FakeServer, RecordedRequest, json_answer
+from tests.fakes.multipart import Upload, read_upload
 
-Endpoint = Literal["token", "send"]
+Endpoint = Literal["token", "send", "upload"]
 TOKEN_PATH = "/cgi-bin/stable_token"
 SEND_PATH = "/cgi-bin/message/custom/send"
-ENDPOINTS: dict[str, Endpoint] = {TOKEN_PATH: "token", SEND_PATH: "send"}
+UPLOAD_PATH = "/cgi-bin/media/upload"
+ENDPOINTS: dict[str, Endpoint] = {TOKEN_PATH: "token", SEND_PATH: "send", UPLOAD_PATH: "upload"}
+#: Temporary media: the largest file of each type.
+MB = 1024 * 1024
+UPLOAD_MAX = {"image": 10 * MB, "voice": 2 * MB, "video": 10 * MB, "thumb": 64 * 1024}
 
 ERRMSG = {
     -1: "system error",
@@ -40,6 +50,9 @@ ERRMSG = {
     45009: "reach max api daily quota limit",
     45015: "response out of time limit or subscription is canceled",
     45047: "out of response count limit",
+    40004: "invalid media type",
+    40006: "invalid meida size",
+    41005: "media data missing",
 }
 
 
@@ -58,11 +71,18 @@ class FakeWeChat(FakeServer):
     expires_in: int = 7200
     current_token: str = "token-1"
     revoked: set[str] = field(default_factory=set)  # refused by send, still handed out
+    #: Uploaded temporary media, by the `media_id` answered.
+    media: dict[str, Upload] = field(default_factory=dict)
     _issued: int = 1
+    _upload_of: dict[int, Upload | str] = field(default_factory=dict)
 
     @property
     def token_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == TOKEN_PATH]
+
+    @property
+    def uploads(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == UPLOAD_PATH]
 
     @property
     def sends(self) -> list[RecordedRequest]:
@@ -95,7 +115,41 @@ class FakeWeChat(FakeServer):
             return json_answer(404, "Not Found")
         if endpoint == "token":
             return await self._token(request.json)
+        if endpoint == "upload":
+            return self._upload(request, self._upload_of.get(id(request)))
         return self._send(request)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        """An upload's file is read as a stream, never held (its body is not recorded)."""
+        if request.path != UPLOAD_PATH:
+            return await super()._handle(request)
+        recorded = RecordedRequest(
+            request.method, request.path, dict(request.query), CIMultiDict(request.headers), b""
+        )
+        self._upload_of[id(recorded)] = await read_upload(request)
+        self.requests.append(recorded)
+        try:
+            return await self._answer_recorded(recorded)
+        finally:
+            self._upload_of.pop(id(recorded), None)
+            self.answered += 1
+
+    def _upload(self, request: RecordedRequest, upload: Upload | str | None) -> web.Response:
+        token = request.query.get("access_token")
+        if not token:
+            return json_answer(200, wechat_error(41001))
+        if token != self.current_token or token in self.revoked:
+            return json_answer(200, wechat_error(40001))
+        kind = request.query.get("type", "")
+        if kind not in UPLOAD_MAX:
+            return json_answer(200, wechat_error(40004))
+        if not isinstance(upload, Upload) or upload.file_field != "media":
+            return json_answer(200, wechat_error(41005))
+        if upload.size > UPLOAD_MAX[kind]:
+            return json_answer(200, wechat_error(40006))
+        media_id = f"{kind}-{uuid.uuid4().hex}"
+        self.media[media_id] = upload
+        return json_answer(200, {"type": kind, "media_id": media_id, "created_at": 1795003200})
 
     async def _token(self, payload: Any) -> web.Response:
         if self.token_delay:
@@ -121,13 +175,18 @@ class FakeWeChat(FakeServer):
             return json_answer(200, wechat_error(40001))
         if not isinstance(payload, dict):
             return json_answer(200, wechat_error(44002))
-        text = payload.get("text")
-        if (
-            not payload.get("touser")
-            or payload.get("msgtype") != "text"
-            or not isinstance(text, dict)
-            or not text.get("content")
-        ):
+        msgtype = payload.get("msgtype")
+        body = payload.get(msgtype) if isinstance(msgtype, str) else None
+        if not payload.get("touser") or not isinstance(body, dict):
+            return json_answer(200, wechat_error(44002))
+        if msgtype == "text":
+            if not body.get("content"):
+                return json_answer(200, wechat_error(44002))
+        elif msgtype in ("image", "voice", "video"):
+            uploaded = self.media.get(str(body.get("media_id")))
+            if uploaded is None or not str(body.get("media_id")).startswith(msgtype):
+                return json_answer(200, wechat_error(40007, "invalid media_id"))
+        else:
             return json_answer(200, wechat_error(44002))
         if self.followers is not None and payload["touser"] not in self.followers:
             return json_answer(200, wechat_error(43004))
