@@ -12,11 +12,15 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+
+from pydantic import SecretStr
 
 from bot.channels.base import OutboundRequest
 from bot.channels.media import MediaFiles
+from bot.config import Settings
 from bot.domain.channels import Channel
+from bot.domain.clock import utc_now
 from bot.domain.media import MB, kind_of
 from bot.domain.messages import Attachment, Content, MediaKind, TemplateUse
 from bot.domain.windows import SendMode
@@ -24,7 +28,14 @@ from bot.media.links import MediaLinks
 
 NOW = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)
 PUBLIC = "https://followup.example.com"
-LINKS = MediaLinks(hashlib.sha256(b"media links in tests").digest(), timedelta(hours=24), PUBLIC)
+#: What a deployment whose channels fetch files by link sets.
+LINKABLE = {"public_base_url": PUBLIC, "media_secret": SecretStr("media links in tests")}
+LINKS = MediaLinks.from_settings(Settings(_env_file=None, **LINKABLE))  # type: ignore[call-arg]
+
+
+def linkable(settings: Settings) -> Settings:
+    """`settings` with the public base URL and the key media links are signed with."""
+    return settings.model_copy(update=LINKABLE)
 
 
 def pattern(size: int, seed: str = "file") -> bytes:
@@ -66,8 +77,8 @@ def declared(name: str, mime: str, size: int, kind: MediaKind | None = None) -> 
 
 def linked(url: str) -> str:
     """The stored file a signed link grants (LinkInvalid when it is not ours)."""
-    assert url.startswith(f"{PUBLIC}/media/")
-    return LINKS.verify(url.rsplit("/", 1)[1], NOW)
+    assert LINKS is not None and url.startswith(f"{PUBLIC}/media/")
+    return LINKS.verify(url.rsplit("/", 1)[1], utc_now())
 
 
 def digest(data: bytes) -> str:

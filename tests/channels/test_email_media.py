@@ -27,7 +27,11 @@ def smtp() -> Iterator[FakeSmtp]:
 @pytest.fixture
 def email(smtp: FakeSmtp, media: MediaFiles) -> EmailConnector:
     return EmailConnector(
-        settings_for(smtp.port), clock=lambda: NOW, rate_per_second=1000, timeout=2.0, media=media
+        settings_for(smtp.port),
+        clock=lambda: NOW,
+        rate_per_second=1000,
+        timeout=2.0,
+        media=media.store,
     )
 
 

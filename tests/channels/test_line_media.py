@@ -15,7 +15,7 @@ from bot.domain.channels import Channel
 from bot.domain.media import MB
 from bot.domain.messages import Attachment
 from tests.channels.conftest import in_words
-from tests.channels.media_files import declared, linked, m4a, pattern, stored, with_files
+from tests.channels.media_files import declared, linkable, linked, m4a, pattern, stored, with_files
 from tests.channels.test_line import USER, make_settings
 from tests.fakes.line import FakeLine
 
@@ -28,7 +28,7 @@ async def fake() -> AsyncIterator[FakeLine]:
 
 @pytest.fixture
 def connector(fake: FakeLine, http: aiohttp.ClientSession, media: MediaFiles) -> LineConnector:
-    return LineConnector(make_settings(fake.url), http, timeout=0.5, media=media)
+    return LineConnector(linkable(make_settings(fake.url)), http, timeout=0.5, media=media.store)
 
 
 async def test_an_image_and_an_audio_go_in_one_push_after_the_text(
@@ -78,12 +78,14 @@ async def test_files_without_public_links_are_refused(
     fake: FakeLine, http: aiohttp.ClientSession, media: MediaFiles
 ) -> None:
     photo = await stored(media, "a.jpg", "image/jpeg", pattern(100))
-    unlinked = MediaFiles(media.store, None)
-    for configured in (None, unlinked):
-        line = LineConnector(make_settings(fake.url), http, media=configured)
+    for settings, store, key in (
+        (linkable(make_settings(fake.url)), None, "send.media.no_store"),
+        (make_settings(fake.url), media.store, "send.media.no_public_url"),  # no PUBLIC_BASE_URL
+    ):
+        line = LineConnector(settings, http, media=store)
         result = await line.send(with_files(Channel.LINE, USER, photo))
         assert result.outcome is SendOutcome.FAILED and result.reason is not None
-        assert result.reason.key in ("send.media.unavailable", "send.media.no_public_url")
+        assert result.reason.key == key
     assert fake.requests == []
 
 

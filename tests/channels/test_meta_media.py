@@ -15,7 +15,7 @@ from bot.domain.media import MB
 from bot.domain.messages import Attachment
 from bot.domain.windows import HUMAN_AGENT_TAG, SendMode
 from tests.channels.conftest import in_words
-from tests.channels.media_files import declared, linked, pattern, stored, with_files
+from tests.channels.media_files import declared, linkable, linked, pattern, stored, with_files
 from tests.channels.test_instagram import IGSID
 from tests.channels.test_instagram import make_settings as instagram_settings
 from tests.channels.test_messenger import PSID
@@ -26,13 +26,13 @@ from tests.fakes.graph import FakeGraph
 def messenger(
     graph: FakeGraph, http: aiohttp.ClientSession, media: MediaFiles
 ) -> MessengerConnector:
-    return MessengerConnector(messenger_settings(graph.url), http, media=media)
+    return MessengerConnector(linkable(messenger_settings(graph.url)), http, media=media.store)
 
 
 def instagram(
     graph: FakeGraph, http: aiohttp.ClientSession, media: MediaFiles
 ) -> InstagramConnector:
-    return InstagramConnector(instagram_settings(graph.url), http, media=media)
+    return InstagramConnector(linkable(instagram_settings(graph.url)), http, media=media.store)
 
 
 async def test_messenger_sends_the_text_then_each_file_as_an_attachment(

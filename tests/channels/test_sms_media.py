@@ -15,7 +15,7 @@ from bot.domain.channels import Channel
 from bot.domain.media import MB
 from bot.domain.messages import Attachment
 from tests.channels.conftest import in_words
-from tests.channels.media_files import declared, linked, pattern, stored, with_files
+from tests.channels.media_files import declared, linkable, linked, pattern, stored, with_files
 from tests.channels.test_sms import settings_for
 from tests.fakes.twilio import FakeTwilio
 
@@ -31,7 +31,10 @@ async def twilio() -> AsyncIterator[FakeTwilio]:
 @pytest.fixture
 def sms(twilio: FakeTwilio, http: aiohttp.ClientSession, media: MediaFiles) -> SmsConnector:
     return SmsConnector(
-        settings_for(twilio, sms_from="+12025550100"), http, rate_per_second=1000, media=media
+        linkable(settings_for(twilio, sms_from="+12025550100")),
+        http,
+        rate_per_second=1000,
+        media=media.store,
     )
 
 

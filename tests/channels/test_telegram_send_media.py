@@ -34,7 +34,7 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 def telegram(
     fake: FakeTelegram, http: aiohttp.ClientSession, media: MediaFiles
 ) -> TelegramConnector:
-    return TelegramConnector(make_settings(fake.url), http, rate_per_chat=1000, media=media)
+    return TelegramConnector(make_settings(fake.url), http, rate_per_chat=1000, media=media.store)
 
 
 async def test_send_uploads_the_files_from_the_store_with_the_text_as_caption(
@@ -72,8 +72,8 @@ async def test_a_text_too_long_for_a_caption_goes_first(
 async def test_media_max_bytes_lowers_the_channels_limit_and_nothing_is_sent(
     fake: FakeTelegram, http: aiohttp.ClientSession, media: MediaFiles
 ) -> None:
-    capped = MediaFiles(media.store, media.links, media.clock, cap=100_000)
-    connector = TelegramConnector(make_settings(fake.url), http, media=capped)
+    capped = make_settings(fake.url, media_max_bytes=100_000)
+    connector = TelegramConnector(capped, http, media=media.store)
     photo = await stored(media, "receipt.jpg", "image/jpeg", pattern(200_000))
     result = await connector.send(with_files(Channel.TELEGRAM, "42", photo))
     assert result.outcome is SendOutcome.FAILED and result.reason is not None
@@ -97,6 +97,6 @@ async def test_every_configured_connector_gets_the_media_store(
     settings = email_settings(25).model_copy(
         update={"telegram_bot_token": make_settings().telegram_bot_token}
     )
-    connectors = build_connectors(settings, http, env.redis, env.keys, media)
+    connectors = build_connectors(settings, http, env.redis, env.keys, media.store)
     assert set(connectors) == {Channel.TELEGRAM, Channel.EMAIL}
-    assert all(vars(c)["_media"] is media for c in connectors.values())
+    assert all(getattr(c, "media", None) is media.store for c in connectors.values())

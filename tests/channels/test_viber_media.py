@@ -14,7 +14,7 @@ from bot.channels.viber import ViberConnector
 from bot.domain.channels import Channel
 from bot.domain.media import MB
 from tests.channels.conftest import in_words
-from tests.channels.media_files import declared, linked, pattern, stored, with_files
+from tests.channels.media_files import declared, linkable, linked, pattern, stored, with_files
 from tests.channels.test_viber import USER, make_settings
 from tests.fakes.viber import FakeViber
 
@@ -27,7 +27,7 @@ async def fake() -> AsyncIterator[FakeViber]:
 
 @pytest.fixture
 def connector(fake: FakeViber, http: aiohttp.ClientSession, media: MediaFiles) -> ViberConnector:
-    return ViberConnector(make_settings(fake.url), http, timeout=0.5, media=media)
+    return ViberConnector(linkable(make_settings(fake.url)), http, timeout=0.5, media=media.store)
 
 
 async def test_a_picture_carries_a_short_text_as_its_caption(

@@ -14,7 +14,7 @@ from bot.channels.media import MediaFiles
 from bot.channels.webchat import WebchatConnector
 from bot.domain.channels import Channel
 from bot.domain.media import MB
-from tests.channels.media_files import NOW, declared, linked, pattern, stored, with_files
+from tests.channels.media_files import NOW, declared, linkable, linked, pattern, stored, with_files
 from tests.channels.test_webchat import SECRET, settings_for
 from tests.fakes.webchat import FakeWebchatBackend
 
@@ -29,7 +29,9 @@ async def backend() -> AsyncIterator[FakeWebchatBackend]:
 def webchat(
     backend: FakeWebchatBackend, http: aiohttp.ClientSession, media: MediaFiles
 ) -> WebchatConnector:
-    return WebchatConnector(settings_for(backend.url), http, clock=lambda: NOW, media=media)
+    return WebchatConnector(
+        linkable(settings_for(backend.url)), http, clock=lambda: NOW, media=media.store
+    )
 
 
 async def test_files_go_as_signed_links_in_the_signed_payload(

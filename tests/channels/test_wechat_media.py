@@ -32,7 +32,7 @@ async def fake() -> AsyncIterator[FakeWeChat]:
 def connector(
     env: StoreEnv, fake: FakeWeChat, http: aiohttp.ClientSession, media: MediaFiles
 ) -> WeChatConnector:
-    return make_connector(env, fake, http, media=media)
+    return make_connector(env, fake, http, media=media.store)
 
 
 async def test_the_text_goes_then_each_file_is_uploaded_and_sent_by_media_id(

@@ -23,7 +23,7 @@ from tests.fakes.graph import FakeGraph
 def connector(
     graph: FakeGraph, http: aiohttp.ClientSession, media: MediaFiles
 ) -> WhatsAppConnector:
-    return WhatsAppConnector(make_settings(graph.url), http, media=media)
+    return WhatsAppConnector(make_settings(graph.url), http, media=media.store)
 
 
 def messages(graph: FakeGraph) -> list[dict[str, object]]:
