@@ -509,3 +509,26 @@ async def test_send_now_with_remind_me_sends_and_sets_the_reminder(surface: Surf
     [item] = await surface.deps.listeners.scheduling.waiting_for_contact(cid)
     assert item.kind is ItemKind.REMIND and item.due_at == surface.now + timedelta(days=1)
     assert "I'll remind you" in json.dumps(ephemerals(surface)[-1]["blocks"])
+
+
+async def test_a_time_zone_typed_with_a_phone_that_needs_a_merge_survives_the_merge(
+    surface: Surface,
+) -> None:
+    wechat = await surface.contact("", identities={Channel.WECHAT: "oTZ8uMuAJO_M2pxb1Q9zNjWeS6o"})
+    await surface.contact(
+        "Maha", "Rafi", phone="+971501239876", identities={Channel.TELEGRAM: "9901"}
+    )
+    await surface.click(ids.CONTACT_EDIT, wechat)
+    await surface.settle()
+    values = edit_values("Maha", "Rafi", "Asia/Dubai")
+    values[EDIT_BLOCKS["phone"]] = {
+        ids.EDIT_PHONE: {"type": "plain_text_input", "value": "+971501239876"}
+    }
+
+    _, ack = await surface.submit(surface.last_view(), values)
+    assert ack["response_action"] == "update" and ack["view"]["callback_id"] == ids.MERGE_VIEW
+    await surface.submit(dict(ack["view"], id="V0MERGETZ"), {})
+    await surface.settle()
+
+    merged = await surface.deps.contacts.require(wechat)
+    assert merged.phone == "+971501239876" and merged.time_zone == "Asia/Dubai"

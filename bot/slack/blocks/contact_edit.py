@@ -31,6 +31,7 @@ from bot.slack import ids
 from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
 from bot.slack.render import escape
+from bot.slack.view_state import ViewState
 
 #: The modal's input blocks, by the field each edits (errors name the block).
 BLOCKS: dict[str, str] = {
@@ -114,14 +115,13 @@ def edit_modal(contact: Contact, lang: str) -> View:
     )
 
 
+@reads_payload
 def read_edit(view: Mapping[str, Any]) -> tuple[str, ContactEdit]:
-    """(contact id, what was typed) of a submitted edit modal."""
-    data = json.loads(str(view.get("private_metadata") or "{}"))
-    values: Mapping[str, Any] = (view.get("state") or {}).get("values") or {}
-    typed = {
-        name: str(((values.get(block) or {}).get(_ACTIONS[name]) or {}).get("value") or "")
-        for name, block in BLOCKS.items()
-    }
+    """(contact id, what was typed) of a submitted edit modal (its state typed:
+    a shape Slack would never send is a malformed request)."""
+    state = ViewState.of(view)
+    data = json.loads(state.private_metadata)
+    typed = {name: state.typed(block, _ACTIONS[name]) for name, block in BLOCKS.items()}
     return str(data["c"]), ContactEdit(**typed)
 
 
@@ -139,7 +139,7 @@ class MergeRequest:
             {
                 "c": self.contact_id,
                 "o": self.other_id,
-                "e": [e.first_name, e.last_name, e.phone, e.email],
+                "e": [e.first_name, e.last_name, e.phone, e.email, e.time_zone],
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -149,8 +149,9 @@ class MergeRequest:
     @reads_payload
     def unpack(cls, value: str) -> MergeRequest:
         data = json.loads(value)
-        first, last, phone, email = (str(v) for v in data["e"])
-        return cls(str(data["c"]), str(data["o"]), ContactEdit(first, last, phone, email))
+        first, last, phone, email, *zone = (str(v) for v in data["e"])
+        edit = ContactEdit(first, last, phone, email, zone[0] if zone else "")
+        return cls(str(data["c"]), str(data["o"]), edit)
 
 
 def channels_of(contact: Contact) -> str:
