@@ -23,6 +23,7 @@ import orjson
 from multidict import CIMultiDictProxy
 
 from bot.domain.channels import Channel
+from bot.domain.media import MediaKind
 from bot.domain.messages import NO_CONTENT, Content
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import LearnedLimit, UnreachableReason
@@ -110,6 +111,37 @@ class SendResult:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class InboundMedia:
+    """A file in a customer's message, as the channel reports it: what it is and
+    how to fetch it (`ref`: a URL the payload names, or the channel's media id,
+    file id or message id, which the connector's `media_source` turns into a
+    request to its own API). Bytes never travel with the event."""
+
+    kind: MediaKind
+    ref: str
+    mime_type: str = ""  # when the channel tells it
+    file_name: str = ""  # when the channel tells it
+    size: int | None = None  # bytes, when the channel tells it
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSource:
+    """Where a connector fetches an inbound file: the URL and the headers (credentials)."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class MediaFetcher(Protocol):
+    """A connector whose customers' files can be fetched (its channel's documented way)."""
+
+    async def media_source(self, media: InboundMedia) -> MediaSource:
+        """The request that fetches `media` (`DownloadRefused` when it cannot be)."""
+        ...
+
+
 @dataclass(frozen=True)
 class InboundMessage:
     """A customer's message as the channel delivered it."""
@@ -128,6 +160,8 @@ class InboundMessage:
     #: The sender's username where the channel tells it (Telegram
     #: `from.username`), without `@`: stored as a findable handle.
     handle: str | None = None
+    #: The files in the message (photo, video, document, voice note, sticker).
+    media: tuple[InboundMedia, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,10 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from bot.channels.base import (
+    InboundMedia,
     InboundMessage,
     MalformedWebhook,
+    MediaSource,
     OutboundRequest,
     RateLimiter,
     SendOutcome,
@@ -600,6 +602,7 @@ def _messaging_events(item: _Messaging, channel: Channel) -> list[WebhookEvent]:
                 channel_message_id=message.mid,
                 sent_at=sent_at,
                 text=_message_text(message),
+                media=_attachment_media(message),
             )
         ]
     if item.postback is not None:
@@ -658,6 +661,34 @@ def _required_millis(value: int | None) -> datetime:
     if value is None:
         raise MalformedWebhook("a message event has no timestamp")
     return from_epoch_millis(value)
+
+
+_ATTACHMENT_KINDS = {
+    "image": MediaKind.IMAGE,
+    "video": MediaKind.VIDEO,
+    "audio": MediaKind.AUDIO,
+    "file": MediaKind.DOCUMENT,
+}
+
+
+def _attachment_media(message: _Message) -> tuple[InboundMedia, ...]:
+    """Each image, video, audio or file attachment's `payload.url` (a Facebook CDN URL):
+    https://developers.facebook.com/docs/messenger-platform/reference/webhook-events/messages"""
+    files: list[InboundMedia] = []
+    for attachment in message.attachments:
+        kind = _ATTACHMENT_KINDS.get(attachment.type)
+        url = attachment.payload.url if attachment.payload is not None else None
+        if kind is None or not url:
+            continue
+        if kind is MediaKind.IMAGE and attachment.payload and attachment.payload.sticker_id:
+            kind = MediaKind.STICKER
+        files.append(InboundMedia(kind=kind, ref=url))
+    return tuple(files)
+
+
+async def attachment_source(media: InboundMedia) -> MediaSource:
+    """An attachment is fetched at its `payload.url`, as Meta gave it (no token)."""
+    return MediaSource(media.ref)
 
 
 def _message_text(message: _Message) -> str:
@@ -850,6 +881,10 @@ class SendApiConnector:
     def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
         """Messages, deliveries and reads of the channel's messaging webhooks."""
         return parse_messaging_webhook(request.body, self.channel, self.webhook_object)
+
+    async def media_source(self, media: InboundMedia) -> MediaSource:
+        """A customer's attachment: its `payload.url` (the channel's CDN hosts only)."""
+        return await attachment_source(media)
 
     def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
         return ok_reply()

@@ -24,8 +24,10 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import aiohttp
 
 from bot.channels.base import (
+    InboundMedia,
     InboundMessage,
     MalformedWebhook,
+    MediaSource,
     OutboundRequest,
     RateLimiter,
     ReachabilityEvent,
@@ -41,7 +43,7 @@ from bot.channels.media import MediaFiles, checked
 from bot.config import Settings
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.clock import Clock, utc_now
-from bot.domain.media import MB, human_size
+from bot.domain.media import MB, human_size, kind_of
 from bot.domain.models import MessageStatus
 from bot.domain.reachability import (
     SMS_START_KEYWORDS,
@@ -364,8 +366,15 @@ class SmsConnector:
                 sent_at=now,
                 text=_inbound_text(params),
                 phone=sender,
+                media=_media(params),
             )
         ]
+
+    async def media_source(self, media: InboundMedia) -> MediaSource:
+        """`MediaUrl{N}` on api.twilio.com with the account's basic auth (when the
+        account requires it for media); it redirects to Twilio's media CDN, where the
+        credentials are not sent: https://www.twilio.com/docs/messaging/api/media-resource"""
+        return MediaSource(media.ref, {"Authorization": self._authorization})
 
     def _status(
         self, sid: str, state: str, params: dict[str, str], now: datetime
@@ -403,6 +412,27 @@ def _opt_keyword(params: dict[str, str]) -> tuple[bool, str] | None:
     if word not in SMS_STOP_KEYWORDS | SMS_START_KEYWORDS:
         word = (kind or "").strip().upper()  # a custom keyword: name its kind only
     return verdict, word
+
+
+#: Twilio sends at most 10 media per message.
+_MAX_MEDIA = 10
+
+
+def _media(params: dict[str, str]) -> tuple[InboundMedia, ...]:
+    """`NumMedia`, then `MediaUrl{N}` and `MediaContentType{N}` for each:
+    https://www.twilio.com/docs/messaging/guides/webhook-request#media-related-parameters"""
+    try:
+        count = min(int(params.get("NumMedia") or 0), _MAX_MEDIA)
+    except ValueError:
+        raise MalformedWebhook("NumMedia is not a number") from None
+    files = []
+    for number in range(count):
+        url = params.get(f"MediaUrl{number}", "")
+        if not url:
+            continue
+        mime = params.get(f"MediaContentType{number}", "")
+        files.append(InboundMedia(kind=kind_of(mime), ref=url, mime_type=mime))
+    return tuple(files)
 
 
 def _inbound_text(params: dict[str, str]) -> str:

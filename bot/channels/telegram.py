@@ -29,8 +29,10 @@ from typing import Any, TypeGuard
 import aiohttp
 
 from bot.channels.base import (
+    InboundMedia,
     InboundMessage,
     MalformedWebhook,
+    MediaSource,
     OutboundRequest,
     RateLimiter,
     ReachabilityEvent,
@@ -42,6 +44,7 @@ from bot.channels.base import (
     as_text,
     json_object,
 )
+from bot.channels.download import DownloadRefused
 from bot.channels.http import ApiAnswer, post_or_retry, text_only_refusal
 from bot.channels.media import (
     CheckedFile,
@@ -133,6 +136,7 @@ class TelegramConnector:
         token = settings.telegram_bot_token.get_secret_value()
         self._method_url = f"{settings.telegram_api_url}/bot{token}/"
         self._send_url = self._method_url + "sendMessage"
+        self._file_url = f"{settings.telegram_api_url}/file/bot{token}/"
         secret = settings.telegram_webhook_secret
         self._secret = secret.get_secret_value().encode() if secret else None
         self._media_cap = settings.media_max_bytes
@@ -147,6 +151,22 @@ class TelegramConnector:
     @classmethod
     def configured(cls, settings: Settings) -> bool:
         return settings.telegram_bot_token is not None
+
+    async def media_source(self, media: InboundMedia) -> MediaSource:
+        """`getFile` gives the file's path, fetched from `/file/bot<token>/<file_path>`
+        on the API host (https://core.telegram.org/bots/api#getfile: files of up to 20 MB)."""
+        try:
+            async with self._http.post(
+                self._method_url + "getFile", json={"file_id": media.ref}, timeout=self._timeout
+            ) as response:
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            raise DownloadRefused("media.refused.download", detail="getFile failed") from None
+        result = body.get("result") if isinstance(body, dict) and body.get("ok") else None
+        path = as_text(result.get("file_path")) if isinstance(result, dict) else ""
+        if not path:
+            raise DownloadRefused("media.refused.download", detail="getFile gave no file_path")
+        return MediaSource(self._file_url + path.lstrip("/"))
 
     async def send(self, message: OutboundRequest) -> SendResult:
         if message.content.attachments:
@@ -370,8 +390,53 @@ def _inbound(message: dict[str, Any]) -> list[WebhookEvent]:
             phone=_own_phone(message, sender),
             # https://core.telegram.org/bots/api#user: `username` is optional.
             handle=as_text(sender.get("username")) or None,
+            media=_media(message),
         )
     ]
+
+
+#: A message's file fields, in the order `_describe` reads them, and the kind each is.
+#: https://core.telegram.org/bots/api#message (`photo` is an array of sizes)
+_MEDIA_FIELDS: tuple[tuple[str, MediaKind], ...] = (
+    ("voice", MediaKind.AUDIO),
+    ("video_note", MediaKind.VIDEO),
+    ("animation", MediaKind.VIDEO),
+    ("video", MediaKind.VIDEO),
+    ("audio", MediaKind.AUDIO),
+    ("document", MediaKind.DOCUMENT),
+    ("sticker", MediaKind.STICKER),
+)
+
+
+def _media(message: dict[str, Any]) -> tuple[InboundMedia, ...]:
+    """The message's file: its `file_id` (fetched with getFile), type, name and size."""
+    photo = message.get("photo")
+    if isinstance(photo, list) and photo and isinstance(photo[-1], dict):
+        # The sizes come smallest first: the last is the original.
+        largest = photo[-1]
+        return _file(largest, MediaKind.IMAGE, "image/jpeg", "photo.jpg")
+    for name, kind in _MEDIA_FIELDS:
+        if isinstance(item := message.get(name), dict):
+            return _file(item, kind, "", "")
+    return ()
+
+
+def _file(
+    item: dict[str, Any], kind: MediaKind, mime_type: str, file_name: str
+) -> tuple[InboundMedia, ...]:
+    file_id = as_text(item.get("file_id"))
+    if not file_id:
+        return ()
+    size = item.get("file_size")
+    return (
+        InboundMedia(
+            kind=kind,
+            ref=file_id,
+            mime_type=as_text(item.get("mime_type")) or mime_type,
+            file_name=as_text(item.get("file_name")) or file_name,
+            size=size if _integer(size) else None,
+        ),
+    )
 
 
 def _describe(message: dict[str, Any]) -> str | None:

@@ -27,8 +27,10 @@ from typing import Any
 import aiohttp
 
 from bot.channels.base import (
+    InboundMedia,
     InboundMessage,
     MalformedWebhook,
+    MediaSource,
     OutboundRequest,
     RateLimiter,
     ReachabilityEvent,
@@ -262,6 +264,10 @@ class ViberConnector:
         expected = viber_signature(self._token, request.body)
         return hmac.compare_digest(given.strip().lower().encode(), expected.encode())
 
+    async def media_source(self, media: InboundMedia) -> MediaSource:
+        """The message's `media` URL as Viber gave it (its media hosts only, no token)."""
+        return MediaSource(media.ref)
+
     def handshake(self, request: WebhookRequest) -> WebhookReply | None:
         return None  # set_webhook is answered by a signed `webhook` callback, a POST.
 
@@ -328,6 +334,33 @@ def _inbound(body: dict[str, Any]) -> InboundMessage:
         text=_describe(message),
         first_name=first,
         last_name=last.strip(),
+        media=_media(message),
+    )
+
+
+_MEDIA_KINDS = {
+    "picture": MediaKind.IMAGE,
+    "video": MediaKind.VIDEO,
+    "file": MediaKind.DOCUMENT,
+    "sticker": MediaKind.STICKER,
+}
+
+
+def _media(message: dict[str, Any]) -> tuple[InboundMedia, ...]:
+    """A picture, video, file or sticker message's `media` URL, name and size:
+    https://developers.viber.com/docs/api/rest-bot-api/#message-types"""
+    kind = _MEDIA_KINDS.get(message["type"])
+    url = as_text(message.get("media"))
+    if kind is None or not url:
+        return ()
+    size = message.get("size")
+    return (
+        InboundMedia(
+            kind=kind,
+            ref=url,
+            file_name=as_text(message.get("file_name")),
+            size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        ),
     )
 
 

@@ -46,8 +46,10 @@ from typing import Any
 import aiohttp
 
 from bot.channels.base import (
+    InboundMedia,
     InboundMessage,
     MalformedWebhook,
+    MediaSource,
     OutboundRequest,
     RateLimiter,
     SendResult,
@@ -55,6 +57,7 @@ from bot.channels.base import (
     WebhookEvent,
     WebhookReply,
     WebhookRequest,
+    as_text,
 )
 from bot.channels.http import post_or_retry
 from bot.channels.media import MediaFiles, checked
@@ -209,6 +212,10 @@ class WebchatConnector:
     def handshake(self, request: WebhookRequest) -> WebhookReply | None:
         return None  # Our widget backend has no subscribe handshake.
 
+    async def media_source(self, media: InboundMedia) -> MediaSource:
+        """An attachment's `url`, on the widget backend's own origin only."""
+        return MediaSource(media.ref)
+
     def parse(self, request: WebhookRequest) -> Sequence[WebhookEvent]:
         try:
             event = json.loads(request.body)
@@ -302,7 +309,44 @@ def _inbound(event: Mapping[str, Any]) -> InboundMessage:
         first_name=first,
         last_name=last.strip(),
         email=email,
+        media=_media(message.get("attachments")),
     )
+
+
+_MEDIA_KINDS = {
+    "image": MediaKind.IMAGE,
+    "photo": MediaKind.IMAGE,
+    "audio": MediaKind.AUDIO,
+    "voice": MediaKind.AUDIO,
+    "video": MediaKind.VIDEO,
+    "file": MediaKind.DOCUMENT,
+    "document": MediaKind.DOCUMENT,
+    "sticker": MediaKind.STICKER,
+}
+
+
+def _media(value: Any) -> tuple[InboundMedia, ...]:
+    """Each attachment with a `url` (on the widget backend's host: nowhere else is
+    fetched), with its `name`, `mime_type` and `size` where the widget gives them."""
+    if not isinstance(value, list):
+        return ()
+    files = []
+    for item in value:
+        kind = _MEDIA_KINDS.get(str(item.get("type", "file")).lower())
+        url = item.get("url")
+        if kind is None or not isinstance(url, str) or not url:
+            continue
+        size = item.get("size")
+        files.append(
+            InboundMedia(
+                kind=kind,
+                ref=url,
+                mime_type=as_text(item.get("mime_type")),
+                file_name=as_text(item.get("name")),
+                size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+            )
+        )
+    return tuple(files)
 
 
 def _epoch(value: Any) -> datetime:

@@ -33,6 +33,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from defusedxml import DefusedXmlException
@@ -40,8 +41,10 @@ from defusedxml.ElementTree import fromstring as safe_fromstring
 from redis.exceptions import LockError, RedisError
 
 from bot.channels.base import (
+    InboundMedia,
     InboundMessage,
     MalformedWebhook,
+    MediaSource,
     OutboundRequest,
     RateLimiter,
     ReachabilityEvent,
@@ -51,6 +54,7 @@ from bot.channels.base import (
     WebhookRequest,
     json_object,
 )
+from bot.channels.download import DownloadRefused
 from bot.channels.http import post_or_retry, text_only_refusal
 from bot.channels.media import CheckedFile, MediaFiles, checked, file_missing, send_parts
 from bot.config import Settings
@@ -528,8 +532,19 @@ class WeChatConnector:
                 channel_message_id=message_id,
                 sent_at=datetime.fromtimestamp(int(created), tz=UTC),
                 text=_describe(kind, root),
+                media=_media(kind, root),
             )
         ]
+
+    async def media_source(self, media: InboundMedia) -> MediaSource:
+        """`GET /cgi-bin/media/get?access_token=…&media_id=…` on the API host (temporary
+        media, kept 3 days): https://developers.weixin.qq.com/doc/offiaccount/en/Asset_Management/Get_temporary_materials.html"""
+        try:
+            token = await self._access_token()
+        except _Abort:
+            raise DownloadRefused("media.refused.download", detail="no access token") from None
+        query = urlencode({"access_token": token, "media_id": media.ref})
+        return MediaSource(f"{self._base}/cgi-bin/media/get?{query}")
 
     def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
         # Anything but "success" or an empty body makes WeChat tell the customer
@@ -593,6 +608,26 @@ def _xml(body: bytes) -> ET.Element:
 
 def _field(root: ET.Element, name: str) -> str:
     return (root.findtext(name) or "").strip()
+
+
+_MEDIA_KINDS = {
+    "image": MediaKind.IMAGE,
+    "voice": MediaKind.AUDIO,
+    "video": MediaKind.VIDEO,
+    "shortvideo": MediaKind.VIDEO,
+}
+
+
+def _media(kind: str, root: ET.Element) -> tuple[InboundMedia, ...]:
+    """An image, voice or video message's `MediaId` (and voice's `Format`):
+    https://developers.weixin.qq.com/doc/offiaccount/en/Message_Management/Receiving_standard_messages.html"""
+    media_kind = _MEDIA_KINDS.get(kind)
+    media_id = _field(root, "MediaId")
+    if media_kind is None or not media_id:
+        return ()
+    voice_format = _field(root, "Format").lower()
+    mime = f"audio/{voice_format}" if kind == "voice" and voice_format.isalnum() else ""
+    return (InboundMedia(kind=media_kind, ref=media_id, mime_type=mime),)
 
 
 def _describe(kind: str, root: ET.Element) -> str:

@@ -19,12 +19,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bot.channels.base import (
+    InboundMedia,
     InboundMessage,
+    MediaSource,
     OutboundRequest,
     RateLimiter,
     SendOutcome,
@@ -36,6 +39,7 @@ from bot.channels.base import (
     WebhookRequest,
     json_object,
 )
+from bot.channels.download import DownloadRefused
 from bot.channels.http import post_or_retry
 from bot.channels.media import CheckedFile, MediaFiles, checked, file_missing, send_parts
 from bot.channels.meta import (
@@ -160,6 +164,7 @@ class WhatsAppConnector:
         self.media = media
         # An upload of up to 100 MB: no total, but no stall longer than `timeout`.
         self._upload_timeout = aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
         self.sender = GraphSender(
             http=http,
             channel=self.channel,
@@ -172,6 +177,28 @@ class WhatsAppConnector:
     @classmethod
     def configured(cls, settings: Settings) -> bool:
         return settings.whatsapp_token is not None and bool(settings.whatsapp_phone_number_id)
+
+    async def media_source(self, media: InboundMedia) -> MediaSource:
+        """`GET /{media-id}` answers the file's `url` (lookaside.fbsbx.com, valid 5
+        minutes), fetched with the same bearer token:
+        https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#download-media"""
+        token = self.settings.whatsapp_token
+        if token is None:
+            raise DownloadRefused("media.refused.download", detail="no WHATSAPP_TOKEN")
+        bearer = {"Authorization": f"Bearer {token.get_secret_value()}"}
+        try:
+            async with self.http.get(
+                f"{self.settings.whatsapp_api_url}/{quote(media.ref, safe='')}",
+                headers=bearer,
+                timeout=self._timeout,
+            ) as response:
+                body = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            raise DownloadRefused("media.refused.download", detail="media lookup failed") from None
+        url = body.get("url") if isinstance(body, dict) else None
+        if not isinstance(url, str) or not url:
+            raise DownloadRefused("media.refused.download", detail="no media url")
+        return MediaSource(url, bearer)
 
     # --- sending ---------------------------------------------------------------
 
@@ -403,6 +430,8 @@ class _Text(_Model):
 
 
 class _Media(_Model):
+    id: str = ""
+    mime_type: str = ""
     caption: str = ""
     filename: str = ""
     voice: bool = False
@@ -527,9 +556,29 @@ def _inbound(value: _Value) -> list[InboundMessage]:
                 first_name=first,
                 last_name=last,
                 phone=f"+{message.sender}",
+                media=_media(message),
             )
         )
     return inbound
+
+
+_MEDIA_KINDS = {
+    "image": MediaKind.IMAGE,
+    "video": MediaKind.VIDEO,
+    "audio": MediaKind.AUDIO,
+    "document": MediaKind.DOCUMENT,
+    "sticker": MediaKind.STICKER,
+}
+
+
+def _media(message: _Message) -> tuple[InboundMedia, ...]:
+    """A media message's file: its media id (fetched with `GET /{media-id}`), type, name.
+    https://developers.facebook.com/docs/whatsapp/cloud-api/webhooks/components#messages-object"""
+    kind = _MEDIA_KINDS.get(message.type)
+    media = getattr(message, message.type, None) if kind is not None else None
+    if kind is None or not isinstance(media, _Media) or not media.id:
+        return ()
+    return (InboundMedia(kind, media.id, media.mime_type, media.filename),)
 
 
 def _message_text(message: _Message) -> str | None:

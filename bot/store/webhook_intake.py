@@ -24,7 +24,8 @@ from typing import Any, cast
 import orjson
 from redis.exceptions import ResponseError
 
-from bot.channels.base import WebhookEvent
+from bot.channels.base import InboundMedia, WebhookEvent
+from bot.domain.media import MediaKind
 from bot.domain.windows import Reason, parse_stored_reason, stored_reason
 from bot.store.connection import RedisClient
 from bot.store.keys import Keys
@@ -75,6 +76,10 @@ _TYPES = {cls: _field_types(cls) for cls in _KINDS.values()}
 
 
 def _encode_value(value: object) -> object:
+    if isinstance(value, tuple):
+        return [_encode_value(item) for item in value]
+    if isinstance(value, InboundMedia):
+        return {f.name: _encode_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Reason):
         return stored_reason(value)
     if isinstance(value, Enum):
@@ -87,6 +92,8 @@ def _encode_value(value: object) -> object:
 def _decode_value(value: object, kinds: tuple[type, ...]) -> object:
     if value is None:
         return None
+    if isinstance(value, list):  # a message's files
+        return tuple(_media(item) for item in value)
     for kind in kinds:
         if kind is datetime and isinstance(value, str):
             return datetime.fromisoformat(value)
@@ -95,6 +102,16 @@ def _decode_value(value: object, kinds: tuple[type, ...]) -> object:
         if isinstance(kind, type) and issubclass(kind, Enum):
             return kind(value)
     return value
+
+
+def _media(row: dict[str, Any]) -> InboundMedia:
+    return InboundMedia(
+        kind=MediaKind(row["kind"]),
+        ref=row["ref"],
+        mime_type=row.get("mime_type", ""),
+        file_name=row.get("file_name", ""),
+        size=row.get("size"),
+    )
 
 
 def encode_events(events: Sequence[WebhookEvent]) -> str:
