@@ -78,6 +78,7 @@ from bot.slack.bolt import build_bolt_app, slack_web_client
 from bot.slack.close_flow import CloseFlow
 from bot.slack.compose_flow import ComposeFlow
 from bot.slack.home import HomeTabs
+from bot.slack.inbound_files import ThreadFiles
 from bot.slack.intake import SlackIntake
 from bot.slack.links import ThreadLinks
 from bot.slack.people import slack_people
@@ -545,6 +546,8 @@ async def _run_tasks(
                 schedule=ScheduleStore(redis, keys),
                 lang=settings.default_language,
                 name=name,
+                # Customers' files, fetched from their channel into the thread.
+                files=ThreadFiles(connectors, http, settings, media),
             )
             tasks.append(asyncio.create_task(ride_out("threads", poster.run, stop), name="threads"))
         logger.info(

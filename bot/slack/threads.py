@@ -29,12 +29,14 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels.base import InboundMessage, RateLimiter
+from bot.channels.base import InboundMedia, InboundMessage, RateLimiter
 from bot.domain.channels import Channel
+from bot.domain.media import MediaKind
 from bot.domain.messages import OutboundMessage
 from bot.domain.models import Contact
 from bot.services.followup import FollowupService
 from bot.slack.blocks import threads as thread_blocks
+from bot.slack.inbound_files import NotShown, ThreadFiles
 from bot.slack.web_calls import (
     SETUP_ERRORS,
     SlackCalls,
@@ -81,6 +83,24 @@ class ThreadQueue:
                 "text": message.text,
             },
         )
+        for number, media in enumerate(message.media):
+            # After the message's entry (a later due time): fetched and uploaded
+            # by the poster, which knows the thread (bot.slack.inbound_files).
+            await self._enqueue(
+                f"file:{contact.id}:{digest}:{number}",
+                {
+                    "kind": "file",
+                    "contact_id": contact.id,
+                    "channel": message.channel.value,
+                    "media": {
+                        "kind": media.kind.value,
+                        "ref": media.ref,
+                        "mime_type": media.mime_type,
+                        "file_name": media.file_name,
+                        "size": media.size,
+                    },
+                },
+            )
 
     async def message_changed(self, contact_id: str, message: OutboundMessage) -> None:
         await self.messages_changed([(contact_id, message)])
@@ -152,6 +172,7 @@ class ThreadPoster:
         lang: str = "en",
         name: str = "poster",
         tuning: PosterTuning = PosterTuning(),
+        files: ThreadFiles | None = None,
     ) -> None:
         """`redis` and `keys`: the queue's; `followups` decides each window the
         root shows, under the deployment's policy."""
@@ -166,6 +187,8 @@ class ThreadPoster:
         self.lang = lang
         self.name = name
         self.tuning = tuning
+        #: Customers' files: fetched from their channel, uploaded into the thread.
+        self.files = files
         self._posts = RateLimiter(tuning.post_rate, tuning.post_burst)
         self._updates = RateLimiter(tuning.update_rate, tuning.update_burst)
         self._calls = SlackCalls(slack, tuning.max_pause)
@@ -237,6 +260,33 @@ class ThreadPoster:
             await self._show_message(contact, int(payload["partition"]), payload["message_id"])
         elif kind == "scheduled":
             await self._show_scheduled(contact, payload["item"], payload.get("gone") or "")
+        elif kind == "file":
+            await self._show_file(contact, Channel(payload["channel"]), payload["media"])
+
+    async def _show_file(self, contact: Contact, channel: Channel, row: dict[str, Any]) -> None:
+        """A customer's file uploaded into the thread, or a line saying why it is not."""
+        media = InboundMedia(
+            kind=MediaKind(row["kind"]),
+            ref=str(row["ref"]),
+            mime_type=str(row.get("mime_type") or ""),
+            file_name=str(row.get("file_name") or ""),
+            size=row.get("size") if isinstance(row.get("size"), int) else None,
+        )
+        if self.files is None:
+            return  # no media store here: the message's entry describes the file
+        thread_ts = await self._thread_of(contact)
+        await self._posts.acquire()
+        shown = await self.files.show(
+            self.slack,
+            channel,
+            media,
+            slack_channel=self.channel_id,
+            thread_ts=thread_ts,
+            lang=self.lang,
+        )
+        if isinstance(shown, NotShown):
+            text, body = thread_blocks.event_entry(shown.key, self.lang, **shown.params)
+            await self._post_in_thread(contact, text, body)
 
     async def _show_scheduled(self, contact: Contact, item_id: str, gone: str) -> None:
         """A waiting item's entry, posted once and then updated in place."""

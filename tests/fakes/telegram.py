@@ -65,6 +65,12 @@ class FakeTelegram(FakeServer):
     uploads: list[Upload] = field(default_factory=list)
     _next_id: int = 100
     _upload_of: dict[int, Upload | str] = field(default_factory=dict)
+    #: Customers' files by file_id: (file_path, bytes), served by getFile and /file/bot…
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+
+    def add_file(self, file_id: str, body: bytes, file_path: str = "photos/file_0.jpg") -> None:
+        """A file a customer sent, fetched as https://core.telegram.org/bots/api#getfile says."""
+        self.files[file_id] = (file_path, body)
 
     def fail_next(
         self,
@@ -122,6 +128,8 @@ class FakeTelegram(FakeServer):
         return upload
 
     async def answer(self, request: RecordedRequest) -> web.StreamResponse:
+        if request.path.startswith("/file/bot"):
+            return self._serve_file(request.path.removeprefix("/file/bot"))
         # An empty body is an empty set of parameters, as with a GET.
         token, _, method = request.path.removeprefix("/bot").partition("/")
         if not request.path.startswith("/bot") or token != self.token:
@@ -129,6 +137,8 @@ class FakeTelegram(FakeServer):
         if method in FILE_FIELDS:
             return self._answer_upload(method, self._upload_of.get(id(request)))
         payload = request.json if request.body else {}
+        if method == "getFile":
+            return self._get_file(payload if isinstance(payload, dict) else {})
         if method != "sendMessage":
             return json_answer(404, telegram_error(404, "Not Found: method not found"))
         if not isinstance(payload, dict):
@@ -149,6 +159,24 @@ class FakeTelegram(FakeServer):
             "text": payload["text"],
         }
         return json_answer(200, {"ok": True, "result": message})
+
+    def _get_file(self, payload: dict[str, Any]) -> web.Response:
+        """`{"ok": true, "result": File}`: https://core.telegram.org/bots/api#file"""
+        file_id = str(payload.get("file_id") or "")
+        if file_id not in self.files:
+            return json_answer(400, telegram_error(400, "Bad Request: invalid file_id"))
+        path, body = self.files[file_id]
+        result = {"file_id": file_id, "file_unique_id": file_id[:8], "file_size": len(body)}
+        return json_answer(200, {"ok": True, "result": {**result, "file_path": path}})
+
+    def _serve_file(self, rest: str) -> web.Response:
+        token, _, path = rest.partition("/")
+        if token != self.token:
+            return web.Response(status=401)
+        for file_path, body in self.files.values():
+            if file_path == path:
+                return web.Response(body=body, content_type="application/octet-stream")
+        return web.Response(status=404)
 
     def _answer_upload(self, method: str, upload: Upload | str | None) -> web.Response:
         """https://core.telegram.org/bots/api#sendphoto and #senddocument."""

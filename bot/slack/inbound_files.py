@@ -1,0 +1,140 @@
+"""A customer's file into the conversation's thread (issue 12, "Attachments in").
+
+The webhook is answered once its events are stored; a message's files go on
+the thread queue after its entry (`ThreadQueue.customer_wrote`), and the
+poster, which knows the thread, hands each one here: the channel's connector
+says how its file is fetched (`MediaFetcher.media_source`: WhatsApp
+`GET /{media-id}`, Telegram `getFile`, LINE's content API, …), the file is
+streamed from the channel's own hosts only, under the channel's inbound cap,
+and uploaded into the thread with Slack's external upload and a short caption.
+A file that is not fetched (too large, a host that is not the channel's, an
+error answer) is said in the thread instead, with its name and size.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.channels.base import Connector, InboundMedia, MediaFetcher
+from bot.channels.download import DownloadRefused, hosts_for_channel, inbound_cap
+from bot.config import Settings
+from bot.domain.channels import CHANNEL_LABELS, Channel
+from bot.domain.media import human_size
+from bot.media.store import MediaStore
+from bot.slack.files import SlackUploadFailed, ThreadFile, file_to_thread
+from bot.slack.i18n import t
+
+__all__ = ["NotShown", "ThreadFiles", "default_name"]
+
+logger = logging.getLogger(__name__)
+
+_EXTENSIONS = {"image": "jpg", "video": "mp4", "audio": "ogg", "document": "bin", "sticker": "webp"}
+
+
+def default_name(media: InboundMedia) -> str:
+    """The file's own name, else one made of its kind and type (`image.jpg`)."""
+    if media.file_name:
+        return media.file_name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1] or "file"
+    subtype = media.mime_type.partition("/")[2].partition(";")[0].strip()
+    extension = subtype if subtype.isalnum() and len(subtype) <= 5 else _EXTENSIONS[media.kind]
+    return f"{media.kind.value}.{extension}"
+
+
+@dataclass(frozen=True, slots=True)
+class NotShown:
+    """Why a file is not in the thread: a catalogue key and its parameters."""
+
+    key: str
+    params: Mapping[str, str]
+
+
+class ThreadFiles:
+    """Fetches customers' files from their channels and uploads them into threads."""
+
+    def __init__(
+        self,
+        connectors: Mapping[Channel, Connector],
+        http: aiohttp.ClientSession,
+        settings: Settings,
+        store: MediaStore,
+    ) -> None:
+        self.connectors = connectors
+        self.http = http
+        self.settings = settings
+        self.store = store
+
+    async def show(
+        self,
+        client: AsyncWebClient,
+        channel: Channel,
+        media: InboundMedia,
+        *,
+        slack_channel: str,
+        thread_ts: str,
+        lang: str,
+    ) -> ThreadFile | NotShown:
+        """The file uploaded into the thread, or why it is not (to be said there)."""
+        name = default_name(media)
+        cap = inbound_cap(channel, self.settings)
+        try:
+            if media.size is not None and media.size > cap:
+                # Said before any request: the channel told us its size.
+                raise DownloadRefused("media.refused.download_too_large", limit=human_size(cap))
+            connector = self.connectors.get(channel)
+            if not isinstance(connector, MediaFetcher):
+                raise DownloadRefused("media.refused.download", detail="channel not set up")
+            source = await connector.media_source(media)
+            return await file_to_thread(
+                client,
+                self.http,
+                self.settings,
+                self.store,
+                url=source.url,
+                allowed=hosts_for_channel(channel, self.settings),
+                max_bytes=cap,
+                filename=name,
+                channel=slack_channel,
+                thread_ts=thread_ts,
+                caption=self.caption(channel, media, name, lang),
+                headers=dict(source.headers),
+            )
+        except DownloadRefused as refused:
+            return self.not_shown(channel, media, name, lang, refused.key, refused.params)
+        except SlackUploadFailed as failed:
+            logger.warning("customer file not uploaded", extra={"error": failed.error})
+            detail = {"detail": failed.error}
+            return self.not_shown(channel, media, name, lang, "media.refused.download", detail)
+
+    @staticmethod
+    def caption(channel: Channel, media: InboundMedia, name: str, lang: str) -> str:
+        kind = t(f"media.in.kind.{media.kind.value}", lang)
+        return t("media.in.caption", lang, kind=kind, channel=CHANNEL_LABELS[channel], name=name)
+
+    @staticmethod
+    def not_shown(
+        channel: Channel,
+        media: InboundMedia,
+        name: str,
+        lang: str,
+        reason_key: str,
+        reason_params: Mapping[str, str],
+    ) -> NotShown:
+        if media.size is not None:
+            size = human_size(media.size)
+        else:
+            size = t("media.in.size_unknown", lang)
+        return NotShown(
+            "media.in.not_shown",
+            {
+                **reason_params,
+                "name": name,
+                "size": size,
+                "channel": CHANNEL_LABELS[channel],
+                "reason_key": reason_key,
+            },
+        )

@@ -1,0 +1,446 @@
+"""Customers' files into the conversation's thread, every channel (issue 12, "Attachments in").
+
+Each channel's webhook payload (the vendor's documented shape) is parsed by its
+connector; the message goes through the inbound service onto the thread queue
+(through the intake codec, as serve stores it); the poster fetches the file
+the channel's way from a local fake of the channel's API and uploads it into
+the thread with Slack's external-upload pair. A URL on another host is refused
+with no request made; a file over the cap is said in the thread, not uploaded.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+import pytest
+import pytest_asyncio
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.channels.base import Connector, InboundMedia, InboundMessage, WebhookRequest
+from bot.channels.registry import build_connectors
+from bot.config import Settings
+from bot.domain.channels import Channel
+from bot.domain.media import MediaKind
+from bot.media.store import FileMediaStore
+from bot.services.inbound import InboundService
+from bot.slack.inbound_files import ThreadFiles
+from bot.slack.threads import PosterTuning, ThreadQueue
+from bot.store.webhook_intake import decode_events, encode_events
+from tests.conftest import StoreEnv
+from tests.fakes.channel_files import FakeChannelFiles
+from tests.fakes.slack import FakeSlack
+from tests.fakes.telegram import FakeTelegram
+from tests.slack.thread_poster import thread_poster
+
+CHANNEL = "C0SUPPORT"
+FAST = PosterTuning(post_rate=1000, post_burst=1000, update_rate=1000, update_burst=1000)
+PHOTO = bytes(range(256)) * 64  # 16 KiB
+WA_TOKEN = "wa-token"
+LINE_TOKEN = "line-token"
+TWILIO_SID = "AC00000000000000000000000000000001"
+TWILIO_TOKEN = "twilio-token"
+WECHAT_ACCESS = "wechat-access-token"
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def slack() -> AsyncIterator[FakeSlack]:
+    fake = await FakeSlack().start()
+    yield fake
+    await fake.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def files() -> AsyncIterator[FakeChannelFiles]:
+    async with FakeChannelFiles() as fake:
+        yield fake
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def telegram() -> AsyncIterator[FakeTelegram]:
+    async with FakeTelegram() as fake:
+        yield fake
+
+
+@dataclass
+class World:
+    env: StoreEnv
+    slack: FakeSlack
+    files: FakeChannelFiles
+    telegram: FakeTelegram
+    settings: Settings
+    connectors: dict[Channel, Connector]
+    thread_files: ThreadFiles
+    now: datetime
+
+    async def receive(self, channel: Channel, body: bytes, **query: str) -> InboundMessage:
+        """The webhook parsed by its connector, stored and read back as serve does,
+        then received (onto the thread queue)."""
+        request = WebhookRequest("POST", "https://followup.example.com/", {}, query, body)
+        events = decode_events(encode_events(self.connectors[channel].parse(request)))
+        message = events[0]
+        assert isinstance(message, InboundMessage)
+        service = InboundService(
+            self.env.contacts,
+            self.env.outbox,
+            lambda: self.now,
+            threads=ThreadQueue(self.env.redis, self.env.keys),
+        )
+        await service.receive(message)
+        return message
+
+    async def flush(self) -> None:
+        client = AsyncWebClient(token=self.slack.token, base_url=self.slack.url)
+        poster = thread_poster(
+            self.env.redis,
+            self.env.keys,
+            client,
+            CHANNEL,
+            lambda: self.now,
+            tuning=FAST,
+            files=self.thread_files,
+        )
+        await poster.flush()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def world(
+    env: StoreEnv,
+    slack: FakeSlack,
+    files: FakeChannelFiles,
+    telegram: FakeTelegram,
+    now: datetime,
+    tmp_path: Path,
+) -> AsyncIterator[World]:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        redis_key_prefix=env.keys.prefix,
+        partitions=env.keys.partitions,
+        slack_api_url=slack.url,
+        slack_bot_token=slack.token,  # type: ignore[arg-type]
+        whatsapp_api_url=f"{files.url}/v21.0",
+        whatsapp_token=WA_TOKEN,  # type: ignore[arg-type]
+        whatsapp_phone_number_id="1234567890",
+        messenger_api_url=files.url,
+        messenger_page_token="page-token",  # type: ignore[arg-type]
+        instagram_api_url=files.url,
+        instagram_token="ig-token",  # type: ignore[arg-type]
+        meta_app_secret="meta-secret",  # type: ignore[arg-type]
+        telegram_api_url=telegram.url,
+        telegram_bot_token=telegram.token,  # type: ignore[arg-type]
+        line_api_url=files.url,
+        line_channel_access_token=LINE_TOKEN,  # type: ignore[arg-type]
+        line_channel_secret="line-secret",  # type: ignore[arg-type]
+        viber_api_url=files.url,
+        viber_auth_token="viber-token",  # type: ignore[arg-type]
+        wechat_api_url=files.url,
+        wechat_app_id="wx1234567890abcdef",
+        wechat_app_secret="wechat-secret",  # type: ignore[arg-type]
+        wechat_token="wechat-token",  # type: ignore[arg-type]
+        sms_api_url=files.url,
+        twilio_account_sid=TWILIO_SID,
+        twilio_auth_token=TWILIO_TOKEN,  # type: ignore[arg-type]
+        sms_from="+15550001111",
+        webchat_webhook_url=f"{files.url}/widget",
+        webchat_secret="webchat-secret",  # type: ignore[arg-type]
+        media_max_bytes=1024 * 1024,
+    )
+    # WeChat's access token, as a replica fetched and shared it.
+    await env.redis.set(env.keys.wechat_token(), WECHAT_ACCESS)
+    store = FileMediaStore(tmp_path / "media")
+    async with aiohttp.ClientSession() as http:
+        connectors = build_connectors(settings, http, env.redis, env.keys, store)
+        yield World(
+            env,
+            slack,
+            files,
+            telegram,
+            settings,
+            connectors,
+            ThreadFiles(connectors, http, settings, store),
+            now,
+        )
+
+
+def uploaded_into_thread(world: World, before: int) -> list[tuple[bytes, str, str, str]]:
+    """Files completed since call number `before`: (bytes, name, thread_ts, caption)."""
+    shown = []
+    for call in world.slack.calls[before:]:
+        if call.method != "files.completeUploadExternal":
+            continue
+        entries = call.args["files"]
+        entries = json.loads(entries) if isinstance(entries, str) else entries
+        for entry in entries:
+            uploaded = world.slack.files[entry["id"]]
+            assert call.args["channel_id"] == CHANNEL
+            shown.append(
+                (
+                    uploaded.data,
+                    entry["title"],
+                    call.args["thread_ts"],
+                    call.args["initial_comment"],
+                )
+            )
+    return shown
+
+
+def thread_lines(world: World, before: int) -> list[str]:
+    return [
+        str(call.args.get("text", ""))
+        for call in world.slack.calls[before:]
+        if call.method == "chat.postMessage" and "thread_ts" in call.args
+    ]
+
+
+def _unix(now: datetime) -> int:
+    return int(now.timestamp())
+
+
+# --- each channel's payload (the vendor's documented shape) -------------------------
+
+
+def whatsapp(world: World) -> tuple[bytes, dict[str, str]]:
+    # https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#download-media
+    bearer = f"Bearer {WA_TOKEN}"
+    url = world.files.serve("/lookaside/wa-1", PHOTO, "image/jpeg", authorization=bearer)
+    world.files.serve(
+        "/v21.0/wamedia-1",
+        {"messaging_product": "whatsapp", "url": url, "mime_type": "image/jpeg",
+         "file_size": len(PHOTO), "id": "wamedia-1"},
+        authorization=bearer,
+    )  # fmt: skip
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001111", "phone_number_id": "1234567890"},
+            "contacts": [{"profile": {"name": "Sara Ahmed"}, "wa_id": "971501234567"}],
+            "messages": [{"from": "971501234567", "id": "wamid.m1",
+                          "timestamp": str(_unix(world.now)), "type": "image",
+                          "image": {"id": "wamedia-1", "mime_type": "image/jpeg",
+                                    "sha256": "x", "caption": "my receipt"}}],
+        }}]}],
+    }  # fmt: skip
+    return json.dumps(body).encode(), {}
+
+
+def telegram_photo(world: World) -> tuple[bytes, dict[str, str]]:
+    world.telegram.add_file("tg-file-big", PHOTO, "photos/file_7.jpg")
+    body = {
+        "update_id": 1,
+        "message": {
+            "message_id": 7, "date": _unix(world.now),
+            "chat": {"id": 42, "type": "private", "first_name": "Sara"},
+            "from": {"id": 42, "is_bot": False, "first_name": "Sara"},
+            "photo": [
+                {"file_id": "tg-file-small", "file_unique_id": "s", "width": 90, "height": 90},
+                {"file_id": "tg-file-big", "file_unique_id": "b", "width": 800, "height": 800,
+                 "file_size": len(PHOTO)},
+            ],
+            "caption": "my receipt",
+        },
+    }  # fmt: skip
+    return json.dumps(body).encode(), {}
+
+
+def line(world: World) -> tuple[bytes, dict[str, str]]:
+    world.files.serve(
+        "/v2/bot/message/468789577898262530/content",
+        PHOTO,
+        "image/jpeg",
+        authorization=f"Bearer {LINE_TOKEN}",
+    )
+    body = {
+        "destination": "U0",
+        "events": [{
+            "type": "message", "mode": "active", "timestamp": _unix(world.now) * 1000,
+            "source": {"type": "user", "userId": "U" + "4af4980629" * 3 + "ab"},
+            "webhookEventId": "01", "replyToken": "r",
+            "deliveryContext": {"isRedelivery": False},
+            "message": {"id": "468789577898262530", "type": "image",
+                        "contentProvider": {"type": "line"}, "quoteToken": "q"},
+        }],
+    }  # fmt: skip
+    return json.dumps(body).encode(), {}
+
+
+def meta(world: World, channel: Channel) -> tuple[bytes, dict[str, str]]:
+    url = world.files.serve(f"/cdn/{channel.value}.jpg", PHOTO, "image/jpeg")
+    body = {
+        "object": "page" if channel is Channel.MESSENGER else "instagram",
+        "entry": [{"id": "1", "time": _unix(world.now) * 1000, "messaging": [{
+            "sender": {"id": "6543210987654321"}, "recipient": {"id": "1"},
+            "timestamp": _unix(world.now) * 1000,
+            "message": {"mid": f"m_{channel.value}",
+                        "attachments": [{"type": "image", "payload": {"url": url}}]},
+        }]}],
+    }  # fmt: skip
+    return json.dumps(body).encode(), {}
+
+
+def viber(world: World) -> tuple[bytes, dict[str, str]]:
+    url = world.files.serve("/viber/photo.jpg", PHOTO, "image/jpeg")
+    body = {
+        "event": "message", "timestamp": _unix(world.now) * 1000,
+        "message_token": 4912661846655238145,
+        "sender": {"id": "01234567890A=", "name": "Sara Ahmed"},
+        "message": {"type": "picture", "text": "my receipt", "media": url,
+                    "thumbnail": url, "file_name": "receipt.jpg", "size": len(PHOTO)},
+    }  # fmt: skip
+    return json.dumps(body).encode(), {}
+
+
+def wechat(world: World) -> tuple[bytes, dict[str, str]]:
+    world.files.serve("/cgi-bin/media/get", PHOTO, "image/jpeg")
+    body = (
+        "<xml><ToUserName><![CDATA[gh_1]]></ToUserName>"
+        "<FromUserName><![CDATA[oLOkR5PG536EbZgd9WcCfGaLfoM8]]></FromUserName>"
+        f"<CreateTime>{_unix(world.now)}</CreateTime><MsgType><![CDATA[image]]></MsgType>"
+        "<PicUrl><![CDATA[http://mmbiz.qpic.cn/x]]></PicUrl>"
+        "<MediaId><![CDATA[wx-media-1]]></MediaId><MsgId>1234567890123456</MsgId></xml>"
+    )
+    return body.encode(), {}
+
+
+def sms(world: World) -> tuple[bytes, dict[str, str]]:
+    basic = "Basic " + base64.b64encode(f"{TWILIO_SID}:{TWILIO_TOKEN}".encode()).decode()
+    path = f"/2010-04-01/Accounts/{TWILIO_SID}/Messages/MM1/Media/ME1"
+    url = world.files.serve(path, PHOTO, "image/jpeg", authorization=basic)
+    form = {
+        "MessageSid": "MM1", "AccountSid": TWILIO_SID, "From": "+971501234567",
+        "To": "+15550001111", "Body": "my receipt", "NumMedia": "1",
+        "MediaUrl0": url, "MediaContentType0": "image/jpeg",
+    }  # fmt: skip
+    return urlencode(form).encode(), {}
+
+
+def webchat(world: World) -> tuple[bytes, dict[str, str]]:
+    url = world.files.serve("/widget/uploads/receipt.jpg", PHOTO, "image/jpeg")
+    body = {
+        "type": "message",
+        "visitor": {"id": "v_123", "name": "Sara Ahmed"},
+        "message": {"id": "wm_1", "text": "my receipt", "sent_at": world.now.isoformat(),
+                    "attachments": [{"type": "image", "url": url, "name": "receipt.jpg",
+                                     "mime_type": "image/jpeg", "size": len(PHOTO)}]},
+    }  # fmt: skip
+    return json.dumps(body).encode(), {}
+
+
+PAYLOADS: dict[Channel, Any] = {
+    Channel.WHATSAPP: whatsapp,
+    Channel.TELEGRAM: telegram_photo,
+    Channel.LINE: line,
+    Channel.MESSENGER: lambda world: meta(world, Channel.MESSENGER),
+    Channel.INSTAGRAM: lambda world: meta(world, Channel.INSTAGRAM),
+    Channel.VIBER: viber,
+    Channel.WECHAT: wechat,
+    Channel.SMS: sms,
+    Channel.WEBCHAT: webchat,
+}
+
+
+@pytest.mark.parametrize("channel", list(PAYLOADS), ids=lambda c: c.value)
+async def test_a_customers_photo_shows_in_the_thread_as_a_file(
+    world: World, channel: Channel
+) -> None:
+    body, query = PAYLOADS[channel](world)
+    message = await world.receive(channel, body, **query)
+    assert [m.kind for m in message.media] == [MediaKind.IMAGE]
+    before = len(world.slack.calls)
+    await world.flush()
+    contact = await world.env.contacts.find_by_identity(channel, message.identity)
+    assert contact is not None and contact.conversation.thread_ts
+    shown = uploaded_into_thread(world, before)
+    assert len(shown) == 1
+    data, _name, thread_ts, caption = shown[0]
+    assert data == PHOTO
+    assert thread_ts == contact.conversation.thread_ts
+    assert caption.startswith("📷 Photo from the customer on ")
+    if channel is Channel.WECHAT:
+        fetched = world.files.requests_to("/cgi-bin/media/get")[-1]
+        assert fetched.query == {"access_token": WECHAT_ACCESS, "media_id": "wx-media-1"}
+
+
+async def test_telegram_asks_getfile_for_the_largest_size(world: World) -> None:
+    body, _ = telegram_photo(world)
+    await world.receive(Channel.TELEGRAM, body)
+    await world.flush()
+    asked = [r.json for r in world.telegram.requests if r.path.endswith("/getFile")]
+    assert asked[-1] == {"file_id": "tg-file-big"}
+
+
+@pytest.mark.parametrize(
+    "channel", [Channel.VIBER, Channel.MESSENGER, Channel.WEBCHAT, Channel.SMS]
+)
+async def test_a_url_on_another_host_is_refused_with_no_request(
+    world: World, channel: Channel
+) -> None:
+    body, query = PAYLOADS[channel](world)
+    # The payload names a server that is not the channel's (here: any other port).
+    elsewhere = "https://attacker.example:8443/steal"
+    text = body.decode()
+    for path in list(world.files.files):
+        text = text.replace(world.files.base_url + path, elsewhere)
+        text = text.replace(
+            urlencode({"u": world.files.base_url + path})[2:], urlencode({"u": elsewhere})[2:]
+        )
+    await world.receive(channel, text.encode(), **query)
+    requests_before = len(world.files.requests)
+    before = len(world.slack.calls)
+    await world.flush()
+    assert len(world.files.requests) == requests_before  # nothing was fetched
+    assert uploaded_into_thread(world, before) == []
+    said = thread_lines(world, before)
+    assert any("attacker.example" in line and "not shown here" in line for line in said)
+
+
+async def test_a_file_over_the_cap_is_said_with_its_name_and_size_and_not_uploaded(
+    world: World,
+) -> None:
+    body, _ = viber(world)
+    big = 5 * 1024 * 1024
+    payload = json.loads(body)
+    payload["message"].update(type="file", file_name="scan.pdf", size=big)
+    payload["message_token"] = 77
+    requests_before = len(world.files.requests)
+    await world.receive(Channel.VIBER, json.dumps(payload).encode())
+    before = len(world.slack.calls)
+    await world.flush()
+    assert len(world.files.requests) == requests_before
+    assert uploaded_into_thread(world, before) == []
+    said = thread_lines(world, before)
+    assert any("scan.pdf (5 MB)" in line and "1 MB" in line for line in said), said
+
+
+async def test_a_file_that_runs_past_the_cap_is_cut_off_and_said(world: World) -> None:
+    body, _ = webchat(world)
+    world.files.serve("/widget/uploads/receipt.jpg", PHOTO * 80, "image/jpeg")  # 1.25 MB
+    payload = json.loads(body)
+    del payload["message"]["attachments"][0]["size"]  # no size given: found on the way
+    await world.receive(Channel.WEBCHAT, json.dumps(payload).encode())
+    before = len(world.slack.calls)
+    await world.flush()
+    assert uploaded_into_thread(world, before) == []
+    assert any("receipt.jpg" in line for line in thread_lines(world, before))
+
+
+def test_the_intake_codec_keeps_a_messages_files() -> None:
+    message = InboundMessage(
+        Channel.SMS,
+        "+971501234567",
+        "MM1",
+        datetime(2026, 11, 24, 12, 0),
+        "hi",
+        media=(
+            InboundMedia(MediaKind.IMAGE, "https://x/1", "image/jpeg", "a.jpg", 12),
+            InboundMedia(MediaKind.DOCUMENT, "https://x/2"),
+        ),
+    )
+    assert decode_events(encode_events([message])) == [message]
