@@ -142,6 +142,18 @@ class MediaFetcher(Protocol):
         ...
 
 
+@runtime_checkable
+class FileKeeper(Protocol):
+    """A connector whose webhook carries the files themselves (e-mail's MIME parts):
+    they are kept in the media store before the events are stored."""
+
+    async def keep_files(
+        self, request: WebhookRequest, events: Sequence[WebhookEvent]
+    ) -> Sequence[WebhookEvent]:
+        """`events`, their files' references now naming the stored copies."""
+        ...
+
+
 @dataclass(frozen=True)
 class InboundMessage:
     """A customer's message as the channel delivered it."""

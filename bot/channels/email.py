@@ -13,6 +13,7 @@ inbound-parse webhooks can be set to send. E-mail has no delivery receipts.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -20,6 +21,7 @@ import logging
 import re
 import ssl
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
@@ -32,6 +34,7 @@ import aiohttp
 import aiosmtplib
 
 from bot.channels.base import (
+    InboundMedia,
     InboundMessage,
     MalformedWebhook,
     OutboundRequest,
@@ -41,10 +44,12 @@ from bot.channels.base import (
     WebhookReply,
     WebhookRequest,
 )
+from bot.channels.download import inbound_cap
 from bot.channels.media import MediaFiles, checked, file_missing
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.domain.clock import Clock, utc_now
+from bot.domain.media import kind_of
 from bot.domain.reachability import UnreachableReason
 from bot.media.store import MediaNotFound, MediaStore
 
@@ -299,8 +304,38 @@ class EmailConnector:
                 email=sender,
                 email_message_id=message_id,
                 subject=subject,
+                media=_media(mail),
             )
         ]
+
+    async def keep_files(
+        self, request: WebhookRequest, events: Sequence[WebhookEvent]
+    ) -> Sequence[WebhookEvent]:
+        """The message's attachments are in the body already: each goes to the media
+        store now (capped), its event naming it by its store key (`store:<key>`), so
+        only the key travels through Redis; a part past the cap keeps its `mime:`
+        reference, and the thread says it was too large."""
+        if self.media is None or not any(isinstance(e, InboundMessage) and e.media for e in events):
+            return events
+        mail = await asyncio.to_thread(BytesParser(policy=default_policy).parsebytes, request.body)
+        parts = _attachment_parts(mail)
+        cap = inbound_cap(Channel.EMAIL, self._media_settings)
+        kept: list[WebhookEvent] = []
+        for event in events:
+            if isinstance(event, InboundMessage) and event.media:
+                files = []
+                for media in event.media:
+                    index = int(media.ref.removeprefix("mime:"))
+                    data = parts[index].get_payload(decode=True) if index < len(parts) else None
+                    if isinstance(data, bytes) and len(data) <= cap:
+                        stored = await self.media.put(
+                            _one(data), content_type=media.mime_type, max_bytes=cap
+                        )
+                        media = replace(media, ref=f"{STORED_PREFIX}{stored.name}")
+                    files.append(media)
+                event = replace(event, media=tuple(files))
+            kept.append(event)
+        return kept
 
     def reply(self, events: Sequence[WebhookEvent]) -> WebhookReply:
         return WebhookReply(status=200)
@@ -392,6 +427,39 @@ def _content(part: Message) -> str:
         return str(content)
     payload = part.get_payload(decode=True)
     return payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+
+
+#: An inbound file kept in the media store: `store:<key>` (e-mail's parts).
+STORED_PREFIX = "store:"
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def _attachment_parts(mail: Message) -> list[Message]:
+    if not isinstance(mail, EmailMessage) or not mail.is_multipart():
+        return []
+    return list(mail.iter_attachments())
+
+
+def _media(mail: Message) -> tuple[InboundMedia, ...]:
+    """Each attachment part (RFC 2183): its type, file name and decoded size; `mime:<n>`
+    until `keep_files` puts it in the media store."""
+    files = []
+    for index, part in enumerate(_attachment_parts(mail)):
+        mime = part.get_content_type()
+        data = part.get_payload(decode=True)
+        files.append(
+            InboundMedia(
+                kind=kind_of(mime),
+                ref=f"mime:{index}",
+                mime_type=mime,
+                file_name=part.get_filename() or "",
+                size=len(data) if isinstance(data, bytes) else None,
+            )
+        )
+    return tuple(files)
 
 
 def _attachment_names(mail: Message) -> list[str]:

@@ -12,7 +12,13 @@ import contextlib
 from collections.abc import Sequence
 
 from bot.availability import REDIS_FAILURES_RAISED
-from bot.channels.base import Connector, ReplayGuarded, WebhookEvent, WebhookRequest
+from bot.channels.base import (
+    Connector,
+    FileKeeper,
+    ReplayGuarded,
+    WebhookEvent,
+    WebhookRequest,
+)
 from bot.store.webhook_intake import WebhookIntakeStore
 
 
@@ -29,6 +35,9 @@ class WebhookReception:
         if guard is not None and not await guard.claim(hook):
             return False
         try:
+            if isinstance(connector, FileKeeper):
+                # E-mail's attachments are in the body: to the media store, not Redis.
+                events = await connector.keep_files(hook, events)
             await self.intake.put(events)
         except BaseException:
             if guard is not None:  # not stored: the channel's retry may bring the same token

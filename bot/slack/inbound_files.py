@@ -22,11 +22,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.base import Connector, InboundMedia, MediaFetcher
 from bot.channels.download import DownloadRefused, hosts_for_channel, inbound_cap
+from bot.channels.email import STORED_PREFIX
 from bot.config import Settings
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.media import human_size
-from bot.media.store import MediaStore
-from bot.slack.files import SlackUploadFailed, ThreadFile, file_to_thread
+from bot.media.store import MediaNotFound, MediaStore
+from bot.slack.files import SlackUploadFailed, ThreadFile, file_to_thread, upload_to_thread
 from bot.slack.i18n import t
 
 __all__ = ["NotShown", "ThreadFiles", "default_name"]
@@ -85,6 +86,17 @@ class ThreadFiles:
             if media.size is not None and media.size > cap:
                 # Said before any request: the channel told us its size.
                 raise DownloadRefused("media.refused.download_too_large", limit=human_size(cap))
+            if media.ref.startswith(STORED_PREFIX):
+                return await self._from_store(
+                    client,
+                    media,
+                    name,
+                    slack_channel,
+                    thread_ts,
+                    self.caption(channel, media, name, lang),
+                )
+            if media.ref.startswith("mime:"):  # an e-mail part not kept: past the cap
+                raise DownloadRefused("media.refused.download_too_large", limit=human_size(cap))
             connector = self.connectors.get(channel)
             if not isinstance(connector, MediaFetcher):
                 raise DownloadRefused("media.refused.download", detail="channel not set up")
@@ -109,6 +121,37 @@ class ThreadFiles:
             logger.warning("customer file not uploaded", extra={"error": failed.error})
             detail = {"detail": failed.error}
             return self.not_shown(channel, media, name, lang, "media.refused.download", detail)
+
+    async def _from_store(
+        self,
+        client: AsyncWebClient,
+        media: InboundMedia,
+        name: str,
+        slack_channel: str,
+        thread_ts: str,
+        caption: str,
+    ) -> ThreadFile:
+        """A file kept in the media store when its webhook came (e-mail's parts):
+        uploaded, then removed from the store."""
+        key = media.ref.removeprefix(STORED_PREFIX)
+        try:
+            async with self.store.open(key) as kept:
+                file_id = await upload_to_thread(
+                    client,
+                    self.http,
+                    self.settings,
+                    kept.chunks(),
+                    filename=name,
+                    length=kept.size,
+                    content_type=media.mime_type or "application/octet-stream",
+                    channel=slack_channel,
+                    thread_ts=thread_ts,
+                    caption=caption,
+                )
+        except MediaNotFound:
+            raise DownloadRefused("media.refused.download", detail="no longer stored") from None
+        await self.store.delete(key)
+        return ThreadFile(file_id, name, media.mime_type, kept.size)
 
     @staticmethod
     def caption(channel: Channel, media: InboundMedia, name: str, lang: str) -> str:

@@ -15,6 +15,8 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -24,7 +26,13 @@ import pytest
 import pytest_asyncio
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels.base import Connector, InboundMedia, InboundMessage, WebhookRequest
+from bot.channels.base import (
+    Connector,
+    FileKeeper,
+    InboundMedia,
+    InboundMessage,
+    WebhookRequest,
+)
 from bot.channels.registry import build_connectors
 from bot.config import Settings
 from bot.domain.channels import Channel
@@ -84,7 +92,11 @@ class World:
         """The webhook parsed by its connector, stored and read back as serve does,
         then received (onto the thread queue)."""
         request = WebhookRequest("POST", "https://followup.example.com/", {}, query, body)
-        events = decode_events(encode_events(self.connectors[channel].parse(request)))
+        connector = self.connectors[channel]
+        parsed = connector.parse(request)
+        if isinstance(connector, FileKeeper):
+            parsed = await connector.keep_files(request, parsed)
+        events = decode_events(encode_events(parsed))
         message = events[0]
         assert isinstance(message, InboundMessage)
         service = InboundService(
@@ -150,6 +162,9 @@ async def world(
         sms_from="+15550001111",
         webchat_webhook_url=f"{files.url}/widget",
         webchat_secret="webchat-secret",  # type: ignore[arg-type]
+        smtp_host="127.0.0.1",
+        smtp_port=9,
+        email_from="Acme Support <support@acme.example>",
         media_max_bytes=1024 * 1024,
     )
     # WeChat's access token, as a replica fetched and shared it.
@@ -333,7 +348,20 @@ def webchat(world: World) -> tuple[bytes, dict[str, str]]:
     return json.dumps(body).encode(), {}
 
 
+def email(world: World, photo: bytes = PHOTO) -> tuple[bytes, dict[str, str]]:
+    mail = EmailMessage()
+    mail["From"] = "Sara Ahmed <sara@example.com>"
+    mail["To"] = "support@acme.example"
+    mail["Subject"] = "My receipt"
+    mail["Message-ID"] = f"<{len(photo)}.receipt@example.com>"
+    mail["Date"] = format_datetime(world.now)
+    mail.set_content("Here is my receipt.")
+    mail.add_attachment(photo, maintype="image", subtype="jpeg", filename="receipt.jpg")
+    return mail.as_bytes(), {}
+
+
 PAYLOADS: dict[Channel, Any] = {
+    Channel.EMAIL: email,
     Channel.WHATSAPP: whatsapp,
     Channel.TELEGRAM: telegram_photo,
     Channel.LINE: line,
@@ -429,6 +457,19 @@ async def test_a_file_that_runs_past_the_cap_is_cut_off_and_said(world: World) -
     await world.flush()
     assert uploaded_into_thread(world, before) == []
     assert any("receipt.jpg" in line for line in thread_lines(world, before))
+
+
+async def test_an_email_attachment_past_the_cap_is_never_stored_and_is_said(
+    world: World,
+) -> None:
+    body, _ = email(world, PHOTO * 80)  # 1.25 MB, the cap is 1 MB
+    message = await world.receive(Channel.EMAIL, body)
+    assert [m.ref for m in message.media] == ["mime:0"]  # not kept
+    before = len(world.slack.calls)
+    await world.flush()
+    assert uploaded_into_thread(world, before) == []
+    said = thread_lines(world, before)
+    assert any("receipt.jpg (1.2 MB)" in line for line in said), said
 
 
 def test_the_intake_codec_keeps_a_messages_files() -> None:
