@@ -220,3 +220,53 @@ async def test_the_root_shows_each_window_in_words_as_the_deployments_policy_dec
     assert "WhatsApp: window open, closes in 22 h" in root
     # MESSENGER_TAGS is configured here: after 7 days a tag still goes.
     assert "Messenger: window closed 1 d ago — message tag only" in root
+
+
+def test_a_template_entry_shows_its_header_and_buttons_and_a_file_entry_its_file() -> None:
+    from bot.domain.media import MediaKind
+    from bot.domain.messages import Attachment, Content, OutboundMessage, TemplateUse
+    from bot.domain.templates import FilledParameter, InputKind
+    from bot.domain.windows import Form, SendMode
+    from bot.slack.blocks import threads as thread_blocks
+
+    template = TemplateUse(
+        "order_shipped",
+        "ar",
+        parameters=("42",),
+        parameter_names=(),
+        components=(
+            FilledParameter(
+                InputKind.HEADER_MEDIA, "https://cdn.example.com/box.jpg", media="image"
+            ),
+            FilledParameter(InputKind.BODY, "42"),
+            FilledParameter(InputKind.URL_SUFFIX, "track/42", index=0),
+        ),
+    )
+    sent = OutboundMessage(
+        "m1",
+        "1-a",
+        Channel.WHATSAPP,
+        SendMode.TEMPLATE,
+        Form.TEMPLATE,
+        "U1",
+        Content(template=template),
+    )
+    text = str([b.to_dict() for b in thread_blocks.outbound_entry(sent, "en")[1]])
+    assert "order_shipped (42)" in text
+    assert (
+        "Header image: https://cdn.example.com/box.jpg" in text and "Link button: …track/42" in text
+    )
+
+    photo = Attachment(MediaKind.IMAGE, "receipt.jpg", "image/jpeg", 2048, "k.jpg")
+    with_file = OutboundMessage(
+        "m2",
+        "1-a",
+        Channel.TELEGRAM,
+        SendMode.FREE,
+        Form.TEXT,
+        "U1",
+        Content("Here", attachments=(photo,)),
+    )
+    assert "📎 receipt.jpg (2 KB)" in str(
+        [b.to_dict() for b in thread_blocks.outbound_entry(with_file, "en")[1]]
+    )

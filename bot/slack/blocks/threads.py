@@ -17,9 +17,11 @@ from slack_sdk.models.blocks import (
 
 from bot.domain.channels import CHANNEL_LABELS, Channel
 from bot.domain.local_time import customer_zone
+from bot.domain.media import human_size
 from bot.domain.messages import OutboundMessage
 from bot.domain.models import Contact, ConversationStatus, MessageStatus
 from bot.domain.schedule import ScheduledItem
+from bot.domain.templates import FilledParameter, InputKind
 from bot.domain.windows import Decision
 from bot.slack import ids
 from bot.slack.blocks.contact_blocks import windows_context
@@ -132,6 +134,12 @@ def outbound_entry(message: OutboundMessage, lang: str) -> tuple[str, list[Block
     template = message.content.template
     if template is not None:
         body = f"{template.name} ({', '.join(template.parameters)})"
+        extras = [_component_words(c, lang) for c in template.components]
+        body += "".join(f"\n{line}" for line in extras if line)
+    files = message.content.attachments
+    if files:
+        names = ", ".join(f"{f.file_name} ({human_size(f.size)})" for f in files)
+        body = f"{body}\n📎 {names}" if body else f"📎 {names}"
     status = status_words(message, lang)
     blocks: list[Block] = [
         SectionBlock(text=MarkdownTextObject(text=f"{head}\n{quote(body)}")),
@@ -144,6 +152,15 @@ def outbound_entry(message: OutboundMessage, lang: str) -> tuple[str, list[Block
         )
         blocks.append(ActionsBlock(block_id=f"another:{message.id}", elements=[another]))
     return f"{head} · {status}", blocks
+
+
+def _component_words(component: FilledParameter, lang: str) -> str:
+    """A template's header, button or code value, as the thread shows it."""
+    if component.kind is InputKind.BODY:
+        return ""
+    key = f"thread.template.{component.kind.value}"
+    value = component.media if component.by_id else component.value
+    return t(key, lang, value=value, media=component.media or "")
 
 
 def event_entry(key: str, lang: str, **params: str) -> tuple[str, list[Block]]:
