@@ -176,8 +176,8 @@ class ViberConnector:
         120 characters), `video` or `file` message Viber fetches by URL, one
         send_message each; the text first when no picture carries it:
         https://developers.viber.com/docs/api/rest-bot-api/#message-types"""
-        if message.mode is SendMode.REFUSED:
-            return SendResult.outside_window("send.not_now")
+        if message.mode in (SendMode.REFUSED, SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
+            return text_only_refusal(message) or SendResult.failed("send.not_now")
         files = checked(message, self._media, by_url=True)
         if isinstance(files, SendResult):
             return files

@@ -248,8 +248,8 @@ class WeChatConnector:
         https://developers.weixin.qq.com/doc/offiaccount/en/Asset_Management/New_temporary_materials.html
         https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Service_Center_messages.html
         """
-        if message.mode is SendMode.REFUSED:
-            return SendResult.outside_window("send.not_now")
+        if message.mode in (SendMode.REFUSED, SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
+            return text_only_refusal(message) or SendResult.failed("send.not_now")
         files = checked(message, self._media)
         if isinstance(files, SendResult):
             return files

@@ -246,7 +246,9 @@ class WhatsAppConnector:
             kind = files[0].kind.value
             parameter = {"type": kind, kind: _media_object(files[0], media_id, "")}
             header = {"type": "header", "parameters": [parameter]}
-            template["components"] = [header, *template.get("components", [])]
+            # The file is the header: one the template's values named is replaced.
+            others = [c for c in template.get("components", []) if c.get("type") != "header"]
+            template["components"] = [header, *others]
             return await self.sender.post(url, token, built, _message_id)
         text = message.content.text
         captioned = bool(text.strip()) and files[0].kind in _CAPTIONED

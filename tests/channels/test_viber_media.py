@@ -13,6 +13,7 @@ from bot.channels.media import MediaFiles
 from bot.channels.viber import ViberConnector
 from bot.domain.channels import Channel
 from bot.domain.media import MB
+from bot.domain.windows import SendMode
 from tests.channels.conftest import in_words
 from tests.channels.media_files import declared, linkable, linked, pattern, stored, with_files
 from tests.channels.test_viber import USER, make_settings
@@ -78,3 +79,13 @@ async def test_a_file_refused_after_the_text_went_is_final_never_retried(
     assert result.outcome is SendOutcome.FAILED and result.reason is not None
     assert result.reason.key == "send.media.partly_sent"
     assert "1 of the message's 2 parts" in in_words(result.reason)
+
+
+@pytest.mark.parametrize("mode", [SendMode.REFUSED, SendMode.TEMPLATE])
+async def test_a_file_goes_only_where_a_text_could(
+    fake: FakeViber, connector: ViberConnector, media: MediaFiles, mode: SendMode
+) -> None:
+    photo = await stored(media, "a.jpg", "image/jpeg", pattern(100))
+    result = await connector.send(with_files(Channel.VIBER, USER, photo, mode=mode))
+    assert result.outcome in (SendOutcome.OUTSIDE_WINDOW, SendOutcome.FAILED)
+    assert fake.requests == []

@@ -12,6 +12,7 @@ from bot.channels.whatsapp import WhatsAppConnector
 from bot.domain.channels import Channel
 from bot.domain.media import KB, MB
 from bot.domain.messages import Attachment, MediaKind, TemplateUse
+from bot.domain.templates import FilledParameter, InputKind
 from bot.domain.windows import SendMode
 from tests.channels.conftest import in_words
 from tests.channels.media_files import declared, digest, pattern, stored, with_files
@@ -83,6 +84,24 @@ async def test_outside_the_window_one_image_goes_as_the_templates_header(
         "parameters": [{"type": "image", "image": {"id": media_id}}],
     }
     assert body == {"type": "body", "parameters": [{"type": "text", "text": "A-17"}]}
+
+
+async def test_the_file_replaces_a_header_the_templates_values_named(
+    graph: FakeGraph, connector: WhatsAppConnector, media: MediaFiles
+) -> None:
+    video = await stored(media, "tour.mp4", "video/mp4", pattern(5000))
+    filled = (
+        FilledParameter(InputKind.HEADER_MEDIA, "https://cdn.example/old.mp4", media="video"),
+        FilledParameter(InputKind.BODY, "A-17"),
+    )
+    template = TemplateUse("order_ready", "en_US", ("A-17",), components=filled)
+    message = with_files(Channel.WHATSAPP, WA_ID, video, mode=SendMode.TEMPLATE, template=template)
+    assert (await connector.send(message)).outcome is SendOutcome.SENT
+    [sent] = messages(graph)
+    [media_id] = graph.media
+    header, body = sent["template"]["components"]  # type: ignore[index]
+    assert header["parameters"] == [{"type": "video", "video": {"id": media_id}}]
+    assert body["type"] == "body"
 
 
 async def test_a_template_cannot_carry_an_audio_header(
