@@ -47,8 +47,22 @@ from tests.fakes.channel_files import FakeChannelFiles
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
 from tests.slack.thread_poster import thread_poster
+from tests.test_webhook_routes import (
+    PUBLIC_URL,
+    post,
+    serving,
+    sign_email,
+    sign_line,
+    sign_meta,
+    sign_telegram,
+    sign_twilio,
+    sign_viber,
+    sign_webchat,
+    sign_wechat,
+)
 
 CHANNEL = "C0SUPPORT"
+TELEGRAM_SECRET = "telegram-secret_1"
 FAST = PosterTuning(post_rate=1000, post_burst=1000, update_rate=1000, update_burst=1000)
 PHOTO = bytes(range(256)) * 64  # 16 KiB
 WA_TOKEN = "wa-token"
@@ -166,9 +180,13 @@ async def world(
         smtp_port=9,
         email_from="Acme Support <support@acme.example>",
         media_max_bytes=1024 * 1024,
+        media_store_url=(tmp_path / "media").as_uri(),
+        public_base_url=PUBLIC_URL,
+        telegram_webhook_secret=TELEGRAM_SECRET,  # type: ignore[arg-type]
     )
     # WeChat's access token, as a replica fetched and shared it.
     await env.redis.set(env.keys.wechat_token(), WECHAT_ACCESS)
+    (tmp_path / "media").mkdir()
     store = FileMediaStore(tmp_path / "media")
     async with aiohttp.ClientSession() as http:
         connectors = build_connectors(settings, http, env.redis, env.keys, store)
@@ -394,6 +412,44 @@ async def test_a_customers_photo_shows_in_the_thread_as_a_file(
     if channel is Channel.WECHAT:
         fetched = world.files.requests_to("/cgi-bin/media/get")[-1]
         assert fetched.query == {"access_token": WECHAT_ACCESS, "media_id": "wx-media-1"}
+
+
+SIGNED: dict[Channel, Any] = {
+    Channel.WHATSAPP: lambda body: sign_meta(body, "meta-secret"),
+    Channel.MESSENGER: lambda body: sign_meta(body, "meta-secret"),
+    Channel.INSTAGRAM: lambda body: sign_meta(body, "meta-secret"),
+    Channel.TELEGRAM: lambda body: sign_telegram(body, TELEGRAM_SECRET),
+    Channel.LINE: lambda body: sign_line(body, "line-secret"),
+    Channel.VIBER: lambda body: sign_viber(body, "viber-token"),
+    Channel.WECHAT: lambda body: sign_wechat(body, "wechat-token"),
+    Channel.SMS: lambda body: sign_twilio(body, TWILIO_TOKEN),
+    Channel.EMAIL: lambda body: sign_email(body, "webchat-secret"),
+    Channel.WEBCHAT: lambda body: sign_webchat(body, "webchat-secret"),
+}
+
+
+@pytest.mark.parametrize("channel", list(PAYLOADS), ids=lambda c: c.value)
+async def test_a_signed_webhook_with_a_photo_puts_it_in_the_thread(
+    world: World, redis_url: str, channel: Channel
+) -> None:
+    """Into the real app of serve: answered once stored, the file fetched only after,
+    by the poster (the worker's), into the conversation's thread."""
+    body, _ = PAYLOADS[channel](world)
+    async with serving(world.settings, redis_url) as client:
+        response = await post(client, channel, SIGNED[channel](body))
+        assert response.status == 200
+    # No file was fetched to answer the webhook, nor to process it (a profile may be).
+    assert not [r for r in world.files.requests if r.path in world.files.files]
+    assert world.telegram.requests == []
+    before = len(world.slack.calls)
+    await world.flush()
+    shown = uploaded_into_thread(world, before)
+    assert [(data, caption.split(" on ")[0]) for data, _, _, caption in shown] == [
+        (PHOTO, "📷 Photo from the customer")
+    ]
+    # The same thread as the customer's message entry, posted just before it.
+    posts = [c for c in world.slack.calls[before:] if c.method == "chat.postMessage"]
+    assert {c.args["thread_ts"] for c in posts if "thread_ts" in c.args} == {shown[0][2]}
 
 
 async def test_telegram_asks_getfile_for_the_largest_size(world: World) -> None:
