@@ -190,14 +190,15 @@ class EmailConnector:
         RFC 2183 `Content-Disposition: attachment; filename=…`), base64-encoded as its
         bytes stream from the media store: the file is held once, encoded. None when
         all went in, else why the message cannot go (nothing was sent)."""
-        files = checked(message, self._media)
+        media = self._media
+        files = checked(message, media)
         if isinstance(files, SendResult):
             return files
-        assert self._media is not None  # checked() refuses without it
+        assert media is not None  # checked() refuses without it
         mail.make_mixed()
         for file in files:
             try:
-                async with self._media.opened(file.attachment) as opened:
+                async with media.opened(file.attachment) as opened:
                     encoded = await _base64_lines(opened.chunks())
                     content_type = opened.content_type
             except MediaNotFound as error:

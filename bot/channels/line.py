@@ -188,23 +188,24 @@ class LineConnector:
         domain's table refuses it."""
         if message.mode is not SendMode.FREE:
             return text_only_refusal(message) or SendResult.failed("send.not_now")
-        files = checked(message, self._media, by_url=True)
+        media = self._media
+        files = checked(message, media, by_url=True)
         if isinstance(files, SendResult):
             return files
-        assert self._media is not None  # checked() refuses without it
+        assert media is not None  # checked() refuses without it
         text = message.content.text
         messages: list[dict[str, Any]] = [{"type": "text", "text": text}] if text.strip() else []
         if len(messages) + len(files) > MAX_PUSH_MESSAGES:
             return SendResult.failed("send.line.too_many_files", limit=MAX_PUSH_MESSAGES)
         for file in files:
-            url = self._media.url(file.attachment)
+            url = media.url(file.attachment)
             if file.kind is MediaKind.IMAGE:
                 # The preview is the image itself (LINE shrinks it for the chat list).
                 messages.append(
                     {"type": "image", "originalContentUrl": url, "previewImageUrl": url}
                 )
             elif file.kind is MediaKind.AUDIO:
-                async with self._media.opened(file.attachment) as opened:
+                async with media.opened(file.attachment) as opened:
                     duration = await mp4_duration_ms(opened.chunks())
                 if duration is None:
                     return SendResult.failed("send.line.audio_duration")

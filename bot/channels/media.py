@@ -38,7 +38,6 @@ __all__ = [
     "MediaUser",
     "OutboundFile",
     "attachment_file",
-    "captioned",
     "checked",
     "file_missing",
     "mp4_duration_ms",
@@ -160,11 +159,6 @@ def file_missing(attachment: Attachment, error: MediaNotFound) -> SendResult:
     """A stored file gone before it could be sent (removed, or past retention)."""
     del attachment, error  # its name is the agent's: not in a reason
     return SendResult.failed("send.media.missing")
-
-
-def captioned(files: Sequence[CheckedFile], text: str) -> list[tuple[CheckedFile, str]]:
-    """Each file with its caption: the message's text goes with the first."""
-    return [(file, text if index == 0 else "") for index, file in enumerate(files)]
 
 
 async def mp4_duration_ms(chunks: AsyncIterator[bytes]) -> int | None:

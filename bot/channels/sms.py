@@ -270,10 +270,11 @@ class SmsConnector:
         if len(message.content.attachments) > MAX_MEDIA_URLS:
             return SendResult.failed("send.sms.too_many_files", limit=MAX_MEDIA_URLS)
         total = sum(a.size for a in message.content.attachments)
-        files = checked(message, self._media, by_url=True)
+        media = self._media
+        files = checked(message, media, by_url=True)
         if isinstance(files, SendResult):
             return files
-        assert self._media is not None  # checked() refuses without it
+        assert media is not None  # checked() refuses without it
         if total > MMS_TOTAL_BYTES:
             return SendResult.failed(
                 "media.refused.too_large",
@@ -281,7 +282,7 @@ class SmsConnector:
                 size=human_size(total),
                 limit=human_size(MMS_TOTAL_BYTES),
             )
-        return [self._media.url(file.attachment) for file in files]
+        return [media.url(file.attachment) for file in files]
 
     def _error(self, status: int, answer: dict[str, Any], retry_after: float | None) -> SendResult:
         code = answer.get("code")

@@ -178,16 +178,17 @@ class ViberConnector:
         https://developers.viber.com/docs/api/rest-bot-api/#message-types"""
         if message.mode in (SendMode.REFUSED, SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
             return text_only_refusal(message) or SendResult.failed("send.not_now")
-        files = checked(message, self._media, by_url=True)
+        media = self._media
+        files = checked(message, media, by_url=True)
         if isinstance(files, SendResult):
             return files
-        assert self._media is not None  # checked() refuses without it
+        assert media is not None  # checked() refuses without it
         text = message.content.text.strip() and message.content.text
         captioned = bool(text) and files[0].kind is MediaKind.IMAGE
         captioned = captioned and len(text) <= PICTURE_CAPTION_CHARS
         payloads = [self._text(message.recipient, text)] if text and not captioned else []
         for index, file in enumerate(files):
-            url = self._media.url(file.attachment)
+            url = media.url(file.attachment)
             part: dict[str, Any] = {"receiver": message.recipient, "sender": self._sender}
             if file.kind is MediaKind.IMAGE:
                 part |= {

@@ -158,17 +158,18 @@ class WebchatConnector:
             "sent_at": _iso_z(self._clock()),
         }
         if message.content.attachments:
-            files = checked(message, self._media, by_url=True)
+            media = self._media
+            files = checked(message, media, by_url=True)
             if isinstance(files, SendResult):
                 return files
-            assert self._media is not None  # checked() refuses without it
+            assert media is not None  # checked() refuses without it
             sent["attachments"] = [
                 {
                     "type": _WIDGET_TYPES.get(file.kind, "file"),
                     "name": file.attachment.file_name,
                     "mime_type": file.attachment.mime_type,
                     "size": file.attachment.size,
-                    "url": self._media.url(file.attachment),
+                    "url": media.url(file.attachment),
                 }
                 for file in files
             ]

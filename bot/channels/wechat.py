@@ -250,7 +250,8 @@ class WeChatConnector:
         """
         if message.mode in (SendMode.REFUSED, SendMode.TEMPLATE, SendMode.MESSAGE_TAG):
             return text_only_refusal(message) or SendResult.failed("send.not_now")
-        files = checked(message, self._media)
+        media = self._media
+        files = checked(message, media)
         if isinstance(files, SendResult):
             return files
         parts: list[CheckedFile | None] = [None] if message.content.text.strip() else []
@@ -279,9 +280,10 @@ class WeChatConnector:
         self, token: str, file: CheckedFile, media_type: str
     ) -> str | tuple[SendResult, int | None]:
         """The file streamed from the media store as temporary media: its `media_id`."""
-        assert self._media is not None  # checked() refuses without it
+        media = self._media
+        assert media is not None  # checked() refuses without it
         try:
-            async with self._media.opened(file.attachment) as opened:
+            async with media.opened(file.attachment) as opened:
                 form = aiohttp.FormData()
                 form.add_field(
                     "media",

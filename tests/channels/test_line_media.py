@@ -98,3 +98,13 @@ async def test_an_mp4_length_is_read_from_its_movie_header_in_either_version() -
     body = b"\x01" + bytes(3) + bytes(16) + (44100).to_bytes(4, "big") + (88200).to_bytes(8, "big")
     assert await mp4_duration_ms(once(b"\x00\x00\x00\x30mvhd" + body + bytes(60))) == 2000
     assert await mp4_duration_ms(once(pattern(1000))) is None
+
+
+async def test_more_than_five_messages_in_one_push_are_refused(
+    fake: FakeLine, connector: LineConnector
+) -> None:
+    photos = [declared(f"{n}.jpg", "image/jpeg", 1000) for n in range(5)]
+    result = await connector.send(with_files(Channel.LINE, USER, *photos, text="Five photos"))
+    assert result.reason is not None and result.reason.key == "send.line.too_many_files"
+    assert "at most 5 messages" in in_words(result.reason)
+    assert fake.requests == []
