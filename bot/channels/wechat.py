@@ -273,6 +273,9 @@ class WeChatConnector:
         uploaded = await self._upload(token, file, msgtype)
         if not isinstance(uploaded, str):
             return uploaded
+        # A video's `title` and `description` are optional, and no `thumb_media_id`
+        # (the customer-service page lists only `media_id` as required):
+        # https://developers.weixin.qq.com/doc/service/en/api/customer/message/api_sendcustommessage
         payload = {"touser": message.recipient, "msgtype": msgtype, msgtype: {"media_id": uploaded}}
         return await self._post(token, message, payload)
 
