@@ -130,9 +130,10 @@ async def test_the_script_sends_the_best_rows_whole(many: StoreEnv) -> None:
     await many.search.search("nour", ANY)  # loads the scripts
     query = parse_query("haddad", None)
     statuses = list(ConversationStatus)
+    plan = many.search._plan(query, ANY, statuses, need=6, rows=2)
     for p in range(many.keys.partitions):
         pipe = many.redis.pipeline(transaction=False)
-        many.search._queue(pipe, p, query, ANY, statuses, need=6, rows=2)
+        many.search._queue(pipe, p, plan, ANY, statuses)
         [reply] = await pipe.execute()
         pairs = reply[4:]
         hashes = reply[3]
