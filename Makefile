@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV = .venv
 BIN = $(VENV)/bin
 PYTEST_ARGS ?=
+#: `make test` runs on one pytest-xdist worker per CPU (`logical`); PYTEST_WORKERS=0: serially.
+PYTEST_WORKERS ?= logical
 
 .PHONY: install run worker test lint bench-search bench-relay bench-ack bench-inbound bench-recovery bench-schedule bench-media clean
 
@@ -21,7 +23,7 @@ worker: $(VENV)/.installed
 	$(BIN)/followup worker
 
 test: $(VENV)/.installed
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check bot handlers
