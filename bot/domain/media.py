@@ -291,3 +291,36 @@ def check(
         "media.refused.too_large",
         {"channel": label, "size": human_size(size), "limit": human_size(largest)},
     )
+
+
+#: Types a customer's file is not shown as in the thread: programs and scripts,
+#: which an agent could open by mistake (by declared type or file name).
+INBOUND_REFUSED_TYPES = frozenset(
+    {
+        "application/x-msdownload",
+        "application/x-dosexec",
+        "application/x-executable",
+        "application/vnd.microsoft.portable-executable",
+        "application/x-msi",
+        "application/x-ms-installer",
+        "application/x-sh",
+        "application/x-bat",
+        "application/java-archive",
+        "application/x-java-archive",
+        "application/hta",
+        "text/javascript",
+        "application/javascript",
+        "text/vbscript",
+    }
+)
+INBOUND_REFUSED_EXTENSIONS = frozenset(
+    {"exe", "msi", "bat", "cmd", "com", "scr", "pif", "js", "jse", "vbs", "vbe", "ps1",
+     "jar", "hta", "sh", "dll", "lnk", "apk"}
+)  # fmt: skip
+
+
+def inbound_refused(mime: str, file_name: str) -> bool:
+    """Whether a customer's file is of a type not shown in the thread."""
+    base = mime.split(";", 1)[0].strip().lower()
+    extension = file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
+    return base in INBOUND_REFUSED_TYPES or extension in INBOUND_REFUSED_EXTENSIONS

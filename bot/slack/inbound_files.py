@@ -25,7 +25,7 @@ from bot.channels.download import DownloadRefused, hosts_for_channel, inbound_ca
 from bot.channels.email import STORED_PREFIX
 from bot.config import Settings
 from bot.domain.channels import CHANNEL_LABELS, Channel
-from bot.domain.media import human_size
+from bot.domain.media import human_size, inbound_refused
 from bot.media.store import MediaNotFound, MediaStore
 from bot.slack.files import SlackUploadFailed, ThreadFile, file_to_thread, upload_to_thread
 from bot.slack.i18n import t
@@ -83,6 +83,9 @@ class ThreadFiles:
         name = default_name(media)
         cap = inbound_cap(channel, self.settings)
         try:
+            if inbound_refused(media.mime_type, name):
+                # Said before any request: a program or script is not shown.
+                raise DownloadRefused("media.in.refused_type", mime=media.mime_type or name)
             if media.size is not None and media.size > cap:
                 # Said before any request: the channel told us its size.
                 raise DownloadRefused("media.refused.download_too_large", limit=human_size(cap))

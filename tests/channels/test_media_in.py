@@ -528,6 +528,39 @@ async def test_an_email_attachment_past_the_cap_is_never_stored_and_is_said(
     assert any("receipt.jpg (1.2 MB)" in line for line in said), said
 
 
+async def test_a_program_is_not_fetched_and_the_thread_says_so(world: World) -> None:
+    body, _ = webchat(world)
+    payload = json.loads(body)
+    payload["message"]["attachments"][0].update(
+        type="file", name="invoice.exe", mime_type="application/x-msdownload"
+    )
+    await world.receive(Channel.WEBCHAT, json.dumps(payload).encode())
+    before = len(world.slack.calls)
+    await world.flush()
+    assert world.files.requests == []
+    assert uploaded_into_thread(world, before) == []
+    said = thread_lines(world, before)
+    assert any("invoice.exe" in line and "could run as programs" in line for line in said)
+
+
+async def test_a_whatsapp_media_url_on_another_host_is_refused(world: World) -> None:
+    """The lookup's `url` is Meta's answer, yet only Meta's media hosts are fetched."""
+    body, _ = whatsapp(world)
+    lookup = world.files.files["/v21.0/wamedia-1"].body
+    assert isinstance(lookup, dict)
+    world.files.serve(
+        "/v21.0/wamedia-1",
+        {**lookup, "url": "https://attacker.example/media"},
+        authorization=f"Bearer {WA_TOKEN}",
+    )
+    await world.receive(Channel.WHATSAPP, body)
+    before = len(world.slack.calls)
+    await world.flush()
+    assert [r.path for r in world.files.requests] == ["/v21.0/wamedia-1"]
+    assert uploaded_into_thread(world, before) == []
+    assert any("attacker.example" in line for line in thread_lines(world, before))
+
+
 def test_the_intake_codec_keeps_a_messages_files() -> None:
     message = InboundMessage(
         Channel.SMS,
