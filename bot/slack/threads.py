@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
+from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
@@ -208,6 +209,13 @@ class ThreadPoster:
     async def _hold_lock(self) -> bool:
         return await hold_lock(self.redis, self.keys.thread_lock(), self.name, self.tuning.lock_ms)
 
+    async def _renew_lock(self) -> None:
+        """Renew the lock every third of its lease, until cancelled."""
+        while True:
+            await asyncio.sleep(self.tuning.lock_ms / 3000)
+            with contextlib.suppress(RedisError):  # the flush will meet the outage itself
+                await self._hold_lock()
+
     async def flush(self, limit: int = 100, stop: asyncio.Event | None = None) -> int:
         """Post or update up to `limit` due entries, oldest first; returns how many.
 
@@ -276,14 +284,22 @@ class ThreadPoster:
             return  # no media store here: the message's entry describes the file
         thread_ts = await self._thread_of(contact)
         await self._posts.acquire()
-        shown = await self.files.show(
-            self.slack,
-            channel,
-            media,
-            slack_channel=self.channel_id,
-            thread_ts=thread_ts,
-            lang=self.lang,
-        )
+        # A large file may take longer than the lock's lease: renewed meanwhile,
+        # so no other poster takes the queue over and uploads the file again.
+        renewing = asyncio.create_task(self._renew_lock())
+        try:
+            shown = await self.files.show(
+                self.slack,
+                channel,
+                media,
+                slack_channel=self.channel_id,
+                thread_ts=thread_ts,
+                lang=self.lang,
+            )
+        finally:
+            renewing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewing
         if isinstance(shown, NotShown):
             text, body = thread_blocks.event_entry(shown.key, self.lang, **shown.params)
             await self._post_in_thread(contact, text, body)

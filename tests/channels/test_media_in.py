@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -122,7 +122,7 @@ class World:
         await service.receive(message)
         return message
 
-    async def flush(self) -> None:
+    async def flush(self, tuning: PosterTuning = FAST) -> None:
         client = AsyncWebClient(token=self.slack.token, base_url=self.slack.url)
         poster = thread_poster(
             self.env.redis,
@@ -130,7 +130,7 @@ class World:
             client,
             CHANNEL,
             lambda: self.now,
-            tuning=FAST,
+            tuning=tuning,
             files=self.thread_files,
         )
         await poster.flush()
@@ -559,6 +559,20 @@ async def test_a_whatsapp_media_url_on_another_host_is_refused(world: World) -> 
     assert [r.path for r in world.files.requests] == ["/v21.0/wamedia-1"]
     assert uploaded_into_thread(world, before) == []
     assert any("attacker.example" in line for line in thread_lines(world, before))
+
+
+async def test_the_posters_lock_is_renewed_while_a_slow_file_comes(world: World) -> None:
+    """A file that takes longer than the lock's lease does not let another poster take
+    the queue over (and upload it twice)."""
+    body, _ = viber(world)
+    await world.receive(Channel.VIBER, body)
+    lock = world.env.keys.thread_lock()
+    await world.env.redis.set(lock, "poster", px=150)
+    world.files.slow_next(0.3)  # twice the lease
+    before = len(world.slack.calls)
+    await world.flush(replace(FAST, lock_ms=150))
+    assert len(uploaded_into_thread(world, before)) == 1
+    assert await world.env.redis.get(lock) == "poster"  # held throughout, not lapsed
 
 
 def test_the_intake_codec_keeps_a_messages_files() -> None:
