@@ -37,7 +37,6 @@ __all__ = [
     "MediaFiles",
     "MediaUser",
     "OutboundFile",
-    "attachment_file",
     "checked",
     "file_missing",
     "mp4_duration_ms",
@@ -58,18 +57,6 @@ class OutboundFile:
     content_type: str
     size: int
     chunks: Callable[[], AsyncIterator[bytes]]
-
-
-def attachment_file(store: MediaStore, attachment: Attachment) -> OutboundFile:
-    """A message's attachment as a file to upload, read from the media store by its
-    key each time the stream is opened (a retried upload starts again)."""
-
-    async def chunks() -> AsyncIterator[bytes]:
-        async with store.open(attachment.key) as reader:
-            async for chunk in reader.chunks():
-                yield chunk
-
-    return OutboundFile(attachment.file_name, attachment.mime_type, attachment.size, chunks)
 
 
 class MediaUser(Protocol):
