@@ -250,6 +250,22 @@ async def test_more_value_fits_slack_limits() -> None:
     assert json.loads(packed)["o"] == 10
 
 
+@pytest.mark.parametrize(
+    "query", ["nour", "نور حداد", 'a\nb\t"c\\d/e\x01\x7f\u2028 é 😀', "x" * 600]
+)
+def test_more_value_is_what_json_dumps_gave(query: str) -> None:
+    """pack_page goes through orjson: the same text as the standard library's."""
+    from bot.services.directory import FindArgs
+    from bot.slack.blocks.contact_blocks import MAX_PACKED_QUERY, pack_page
+
+    args = FindArgs(query=query)
+    expected = {"q": query[:MAX_PACKED_QUERY], "sc": args.scope.value}
+    expected |= {"st": args.status.value if args.status else "any", "so": args.sort.value}
+    expected["o"] = 20
+    as_json = json.dumps(expected, ensure_ascii=False, separators=(",", ":"))
+    assert pack_page(args, 20) == as_json
+
+
 async def test_open_thread_answers_with_the_threads_link_asked_of_slack_once(
     surface: Surface,
 ) -> None:
