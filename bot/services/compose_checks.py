@@ -44,6 +44,10 @@ PARAM_FORMAT = "compose.error.param_format"
 CONFIRM_TAKEOVER = "compose.error.takeover"
 CHANNEL_GONE = "compose.error.channel_gone"
 FILES_NOT_HERE = "compose.error.files_not_here"
+HEADER_ONE_FILE = "compose.error.header_one_file"
+HEADER_FILE_KIND = "compose.error.header_file_kind"
+#: A media header sent as the attached file: the connector uploads it and sends its id.
+HEADER_UPLOAD = "upload"
 
 
 class Field(StrEnum):
@@ -123,7 +127,7 @@ def validate(plan: ComposePlan, submitted: Draft, *, waiting: bool = False) -> l
         if problem is not None and not (submitted.files and problem.key == EMPTY_TEXT):
             problems.append(problem)
         problems.extend(file_problems(channel, submitted.files))
-    elif submitted.files:
+    elif submitted.files and not _header_file(plan, submitted):
         problems.append(FieldProblem(Field.FILES, FILES_NOT_HERE))
     if form is Form.TAGGED and submitted.tag not in option.decision.allowed_tags:
         problems.append(FieldProblem(Field.TAG, PICK_TAG))
@@ -135,9 +139,14 @@ def validate(plan: ComposePlan, submitted: Draft, *, waiting: bool = False) -> l
             inputs = needs(template)
             values = _values(inputs, submitted.params)
             position = {spec.key: n for n, spec in enumerate(inputs, start=1)}
+            header_file = _header_file(plan, submitted)
             for found in check(template, values):
                 n = position[found.key]
+                if header_file is not None and inputs[n - 1].kind is InputKind.HEADER_MEDIA:
+                    continue  # the header is the attached file
                 problems.append(_input_problem(inputs[n - 1], n, found))
+            if header_file is not None:
+                problems.extend(_header_file_problems(header_file, submitted.files))
     return problems
 
 
@@ -158,12 +167,38 @@ def _input_problem(spec: TemplateInput, n: int, found: ValueProblem) -> FieldPro
     return FieldProblem(Field.PARAM, found.error, params, index=n)
 
 
+def _header_file(plan: ComposePlan, submitted: Draft) -> TemplateInput | None:
+    """The chosen template's media header, when a file was attached for it."""
+    template = plan.template_named(submitted.template)
+    if template is None or not submitted.files or submitted.form is not Form.TEMPLATE:
+        return None
+    return next((s for s in needs(template) if s.kind is InputKind.HEADER_MEDIA), None)
+
+
+def _header_file_problems(spec: TemplateInput, files: Sequence[AttachedFile]) -> list[FieldProblem]:
+    """One file, of the header's kind, within WhatsApp's limits for it."""
+    if len(files) != 1:
+        return [FieldProblem(Field.FILES, HEADER_ONE_FILE)]
+    file = files[0]
+    decision = media_check(Channel.WHATSAPP, file.mime_type, file.size)
+    if isinstance(decision, MediaRefusal):
+        return [FieldProblem(Field.FILES, decision.key, {**decision.params, "name": file.name})]
+    if decision.kind.value != spec.media:
+        return [FieldProblem(Field.FILES, HEADER_FILE_KIND, {"media": spec.media})]
+    return []
+
+
 def template_components(plan: ComposePlan, submitted: Draft) -> tuple[FilledParameter, ...]:
-    """The chosen template's checked values as send parameters (`validate` first)."""
+    """The chosen template's checked values as send parameters (`validate` first);
+    a media header given as a file is uploaded by the connector, which sends it
+    by id in place of the link."""
     template = plan.template_named(submitted.template)
     if template is None:
         return ()
-    return fill(template, _values(needs(template), submitted.params))
+    values = _values(needs(template), submitted.params)
+    if _header_file(plan, submitted) is not None:
+        return fill(template, values, media_id=HEADER_UPLOAD)
+    return fill(template, values)
 
 
 def request_for(plan: ComposePlan, submitted: Draft, idempotency_key: str) -> FollowupRequest:
@@ -191,7 +226,8 @@ def request_for(plan: ComposePlan, submitted: Draft, idempotency_key: str) -> Fo
                     parameters=tuple(p.value for p in components if p.kind is InputKind.BODY),
                     parameter_names=template.parameter_names,
                     components=components,
-                )
+                ),
+                attachments=submitted.attachments,
             ),
             confirm_takeover=submitted.takeover,
         )

@@ -18,6 +18,7 @@ import pytest_asyncio
 from bot.channels.base import OutboundRequest, SendOutcome
 from bot.channels.telegram import TelegramConnector
 from bot.domain.channels import Channel
+from bot.domain.templates import InputKind
 from bot.domain.windows import SendMode
 from bot.media.web import MEDIA_STORE_KEY
 from bot.slack import ids
@@ -25,7 +26,8 @@ from tests.channels.test_telegram import make_settings
 from tests.fakes.slack import FakeSlack
 from tests.fakes.telegram import FakeTelegram
 from tests.handlers.test_shortcuts import thread_ts_of, use_shortcut
-from tests.slack.compose_steps import ephemerals, messages_of, open_composer, values_of
+from tests.handlers.test_views import closed_whatsapp_customer
+from tests.slack.compose_steps import change, ephemerals, messages_of, open_composer, values_of
 from tests.slack.conftest import Surface, running_surface
 
 PHOTO = hashlib.sha256(b"receipt").digest() * 4096  # 128 KiB
@@ -132,3 +134,38 @@ async def test_the_shortcut_on_a_thread_message_with_a_file_sends_that_file(
     [attachment] = message.content.attachments
     assert attachment.file_name == "label.png" and attachment.size == len(PHOTO)
     assert "On its way" in ephemerals(surface)[-1]["text"]
+
+
+async def test_a_template_s_image_header_may_be_a_file_attached_in_the_composer(
+    surface: Surface,
+) -> None:
+    cid = await closed_whatsapp_customer(surface)
+    view = await open_composer(surface, cid)
+    view = await change(surface, view, ids.COMPOSE_TEMPLATE, "order_shipped:en_US")
+    assert "…or attach the header image" in str(view["blocks"])
+    photo = surface.slack.add_file("parcel.jpg", PHOTO, "image/jpeg")
+    pdf = surface.slack.add_file("parcel.pdf", b"%PDF-1.7", "application/pdf")
+
+    def values(file: dict[str, Any]) -> dict[str, Any]:
+        typed = {"compose_param_2": "Sara", "compose_param_3": "A-17", "compose_param_4": "A-17"}
+        state = values_of(view, typed)
+        state["compose_files"] = {ids.COMPOSE_FILES: {"type": "file_input", "files": [file]}}
+        return state
+
+    _, ack = await surface.submit(view, values(pdf))
+    assert ack["response_action"] == "errors" and "header takes a file of type image" in str(
+        ack["errors"]
+    )
+
+    status, ack = await surface.submit(view, values(photo))
+    await surface.settle()
+
+    assert status == 200 and ack == {}
+    [message] = await messages_of(surface, cid)
+    template = message.content.template
+    assert template is not None and template.parameters == ("Sara", "A-17")
+    [header] = [c for c in template.components if c.kind is InputKind.HEADER_MEDIA]
+    assert header.by_id and header.media == "image"
+    [attachment] = message.content.attachments
+    assert attachment.file_name == "parcel.jpg"
+    assert await stored_bytes(surface, attachment.key) == PHOTO

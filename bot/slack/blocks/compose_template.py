@@ -16,11 +16,13 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 from slack_sdk.models.blocks.basic_components import DispatchActionConfig
+from slack_sdk.models.blocks.block_elements import FileInputElement
 
 from bot.domain.templates import InputKind, TemplateInput, default_language
 from bot.services.compose_plan import ComposePlan
 from bot.slack import ids
 from bot.slack.blocks.compose_context import (
+    BLOCK_FILES,
     BLOCK_PREVIEW,
     BLOCK_TEMPLATE,
     language_block,
@@ -132,7 +134,8 @@ def template_blocks(plan: ComposePlan, lang: str) -> list[Block]:
             InputBlock(
                 block_id=param_block(current.field, n),
                 label=plain_text(input_label(spec, lang)[:LABEL_MAX]),
-                optional=not spec.required,
+                # A media header may come as a file instead (the input below).
+                optional=not spec.required or spec.kind is InputKind.HEADER_MEDIA,
                 dispatch_action=True,
                 element=PlainTextInputElement(
                     action_id=param_action(n),
@@ -143,6 +146,16 @@ def template_blocks(plan: ComposePlan, lang: str) -> list[Block]:
                         trigger_actions_on=["on_enter_pressed"]
                     ),
                 ),
+            )
+        )
+    media = next((s for s in plan.inputs if s.kind is InputKind.HEADER_MEDIA), None)
+    if media is not None:
+        blocks.append(
+            InputBlock(
+                block_id=BLOCK_FILES,
+                label=plain_text(t(f"compose.input.header_file.{media.media}", lang)[:LABEL_MAX]),
+                optional=True,
+                element=FileInputElement(action_id=ids.COMPOSE_FILES, max_files=1),
             )
         )
     blocks.append(
