@@ -567,10 +567,10 @@ async def test_the_posters_lock_is_renewed_while_a_slow_file_comes(world: World)
     body, _ = viber(world)
     await world.receive(Channel.VIBER, body)
     lock = world.env.keys.thread_lock()
-    await world.env.redis.set(lock, "poster", px=150)
-    world.files.slow_next(0.3)  # twice the lease
+    await world.env.redis.set(lock, "poster", px=600)
+    world.files.slow_next(1.0)  # past the lease
     before = len(world.slack.calls)
-    await world.flush(replace(FAST, lock_ms=150))
+    await world.flush(replace(FAST, lock_ms=600))
     assert len(uploaded_into_thread(world, before)) == 1
     assert await world.env.redis.get(lock) == "poster"  # held throughout, not lapsed
 
