@@ -7,6 +7,7 @@ without flushing anything.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import random
 import socket
@@ -30,6 +31,30 @@ from bot.store.search import ContactSearch
 from bot.store.server import RedisServer
 
 CLUSTER_SLOTS = 16384
+
+#: Tests that start processes (serve, a worker, a benchmark) and take seconds each,
+#: run first: under `make test`'s xdist workers they then overlap the short tests,
+#: instead of one of them (collected last, from tests/test_*.py) keeping a worker busy
+#: at the end while the other has nothing left to do. Serially the order changes nothing.
+PROCESS_LEVEL = (
+    "tests/e2e/test_*.py",
+    "tests/test_bench_*_smoke.py",
+    "tests/test_bench_smoke.py",
+    "tests/test_stop_and_outage.py",
+    "tests/test_cli.py",
+    "tests/relay/test_*_crash.py",
+    "tests/store/test_crash.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Process-level tests (PROCESS_LEVEL) first, the rest in their usual order."""
+
+    def process_level(item: pytest.Item) -> bool:
+        path = item.nodeid.split("::", 1)[0]
+        return any(fnmatch.fnmatchcase(path, pattern) for pattern in PROCESS_LEVEL)
+
+    items.sort(key=lambda item: not process_level(item))  # sort is stable
 
 
 @pytest.fixture(scope="session")
