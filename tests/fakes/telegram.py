@@ -13,16 +13,16 @@ https://core.telegram.org/bots/api#sending-files
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 from multidict import CIMultiDict
 
 from tests.fakes.base import FakeServer, RecordedRequest, json_answer
+from tests.fakes.multipart import read_upload
 
 MB = 1024 * 1024
 #: The file field of each upload method; photos up to 10 MB, any upload up to 50 MB.
@@ -106,26 +106,20 @@ class FakeTelegram(FakeServer):
     async def _read_upload(self, request: web.Request) -> Upload | str:
         """The form, its file streamed through a hash; a Bad Request text when malformed."""
         method = request.path.rsplit("/", 1)[-1]
-        fields: dict[str, str] = {}
-        upload: Upload | None = None
-        reader = await request.multipart()
-        async for part in reader:
-            if not isinstance(part, BodyPartReader) or part.name is None:
-                return "Bad Request: nested multipart"
-            if part.filename is None:
-                fields[part.name] = await part.text()
-                continue
-            digest, size = hashlib.sha256(), 0
-            while chunk := await part.read_chunk(256 * 1024):
-                digest.update(chunk)
-                size += len(chunk)
-            content_type = part.headers.get("Content-Type", "application/octet-stream")
-            upload = Upload(
-                method, fields, part.name, part.filename, content_type, size, digest.hexdigest()
-            )
-        if upload is None:
-            return f"Bad Request: there is no {FILE_FIELDS.get(method, 'file')} in the request"
-        return upload
+        read = await read_upload(request)
+        if isinstance(read, str):
+            if read == "no file in the form":
+                return f"Bad Request: there is no {FILE_FIELDS.get(method, 'file')} in the request"
+            return f"Bad Request: {read}"
+        return Upload(
+            method,
+            read.fields,
+            read.file_field,
+            read.filename,
+            read.content_type,
+            read.size,
+            read.sha256,
+        )
 
     async def answer(self, request: RecordedRequest) -> web.StreamResponse:
         if request.path.startswith("/file/bot"):
