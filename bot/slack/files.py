@@ -180,41 +180,35 @@ async def file_to_thread(
     `DownloadRefused` (not fetched: too large, refused host, an error answer) or
     `SlackUploadFailed`.
     """
+
+    async def upload(
+        chunks: AsyncIterable[bytes], name: str, content_type: str, length: int
+    ) -> ThreadFile:
+        file_id = await upload_to_thread(
+            client,
+            http,
+            settings,
+            chunks,
+            filename=name,
+            length=length,
+            content_type=content_type,
+            channel=channel,
+            thread_ts=thread_ts,
+            caption=caption,
+        )
+        return ThreadFile(file_id, name, content_type, length)
+
     async with download(http, url, allowed, max_bytes=max_bytes, headers=headers) as got:
         name = got.filename or filename
         content_type = got.content_type.split(";", 1)[0].strip()
         if got.declared_size is not None:
-            file_id = await upload_to_thread(
-                client,
-                http,
-                settings,
-                got.chunks(),
-                filename=name,
-                length=got.declared_size,
-                content_type=content_type,
-                channel=channel,
-                thread_ts=thread_ts,
-                caption=caption,
-            )
-            return ThreadFile(file_id, name, content_type, got.declared_size)
+            return await upload(got.chunks(), name, content_type, got.declared_size)
         try:
             stored = await store.put(got.chunks(), content_type=content_type, max_bytes=max_bytes)
         except MediaTooLarge:
             raise DownloadRefused("media.refused.download_too_large", limit=got.limit) from None
     try:
         async with store.open(stored.name) as kept:
-            file_id = await upload_to_thread(
-                client,
-                http,
-                settings,
-                kept.chunks(),
-                filename=name,
-                length=kept.size,
-                content_type=content_type,
-                channel=channel,
-                thread_ts=thread_ts,
-                caption=caption,
-            )
-        return ThreadFile(file_id, name, content_type, stored.size)
+            return await upload(kept.chunks(), name, content_type, kept.size)
     finally:
         await store.delete(stored.name)
