@@ -27,6 +27,7 @@ from bot.domain.models import Contact
 from bot.domain.schedule import ItemKind, ScheduledItem, cancelled_by_reply
 from bot.domain.when import LONGEST_AHEAD, ScheduleFlags, WhenError, parse_when
 from bot.domain.windows import Form, Reason, SendMode
+from bot.services.compose_plan import line_channel
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupResult, FollowupService
 from bot.store.codec import content_as_json, content_from_json
 from bot.store.contacts import ContactStore
@@ -432,25 +433,21 @@ class Scheduling:
     async def _line_channel(
         self, contact: Contact, due_at: datetime | None
     ) -> tuple[Channel | None, Reason | None]:
-        """Where a scheduled line goes: the customer's most recent reachable channel
-        that will take free text then (for --when-they-write: the most recent
-        reachable one, which their message opens)."""
-        wrote = contact.conversation.last_inbound_at
-        channels = sorted(
-            (c for c in contact.channels if contact.reachable(c)),
-            key=lambda c: (c not in wrote, -(wrote[c].timestamp() if c in wrote else 0.0)),
-        )
-        if not channels:
+        """Where a scheduled line goes: the one-line rule (`line_channel`) with each
+        window as it will be at `due_at` (now, for --when-they-write); refused with
+        the window's reason when that channel will not take free text then."""
+        at = due_at or self.clock()
+        decisions = [
+            await self.followups.decision_for(contact, channel, at=at)
+            for channel in contact.channels
+        ]
+        channel = line_channel(contact, decisions)
+        if channel is None or not contact.reachable(channel):
             return None, Reason(NO_CHANNEL)
-        if due_at is None:
-            return channels[0], None
-        first_refusal: Reason | None = None
-        for channel in channels:
-            decision = await self.followups.decision_for(contact, channel, at=due_at)
-            if decision.check(Form.TEXT) is not SendMode.REFUSED:
-                return channel, None
-            first_refusal = first_refusal or decision.check_reason(Form.TEXT)
-        return None, first_refusal
+        decision = next(d for d in decisions if d.channel is channel)
+        if due_at is not None and decision.check(Form.TEXT) is SendMode.REFUSED:
+            return None, decision.check_reason(Form.TEXT)
+        return channel, None
 
     async def fire(self, item: ScheduledItem) -> bool:
         """The due runner's handler: do `item` now. True when it is finished."""
