@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 import aiohttp
 from aiohttp import web
@@ -166,17 +165,6 @@ async def webhook_consumer_ctx(app: web.Application) -> AsyncIterator[None]:
 # --- the channels' side ------------------------------------------------------------
 
 
-def _schedule_hears(
-    schedule: ScheduleStore, clock: Clock
-) -> Callable[[str, datetime], Awaitable[object]]:
-    """What the inbound side tells the schedule when a customer wrote."""
-
-    async def customer_wrote(contact_id: str, wrote_at: datetime) -> object:
-        return await schedule.customer_wrote(contact_id, clock(), wrote_at)
-
-    return customer_wrote
-
-
 async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
     """Connectors, stores and the inbound service for the webhook routes."""
     from bot.channels.registry import build_connectors, profile_lookups
@@ -195,14 +183,24 @@ async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
     app[THREADS_KEY] = threads
     app[WEBHOOK_INTAKE_KEY] = intake = WebhookIntakeStore(redis, keys)
     app[WEBHOOK_RECEPTION_KEY] = WebhookReception(intake)
+    outbox = OutboxStore(contacts)
+    # A customer's message releases what waited for it and cancels their
+    # reminders; the thread shows it (the schedule's own notices).
+    scheduling = Scheduling(
+        ScheduleStore(redis, keys),
+        contacts,
+        FollowupService(contacts, outbox, policy_settings(settings), clock),
+        clock,
+        SlackScheduleNotices(threads, contacts, None, None, settings.default_language),
+    )
     app[INBOUND_KEY] = InboundService(
         contacts,
-        OutboxStore(contacts),
+        outbox,
         clock,
         # Customers' messages and receipts also raise the agents' personal alerts.
         threads=with_alerts(threads, contacts, clock),
         profiles=profile_lookups(connectors),
-        customer_wrote=_schedule_hears(ScheduleStore(redis, keys), clock),
+        customer_wrote=scheduling.customer_wrote,
     )
     try:
         yield

@@ -532,3 +532,21 @@ async def test_a_time_zone_typed_with_a_phone_that_needs_a_merge_survives_the_me
 
     merged = await surface.deps.contacts.require(wechat)
     assert merged.phone == "+971501239876" and merged.time_zone == "Asia/Dubai"
+
+
+async def test_a_customer_s_message_shows_in_the_thread_what_it_did_to_what_waits(
+    surface: Surface,
+) -> None:
+    from bot.runtime import INBOUND_KEY
+
+    cid = await surface.contact("Wafa", "Salem", identities={Channel.TELEGRAM: "9911"})
+    reminder = await surface.deps.listeners.scheduling.remind(cid, AGENT, timedelta(days=2))
+    assert reminder.item is not None
+
+    # What serve's webhook processing calls once the customer's message is recorded.
+    await surface.app[INBOUND_KEY].customer_wrote(cid, surface.now + timedelta(hours=1))
+
+    assert await surface.deps.listeners.scheduling.waiting_for_contact(cid) == []
+    pending = await surface.deps.redis.hgetall(surface.deps.keys.thread_pending())
+    entry = json.loads(pending[f"s:{reminder.item.id}"])
+    assert entry["gone"] == "cancelled"
