@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pydantic import SecretStr
 
 from bench.measure import now, percentile
-from bench.relay import TOKEN, UNLIMITED, ChannelServer, create_contacts, text_for
+from bench.relay import TOKEN, UNLIMITED, ChannelServer, create_contacts, in_pool, text_for
 from bot.channels.telegram import TelegramConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
@@ -69,23 +69,21 @@ async def schedule_all(
     scheduling: Scheduling, contact_ids: list[str], first_due: datetime, spacing: float
 ) -> None:
     """One item per contact, due `spacing` seconds apart from `first_due`."""
-    numbers = iter(range(len(contact_ids)))
 
-    async def loader() -> None:
-        for i in numbers:
-            request = FollowupRequest(
-                contact_ids[i],
-                Channel.TELEGRAM,
-                SENDER,
-                f"bench-{i}",
-                Form.TEXT,
-                content=Content(text_for(TAG, i)),
-            )
-            done = await scheduling.send_at(request, first_due + timedelta(seconds=i * spacing))
-            if done.item is None:
-                raise RuntimeError(f"item {i} was refused: {done.reason}")
+    async def schedule(i: int) -> None:
+        request = FollowupRequest(
+            contact_ids[i],
+            Channel.TELEGRAM,
+            SENDER,
+            f"bench-{i}",
+            Form.TEXT,
+            content=Content(text_for(TAG, i)),
+        )
+        done = await scheduling.send_at(request, first_due + timedelta(seconds=i * spacing))
+        if done.item is None:
+            raise RuntimeError(f"item {i} was refused: {done.reason}")
 
-    await asyncio.gather(*(loader() for _ in range(50)))
+    await in_pool(len(contact_ids), 50, schedule)
 
 
 async def run(args: argparse.Namespace) -> dict[str, object]:
