@@ -185,7 +185,7 @@ class Scheduling:
         mode = decision.check(request.form, request.content.tag)
         if mode is SendMode.REFUSED:
             return Scheduled(None, decision.check_reason(request.form, request.content.tag))
-        return await self._add(ItemKind.SEND_AT, request, due_at, item_id, mode)
+        return await self._add(ItemKind.SEND_AT, request, due_at, item_id, mode=mode)
 
     async def when_they_write(
         self, request: FollowupRequest, *, item_id: str | None = None
@@ -195,7 +195,7 @@ class Scheduling:
         decision = await self.followups.decision_for(contact, request.channel)
         if decision.check(request.form, request.content.tag) is not SendMode.REFUSED:
             return Scheduled(None, Reason(MAY_SEND_NOW))
-        return await self._add(ItemKind.WHEN_THEY_WRITE, request, None, item_id, SendMode.FREE)
+        return await self._add(ItemKind.WHEN_THEY_WRITE, request, None, item_id, mode=SendMode.FREE)
 
     async def _add(
         self,
@@ -203,16 +203,39 @@ class Scheduling:
         request: FollowupRequest,
         due_at: datetime | None,
         item_id: str | None,
+        *,
         mode: SendMode,
     ) -> Scheduled:
+        return await self._put(
+            kind,
+            request.contact_id,
+            request.sender,
+            due_at,
+            encode_request(request),
+            item_id,
+            mode=mode,
+        )
+
+    async def _put(
+        self,
+        kind: ItemKind,
+        contact_id: str,
+        agent: str,
+        due_at: datetime | None,
+        payload: str,
+        item_id: str | None,
+        *,
+        mode: SendMode,
+    ) -> Scheduled:
+        """Put an item on the schedule (idempotent on `item_id`) and show it."""
         item = ScheduledItem(
-            id=item_id or self.store.new_id(request.contact_id),
+            id=item_id or self.store.new_id(contact_id),
             kind=kind,
-            contact_id=request.contact_id,
-            agent=request.sender,
+            contact_id=contact_id,
+            agent=agent,
             created_at=self.clock(),
             due_at=due_at,
-            payload=encode_request(request),
+            payload=payload,
         )
         added = await self.store.add(item)
         if added:
@@ -233,19 +256,10 @@ class Scheduling:
         problem = self._check_time(due_at)
         if problem is not None:
             return Scheduled(None, problem)
-        item = ScheduledItem(
-            id=item_id or self.store.new_id(contact_id),
-            kind=ItemKind.REMIND,
-            contact_id=contact_id,
-            agent=agent,
-            created_at=self.clock(),
-            due_at=due_at,
-            payload=json.dumps({"note": note}, ensure_ascii=False),
+        payload = json.dumps({"note": note}, ensure_ascii=False)
+        return await self._put(
+            ItemKind.REMIND, contact_id, agent, due_at, payload, item_id, mode=SendMode.REFUSED
         )
-        added = await self.store.add(item)
-        if added:
-            await self._changed(contact_id, item.id)
-        return Scheduled(item, mode=SendMode.REFUSED, duplicate=not added)
 
     async def get(self, item_id: str) -> ScheduledItem | None:
         try:
