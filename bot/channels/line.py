@@ -211,7 +211,8 @@ class LineConnector:
                     return SendResult.failed("send.line.audio_duration")
                 messages.append({"type": "audio", "originalContentUrl": url, "duration": duration})
             else:
-                # A video needs a JPEG preview image we do not have (no thumbnails made).
+                # The domain's table takes no other kind for LINE (a video would need
+                # a JPEG preview we do not make); a guard if the table ever does.
                 return SendResult.failed("send.line.video_preview")
         return messages
 

@@ -53,7 +53,7 @@ async def test_an_image_and_an_audio_go_in_one_push_after_the_text(
     [
         (declared("invoice.pdf", "application/pdf", 1000), "media.refused.type", "LINE does not"),
         (declared("big.jpg", "image/jpeg", 11 * MB), "media.refused.too_large", "at most 10 MB"),
-        (declared("clip.mp4", "video/mp4", MB), "send.line.video_preview", "preview image"),
+        (declared("clip.mp4", "video/mp4", MB), "media.refused.type", "LINE does not"),
     ],
 )
 async def test_what_line_cannot_take_is_refused_and_nothing_is_pushed(
