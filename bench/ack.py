@@ -37,6 +37,17 @@ Then `serve` alone in an open loop: requests started on a fixed schedule,
 `--rate` (200) a second for `--open-seconds` (15), whatever the answers do,
 each timed from its scheduled start (so a late start counts against `serve`).
 
+The floor: the bare app again, whose listeners do only the I/O serve's work
+cannot do without, with serve's libraries (Bolt, aiohttp, redis-py, orjson):
+for `/find-contact` one Redis round trip and the `response_url` POST; for
+`/followup` the submission stored before the ack (one script call), one Redis
+round trip, `views.open` and the stored submission removed. Its answers are as
+many bytes as serve's averaged (the fake Slack measures them in serve's phase).
+Its CPU per request is what serve would spend if its own logic (search, rules,
+Block Kit, middleware) cost nothing: `floor_cpu_ratio` (floor / bare ack) shows
+how much of the CPU ratio is I/O, `over_floor` (serve / floor) what serve's
+logic adds.
+
 CPU per completed request is each app process's own CPU time (/proc utime +
 stime) over its closed-loop phases, divided by the requests it completed in
 them: `serve`'s, and the bare app's (both its runs), and their ratio. Unlike
@@ -46,7 +57,8 @@ Slack sharing the machine's cores.
 Prints, for each phase, completed requests per second and p50/p99 time to the
 HTTP answer and to the finished work, then one JSON line:
 `{"bench": "ack", "rps", "baseline_rps", "ratio", "p99_ms", "baseline_p99_ms",
-"cpu_ms", "baseline_cpu_ms", "cpu_ratio", "open_p99_ms", "open_work_p99_ms"}`
+"cpu_ms", "baseline_cpu_ms", "cpu_ratio", "floor_cpu_ms", "floor_cpu_ratio", "over_floor",
+"open_p99_ms", "open_work_p99_ms"}`
 (`p99_ms`: closed loop, to the HTTP answer; `open_*`: the open loop, to the
 HTTP answer and to the finished work). Targets: ratio at least 0.7, p99 under
 100 ms (issue 11: CPU ratio at most 3.5, open-loop p99 under 50 ms to the
@@ -147,6 +159,8 @@ async def _serve_fake_slack(conn: Connection) -> None:
     arrivals: dict[str, dict[int, float]] = {}
     other_calls: Counter[str] = Counter()
     view_ids = itertools.count(1)
+    # bytes of each `views.open` and `response_url` body: the floor sends the same
+    sizes: dict[str, list[int]] = {"views.open": [], "response": []}
 
     def arrived(token: str, at: float) -> bool:
         key = _request_key(token)
@@ -167,6 +181,7 @@ async def _serve_fake_slack(conn: Connection) -> None:
         else:
             args = dict(await request.post())
         if method == "views.open":
+            sizes["views.open"].append(request.content_length or 0)
             view = args.get("view")
             if isinstance(view, str):
                 view = json.loads(view)
@@ -182,6 +197,7 @@ async def _serve_fake_slack(conn: Connection) -> None:
 
     async def response(request: web.Request) -> web.Response:
         at = now()
+        sizes["response"].append(request.content_length or 0)
         body = await request.json()
         if not isinstance(body, dict) or not (body.get("text") or body.get("blocks")):
             return web.Response(status=400, text="no_text")
@@ -202,6 +218,9 @@ async def _serve_fake_slack(conn: Connection) -> None:
     async def others(_: web.Request) -> web.Response:
         return web.json_response(dict(other_calls))
 
+    async def sized(_: web.Request) -> web.Response:
+        return web.json_response({k: sum(v) // max(len(v), 1) for k, v in sizes.items()})
+
     app = web.Application()
     app.router.add_post("/api/{method}", api)
     app.router.add_get("/api/{method}", api)
@@ -210,6 +229,7 @@ async def _serve_fake_slack(conn: Connection) -> None:
     app.router.add_get("/bench/count/{tag}", count)
     app.router.add_get("/bench/arrivals/{tag}", recorded)
     app.router.add_get("/bench/others", others)
+    app.router.add_get("/bench/sizes", sized)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0, backlog=1024).start()
@@ -260,6 +280,9 @@ class FakeSlackProcess:
     async def arrivals(self, http: aiohttp.ClientSession, tag: str) -> dict[int, float]:
         data = await self._get(http, f"arrivals/{tag}")
         return {int(n): t - self.offset for n, t in data["at"].items()}
+
+    async def sizes(self, http: aiohttp.ClientSession) -> dict[str, int]:
+        return dict(await self._get(http, "sizes"))
 
     async def other_calls(self, http: aiohttp.ClientSession) -> dict[str, int]:
         return dict(await self._get(http, "others"))
@@ -315,11 +338,136 @@ async def _serve_baseline(conn: Connection, api_url: str) -> None:
         await http.close()
 
 
+# --- the floor: a bare Bolt app doing only the I/O serve's work cannot do without ----
+
+
+def serve_floor(conn: Connection, api_url: str, redis_url: str, sizes: dict[str, int]) -> None:
+    """The baseline's Bolt app, whose listeners do the I/O the real work needs and
+    nothing else (no search, no rules, no Block Kit): see `_serve_floor`."""
+    from bot.logging_setup import configure_logging
+
+    configure_logging("INFO")
+    run_on_fast_loop(_serve_floor(conn, api_url, redis_url, sizes))
+
+
+async def _serve_floor(
+    conn: Connection, api_url: str, redis_url: str, sizes: dict[str, int]
+) -> None:
+    """What a `/find-contact` and a `/followup` cannot do without, with the same
+    libraries as `serve` (Bolt, aiohttp, redis-py with hiredis, orjson):
+
+    * `/find-contact`: ack; then one Redis round trip (a contact's hash) and the
+      answer, as many bytes as serve's answers averaged, POSTed to the
+      `response_url`;
+    * `/followup`: the submission stored in Redis before the ack (one script
+      call, as the intake takes it); ack; then one Redis round trip (the
+      contact), `views.open` with a view as many bytes as serve's averaged, and
+      the stored submission removed (one call).
+
+    Its CPU per request is what serve would spend if all its own logic were free.
+    """
+    import re
+
+    import orjson
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+    from slack_bolt.async_app import AsyncAck, AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack.bolt import StaticAuthorize
+
+    http = aiohttp.ClientSession()
+    redis = create_redis(redis_url)
+    await redis.hset("floor:contact", mapping={f"f{i}": "x" * 12 for i in range(16)})
+    take = redis.register_script(
+        "if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then "
+        "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) return 1 end return 0"
+    )
+    tasks: set[asyncio.Task[None]] = set()
+
+    def padded(kind: str, shell: dict[str, Any], put: dict[str, Any]) -> bytes:
+        pad = max(sizes.get(kind, 0) - len(orjson.dumps(shell)), 0)
+        put["text"] = "x" * pad
+        return orjson.dumps(shell)
+
+    def in_background(work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    auth = {"Authorization": f"Bearer {BOT_TOKEN}", "Content-Type": "application/json"}
+
+    async def answer(body: dict[str, Any]) -> None:
+        await redis.hgetall("floor:contact")
+        section: dict[str, Any] = {"type": "mrkdwn", "text": ""}
+        shell = {
+            "response_type": "ephemeral",
+            "text": "found",
+            "blocks": [{"type": "section", "text": section}],
+        }
+        data = padded("response", shell, section)
+        async with http.post(body["response_url"], data=data, headers=auth) as reply:
+            await reply.read()
+
+    async def open_view(body: dict[str, Any], key: str) -> None:
+        await redis.hgetall("floor:contact")
+        section: dict[str, Any] = {"type": "mrkdwn", "text": ""}
+        view = {
+            "type": "modal",
+            "title": {"type": "plain_text", "text": "Follow up"},
+            "blocks": [{"type": "section", "text": section}],
+        }
+        data = padded("views.open", {"trigger_id": body["trigger_id"], "view": view}, section)
+        async with http.post(f"{api_url}views.open", data=data, headers=auth) as reply:
+            orjson.loads(await reply.read())
+        await redis.hdel("floor:intake", key)
+
+    bolt = AsyncApp(
+        client=AsyncWebClient(token=None, base_url=api_url, session=http),
+        signing_secret=SIGNING_SECRET,
+        authorize=StaticAuthorize(BOT_TOKEN),
+        process_before_response=True,
+    )
+
+    async def find(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        in_background(answer(body))
+
+    async def followup(ack: AsyncAck, body: dict[str, Any]) -> None:
+        key = str(body["trigger_id"])
+        await take(["floor:intake", "floor:owners"], [key, orjson.dumps(body), time.time()])
+        await ack()
+        in_background(open_view(body, key))
+
+    bolt.command(FIND)(find)
+    bolt.command(re.compile(r"^/followup$"))(followup)
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
+
+    app = web.Application()
+    app.router.add_post("/slack/events", events)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    conn.send((os.getpid(), runner.addresses[0][1]))
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, wait_for_parent, conn)
+    finally:
+        await runner.cleanup()
+        await http.close()
+        await redis.aclose()
+
+
 class BaselineProcess:
-    def __init__(self, api_url: str) -> None:
+    def __init__(self, api_url: str, floor: tuple[str, dict[str, int]] | None = None) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
-        self.process = context.Process(target=serve_baseline, args=(child, api_url), daemon=True)
+        target, args = (
+            (serve_baseline, (child, api_url))
+            if floor is None
+            else (serve_floor, (child, api_url, *floor))
+        )
+        self.process = context.Process(target=target, args=args, daemon=True)
         self.process.start()
         child.close()
         if not self._conn.poll(60):
@@ -755,6 +903,35 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             commands,
             work_is_the_ack=True,
         )
+        # The floor: serve's I/O and nothing else, with serve's own answer sizes.
+        floor = BaselineProcess(f"{fake.url}/api/", (server.url, await fake.sizes(http)))
+        try:
+            await run_phase(
+                "warm-up",
+                "wf",
+                http,
+                floor.url,
+                floor.pid,
+                fake,
+                warm,
+                targets,
+                commands,
+                work_is_the_ack=False,
+            )
+            floored = await run_phase(
+                "floor",
+                "f1",
+                http,
+                floor.url,
+                floor.pid,
+                fake,
+                args,
+                targets,
+                commands,
+                work_is_the_ack=False,
+            )
+        finally:
+            floor.stop()
         # Open loop: requests started on a fixed schedule, `--rate` a second, on
         # connections of their own (as many as the requests in flight need).
         open_args = argparse.Namespace(**{**vars(args), "seconds": args.open_seconds})
@@ -797,7 +974,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         f"\n{'':<22}{'done':>9}{'failed':>7}{'seconds':>8}{'req/s':>9}"
         f"{'ack p50':>10}{'ack p99':>10}{'work p50':>10}{'work p99':>10}"
     )
-    for phase in (before, served, after, opened):
+    for phase in (before, served, after, floored, opened):
         print(phase.row())
     print(
         f"\nratio: {ratio:.3f} (serve {served.rps:,.0f}/s, baseline {baseline_rps:,.0f}/s, "
@@ -813,12 +990,18 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     cpu_ms = 1000 * served.cpu["app"] / max(len(served.completed), 1)
     baseline_cpu_ms = 1000 * (before.cpu["app"] + after.cpu["app"]) / max(baseline_completed, 1)
     cpu_ratio = cpu_ms / baseline_cpu_ms if baseline_cpu_ms else 0.0
+    floor_cpu_ms = 1000 * floored.cpu["app"] / max(len(floored.completed), 1)
     open_p99 = percentile(opened.answer_ms(), 99)
     open_work_p99 = percentile(opened.work_ms(), 99)
     print(
         f"CPU per completed request: serve {cpu_ms:.3f} ms, baseline {baseline_cpu_ms:.3f} ms, "
         f"ratio {cpu_ratio:.2f}; open loop at {args.rate:g}/s: p99 to the HTTP answer "
         f"{open_p99:.1f} ms, to the finished work {open_work_p99:.1f} ms"
+    )
+    print(
+        f"the floor (serve's I/O only): {floor_cpu_ms:.3f} ms, "
+        f"{floor_cpu_ms / baseline_cpu_ms if baseline_cpu_ms else 0:.2f}x the baseline; "
+        f"serve is {cpu_ms / floor_cpu_ms if floor_cpu_ms else 0:.2f}x the floor"
     )
     open_met = cpu_ratio <= 3.5 and open_p99 < 50 and open_work_p99 < 250
     print(
@@ -838,6 +1021,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "cpu_ms": round(cpu_ms, 4),
         "baseline_cpu_ms": round(baseline_cpu_ms, 4),
         "cpu_ratio": round(cpu_ratio, 3),
+        "floor_cpu_ms": round(floor_cpu_ms, 4),
+        "floor_cpu_ratio": round(floor_cpu_ms / baseline_cpu_ms if baseline_cpu_ms else 0, 3),
+        "over_floor": round(cpu_ms / floor_cpu_ms if floor_cpu_ms else 0, 3),
         "open_p99_ms": round(open_p99, 2),
         "open_work_p99_ms": round(open_work_p99, 2),
         "_failed": failed,

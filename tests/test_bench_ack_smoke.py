@@ -34,6 +34,9 @@ def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures
         "cpu_ms",
         "baseline_cpu_ms",
         "cpu_ratio",
+        "floor_cpu_ms",
+        "floor_cpu_ratio",
+        "over_floor",
         "open_p99_ms",
         "open_work_p99_ms",
     ]
@@ -47,6 +50,13 @@ def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures
     assert result["cpu_ms"] < 1000 and result["baseline_cpu_ms"] < 1000  # ms, not seconds
     expected = result["cpu_ms"] / result["baseline_cpu_ms"]  # both rounded to 4 places
     assert math.isclose(result["cpu_ratio"], expected, rel_tol=0.01), (result, expected)
+    # The floor (serve's I/O only) did its work, and its ratios are its own figures'.
+    assert 0 < result["floor_cpu_ms"] < 1000
+    floor_ratio = result["floor_cpu_ms"] / result["baseline_cpu_ms"]
+    assert math.isclose(result["floor_cpu_ratio"], floor_ratio, rel_tol=0.01), result
+    over = result["cpu_ms"] / result["floor_cpu_ms"]
+    assert math.isclose(result["over_floor"], over, rel_tol=0.01), result
+    assert re.search(r"^floor +[1-9][\d,]* +0 ", run.stdout, re.MULTILINE), run.stdout
     assert result["open_p99_ms"] < 30_000 and result["open_work_p99_ms"] < 30_000
     # The open loop started 200 a second for 1.5 s, on schedule: 300, all completed.
     assert re.search(r"^serve, open loop +300 +0 ", run.stdout, re.MULTILINE), run.stdout
