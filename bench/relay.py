@@ -785,6 +785,13 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         ceiling_seconds = top_before.seconds + top_after.seconds
         print(f"CPU in cores, ceiling: {CpuMeter.describe(ceiling_cpu, ceiling_seconds)}")
         print(f"CPU in cores, drain:   {CpuMeter.describe(drain_cpu, drain.seconds)}")
+        # This process's CPU per message: what the relay costs, whatever the host's load.
+        ceiling_cpu_us = ceiling_cpu[0] / (2 * n) * 1e6
+        cpu_us = drain_cpu[0] / n * 1e6
+        print(
+            f"CPU µs per message, this process: ceiling {ceiling_cpu_us:.0f}, "
+            f"drain {cpu_us:.0f} ({cpu_us / ceiling_cpu_us:.2f} × the ceiling's)"
+        )
         print(
             f"accepting: {accept_rps:,.0f}/s ({args.accept_concurrency} at once); "
             f"latency phase offered {offered:,.0f}/s"
@@ -799,6 +806,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             "rps": round(drain.rps, 1),
             "ceiling_rps": round(ceiling_rps, 1),
             "ratio": round(ratio, 3),
+            "cpu_us": round(cpu_us, 1),
+            "ceiling_cpu_us": round(ceiling_cpu_us, 1),
             "p99_ms": round(percentile(waits, 99), 2),
             "p50_ms": round(statistics.median(waits), 2),
             "latency_messages": m,
