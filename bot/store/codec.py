@@ -166,8 +166,14 @@ def history_entry(status: MessageStatus, epoch: str) -> str:
 
 
 def decode_history(raw: str | None) -> tuple[StatusChange, ...]:
+    if not raw:
+        return ()
+    if "|" not in raw:  # one change (a message as queued): the usual case, directly
+        was, _, at = raw.partition(":")
+        when = _moment(at)
+        return (StatusChange(_STATUSES[was], when),) if when is not None else ()
     changes = []
-    for entry in (raw or "").split("|"):
+    for entry in raw.split("|"):
         if entry:
             was, _, at = entry.partition(":")
             when = _moment(at)
@@ -244,32 +250,40 @@ def decode_message(message_id: str, data: Mapping[str, str]) -> OutboundMessage:
 
 def decode_message_values(message_id: str, values: Sequence[str | None]) -> OutboundMessage:
     """A message from its hash's `MESSAGE_FIELDS`, in that order (None: the
-    field is absent), as HMGET answers them."""
+    field is absent), as HMGET answers them.
+
+    Every message the relay claims goes through here: the records are built
+    with positional arguments (keywords cost more than the values) and a text
+    message skips the template and attachment decoders."""
     (status, channel, contact_id, mode, form, sender, text, template, tag, attachments,
      created_at, history, channel_message_id, idempotency_key, reason, sent_at,
      counted_window, counted_month) = values  # fmt: skip
+    if template or attachments:
+        content = Content(
+            text or "",
+            decode_template(template) if template else None,
+            tag or None,
+            decode_attachments(attachments) if attachments else (),
+        )
+    else:
+        content = Content(text or "", None, tag or None, ())
     return OutboundMessage(
-        id=message_id,
-        contact_id=cast(str, contact_id),
-        channel=_CHANNELS[cast(str, channel)],
-        mode=_MODES[cast(str, mode)],
-        form=_FORMS[cast(str, form)],
-        sender=cast(str, sender),
-        content=Content(
-            text=text or "",
-            template=decode_template(template) if template else None,
-            tag=tag or None,
-            attachments=decode_attachments(attachments) if attachments else (),
-        ),
-        status=_STATUSES[cast(str, status)],
-        created_at=_moment(created_at),
-        history=decode_history(history),
-        channel_message_id=channel_message_id or None,
-        idempotency_key=idempotency_key or None,
-        reason=reason or "",
-        sent_at=_moment(sent_at),
-        counted_window=int(counted_window) if counted_window else None,
-        counted_month=counted_month or None,
+        message_id,
+        cast(str, contact_id),
+        _CHANNELS[cast(str, channel)],
+        _MODES[cast(str, mode)],
+        _FORMS[cast(str, form)],
+        cast(str, sender),
+        content,
+        _STATUSES[cast(str, status)],
+        _moment(created_at) if created_at else None,
+        decode_history(history),
+        channel_message_id or None,
+        idempotency_key or None,
+        reason or "",
+        _moment(sent_at) if sent_at else None,
+        int(counted_window) if counted_window else None,
+        counted_month or None,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.domain.contacts import TermKind
 from bot.domain.models import ConversationStatus
@@ -58,13 +58,19 @@ class Keys:
 
     partitions: int
     prefix: str = PREFIX  # a namespace; tests give each test its own
+    #: Each partition's tag, made once: every key of a relayed message starts with one.
+    _tags: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        tags = tuple(f"{self.prefix}:{{p{p}}}" for p in range(max(self.partitions, 0)))
+        object.__setattr__(self, "_tags", tags)
 
     # --- partition-level -------------------------------------------------
 
     def tag(self, partition: int) -> str:
         if not 0 <= partition < self.partitions:
             raise ValueError(f"partition {partition} out of range")
-        return f"{self.prefix}:{{p{partition}}}"
+        return self._tags[partition]
 
     def home_partition(self, natural_key: str) -> int:
         """Where a new contact lives: by its phone, e-mail or first identity."""

@@ -27,6 +27,7 @@ from bot.domain.messages import OutboundMessage
 from bot.domain.models import (
     Contact,
     Conversation,
+    ConversationStatus,
     MessageStatus,
     StatusChange,
     from_epoch,
@@ -540,29 +541,51 @@ class OutboxStore:
 def _contact_for_send(contact_id: str, channel: Channel, values: Sequence[str | None]) -> Contact:
     """The contact as a send on `channel` sees it, from `SEND_CONTACT_FIELDS` and
     `SEND_CONTACT_CHANNEL_FIELDS` (what `contact_from_hash` would make of them,
-    built directly: a hot path)."""
+    built directly: a hot path).
+
+    Every field is passed, in order: a default made by a factory (the dicts, the
+    conversation) or a keyword costs more than the value itself; this builds a
+    contact in a third of the time `Contact(id=…, …)` with defaults took."""
     (first, last, email_thread, subject, wechat_count, wechat_window, wechat_learned, version,
      _merged, identity, inbound, unreachable) = values  # fmt: skip
-    since = _moment(inbound)
-    learned, learned_window = parse_wechat_learned(wechat_learned)
+    since = _moment(inbound) if inbound else None
+    learned, learned_window = parse_wechat_learned(wechat_learned) if wechat_learned else _NONE2
     reach = decode_unreachable(unreachable) if unreachable else None
-    return Contact(
-        id=contact_id,
-        first_name=first or "",
-        last_name=last or "",
-        identities={channel: identity} if identity is not None else {},
-        conversation=Conversation(
-            last_inbound_at={channel: since} if since is not None else {},
-            wechat_outbound=int(wechat_count or 0),
-            wechat_window_start=int(wechat_window) if wechat_window else None,
-            wechat_learned=learned,
-            wechat_learned_window=learned_window,
-        ),
-        email_thread_id=email_thread or None,
-        email_subject=subject or "",
-        reachability={channel: reach} if reach is not None else {},
-        version=int(version or 0),
+    conversation = Conversation(
+        ConversationStatus.CLOSED,  # status: not read by a send
+        None,  # assignee
+        None,  # thread_ts
+        None,  # previous_thread_ts
+        {channel: since} if since is not None else {},  # last_inbound_at
+        int(wechat_count) if wechat_count else 0,  # wechat_outbound
+        int(wechat_window) if wechat_window else None,  # wechat_window_start
+        None,  # closed_reason
+        None,  # closed_at
+        None,  # opened_at
+        learned,  # wechat_learned
+        learned_window,  # wechat_learned_window
     )
+    return Contact(
+        contact_id,  # id
+        first or "",  # first_name
+        last or "",  # last_name
+        None,  # email
+        None,  # phone
+        {channel: identity} if identity is not None else {},  # identities
+        conversation,
+        int(version) if version else 0,  # version
+        email_thread or None,  # email_thread_id
+        subject or "",  # email_subject
+        "",  # indexed
+        {channel: reach} if reach is not None else {},  # reachability
+        {},  # reachability_at
+        {},  # handles
+        (),  # merged_from
+        None,  # time_zone
+    )
+
+
+_NONE2: tuple[None, None] = (None, None)
 
 
 def _contact_id(value: str | None) -> ContactId | None:
@@ -587,13 +610,27 @@ def _as_written(
     reason: str,
     channel_message_id: str | None,
 ) -> OutboundMessage:
-    """The message after a status change was written to it (without reading it back)."""
+    """The message after a status change was written to it (without reading it back).
+
+    Built field by field, in order, rather than with `dataclasses.replace`
+    (which looks up every field's name and default on each call): a hot path,
+    once per message sent, where this takes a third of the time."""
     at = at.replace(microsecond=0)
-    return replace(
-        message,
-        status=status,
-        history=(*message.history, StatusChange(status, at)),
-        channel_message_id=channel_message_id or message.channel_message_id,
-        reason=reason or message.reason,
-        sent_at=at if status is MessageStatus.SENT else message.sent_at,
+    return OutboundMessage(
+        message.id,
+        message.contact_id,
+        message.channel,
+        message.mode,
+        message.form,
+        message.sender,
+        message.content,
+        status,
+        message.created_at,
+        (*message.history, StatusChange(status, at)),
+        channel_message_id or message.channel_message_id,
+        message.idempotency_key,
+        reason or message.reason,
+        at if status is MessageStatus.SENT else message.sent_at,
+        message.counted_window,
+        message.counted_month,
     )
