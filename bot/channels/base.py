@@ -75,7 +75,7 @@ class SendResult:
 
     @classmethod
     def sent(cls, channel_message_id: str) -> SendResult:
-        return cls(SendOutcome.SENT, channel_message_id=channel_message_id)
+        return cls(SendOutcome.SENT, channel_message_id)
 
     @classmethod
     def retry(
@@ -321,11 +321,15 @@ class RateLimiter:
 
     async def acquire(self) -> None:
         """Returns when a token was taken."""
-        # The fast path: a token is there and nobody waits, so no lock is
-        # needed (one event loop: nothing runs between the check and the take).
-        if (self._lock is None or not self._lock.locked()) and self._take():
-            return
-        await self._wait()
+        if not self.take_now():
+            await self._wait()
+
+    def take_now(self) -> bool:
+        """Take a token if one is there and nobody waits for one; False (nothing
+        taken) when `acquire` must be awaited. A hot path's fast path: no
+        coroutine when a send need not wait."""
+        # No lock is needed (one event loop: nothing runs between the check and the take).
+        return (self._lock is None or not self._lock.locked()) and self._take()
 
     async def _wait(self) -> None:
         if self._lock is None:
@@ -368,13 +372,19 @@ class Spacing:
 
     async def acquire(self, key: str) -> None:
         """Returns when `key` may send."""
+        wait = self.reserve(key)
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def reserve(self, key: str) -> float:
+        """Take `key`'s next slot; returns how many seconds to wait for it (0: none).
+        `acquire` without a coroutine, for a hot path that seldom waits."""
         now = time.monotonic()
         slot = max(now, self._next.get(key, now))
         self._next[key] = slot + self._interval
         if len(self._next) > self._size:
             self._next = {k: at for k, at in self._next.items() if at > now}
-        if slot > now:
-            await asyncio.sleep(slot - now)
+        return slot - now
 
 
 def as_text(value: object) -> str:
