@@ -64,6 +64,7 @@ from bot.domain.windows import (
     SEND_QUOTA_GONE,
     SEND_WECHAT_COUNT_SPENT,
     SEND_WINDOW_CLOSED,
+    Form,
     PolicySettings,
     Reason,
     SendDecision,
@@ -129,6 +130,31 @@ def _refusal(decided: SendDecision) -> tuple[MessageStatus, str]:
         return _NO_REFUSAL
     status = MessageStatus.OUTSIDE_WINDOW if decided.outside_window else MessageStatus.FAILED
     return status, stored_reason(decided.reason)
+
+
+class TimelessModes:
+    """`decide_at_send` for one channel without a window, remembered per kind of
+    message: there it depends only on the message's queued mode, form and tag
+    (no clock, no snapshot, no count), so each kind is decided once, not once per
+    send. Call it with a message: its mode, or REFUSED, and the status and
+    reason to record (as `Relay._mode_now` answers)."""
+
+    def __init__(self, channel: Channel, policy: PolicySettings) -> None:
+        self.channel = channel
+        self.policy = policy
+        self._decided: dict[
+            tuple[SendMode, Form, str | None], tuple[SendMode, tuple[MessageStatus, str]]
+        ] = {}
+
+    def __call__(self, message: OutboundMessage) -> tuple[SendMode, tuple[MessageStatus, str]]:
+        kind = (message.mode, message.form, message.content.tag)
+        known = self._decided.get(kind)
+        if known is None:
+            if len(self._decided) >= 256:  # tags are the agents' words: keep it bounded
+                self._decided.clear()
+            decided = decide_at_send(self.channel, *kind, _NO_SNAPSHOT, _NO_CLOCK, self.policy)
+            known = self._decided[kind] = (decided.mode, _refusal(decided))
+        return known
 
 
 class ThreadSink(Protocol):
@@ -204,6 +230,12 @@ class Relay:
         #: before the refusal) reads the contact again before sending; one claimed
         #: since does not.
         self._learned_about: dict[str, int] = {}
+        #: The decision at send of each channel without a window (see `TimelessModes`).
+        self._timeless = {
+            channel: TimelessModes(channel, policy)
+            for channel in Channel
+            if timeless_decision(channel) is not None
+        }
 
     async def ensure_groups(self) -> None:
         for p in range(self.keys.partitions):
@@ -486,23 +518,30 @@ class Relay:
             return SendRecord(claimed, MessageStatus.FAILED, missing)
         if contact.version < self._learned_about.get(contact.id, 0):
             contact = await self.contacts.get(contact.id) or contact
-        refusal = await self._unreachable(contact, message)
-        if refusal:
-            return SendRecord(claimed, MessageStatus.FAILED, refusal)
-        mode, (status, why) = await self._mode_now(contact, message)
+        channel = message.channel
+        if contact.reachability.get(channel) is not None:  # nearly every send: reachable
+            refusal = await self._unreachable(contact, message)
+            if refusal:
+                return SendRecord(claimed, MessageStatus.FAILED, refusal)
+        timeless = self._timeless.get(channel)
+        if timeless is not None:  # no window: decided without a clock or a snapshot
+            mode, (status, why) = timeless(message)
+        else:
+            mode, (status, why) = await self._mode_now(contact, message)
         if mode is SendMode.REFUSED:
             return SendRecord(claimed, status, why)
-        request = OutboundRequest(
-            message_id=message.id,
-            channel=message.channel,
-            recipient=recipient,
-            mode=mode,
-            content=message.content,
-            contact_name=contact.name,
-            reply_to=contact.email_thread_id,
-            reply_subject=contact.email_subject or "",
+        result = await connector.send(
+            OutboundRequest(
+                message.id,
+                channel,
+                recipient,
+                mode,
+                message.content,
+                contact.name,
+                contact.email_thread_id,
+                contact.email_subject,
+            )
         )
-        result = await connector.send(request)
         if result.outcome is SendOutcome.SENT:
             cmid = result.channel_message_id
             if cmid and message.channel in RECEIPTS_BY_CHANNEL_ID:
@@ -605,11 +644,9 @@ class Relay:
         reason to record."""
         channel = message.channel
         queued, form = message.mode, message.form
-        if timeless_decision(channel) is not None:  # no window: no clock, no snapshot
-            decided = decide_at_send(
-                channel, queued, form, message.content.tag, _NO_SNAPSHOT, _NO_CLOCK, self.policy
-            )
-            return decided.mode, _refusal(decided)
+        timeless = self._timeless.get(channel)
+        if timeless is not None:
+            return timeless(message)
         now = self.clock()
         viber = await self.outbox.viber_count(now) if channel is Channel.VIBER else 0
         line_spent = channel is Channel.LINE and await self._line_month_spent()
