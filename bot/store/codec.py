@@ -29,6 +29,7 @@ from bot.domain.messages import (
 )
 from bot.domain.models import MessageStatus, StatusChange, from_epoch, to_epoch
 from bot.domain.templates import fill_from_rows, fill_rows
+from bot.store.builders import builder
 
 
 class MessageHash:
@@ -97,6 +98,10 @@ _MODES = {mode.value: mode for mode in SendMode}
 _FORMS = {form.value: form for form in Form}
 #: Stored epochs as datetimes: a batch of messages shares few seconds (a hot path).
 _moment = functools.lru_cache(maxsize=4096)(from_epoch)
+#: The records every claimed message is decoded into (see `bot.store.builders`).
+_message = builder(OutboundMessage)
+_content = builder(Content)
+_change = builder(StatusChange)
 
 
 # --- the parts of a message ---------------------------------------------------------
@@ -171,14 +176,14 @@ def decode_history(raw: str | None) -> tuple[StatusChange, ...]:
     if "|" not in raw:  # one change (a message as queued): the usual case, directly
         was, _, at = raw.partition(":")
         when = _moment(at)
-        return (StatusChange(_STATUSES[was], when),) if when is not None else ()
+        return (_change(_STATUSES[was], when, ""),) if when is not None else ()
     changes = []
     for entry in raw.split("|"):
         if entry:
             was, _, at = entry.partition(":")
             when = _moment(at)
             if when is not None:
-                changes.append(StatusChange(_STATUSES[was], when))
+                changes.append(_change(_STATUSES[was], when, ""))
     return tuple(changes)
 
 
@@ -266,14 +271,14 @@ def decode_message_values(message_id: str, values: Sequence[str | None]) -> Outb
             decode_attachments(attachments) if attachments else (),
         )
     else:
-        content = Content(text or "", None, tag or None, ())
-    return OutboundMessage(
+        content = _content(text or "", None, tag or None, ())
+    return _message(
         message_id,
-        cast(str, contact_id),
+        contact_id,
         _CHANNELS[cast(str, channel)],
         _MODES[cast(str, mode)],
         _FORMS[cast(str, form)],
-        cast(str, sender),
+        sender,
         content,
         _STATUSES[cast(str, status)],
         _moment(created_at) if created_at else None,

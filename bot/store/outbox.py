@@ -34,6 +34,7 @@ from bot.domain.models import (
     status_may_advance,
     to_epoch,
 )
+from bot.store.builders import builder
 from bot.store.codec import (
     MESSAGE_FIELDS,
     MessageHash,
@@ -126,6 +127,11 @@ def month_of(now: datetime) -> str:
 
 #: Stored epochs as datetimes: a batch of contacts shares few seconds (a hot path).
 _moment = functools.lru_cache(maxsize=4096)(from_epoch)
+#: The records each claimed send and each recorded outcome make (see `bot.store.builders`).
+_contact = builder(Contact)
+_conversation = builder(Conversation)
+_message = builder(OutboundMessage)
+_change = builder(StatusChange)
 
 
 class CommitOutcome(StrEnum):
@@ -551,7 +557,7 @@ def _contact_for_send(contact_id: str, channel: Channel, values: Sequence[str | 
     since = _moment(inbound) if inbound else None
     learned, learned_window = parse_wechat_learned(wechat_learned) if wechat_learned else _NONE2
     reach = decode_unreachable(unreachable) if unreachable else None
-    conversation = Conversation(
+    conversation = _conversation(
         ConversationStatus.CLOSED,  # status: not read by a send
         None,  # assignee
         None,  # thread_ts
@@ -565,7 +571,7 @@ def _contact_for_send(contact_id: str, channel: Channel, values: Sequence[str | 
         learned,  # wechat_learned
         learned_window,  # wechat_learned_window
     )
-    return Contact(
+    return _contact(
         contact_id,  # id
         first or "",  # first_name
         last or "",  # last_name
@@ -616,7 +622,7 @@ def _as_written(
     (which looks up every field's name and default on each call): a hot path,
     once per message sent, where this takes a third of the time."""
     at = at.replace(microsecond=0)
-    return OutboundMessage(
+    return _message(
         message.id,
         message.contact_id,
         message.channel,
@@ -626,7 +632,7 @@ def _as_written(
         message.content,
         status,
         message.created_at,
-        (*message.history, StatusChange(status, at)),
+        (*message.history, _change(status, at, "")),
         channel_message_id or message.channel_message_id,
         message.idempotency_key,
         reason or message.reason,
