@@ -136,8 +136,14 @@ def free_port() -> int:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU a process has used (Linux /proc)."""
+    return sum(cpu_split(pid))
+
+
+def cpu_split(pid: int) -> tuple[float, float]:
+    """User and system CPU a process has used (Linux /proc), apart."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 # --- the fake Slack (its own process) -----------------------------------------------
@@ -760,6 +766,7 @@ async def run_phase(
 ) -> Phase:
     load = f"{rate:g} a second" if rate else f"{args.concurrency} at once"
     print(f"{name}: {load} for {args.seconds:g} s", file=sys.stderr)
+    split_before = cpu_split(pid)
     before = {
         "app": cpu_seconds(pid),
         "load": time.process_time(),
@@ -802,10 +809,17 @@ async def run_phase(
         "redis": cpu_seconds(args.redis_pid) - before["redis"],
         "fake": cpu_seconds(fake.process.pid or 0) - before["fake"],
     }
+    user, system = (b - a for a, b in zip(split_before, cpu_split(pid), strict=True))
     phase = Phase(name, sent, work_done, first, cpu)
     cores = ", ".join(f"{k} {v / max(phase.seconds, 1e-9):.2f}" for k, v in cpu.items())
     print(
         f"  {len(phase.completed):,} completed, {phase.rps:,.0f}/s; CPU in cores: {cores}",
+        file=sys.stderr,
+    )
+    done = max(len(phase.completed), 1)
+    print(
+        f"  the app's CPU per completed request: user {1e3 * user / done:.3f} ms, "
+        f"system {1e3 * system / done:.3f} ms",
         file=sys.stderr,
     )
     return phase

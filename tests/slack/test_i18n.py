@@ -52,3 +52,16 @@ def test_every_key_the_code_names_exists() -> None:
 def test_arabic_isolates_names_and_numbers() -> None:
     text = t("search.header", "ar", query="Sara", first=1, last=5, filters="x")
     assert f"{FSI}Sara{PDI}" in text and f"{FSI}1{PDI}" in text
+
+
+def test_a_text_without_parameters_is_the_same_when_asked_again() -> None:
+    # Kept after the first time (bot.slack.i18n._PLAIN): the same text, every language.
+    key = next(k for k, v in catalogue("en").items() if "{" not in v)
+    for lang in ("en", "ar", "xx"):
+        first = t(key, lang)
+        assert t(key, lang) == first
+    assert t(key, "xx") == t(key, "en") == catalogue("en")[key]
+    assert t(key, "ar") == (catalogue("ar").get(key) or catalogue("en")[key])
+    # A text with parameters is formatted each time, with the parameters given.
+    key = next(k for k, v in catalogue("en").items() if "{name}" in v)
+    assert "Alpha" in t(key, "en", name="Alpha") and "Beta" in t(key, "en", name="Beta")

@@ -47,10 +47,23 @@ def language_or_default(lang: str | None, default: str = "en") -> str:
     return lang if lang in LANGUAGES else default
 
 
+#: Texts without parameters, formatted once: (key, language) -> text. Bounded by
+#: the catalogues. A label asked again costs a dict lookup, not a `str.format`
+#: of its template (about a dozen labels per search result or compose modal).
+_PLAIN: dict[tuple[str, str], str] = {}
+
+
 def t(key: str, lang: str = "en", **params: object) -> str:
     """The text for `key` in `lang` (English when the language is unknown)."""
+    if not params:
+        plain = _PLAIN.get((key, lang))
+        if plain is not None:
+            return plain
     entries = catalogue(language_or_default(lang))
     template = entries.get(key) or catalogue("en")[key]
     if lang == "ar":
         params = {k: f"{FSI}{v}{PDI}" for k, v in params.items()}
-    return template.format(**params)
+    text = template.format(**params)
+    if not params and lang in LANGUAGES:
+        _PLAIN[key, lang] = text
+    return text
