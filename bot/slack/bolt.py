@@ -16,10 +16,11 @@ never imports them.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 from redis.exceptions import RedisError
@@ -36,6 +37,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
+from slack_sdk.web.internal_utils import get_user_agent
 
 from bot.availability import RedisHealth, is_outage
 from bot.config import Settings
@@ -57,18 +59,73 @@ class SlackWebClient(AsyncWebClient):
 
     slack-sdk's own conversion (`to_dict()`) took a millisecond per message;
     this gives the same JSON in a tenth of it. Dicts pass through untouched.
-    A call with a JSON body goes out first through `fast_web_api.first_try`.
+    A call with a JSON body goes out first through `fast_web_api.first_try`,
+    straight from `api_call`: slack-sdk's own way there (`_get_url`,
+    `_build_req_args`, the deprecation check, `_send`) was about a third of a
+    `views.open`'s CPU besides the HTTP (py-spy, `bench/ack.py`). Its answer is
+    made an `AsyncSlackResponse` and validated as slack-sdk does; a first try
+    that slack-sdk's retry handlers would act on goes through slack-sdk.
     """
 
-    async def _request(
-        self, *, http_verb: str, api_url: str, req_args: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def api_call(
+        self,
+        api_method: str,
+        *,
+        http_verb: str = "POST",
+        files: dict[str, Any] | None = None,
+        data: Any = None,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+        headers: dict[str, Any] | None = None,
+        auth: dict[str, Any] | None = None,
+    ) -> AsyncSlackResponse:
         session = self.session
-        if session is not None and not session.closed and can_go_first(http_verb, req_args):
-            answer = await first_try(session, api_url, req_args)
-            if answer is not None:
-                return answer
-        return await super()._request(http_verb=http_verb, api_url=api_url, req_args=req_args)
+        plain = files is None and data is None and params is None and auth is None
+        if (
+            json is not None
+            and plain
+            and not headers
+            and not self.default_params
+            and session is not None
+            and not session.closed
+        ):
+            url = self.base_url + api_method.lstrip("/")
+            body, token = json, self.token
+            if "token" in body:  # as slack-sdk: a token in the arguments is the bearer
+                body = dict(body)
+                token = body.pop("token")
+            req_args: dict[str, Any] = {"headers": self._json_headers(token), "json": body}
+            if self.ssl is not None:
+                req_args["ssl"] = self.ssl
+            if self.proxy is None and can_go_first(http_verb, req_args):
+                answer = await first_try(session, url, req_args)
+                if answer is not None:
+                    response = AsyncSlackResponse(
+                        client=self, http_verb=http_verb, api_url=url, req_args=req_args, **answer
+                    )
+                    return cast(AsyncSlackResponse, response.validate())  # type: ignore[no-untyped-call]
+        return await super().api_call(
+            api_method,
+            http_verb=http_verb,
+            files=files,
+            data=data,
+            params=params,
+            json=json,
+            headers=headers,
+            auth=auth,
+        )
+
+    def _json_headers(self, token: str | None) -> dict[str, str]:
+        """The headers slack-sdk sends with a JSON body."""
+        sent = {"Content-Type": "application/json;charset=utf-8", "User-Agent": self._agent}
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        sent.update(self.headers or {})
+        return sent
+
+    @functools.cached_property
+    def _agent(self) -> str:
+        return str(get_user_agent())
 
     async def chat_postMessage(self, **kwargs: Any) -> AsyncSlackResponse:
         return await super().chat_postMessage(**_models_as_json(kwargs))

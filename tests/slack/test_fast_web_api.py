@@ -116,3 +116,18 @@ async def test_a_rate_limited_call_waits_retry_after_then_is_sent_again(
     assert answer["ok"] is True
     assert time.monotonic() - started >= 1.0
     assert [method for method, *_ in fake.seen] == ["chat.postMessage", "chat.postMessage"]
+
+
+async def test_a_token_among_the_arguments_is_the_bearer_as_slack_sdk_makes_it(
+    api: tuple[WebApi, SlackWebClient],
+) -> None:
+    fake, client = api
+    arguments = {"channel": "C1", "text": "hello", "token": "xoxb-other"}
+
+    answer = await client.api_call("chat.postMessage", json=arguments)
+
+    assert answer["ok"] is True and answer.api_url.endswith("/api/chat.postMessage")
+    [(method, auth, kind, body)] = fake.seen
+    assert (method, auth, kind) == ("chat.postMessage", "Bearer xoxb-other", "application/json")
+    assert body == {"channel": "C1", "text": "hello"}  # the token is not in the body
+    assert arguments["token"] == "xoxb-other"  # nor taken from the caller's arguments
