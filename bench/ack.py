@@ -917,6 +917,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             commands,
             work_is_the_ack=True,
         )
+        # Open loop: requests started on a fixed schedule, `--rate` a second, on
+        # connections of their own (as many as the requests in flight need). Each
+        # app runs one: at the same offered load, their CPU per request compares
+        # like with like (a busier loop spreads its own costs over more requests).
+        open_args = argparse.Namespace(**{**vars(args), "seconds": args.open_seconds})
         # The floor: serve's I/O and nothing else, with serve's own answer sizes.
         floor = BaselineProcess(f"{fake.url}/api/", (server.url, await fake.sizes(http)))
         try:
@@ -944,11 +949,21 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 commands,
                 work_is_the_ack=False,
             )
+            floor_opened = await run_phase(
+                "floor, open loop",
+                "of",
+                open_http,
+                floor.url,
+                floor.pid,
+                fake,
+                open_args,
+                targets,
+                commands,
+                work_is_the_ack=False,
+                rate=args.rate,
+            )
         finally:
             floor.stop()
-        # Open loop: requests started on a fixed schedule, `--rate` a second, on
-        # connections of their own (as many as the requests in flight need).
-        open_args = argparse.Namespace(**{**vars(args), "seconds": args.open_seconds})
         opened = await run_phase(
             "serve, open loop",
             "o1",
@@ -960,6 +975,19 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             targets,
             commands,
             work_is_the_ack=False,
+            rate=args.rate,
+        )
+        baseline_opened = await run_phase(
+            "baseline, open loop",
+            "ob",
+            open_http,
+            baseline.url,
+            baseline.pid,
+            fake,
+            open_args,
+            targets,
+            commands,
+            work_is_the_ack=True,
             rate=args.rate,
         )
         others = await fake.other_calls(http)
@@ -988,7 +1016,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         f"\n{'':<22}{'done':>9}{'failed':>7}{'seconds':>8}{'req/s':>9}"
         f"{'ack p50':>10}{'ack p99':>10}{'work p50':>10}{'work p99':>10}"
     )
-    for phase in (before, served, after, floored, opened):
+    for phase in (before, served, after, floored, opened, floor_opened, baseline_opened):
         print(phase.row())
     print(
         f"\nratio: {ratio:.3f} (serve {served.rps:,.0f}/s, baseline {baseline_rps:,.0f}/s, "
@@ -1017,12 +1045,31 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         f"{floor_cpu_ms / baseline_cpu_ms if baseline_cpu_ms else 0:.2f}x the baseline; "
         f"serve is {cpu_ms / floor_cpu_ms if floor_cpu_ms else 0:.2f}x the floor"
     )
+
+    def per_request(phase: Phase) -> float:
+        return 1000 * phase.cpu["app"] / max(len(phase.completed), 1)
+
+    open_cpu = {
+        "serve": per_request(opened),
+        "floor": per_request(floor_opened),
+        "baseline": per_request(baseline_opened),
+    }
+    open_over_floor = open_cpu["serve"] / open_cpu["floor"] if open_cpu["floor"] else 0.0
+    print(
+        f"at the same offered load ({args.rate:g}/s, open loop), CPU per request: "
+        f"serve {open_cpu['serve']:.3f} ms, floor {open_cpu['floor']:.3f} ms, "
+        f"baseline {open_cpu['baseline']:.3f} ms; serve is {open_over_floor:.2f}x the floor, "
+        f"the floor {open_cpu['floor'] / open_cpu['baseline'] if open_cpu['baseline'] else 0:.2f}x "
+        "the baseline"
+    )
     open_met = cpu_ratio <= 3.5 and open_p99 < 50 and open_work_p99 < 250
     print(
         "targets (CPU ratio ≤ 3.5, open-loop p99 < 50 ms, work p99 < 250 ms): "
         f"{'met' if open_met else 'NOT met'}"
     )
-    failed = served.failed + before.failed + after.failed + opened.failed
+    failed = sum(
+        p.failed for p in (before, served, after, floored, opened, floor_opened, baseline_opened)
+    )
     if failed:
         print(f"{failed} requests failed or their work never arrived", file=sys.stderr)
     return {
@@ -1038,6 +1085,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "floor_cpu_ms": round(floor_cpu_ms, 4),
         "floor_cpu_ratio": round(floor_cpu_ms / baseline_cpu_ms if baseline_cpu_ms else 0, 3),
         "over_floor": round(cpu_ms / floor_cpu_ms if floor_cpu_ms else 0, 3),
+        "open_cpu_ms": round(open_cpu["serve"], 4),
+        "open_floor_cpu_ms": round(open_cpu["floor"], 4),
+        "open_baseline_cpu_ms": round(open_cpu["baseline"], 4),
+        "open_over_floor": round(open_over_floor, 3),
         "open_p99_ms": round(open_p99, 2),
         "open_work_p99_ms": round(open_work_p99, 2),
         "_failed": failed,
