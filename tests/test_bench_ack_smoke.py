@@ -37,6 +37,10 @@ def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures
         "floor_cpu_ms",
         "floor_cpu_ratio",
         "over_floor",
+        "open_cpu_ms",
+        "open_floor_cpu_ms",
+        "open_baseline_cpu_ms",
+        "open_over_floor",
         "open_p99_ms",
         "open_work_p99_ms",
     ]
@@ -57,6 +61,13 @@ def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures
     over = result["cpu_ms"] / result["floor_cpu_ms"]
     assert math.isclose(result["over_floor"], over, rel_tol=0.01), result
     assert re.search(r"^floor +[1-9][\d,]* +0 ", run.stdout, re.MULTILINE), run.stdout
+    # The three apps at the same offered load, open loop: 300 requests each, completed.
+    for key in ("open_cpu_ms", "open_floor_cpu_ms", "open_baseline_cpu_ms"):
+        assert 0 < result[key] < 1000, key
+    over = result["open_cpu_ms"] / result["open_floor_cpu_ms"]
+    assert math.isclose(result["open_over_floor"], over, rel_tol=0.01), result
+    for phase in ("floor", "baseline"):
+        assert re.search(rf"^{phase}, open loop +300 +0 ", run.stdout, re.MULTILINE), run.stdout
     assert result["open_p99_ms"] < 30_000 and result["open_work_p99_ms"] < 30_000
     # The open loop started 200 a second for 1.5 s, on schedule: 300, all completed.
     assert re.search(r"^serve, open loop +300 +0 ", run.stdout, re.MULTILINE), run.stdout
