@@ -29,6 +29,7 @@ from bot.domain.models import MessageStatus
 from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.domain.windows import Reason, SendMode
 from bot.request_limits import json_depth_ok
+from bot.store.builders import builder
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,8 @@ class SendResult:
 
     @classmethod
     def sent(cls, channel_message_id: str) -> SendResult:
-        return cls(SendOutcome.SENT, channel_message_id)
+        # Every message sent makes one: built through its slots (`bot.store.builders`).
+        return _build_result(SendOutcome.SENT, channel_message_id, None, None, None, None, "")
 
     @classmethod
     def retry(
@@ -109,6 +111,9 @@ class SendResult:
         return cls(
             SendOutcome.LIMIT_LEARNED, reason=Reason(key, params), learned=learned, code=code
         )
+
+
+_build_result = builder(SendResult)
 
 
 @dataclass(frozen=True, slots=True)

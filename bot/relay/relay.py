@@ -75,6 +75,7 @@ from bot.domain.windows import (
     timeless_decision,
 )
 from bot.metrics import REGISTRY
+from bot.store.builders import builder
 from bot.store.codec import MessageHash, OutboxStream, outbox_entry
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
@@ -113,6 +114,8 @@ TAKEN_OVER = Counter(
     registry=REGISTRY,
 )
 
+#: Each send's request, built through its slots (see `bot.store.builders`).
+_request = builder(OutboundRequest)
 #: What a channel without a window is decided from (nothing: see `timeless_decision`).
 _NO_SNAPSHOT = WindowInput()
 _NO_CLOCK = datetime(1970, 1, 1, tzinfo=UTC)
@@ -535,7 +538,7 @@ class Relay:
         if mode is SendMode.REFUSED:
             return SendRecord(claimed, status, why)
         result = await connector.send(
-            OutboundRequest(
+            _request(
                 message.id,
                 channel,
                 recipient,

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from bot.channels.base import OutboundRequest, SendOutcome, SendResult
 from bot.domain.channels import Channel
 from bot.domain.messages import (
     Attachment,
@@ -25,7 +26,8 @@ from bot.domain.models import (
     MessageStatus,
     StatusChange,
 )
-from bot.domain.reachability import Unreachable, UnreachableReason
+from bot.domain.reachability import LearnedLimit, Unreachable, UnreachableReason
+from bot.domain.windows import Reason
 from bot.store.builders import builder
 from bot.store.contact_codec import (
     F_EMAIL_SUBJECT,
@@ -82,6 +84,31 @@ EXAMPLES: list[tuple[type[Any], tuple[Any, ...]]] = [
         ),
     ),
     (StatusChange, (MessageStatus.READ, AT, "detail")),
+    (
+        OutboundRequest,
+        (
+            "m1",
+            Channel.EMAIL,
+            "s@example.com",
+            SendMode.HUMAN_AGENT,
+            Content("hi"),
+            "Sara",
+            "<m@x>",
+            "Re: Order",
+        ),
+    ),
+    (
+        SendResult,
+        (
+            SendOutcome.UNREACHABLE,
+            "c1",
+            Reason("send.failed"),
+            3.0,
+            UnreachableReason.BLOCKED,
+            LearnedLimit.LINE_MONTHLY,
+            "403",
+        ),
+    ),
     (Conversation, dataclasses.astuple(CONVERSATION)),
     (
         Contact,
