@@ -71,3 +71,30 @@ async def test_spacing_past_its_size_forgets_only_keys_that_would_not_wait() -> 
     await asyncio.sleep(0.02)
     await quick.acquire("d")  # a, b and c may send again: they are dropped
     assert len(quick) == 1
+
+
+# --- the fast paths a hot send takes before it would await
+
+
+def test_take_now_takes_a_token_only_when_one_is_there() -> None:
+    limiter = RateLimiter(rate=0.01, burst=2)  # no refill within the test
+    assert limiter.take_now() and limiter.take_now()
+    assert not limiter.take_now()  # empty: nothing taken, `acquire` must be awaited
+
+
+async def test_take_now_takes_nothing_while_a_sender_waits_for_a_token() -> None:
+    limiter = RateLimiter(rate=40.0, burst=1)
+    await limiter.acquire()  # the bucket is empty now
+    waiting = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0.001)  # it holds the turn
+    await asyncio.sleep(0.03)  # a token came meanwhile: it is the waiting sender's
+    assert not limiter.take_now()
+    await waiting
+
+
+def test_reserve_takes_a_keys_next_slot_and_says_how_long_to_wait_for_it() -> None:
+    spacing = Spacing(rate=0.01)  # one send a 100 s per key
+    assert spacing.reserve("chat-1") <= 0  # the first goes at once
+    assert 99 < spacing.reserve("chat-1") <= 100  # the next one's slot is taken, 100 s on
+    assert 199 < spacing.reserve("chat-1") <= 200
+    assert spacing.reserve("chat-2") <= 0  # another key does not wait
