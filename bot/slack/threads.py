@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import aiohttp
 import orjson
 from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
@@ -154,6 +155,8 @@ class PosterTuning:
     idle_wait: float = 0.5  # seconds between looks at an empty queue
     lock_ms: int = 15_000
     max_pause: float = 60.0  # longest wait after errors (Slack down)
+    files_at_once: int = 4  # customers' files fetched and uploaded side by side
+    stop_files_wait: float = 10.0  # seconds a stopping poster lets files in flight finish
 
 
 class ThreadPoster:
@@ -193,18 +196,36 @@ class ThreadPoster:
         self._posts = RateLimiter(tuning.post_rate, tuning.post_burst)
         self._updates = RateLimiter(tuning.update_rate, tuning.update_burst)
         self._calls = SlackCalls(slack, tuning.max_pause)
+        #: Customers' files on their way (entry -> task), and whose (contact -> entry):
+        #: a file that takes minutes to fetch holds back only its own conversation.
+        self._files: dict[str, asyncio.Task[None]] = {}
+        self._file_of: dict[str, str] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            pause = self.tuning.idle_wait
-            if await self._hold_lock():
-                try:
-                    if await self.flush(limit=20, stop=stop):
-                        pause = 0
-                except SlackUnavailable as unavailable:
-                    pause = unavailable.pause
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+        try:
+            while not stop.is_set():
+                pause = self.tuning.idle_wait
+                if await self._hold_lock():
+                    try:
+                        if await self.flush(limit=20, stop=stop, wait_for_files=False):
+                            pause = 0
+                    except SlackUnavailable as unavailable:
+                        pause = unavailable.pause
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), pause)
+        finally:
+            await self._stop_files()
+
+    async def _stop_files(self) -> None:
+        """Let the files in flight finish for a while, then cut them short: their
+        entries stay queued, and the next poster shows them."""
+        tasks = list(self._files.values())
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=self.tuning.stop_files_wait)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
     async def _hold_lock(self) -> bool:
         return await hold_lock(self.redis, self.keys.thread_lock(), self.name, self.tuning.lock_ms)
@@ -216,36 +237,93 @@ class ThreadPoster:
             with contextlib.suppress(RedisError):  # the flush will meet the outage itself
                 await self._hold_lock()
 
-    async def flush(self, limit: int = 100, stop: asyncio.Event | None = None) -> int:
-        """Post or update up to `limit` due entries, oldest first; returns how many.
+    async def flush(
+        self,
+        limit: int = 100,
+        stop: asyncio.Event | None = None,
+        *,
+        wait_for_files: bool = True,
+    ) -> int:
+        """Post or update up to `limit` due entries, oldest first; returns how many
+        were done or started.
+
+        The running poster (`run`, `wait_for_files=False`) fetches and uploads a
+        customer's file in a task of its own (up to `files_at_once`), so a large
+        one holds back only the entries of its own conversation that come after
+        it (they wait, in order, for a later flush), not every thread. Otherwise
+        each entry is shown in turn before this returns.
 
         Ends early once `stop` is set (the entries left stay queued). Raises
         SlackUnavailable (with how long to wait) when Slack refuses.
         """
         entries = cast(list[str], await self.redis.zrange(self.keys.thread_due(), 0, limit - 1))
         done = 0
+        held: set[str] = set()  # contacts whose earlier entry waits: theirs wait too
         for entry in entries:
             if stop is not None and stop.is_set():
                 break
+            if entry in self._files:
+                continue  # on its way
             raw = cast(str | None, await self.redis.hget(self.keys.thread_pending(), entry))
             if raw is None:
                 await self.redis.zrem(self.keys.thread_due(), entry)
                 continue
-            try:
-                await self._process(json.loads(raw))
-            except SlackApiError as error:
-                code = str(error.response.get("error", ""))
-                if code in SETUP_ERRORS:
-                    # The app's setup is wrong (token, channel): keep everything.
-                    logger.error("slack refused the app", extra={"error": code})
-                    raise SlackUnavailable(self.tuning.max_pause) from None
-                # This entry can never be shown (e.g. a block Slack rejects).
-                logger.error("thread entry dropped", extra={"error": code, "entry": entry})
-            await DONE(
-                self.redis, [self.keys.thread_pending(), self.keys.thread_due()], [entry, raw]
-            )
+            payload = json.loads(raw)
+            contact_id = str(payload.get("contact_id", ""))
+            if contact_id in self._file_of or contact_id in held:
+                held.add(contact_id)
+                continue
+            if payload.get("kind") == "file" and self.files is not None and not wait_for_files:
+                if len(self._files) >= self.tuning.files_at_once:
+                    held.add(contact_id)
+                    continue
+                self._start_file(entry, raw, payload, contact_id)
+            else:
+                await self._show(entry, raw, payload)
             done += 1
         return done
+
+    async def _show(self, entry: str, raw: str, payload: dict[str, Any]) -> None:
+        """One entry shown (or found unshowable), then taken off the queue."""
+        try:
+            await self._process(payload)
+        except SlackApiError as error:
+            code = str(error.response.get("error", ""))
+            if code in SETUP_ERRORS:
+                # The app's setup is wrong (token, channel): keep everything.
+                logger.error("slack refused the app", extra={"error": code})
+                raise SlackUnavailable(self.tuning.max_pause) from None
+            # This entry can never be shown (e.g. a block Slack rejects).
+            logger.error("thread entry dropped", extra={"error": code, "entry": entry})
+        await DONE(self.redis, [self.keys.thread_pending(), self.keys.thread_due()], [entry, raw])
+
+    def _start_file(self, entry: str, raw: str, payload: dict[str, Any], contact_id: str) -> None:
+        task = asyncio.create_task(self._show_in_background(entry, raw, payload))
+        self._files[entry] = task
+        self._file_of[contact_id] = entry
+
+        def forget(_: asyncio.Task[None]) -> None:
+            self._files.pop(entry, None)
+            if self._file_of.get(contact_id) == entry:
+                del self._file_of[contact_id]
+
+        task.add_done_callback(forget)
+
+    async def _show_in_background(self, entry: str, raw: str, payload: dict[str, Any]) -> None:
+        """`_show` for a file: a failure leaves the entry queued for a later try
+        (as a failed flush does), and is logged here, where no caller hears it."""
+        try:
+            await self._show(entry, raw, payload)
+        except SlackUnavailable:
+            logger.warning("customer file held: slack unavailable", extra={"entry": entry})
+        except (RedisError, aiohttp.ClientError, TimeoutError) as error:
+            logger.warning(
+                "customer file held", extra={"entry": entry, "error": type(error).__name__}
+            )
+        except Exception as error:  # no caller hears a task's failure: logged here
+            logger.error(
+                "customer file failed", extra={"entry": entry, "error": type(error).__name__}
+            )
 
     # --- one entry ---------------------------------------------------------------
 

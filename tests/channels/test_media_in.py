@@ -10,6 +10,7 @@ with no request made; a file over the cap is said in the thread, not uploaded.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -40,7 +41,7 @@ from bot.domain.media import MediaKind
 from bot.media.store import FileMediaStore
 from bot.services.inbound import InboundService
 from bot.slack.inbound_files import ThreadFiles
-from bot.slack.threads import PosterTuning, ThreadQueue
+from bot.slack.threads import PosterTuning, ThreadPoster, ThreadQueue
 from bot.store.webhook_intake import decode_events, encode_events
 from tests.conftest import StoreEnv
 from tests.fakes.channel_files import FakeChannelFiles
@@ -122,9 +123,9 @@ class World:
         await service.receive(message)
         return message
 
-    async def flush(self, tuning: PosterTuning = FAST) -> None:
+    def poster(self, tuning: PosterTuning = FAST) -> ThreadPoster:
         client = AsyncWebClient(token=self.slack.token, base_url=self.slack.url)
-        poster = thread_poster(
+        return thread_poster(
             self.env.redis,
             self.env.keys,
             client,
@@ -133,7 +134,9 @@ class World:
             tuning=tuning,
             files=self.thread_files,
         )
-        await poster.flush()
+
+    async def flush(self, tuning: PosterTuning = FAST) -> None:
+        await self.poster(tuning).flush()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -573,6 +576,76 @@ async def test_the_posters_lock_is_renewed_while_a_slow_file_comes(world: World)
     await world.flush(replace(FAST, lock_ms=600))
     assert len(uploaded_into_thread(world, before)) == 1
     assert await world.env.redis.get(lock) == "poster"  # held throughout, not lapsed
+
+
+def viber_text(world: World, sender: str, name: str, text: str, token: int) -> bytes:
+    body = {
+        "event": "message", "timestamp": _unix(world.now) * 1000, "message_token": token,
+        "sender": {"id": sender, "name": name}, "message": {"type": "text", "text": text},
+    }  # fmt: skip
+    return json.dumps(body).encode()
+
+
+async def test_a_slow_file_holds_back_only_its_own_conversation(world: World) -> None:
+    """The running poster fetches a customer's file beside the other threads: another
+    customer's message is shown meanwhile, and what the same customer wrote after
+    the file waits for it, in order."""
+    body, _ = viber(world)
+    await world.receive(Channel.VIBER, body)  # Sara's photo: its download takes 1 s
+    await world.receive(
+        Channel.VIBER, viber_text(world, "01234567890A=", "Sara Ahmed", "and the total", 7001)
+    )
+    await world.receive(Channel.VIBER, viber_text(world, "OMAR0000001=", "Omar", "hello?", 7002))
+    world.files.slow_next(1.0)
+    poster = world.poster()
+    before = len(world.slack.calls)
+
+    started = asyncio.get_running_loop().time()
+    await poster.flush(wait_for_files=False)
+    assert asyncio.get_running_loop().time() - started < 0.8  # did not wait for the file
+    posted = [
+        json.dumps(call.args, ensure_ascii=False)
+        for call in world.slack.calls[before:]
+        if call.method == "chat.postMessage" and "thread_ts" in call.args
+    ]
+    assert any("hello?" in post for post in posted), posted  # Omar's thread moved on
+    assert not any("and the total" in post for post in posted), posted  # after the file
+    assert uploaded_into_thread(world, before) == []
+
+    deadline = started + 10
+    while await world.env.redis.zcard(world.env.keys.thread_due()):
+        assert asyncio.get_running_loop().time() < deadline, "the queue never emptied"
+        await asyncio.sleep(0.05)
+        await poster.flush(wait_for_files=False)
+    [(data, name, _, _)] = uploaded_into_thread(world, before)
+    assert (data, name) == (PHOTO, "receipt.jpg")
+    calls = world.slack.calls[before:]
+    uploaded_at = next(
+        i for i, call in enumerate(calls) if call.method == "files.completeUploadExternal"
+    )
+    total_at = next(
+        i
+        for i, call in enumerate(calls)
+        if call.method == "chat.postMessage" and "and the total" in json.dumps(call.args)
+    )
+    assert uploaded_at < total_at  # Sara's thread in the order she wrote
+
+
+async def test_a_stopping_poster_leaves_a_file_it_could_not_finish_queued(world: World) -> None:
+    body, _ = viber(world)
+    await world.receive(Channel.VIBER, body)
+    world.files.slow_next(5.0)
+    poster = world.poster(replace(FAST, idle_wait=0.01, stop_files_wait=0.2))
+    stop = asyncio.Event()
+    running = asyncio.create_task(poster.run(stop))
+    await asyncio.sleep(0.3)  # the file is on its way
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    due = await world.env.redis.zrange(world.env.keys.thread_due(), 0, -1)
+    assert [entry for entry in due if "file" in entry], due  # shown by the next poster
+    before = len(world.slack.calls)
+    await world.flush()
+    assert len(uploaded_into_thread(world, before)) == 1
 
 
 def test_the_intake_codec_keeps_a_messages_files() -> None:
