@@ -38,7 +38,7 @@ compare), and tunes the collector as the worker does once started
 `--concurrency / --partitions` sends in flight (`RelayTuning.in_flight`); the
 ceiling client runs the same total at once. The default, 64, is the worker's
 (4 partitions × 16). The relay works in batches (see bot/relay/relay.py): per
-partition one script call claims up to 128 entries, and one records each group
+partition one script call claims up to 64 entries, and one records each group
 of outcomes, so a send in flight holds no Redis connection; the line "Redis
 per message drained" shows the round trips that are left.
 

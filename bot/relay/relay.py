@@ -179,7 +179,7 @@ class BatchThreadSink(Protocol):
 
 @dataclass(frozen=True)
 class RelayTuning:
-    batch: int = 128  # entries read at once per partition
+    batch: int = 64  # entries read at once per partition
     block_ms: int = 500  # XREADGROUP wait
     claim_idle_ms: int = 60_000  # a pending entry idle this long belongs to a dead consumer
     claim_every: float = 5.0  # seconds between reclaim sweeps (by idle time)
