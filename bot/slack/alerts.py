@@ -35,11 +35,12 @@ from bot.services.people import People
 from bot.slack.blocks.alerts import alert_message
 from bot.slack.links import ThreadLinks
 from bot.slack.people import slack_people
-from bot.slack.web_calls import SETUP_ERRORS, SlackCalls, SlackUnavailable, hold_lock
+from bot.slack.web_calls import SETUP_ERRORS, SlackCalls, SlackUnavailable
 from bot.store.alerts import AlertStore, Claim
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId, Keys
+from bot.store.locks import hold_lock
 from bot.store.outbox import OutboxStore
 
 logger = logging.getLogger(__name__)

@@ -39,16 +39,12 @@ from bot.domain.models import Contact
 from bot.services.followup import FollowupService
 from bot.slack.blocks import threads as thread_blocks
 from bot.slack.inbound_files import NotShown, ThreadFiles
-from bot.slack.web_calls import (
-    SETUP_ERRORS,
-    SlackCalls,
-    SlackUnavailable,
-    hold_lock,
-)
+from bot.slack.web_calls import SETUP_ERRORS, SlackCalls, SlackUnavailable
 from bot.store.codec import MessageHash
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId, Keys
+from bot.store.locks import hold_lock
 from bot.store.outbox import OutboxStore
 from bot.store.schedule import ScheduleStore
 from bot.store.scripts import DONE, ENQUEUE_MANY

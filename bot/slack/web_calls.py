@@ -1,7 +1,7 @@
 """What the worker's Slack senders share (thread poster, alert sender).
 
-* One active sender across replicas: a Redis key held with a lease that its
-  holder renews (`hold_lock`).
+* One active sender across replicas: a lease its holder renews
+  (`bot.store.locks.hold_lock`).
 * Web API calls within a rate: a 429 (with its `Retry-After`), a 5xx or an
   unreachable Slack become `SlackUnavailable` with how long to pause, so the
   queue keeps the entry and tries again later
@@ -18,7 +18,6 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.channels.base import RateLimiter
-from bot.store.connection import RedisClient
 
 logger = logging.getLogger(__name__)
 
@@ -43,16 +42,6 @@ class SlackUnavailable(RuntimeError):
     def __init__(self, pause: float) -> None:
         super().__init__(pause)
         self.pause = pause
-
-
-async def hold_lock(redis: RedisClient, key: str, name: str, lease_ms: int) -> bool:
-    """Take the lock at `key` for `name`, or renew it if `name` holds it."""
-    if await redis.set(key, name, nx=True, px=lease_ms):
-        return True
-    if await redis.get(key) == name:
-        await redis.pexpire(key, lease_ms)
-        return True
-    return False
 
 
 class SlackCalls:

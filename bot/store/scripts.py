@@ -109,6 +109,7 @@ INTAKE_TAKE = LuaScript("intake_take")
 INTAKE_ADOPT = LuaScript("intake_adopt")
 INTAKE_SETTLE = LuaScript("intake_settle")
 INTAKE_FINISH = LuaScript("intake_finish")
+HOLD_LOCK = LuaScript("hold_lock")
 ALL_SCRIPTS = tuple(v for v in list(globals().values()) if isinstance(v, LuaScript))
 
 
