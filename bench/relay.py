@@ -101,6 +101,7 @@ from bot.store.keys import Keys
 from bot.store.outbox import OutboxStore
 from bot.store.scripts import load_all
 from bot.store.server import RedisServer
+from bot.store.thread_queue import ThreadQueueStore
 from tests.fakes.slack import FakeSlack
 from tests.slack.thread_poster import thread_poster
 
@@ -676,7 +677,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             PolicySettings(),
             utc_now,
             consumer="bench",
-            threads=ThreadQueue(worker_redis, keys),
+            threads=ThreadQueue(ThreadQueueStore(worker_redis, keys)),
             tuning=RelayTuning(in_flight=in_flight),
         )
         poster = thread_poster(

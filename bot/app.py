@@ -93,6 +93,7 @@ from bot.store.outbox import OutboxStore
 from bot.store.schedule import ScheduleStore
 from bot.store.search import ContactSearch
 from bot.store.templates import TemplateStore
+from bot.store.thread_queue import ThreadQueueStore
 from bot.store.webhook_intake import WebhookIntakeStore
 from handlers import register_all, webhooks
 
@@ -175,7 +176,7 @@ async def channels_ctx(app: web.Application) -> AsyncIterator[None]:
     media = app.get(media_web.MEDIA_STORE_KEY)
     connectors = build_connectors(settings, http, redis, keys, media)
     contacts = ContactStore(redis, keys)
-    threads = ThreadQueue(redis, keys)
+    threads = ThreadQueue(ThreadQueueStore(redis, keys))
     clock = app.get(CLOCK_KEY, utc_now)
     app[KEYS_KEY] = keys
     app[HTTP_KEY] = http
@@ -491,7 +492,9 @@ async def _run_tasks(
         closing.push_async_callback(media.close)
         connectors = build_connectors(settings, http, redis, keys, media)
         # Failed and ❗ messages also raise their sender's personal alert.
-        threads = with_alerts(ThreadQueue(redis, keys), ContactStore(redis, keys), utc_now)
+        threads = with_alerts(
+            ThreadQueue(ThreadQueueStore(redis, keys)), ContactStore(redis, keys), utc_now
+        )
         relay = Relay(
             redis,
             keys,
@@ -533,8 +536,7 @@ async def _run_tasks(
             contacts = ContactStore(redis, keys)
             outbox = OutboxStore(contacts)
             poster = ThreadPoster(
-                redis,
-                keys,
+                ThreadQueueStore(redis, keys),
                 slack,
                 settings.support_channel,
                 contacts=contacts,
@@ -587,7 +589,11 @@ def due_runner(
             managers=settings.managers,
         )
     notices = SlackScheduleNotices(
-        ThreadQueue(redis, keys), contacts, answers, people, settings.default_language
+        ThreadQueue(ThreadQueueStore(redis, keys)),
+        contacts,
+        answers,
+        people,
+        settings.default_language,
     )
     scheduling = Scheduling(ScheduleStore(redis, keys), contacts, followups, utc_now, notices)
     return DueRunner(

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import secrets
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -40,33 +39,24 @@ from bot.services.followup import FollowupService
 from bot.slack.blocks import threads as thread_blocks
 from bot.slack.inbound_files import NotShown, ThreadFiles
 from bot.slack.web_calls import SETUP_ERRORS, SlackCalls, SlackUnavailable
-from bot.store.codec import MessageHash
-from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
-from bot.store.keys import ContactId, Keys
-from bot.store.locks import hold_lock
+from bot.store.keys import ContactId
 from bot.store.outbox import OutboxStore
 from bot.store.schedule import ScheduleStore
-from bot.store.scripts import DONE, ENQUEUE_MANY
+from bot.store.thread_queue import ThreadQueueStore
 
 logger = logging.getLogger(__name__)
-
-SLACK_TS_FIELD = MessageHash.SLACK_TS  # on a message hash: its thread entry's ts
 
 
 class ThreadQueue:
     """The producer side: cheap Redis writes, never a Slack call."""
 
-    def __init__(self, redis: RedisClient, keys: Keys) -> None:
-        self.redis = redis
-        self.keys = keys
+    def __init__(self, store: ThreadQueueStore) -> None:
+        self.store = store
 
     async def _enqueue(self, entry: str, payload: dict[str, Any]) -> None:
         payload["version"] = secrets.token_hex(4)  # tells a newer version from the handled one
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(self.keys.thread_pending(), entry, json.dumps(payload, ensure_ascii=False))
-        pipe.zadd(self.keys.thread_due(), {entry: time.time()}, nx=True)
-        await pipe.execute()
+        await self.store.put(entry, json.dumps(payload, ensure_ascii=False))
 
     async def customer_wrote(self, contact: Contact, message: InboundMessage) -> None:
         digest = hashlib.blake2b(
@@ -118,8 +108,7 @@ class ThreadQueue:
             }
             items.append([f"m:{partition}:{message.id}", payload])
         if items:
-            keys = [self.keys.thread_pending(), self.keys.thread_due()]
-            await ENQUEUE_MANY(self.redis, keys, [time.time(), orjson.dumps(items)])
+            await self.store.put_many(orjson.dumps(items))
 
     async def event(self, contact_id: str, key: str, **params: str) -> None:
         """A line in the thread: reopened, closed, assigned, taken over."""
@@ -156,12 +145,11 @@ class PosterTuning:
 
 
 class ThreadPoster:
-    """The consumer side: one active poster across replicas (a Redis lock)."""
+    """The consumer side: one active poster across replicas (a lease in Redis)."""
 
     def __init__(
         self,
-        redis: RedisClient,
-        keys: Keys,
+        queue: ThreadQueueStore,
         slack: AsyncWebClient,
         channel_id: str,
         *,
@@ -174,10 +162,9 @@ class ThreadPoster:
         tuning: PosterTuning = PosterTuning(),
         files: ThreadFiles | None = None,
     ) -> None:
-        """`redis` and `keys`: the queue's; `followups` decides each window the
-        root shows, under the deployment's policy."""
-        self.redis = redis
-        self.keys = keys
+        """`queue`: the entries to show; `followups` decides each window the root
+        shows, under the deployment's policy."""
+        self.queue = queue
         self.contacts = contacts
         self.outbox = outbox
         self.followups = followups
@@ -224,7 +211,7 @@ class ThreadPoster:
         await asyncio.gather(*late, return_exceptions=True)
 
     async def _hold_lock(self) -> bool:
-        return await hold_lock(self.redis, self.keys.thread_lock(), self.name, self.tuning.lock_ms)
+        return await self.queue.hold(self.name, self.tuning.lock_ms)
 
     async def _renew_lock(self) -> None:
         """Renew the lock every third of its lease, until cancelled."""
@@ -252,7 +239,7 @@ class ThreadPoster:
         Ends early once `stop` is set (the entries left stay queued). Raises
         SlackUnavailable (with how long to wait) when Slack refuses.
         """
-        entries = cast(list[str], await self.redis.zrange(self.keys.thread_due(), 0, limit - 1))
+        entries = await self.queue.due(limit)
         done = 0
         held: set[str] = set()  # contacts whose earlier entry waits: theirs wait too
         for entry in entries:
@@ -260,9 +247,8 @@ class ThreadPoster:
                 break
             if entry in self._files:
                 continue  # on its way
-            raw = cast(str | None, await self.redis.hget(self.keys.thread_pending(), entry))
+            raw = await self.queue.pending(entry)
             if raw is None:
-                await self.redis.zrem(self.keys.thread_due(), entry)
                 continue
             payload = json.loads(raw)
             contact_id = str(payload.get("contact_id", ""))
@@ -291,7 +277,7 @@ class ThreadPoster:
                 raise SlackUnavailable(self.tuning.max_pause) from None
             # This entry can never be shown (e.g. a block Slack rejects).
             logger.error("thread entry dropped", extra={"error": code, "entry": entry})
-        await DONE(self.redis, [self.keys.thread_pending(), self.keys.thread_due()], [entry, raw])
+        await self.queue.done(entry, raw)
 
     def _start_file(self, entry: str, raw: str, payload: dict[str, Any], contact_id: str) -> None:
         task = asyncio.create_task(self._show_in_background(entry, raw, payload))
@@ -385,28 +371,27 @@ class ThreadPoster:
             text, body = thread_blocks.scheduled_entry(item, contact, self.lang)
         else:
             text, body = thread_blocks.scheduled_gone_entry(gone or "cancelled", self.lang)
-        ts_key = self.keys.schedule_thread_entries(ContactId.parse(contact.id).partition)
-        slack_ts = cast(str | None, await self.redis.hget(ts_key, item_id))
+        partition = ContactId.parse(contact.id).partition
+        slack_ts = await self.queue.scheduled_entry(partition, item_id)
         if await self._updated(slack_ts, text, body):
             if item is None:
-                await self.redis.hdel(ts_key, item_id)
+                await self.queue.forget_scheduled_entry(partition, item_id)
             return
         if item is None:
             return  # never shown: nothing to close
         ts = await self._post_in_thread(contact, text, body)
-        await self.redis.hset(ts_key, item_id, ts)
+        await self.queue.set_scheduled_entry(partition, item_id, ts)
 
     async def _show_message(self, contact: Contact, partition: int, message_id: str) -> None:
         message = await self.outbox.get_message(partition, message_id)
         if message is None:
             return
         text, body = thread_blocks.outbound_entry(message, self.lang)
-        message_key = self.keys.message(partition, message_id)
-        slack_ts = cast(str | None, await self.redis.hget(message_key, SLACK_TS_FIELD))
+        slack_ts = await self.queue.message_entry(partition, message_id)
         if await self._updated(slack_ts, text, body):
             return
         ts = await self._post_in_thread(contact, text, body)
-        await self.redis.hset(message_key, SLACK_TS_FIELD, ts)
+        await self.queue.set_message_entry(partition, message_id, ts)
 
     async def _updated(self, slack_ts: str | None, text: str, body: list[Block]) -> bool:
         """Update the entry posted at `slack_ts`; False when there is none (never

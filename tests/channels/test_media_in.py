@@ -42,6 +42,7 @@ from bot.media.store import FileMediaStore
 from bot.services.inbound import InboundService
 from bot.slack.inbound_files import ThreadFiles
 from bot.slack.threads import PosterTuning, ThreadPoster, ThreadQueue
+from bot.store.thread_queue import ThreadQueueStore
 from bot.store.webhook_intake import decode_events, encode_events
 from tests.conftest import StoreEnv
 from tests.fakes.channel_files import FakeChannelFiles
@@ -118,7 +119,7 @@ class World:
             self.env.contacts,
             self.env.outbox,
             lambda: self.now,
-            threads=ThreadQueue(self.env.redis, self.env.keys),
+            threads=ThreadQueue(ThreadQueueStore(self.env.redis, self.env.keys)),
         )
         await service.receive(message)
         return message

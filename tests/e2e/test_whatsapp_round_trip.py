@@ -41,6 +41,7 @@ from bot.store.keys import ContactId, Keys
 from bot.store.outbox import OutboxStore
 from bot.store.scripts import load_all
 from bot.store.server import RedisServer
+from bot.store.thread_queue import ThreadQueueStore
 from tests.conftest import StoreEnv
 from tests.fakes.graph import FakeGraph
 from tests.fakes.slack import FakeSlack
@@ -174,7 +175,7 @@ async def test_customer_writes_agent_follows_up_thread_shows_read(
             )
         )
         assert result.outcome is FollowupOutcome.ACCEPTED and result.message_id
-        threads = ThreadQueue(env.redis, env.keys)
+        threads = ThreadQueue(ThreadQueueStore(env.redis, env.keys))
         relay = Relay(
             env.redis, env.keys, {Channel.WHATSAPP: WhatsAppConnector(settings, http)},
             PolicySettings(), utc_now, consumer="e2e", threads=threads,
@@ -241,7 +242,7 @@ async def test_slack_rate_limited_for_a_minute_delays_threads_not_sends(
                     )
                 )
                 ids.append((ContactId.parse(created.contact_id).partition, result.message_id))
-            threads = ThreadQueue(env.redis, env.keys)
+            threads = ThreadQueue(ThreadQueueStore(env.redis, env.keys))
             relay = Relay(
                 env.redis, env.keys, {Channel.WHATSAPP: WhatsAppConnector(settings, http)},
                 PolicySettings(), utc_now, consumer="rl", threads=threads,

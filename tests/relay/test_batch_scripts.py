@@ -31,6 +31,7 @@ from bot.store.outbox import (
     _as_written,
     read_outbox_entry,
 )
+from bot.store.thread_queue import ThreadQueueStore
 from tests.conftest import StoreEnv
 
 LEASE_MS = 60_000
@@ -291,7 +292,7 @@ async def test_a_batch_of_thread_entries_replaces_payloads_and_keeps_each_place(
     p, entries = await queued(env, now, 2)
     first, second = [await env.outbox.get_message(p, e.message_id) for e in entries]
     assert first is not None and second is not None
-    queue = ThreadQueue(env.redis, env.keys)
+    queue = ThreadQueue(ThreadQueueStore(env.redis, env.keys))
     await queue.message_changed(first.contact_id, first)
     [(_, placed)] = await env.redis.zrange(env.keys.thread_due(), 0, -1, withscores=True)
     before = await env.redis.hget(env.keys.thread_pending(), f"m:{p}:{first.id}")

@@ -14,6 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.domain.channels import Channel
 from bot.slack.threads import PosterTuning, ThreadQueue
 from bot.store.contacts import ContactDraft
+from bot.store.thread_queue import ThreadQueueStore
 from tests.conftest import StoreEnv
 from tests.fakes.slack import FakeSlack
 from tests.slack.thread_poster import thread_poster
@@ -26,7 +27,7 @@ async def test_a_stopped_poster_ends_after_the_entry_it_is_posting(
     try:
         draft = ContactDraft(first_name="Sara", identities={Channel.TELEGRAM: "chat-1"})
         cid = (await env.contacts.create(draft, now)).contact_id
-        queue = ThreadQueue(env.redis, env.keys)
+        queue = ThreadQueue(ThreadQueueStore(env.redis, env.keys))
         for _ in range(6):
             await queue.event(cid, "thread.event.assigned", agent="<@U_A>")
         poster = thread_poster(

@@ -32,6 +32,7 @@ from bot.slack.threads import ThreadQueue
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
 from bot.store.outbox import month_of
+from bot.store.thread_queue import ThreadQueueStore
 from tests.conftest import StoreEnv
 
 
@@ -485,7 +486,7 @@ async def test_the_slack_thread_queue_gets_a_batch_in_one_call(
 ) -> None:
     clock = Clock(now)
     sent = [await accepted(env, clock, Channel.TELEGRAM, None, key=f"k{i}") for i in range(3)]
-    queue = ThreadQueue(env.redis, env.keys)
+    queue = ThreadQueue(ThreadQueueStore(env.redis, env.keys))
     relay = Relay(
         env.redis,
         env.keys,

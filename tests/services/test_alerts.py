@@ -33,6 +33,7 @@ from bot.slack.threads import ThreadQueue
 from bot.store.alerts import AlertStore, Claim
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
+from bot.store.thread_queue import ThreadQueueStore
 from tests.conftest import StoreEnv
 from tests.relay.test_relay import Clock, ScriptedChannel, accepted, drain
 
@@ -323,7 +324,9 @@ async def test_the_relay_marking_a_message_outside_the_window_alerts_its_sender(
         PolicySettings(),
         clock,
         consumer="w1",
-        threads=with_alerts(ThreadQueue(env.redis, env.keys), env.contacts, clock),
+        threads=with_alerts(
+            ThreadQueue(ThreadQueueStore(env.redis, env.keys)), env.contacts, clock
+        ),
         tuning=RelayTuning(block_ms=50),
     )
     await drain(relay, env)

@@ -22,6 +22,7 @@ from bot.slack.web_calls import SlackUnavailable
 from bot.store.codec import MessageHash
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
+from bot.store.thread_queue import ThreadQueueStore
 from tests.conftest import StoreEnv
 from tests.fakes.slack import FakeSlack
 from tests.slack.thread_poster import thread_poster
@@ -67,7 +68,7 @@ async def customer_writes(
 async def test_first_message_creates_the_thread_and_posts_in_it(
     env: StoreEnv, slack: FakeSlack, now: datetime
 ) -> None:
-    queue = ThreadQueue(env.redis, env.keys)
+    queue = ThreadQueue(ThreadQueueStore(env.redis, env.keys))
     cid = await customer_writes(env, now, queue, "wamid.1", "Hi, any news?")
     assert await poster_for(env, slack, now).flush() == 1
     root, entry = slack.calls_to("chat.postMessage")[-2:]
@@ -83,7 +84,7 @@ async def test_first_message_creates_the_thread_and_posts_in_it(
 async def test_status_bursts_coalesce_into_one_entry_showing_the_latest(
     env: StoreEnv, slack: FakeSlack, now: datetime
 ) -> None:
-    queue = ThreadQueue(env.redis, env.keys)
+    queue = ThreadQueue(ThreadQueueStore(env.redis, env.keys))
     cid = await customer_writes(env, now, queue, "wamid.a", "Hi")
     followup = FollowupService(env.contacts, env.outbox, PolicySettings(), lambda: now)
     result = await followup.send(
@@ -116,7 +117,7 @@ async def test_status_bursts_coalesce_into_one_entry_showing_the_latest(
 async def test_outside_window_entry_shows_the_red_marker(
     env: StoreEnv, slack: FakeSlack, now: datetime
 ) -> None:
-    queue = ThreadQueue(env.redis, env.keys)
+    queue = ThreadQueue(ThreadQueueStore(env.redis, env.keys))
     cid = await customer_writes(env, now - timedelta(days=2), queue, "wamid.old", "Hi")
     followup = FollowupService(env.contacts, env.outbox, PolicySettings(), lambda: now)
     result = await followup.send(
@@ -137,7 +138,7 @@ async def test_outside_window_entry_shows_the_red_marker(
 async def test_reopening_starts_a_new_thread_linking_the_previous(
     env: StoreEnv, slack: FakeSlack, now: datetime
 ) -> None:
-    queue = ThreadQueue(env.redis, env.keys)
+    queue = ThreadQueue(ThreadQueueStore(env.redis, env.keys))
     cid = await customer_writes(env, now, queue, "wamid.r1", "First")
     poster = poster_for(env, slack, now)
     await poster.flush()
@@ -155,7 +156,7 @@ async def test_reopening_starts_a_new_thread_linking_the_previous(
 async def test_rate_limited_slack_delays_entries_but_loses_none(
     env: StoreEnv, slack: FakeSlack, now: datetime
 ) -> None:
-    queue = ThreadQueue(env.redis, env.keys)
+    queue = ThreadQueue(ThreadQueueStore(env.redis, env.keys))
     slack.rate_limit_for(60, retry_after=7)
     try:
         await customer_writes(env, now, queue, "wamid.x1", "One")
@@ -171,7 +172,7 @@ async def test_rate_limited_slack_delays_entries_but_loses_none(
 
 
 async def test_slack_outage_keeps_entries(env: StoreEnv, slack: FakeSlack, now: datetime) -> None:
-    queue = ThreadQueue(env.redis, env.keys)
+    queue = ThreadQueue(ThreadQueueStore(env.redis, env.keys))
     slack.outage_for(60)
     try:
         await customer_writes(env, now, queue, "wamid.o1", "Down?")
@@ -202,7 +203,7 @@ async def test_the_root_shows_each_window_in_words_as_the_deployments_policy_dec
         },
     )
     cid = (await env.contacts.create(draft, now)).contact_id
-    await ThreadQueue(env.redis, env.keys).root_changed(cid)
+    await ThreadQueue(ThreadQueueStore(env.redis, env.keys)).root_changed(cid)
     client = AsyncWebClient(token=slack.token, base_url=slack.url)
     poster = thread_poster(
         env.redis,

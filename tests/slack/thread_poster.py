@@ -15,6 +15,7 @@ from bot.store.contacts import ContactStore
 from bot.store.keys import Keys
 from bot.store.outbox import OutboxStore
 from bot.store.schedule import ScheduleStore
+from bot.store.thread_queue import ThreadQueueStore
 
 
 def thread_poster(
@@ -31,8 +32,7 @@ def thread_poster(
     outbox = OutboxStore(contacts)
     followups = FollowupService(contacts, outbox, policy or PolicySettings(), clock)
     return ThreadPoster(
-        redis,
-        keys,
+        ThreadQueueStore(redis, keys),
         slack,
         channel_id,
         contacts=contacts,
