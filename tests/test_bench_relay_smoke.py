@@ -28,6 +28,9 @@ def test_relay_benchmark_quick_mode_delivers_every_message_and_prints_its_figure
     # Its parts are rounded (to 0.1/s): the ratio of the rounded parts may differ in the last digit.
     assert result["ratio"] == pytest.approx(result["rps"] / result["ceiling_rps"], abs=0.002)
     assert 0 < result["p50_ms"] <= result["p99_ms"]
+    # This process's CPU per message, drained and at the ceiling (one line of the report too).
+    assert result["cpu_us"] > 0 and result["ceiling_cpu_us"] > 0
+    assert "CPU µs per message, this process: ceiling" in run.stdout
     # Every accepted message reached the fake channel, and (no crash, no retry) once.
     assert result["accepted"] == 600
     assert result["delivered"] == result["accepted"]
