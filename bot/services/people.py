@@ -20,11 +20,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
-from typing import cast
 
 from bot.slack.i18n import LANGUAGES
-from bot.store.connection import RedisClient
-from bot.store.keys import Keys
+from bot.store.users import UserStore
 
 logger = logging.getLogger(__name__)
 
@@ -33,11 +31,6 @@ LocaleLookup = Callable[[str], Awaitable[str | None]]
 #: Asks Slack for a user group's members.
 GroupLookup = Callable[[str], Awaitable[Collection[str]]]
 
-F_LANGUAGE = "lang"  # picked on App Home
-F_LOCALE = "locale"  # Slack's, as last seen ("" = Slack did not say)
-F_LOCALE_AT = "locale_at"
-F_ZONE = "tz"  # Slack's time zone name, as last seen ("" = Slack did not say)
-F_ZONE_AT = "tz_at"
 #: A cached locale is asked again after this long (people change theirs).
 LOCALE_TTL = 7 * 24 * 3600
 GROUP_TTL = 300.0
@@ -62,8 +55,7 @@ def is_group(entry: str) -> bool:
 class People:
     def __init__(
         self,
-        redis: RedisClient,
-        keys: Keys,
+        users: UserStore,
         *,
         default_language: str,
         agents: Collection[str] = (),
@@ -73,8 +65,7 @@ class People:
         zone_lookup: LocaleLookup | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.redis = redis
-        self.keys = keys
+        self.users = users
         self.default_language = default_language
         self.agents = tuple(agents)
         self.managers = tuple(managers)
@@ -125,10 +116,7 @@ class People:
         if lang is not None and lang not in LANGUAGES:
             raise ValueError(f"unknown language {lang!r}")
         self._forget(user_id)
-        if lang is None:
-            await self.redis.hdel(self.keys.user(user_id), F_LANGUAGE)
-        else:
-            await self.redis.hset(self.keys.user(user_id), F_LANGUAGE, lang)
+        await self.users.pick_language(user_id, lang)
         self._forget(user_id)
 
     async def _user_fields(self, user_id: str) -> UserFields:
@@ -137,11 +125,7 @@ class People:
         if cached is not None and self._monotonic() - cached[0] < USER_TTL:
             return cached[1]
         writes = self._writes
-        picked, locale, locale_at = cast(
-            list[str | None],
-            await self.redis.hmget(self.keys.user(user_id), [F_LANGUAGE, F_LOCALE, F_LOCALE_AT]),
-        )
-        fields = (picked, locale, locale_at)
+        fields = await self.users.languages(user_id)
         if writes == self._writes:
             if len(self._users) >= USER_CACHE_SIZE:
                 self._users.clear()
@@ -177,10 +161,7 @@ class People:
             self._locale_failed[user_id] = self._monotonic()
             return None
         self._locale_failed.pop(user_id, None)
-        await self.redis.hset(
-            self.keys.user(user_id),
-            mapping={F_LOCALE: locale or "", F_LOCALE_AT: str(int(time.time()))},
-        )
+        await self.users.set_locale(user_id, locale, int(time.time()))
         self._forget(user_id)
         return locale
 
@@ -189,9 +170,7 @@ class People:
     async def zone(self, user_id: str, *, slack_seconds: float = LOCALE_WAIT) -> str | None:
         """The user's Slack time zone (`users.info` `tz`, e.g. "Asia/Dubai"), kept a
         week like the locale; None when Slack does not say (or not in time)."""
-        stored, stored_at = cast(
-            list[str | None], await self.redis.hmget(self.keys.user(user_id), [F_ZONE, F_ZONE_AT])
-        )
+        stored, stored_at = await self.users.zone(user_id)
         if stored_at is not None and time.time() - float(stored_at) < LOCALE_TTL:
             return stored or None
         if self.zone_lookup is None:
@@ -202,9 +181,7 @@ class People:
         except Exception:  # Slack slow or away: what we knew, asked again next time
             logger.warning("could not read a user's time zone", exc_info=True)
             return stored or None
-        await self.redis.hset(
-            self.keys.user(user_id), mapping={F_ZONE: zone or "", F_ZONE_AT: str(int(time.time()))}
-        )
+        await self.users.set_zone(user_id, zone, int(time.time()))
         return zone
 
     # --- who may do what ------------------------------------------------------------

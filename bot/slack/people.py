@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.services.people import People
 from bot.store.connection import RedisClient
 from bot.store.keys import Keys
+from bot.store.users import UserStore
 
 
 def slack_people(
@@ -41,8 +42,7 @@ def slack_people(
         return [str(u) for u in reply.get("users") or []]
 
     return People(
-        redis,
-        keys,
+        UserStore(redis, keys),
         default_language=default_language,
         agents=agents,
         managers=managers,

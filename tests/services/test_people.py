@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.services.people import USER_TTL, People
+from bot.store.users import UserStore
 from tests.conftest import StoreEnv
 
 USER = "U0AGENT1"
@@ -27,8 +28,7 @@ def clock() -> Clock:
 
 def make(env: StoreEnv, clock: Clock | None = None, **kwargs: object) -> People:
     return People(
-        env.redis,
-        env.keys,
+        UserStore(env.redis, env.keys),
         default_language="en",
         monotonic=clock or Clock(),
         **kwargs,  # type: ignore[arg-type]

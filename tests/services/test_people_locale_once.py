@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.services.people import People
+from bot.store.users import UserStore
 from tests.conftest import StoreEnv
 
 USER = "U0AGENT7"
@@ -19,7 +20,7 @@ async def test_requests_arriving_together_share_one_question_to_slack(env: Store
         await answer.wait()
         return "ar-EG"
 
-    people = People(env.redis, env.keys, default_language="en", locale_lookup=locale_of)
+    people = People(UserStore(env.redis, env.keys), default_language="en", locale_lookup=locale_of)
     waiting = [asyncio.create_task(people.language(USER)) for _ in range(10)]
     await asyncio.sleep(0.01)
     answer.set()
@@ -35,7 +36,7 @@ async def test_a_request_that_goes_away_leaves_the_others_their_answer(env: Stor
         await answer.wait()
         return "ar"
 
-    people = People(env.redis, env.keys, default_language="en", locale_lookup=locale_of)
+    people = People(UserStore(env.redis, env.keys), default_language="en", locale_lookup=locale_of)
     first = asyncio.create_task(people.language(USER))
     second = asyncio.create_task(people.language(USER))
     await asyncio.sleep(0.01)
@@ -52,7 +53,7 @@ async def test_a_slow_slack_costs_every_waiting_request_the_default_once(env: St
         await asyncio.sleep(10)
         return "ar"
 
-    people = People(env.redis, env.keys, default_language="en", locale_lookup=locale_of)
+    people = People(UserStore(env.redis, env.keys), default_language="en", locale_lookup=locale_of)
     together = [people.language(USER, slack_seconds=0.05) for _ in range(5)]
     assert await asyncio.gather(*together) == ["en"] * 5
     assert asked == [USER]
