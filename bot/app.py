@@ -283,7 +283,7 @@ def line_quota_reader(
     if not LineConnector.configured(settings):
         return None
     line = LineConnector(settings, http, timeout=3.0)
-    return LineQuotaReader(redis, keys, outbox, line.quota)
+    return LineQuotaReader(outbox, line.quota)
 
 
 def build_slack(
@@ -513,8 +513,7 @@ async def _run_tasks(
             tasks.append(asyncio.create_task(ride_out("alerts", alerts.run, stop), name="alerts"))
         if settings.whatsapp_token is not None and settings.whatsapp_business_account_id:
             templates = TemplateSync(
-                redis,
-                keys,
+                TemplateStore(redis, keys),
                 lambda: fetch_approved_templates(settings, http),
                 name=name,
             )

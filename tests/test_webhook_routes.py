@@ -46,6 +46,7 @@ from bot.store.connection import create_redis
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
 from bot.store.search import SearchFilters
+from bot.store.templates import TemplateStore
 from handlers.webhooks import body_limit
 from tests.conftest import StoreEnv
 from tests.fakes.graph import FakeGraph
@@ -1358,7 +1359,7 @@ async def test_a_signed_template_status_update_makes_the_template_sync_fetch_aga
         fetched.append(1)
         return FetchedTemplates([])
 
-    sync = TemplateSync(env.redis, env.keys, fetch, name="worker-1")
+    sync = TemplateSync(TemplateStore(env.redis, env.keys), fetch, name="worker-1")
     await sync.sync_once()
     assert await sync.sync_once() is None  # synced this hour: the next look waits
     assert len(fetched) == 1
@@ -1378,7 +1379,7 @@ async def test_a_badly_signed_template_status_update_changes_nothing(
     async def fetch() -> FetchedTemplates:
         return FetchedTemplates([])
 
-    sync = TemplateSync(env.redis, env.keys, fetch, name="worker-1")
+    sync = TemplateSync(TemplateStore(env.redis, env.keys), fetch, name="worker-1")
     await sync.sync_once()
     response = await post(
         client,

@@ -6,13 +6,9 @@ forgets a learned monthly limit, so pushes are no longer refused before sending.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
-from typing import cast
 
 from bot.domain.reachability import LineQuota
-from bot.store.connection import RedisClient
-from bot.store.keys import Keys
 from bot.store.outbox import OutboxStore
 
 #: How long a quota read is reused.
@@ -22,25 +18,19 @@ QuotaFetch = Callable[[], Awaitable[LineQuota | None]]
 
 
 class LineQuotaReader:
-    def __init__(self, redis: RedisClient, keys: Keys, outbox: OutboxStore, fetch: QuotaFetch):
-        self.redis = redis
-        self.keys = keys
+    def __init__(self, outbox: OutboxStore, fetch: QuotaFetch):
         self.outbox = outbox
         self.fetch = fetch
 
     async def __call__(self) -> LineQuota | None:
         """The quota as LINE last reported it (at most a minute old); None if unknown."""
-        key = self.keys.line_quota()
-        cached = cast(str | None, await self.redis.get(key))
-        if cached:
-            data = json.loads(cached)
-            return LineQuota(data["limit"], data["used"])
+        cached = await self.outbox.line_quota_read()
+        if cached is not None:
+            return cached
         quota = await self.fetch()
         if quota is None:
             return None
-        await self.redis.set(
-            key, json.dumps({"limit": quota.limit, "used": quota.used}), ex=CACHE_SECONDS
-        )
+        await self.outbox.keep_line_quota_read(quota, CACHE_SECONDS)
         if quota.has_room:
             await self.outbox.forget_line_month_spent()
         return quota

@@ -16,8 +16,6 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.channels.whatsapp_templates import FetchedTemplates, TemplateFetchError
-from bot.store.connection import RedisClient
-from bot.store.keys import Keys
 from bot.store.templates import TemplateStore
 
 logger = logging.getLogger(__name__)
@@ -31,17 +29,14 @@ RETRY_AFTER = 60.0
 class TemplateSync:
     def __init__(
         self,
-        redis: RedisClient,
-        keys: Keys,
+        store: TemplateStore,
         fetch: Callable[[], Awaitable[FetchedTemplates]],
         *,
         name: str,
         every: float = SYNC_EVERY,
         retry_after: float = RETRY_AFTER,
     ) -> None:
-        self.redis = redis
-        self.keys = keys
-        self.store = TemplateStore(redis, keys)
+        self.store = store
         self.fetch = fetch
         self.name = name
         self.every = every
@@ -49,14 +44,13 @@ class TemplateSync:
 
     async def sync_once(self) -> int | None:
         """Sync if no replica did within the period; how many templates, or None."""
-        lock = self.keys.template_sync_lock()
-        if not await self.redis.set(lock, self.name, nx=True, px=int(self.every * 1000)):
+        if not await self.store.claim_sync(self.name, int(self.every * 1000)):
             return None
         try:
             fetched = await self.fetch()
         except TemplateFetchError as error:
             logger.warning("whatsapp template sync failed", extra={"error": str(error)})
-            await self.redis.pexpire(lock, int(self.retry_after * 1000))
+            await self.store.retry_sync_in(int(self.retry_after * 1000))
             return None
         await self.store.replace_all(fetched.templates)
         logger.info(

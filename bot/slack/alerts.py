@@ -40,7 +40,6 @@ from bot.store.alerts import AlertStore, Claim
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId, Keys
-from bot.store.locks import hold_lock
 from bot.store.outbox import OutboxStore
 
 logger = logging.getLogger(__name__)
@@ -110,7 +109,7 @@ class AlertSender:
                 await asyncio.wait_for(stop.wait(), pause)
 
     async def _hold_lock(self) -> bool:
-        return await hold_lock(self.redis, self.keys.alert_lock(), self.name, self.tuning.lock_ms)
+        return await self.store.hold(self.name, self.tuning.lock_ms)
 
     async def flush(self, limit: int = 100) -> int:
         """Send up to `limit` due alerts, oldest first; returns how many left the queue.

@@ -24,6 +24,7 @@ from typing import Any, cast
 
 from bot.store.connection import RedisClient
 from bot.store.keys import Keys
+from bot.store.locks import hold_lock
 from bot.store.scripts import DONE
 
 #: An event's "sent" mark is kept this long: no alert twice within it.
@@ -62,6 +63,10 @@ class AlertStore:
     def __init__(self, redis: RedisClient, keys: Keys) -> None:
         self.redis = redis
         self.keys = keys
+
+    async def hold(self, name: str, lease_ms: int) -> bool:
+        """Take or renew the sender's lease for `name` (one sender across replicas)."""
+        return await hold_lock(self.redis, self.keys.alert_lock(), name, lease_ms)
 
     # --- the queue ---------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from bot.domain.models import (
     status_may_advance,
     to_epoch,
 )
+from bot.domain.reachability import LineQuota
 from bot.store.builders import builder
 from bot.store.codec import (
     MESSAGE_FIELDS,
@@ -244,6 +245,19 @@ class OutboxStore:
     async def forget_line_month_spent(self) -> None:
         """LINE's quota API shows room again (the plan changed): pushes may go."""
         await self.redis.delete(self.keys.line_month_spent())
+
+    async def line_quota_read(self) -> LineQuota | None:
+        """LINE's monthly quota as last read from its API, while that read is kept."""
+        cached = cast(str | None, await self.redis.get(self.keys.line_quota()))
+        if not cached:
+            return None
+        data = json.loads(cached)
+        return LineQuota(data["limit"], data["used"])
+
+    async def keep_line_quota_read(self, quota: LineQuota, seconds: int) -> None:
+        """Keep a read of LINE's quota API for `seconds` (the composer asks often)."""
+        raw = json.dumps({"limit": quota.limit, "used": quota.used})
+        await self.redis.set(self.keys.line_quota(), raw, ex=seconds)
 
     # --- the commit ----------------------------------------------------------------
 

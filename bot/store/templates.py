@@ -98,6 +98,16 @@ class TemplateStore:
         )
         return decode_template(raw) if raw else None
 
+    async def claim_sync(self, name: str, period_ms: int) -> bool:
+        """The right to sync now, for `name`, for `period_ms` (False: a replica
+        synced, or is syncing, within the period)."""
+        lock = self.keys.template_sync_lock()
+        return bool(await self.redis.set(lock, name, nx=True, px=period_ms))
+
+    async def retry_sync_in(self, ms: int) -> None:
+        """A claimed sync failed: the next may be tried after `ms`, not a period."""
+        await self.redis.pexpire(self.keys.template_sync_lock(), ms)
+
     async def request_sync(self) -> None:
         """Have the next look of any replica's sync fetch the list again (Meta said a
         template changed): the lock spacing the syncs goes."""

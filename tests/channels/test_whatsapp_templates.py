@@ -73,8 +73,7 @@ def replica(
 ) -> TemplateSync:
     """One replica's sync of the templates fetched with `settings`."""
     return TemplateSync(
-        env.redis,
-        env.keys,
+        TemplateStore(env.redis, env.keys),
         lambda: fetch_approved_templates(settings, http),
         name=name,
         **timing,
@@ -139,7 +138,10 @@ async def test_one_replica_syncs_per_period(
         calls += 1
         return await fetch_approved_templates(settings, http)
 
-    replicas = [TemplateSync(env.redis, env.keys, fetch, name=f"w{i}", every=30) for i in range(3)]
+    replicas = [
+        TemplateSync(TemplateStore(env.redis, env.keys), fetch, name=f"w{i}", every=30)
+        for i in range(3)
+    ]
     results = await asyncio.gather(*(r.sync_once() for r in replicas))
 
     assert calls == 1

@@ -50,6 +50,6 @@ async def test_a_read_with_room_forgets_a_learned_monthly_limit(env: StoreEnv) -
     async def fetch() -> LineQuota:
         return LineQuota(1000, 10)
 
-    reader = LineQuotaReader(env.redis, env.keys, env.outbox, fetch)
+    reader = LineQuotaReader(env.outbox, fetch)
     assert await reader() == LineQuota(1000, 10)
     assert not await env.outbox.line_month_spent(NOW)
