@@ -93,7 +93,7 @@ from bot.store.outbox import OutboxStore
 from bot.store.schedule import ScheduleStore
 from bot.store.search import ContactSearch
 from bot.store.templates import TemplateStore
-from bot.store.thread_queue import ThreadQueueStore
+from bot.store.thread_queue import ThreadLinkStore, ThreadQueueStore
 from bot.store.webhook_intake import WebhookIntakeStore
 from handlers import register_all, webhooks
 
@@ -323,7 +323,7 @@ def build_slack(
     )
     answers = Answers(http, client)
     finder = ContactFinder(directory, followups, settings.default_phone_region)
-    links = ThreadLinks(redis, keys, client, settings.support_channel)
+    links = ThreadLinks(ThreadLinkStore(redis, keys), client, settings.support_channel)
     notices = SlackScheduleNotices(threads, contacts, answers, people, settings.default_language)
     scheduling = Scheduling(ScheduleStore(redis, keys), contacts, followups, clock, notices)
     home = HomeTabs(

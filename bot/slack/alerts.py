@@ -41,6 +41,7 @@ from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId, Keys
 from bot.store.outbox import OutboxStore
+from bot.store.thread_queue import ThreadLinkStore
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class AlertSender:
         self.outbox = OutboxStore(contacts)
         self.service = AlertService(self.store, contacts, clock, alert_minutes=alert_minutes)
         self.followups = FollowupService(contacts, self.outbox, policy, clock)
-        self.links = ThreadLinks(redis, keys, slack, support_channel)
+        self.links = ThreadLinks(ThreadLinkStore(redis, keys), slack, support_channel)
         self._limiter = RateLimiter(tuning.rate, tuning.burst)
         self._calls = SlackCalls(slack, tuning.max_pause)
 

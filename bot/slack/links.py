@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection
-from typing import cast
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ButtonElement, PlainTextObject
@@ -18,8 +17,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import ids
 from bot.slack.i18n import t
-from bot.store.connection import RedisClient
-from bot.store.keys import Keys
+from bot.store.thread_queue import ThreadLinkStore
 
 logger = logging.getLogger(__name__)
 
@@ -28,11 +26,8 @@ LINK_SECONDS = 30 * 24 * 3600
 
 
 class ThreadLinks:
-    def __init__(
-        self, redis: RedisClient, keys: Keys, client: AsyncWebClient, channel: str | None
-    ) -> None:
-        self.redis = redis
-        self.keys = keys
+    def __init__(self, store: ThreadLinkStore, client: AsyncWebClient, channel: str | None) -> None:
+        self.store = store
         self.client = client
         self.channel = channel
 
@@ -41,20 +36,12 @@ class ThreadLinks:
         wanted = sorted(set(thread_ts))
         if not wanted or not self.channel:
             return {}
-        pipe = self.redis.pipeline(transaction=False)
-        for ts in wanted:
-            pipe.get(self.keys.thread_link(ts))
-        kept = cast(list[str | None], await pipe.execute())
-        links = {ts: link for ts, link in zip(wanted, kept, strict=True) if link}
+        links = await self.store.kept(wanted)
         missing = [ts for ts in wanted if ts not in links]
         if missing:
             asked = await asyncio.gather(*(self._ask(ts) for ts in missing))
             fresh = {ts: link for ts, link in zip(missing, asked, strict=True) if link}
-            if fresh:
-                pipe = self.redis.pipeline(transaction=False)
-                for ts, link in fresh.items():
-                    pipe.set(self.keys.thread_link(ts), link, ex=LINK_SECONDS)
-                await pipe.execute()
+            await self.store.keep(fresh, LINK_SECONDS)
             links.update(fresh)
         return links
 

@@ -1,5 +1,6 @@
 """The Slack thread queue's Redis side: entries waiting to be shown, the poster's
-lease, and where each updatable entry was posted (`bot.slack.threads` works it).
+lease, and where each updatable entry was posted (`bot.slack.threads` works it);
+and the threads' permalinks (`bot.slack.links`).
 
 An entry is a payload (JSON) in the pending hash under its name, and its name
 in the due set, scored by when it was first enqueued: a newer version of an
@@ -10,6 +11,7 @@ the payload handled is still the one pending (done.lua).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from typing import cast
 
 from bot.store.codec import MessageHash
@@ -75,3 +77,28 @@ class ThreadQueueStore:
 
     async def set_message_entry(self, partition: int, message_id: str, ts: str) -> None:
         await self.redis.hset(self.keys.message(partition, message_id), MessageHash.SLACK_TS, ts)
+
+
+class ThreadLinkStore:
+    """Threads' permalinks as Slack gave them (they never change), kept a while."""
+
+    def __init__(self, redis: RedisClient, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def kept(self, thread_ts: Sequence[str]) -> dict[str, str]:
+        """The permalinks kept for these threads (one round trip)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for ts in thread_ts:
+            pipe.get(self.keys.thread_link(ts))
+        found = cast(list[str | None], await pipe.execute())
+        return {ts: link for ts, link in zip(thread_ts, found, strict=True) if link}
+
+    async def keep(self, links: Mapping[str, str], seconds: int) -> None:
+        """Keep permalinks (thread ts -> link) for `seconds`."""
+        if not links:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for ts, link in links.items():
+            pipe.set(self.keys.thread_link(ts), link, ex=seconds)
+        await pipe.execute()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,27 @@ def test_a_listener_module_names_only_services_it_uses(path: Path) -> None:
     named = [a.arg for a in register.args.args + register.args.kwonlyargs if a.arg != "app"]
     used = {node.id for node in ast.walk(register) if isinstance(node, ast.Name)}
     assert [name for name in named if name not in used] == []
+
+
+#: Modules outside bot/store that still send Redis commands themselves, and why.
+#: The list only shrinks: a new module sending Redis commands fails the test below.
+REDIS_OUTSIDE_THE_STORE = {
+    "bot/relay/relay.py": "the outbox streams' consumer group (read, claim, ack): next to move",
+    "bot/channels/wechat.py": "WeChat's access-token cache and its webhook nonces",
+}
+REDIS_COMMAND = re.compile(
+    r"(?<![A-Za-z0-9])_?redis\.(?:get|set|delete|exists|expire|pexpire|incr\w*|h\w+|z\w+|x\w+|s\w+|l\w+"
+    r"|pipeline|eval\w*|script\w*|publish)\("
+)
+
+
+def test_redis_commands_are_sent_by_the_store_only() -> None:
+    """STYLE.md: Redis behind repositories (bot/store)."""
+    sending = {
+        str(path.relative_to(ROOT))
+        for folder in ("bot", "handlers")
+        for path in (ROOT / folder).rglob("*.py")
+        if not path.is_relative_to(ROOT / "bot" / "store")
+        and REDIS_COMMAND.search(path.read_text())
+    }
+    assert sending == set(REDIS_OUTSIDE_THE_STORE)
