@@ -24,6 +24,7 @@ from bot.media.store import MediaStore
 from bot.services.inbound import ProfileLookup
 from bot.store.connection import RedisClient
 from bot.store.keys import Keys
+from bot.store.wechat import WeChatStore
 
 
 class _ConnectorClass(Protocol):
@@ -66,9 +67,7 @@ def build_connectors(
         connectors[Channel.WECHAT] = WeChatConnector(
             settings,
             http,
-            redis=redis,
-            token_key=keys.wechat_token(),
-            nonce_key=keys.wechat_nonce,
+            store=WeChatStore(redis, keys),
         )
     for connector in connectors.values():
         if hasattr(connector, "media"):

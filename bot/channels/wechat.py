@@ -64,8 +64,7 @@ from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.domain.windows import SendMode
 from bot.logging_setup import redact
 from bot.media.store import MediaNotFound, MediaStore
-from bot.store.connection import RedisClient
-from bot.store.keys import Keys
+from bot.store.wechat import WeChatStore
 
 logger = logging.getLogger(__name__)
 
@@ -170,9 +169,7 @@ class WeChatConnector:
         settings: Settings,
         http: aiohttp.ClientSession,
         *,
-        redis: RedisClient,
-        token_key: str,
-        nonce_key: Callable[[str], str] | None = None,
+        store: WeChatStore,
         rate_per_second: float = RATE_PER_SECOND,
         timeout: float = 15.0,
         clock: Callable[[], float] = time.time,
@@ -186,13 +183,8 @@ class WeChatConnector:
         self._app_secret = settings.wechat_app_secret.get_secret_value()
         token = settings.wechat_token
         self._webhook_token = token.get_secret_value() if token else None
-        self._redis = redis
-        self._token_key = token_key
-        # The callbacks' nonces: under the default key prefix unless told (the
-        # partition count plays no part in this key).
-        self._nonce_key = nonce_key or Keys(partitions=1).wechat_nonce
+        self._store = store
         self._clock = clock
-        self._lock_key = f"{token_key}:lock"
         # Long enough for a normal and a forced fetch, each up to `timeout`.
         self._lock_seconds = 2 * timeout + 5
         self._limiter = RateLimiter(rate=rate_per_second, burst=max(1, int(rate_per_second)))
@@ -397,12 +389,10 @@ class WeChatConnector:
         """
         deadline = time.monotonic() + self._lock_seconds + 1
         while True:
-            cached = await self._redis.get(self._token_key)
+            cached = await self._store.token()
             if cached and cached != rejected:
-                return str(cached)
-            lock = self._redis.lock(
-                self._lock_key, timeout=self._lock_seconds, blocking=False, thread_local=False
-            )
+                return cached
+            lock = self._store.refresh_lock(self._lock_seconds)
             if await lock.acquire():
                 try:
                     return await self._refresh(rejected)
@@ -416,16 +406,16 @@ class WeChatConnector:
 
     async def _refresh(self, rejected: str | None) -> str:
         """Fetch and cache a token; the caller holds the refresh lock."""
-        cached = await self._redis.get(self._token_key)
+        cached = await self._store.token()
         if cached and cached != rejected:
-            return str(cached)  # another replica refreshed it just before us
+            return cached  # another replica refreshed it just before us
         token, expires_in = await self._fetch_token(force=False)
         if token == rejected:
             # The normal mode hands out the current token until it expires; only a
             # forced refresh (20 a day) replaces one WeChat already refuses.
             token, expires_in = await self._fetch_token(force=True)
         ttl = max(MIN_TOKEN_TTL_SECONDS, expires_in - TOKEN_MARGIN_SECONDS)
-        await self._redis.set(self._token_key, token, ex=ttl)
+        await self._store.keep_token(token, ttl)
         logger.info("wechat access token refreshed", extra={"ttl_seconds": ttl})
         return token
 
@@ -455,14 +445,8 @@ class WeChatConnector:
         raise _Abort(_unknown("send.wechat.no_token", code, answer))
 
     async def _drop_token(self, token: str) -> None:
-        """Forget `token` if it is still the cached one.
-
-        GET then DEL is not atomic: at worst a token another replica just cached
-        is dropped too, and the next send fetches it again (stable_token's normal
-        mode returns the same token), which is harmless.
-        """
-        if await self._redis.get(self._token_key) == token:
-            await self._redis.delete(self._token_key)
+        """Forget `token` if it is still the cached one (`WeChatStore.drop_token`)."""
+        await self._store.drop_token(token)
 
     # --- webhooks ----------------------------------------------------------------
 
@@ -482,14 +466,13 @@ class WeChatConnector:
     async def claim(self, request: WebhookRequest) -> bool:
         """Take a verified callback's nonce: False when it was seen before (a replay)."""
         seen = f"{request.query.get('timestamp', '')}:{request.query.get('nonce', '')}"
-        taken = await self._redis.set(self._nonce_key(seen), "1", nx=True, ex=NONCE_SECONDS)
-        return bool(taken)
+        return await self._store.claim_nonce(seen, NONCE_SECONDS)
 
     async def release(self, request: WebhookRequest) -> None:
         """Forget a claimed nonce whose callback could not be processed: WeChat's retry may
         come with it again."""
         seen = f"{request.query.get('timestamp', '')}:{request.query.get('nonce', '')}"
-        await self._redis.delete(self._nonce_key(seen))
+        await self._store.release_nonce(seen)
 
     def handshake(self, request: WebhookRequest) -> WebhookReply | None:
         echostr = request.query.get("echostr")

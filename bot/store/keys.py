@@ -188,6 +188,10 @@ class Keys:
         """The WeChat access token, shared by every replica."""
         return f"{self.prefix}:{{wechat}}:token"
 
+    def wechat_token_lock(self) -> str:
+        """Held by the replica fetching a new WeChat access token."""
+        return f"{self.prefix}:{{wechat}}:token:lock"
+
     def wechat_nonce(self, stamp_and_nonce: str) -> str:
         """A WeChat callback's timestamp and nonce, seen (for as long as it could be replayed)."""
         digest = hashlib.sha1(stamp_and_nonce.encode()).hexdigest()[:24]

@@ -24,6 +24,8 @@ from bot.domain.channels import Channel
 from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.domain.windows import SendMode
 from bot.store.connection import create_redis
+from bot.store.keys import Keys
+from bot.store.wechat import WeChatStore
 from tests.channels.conftest import (
     AT,
     STAMP,
@@ -56,7 +58,7 @@ def make_settings(url: str = UNREACHABLE, **overrides: Any) -> Settings:
 
 
 def token_key(env: StoreEnv) -> str:
-    return f"{env.keys.prefix}:wechat:access_token"
+    return env.keys.wechat_token()
 
 
 def make_connector(
@@ -66,9 +68,7 @@ def make_connector(
     return WeChatConnector(
         make_settings(fake.url),
         http,
-        redis=env.redis,
-        token_key=token_key(env),
-        nonce_key=env.keys.wechat_nonce,
+        store=WeChatStore(env.redis, env.keys),
         **values,
     )
 
@@ -324,9 +324,7 @@ async def test_wechat_token_fetch_failures_are_mapped_and_nothing_is_sent(
     connector = WeChatConnector(
         make_settings(fake.url, **settings),
         http,
-        redis=env.redis,
-        token_key=token_key(env),
-        nonce_key=env.keys.wechat_nonce,
+        store=WeChatStore(env.redis, env.keys),
     )
 
     result = await connector.send(outbound())
@@ -509,7 +507,7 @@ async def test_wechat_unreachable_token_cache_is_retried(
 ) -> None:
     redis = create_redis("redis://127.0.0.1:9/0")
     connector = WeChatConnector(
-        make_settings(fake.url), http, redis=redis, token_key="t:wechat", nonce_key=str
+        make_settings(fake.url), http, store=WeChatStore(redis, Keys(partitions=1, prefix="t"))
     )
     try:
         result = await connector.send(outbound())

@@ -25,6 +25,7 @@ from bot.relay.relay import Relay, RelayTuning
 from bot.services.followup import FollowupOutcome, FollowupRequest, FollowupService
 from bot.store.contacts import ContactDraft
 from bot.store.keys import ContactId
+from bot.store.wechat import WeChatStore
 from tests.channels.conftest import settings
 from tests.conftest import StoreEnv
 from tests.fakes.viber import FakeViber
@@ -138,9 +139,7 @@ def wechat_connector(
             wechat_api_url=fake.url,
         ),
         http,
-        redis=env.redis,
-        token_key=f"{env.keys.prefix}:wechat:access_token",
-        nonce_key=env.keys.wechat_nonce,
+        store=WeChatStore(env.redis, env.keys),
         timeout=0.5,
     )
 
