@@ -298,6 +298,12 @@ async def wait_until(
 ) -> float:
     """Poll `done` (→ finished, progress) until it says finished; returns when.
 
+    The polls run in the relay's process (a request to the fake server, then
+    the outbox's lengths), so they are spaced 100 ms apart until 95 % of
+    `total` arrived and 5 ms apart from then on: the end is still seen within
+    5 ms, and the instrument takes about a tenth of the CPU it took polling
+    every 10 ms throughout (that was 1-1.5 % of the drain's CPU).
+
     Fails when the relay task ended or nothing moved for `stall_seconds`.
     """
     last_print = moved_at = now()
@@ -317,7 +323,7 @@ async def wait_until(
         if at - last_print >= 2:
             last_print = at
             print(f"  sent {progress:>7,} / {total:,}", file=sys.stderr)
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.005 if progress >= 0.95 * total else 0.1)
 
 
 class CpuMeter:
