@@ -28,17 +28,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from prometheus_client import Counter
-from redis.exceptions import ResponseError
 
 from bot.channels.base import (
     Connector,
@@ -76,18 +74,17 @@ from bot.domain.windows import (
 )
 from bot.metrics import REGISTRY
 from bot.store.builders import builder
-from bot.store.codec import MessageHash, OutboxStream, outbox_entry
+from bot.store.codec import OutboxStream
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
 from bot.store.keys import Keys
 from bot.store.liveness import Liveness
 from bot.store.outbox import ClaimedSend, OutboxStore, SendRecord, read_outbox_entry
-from bot.store.scripts import REQUEUE_DUE, SCHEDULE_RETRY
+from bot.store.outbox_consumer import GROUP, OutboxConsumer
 from bot.store.templates import TemplateStore
 
 logger = logging.getLogger(__name__)
 
-GROUP = "relay"
 #: A send that keeps failing temporarily is given up after this many tries.
 MAX_ATTEMPTS = 8
 #: Why the relay recorded a message FAILED before any channel saw it.
@@ -217,6 +214,8 @@ class Relay:
         liveness: Liveness | None = None,
     ) -> None:
         self.redis = redis
+        #: The outbox streams' consumer group and the retry schedule.
+        self.stream = OutboxConsumer(redis, keys)
         self.keys = keys
         self.contacts = ContactStore(redis, keys)
         self.outbox = OutboxStore(self.contacts)
@@ -245,9 +244,7 @@ class Relay:
         }
 
     async def ensure_groups(self) -> None:
-        for p in range(self.keys.partitions):
-            with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
-                await self.redis.xgroup_create(self.keys.outbox(p), GROUP, id="0", mkstream=True)
+        await self.stream.ensure_groups()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Relay until `stop` is set; entries being sent are finished first.
@@ -292,7 +289,6 @@ class Relay:
         outcomes wait to be recorded (at most four batches' worth), so the sends
         never wait for the record either.
         """
-        stream = self.keys.outbox(partition)
         sending = PartitionSends(self, partition)
         batch = self.tuning.batch
 
@@ -302,16 +298,10 @@ class Relay:
         try:
             while not stop.is_set():
                 await sending.wait_for(room)
-                reply = await self.redis.xreadgroup(
-                    GROUP,
-                    self.consumer,
-                    {stream: ">"},
-                    count=self.tuning.batch,
-                    block=self.tuning.block_ms,
+                entries = await self.stream.read(
+                    partition, self.consumer, self.tuning.batch, self.tuning.block_ms
                 )
-                for _, entries in cast(
-                    list[tuple[str, list[tuple[str, dict[str, str]]]]], reply or []
-                ):
+                if entries:
                     await sending.submit(entries)
             await sending.drain()
         finally:
@@ -343,12 +333,9 @@ class Relay:
 
     async def reclaim(self, partition: int) -> int:
         """Take over entries a dead consumer left pending; returns how many."""
-        stream = self.keys.outbox(partition)
-        reply = await self.redis.xautoclaim(
-            stream, GROUP, self.consumer, min_idle_time=self.tuning.claim_idle_ms, count=100
+        entries = await self.stream.reclaim_idle(
+            partition, self.consumer, self.tuning.claim_idle_ms, 100
         )
-        # Redis 7 answers [cursor, entries, deleted]; 6.2 [cursor, entries].
-        entries = [e for e in reply[1] if e and e[1]]
         if entries:
             logger.info("reclaimed", extra={"partition": partition, "count": len(entries)})
             await self._deliver_batch(partition, entries)
@@ -380,7 +367,7 @@ class Relay:
                 if pending:
                     taken += await self._take_over(p, name)
                 else:
-                    await self.redis.xgroup_delconsumer(self.keys.outbox(p), GROUP, name)
+                    await self.stream.drop_consumer(p, name)
             return taken
 
         # The partitions at once: each one's sends wait on its channel, not on the others.
@@ -413,17 +400,7 @@ class Relay:
         return sum(counts)
 
     async def _pending_ids(self, partition: int, consumer: str) -> list[str]:
-        stream = self.keys.outbox(partition)
-        ids: list[str] = []
-        after = "-"
-        while True:
-            pending = await self.redis.xpending_range(
-                stream, GROUP, min=after, max="+", count=500, consumername=consumer
-            )
-            if not pending:
-                return ids
-            ids += [str(item["message_id"]) for item in pending]
-            after = f"({ids[-1]}"
+        return await self.stream.pending_ids(partition, consumer)
 
     async def _take_over(self, partition: int, dead: str) -> int:
         return await self._claim_and_deliver(
@@ -432,18 +409,11 @@ class Relay:
 
     async def _claim_and_deliver(self, partition: int, ids: list[str], holder: str) -> int:
         """Claim the entries `holder` left pending (its leases too) and send them."""
-        stream = self.keys.outbox(partition)
         taken = 0
         for start in range(0, len(ids), self.tuning.batch):
             chunk = ids[start : start + self.tuning.batch]
-            claimed = cast(
-                list[tuple[str, dict[str, str] | None]],
-                await self.redis.xclaim(stream, GROUP, self.consumer, 0, cast(Any, chunk)),
-            )
-            entries = [(str(e[0]), e[1]) for e in claimed if e and e[1]]
-            gone = [i for i in chunk if i not in {e[0] for e in entries}]
-            if gone:  # deleted from the stream while pending: nothing to send
-                await self.redis.xack(stream, GROUP, *gone)
+            # One deleted from the stream while pending has nothing to send: acknowledged.
+            entries = await self.stream.claim(partition, self.consumer, chunk)
             if entries:
                 TAKEN_OVER.labels(holder="own" if holder == self.consumer else "dead").inc(
                     len(entries)
@@ -469,26 +439,7 @@ class Relay:
 
     async def requeue_due(self, partition: int) -> int:
         """Put messages whose retry time has come back on the stream."""
-        schedule = self.keys.retry_schedule(partition)
-        now = self.clock().timestamp()
-        due = cast(
-            list[str], await self.redis.zrangebyscore(schedule, "-inf", now, start=0, num=100)
-        )
-        if not due:
-            return 0
-        # Two round trips for the lot: their contacts, then one change each.
-        reads = self.redis.pipeline(transaction=False)
-        for message_id in due:
-            reads.hget(self.keys.message(partition, message_id), MessageHash.CONTACT_ID)
-        contact_ids = await reads.execute()
-        writes = self.redis.pipeline(transaction=False)
-        outbox = self.keys.outbox(partition)
-        for message_id, contact_id in zip(due, contact_ids, strict=True):
-            # A message gone has nothing to send: it only leaves the schedule.
-            entry = "" if contact_id is None else json.dumps(outbox_entry(message_id, contact_id))
-            REQUEUE_DUE.queue(writes, [schedule, outbox], [message_id, entry])
-        await writes.execute()  # each commits alone (none has a condition)
-        return len(due)
+        return await self.stream.requeue_due(partition, self.clock().timestamp())
 
     # --- one message -------------------------------------------------------------
 
@@ -725,8 +676,7 @@ class Relay:
         retry_after: float | None,
     ) -> SendRecord | None:
         message = claimed.message
-        message_key = self.keys.message(partition, message.id)
-        attempts = int(await self.redis.hincrby(message_key, MessageHash.ATTEMPTS, 1))
+        attempts = await self.stream.count_attempt(partition, message.id)
         if attempts >= MAX_ATTEMPTS:
             why = (
                 Reason(GAVE_UP, {"attempts": attempts, "reason": reason})
@@ -738,12 +688,7 @@ class Relay:
         due = (self.clock() + timedelta(seconds=delay)).timestamp()
         # Scheduling and acknowledging commit together: the entry is neither
         # lost nor left pending to be sent twice.
-        keys = [
-            self.keys.retry_schedule(partition),
-            self.keys.outbox(partition),
-            self.keys.send_lease(partition, message.id),
-        ]
-        await SCHEDULE_RETRY(self.redis, keys, [due, message.id, GROUP, claimed.entry_id])
+        await self.stream.schedule_retry(partition, message.id, claimed.entry_id, due)
         logger.info(
             "send will be retried",
             extra={"channel": message.channel.value, "attempt": attempts, "delay": round(delay, 1)},
@@ -877,18 +822,17 @@ class PartitionSends:
 
     async def _heartbeat(self) -> None:
         relay = self.relay
-        stream = relay.keys.outbox(self.partition)
         try:
             while True:
                 await asyncio.sleep(relay.tuning.heartbeat_seconds)
                 if not self.open:
                     continue
-                ids = list(self.open)
-                pipe = relay.redis.pipeline(transaction=False)
-                pipe.xclaim(stream, GROUP, relay.consumer, 0, cast(list[Any], ids), justid=True)
-                for message_id in self.open.values():
-                    lease = relay.keys.send_lease(self.partition, message_id)
-                    pipe.pexpire(lease, relay.tuning.lease_ms)
-                await pipe.execute()
+                await relay.stream.keep_claimed(
+                    self.partition,
+                    relay.consumer,
+                    list(self.open),
+                    list(self.open.values()),
+                    relay.tuning.lease_ms,
+                )
         except Exception as error:
             self._fail(error)

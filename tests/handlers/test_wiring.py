@@ -83,11 +83,6 @@ def test_a_listener_module_names_only_services_it_uses(path: Path) -> None:
     assert [name for name in named if name not in used] == []
 
 
-#: Modules outside bot/store that still send Redis commands themselves, and why.
-#: The list only shrinks: a new module sending Redis commands fails the test below.
-REDIS_OUTSIDE_THE_STORE = {
-    "bot/relay/relay.py": "the outbox streams' consumer group (read, claim, ack): next to move",
-}
 REDIS_COMMAND = re.compile(
     r"(?<![A-Za-z0-9])_?redis\.(?:get|set|delete|exists|expire|pexpire|incr\w*|h\w+|z\w+|x\w+|s\w+|l\w+"
     r"|pipeline|eval\w*|script\w*|publish)\("
@@ -103,4 +98,4 @@ def test_redis_commands_are_sent_by_the_store_only() -> None:
         if not path.is_relative_to(ROOT / "bot" / "store")
         and REDIS_COMMAND.search(path.read_text())
     }
-    assert sending == set(REDIS_OUTSIDE_THE_STORE)
+    assert sending == set()
