@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -30,6 +30,11 @@ from bot.domain.reachability import LearnedLimit, UnreachableReason
 from bot.domain.windows import Reason, SendMode
 from bot.request_limits import json_depth_ok
 from bot.store.builders import builder
+
+#: Looks up a customer's name on channels whose webhooks carry none
+#: (Messenger, Instagram, LINE profile APIs): (first, last), or ("", ""), and
+#: where the profile has one (Instagram), the username third.
+ProfileLookup = Callable[[str], Awaitable[tuple[str, ...]]]
 
 
 @dataclass(frozen=True, slots=True)

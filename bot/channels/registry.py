@@ -7,7 +7,7 @@ from typing import Protocol
 
 import aiohttp
 
-from bot.channels.base import Connector
+from bot.channels.base import Connector, ProfileLookup
 from bot.channels.email import EmailConnector
 from bot.channels.instagram import InstagramConnector
 from bot.channels.line import LineConnector
@@ -21,7 +21,6 @@ from bot.channels.whatsapp import WhatsAppConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
 from bot.media.store import MediaStore
-from bot.services.inbound import ProfileLookup
 from bot.store.connection import RedisClient
 from bot.store.keys import Keys
 from bot.store.wechat import WeChatStore

@@ -18,6 +18,7 @@ from typing import Protocol
 
 from bot.channels.base import (
     InboundMessage,
+    ProfileLookup,
     ReachabilityEvent,
     StatusUpdate,
     TemplateChange,
@@ -46,11 +47,6 @@ from bot.store.outbox import OutboxStore
 from bot.store.templates import TemplateStore
 
 logger = logging.getLogger(__name__)
-
-#: Looks up a customer's name on channels whose webhooks carry none
-#: (Messenger, Instagram, LINE profile APIs): (first, last), or ("", ""), and
-#: where the profile has one (Instagram), the username third.
-ProfileLookup = Callable[[str], Awaitable[tuple[str, ...]]]
 
 
 class ThreadSink(Protocol):

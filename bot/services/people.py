@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 
-from bot.slack.i18n import LANGUAGES
+from bot.domain.languages import LANGUAGES
 from bot.store.users import UserStore
 
 logger = logging.getLogger(__name__)

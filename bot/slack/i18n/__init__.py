@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 
-LANGUAGES = ("en", "ar")
+from bot.domain.languages import LANGUAGES as LANGUAGES  # re-exported: the catalogues are in these
+
 FSI, PDI = "\u2068", "\u2069"
 #: Language names as each speaker writes them (the App Home picker).
 LANGUAGE_NAMES: Mapping[str, str] = {"en": "English", "ar": "العربية"}
