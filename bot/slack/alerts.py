@@ -34,6 +34,7 @@ from bot.services.followup import FollowupService
 from bot.services.people import People
 from bot.slack.blocks.alerts import alert_message
 from bot.slack.links import ThreadLinks
+from bot.slack.payloads import block_kit_json
 from bot.slack.people import slack_people
 from bot.slack.web_calls import SETUP_ERRORS, SlackCalls, SlackUnavailable
 from bot.store.alerts import AlertStore, Claim
@@ -197,7 +198,7 @@ class AlertSender:
             "chat.postMessage",
             channel=alert.recipient,
             text=text,
-            blocks=[b.to_dict() for b in blocks],
+            blocks=block_kit_json(blocks),
             unfurl_links=False,
         )
         logger.info("alert sent", extra={"kind": alert.kind.value, "contact": contact.id})

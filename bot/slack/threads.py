@@ -38,6 +38,7 @@ from bot.domain.models import Contact
 from bot.services.followup import FollowupService
 from bot.slack.blocks import threads as thread_blocks
 from bot.slack.inbound_files import NotShown, ThreadFiles
+from bot.slack.payloads import block_kit_json
 from bot.slack.web_calls import SETUP_ERRORS, SlackCalls, SlackUnavailable
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId
@@ -465,5 +466,5 @@ class ThreadPoster:
     async def _call(self, method: str, limiter: RateLimiter | None, **args: Any) -> Any:
         """One Web API call; 429 and outages become SlackUnavailable (entry kept)."""
         if "blocks" in args:
-            args["blocks"] = [b.to_dict() for b in args["blocks"]]
+            args["blocks"] = block_kit_json(args["blocks"])  # to_dict()'s JSON, a tenth of its CPU
         return await self._calls.call(method, limiter, **args)
