@@ -24,7 +24,7 @@ from typing import Any, cast
 import orjson
 from redis.exceptions import ResponseError
 
-from bot.channels.base import InboundMedia, WebhookEvent
+from bot.domain.events import InboundMedia, WebhookEvent
 from bot.domain.media import MediaKind
 from bot.domain.windows import Reason, parse_stored_reason, stored_reason
 from bot.store.connection import RedisClient
