@@ -29,7 +29,8 @@ from bot.config import Settings
 from bot.domain.clock import Clock, utc_now
 from bot.domain.windows import PolicySettings
 from bot.media import web as media_web
-from bot.media.store import MediaStore, open_media_store
+from bot.media.store import MediaStore
+from bot.media.stores import open_media_store
 from bot.metrics import metrics_middleware
 from bot.relay.due import DueRunner
 from bot.relay.relay import Relay, RelayTuning

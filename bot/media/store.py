@@ -22,9 +22,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Protocol
-from urllib.parse import unquote, urlsplit
-
-from bot.config import Settings
 
 __all__ = [
     "CHUNK_BYTES",
@@ -37,7 +34,6 @@ __all__ = [
     "extension_for",
     "is_media_name",
     "new_name",
-    "open_media_store",
 ]
 
 #: Bytes read or written at a time.
@@ -219,14 +215,3 @@ class FileMediaStore:
 
     async def close(self) -> None:
         return None
-
-
-def open_media_store(settings: Settings) -> MediaStore:
-    """The store `settings.media_store` names (`file://…` or `s3://bucket/prefix`)."""
-    url = settings.media_store
-    parts = urlsplit(url)
-    if parts.scheme == "s3":
-        from bot.media.s3 import S3MediaStore  # aiobotocore loads only where used
-
-        return S3MediaStore(settings, bucket=parts.netloc, prefix=parts.path.strip("/"))
-    return FileMediaStore(Path(unquote(parts.netloc + parts.path)))

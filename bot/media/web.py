@@ -19,7 +19,8 @@ from aiohttp import web
 from bot.availability import STOP_GRACE_SECONDS
 from bot.domain.clock import Clock, utc_now
 from bot.media.links import LinkExpired, LinkInvalid, MediaLinks
-from bot.media.store import MediaNotFound, MediaStore, open_media_store
+from bot.media.store import MediaNotFound, MediaStore
+from bot.media.stores import open_media_store
 from bot.runtime import CLOCK_KEY, SETTINGS_KEY
 
 __all__ = [

@@ -19,8 +19,8 @@ from bot.media.store import (
     MediaTooLarge,
     extension_for,
     is_media_name,
-    open_media_store,
 )
+from bot.media.stores import open_media_store
 from tests.media.conftest import make_bucket, s3_settings
 
 
