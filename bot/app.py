@@ -22,6 +22,13 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import web as serve_web
+from bot.app_keys import (
+    CONNECTORS_KEY,
+    INBOUND_KEY,
+    THREADS_KEY,
+    WEBHOOK_INTAKE_KEY,
+    WEBHOOK_RECEPTION_KEY,
+)
 from bot.availability import STOP_GRACE_SECONDS, RedisHealth, ride_out, run_until_stopped
 from bot.channels.line import LineConnector
 from bot.channels.whatsapp_templates import fetch_approved_templates
@@ -37,17 +44,12 @@ from bot.relay.relay import Relay, RelayTuning
 from bot.request_limits import EMAIL_MAX_BODY_BYTES
 from bot.runtime import (
     CLOCK_KEY,
-    CONNECTORS_KEY,
     HEALTH_KEY,
     HTTP_KEY,
-    INBOUND_KEY,
     KEYS_KEY,
     LIVENESS_KEY,
     REDIS_KEY,
     SETTINGS_KEY,
-    THREADS_KEY,
-    WEBHOOK_INTAKE_KEY,
-    WEBHOOK_RECEPTION_KEY,
     http_session,
     keys_for,
     policy_settings,

@@ -16,27 +16,16 @@ import orjson
 from aiohttp import web
 
 from bot.availability import RedisHealth
-from bot.channels.base import Connector
 from bot.config import Settings
-from bot.domain.channels import Channel
 from bot.domain.windows import PolicySettings
-from bot.services.inbound import InboundService
-from bot.services.webhook_reception import WebhookReception
-from bot.slack.threads import ThreadQueue
 from bot.store.connection import RedisClient
 from bot.store.keys import Keys
 from bot.store.liveness import Liveness
-from bot.store.webhook_intake import WebhookIntakeStore
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
 REDIS_KEY: web.AppKey[RedisClient] = web.AppKey("redis")
 KEYS_KEY = web.AppKey("keys", Keys)
 HTTP_KEY = web.AppKey("http", aiohttp.ClientSession)
-CONNECTORS_KEY: web.AppKey[dict[Channel, Connector]] = web.AppKey("connectors")
-THREADS_KEY = web.AppKey("threads", ThreadQueue)
-INBOUND_KEY = web.AppKey("inbound", InboundService)
-WEBHOOK_INTAKE_KEY = web.AppKey("webhook_intake", WebhookIntakeStore)
-WEBHOOK_RECEPTION_KEY = web.AppKey("webhook_reception", WebhookReception)
 #: What this process last saw of Redis (`/healthz`, the loops riding out an outage).
 HEALTH_KEY = web.AppKey("health", RedisHealth)
 #: This process's one heartbeat (`bot.app.heartbeat_ctx`): the Slack intake, the

@@ -12,6 +12,7 @@ import logging
 
 from aiohttp import web
 
+from bot.app_keys import CONNECTORS_KEY, WEBHOOK_RECEPTION_KEY
 from bot.channels.base import (
     MalformedWebhook,
     WebhookReply,
@@ -21,7 +22,7 @@ from bot.channels.base import (
 from bot.domain.channels import Channel
 from bot.domain.clock import utc_now
 from bot.request_limits import EMAIL_MAX_BODY_BYTES, WEBHOOK_MAX_BODY_BYTES, read_body
-from bot.runtime import CLOCK_KEY, CONNECTORS_KEY, SETTINGS_KEY, WEBHOOK_RECEPTION_KEY
+from bot.runtime import CLOCK_KEY, SETTINGS_KEY
 
 logger = logging.getLogger(__name__)
 

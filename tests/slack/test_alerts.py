@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.app_keys import INBOUND_KEY
 from bot.channels.base import InboundMessage, StatusUpdate
 from bot.domain.channels import Channel
 from bot.domain.messages import Content
 from bot.domain.models import MessageStatus
 from bot.domain.windows import Form, Reason
-from bot.runtime import INBOUND_KEY
 from bot.services.alerts import Alert, AlertKind, window_alert
 from bot.services.followup import FollowupRequest
 from bot.services.inbound import InboundService

@@ -537,7 +537,7 @@ async def test_a_time_zone_typed_with_a_phone_that_needs_a_merge_survives_the_me
 async def test_a_customer_s_message_shows_in_the_thread_what_it_did_to_what_waits(
     surface: Surface,
 ) -> None:
-    from bot.runtime import INBOUND_KEY
+    from bot.app_keys import INBOUND_KEY
 
     cid = await surface.contact("Wafa", "Salem", identities={Channel.TELEGRAM: "9911"})
     reminder = await surface.deps.listeners.scheduling.remind(cid, AGENT, timedelta(days=2))
