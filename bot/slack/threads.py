@@ -143,6 +143,7 @@ class PosterTuning:
     max_pause: float = 60.0  # longest wait after errors (Slack down)
     files_at_once: int = 4  # customers' files fetched and uploaded side by side
     stop_files_wait: float = 10.0  # seconds a stopping poster lets files in flight finish
+    file_retry: float = 5.0  # seconds before files start again after one failed (Slack away)
 
 
 class ThreadPoster:
@@ -184,6 +185,9 @@ class ThreadPoster:
         #: a file that takes minutes to fetch holds back only its own conversation.
         self._files: dict[str, asyncio.Task[None]] = {}
         self._file_of: dict[str, str] = {}
+        #: No file is started before this (loop time): one failed because Slack or
+        #: Redis was away, and starting it again at once would fetch it again.
+        self._files_resume_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
@@ -257,7 +261,8 @@ class ThreadPoster:
                 held.add(contact_id)
                 continue
             if payload.get("kind") == "file" and self.files is not None and not wait_for_files:
-                if len(self._files) >= self.tuning.files_at_once:
+                paused = asyncio.get_running_loop().time() < self._files_resume_at
+                if paused or len(self._files) >= self.tuning.files_at_once:
                     held.add(contact_id)
                     continue
                 self._start_file(entry, raw, payload, contact_id)
@@ -271,11 +276,17 @@ class ThreadPoster:
         try:
             await self._process(payload)
         except SlackApiError as error:
-            code = str(error.response.get("error", ""))
+            answer = error.response
+            # A gateway's error page is text, not Slack's JSON: no error code then.
+            code = str(answer.data.get("error", "")) if isinstance(answer.data, dict) else ""
             if code in SETUP_ERRORS:
                 # The app's setup is wrong (token, channel): keep everything.
                 logger.error("slack refused the app", extra={"error": code})
                 raise SlackUnavailable(self.tuning.max_pause) from None
+            if answer.status_code == 429 or answer.status_code >= 500:
+                # Slack away or busy (a file's upload goes outside SlackCalls): kept.
+                wait = _retry_after(answer.headers) or self.tuning.file_retry
+                raise SlackUnavailable(wait) from None
             # This entry can never be shown (e.g. a block Slack rejects).
             logger.error("thread entry dropped", extra={"error": code, "entry": entry})
         await self.queue.done(entry, raw)
@@ -297,16 +308,24 @@ class ThreadPoster:
         (as a failed flush does), and is logged here, where no caller hears it."""
         try:
             await self._show(entry, raw, payload)
-        except SlackUnavailable:
+        except SlackUnavailable as unavailable:
             logger.warning("customer file held: slack unavailable", extra={"entry": entry})
+            self._hold_files(unavailable.pause)
         except (RedisError, aiohttp.ClientError, TimeoutError) as error:
             logger.warning(
                 "customer file held", extra={"entry": entry, "error": type(error).__name__}
             )
+            self._hold_files(self.tuning.file_retry)
         except Exception as error:  # no caller hears a task's failure: logged here
             logger.error(
                 "customer file failed", extra={"entry": entry, "error": type(error).__name__}
             )
+            self._hold_files(self.tuning.file_retry)
+
+    def _hold_files(self, seconds: float) -> None:
+        """Start no file for `seconds` (the entries stay queued, in order)."""
+        until = asyncio.get_running_loop().time() + seconds
+        self._files_resume_at = max(self._files_resume_at, until)
 
     # --- one entry ---------------------------------------------------------------
 
@@ -468,3 +487,11 @@ class ThreadPoster:
         if "blocks" in args:
             args["blocks"] = block_kit_json(args["blocks"])  # to_dict()'s JSON, a tenth of its CPU
         return await self._calls.call(method, limiter, **args)
+
+
+def _retry_after(headers: Any) -> float:
+    """Slack's `Retry-After` (seconds), 0 when it gave none or none readable."""
+    try:
+        return float(max(0, int((headers or {}).get("Retry-After", 0))))
+    except (TypeError, ValueError):
+        return 0.0

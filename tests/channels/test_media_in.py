@@ -662,3 +662,36 @@ def test_the_intake_codec_keeps_a_messages_files() -> None:
         ),
     )
     assert decode_events(encode_events([message])) == [message]
+
+
+async def test_a_file_held_by_a_slack_outage_is_kept_and_not_fetched_again_at_once(
+    world: World,
+) -> None:
+    """Slack away (a 503 with a gateway's text page) while a file is on its way: the
+    entry stays queued — it was dropped, or the poster stopped on the page — and the
+    running poster starts no file again until the pause is over (at once would fetch
+    it again and again); then it is shown, once."""
+    body, _ = viber(world)
+    await world.receive(Channel.VIBER, body)
+    poster = world.poster(replace(FAST, file_retry=0.5))
+    await poster.flush(wait_for_files=False, limit=1)  # the message's entry, not the file
+    before = len(world.slack.calls)
+    world.slack.outage_for(0.3)
+    await poster.flush(wait_for_files=False)
+    deadline = asyncio.get_running_loop().time() + 10
+    while poster._files:  # the file's task ends: held, not shown
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.02)
+    fetched = len(world.files.requests)
+    assert fetched >= 1
+
+    await poster.flush(wait_for_files=False)
+    await asyncio.sleep(0.05)
+    assert len(world.files.requests) == fetched  # not fetched again meanwhile
+    due = await world.env.redis.zrange(world.env.keys.thread_due(), 0, -1)
+    assert [entry for entry in due if entry.startswith("file:")], due  # still queued
+
+    await asyncio.sleep(0.6)  # Slack is back, the pause is over
+    await poster.flush()
+    assert len(uploaded_into_thread(world, before)) == 1
+    assert await world.env.redis.zcard(world.env.keys.thread_due()) == 0
