@@ -36,7 +36,7 @@ from bot.slack.blocks.alerts import alert_message
 from bot.slack.links import ThreadLinks
 from bot.slack.payloads import block_kit_json
 from bot.slack.people import slack_people
-from bot.slack.web_calls import SETUP_ERRORS, SlackCalls, SlackUnavailable
+from bot.slack.web_calls import SETUP_ERRORS, SlackCalls, SlackUnavailable, slack_error
 from bot.store.alerts import AlertStore, Claim
 from bot.store.connection import RedisClient
 from bot.store.contacts import ContactStore
@@ -137,7 +137,7 @@ class AlertSender:
                 sent = await self._deliver(alert)
             except SlackApiError as error:
                 await self.store.release(alert.event, self.name)
-                code = str(error.response.get("error", ""))
+                code = slack_error(error)
                 if code in SETUP_ERRORS:
                     logger.error("slack refused the app", extra={"error": code})
                     raise SlackUnavailable(self.tuning.max_pause) from None

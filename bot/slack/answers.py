@@ -33,6 +33,7 @@ from bot.slack.i18n import t
 from bot.slack.intake import InDoubt, Unsettled
 from bot.slack.origin import Origin
 from bot.slack.payloads import block_kit_json
+from bot.slack.web_calls import slack_error
 
 logger = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class Answers:
                     )
                     return
                 except SlackApiError as error:
-                    if error.response.get("error") not in NOT_THERE:
+                    if slack_error(error) not in NOT_THERE:
                         raise
             await self.direct(agent, text, blocks)
 

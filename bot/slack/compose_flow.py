@@ -28,6 +28,7 @@ from bot.slack.blocks.compose_context import ComposeContext
 from bot.slack.blocks.compose_modal import compose_modal
 from bot.slack.compose_form import read_compose
 from bot.slack.origin import Origin
+from bot.slack.web_calls import slack_error
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class ComposeFlow:
         try:
             await self.client.views_update(view_id=str(view["id"]), hash=view.get("hash"), view=new)
         except SlackApiError as error:
-            if error.response.get("error") != "hash_conflict":
+            if slack_error(error) != "hash_conflict":
                 raise
             # A newer redraw won; the agent's latest choice brings its own.
             logger.info("compose modal changed meanwhile; redraw skipped")

@@ -34,6 +34,7 @@ from bot.channels.download import (
 )
 from bot.config import Settings
 from bot.media.store import MediaStore, MediaTooLarge
+from bot.slack.web_calls import slack_away, slack_error
 
 __all__ = [
     "SlackFileRef",
@@ -116,7 +117,9 @@ async def upload_to_thread(
     try:
         ticket = await client.files_getUploadURLExternal(filename=filename, length=length)
     except SlackApiError as error:
-        raise SlackUploadFailed(str(error.response.get("error", "unknown"))) from None
+        if slack_away(error):
+            raise  # Slack busy or away: the caller keeps the file for later
+        raise SlackUploadFailed(slack_error(error) or "unknown") from None
     upload_url, file_id = str(ticket["upload_url"]), str(ticket["file_id"])
     # The upload URL is Slack's answer, not a payload's; still, bytes go to Slack only.
     hosts_for_slack(settings).check(URL(upload_url, encoded=True))
@@ -144,7 +147,9 @@ async def upload_to_thread(
             initial_comment=caption,
         )
     except SlackApiError as error:
-        raise SlackUploadFailed(str(error.response.get("error", "unknown"))) from None
+        if slack_away(error):
+            raise  # Slack busy or away: the caller keeps the file for later
+        raise SlackUploadFailed(slack_error(error) or "unknown") from None
     return file_id
 
 

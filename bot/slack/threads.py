@@ -39,7 +39,14 @@ from bot.services.followup import FollowupService
 from bot.slack.blocks import threads as thread_blocks
 from bot.slack.inbound_files import NotShown, ThreadFiles
 from bot.slack.payloads import block_kit_json
-from bot.slack.web_calls import SETUP_ERRORS, SlackCalls, SlackUnavailable
+from bot.slack.web_calls import (
+    SETUP_ERRORS,
+    SlackCalls,
+    SlackUnavailable,
+    retry_after,
+    slack_away,
+    slack_error,
+)
 from bot.store.contacts import ContactStore
 from bot.store.keys import ContactId
 from bot.store.outbox import OutboxStore
@@ -276,17 +283,14 @@ class ThreadPoster:
         try:
             await self._process(payload)
         except SlackApiError as error:
-            answer = error.response
-            # A gateway's error page is text, not Slack's JSON: no error code then.
-            code = str(answer.data.get("error", "")) if isinstance(answer.data, dict) else ""
+            code = slack_error(error)
             if code in SETUP_ERRORS:
                 # The app's setup is wrong (token, channel): keep everything.
                 logger.error("slack refused the app", extra={"error": code})
                 raise SlackUnavailable(self.tuning.max_pause) from None
-            if answer.status_code == 429 or answer.status_code >= 500:
+            if slack_away(error):
                 # Slack away or busy (a file's upload goes outside SlackCalls): kept.
-                wait = _retry_after(answer.headers) or self.tuning.file_retry
-                raise SlackUnavailable(wait) from None
+                raise SlackUnavailable(retry_after(error, self.tuning.file_retry)) from None
             # This entry can never be shown (e.g. a block Slack rejects).
             logger.error("thread entry dropped", extra={"error": code, "entry": entry})
         await self.queue.done(entry, raw)
@@ -428,7 +432,7 @@ class ThreadPoster:
                 blocks=body,
             )
         except SlackApiError as error:
-            if error.response.get("error") != "message_not_found":
+            if slack_error(error) != "message_not_found":
                 raise
             return False
         return True
@@ -487,11 +491,3 @@ class ThreadPoster:
         if "blocks" in args:
             args["blocks"] = block_kit_json(args["blocks"])  # to_dict()'s JSON, a tenth of its CPU
         return await self._calls.call(method, limiter, **args)
-
-
-def _retry_after(headers: Any) -> float:
-    """Slack's `Retry-After` (seconds), 0 when it gave none or none readable."""
-    try:
-        return float(max(0, int((headers or {}).get("Retry-After", 0))))
-    except (TypeError, ValueError):
-        return 0.0

@@ -36,6 +36,28 @@ SETUP_ERRORS = frozenset(
 )
 
 
+def slack_error(error: SlackApiError) -> str:
+    """Slack's error code in a refused call's answer ("" when the answer is not
+    Slack's JSON, e.g. a gateway's text page on a 503)."""
+    data = error.response.data
+    return str(data.get("error", "")) if isinstance(data, dict) else ""
+
+
+def slack_away(error: SlackApiError) -> bool:
+    """Slack is busy or away (429 or a 5xx): try again later, nothing is wrong with
+    the call itself."""
+    status = int(error.response.status_code)
+    return status == 429 or status >= 500
+
+
+def retry_after(error: SlackApiError, default: float) -> float:
+    """How long Slack asked to wait (`Retry-After`), else `default`."""
+    try:
+        return float(max(0, int(error.response.headers.get("Retry-After", ""))))
+    except (TypeError, ValueError):
+        return default
+
+
 class SlackUnavailable(RuntimeError):
     """Slack did not take the call; the entry stays queued."""
 

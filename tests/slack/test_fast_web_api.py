@@ -131,3 +131,29 @@ async def test_a_token_among_the_arguments_is_the_bearer_as_slack_sdk_makes_it(
     assert (method, auth, kind) == ("chat.postMessage", "Bearer xoxb-other", "application/json")
     assert body == {"channel": "C1", "text": "hello"}  # the token is not in the body
     assert arguments["token"] == "xoxb-other"  # nor taken from the caller's arguments
+
+
+def test_a_refusal_s_error_code_is_read_only_from_slacks_json() -> None:
+    """A gateway's text page on a 503 has no error code (it used to raise reading it)."""
+    from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+    from bot.slack.web_calls import retry_after, slack_away, slack_error
+
+    def refused(status: int, data: object, headers: dict[str, str]) -> SlackApiError:
+        answer = AsyncSlackResponse(
+            client=None,  # type: ignore[arg-type]
+            http_verb="POST",
+            api_url="https://slack.com/api/chat.update",
+            req_args={},
+            data=data,  # type: ignore[arg-type]
+            headers=headers,
+            status_code=status,
+        )
+        return SlackApiError("refused", answer)  # type: ignore[no-untyped-call]
+
+    page = refused(503, "upstream unavailable", {})
+    assert slack_error(page) == "" and slack_away(page) and retry_after(page, 5.0) == 5.0
+    busy = refused(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"})
+    assert slack_error(busy) == "ratelimited" and slack_away(busy) and retry_after(busy, 5) == 7
+    wrong = refused(200, {"ok": False, "error": "message_not_found"}, {})
+    assert slack_error(wrong) == "message_not_found" and not slack_away(wrong)
