@@ -211,6 +211,11 @@ class ThreadPoster:
         finally:
             await self._stop_files()
 
+    @property
+    def files_in_flight(self) -> int:
+        """Customers' files being fetched and uploaded now."""
+        return len(self._files)
+
     async def _stop_files(self) -> None:
         """Let the files in flight finish for a while, then cut them short: their
         entries stay queued, and the next poster shows them."""

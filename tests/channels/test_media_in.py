@@ -679,7 +679,7 @@ async def test_a_file_held_by_a_slack_outage_is_kept_and_not_fetched_again_at_on
     world.slack.outage_for(0.3)
     await poster.flush(wait_for_files=False)
     deadline = asyncio.get_running_loop().time() + 10
-    while poster._files:  # the file's task ends: held, not shown
+    while poster.files_in_flight:  # the file's task ends: held, not shown
         assert asyncio.get_running_loop().time() < deadline
         await asyncio.sleep(0.02)
     fetched = len(world.files.requests)
