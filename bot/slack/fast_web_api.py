@@ -31,6 +31,8 @@ import aiohttp
 import orjson
 from slack_sdk.errors import SlackApiError
 
+from bot.channels.base import retry_after_seconds
+
 logger = logging.getLogger(__name__)
 
 #: What slack-sdk sends itself, besides the headers it built (its `req_args`).
@@ -72,11 +74,8 @@ async def first_try(
 
 
 def _retry_after(value: str | None) -> float:
-    try:
-        seconds = int(value or "1")
-    except ValueError:
-        seconds = 1
-    return float(min(max(seconds, 0), MAX_RETRY_AFTER_SECONDS))
+    asked = retry_after_seconds(value)
+    return min(1.0 if asked is None else asked, MAX_RETRY_AFTER_SECONDS)
 
 
 def _data(res: aiohttp.ClientResponse, raw: bytes) -> Any:

@@ -17,7 +17,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.channels.base import RateLimiter
+from bot.channels.base import RateLimiter, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +52,8 @@ def slack_away(error: SlackApiError) -> bool:
 
 def retry_after(error: SlackApiError, default: float) -> float:
     """How long Slack asked to wait (`Retry-After`), else `default`."""
-    try:
-        return float(max(0, int(error.response.headers.get("Retry-After", ""))))
-    except (TypeError, ValueError):
-        return default
+    asked = retry_after_seconds((error.response.headers or {}).get("Retry-After"))
+    return default if asked is None else asked
 
 
 class SlackUnavailable(RuntimeError):
@@ -83,11 +81,9 @@ class SlackCalls:
         except SlackApiError as error:
             status = error.response.status_code
             if status == 429:
-                retry_after = float(error.response.headers.get("Retry-After", "1"))
-                logger.warning(
-                    "slack rate limited", extra={"method": method, "retry_after": retry_after}
-                )
-                raise SlackUnavailable(retry_after) from None
+                wait = retry_after(error, 1.0)
+                logger.warning("slack rate limited", extra={"method": method, "retry_after": wait})
+                raise SlackUnavailable(wait) from None
             if status >= 500:
                 raise SlackUnavailable(self._backoff()) from None
             raise
