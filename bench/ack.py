@@ -309,24 +309,38 @@ def serve_baseline(conn: Connection, api_url: str) -> None:
 async def _serve_baseline(conn: Connection, api_url: str) -> None:
     import re
 
-    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-    from slack_bolt.async_app import AsyncAck, AsyncApp
+    from slack_bolt.async_app import AsyncAck
+
+    async with aiohttp.ClientSession() as http:
+        bolt = bare_bolt(http, api_url)
+
+        async def only_ack(ack: AsyncAck) -> None:
+            await ack()
+
+        bolt.command(re.compile(r"^/"))(only_ack)
+        await serve_bolt(conn, bolt)
+
+
+def bare_bolt(http: aiohttp.ClientSession, api_url: str) -> Any:
+    """A bare slack-bolt `AsyncApp` configured as `serve`'s is (the same signing
+    secret, a static authorize: no auth.test, answers after the listener)."""
+    from slack_bolt.async_app import AsyncApp
     from slack_sdk.web.async_client import AsyncWebClient
 
     from bot.slack.bolt import StaticAuthorize
 
-    http = aiohttp.ClientSession()
-    bolt = AsyncApp(
+    return AsyncApp(
         client=AsyncWebClient(token=None, base_url=api_url, session=http),
         signing_secret=SIGNING_SECRET,
         authorize=StaticAuthorize(BOT_TOKEN),  # no auth.test, as serve
         process_before_response=True,
     )
 
-    async def only_ack(ack: AsyncAck) -> None:
-        await ack()
 
-    bolt.command(re.compile(r"^/"))(only_ack)
+async def serve_bolt(conn: Connection, bolt: Any) -> None:
+    """Serve `bolt` at `POST /slack/events` with Bolt's aiohttp adapter, tell the
+    parent the process id and port, and stop when the parent closes `conn`."""
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 
     async def events(request: web.Request) -> web.Response:
         return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
@@ -341,7 +355,6 @@ async def _serve_baseline(conn: Connection, api_url: str) -> None:
         await asyncio.get_running_loop().run_in_executor(None, wait_for_parent, conn)
     finally:
         await runner.cleanup()
-        await http.close()
 
 
 # --- the floor: a bare Bolt app doing only the I/O serve's work cannot do without ----
@@ -375,11 +388,7 @@ async def _serve_floor(
     import re
 
     import orjson
-    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
-    from slack_bolt.async_app import AsyncAck, AsyncApp
-    from slack_sdk.web.async_client import AsyncWebClient
-
-    from bot.slack.bolt import StaticAuthorize
+    from slack_bolt.async_app import AsyncAck
 
     http = aiohttp.ClientSession()
     redis = create_redis(redis_url)
@@ -427,12 +436,7 @@ async def _serve_floor(
             orjson.loads(await reply.read())
         await redis.hdel("floor:intake", key)
 
-    bolt = AsyncApp(
-        client=AsyncWebClient(token=None, base_url=api_url, session=http),
-        signing_secret=SIGNING_SECRET,
-        authorize=StaticAuthorize(BOT_TOKEN),
-        process_before_response=True,
-    )
+    bolt = bare_bolt(http, api_url)
 
     async def find(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
@@ -447,19 +451,9 @@ async def _serve_floor(
     bolt.command(FIND)(find)
     bolt.command(re.compile(r"^/followup$"))(followup)
 
-    async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await bolt.async_dispatch(await to_bolt_request(request)))
-
-    app = web.Application()
-    app.router.add_post("/slack/events", events)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    conn.send((os.getpid(), runner.addresses[0][1]))
     try:
-        await asyncio.get_running_loop().run_in_executor(None, wait_for_parent, conn)
+        await serve_bolt(conn, bolt)
     finally:
-        await runner.cleanup()
         await http.close()
         await redis.aclose()
 
@@ -766,9 +760,8 @@ async def run_phase(
 ) -> Phase:
     load = f"{rate:g} a second" if rate else f"{args.concurrency} at once"
     print(f"{name}: {load} for {args.seconds:g} s", file=sys.stderr)
-    split_before = cpu_split(pid)
+    app_before = cpu_split(pid)  # user, system
     before = {
-        "app": cpu_seconds(pid),
         "load": time.process_time(),
         "redis": cpu_seconds(args.redis_pid),
         "fake": cpu_seconds(fake.process.pid or 0),
@@ -803,13 +796,13 @@ async def run_phase(
                 break
             await asyncio.sleep(0.02)
         work_done = await fake.arrivals(http, tag)
+    user, system = (b - a for a, b in zip(app_before, cpu_split(pid), strict=True))
     cpu = {
-        "app": cpu_seconds(pid) - before["app"],
+        "app": user + system,
         "load": time.process_time() - before["load"],
         "redis": cpu_seconds(args.redis_pid) - before["redis"],
         "fake": cpu_seconds(fake.process.pid or 0) - before["fake"],
     }
-    user, system = (b - a for a, b in zip(split_before, cpu_split(pid), strict=True))
     phase = Phase(name, sent, work_done, first, cpu)
     cores = ", ".join(f"{k} {v / max(phase.seconds, 1e-9):.2f}" for k, v in cpu.items())
     print(
