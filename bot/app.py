@@ -83,7 +83,7 @@ from bot.slack.home import HomeTabs
 from bot.slack.inbound_files import ThreadFiles
 from bot.slack.intake import SlackIntake
 from bot.slack.links import ThreadLinks
-from bot.slack.people import slack_people
+from bot.slack.people import deployment_people
 from bot.slack.reopen_flow import ReopenFlow
 from bot.slack.schedule_notices import SlackScheduleNotices
 from bot.slack.threads import ThreadPoster, ThreadQueue
@@ -313,14 +313,7 @@ def build_slack(
     conversations = ConversationService(
         contacts, clock, close_unassigns=settings.close_unassigns, threads=threads
     )
-    people = slack_people(
-        redis,
-        keys,
-        client,
-        default_language=settings.default_language,
-        agents=settings.agents,
-        managers=settings.managers,
-    )
+    people = deployment_people(settings, redis, keys, client)
     intake = SlackIntake(
         IntakeStore(redis, keys), background, liveness, lambda: clock().timestamp()
     )
@@ -582,14 +575,7 @@ def due_runner(
     if settings.slack_bot_token is not None:
         client = slack_web_client(settings, http)
         answers = Answers(http, client)
-        people = slack_people(
-            redis,
-            keys,
-            client,
-            default_language=settings.default_language,
-            agents=settings.agents,
-            managers=settings.managers,
-        )
+        people = deployment_people(settings, redis, keys, client)
     notices = SlackScheduleNotices(
         ThreadQueue(ThreadQueueStore(redis, keys)),
         contacts,

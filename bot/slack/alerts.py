@@ -35,7 +35,7 @@ from bot.services.people import People
 from bot.slack.blocks.alerts import alert_message
 from bot.slack.links import ThreadLinks
 from bot.slack.payloads import block_kit_json
-from bot.slack.people import slack_people
+from bot.slack.people import deployment_people
 from bot.slack.web_calls import SETUP_ERRORS, SlackCalls, SlackUnavailable, slack_error
 from bot.store.alerts import AlertStore, Claim
 from bot.store.connection import RedisClient
@@ -231,7 +231,7 @@ def alert_sender(
         keys,
         slack,
         clock,
-        people=slack_people(redis, keys, slack, default_language=settings.default_language),
+        people=deployment_people(settings, redis, keys, slack),
         policy=policy_settings(settings),
         support_channel=settings.support_channel,
         alert_minutes=settings.window_alert_minutes,

@@ -9,6 +9,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.config import Settings
 from bot.services.people import People
 from bot.store.connection import RedisClient
 from bot.store.keys import Keys
@@ -49,4 +50,18 @@ def slack_people(
         locale_lookup=locale_of,
         group_lookup=members_of,
         zone_lookup=zone_of,
+    )
+
+
+def deployment_people(
+    settings: Settings, redis: RedisClient, keys: Keys, client: AsyncWebClient
+) -> People:
+    """`slack_people` as the deployment's settings say (language, AGENTS, MANAGERS)."""
+    return slack_people(
+        redis,
+        keys,
+        client,
+        default_language=settings.default_language,
+        agents=settings.agents,
+        managers=settings.managers,
     )
