@@ -213,23 +213,21 @@ def request_for(plan: ComposePlan, submitted: Draft, idempotency_key: str) -> Fo
         if template is None:
             raise ValueError("a template follow-up needs an approved template")
         components = template_components(plan, submitted)
-        return FollowupRequest(
-            contact_id=plan.contact.id,
-            channel=submitted.channel,
-            sender=plan.agent,
-            idempotency_key=idempotency_key,
-            form=Form.TEMPLATE,
-            content=Content(
-                template=TemplateUse(
-                    name=template.name,
-                    language=template.language,
-                    parameters=tuple(p.value for p in components if p.kind is InputKind.BODY),
-                    parameter_names=template.parameter_names,
-                    components=components,
-                ),
-                attachments=submitted.attachments,
+        content = Content(
+            template=TemplateUse(
+                name=template.name,
+                language=template.language,
+                parameters=tuple(p.value for p in components if p.kind is InputKind.BODY),
+                parameter_names=template.parameter_names,
+                components=components,
             ),
-            confirm_takeover=submitted.takeover,
+            attachments=submitted.attachments,
+        )
+    else:
+        content = Content(
+            text=submitted.text.strip(),
+            tag=submitted.tag if submitted.form is Form.TAGGED else None,
+            attachments=submitted.attachments,
         )
     return FollowupRequest(
         contact_id=plan.contact.id,
@@ -237,10 +235,6 @@ def request_for(plan: ComposePlan, submitted: Draft, idempotency_key: str) -> Fo
         sender=plan.agent,
         idempotency_key=idempotency_key,
         form=submitted.form,
-        content=Content(
-            text=submitted.text.strip(),
-            tag=submitted.tag if submitted.form is Form.TAGGED else None,
-            attachments=submitted.attachments,
-        ),
+        content=content,
         confirm_takeover=submitted.takeover,
     )
