@@ -213,7 +213,6 @@ class Relay:
         templates: TemplateStore | None = None,
         liveness: Liveness | None = None,
     ) -> None:
-        self.redis = redis
         #: The outbox streams' consumer group and the retry schedule.
         self.stream = OutboxConsumer(redis, keys)
         self.keys = keys

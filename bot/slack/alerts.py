@@ -77,8 +77,6 @@ class AlertSender:
         name: str = "alerts",
         tuning: AlertTuning = AlertTuning(),
     ) -> None:
-        self.redis = redis
-        self.keys = keys
         self.slack = slack
         self.clock = clock
         self.people = people
