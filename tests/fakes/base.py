@@ -81,6 +81,8 @@ class FakeServer:
     answered: int = 0
     #: Called with `answered` after each answer (a benchmark kills a process on it).
     on_answered: Callable[[int], None] | None = None
+    #: What `read_streamed` read, by recorded request, while it is answered.
+    _streamed: dict[int, object] = field(default_factory=dict)
     _script: dict[str, list[ScriptedAnswer]] = field(default_factory=dict)
     _server: TestServer | None = None
 
@@ -142,18 +144,32 @@ class FakeServer:
     async def answer(self, request: RecordedRequest) -> web.StreamResponse:
         raise NotImplementedError
 
+    async def read_streamed(self, request: web.Request) -> object | None:
+        """What a request whose body is read as a stream (an upload's file, never
+        held) carried, for `answer` to find with `streamed_of`; None: the body is
+        read whole and recorded (the default)."""
+        return None
+
+    def streamed_of(self, request: RecordedRequest) -> object | None:
+        """What `read_streamed` read of `request`, while it is being answered."""
+        return self._streamed.get(id(request))
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        streamed = await self.read_streamed(request)
         recorded = RecordedRequest(
             request.method,
             request.path,
             dict(request.query),
             CIMultiDict(request.headers),
-            await request.read(),
+            b"" if streamed is not None else await request.read(),
         )
+        if streamed is not None:
+            self._streamed[id(recorded)] = streamed
         self.requests.append(recorded)
         try:
             return await self._answer_recorded(recorded)
         finally:
+            self._streamed.pop(id(recorded), None)
             self.answered += 1
             if self.on_answered is not None:
                 self.on_answered(self.answered)

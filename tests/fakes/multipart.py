@@ -25,6 +25,11 @@ class Upload:
     size: int
     sha256: str
 
+    @property
+    def method(self) -> str:
+        """The last segment of the path: an API's method (`sendPhoto`)."""
+        return self.path.rsplit("/", 1)[-1]
+
 
 async def read_upload(request: web.Request) -> Upload | str:
     """The form with its file; what is wrong with it (words) when it is not one."""

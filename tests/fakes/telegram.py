@@ -16,13 +16,12 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from tests.fakes.base import FakeServer, RecordedRequest, json_answer
-from tests.fakes.multipart import read_upload
+from tests.fakes.multipart import Upload, read_upload
 
 MB = 1024 * 1024
 #: The file field of each upload method; photos up to 10 MB, any upload up to 50 MB.
@@ -35,19 +34,6 @@ FILE_FIELDS = {
 }
 PHOTO_MAX = 10 * MB
 UPLOAD_MAX = 50 * MB
-
-
-@dataclass(frozen=True)
-class Upload:
-    """One multipart upload as the fake read it."""
-
-    method: str
-    fields: dict[str, str]
-    file_field: str
-    filename: str
-    content_type: str
-    size: int
-    sha256: str
 
 
 def telegram_error(code: int, description: str, **parameters: Any) -> dict[str, Any]:
@@ -64,7 +50,6 @@ class FakeTelegram(FakeServer):
     known_chats: set[str] | None = None  # None: every chat exists
     uploads: list[Upload] = field(default_factory=list)
     _next_id: int = 100
-    _upload_of: dict[int, Upload | str] = field(default_factory=dict)
     #: Customers' files by file_id: (file_path, bytes), served by getFile and /file/bot…
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
@@ -87,39 +72,18 @@ class FakeTelegram(FakeServer):
             body = telegram_error(status, description or "Internal Server Error", **parameters)
         self.answer_next(status, body, headers, delay)
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def read_streamed(self, request: web.Request) -> Upload | str | None:
+        """An upload: the form, its file streamed through a hash; a Bad Request text
+        when malformed."""
         if request.content_type != "multipart/form-data":
-            return await super()._handle(request)
-        recorded = RecordedRequest(
-            request.method, request.path, dict(request.query), CIMultiDict(request.headers), b""
-        )
-        self._upload_of[id(recorded)] = await self._read_upload(request)
-        self.requests.append(recorded)
-        try:
-            return await self._answer_recorded(recorded)
-        finally:
-            self._upload_of.pop(id(recorded), None)
-            self.answered += 1
-            if self.on_answered is not None:
-                self.on_answered(self.answered)
-
-    async def _read_upload(self, request: web.Request) -> Upload | str:
-        """The form, its file streamed through a hash; a Bad Request text when malformed."""
+            return None
         method = request.path.rsplit("/", 1)[-1]
         read = await read_upload(request)
         if isinstance(read, str):
             if read == "no file in the form":
                 return f"Bad Request: there is no {FILE_FIELDS.get(method, 'file')} in the request"
             return f"Bad Request: {read}"
-        return Upload(
-            method,
-            read.fields,
-            read.file_field,
-            read.filename,
-            read.content_type,
-            read.size,
-            read.sha256,
-        )
+        return read
 
     async def answer(self, request: RecordedRequest) -> web.StreamResponse:
         if request.path.startswith("/file/bot"):
@@ -129,7 +93,7 @@ class FakeTelegram(FakeServer):
         if not request.path.startswith("/bot") or token != self.token:
             return json_answer(401, telegram_error(401, "Unauthorized"))
         if method in FILE_FIELDS:
-            return self._answer_upload(method, self._upload_of.get(id(request)))
+            return self._answer_upload(method, cast(Upload | str | None, self.streamed_of(request)))
         payload = request.json if request.body else {}
         if method == "getFile":
             return self._get_file(payload if isinstance(payload, dict) else {})

@@ -19,10 +19,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from tests.fakes.base import FakeServer, RecordedRequest, json_answer
 from tests.fakes.multipart import Upload, read_upload
@@ -74,7 +73,6 @@ class FakeWeChat(FakeServer):
     #: Uploaded temporary media, by the `media_id` answered.
     media: dict[str, Upload] = field(default_factory=dict)
     _issued: int = 1
-    _upload_of: dict[int, Upload | str] = field(default_factory=dict)
 
     @property
     def token_requests(self) -> list[RecordedRequest]:
@@ -116,23 +114,14 @@ class FakeWeChat(FakeServer):
         if endpoint == "token":
             return await self._token(request.json)
         if endpoint == "upload":
-            return self._upload(request, self._upload_of.get(id(request)))
+            return self._upload(request, cast(Upload | str | None, self.streamed_of(request)))
         return self._send(request)
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def read_streamed(self, request: web.Request) -> Upload | str | None:
         """An upload's file is read as a stream, never held (its body is not recorded)."""
         if request.path != UPLOAD_PATH:
-            return await super()._handle(request)
-        recorded = RecordedRequest(
-            request.method, request.path, dict(request.query), CIMultiDict(request.headers), b""
-        )
-        self._upload_of[id(recorded)] = await read_upload(request)
-        self.requests.append(recorded)
-        try:
-            return await self._answer_recorded(recorded)
-        finally:
-            self._upload_of.pop(id(recorded), None)
-            self.answered += 1
+            return None
+        return await read_upload(request)
 
     def _upload(self, request: RecordedRequest, upload: Upload | str | None) -> web.Response:
         token = request.query.get("access_token")
