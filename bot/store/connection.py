@@ -21,7 +21,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
-from bot.store.buffered_reads import buffered
+from bot.store.untimed_io import untimed
 
 RedisClient = Redis | RedisCluster
 
@@ -114,5 +114,5 @@ def create_redis(url: str, *, cluster: bool = False) -> RedisClient:
         redis_connect_func=_connect,
     )
     pool = client.connection_pool
-    pool.connection_class = buffered(pool.connection_class)  # bot.store.buffered_reads
+    pool.connection_class = untimed(pool.connection_class)  # bot.store.untimed_io
     return client

@@ -1,4 +1,5 @@
-"""Replies taken from the buffer (`bot.store.buffered_reads`) are redis-py's replies.
+"""Replies taken from the buffer and commands written without a timer
+(`bot.store.untimed_io`) are redis-py's.
 
 Each row runs a pipeline on a real Redis through `create_redis` (whose
 connections read buffered replies without a timer) and through a plain
@@ -7,6 +8,7 @@ redis-py client, and expects the same results or the same error.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -14,10 +16,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection
 from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from bot.store.buffered_reads import BufferedReads
 from bot.store.connection import create_redis
+from bot.store.untimed_io import UntimedIO, untimed
 
 Run = Callable[[Any, str], Awaitable[Any]]
 
@@ -105,7 +109,7 @@ async def test_replies_read_from_the_buffer_are_redis_pys(
     expected = await run(plain, f"{key}:plain")
 
     assert _named(got, key) == _named(expected, key)
-    assert isinstance(await ours.connection_pool.get_connection(), BufferedReads)
+    assert isinstance(await ours.connection_pool.get_connection(), UntimedIO)
 
 
 def _named(value: Any, key: str) -> Any:
@@ -115,3 +119,57 @@ def _named(value: Any, key: str) -> Any:
     if isinstance(value, str) and value.startswith(key):
         return "KEY"
     return value
+
+
+async def test_a_command_the_socket_takes_whole_is_sent_without_a_timer(
+    clients: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, _ = clients
+    await ours.ping()  # connected (the handshake may time its writes)
+
+    async def no_timer(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a write armed a timer")
+
+    monkeypatch.setattr(asyncio, "wait_for", no_timer)
+    key = f"untimed:{uuid.uuid4().hex}"
+    assert await ours.set(key, "v")
+    assert await ours.get(key) == "v"
+
+
+async def test_a_command_larger_than_the_socket_takes_is_drained(
+    clients: tuple[Any, Any],
+) -> None:
+    ours, plain = clients
+    key = f"untimed:{uuid.uuid4().hex}"
+    value = "x" * (8 << 20)  # far more than a socket buffer holds
+
+    assert await ours.set(key, value)
+
+    assert await plain.strlen(key) == len(value)
+    assert await ours.get(key) == value
+
+
+async def test_a_write_a_server_never_reads_times_out_and_drops_the_connection() -> None:
+    async def never_read(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+        writer.close()
+
+    server = await asyncio.start_server(never_read, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+
+    async def no_handshake(_: Any) -> None:
+        return None
+
+    connection = untimed(Connection)(
+        host="127.0.0.1", port=port, socket_timeout=0.2, redis_connect_func=no_handshake
+    )
+    try:
+        await connection.connect()
+        with pytest.raises(RedisTimeoutError, match="writing"):
+            await connection.send_packed_command(
+                connection.pack_command("SET", "k", "x" * (64 << 20))
+            )
+        assert not connection.is_connected
+    finally:
+        await connection.disconnect()
+        server.close()
