@@ -41,6 +41,8 @@ def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures
         "open_floor_cpu_ms",
         "open_baseline_cpu_ms",
         "open_over_floor",
+        "open_cpu_ratio",
+        "open_floor_cpu_ratio",
         "open_p99_ms",
         "open_work_p99_ms",
     ]
@@ -61,11 +63,24 @@ def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures
     over = result["cpu_ms"] / result["floor_cpu_ms"]
     assert math.isclose(result["over_floor"], over, rel_tol=0.01), result
     assert re.search(r"^floor +[1-9][\d,]* +0 ", run.stdout, re.MULTILINE), run.stdout
-    # The three apps at the same offered load, open loop: 300 requests each, completed.
+    # The three apps at the same offered load, open loop: 300 requests each, completed
+    # (over both rounds).
     for key in ("open_cpu_ms", "open_floor_cpu_ms", "open_baseline_cpu_ms"):
         assert 0 < result[key] < 1000, key
     over = result["open_cpu_ms"] / result["open_floor_cpu_ms"]
     assert math.isclose(result["open_over_floor"], over, rel_tol=0.01), result
+    for key, app in (
+        ("open_cpu_ratio", "open_cpu_ms"),
+        ("open_floor_cpu_ratio", "open_floor_cpu_ms"),
+    ):
+        ratio = result[app] / result["open_baseline_cpu_ms"]
+        assert math.isclose(result[key], ratio, rel_tol=0.01), (key, result)
+    # The open loop ran in 2 rounds (quick mode), the apps in turn: each round's ratios.
+    rounds = re.search(r"each round, serve ÷ baseline: ([\d.]+), ([\d.]+); floor", run.stdout)
+    assert rounds is not None, run.stdout
+    for number in (1, 2):
+        for app in ("serve", "floor", "baseline"):
+            assert f"{app}, open loop {number}: 200 a second" in run.stderr, (app, number)
     for phase in ("floor", "baseline"):
         assert re.search(rf"^{phase}, open loop +300 +0 ", run.stdout, re.MULTILINE), run.stdout
     assert result["open_p99_ms"] < 30_000 and result["open_work_p99_ms"] < 30_000
