@@ -37,7 +37,7 @@ from bot.domain.messages import OutboundMessage
 from bot.domain.models import Contact
 from bot.services.followup import FollowupService
 from bot.slack.blocks import threads as thread_blocks
-from bot.slack.inbound_files import NotShown, ThreadFiles
+from bot.slack.inbound_files import NotShown, ThreadFiles, default_name
 from bot.slack.payloads import block_kit_json
 from bot.slack.web_calls import (
     SETUP_ERRORS,
@@ -151,6 +151,10 @@ class PosterTuning:
     files_at_once: int = 4  # customers' files fetched and uploaded side by side
     stop_files_wait: float = 10.0  # seconds a stopping poster lets files in flight finish
     file_retry: float = 5.0  # seconds before files start again after one failed (Slack away)
+    #: Tries of a customer's file that fails for a reason of its own (its host cut
+    #: it off, a fault): each waits twice as long as the last (from `file_retry`,
+    #: at most `max_pause`); then the thread says it could not be fetched.
+    file_tries: int = 5
 
 
 class ThreadPoster:
@@ -195,6 +199,10 @@ class ThreadPoster:
         #: No file is started before this (loop time): one failed because Slack or
         #: Redis was away, and starting it again at once would fetch it again.
         self._files_resume_at = 0.0
+        #: Files that failed for a reason of their own: how often, and not before
+        #: when (loop time) each is tried again. Only that conversation waits.
+        self._file_failures: dict[str, int] = {}
+        self._file_retry_at: dict[str, float] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
@@ -273,7 +281,8 @@ class ThreadPoster:
                 held.add(contact_id)
                 continue
             if payload.get("kind") == "file" and self.files is not None and not wait_for_files:
-                paused = asyncio.get_running_loop().time() < self._files_resume_at
+                now = asyncio.get_running_loop().time()
+                paused = now < self._files_resume_at or now < self._file_retry_at.get(entry, 0)
                 if paused or len(self._files) >= self.tuning.files_at_once:
                     held.add(contact_id)
                     continue
@@ -314,22 +323,44 @@ class ThreadPoster:
 
     async def _show_in_background(self, entry: str, raw: str, payload: dict[str, Any]) -> None:
         """`_show` for a file: a failure leaves the entry queued for a later try
-        (as a failed flush does), and is logged here, where no caller hears it."""
+        (as a failed flush does), and is logged here, where no caller hears it.
+
+        Slack or Redis away holds every file back a while (each would fail
+        alike). A failure of the file's own (its host cut it off, a fault) holds
+        back only its conversation, longer after each try; after
+        `file_tries` the thread says the file could not be fetched, and the
+        conversation moves on.
+        """
+        failures = self._file_failures.get(entry, 0)
+        if failures >= self.tuning.file_tries:
+            payload = {**payload, "gave_up_after": failures}
         try:
             await self._show(entry, raw, payload)
         except SlackUnavailable as unavailable:
             logger.warning("customer file held: slack unavailable", extra={"entry": entry})
             self._hold_files(unavailable.pause)
-        except (RedisError, aiohttp.ClientError, TimeoutError) as error:
+        except RedisError as error:
             logger.warning(
                 "customer file held", extra={"entry": entry, "error": type(error).__name__}
             )
             self._hold_files(self.tuning.file_retry)
         except Exception as error:  # no caller hears a task's failure: logged here
-            logger.error(
-                "customer file failed", extra={"entry": entry, "error": type(error).__name__}
-            )
-            self._hold_files(self.tuning.file_retry)
+            self._file_failed(entry, error)
+        else:
+            self._file_failures.pop(entry, None)
+            self._file_retry_at.pop(entry, None)
+
+    def _file_failed(self, entry: str, error: Exception) -> None:
+        tries = self._file_failures.get(entry, 0) + 1
+        self._file_failures[entry] = tries
+        wait = min(self.tuning.file_retry * 2 ** (tries - 1), self.tuning.max_pause)
+        self._file_retry_at[entry] = asyncio.get_running_loop().time() + wait
+        transient = isinstance(error, (aiohttp.ClientError, TimeoutError))
+        logger.log(
+            logging.WARNING if transient else logging.ERROR,
+            "customer file failed",
+            extra={"entry": entry, "error": type(error).__name__, "tries": tries},
+        )
 
     def _hold_files(self, seconds: float) -> None:
         """Start no file for `seconds` (the entries stay queued, in order)."""
@@ -358,10 +389,16 @@ class ThreadPoster:
         elif kind == "scheduled":
             await self._show_scheduled(contact, payload["item"], payload.get("gone") or "")
         elif kind == "file":
-            await self._show_file(contact, Channel(payload["channel"]), payload["media"])
+            gave_up_after = int(payload.get("gave_up_after") or 0)
+            await self._show_file(
+                contact, Channel(payload["channel"]), payload["media"], gave_up_after
+            )
 
-    async def _show_file(self, contact: Contact, channel: Channel, row: dict[str, Any]) -> None:
-        """A customer's file uploaded into the thread, or a line saying why it is not."""
+    async def _show_file(
+        self, contact: Contact, channel: Channel, row: dict[str, Any], gave_up_after: int = 0
+    ) -> None:
+        """A customer's file uploaded into the thread, or a line saying why it is not
+        (`gave_up_after`: it failed that many tries, and is not fetched again)."""
         media = InboundMedia(
             kind=MediaKind(row["kind"]),
             ref=str(row["ref"]),
@@ -371,6 +408,19 @@ class ThreadPoster:
         )
         if self.files is None:
             return  # no media store here: the message's entry describes the file
+        if gave_up_after:
+            given_up = self.files.not_shown(
+                channel,
+                media,
+                default_name(media),
+                self.lang,
+                "media.in.gave_up",
+                {"tries": str(gave_up_after)},
+            )
+            logger.error("customer file given up", extra={"tries": gave_up_after})
+            text, body = thread_blocks.event_entry(given_up.key, self.lang, **given_up.params)
+            await self._post_in_thread(contact, text, body)
+            return
         thread_ts = await self._thread_of(contact)
         await self._posts.acquire()
         # A large file may take longer than the lock's lease: renewed meanwhile,

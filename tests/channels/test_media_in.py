@@ -695,3 +695,84 @@ async def test_a_file_held_by_a_slack_outage_is_kept_and_not_fetched_again_at_on
     await poster.flush()
     assert len(uploaded_into_thread(world, before)) == 1
     assert await world.env.redis.zcard(world.env.keys.thread_due()) == 0
+
+
+def viber_picture(world: World, sender: str, name: str, path: str, token: int) -> bytes:
+    url = world.files.serve(path, PHOTO, "image/jpeg")
+    body = {
+        "event": "message", "timestamp": _unix(world.now) * 1000, "message_token": token,
+        "sender": {"id": sender, "name": name},
+        "message": {"type": "picture", "media": url, "file_name": path.rsplit("/", 1)[-1],
+                    "size": len(PHOTO)},
+    }  # fmt: skip
+    return json.dumps(body).encode()
+
+
+class FaultyFetcher:
+    """A connector whose fetching of one file always meets a fault of its own."""
+
+    def __init__(self, real: Any, faulty: str) -> None:
+        self.real = real
+        self.faulty = faulty
+        self.tries = 0
+
+    async def media_source(self, media: InboundMedia) -> Any:
+        if self.faulty in media.ref:
+            self.tries += 1
+            raise RuntimeError("a fault")
+        return await self.real.media_source(media)
+
+
+async def test_a_file_that_always_fails_is_given_up_and_holds_back_no_one_else(
+    world: World,
+) -> None:
+    """A photo whose fetching always fails (a fault of its own, not Slack or Redis
+    away): tried `file_tries` times, each after a longer wait, then the thread
+    says it could not be fetched and what the customer wrote after it follows;
+    meanwhile another customer's photo is shown at once (the failures hold back
+    only their own conversation). It was tried every 5 s for ever, and every
+    other file waited each time."""
+    faulty = FaultyFetcher(world.connectors[Channel.VIBER], "cut-off")
+    files = world.thread_files
+    world.thread_files = ThreadFiles(
+        {**world.connectors, Channel.VIBER: faulty},  # type: ignore[dict-item]
+        files.http,
+        world.settings,
+        files.store,
+    )
+    await world.receive(
+        Channel.VIBER, viber_picture(world, "01234567890A=", "Sara Ahmed", "/v/cut-off.jpg", 8001)
+    )
+    await world.receive(
+        Channel.VIBER, viber_text(world, "01234567890A=", "Sara Ahmed", "did you get it?", 8002)
+    )
+    poster = world.poster(replace(FAST, file_retry=0.05, file_tries=3, max_pause=0.2))
+    before = len(world.slack.calls)
+    await poster.flush(wait_for_files=False)
+    await asyncio.sleep(0.05)  # Sara's photo failed once and waits
+    assert faulty.tries == 1
+    await world.receive(
+        Channel.VIBER, viber_picture(world, "OMAR0000001=", "Omar", "/v/omar.jpg", 8003)
+    )
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while await world.env.redis.zcard(world.env.keys.thread_due()) or poster.files_in_flight:
+        assert asyncio.get_running_loop().time() < deadline, "the queue never emptied"
+        await poster.flush(wait_for_files=False)
+        await asyncio.sleep(0.02)
+
+    assert faulty.tries == 3  # three tries, none after giving up
+    [(data, name, _, _)] = uploaded_into_thread(world, before)  # Omar's, not Sara's
+    assert (data, name) == (PHOTO, "omar.jpg")
+    calls = world.slack.calls[before:]
+    posts = {
+        i: json.dumps(call.args, ensure_ascii=False)
+        for i, call in enumerate(calls)
+        if call.method == "chat.postMessage" and "thread_ts" in call.args
+    }
+    gave_up = [i for i, post in posts.items() if "could not be fetched after 3 tries" in post]
+    assert len(gave_up) == 1 and "cut-off.jpg" in posts[gave_up[0]], posts
+    asked = next(i for i, post in posts.items() if "did you get it?" in post)
+    assert gave_up[0] < asked  # Sara's thread in the order she wrote
+    omar_at = next(i for i, c in enumerate(calls) if c.method == "files.completeUploadExternal")
+    assert omar_at < gave_up[0]  # Omar's photo did not wait for Sara's tries
