@@ -24,6 +24,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from importlib.resources import files as package_files
 from typing import Any
 from urllib.parse import quote
 
@@ -204,6 +205,14 @@ class LineConnector:
                 messages.append(
                     {"type": "image", "originalContentUrl": url, "previewImageUrl": url}
                 )
+            elif file.kind is MediaKind.VIDEO:
+                # A video message needs a preview image (JPEG, at most 240 × 240
+                # and 1 MB, by https): the same play-button picture for every video,
+                # published beside it. https://developers.line.biz/en/reference/messaging-api/#video-message
+                preview = await media.published(video_preview(), "image/jpeg")
+                messages.append(
+                    {"type": "video", "originalContentUrl": url, "previewImageUrl": preview}
+                )
             elif file.kind is MediaKind.AUDIO:
                 async with media.opened(file.attachment) as opened:
                     duration = await mp4_duration_ms(opened.chunks())
@@ -211,9 +220,10 @@ class LineConnector:
                     return SendResult.failed("send.line.audio_duration")
                 messages.append({"type": "audio", "originalContentUrl": url, "duration": duration})
             else:
-                # The domain's table takes no other kind for LINE (a video would need
-                # a JPEG preview we do not make); a guard if the table ever does.
-                return SendResult.failed("send.line.video_preview")
+                # The domain's table takes no other kind for LINE (no documents); a
+                # guard if the table ever does.
+                mime = file.attachment.mime_type or "?"
+                return SendResult.failed("media.refused.type", channel="LINE", mime=mime)
         return messages
 
     async def profile(self, user_id: str) -> tuple[str, str]:
@@ -443,3 +453,11 @@ def _describe(message: dict[str, Any]) -> str:
         hint = keywords[0] if isinstance(keywords, list) and keywords else ""
         return f"Sticker {as_text(hint)}".rstrip()
     return "💬 A message LINE cannot show here"
+
+
+def video_preview() -> bytes:
+    """The preview LINE shows for a video we send: a play button, 240 × 240 JPEG."""
+    return _VIDEO_PREVIEW
+
+
+_VIDEO_PREVIEW = (package_files("bot.channels") / "assets" / "line_video_preview.jpg").read_bytes()

@@ -107,6 +107,18 @@ class MediaFiles:
             raise LookupError("no media links: MEDIA_SECRET or SLACK_SIGNING_SECRET is needed")
         return self.links.url(attachment.key, self.clock())
 
+    async def published(self, data: bytes, content_type: str) -> str:
+        """`data` stored as a file of its own, and its signed, expiring public link
+        (`can_link` first); removed after the retention like any other file."""
+        if self.links is None:
+            raise LookupError("no media links: MEDIA_SECRET or SLACK_SIGNING_SECRET is needed")
+
+        async def once() -> AsyncIterator[bytes]:
+            yield data
+
+        stored = await self.store.put(once(), content_type=content_type)
+        return self.links.url(stored.name, self.clock())
+
     @contextlib.asynccontextmanager
     async def opened(self, attachment: Attachment) -> AsyncIterator[OutboundFile]:
         """The stored file, open, as an upload reads it (`MediaNotFound` when gone)."""

@@ -189,8 +189,8 @@ MEDIA_LIMITS: Mapping[Channel, ChannelMedia] = MappingProxyType(
             Delivery.BY_URL,
             "https://developers.line.biz/en/reference/messaging-api/#image-message",
             image=KindLimit(10 * MB, _types("image/jpeg", "image/png")),
-            # No video: LINE's video message needs a JPEG preview image, which the
-            # app does not make (#video-message); an agent is told so in the form.
+            # With a preview image the connector publishes beside it (#video-message).
+            video=KindLimit(200 * MB, _types("video/mp4")),
             audio=KindLimit(200 * MB, _types("audio/mp4", "audio/x-m4a")),
         ),
         Channel.VIBER: _row(

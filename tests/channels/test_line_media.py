@@ -1,5 +1,5 @@
-"""LINE file sends: image and audio messages LINE fetches by signed https link,
-in one push with the text; what LINE cannot take is refused before any push."""
+"""LINE file sends: image, video and audio messages LINE fetches by signed https
+link, in one push with the text; what LINE cannot take is refused before any push."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from bot.channels.base import SendOutcome
-from bot.channels.line import LineConnector
+from bot.channels.line import LineConnector, video_preview
 from bot.channels.media import MediaFiles, mp4_duration_ms
 from bot.domain.channels import Channel
 from bot.domain.media import MB
@@ -48,12 +48,50 @@ async def test_an_image_and_an_audio_go_in_one_push_after_the_text(
     assert push.headers["X-Line-Retry-Key"]  # a retry never sends the files twice
 
 
+async def test_a_video_goes_with_a_preview_image_line_can_fetch(
+    fake: FakeLine, connector: LineConnector, media: MediaFiles
+) -> None:
+    """LINE's video message needs `previewImageUrl` (https, JPEG, at most 240 × 240
+    and 1 MB): a play-button picture published beside the video, by its own link."""
+    clip = await stored(media, "unboxing.mp4", "video/mp4", pattern(300_000))
+    result = await connector.send(with_files(Channel.LINE, USER, clip, text="The unboxing"))
+    assert result.outcome is SendOutcome.SENT
+    [push] = fake.pushes
+    text, video = push.json["messages"]
+    assert text == {"type": "text", "text": "The unboxing"}
+    assert video["type"] == "video" and set(video) == {
+        "type",
+        "originalContentUrl",
+        "previewImageUrl",
+    }
+    assert linked(video["originalContentUrl"]) == clip.key
+    preview = linked(video["previewImageUrl"])
+    assert preview != clip.key
+    async with media.store.open(preview) as kept:
+        data = b"".join([chunk async for chunk in kept.chunks()])
+        assert kept.content_type == "image/jpeg"
+    assert data == video_preview() and data[:3] == b"\xff\xd8\xff" and len(data) < MB
+    assert jpeg_size(data) == (240, 240)
+
+
+def jpeg_size(data: bytes) -> tuple[int, int]:
+    """A baseline or progressive JPEG's (width, height), from its frame header."""
+    at = 2
+    while at < len(data):
+        marker, length = data[at + 1], int.from_bytes(data[at + 2 : at + 4], "big")
+        if marker in (0xC0, 0xC1, 0xC2):
+            height = int.from_bytes(data[at + 5 : at + 7], "big")
+            return int.from_bytes(data[at + 7 : at + 9], "big"), height
+        at += 2 + length
+    raise ValueError("no frame header")
+
+
 @pytest.mark.parametrize(
     ("file", "key", "words"),
     [
         (declared("invoice.pdf", "application/pdf", 1000), "media.refused.type", "LINE does not"),
         (declared("big.jpg", "image/jpeg", 11 * MB), "media.refused.too_large", "at most 10 MB"),
-        (declared("clip.mp4", "video/mp4", MB), "media.refused.type", "LINE does not"),
+        (declared("clip.mov", "video/quicktime", MB), "media.refused.type", "LINE does not"),
     ],
 )
 async def test_what_line_cannot_take_is_refused_and_nothing_is_pushed(

@@ -48,6 +48,7 @@ ACCEPTED = [
     (TG, "application/x-anything", 50 * MB, None, MediaKind.DOCUMENT, Delivery.MULTIPART),
     (LN, "image/png", 10 * MB, None, MediaKind.IMAGE, Delivery.BY_URL),
     (LN, "audio/mp4", 200 * MB, None, MediaKind.AUDIO, Delivery.BY_URL),
+    (LN, "video/mp4", 200 * MB, None, MediaKind.VIDEO, Delivery.BY_URL),
     # Viber has no audio message: a voice note goes as a file.
     (VB, "audio/mpeg", 3 * MB, None, MediaKind.DOCUMENT, Delivery.BY_URL),
     (VB, "image/jpeg", 1 * MB, None, MediaKind.IMAGE, Delivery.BY_URL),
@@ -90,8 +91,8 @@ REFUSED = [
     # A 60 MB photo fits neither as a photo (10 MB) nor as a document (50 MB).
     (TG, "image/jpeg", 60 * MB, "media.refused.too_large", {"limit": "50 MB"}),
     (LN, "application/pdf", 1 * MB, "media.refused.type", {"channel": "LINE"}),
-    # A video needs a preview image the app does not make: refused in the form.
-    (LN, "video/mp4", 1 * MB, "media.refused.type", {"channel": "LINE"}),
+    (LN, "video/quicktime", 1 * MB, "media.refused.type", {"channel": "LINE"}),
+    (LN, "video/mp4", 201 * MB, "media.refused.too_large", {"limit": "200 MB"}),
     (VB, "image/jpeg", 51 * MB, "media.refused.too_large", {"limit": "50 MB"}),
     (WC, "application/pdf", 1 * MB, "media.refused.type", {"channel": "WeChat"}),
     (WC, "audio/amr", 3 * MB, "media.refused.too_large", {"limit": "2 MB"}),
