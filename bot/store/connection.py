@@ -21,7 +21,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
-from bot.store.untimed_io import untimed
+from bot.store.lean_connection import lean
 
 RedisClient = Redis | RedisCluster
 
@@ -114,5 +114,5 @@ def create_redis(url: str, *, cluster: bool = False) -> RedisClient:
         redis_connect_func=_connect,
     )
     pool = client.connection_pool
-    pool.connection_class = untimed(pool.connection_class)  # bot.store.untimed_io
+    pool.connection_class = lean(pool.connection_class)  # bot.store.lean_connection
     return client

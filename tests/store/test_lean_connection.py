@@ -1,5 +1,5 @@
-"""Replies taken from the buffer and commands written without a timer
-(`bot.store.untimed_io`) are redis-py's.
+"""Replies taken from the buffer, commands written without a timer and packed
+by hiredis alone (`bot.store.lean_connection`) are redis-py's.
 
 Each row runs a pipeline on a real Redis through `create_redis` (whose
 connections read buffered replies without a timer) and through a plain
@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from redis._parsers.encoders import Encoder
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection
 from redis.exceptions import NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.store.connection import create_redis
-from bot.store.untimed_io import UntimedIO, untimed
+from bot.store.lean_connection import LeanConnection, lean
 
 Run = Callable[[Any, str], Awaitable[Any]]
 
@@ -109,7 +110,7 @@ async def test_replies_read_from_the_buffer_are_redis_pys(
     expected = await run(plain, f"{key}:plain")
 
     assert _named(got, key) == _named(expected, key)
-    assert isinstance(await ours.connection_pool.get_connection(), UntimedIO)
+    assert isinstance(await ours.connection_pool.get_connection(), LeanConnection)
 
 
 def _named(value: Any, key: str) -> Any:
@@ -131,7 +132,7 @@ async def test_a_command_the_socket_takes_whole_is_sent_without_a_timer(
         raise AssertionError("a write armed a timer")
 
     monkeypatch.setattr(asyncio, "wait_for", no_timer)
-    key = f"untimed:{uuid.uuid4().hex}"
+    key = f"lean:{uuid.uuid4().hex}"
     assert await ours.set(key, "v")
     assert await ours.get(key) == "v"
 
@@ -140,7 +141,7 @@ async def test_a_command_larger_than_the_socket_takes_is_drained(
     clients: tuple[Any, Any],
 ) -> None:
     ours, plain = clients
-    key = f"untimed:{uuid.uuid4().hex}"
+    key = f"lean:{uuid.uuid4().hex}"
     value = "x" * (8 << 20)  # far more than a socket buffer holds
 
     assert await ours.set(key, value)
@@ -160,7 +161,7 @@ async def test_a_write_a_server_never_reads_times_out_and_drops_the_connection()
     async def no_handshake(_: Any) -> None:
         return None
 
-    connection = untimed(Connection)(
+    connection = lean(Connection)(
         host="127.0.0.1", port=port, socket_timeout=0.2, redis_connect_func=no_handshake
     )
     try:
@@ -173,3 +174,41 @@ async def test_a_write_a_server_never_reads_times_out_and_drops_the_connection()
     finally:
         await connection.disconnect()
         server.close()
+
+
+PACKED: dict[str, tuple[Any, ...]] = {
+    "plain": ("SET", "k", "v"),
+    "script": ("EVALSHA", "a" * 40, 3, "k:é:1", b"raw\x00bytes", "ümlaut", 0, -17, 2**70),
+    "empty-value": ("SET", "k", ""),
+    "split-name": ("CONFIG GET", "maxmemory"),  # redis-py sends two arguments
+    "bytes-name": (b"GET", "k"),
+    "float": ("SET", "k", 1.5),
+    "bool": ("SET", "k", True),  # redis-py refuses it
+    "memoryview": ("SET", "k", memoryview(b"x")),
+    "bytearray": ("SET", "k", bytearray(b"x")),
+    "lone-surrogate": ("SET", "k", "\ud800"),  # not UTF-8: refused alike
+}
+
+
+@pytest.mark.parametrize("args", PACKED.values(), ids=PACKED.keys())
+def test_a_command_is_packed_as_redis_py_packs_it(args: tuple[Any, ...]) -> None:
+    ours, theirs = lean(Connection)(), Connection()
+
+    def packed(connection: Connection) -> Any:
+        try:
+            return b"".join(connection.pack_command(*args))
+        except Exception as error:  # the same refusal
+            return type(error)
+
+    assert packed(ours) == packed(theirs)
+
+
+def test_plain_arguments_skip_redis_pys_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_encoding(self: Any, value: Any) -> Any:
+        raise AssertionError("encoded twice")
+
+    monkeypatch.setattr(Encoder, "encode", no_encoding)
+    connection = lean(Connection)()  # its packer takes the encoder's method now
+    assert connection.pack_command("EVALSHA", "b" * 40, 1, "key", 7) == [
+        b"*5\r\n$7\r\nEVALSHA\r\n$40\r\n" + b"b" * 40 + b"\r\n$1\r\n1\r\n$3\r\nkey\r\n$1\r\n7\r\n"
+    ]
