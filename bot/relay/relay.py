@@ -111,8 +111,10 @@ TAKEN_OVER = Counter(
     registry=REGISTRY,
 )
 
-#: Each send's request, built through its slots (see `bot.store.builders`).
+#: Each send's request and a sent message's record, built through their slots
+#: (see `bot.store.builders`).
 _request = builder(OutboundRequest)
+_record = builder(SendRecord)
 #: What a channel without a window is decided from (nothing: see `timeless_decision`).
 _NO_SNAPSHOT = WindowInput()
 _NO_CLOCK = datetime(1970, 1, 1, tzinfo=UTC)
@@ -468,14 +470,15 @@ class Relay:
         """Send a claimed message; returns the outcome to record, or None when the
         send was put on the retry schedule (and its entry acknowledged) instead."""
         message, contact = claimed.message, claimed.contact
-        connector = self.connectors.get(message.channel)
-        recipient = contact.identities.get(message.channel) if contact else None
+        channel = message.channel
+        connector = self.connectors.get(channel)
+        recipient = contact.identities.get(channel) if contact else None
         if contact is None or connector is None or recipient is None:
             missing = CONTACT_GONE if contact is None else CHANNEL_NOT_SET_UP
             return SendRecord(claimed, MessageStatus.FAILED, missing)
-        if contact.version < self._learned_about.get(contact.id, 0):
+        learned = self._learned_about
+        if learned and contact.version < learned.get(contact.id, 0):
             contact = await self.contacts.get(contact.id) or contact
-        channel = message.channel
         if contact.reachability.get(channel) is not None:  # nearly every send: reachable
             refusal = await self._unreachable(contact, message)
             if refusal:
@@ -501,10 +504,10 @@ class Relay:
         )
         if result.outcome is SendOutcome.SENT:
             cmid = result.channel_message_id
-            if cmid and message.channel in RECEIPTS_BY_CHANNEL_ID:
+            if cmid and channel in RECEIPTS_BY_CHANNEL_ID:
                 # Before the status is recorded: a receipt may follow at once.
-                await self.outbox.link_channel_message(message.channel, cmid, partition, message.id)
-            return SendRecord(claimed, MessageStatus.SENT, "", cmid)
+                await self.outbox.link_channel_message(channel, cmid, partition, message.id)
+            return _record(claimed, MessageStatus.SENT, "", cmid)
         if result.outcome is SendOutcome.OUTSIDE_WINDOW:
             return SendRecord(claimed, MessageStatus.OUTSIDE_WINDOW, _stored(result.reason))
         if result.outcome is SendOutcome.FAILED:
@@ -780,21 +783,24 @@ class PartitionSends:
         self._changed.set()
 
     async def _work(self) -> None:
+        send, partition = self.relay.send, self.partition
+        batch = self.relay.tuning.batch
+        waiting = self._waiting
         try:
             while True:
-                contact_id, lane = await self._waiting.get()
+                contact_id, lane = await waiting.get()
                 while lane:
                     # It stays first in its lane while it is sent: the contact's
                     # next messages, claimed meanwhile, queue behind it.
-                    outcome = await self.relay.send(self.partition, lane[0])
+                    outcome = await send(partition, lane[0])
                     item = lane.popleft()
                     self.unsent -= 1
-                    if self.unsent <= self.relay.tuning.batch:
+                    if self.unsent <= batch:
                         self._changed.set()  # the stream may be read again (`_consume`)
                     if outcome is None:
                         self._closed(item.entry_id)
                     else:
-                        self._outcomes.append(outcome)
+                        self._outcomes.append(outcome)  # swapped for a new list as recorded
                         self._to_record.set()
                 del self._lanes[contact_id]
         except Exception as error:

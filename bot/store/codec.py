@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, cast
+from typing import Any, Final
 
 from bot.domain.channels import Channel
 from bot.domain.messages import (
@@ -91,11 +91,12 @@ MESSAGE_FIELDS: Final = (
     MessageHash.COUNTED_MONTH,
 )
 
-# Enum look-ups by value: faster than calling the enum (a hot path).
-_STATUSES = {status.value: status for status in MessageStatus}
-_CHANNELS = {channel.value: channel for channel in Channel}
-_MODES = {mode.value: mode for mode in SendMode}
-_FORMS = {form.value: form for form in Form}
+# Enum look-ups by value: faster than calling the enum (a hot path). Keyed by
+# what a hash read answers (`str | None`: indexing needs no `cast`, a call each).
+_STATUSES: dict[str | None, MessageStatus] = {status.value: status for status in MessageStatus}
+_CHANNELS: dict[str | None, Channel] = {channel.value: channel for channel in Channel}
+_MODES: dict[str | None, SendMode] = {mode.value: mode for mode in SendMode}
+_FORMS: dict[str | None, Form] = {form.value: form for form in Form}
 #: Stored epochs as datetimes: a batch of messages shares few seconds (a hot path).
 _moment = functools.lru_cache(maxsize=4096)(from_epoch)
 #: The records every claimed message is decoded into (see `bot.store.builders`).
@@ -275,12 +276,12 @@ def decode_message_values(message_id: str, values: Sequence[str | None]) -> Outb
     return _message(
         message_id,
         contact_id,
-        _CHANNELS[cast(str, channel)],
-        _MODES[cast(str, mode)],
-        _FORMS[cast(str, form)],
+        _CHANNELS[channel],
+        _MODES[mode],
+        _FORMS[form],
         sender,
         content,
-        _STATUSES[cast(str, status)],
+        _STATUSES[status],
         _moment(created_at) if created_at else None,
         decode_history(history),
         channel_message_id or None,
