@@ -18,6 +18,7 @@ from aiohttp.payload import BytesPayload
 from bot.channels.base import OutboundRequest, SendResult, retry_after_seconds
 from bot.domain.channels import Channel
 from bot.domain.windows import SendMode
+from bot.store.builders import builder
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,8 @@ class ApiAnswer:
 
 
 _JSON = {"Content-Type": "application/json"}
+#: Every answer a send reads, built through its slots (see `bot.store.builders`).
+_answer = builder(ApiAnswer)
 
 
 async def post_or_retry(
@@ -60,7 +63,7 @@ async def post_or_retry(
         request["headers"] = headers
     try:
         async with http.post(url, **request) as response:
-            return ApiAnswer(response.status, response.headers, await response.read())
+            return _answer(response.status, response.headers, await response.read())
     except TimeoutError:
         return SendResult.retry("send.no_answer", channel=channel.value)
     except aiohttp.ClientError:
@@ -88,7 +91,7 @@ async def post_json(
     payload = BytesPayload(body, content_type=_JSON["Content-Type"])
     try:
         async with http.post(url, data=payload, timeout=limits) as response:
-            return ApiAnswer(response.status, response.headers, await response.read())
+            return _answer(response.status, response.headers, await response.read())
     except TimeoutError:
         return SendResult.retry("send.no_answer", channel=channel.value)
     except aiohttp.ClientError:
