@@ -188,6 +188,13 @@ def decode_history(raw: str | None) -> tuple[StatusChange, ...]:
     return tuple(changes)
 
 
+#: `decode_history` remembered: the messages of a claimed batch were mostly queued
+#: in the same few seconds, and a queued message's history is its one change
+#: ("queued:<epoch>"), so most of a batch shares a handful of them (a history
+#: 0.52 µs to decode, 0.07 µs remembered; the tuple and its changes are immutable).
+_history = functools.lru_cache(maxsize=4096)(decode_history)
+
+
 def content_as_json(content: Content) -> dict[str, Any]:
     """The whole content as one JSON-ready value (a scheduled follow-up's payload)."""
     value: dict[str, Any] = {"text": content.text}
@@ -283,7 +290,7 @@ def decode_message_values(message_id: str, values: Sequence[str | None]) -> Outb
         content,
         _STATUSES[status],
         _moment(created_at) if created_at else None,
-        decode_history(history),
+        _history(history),
         channel_message_id or None,
         idempotency_key or None,
         reason or "",
