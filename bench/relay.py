@@ -10,16 +10,20 @@ to a local fake Slack at Slack's own rate limits (it runs, it is not waited for)
 
 Phases, in one run, against the same fake server process:
 
-1. ceiling: a bare aiohttp client loop posts `--messages` requests straight to
-   the fake server, `--concurrency` at once, on a session like the worker's
-   (`bot.runtime.http_session`). It runs again at the end, and the two runs
-   together give `ceiling_rps`, so that a change in the machine's load during
-   the run shows (both rows are printed) and does not skew the ratio.
-2. drain (gives `rps`): `--messages` follow-ups are accepted first, with the
-   relay stopped; then the relay starts and is timed until every message was
-   sent, recorded and acknowledged (the outbox streams are empty). Accepting
-   while relaying would split the core between the two and mix the accept rate
-   into the figure: a drained backlog measures what the relay can do.
+1. ceiling: a bare aiohttp client loop posts requests straight to the fake
+   server, `--concurrency` at once, on a session like the worker's
+   (`bot.runtime.http_session`).
+2. drain (gives `rps`): follow-ups are accepted first, with the relay stopped;
+   then the relay starts and is timed until every message was sent, recorded
+   and acknowledged (the outbox streams are empty). Accepting while relaying
+   would split the core between the two and mix the accept rate into the
+   figure: a drained backlog measures what the relay can do.
+
+   The two take turns, `--rounds` (3) times, each on its share of the
+   `--messages`: a change in the host's load then falls on both alike instead
+   of on whichever ran at the time (on this shared 2-core host the ceiling's
+   own CPU per request moved from 76 to 129 µs between runs minutes apart).
+   The rows of every round are printed, with each round's ratio.
 3. latency (gives `p50_ms`, `p99_ms`): with the relay running, more follow-ups
    (`--latency-messages`) are accepted at a steady rate, `--load` × the drain
    rate, and each one's time from being submitted (the `send()` call that
@@ -654,19 +658,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         tune_gc()  # as the worker does once it started (both the ceiling and the relay run so)
         chats = [str(FIRST_CHAT_ID + i) for i in range(n)]
 
-        print(f"ceiling: {n:,} requests, {concurrency} at once", file=sys.stderr)
-        top_before, ceiling_cpu = await ceiling(
-            client_http, channel.url, chats, concurrency, "ceiling, before", cpu
-        )
-        print(f"  {top_before.rps:,.0f} requests/s", file=sys.stderr)
-
         service = FollowupService(contacts, OutboxStore(contacts), PolicySettings(), utc_now)
         acceptor = Acceptor(service, contact_ids)
-        print(f"accepting {n:,} follow-ups, {args.accept_concurrency} at once", file=sys.stderr)
-        started = now()
-        await in_pool(n, args.accept_concurrency, lambda i: acceptor.accept(DRAIN, i, i))
-        accept_rps = n / (now() - started)
-        print(f"  {accept_rps:,.0f} accepted/s", file=sys.stderr)
 
         settings = Settings(
             _env_file=None,  # type: ignore[call-arg]
@@ -697,26 +690,68 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         poster_task = asyncio.create_task(poster.run(poster_stop))
         tasks.append(poster_task)
 
-        async def drained() -> tuple[bool, int]:
-            arrived = await channel.count(DRAIN)
-            return arrived >= n and await outbox_empty(web_redis, keys), arrived
-
-        print(f"relay: draining {n:,} messages, {concurrency} at once", file=sys.stderr)
+        # Rounds: the ceiling and the drain take turns, `--rounds` times, each on
+        # its share of the messages, so a change in the host's load falls on both
+        # alike instead of on whichever ran then.
+        bounds = [n * r // args.rounds for r in range(args.rounds + 1)]
         profile = cProfile.Profile() if args.profile else None
-        trips_before, cpu_before = round_trips.snapshot(), await cpu.read()
-        started = now()
-        if profile is not None:
-            profile.enable()
+        ceilings: list[Phase] = []
+        drains: list[Phase] = []
+        ceiling_cpu = [0.0, 0.0, 0.0]
+        drain_cpu = [0.0, 0.0, 0.0]
+        accept_seconds = 0.0
+        trips_before = round_trips.snapshot()
+        for number in range(args.rounds):
+            low, high = bounds[number], bounds[number + 1]
+            label = f"{number + 1} of {args.rounds}"
+            print(
+                f"ceiling {label}: {high - low:,} requests, {concurrency} at once", file=sys.stderr
+            )
+            top, used = await ceiling(
+                client_http, channel.url, chats[low:high], concurrency, f"ceiling {label}", cpu
+            )
+            ceilings.append(top)
+            ceiling_cpu = [a + b for a, b in zip(ceiling_cpu, used, strict=True)]
+            print(f"  {top.rps:,.0f} requests/s", file=sys.stderr)
+
+            print(f"accepting {high - low:,} follow-ups (the relay stopped)", file=sys.stderr)
+            started = now()
+            await in_pool(
+                high - low,
+                args.accept_concurrency,
+                lambda i, low=low: acceptor.accept(DRAIN, low + i, low + i),
+            )
+            accept_seconds += now() - started
+
+            async def drained(high: int = high) -> tuple[bool, int]:
+                arrived = await channel.count(DRAIN)
+                return arrived >= high and await outbox_empty(web_redis, keys), arrived
+
+            print(f"relay {label}: draining {high - low:,} messages", file=sys.stderr)
+            relay_stop.clear()
+            cpu_before = await cpu.read()
+            started = now()
+            if profile is not None:
+                profile.enable()
+            relay_task = asyncio.create_task(relay.run(relay_stop))
+            tasks.append(relay_task)
+            finished = await wait_until(drained, high, relay_task)
+            if profile is not None:
+                profile.disable()
+            drain_round = Phase(f"relay, drain {label}", high - low, finished - started)
+            drains.append(drain_round)
+            used = [b - a for a, b in zip(cpu_before, await cpu.read(), strict=True)]
+            drain_cpu = [a + b for a, b in zip(drain_cpu, used, strict=True)]
+            print(f"  {drain_round.rps:,.0f} messages/s", file=sys.stderr)
+            relay_stop.set()  # it finishes what it is sending (untimed)
+            await asyncio.wait_for(relay_task, 30)
+        drain = Phase("relay, drain", n, sum(p.seconds for p in drains))
+        drain_trips = RoundTrips.describe(round_trips.snapshot() - trips_before, n)
+        accept_rps = n / accept_seconds
+
+        relay_stop.clear()
         relay_task = asyncio.create_task(relay.run(relay_stop))
         tasks.append(relay_task)
-        finished = await wait_until(drained, n, relay_task)
-        if profile is not None:
-            profile.disable()
-        drain = Phase("relay, drain", n, finished - started)
-        drain_cpu = [b - a for a, b in zip(cpu_before, await cpu.read(), strict=True)]
-        drain_trips = RoundTrips.describe(round_trips.snapshot() - trips_before, n)
-        print(f"  {drain.rps:,.0f} messages/s", file=sys.stderr)
-
         rate = max(1.0, args.load * drain.rps)
         print(
             f"relay: {m:,} follow-ups accepted at {rate:,.0f}/s by another process",
@@ -764,13 +799,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         poster_stop.set()
         await cancel(poster_task)
         slack_calls = len(slack.calls)
-        print(f"ceiling again: {n:,} requests, {concurrency} at once", file=sys.stderr)
-        top_after, used = await ceiling(
-            client_http, channel.url, chats, concurrency, "ceiling, after", cpu
-        )
-        ceiling_cpu = [a + b for a, b in zip(ceiling_cpu, used, strict=True)]
-        ceiling_rps = 2 * n / (top_before.seconds + top_after.seconds)
-        print(f"  {top_after.rps:,.0f} requests/s", file=sys.stderr)
+        ceiling_seconds = sum(p.seconds for p in ceilings)
+        ceiling_rps = n / ceiling_seconds
 
         if profile is not None:
             profile.dump_stats(args.profile)
@@ -782,18 +812,26 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         print(
             f"\n{'phase':<24}{'messages':>10}{'seconds':>9}{'msg/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
         )
-        for phase in (top_before, drain, latency, top_after):
-            print(phase.row())
+        for top, drain_round in zip(ceilings, drains, strict=True):
+            print(top.row())
+            print(drain_round.row())
+        print(latency.row())
         print(
             f"\nratio: {ratio:.3f} (relay drain {drain.rps:,.0f}/s, "
             f"ceiling {ceiling_rps:,.0f}/s, {concurrency} at once)"
         )
+        print(
+            "each round, drain ÷ ceiling: "
+            + ", ".join(
+                f"{d.rps / c.rps:.3f}" if c.rps else "-"
+                for c, d in zip(ceilings, drains, strict=True)
+            )
+        )
         print(f"Redis per message drained: {drain_trips}")
-        ceiling_seconds = top_before.seconds + top_after.seconds
         print(f"CPU in cores, ceiling: {CpuMeter.describe(ceiling_cpu, ceiling_seconds)}")
         print(f"CPU in cores, drain:   {CpuMeter.describe(drain_cpu, drain.seconds)}")
         # This process's CPU per message: what the relay costs, whatever the host's load.
-        ceiling_cpu_us = ceiling_cpu[0] / (2 * n) * 1e6
+        ceiling_cpu_us = ceiling_cpu[0] / n * 1e6
         cpu_us = drain_cpu[0] / n * 1e6
         print(
             f"CPU µs per message, this process: ceiling {ceiling_cpu_us:.0f}, "
@@ -848,6 +886,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument(
+        "--rounds", type=int, default=3, help="turns of the ceiling and the drain, each on a share"
+    )
+    parser.add_argument(
         "--concurrency",
         type=int,
         default=64,
@@ -873,6 +914,8 @@ def main(argv: list[str] | None = None) -> int:
         args.latency_messages = max(50, args.messages // 4)
     if args.messages < 1 or args.latency_messages < 1:
         parser.error("--messages and --latency-messages must be at least 1")
+    if not 1 <= args.rounds <= args.messages:
+        parser.error("--rounds must be between 1 and --messages")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         stream=sys.stderr,

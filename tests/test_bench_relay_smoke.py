@@ -35,4 +35,10 @@ def test_relay_benchmark_quick_mode_delivers_every_message_and_prints_its_figure
     assert result["accepted"] == 600
     assert result["delivered"] == result["accepted"]
     assert result["requests"] == result["accepted"]
-    assert "relay: draining 500 messages" in run.stderr  # progress on stderr
+    # The ceiling and the drain took turns (3 rounds, 166 + 167 + 167 messages):
+    # every round's rows and ratio are printed, progress on stderr.
+    for number, share in ((1, 166), (2, 167), (3, 167)):
+        assert f"relay {number} of 3: draining {share} messages" in run.stderr
+        assert f"ceiling {number} of 3 " in run.stdout
+        assert f"relay, drain {number} of 3 " in run.stdout
+    assert "each round, drain ÷ ceiling: " in run.stdout
