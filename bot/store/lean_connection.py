@@ -59,6 +59,17 @@ _PLAIN = frozenset({str, bytes, int})
 class LeanConnection(AbstractConnection):
     """Mixed in before a redis-py connection class (see `lean`)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        encoder = self.encoder
+        #: Whether hiredis alone packs as redis-py would: decided once, as the
+        #: packer and the encoding are the connection's for its life.
+        self._hiredis_packs = (
+            type(self._command_packer) is HiredisRespSerializer
+            and encoder.encoding.lower() in ("utf-8", "utf8")
+            and encoder.encoding_errors == "strict"
+        )
+
     def pack_command(self, *args: Any) -> list[bytes]:
         """A command of plain arguments packed by hiredis alone.
 
@@ -68,21 +79,15 @@ class LeanConnection(AbstractConnection):
         would not split (`"CONFIG GET"` it sends as two); the output is
         redis-py's, byte for byte (`tests/store/test_lean_connection.py`).
         """
-        packer = self._command_packer
         first = args[0] if args else None
         if (
-            type(packer) is HiredisRespSerializer
+            self._hiredis_packs
             and type(first) is str
             and len(first.split()) == 1
-            and self._encodes_as_hiredis()
-            and all(type(arg) in _PLAIN for arg in args)
+            and all(map(_PLAIN.__contains__, map(type, args)))
         ):
             return [hiredis.pack_command(args)]
         return super().pack_command(*args)
-
-    def _encodes_as_hiredis(self) -> bool:
-        encoder = self.encoder
-        return encoder.encoding.lower() in ("utf-8", "utf8") and encoder.encoding_errors == "strict"
 
     async def read_response(
         self,
