@@ -103,21 +103,23 @@ class MediaFiles:
 
     def url(self, attachment: Attachment) -> str:
         """The signed, expiring public link to the stored file (`can_link` first)."""
-        if self.links is None:
-            raise LookupError("no media links: MEDIA_SECRET or SLACK_SIGNING_SECRET is needed")
-        return self.links.url(attachment.key, self.clock())
+        return self._links().url(attachment.key, self.clock())
 
     async def published(self, data: bytes, content_type: str) -> str:
         """`data` stored as a file of its own, and its signed, expiring public link
         (`can_link` first); removed after the retention like any other file."""
-        if self.links is None:
-            raise LookupError("no media links: MEDIA_SECRET or SLACK_SIGNING_SECRET is needed")
+        links = self._links()
 
         async def once() -> AsyncIterator[bytes]:
             yield data
 
         stored = await self.store.put(once(), content_type=content_type)
-        return self.links.url(stored.name, self.clock())
+        return links.url(stored.name, self.clock())
+
+    def _links(self) -> MediaLinks:
+        if self.links is None:
+            raise LookupError("no media links: MEDIA_SECRET or SLACK_SIGNING_SECRET is needed")
+        return self.links
 
     @contextlib.asynccontextmanager
     async def opened(self, attachment: Attachment) -> AsyncIterator[OutboundFile]:
