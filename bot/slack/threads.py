@@ -157,6 +157,10 @@ class PosterTuning:
     file_tries: int = 5
 
 
+#: A file that has not failed: no tries, nothing to wait for.
+_NO_FAILURE = (0, 0.0)
+
+
 class ThreadPoster:
     """The consumer side: one active poster across replicas (a lease in Redis)."""
 
@@ -199,10 +203,9 @@ class ThreadPoster:
         #: No file is started before this (loop time): one failed because Slack or
         #: Redis was away, and starting it again at once would fetch it again.
         self._files_resume_at = 0.0
-        #: Files that failed for a reason of their own: how often, and not before
-        #: when (loop time) each is tried again. Only that conversation waits.
-        self._file_failures: dict[str, int] = {}
-        self._file_retry_at: dict[str, float] = {}
+        #: Files that failed for a reason of their own: (how often, not before when
+        #: (loop time) it is tried again). Only that conversation waits.
+        self._file_failures: dict[str, tuple[int, float]] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         try:
@@ -282,7 +285,8 @@ class ThreadPoster:
                 continue
             if payload.get("kind") == "file" and self.files is not None and not wait_for_files:
                 now = asyncio.get_running_loop().time()
-                paused = now < self._files_resume_at or now < self._file_retry_at.get(entry, 0)
+                _, retry_at = self._file_failures.get(entry, _NO_FAILURE)
+                paused = now < self._files_resume_at or now < retry_at
                 if paused or len(self._files) >= self.tuning.files_at_once:
                     held.add(contact_id)
                     continue
@@ -331,7 +335,7 @@ class ThreadPoster:
         `file_tries` the thread says the file could not be fetched, and the
         conversation moves on.
         """
-        failures = self._file_failures.get(entry, 0)
+        failures, _ = self._file_failures.get(entry, _NO_FAILURE)
         if failures >= self.tuning.file_tries:
             payload = {**payload, "gave_up_after": failures}
         try:
@@ -348,13 +352,11 @@ class ThreadPoster:
             self._file_failed(entry, error)
         else:
             self._file_failures.pop(entry, None)
-            self._file_retry_at.pop(entry, None)
 
     def _file_failed(self, entry: str, error: Exception) -> None:
-        tries = self._file_failures.get(entry, 0) + 1
-        self._file_failures[entry] = tries
+        tries = self._file_failures.get(entry, _NO_FAILURE)[0] + 1
         wait = min(self.tuning.file_retry * 2 ** (tries - 1), self.tuning.max_pause)
-        self._file_retry_at[entry] = asyncio.get_running_loop().time() + wait
+        self._file_failures[entry] = (tries, asyncio.get_running_loop().time() + wait)
         transient = isinstance(error, (aiohttp.ClientError, TimeoutError))
         logger.log(
             logging.WARNING if transient else logging.ERROR,
