@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import ast
-import json
 import math
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_runs import run_bench
 
 
 def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures() -> None:
-    run = subprocess.run(
-        [sys.executable, "bench/ack.py", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    lines = run.stdout.strip().splitlines()
-    result = json.loads(lines[-1])
+    run, result = run_bench("ack.py", "--quick", timeout=150)
     assert list(result) == [
         "bench",
         "rps",

@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_runs import run_bench
 
 
 def test_inbound_benchmark_quick_mode_answers_and_processes_every_webhook() -> None:
-    run = subprocess.run(
-        [sys.executable, "bench/inbound.py", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=150,
-    )
-    assert run.returncode == 0, run.stderr[-3000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    run, result = run_bench("inbound.py", "--quick", timeout=150)
     assert list(result) == ["bench", "p99_ms", "p50_ms", "sent", "processed", "cpu_ms"]
     assert result["bench"] == "inbound"
     assert result["sent"] == 400  # 200/s for 2 s

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_runs import run_bench
 
 
 def test_media_benchmark_quick_mode_sends_every_file_and_prints_its_figures() -> None:
-    run = subprocess.run(
-        [sys.executable, "bench/media.py", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    _, result = run_bench("media.py", "--quick", timeout=120)
     assert {"files_per_s", "ceiling_files_per_s", "ratio", "peak_rss_mb"} <= result.keys()
     assert result["bench"] == "media" and result["files"] == 10
     assert result["files_per_s"] > 0 and result["ceiling_files_per_s"] > 0

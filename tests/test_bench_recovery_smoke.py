@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_runs import run_bench
 
 
 def test_recovery_benchmark_quick_mode_loses_nothing_and_prints_its_figures() -> None:
-    run = subprocess.run(
-        [sys.executable, "bench/recovery.py", "--quick"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=100,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    _, result = run_bench("recovery.py", "--quick", timeout=100)
     assert {"lost", "duplicated", "recovery_s"} <= result.keys()
     assert result["bench"] == "recovery" and result["messages"] == 200
     assert result["answered_at_kill"] == 100  # killed at half

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_runs import run_bench
 
 
 def test_relay_benchmark_quick_mode_delivers_every_message_and_prints_its_figures() -> None:
-    run = subprocess.run(
-        [sys.executable, "bench/relay.py", "--messages", "500", "--latency-messages", "100"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=100,
+    run, result = run_bench(
+        "relay.py", "--messages", "500", "--latency-messages", "100", timeout=100
     )
-    assert run.returncode == 0, run.stderr[-2000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
     assert {"bench", "messages", "rps", "ceiling_rps", "ratio", "p99_ms"} <= result.keys()
     assert result["bench"] == "relay" and result["messages"] == 500
     assert result["rps"] > 0 and result["ceiling_rps"] > 0

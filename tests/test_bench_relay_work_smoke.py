@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_runs import run_bench
 
 
 def test_relay_work_benchmark_drains_every_round_and_prints_its_figures() -> None:
-    run = subprocess.run(
-        [sys.executable, "bench/relay_work.py", "--messages", "300", "--rounds", "2"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=100,
-    )
-    assert run.returncode == 0, run.stderr[-2000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
+    run, result = run_bench("relay_work.py", "--messages", "300", "--rounds", "2", timeout=100)
     assert result["bench"] == "relay_work" and result["messages"] == 300
     assert len(result["cpu_us"]) == 2 and all(0 < us < 10_000 for us in result["cpu_us"])
     assert result["min_cpu_us"] == min(result["cpu_us"])

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.bench_runs import run_bench
 
 
 def test_search_benchmark_quick_mode_prints_its_figures() -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            "bench/search.py",
-            "--contacts",
-            "3000",
-            "--queries",
-            "20",
-            "--settle",
-            "0",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    run, result = run_bench(
+        "search.py", "--contacts", "3000", "--queries", "20", "--settle", "0", timeout=120
     )
-    assert run.returncode == 0, run.stderr[-2000:]
-    result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["bench"] == "search" and result["contacts"] == 3000
     fields = {
         "first_name_prefix",
