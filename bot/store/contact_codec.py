@@ -75,6 +75,11 @@ WECHAT_LEARNED_KINDS = frozenset(
 )
 TERM_SEP = "\x1e"  # record separator: never part of a folded term
 _CHANNELS = {channel.value: channel for channel in Channel}  # faster than Channel(value)
+#: The per-channel fields' kinds, as `contact_from_hash` splits a field's name.
+_IDENTITY, _HANDLE, _INBOUND, _UNREACHABLE, _REACH_AT = (
+    prefix[:-1]
+    for prefix in (IDENTITY_FIELD, HANDLE_FIELD, INBOUND_FIELD, UNREACHABLE_FIELD, REACH_AT_FIELD)
+)
 
 
 @dataclass(frozen=True)
@@ -188,22 +193,26 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
     reachability: dict[Channel, Unreachable] = {}
     reachability_at: dict[Channel, datetime] = {}
     for name, value in data.items():
-        if name.startswith(IDENTITY_FIELD):
-            identities[_CHANNELS[name[2:]]] = value
-        elif name.startswith(HANDLE_FIELD):
-            handles[_CHANNELS[name[2:]]] = value
-        elif name.startswith(INBOUND_FIELD):
+        # Per-channel fields are "<kind>:<channel>"; the rest are read by name below.
+        kind, colon, rest = name.partition(":")
+        if not colon:
+            continue
+        if kind == _IDENTITY:
+            identities[_CHANNELS[rest]] = value
+        elif kind == _HANDLE:
+            handles[_CHANNELS[rest]] = value
+        elif kind == _INBOUND:
             at = from_epoch(value)
             if at is not None:
-                inbound[_CHANNELS[name[3:]]] = at
-        elif name.startswith(UNREACHABLE_FIELD) and name[2:] in _CHANNELS:
+                inbound[_CHANNELS[rest]] = at
+        elif kind == _UNREACHABLE and rest in _CHANNELS:
             unreachable = decode_unreachable(value)
             if unreachable is not None:
-                reachability[_CHANNELS[name[2:]]] = unreachable
-        elif name.startswith(REACH_AT_FIELD) and name[3:] in _CHANNELS:
+                reachability[_CHANNELS[rest]] = unreachable
+        elif kind == _REACH_AT and rest in _CHANNELS:
             at = from_epoch(value)
             if at is not None:
-                reachability_at[_CHANNELS[name[3:]]] = at
+                reachability_at[_CHANNELS[rest]] = at
     window = data.get(F_WECHAT_WINDOW)
     learned, learned_window = parse_wechat_learned(data.get(F_WECHAT_LEARNED))
     conversation = Conversation(
