@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from slack_sdk.errors import SlackObjectFormationError
@@ -36,9 +38,10 @@ from slack_sdk.models.views import View
 
 from bot.domain.channels import Channel
 from bot.services.directory import FindArgs, parse_find_args
+from bot.slack.blocks.compose_when import when_blocks
 from bot.slack.blocks.contact_blocks import results_message, views_of
 from bot.slack.blocks.search_modal import search_modal
-from bot.slack.payloads import block_kit_json
+from bot.slack.payloads import BuiltBlock, block_kit_json, compact_json
 from tests.slack.conftest import AGENT, NOW, Surface
 
 
@@ -198,3 +201,55 @@ def test_it_validates_as_to_dict_does() -> None:
 def test_plain_json_passes_through() -> None:
     data = {"type": "section", "text": {"type": "mrkdwn", "text": "hi"}}
     assert block_kit_json([data, "x", 1, None]) == [data, "x", 1, None]
+
+
+def test_a_built_block_is_its_models_json_made_once() -> None:
+    model = InputBlock(
+        block_id="when",
+        label=PlainTextObject(text="When", emoji=True),
+        optional=True,
+        element=StaticSelectElement(action_id="pick", options=options(3)),
+    )
+    built = BuiltBlock(model)
+    assert built.to_dict() == model.to_dict()
+    assert block_kit_json(built) is built.json  # shared, not converted again
+    view = View(type="modal", title="Follow up", blocks=[SectionBlock(text="Sara"), built])
+    assert block_kit_json(view) == view.to_dict()
+    assert view.to_dict()["blocks"][1] == model.to_dict()
+
+
+def test_a_built_block_is_validated_when_built() -> None:
+    with pytest.raises(SlackObjectFormationError):
+        BuiltBlock(SectionBlock(text=MarkdownTextObject(text="x" * 3001)))
+
+
+def test_the_time_inputs_are_built_once_a_minute_on_the_customers_clock() -> None:
+    dubai = ZoneInfo("Asia/Dubai")
+    at = datetime(2026, 3, 2, 10, 5, 7, tzinfo=UTC)  # 14:05 in Dubai, a Monday
+    first = block_kit_json(when_blocks(at, dubai, "en"))
+    assert [b["block_id"] for b in first] == ["compose_when", "compose_when_at", "compose_remind"]
+    tomorrow_9 = datetime(2026, 3, 3, 5, 0, tzinfo=UTC)  # 09:00 in Dubai
+    monday_9 = datetime(2026, 3, 9, 5, 0, tzinfo=UTC)
+    values = [o["value"] for o in first[0]["element"]["options"]]
+    assert values == ["now", f"at:{int(tomorrow_9.timestamp())}", f"at:{int(monday_9.timestamp())}"]
+    assert "14:05 (Asia/Dubai)" in first[1]["hint"]["text"]
+    same_minute = block_kit_json(when_blocks(at + timedelta(seconds=50), dubai, "en"))
+    assert all(a is b for a, b in zip(first, same_minute, strict=True))
+    next_minute = block_kit_json(when_blocks(at + timedelta(seconds=53), dubai, "en"))
+    assert "14:06 (Asia/Dubai)" in next_minute[1]["hint"]["text"]
+    mine = block_kit_json(when_blocks(at, None, "en"))
+    assert "not known" in mine[1]["hint"]["text"]
+    assert block_kit_json(when_blocks(at, dubai, "ar"))[0] != first[0]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"c": "0-12", "x": "Hi é 😀 \u2028 \x7f", "fl": [["a.pdf", "application/pdf", 3, "u"]]},
+        {"x": 'tab\tnewline\n quote" back\\ nul\x00 unit\x1f'},
+        {"x": "lone \ud800 surrogate"},
+    ],
+    ids=["unicode", "escapes", "lone surrogate"],
+)
+def test_compact_json_is_the_stdlibs_compact_text(value: dict[str, Any]) -> None:
+    assert compact_json(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))

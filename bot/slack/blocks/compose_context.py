@@ -19,6 +19,7 @@ from bot.services.compose_plan import AttachedFile
 from bot.slack import ids
 from bot.slack.gate import reads_payload
 from bot.slack.origin import Origin
+from bot.slack.payloads import compact_json
 
 # --- block ids -------------------------------------------------------------------------
 BLOCK_CHANNEL = "compose_channel"
@@ -58,7 +59,7 @@ class ComposeContext:
         """As `private_metadata` (3,000 characters at most: a kept text is cut to fit)."""
         text = self.text
         while True:
-            packed = json.dumps(
+            packed = compact_json(
                 {
                     "c": self.contact_id,
                     "o": self.origin.channel,
@@ -67,9 +68,7 @@ class ComposeContext:
                     "f": self.form.value if self.form else "",
                     "x": text,
                     "fl": [[f.name, f.mime_type, f.size, f.url] for f in self.files],
-                },
-                ensure_ascii=False,
-                separators=(",", ":"),
+                }
             )
             if len(packed) <= METADATA_MAX or not text:
                 return packed

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 
 from slack_sdk.models.blocks import (
     Block,
@@ -66,6 +67,7 @@ from bot.slack.blocks.parts import (
     problem_text,
 )
 from bot.slack.i18n import t
+from bot.slack.payloads import BuiltBlock
 from bot.slack.reach_text import unreachable_text
 from bot.slack.render import escape, reason_params, reason_text
 
@@ -206,14 +208,20 @@ def _file_blocks(plan: ComposePlan, context: ComposeContext, lang: str) -> list[
     if context.files:
         names = ", ".join(f"{escape(f.name)} ({human_size(f.size)})" for f in context.files)
         return [context_block(t("compose.files.shared", lang, files=names))]
-    return [
+    return [_file_input(lang)]
+
+
+@cache
+def _file_input(lang: str) -> Block:
+    """The file input: the same in every modal of a language, so kept as JSON."""
+    return BuiltBlock(
         InputBlock(
             block_id=BLOCK_FILES,
             label=plain_text(t("compose.files.label", lang)),
             optional=True,
             element=FileInputElement(action_id=ids.COMPOSE_FILES, max_files=MAX_FILES),
         )
-    ]
+    )
 
 
 def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lang: str) -> View:
