@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -37,6 +39,17 @@ def route_label(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+@functools.lru_cache(maxsize=256)
+def _request_metrics(route: str, status: int) -> tuple[Any, Any]:
+    """The counter and the histogram of one route and status: `labels()` checks
+    and looks up its labels on every call (4 µs a request for the two, against
+    1 µs for the children kept). Routes are templates and statuses few."""
+    return (
+        HTTP_REQUESTS.labels(route=route, status=str(status)),
+        HTTP_REQUEST_SECONDS.labels(route=route),
+    )
+
+
 @web.middleware
 async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Counts every request and times it, errors included."""
@@ -50,6 +63,6 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = error.status
         raise
     finally:
-        route = route_label(request)
-        HTTP_REQUESTS.labels(route=route, status=str(status)).inc()
-        HTTP_REQUEST_SECONDS.labels(route=route).observe(time.perf_counter() - started)
+        count, timing = _request_metrics(route_label(request), status)
+        count.inc()
+        timing.observe(time.perf_counter() - started)

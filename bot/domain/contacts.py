@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from enum import StrEnum
 
 import phonenumbers
@@ -243,6 +244,7 @@ class SearchQuery:
     prefixes: tuple[tuple[TermKind, str], ...]
 
 
+@lru_cache(maxsize=1024)  # pure: `/find-contact` checks its query before the ack, then runs it
 def parse_query(query: str, default_region: str | None) -> SearchQuery:
     """Decide the field type of a query and the prefixes to look up.
 
