@@ -13,6 +13,7 @@ per execute, and not at all for an `EVALSHA` queued by hand.)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -20,6 +21,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ResponseError
 
 from bot.store.lean_connection import lean
 
@@ -116,3 +118,44 @@ def create_redis(url: str, *, cluster: bool = False) -> RedisClient:
     pool = client.connection_pool
     pool.connection_class = lean(pool.connection_class)  # bot.store.lean_connection
     return client
+
+
+async def pipelined(redis: RedisClient, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    """`commands` written at once on one connection; their replies in order.
+
+    What a non-transactional `pipeline().execute()` does (the first error reply
+    raised once all are read; a dropped connection reconnected and the whole
+    sent again, as the client's retry allows), without the pipeline's
+    bookkeeping per command: 103 → 87 µs of CPU for `/find-contact`'s search
+    (four script calls, `timeit`-style, 3,000 calls). A cluster client's
+    pipeline routes each command to its node, so it keeps that.
+    """
+    if isinstance(redis, RedisCluster):
+        pipe = redis.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute())
+    pool = redis.connection_pool
+    connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+
+    async def exchange() -> list[Any]:
+        await connection.send_packed_command(connection.pack_commands(commands))
+        replies: list[Any] = []
+        for _ in commands:
+            try:
+                replies.append(await connection.read_response())
+            except ResponseError as error:  # the reply read: the next ones still come
+                replies.append(error)
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                raise reply
+        return replies
+
+    async def dropped(_error: Exception) -> None:
+        await connection.disconnect()
+
+    try:
+        replies: list[Any] = await connection.retry.call_with_retry(exchange, dropped)
+        return replies
+    finally:
+        await pool.release(connection)

@@ -72,8 +72,12 @@ class LuaScript:
 
     def queue(self, pipe: Any, keys: Sequence[str], args: Sequence[Any]) -> None:
         """Add a call to a pipeline (`pipe.execute()` runs it)."""
+        pipe.execute_command(*self.command(keys, args))
+
+    def command(self, keys: Sequence[str], args: Sequence[Any]) -> tuple[Any, ...]:
+        """The call as a command, for `bot.store.connection.pipelined`."""
         check_one_slot(keys)
-        pipe.execute_command("EVALSHA", self.sha, len(keys), *keys, *args)
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
 
 
 # The contact scripts: one per use case (see each file's header).

@@ -10,6 +10,7 @@ from bot.domain.channels import Channel
 from bot.services.directory import Directory, Lookup
 from bot.store.contacts import ContactDraft
 from tests.conftest import StoreEnv
+from tests.round_trips import RoundTrips
 
 
 @pytest.fixture
@@ -31,27 +32,6 @@ async def directory(env: StoreEnv, now: datetime) -> Directory:
         )
         await env.contacts.create(draft, now)
     return Directory(env.contacts, env.search)
-
-
-class Searches:
-    """Counts the searches' round trips (pipelines executed)."""
-
-    def __init__(self, env: StoreEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.round_trips = 0
-        make = env.redis.pipeline
-
-        def pipeline(*args: object, **kwargs: object) -> object:
-            pipe = make(*args, **kwargs)  # type: ignore[arg-type]
-            execute = pipe.execute
-
-            async def counted(*a: object, **k: object) -> object:
-                self.round_trips += 1
-                return await execute(*a, **k)  # type: ignore[arg-type]
-
-            pipe.execute = counted  # type: ignore[method-assign]
-            return pipe
-
-        monkeypatch.setattr(env.redis, "pipeline", pipeline)
 
 
 @pytest.mark.parametrize(
@@ -122,11 +102,11 @@ async def test_every_head_is_searched_in_one_round_trip(
     directory: Directory, env: StoreEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await directory.split("karim")  # the scripts loaded
-    searches = Searches(env, monkeypatch)
+    searches = RoundTrips(env, monkeypatch)
     lookup, rest = await directory.split("karim nassar saleh your parcel left today")
     assert lookup.contact is not None and lookup.contact.name == "Karim Nassar Saleh"
     assert rest == "your parcel left today"
-    assert searches.round_trips == 1
+    assert searches.count == 1
 
 
 async def test_lookup_many_answers_each_as_lookup_alone(directory: Directory) -> None:

@@ -9,32 +9,13 @@ import pytest
 from bot.domain.channels import Channel
 from bot.domain.contacts import QueryError, parse_query
 from bot.domain.models import ConversationStatus
+from bot.store.connection import pipelined
 from bot.store.contacts import ContactDraft, contact_from_hash
 from bot.store.search import MAX_ROWS, SearchFilters, SearchPage
 from tests.conftest import StoreEnv
+from tests.round_trips import RoundTrips
 
 ANY = SearchFilters(status=None)
-
-
-class CountingPipelines:
-    """Counts the pipelines a search executes (each one is a round trip)."""
-
-    def __init__(self, env: StoreEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.executed = 0
-        make = env.redis.pipeline
-
-        def pipeline(*args: object, **kwargs: object) -> object:
-            pipe = make(*args, **kwargs)  # type: ignore[arg-type]
-            execute = pipe.execute
-
-            async def counted(*a: object, **k: object) -> object:
-                self.executed += 1
-                return await execute(*a, **k)  # type: ignore[arg-type]
-
-            pipe.execute = counted  # type: ignore[method-assign]
-            return pipe
-
-        monkeypatch.setattr(env.redis, "pipeline", pipeline)
 
 
 @pytest.fixture
@@ -67,9 +48,9 @@ async def many(any_env: StoreEnv, now: datetime) -> StoreEnv:
 async def test_the_page_s_contacts_come_with_the_search_as_stored(
     many: StoreEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    counter = CountingPipelines(many, monkeypatch)
+    counter = RoundTrips(many, monkeypatch)
     page = await many.search.search("sara", ANY, limit=5)
-    assert counter.executed == 1  # no second round trip for the contacts
+    assert counter.count == 1  # no second round trip for the contacts
     [sara] = page.contacts
     assert sara == await many.contacts.get(sara.id)  # every field, as stored
 
@@ -99,9 +80,9 @@ async def test_several_searches_answer_as_each_alone_in_one_round_trip(
             alone.append(await many.search.search(text, ANY, limit=5))
         except QueryError as error:
             alone.append(error)
-    counter = CountingPipelines(many, monkeypatch)
+    counter = RoundTrips(many, monkeypatch)
     together = await many.search.search_many(texts, ANY, limit=5)
-    assert counter.executed == 1
+    assert counter.count == 1
     assert len(together) == len(texts)
     for mine, single in zip(together, alone, strict=True):
         if isinstance(single, QueryError):
@@ -119,10 +100,10 @@ async def test_several_searches_answer_as_each_alone_in_one_round_trip(
 async def test_only_bad_queries_ask_nothing_of_redis(
     many: StoreEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    counter = CountingPipelines(many, monkeypatch)
+    counter = RoundTrips(many, monkeypatch)
     [answer] = await many.search.search_many(["x"], ANY)
     assert isinstance(answer, QueryError) and answer.key == "search.query_too_short"
-    assert counter.executed == 0
+    assert counter.count == 0
 
 
 async def test_the_script_sends_the_best_rows_whole(many: StoreEnv) -> None:
@@ -132,9 +113,7 @@ async def test_the_script_sends_the_best_rows_whole(many: StoreEnv) -> None:
     statuses = list(ConversationStatus)
     plan = many.search._plan(query, ANY, statuses, need=6, rows=2)
     for p in range(many.keys.partitions):
-        pipe = many.redis.pipeline(transaction=False)
-        many.search._queue(pipe, p, plan, ANY, statuses)
-        [reply] = await pipe.execute()
+        [reply] = await pipelined(many.redis, [many.search._command(p, plan, ANY, statuses)])
         pairs = reply[4:]
         hashes = reply[3]
         assert len(hashes) == min(2, len(pairs) // 2)
