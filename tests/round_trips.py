@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 import bot.store.search
+from bot.store.connection import pipelined as run_pipelined
 from tests.conftest import StoreEnv
 
 
@@ -28,16 +29,14 @@ class RoundTrips:
                     self.count += 1
                 return await execute(*a, **k)  # type: ignore[arg-type]
 
-            pipe.execute = counted  # type: ignore[method-assign]
+            pipe.execute = counted  # type: ignore[method-assign,assignment]
             return pipe
-
-        run = bot.store.search.pipelined
 
         async def pipelined(redis: Any, commands: Any) -> list[Any]:
             self.count += 1
             self._inside = True
             try:
-                return await run(redis, commands)
+                return await run_pipelined(redis, commands)
             finally:
                 self._inside = False
 
