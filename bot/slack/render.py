@@ -87,6 +87,12 @@ def ago(moment: datetime | None, now: datetime, lang: str) -> str:
     return t("time.ago", lang, duration=duration((now - moment).total_seconds(), lang))
 
 
+def clock_time(moment: datetime) -> str:
+    """`13:05`: `strftime("%H:%M")` without libc's strftime (1.7 → 0.4 µs, once per
+    contact shown)."""
+    return f"{moment.hour:02d}:{moment.minute:02d}"
+
+
 def escape(text: str) -> str:
     """Text safe inside Slack mrkdwn (no accidental mentions or links)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -22,6 +22,7 @@ from bot.slack.blocks.parts import context_block, plain_text
 from bot.slack.blocks.schedule import REMIND_CHOICES, remind_option_text
 from bot.slack.i18n import t
 from bot.slack.payloads import BuiltBlock
+from bot.slack.render import clock_time
 from bot.slack.view_state import ViewState
 
 BLOCK_WHEN = "compose_when"
@@ -65,7 +66,7 @@ def _when_blocks(minute: datetime, customer_zone: tzinfo | None, lang: str) -> t
         hint = t(
             "schedule.compose.pick.hint.theirs",
             lang,
-            time=local.strftime("%H:%M"),
+            time=clock_time(local),
             zone=getattr(customer_zone, "key", ""),
         )
     else:

@@ -34,7 +34,7 @@ from bot.slack.i18n import t
 from bot.slack.links import thread_button
 from bot.slack.payloads import compact_json
 from bot.slack.reach_text import unreachable_text
-from bot.slack.render import ago, escape, window_line
+from bot.slack.render import ago, clock_time, escape, window_line
 from bot.store.search import Scope, SortOrder
 
 #: Longest query kept in a "More" button's value (Slack allows 2,000 characters).
@@ -64,7 +64,7 @@ def contact_summary(contact: Contact, now: datetime, lang: str) -> str:
     )
     zone = customer_zone(set_zone=contact.time_zone, phone=contact.phone)
     if zone is not None:
-        local = now.astimezone(zone).strftime("%H:%M")
+        local = clock_time(now.astimezone(zone))
         state += " · " + t("contact.local_time", lang, time=local)
     return f"{head}\n{state}"[:SECTION_TEXT_MAX]
 

@@ -32,7 +32,7 @@ from bot.services.scheduling import LineOutcome, LineSchedule
 from bot.slack import ids
 from bot.slack.blocks.parts import button, context_block, markdown, plain_text
 from bot.slack.i18n import t
-from bot.slack.render import escape, reason_text
+from bot.slack.render import clock_time, escape, reason_text
 from bot.store.codec import content_from_json
 
 #: Longest message preview in a list line.
@@ -59,7 +59,7 @@ def local_time_line(contact_zone: tzinfo | None, now: datetime, lang: str) -> st
         return None
     local = now.astimezone(contact_zone)
     name = getattr(contact_zone, "key", None) or local.strftime("%Z")
-    return t("contact.local_time.zone", lang, time=local.strftime("%H:%M"), zone=name)
+    return t("contact.local_time.zone", lang, time=clock_time(local), zone=name)
 
 
 def _message(text: str, *context: str) -> list[Block]:
