@@ -75,6 +75,7 @@ WECHAT_LEARNED_KINDS = frozenset(
 )
 TERM_SEP = "\x1e"  # record separator: never part of a folded term
 _CHANNELS = {channel.value: channel for channel in Channel}  # faster than Channel(value)
+_STATUSES = {status.value: status for status in ConversationStatus}
 #: The per-channel fields' kinds, as `contact_from_hash` splits a field's name.
 _IDENTITY, _HANDLE, _INBOUND, _UNREACHABLE, _REACH_AT = (
     prefix[:-1]
@@ -214,9 +215,12 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
             if at is not None:
                 reachability_at[_CHANNELS[rest]] = at
     window = data.get(F_WECHAT_WINDOW)
-    learned, learned_window = parse_wechat_learned(data.get(F_WECHAT_LEARNED))
+    learned_value = data.get(F_WECHAT_LEARNED)
+    learned, learned_window = parse_wechat_learned(learned_value) if learned_value else (None, None)
+    merged = data.get(F_MERGED_FROM)
     conversation = Conversation(
-        status=ConversationStatus(data.get(F_STATUS, ConversationStatus.CLOSED.value)),
+        status=_STATUSES.get(data.get(F_STATUS, ConversationStatus.CLOSED.value))
+        or ConversationStatus(data[F_STATUS]),  # an unknown status raises, as before
         assignee=data.get(F_ASSIGNEE) or None,
         thread_ts=data.get(F_THREAD) or None,
         previous_thread_ts=data.get(F_PREV_THREAD) or None,
@@ -244,7 +248,7 @@ def contact_from_hash(contact_id: str, data: Mapping[str, str]) -> Contact:
         reachability=reachability,
         reachability_at=reachability_at,
         handles=handles,
-        merged_from=tuple(merged_from(data.get(F_MERGED_FROM, ""))),
+        merged_from=tuple(merged_from(merged)) if merged else (),
         time_zone=data.get(F_TIME_ZONE) or None,
     )
 
