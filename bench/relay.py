@@ -396,6 +396,21 @@ class RoundTrips:
         )
 
 
+def bench_relay(redis: Any, keys: Keys, telegram: Any, in_flight: int) -> Relay:
+    """The relay as the worker builds it, with one Telegram connector (this bench's
+    and `bench/relay_work.py`'s)."""
+    return Relay(
+        redis,
+        keys,
+        {Channel.TELEGRAM: telegram},
+        PolicySettings(),
+        utc_now,
+        consumer="bench",
+        threads=ThreadQueue(ThreadQueueStore(redis, keys)),
+        tuning=RelayTuning(in_flight=in_flight),
+    )
+
+
 async def outbox_empty(redis: RedisClient, keys: Keys) -> bool:
     pipe = redis.pipeline(transaction=False)
     for p in range(keys.partitions):
@@ -669,16 +684,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         telegram = TelegramConnector(
             settings, worker_http, rate_per_second=UNLIMITED, rate_per_chat=UNLIMITED
         )
-        relay = Relay(
-            worker_redis,
-            keys,
-            {Channel.TELEGRAM: telegram},
-            PolicySettings(),
-            utc_now,
-            consumer="bench",
-            threads=ThreadQueue(ThreadQueueStore(worker_redis, keys)),
-            tuning=RelayTuning(in_flight=in_flight),
-        )
+        relay = bench_relay(worker_redis, keys, telegram, in_flight)
         poster = thread_poster(
             worker_redis,
             keys,

@@ -27,22 +27,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.relay import DRAIN, Acceptor, create_contacts, in_pool, outbox_empty
+from bench.relay import DRAIN, Acceptor, bench_relay, create_contacts, in_pool, outbox_empty
 from bot.channels.base import OutboundRequest, SendResult
 from bot.domain.channels import Channel
 from bot.domain.clock import utc_now
 from bot.domain.windows import PolicySettings
-from bot.relay.relay import Relay, RelayTuning
 from bot.runtime import tune_gc
 from bot.services.followup import FollowupService
-from bot.slack.threads import ThreadQueue
 from bot.store.connection import create_redis
 from bot.store.contacts import ContactStore
 from bot.store.keys import Keys
 from bot.store.outbox import OutboxStore
 from bot.store.scripts import load_all
 from bot.store.server import RedisServer
-from bot.store.thread_queue import ThreadQueueStore
 
 
 class Answering:
@@ -83,16 +80,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         for drain in range(args.rounds):
             await in_pool(n, 50, functools.partial(accept, acceptor, drain * n))
             connector = Answering()
-            relay = Relay(
-                worker_redis,
-                keys,
-                {Channel.TELEGRAM: connector},
-                PolicySettings(),
-                utc_now,
-                consumer="bench",
-                threads=ThreadQueue(ThreadQueueStore(worker_redis, keys)),
-                tuning=RelayTuning(in_flight=args.in_flight),
-            )
+            relay = bench_relay(worker_redis, keys, connector, args.in_flight)
             stop = asyncio.Event()
             cpu = time.process_time()
             task = asyncio.create_task(relay.run(stop))
