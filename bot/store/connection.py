@@ -64,14 +64,34 @@ async def _connect(connection: AbstractConnection) -> None:
     scripts = list(_SCRIPTS)
     if not scripts:
         return
-    await connection.send_packed_command(
-        connection.pack_commands([("SCRIPT", "LOAD", source) for source in scripts]),
-        check_health=False,
+    # A Redis still loading its data answers LOADING (BusyLoadingError, a
+    # ConnectionError): the connect fails and is retried like any other.
+    await _exchange(
+        connection, [("SCRIPT", "LOAD", source) for source in scripts], check_health=False
     )
-    for _ in scripts:
-        # A Redis still loading its data answers LOADING (BusyLoadingError, a
-        # ConnectionError): the connect fails and is retried like any other.
-        await connection.read_response()
+
+
+async def _exchange(
+    connection: AbstractConnection,
+    commands: Sequence[Sequence[Any]],
+    *,
+    check_health: bool = True,
+) -> list[Any]:
+    """`commands` written at once, their replies read in order; the first error
+    reply raised once all are read (the connection stays in step)."""
+    await connection.send_packed_command(
+        connection.pack_commands(commands), check_health=check_health
+    )
+    replies: list[Any] = []
+    for _ in commands:
+        try:
+            replies.append(await connection.read_response())
+        except ResponseError as error:  # the reply read: the next ones still come
+            replies.append(error)
+    for reply in replies:
+        if isinstance(reply, ResponseError):
+            raise reply
+    return replies
 
 
 def _install_connect_hook(client: RedisClient) -> RedisClient:
@@ -139,17 +159,7 @@ async def pipelined(redis: RedisClient, commands: Sequence[Sequence[Any]]) -> li
     connection = await pool.get_connection()  # type: ignore[no-untyped-call]
 
     async def exchange() -> list[Any]:
-        await connection.send_packed_command(connection.pack_commands(commands))
-        replies: list[Any] = []
-        for _ in commands:
-            try:
-                replies.append(await connection.read_response())
-            except ResponseError as error:  # the reply read: the next ones still come
-                replies.append(error)
-        for reply in replies:
-            if isinstance(reply, ResponseError):
-                raise reply
-        return replies
+        return await _exchange(connection, commands)
 
     async def dropped(_error: Exception) -> None:
         await connection.disconnect()
