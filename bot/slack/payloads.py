@@ -14,6 +14,8 @@ those, as their `to_dict()` gives them in a block (`_option_json`).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -61,8 +63,113 @@ class BuiltBlock(Block):
         super().__init__(type=model.type, block_id=model.block_id)
         self.json: dict[str, Any] = block_kit_json(model)
 
+    @classmethod
+    def of_json(cls, data: dict[str, Any]) -> BuiltBlock:
+        """A block from JSON already validated (a `BlockTemplate` filled)."""
+        block = cls.__new__(cls)
+        Block.__init__(block, type=data["type"], block_id=data.get("block_id"))
+        block.json = data
+        return block
+
     def to_dict(self, *args: Any) -> dict[str, Any]:
         return self.json
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A value a `BlockTemplate` leaves open, at most `longest` characters."""
+
+    name: str
+    longest: int
+    #: What the template is built with: `longest` characters from Unicode's
+    #: private use area around the name, so no text of ours holds it by chance,
+    #: and slack-sdk's length checks see the longest value the slot may take.
+    placeholder: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        mark = f"\ue000{self.name}\ue001"
+        if len(mark) > self.longest:
+            raise ValueError(f"slot {self.name!r}: its placeholder is longer than {self.longest}")
+        object.__setattr__(self, "placeholder", mark.ljust(self.longest, "\ue000"))
+
+
+class BlockTemplate:
+    """A block built once through the models, with `Slot`s for what each answer
+    fills in (a result card's contact, its summary, its window lines).
+
+    Building and converting slack-sdk's models runs a good deal of its code per
+    object, most of `/find-contact`'s and the compose modal's CPU under load
+    (`bench/ack.py`: with the cards and the modal taken as made, `serve`'s CPU
+    per request fell by a third). A template is built and validated once with
+    each slot at its longest value; `filled` copies only the parts of its JSON
+    that hold a slot and shares the rest, which is never modified. slack-sdk's
+    checks that depend on a text are on its length, so a block filled with
+    values no longer than their slots' is as valid as the template was; a
+    longer or empty value (the models would drop an empty text) is refused.
+    """
+
+    def __init__(self, model: Block, slots: Iterable[Slot]) -> None:
+        self.json: dict[str, Any] = block_kit_json(model)
+        self.slots = frozenset(slots)
+        found: set[str] = set()
+        placeholders = tuple(slot.placeholder for slot in self.slots)
+        self._patch = _patch(self.json, placeholders, found)
+        lost = sorted(slot.name for slot in self.slots if slot.placeholder not in found)
+        if lost:
+            raise ValueError(f"slots not in the block (dropped or cut?): {', '.join(lost)}")
+
+    def filled(self, values: Mapping[Slot, str]) -> BuiltBlock:
+        """The block with each slot's value (every slot's, none other)."""
+        if values.keys() != self.slots:
+            raise ValueError("a template is filled with a value for each of its slots")
+        by_placeholder: dict[str, str] = {}
+        for slot, value in values.items():
+            if not value or len(value) > slot.longest:
+                raise ValueError(
+                    f"slot {slot.name!r}: {len(value)} characters (1 to {slot.longest})"
+                )
+            by_placeholder[slot.placeholder] = value
+        if self._patch is None:  # no slots
+            return BuiltBlock.of_json(self.json)
+        return BuiltBlock.of_json(_fill(self.json, self._patch, by_placeholder))
+
+
+#: Where a template's slots are: for a dict or a list, its members that hold
+#: one (by key or index); for a text, the text itself.
+_Patch = dict[Any, Any] | str
+
+
+def _patch(node: Any, placeholders: tuple[str, ...], found: set[str]) -> _Patch | None:
+    if type(node) is str:
+        held = [p for p in placeholders if p in node]
+        found.update(held)
+        return node if held else None
+    if isinstance(node, dict):
+        members: Iterable[tuple[Any, Any]] = node.items()
+    elif isinstance(node, list):
+        members = enumerate(node)
+    else:
+        return None
+    patch = {}
+    for key, member in members:
+        inner = _patch(member, placeholders, found)
+        if inner is not None:
+            patch[key] = inner
+    return patch or None
+
+
+def _fill(node: Any, patch: _Patch, values: dict[str, str]) -> Any:
+    if isinstance(patch, str):
+        whole = values.get(patch)
+        if whole is not None:
+            return whole
+        for placeholder, value in values.items():
+            patch = patch.replace(placeholder, value)
+        return patch
+    copy = node.copy()
+    for key, inner in patch.items():
+        copy[key] = _fill(node[key], inner, values)
+    return copy
 
 
 def block_kit_json(value: Any) -> Any:

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cache
+from functools import cache, lru_cache
 
 from slack_sdk.models.blocks import (
     Block,
     CheckboxesElement,
-    ContextBlock,
     InputBlock,
     Option,
     PlainTextInputElement,
@@ -65,9 +64,10 @@ from bot.slack.blocks.parts import (
     number_text,
     plain_text,
     problem_text,
+    section,
 )
 from bot.slack.i18n import t
-from bot.slack.payloads import BuiltBlock
+from bot.slack.payloads import BlockTemplate, BuiltBlock, Slot
 from bot.slack.reach_text import unreachable_text
 from bot.slack.render import escape, reason_params, reason_text
 
@@ -78,7 +78,26 @@ _FORM_KEYS = {
 }
 
 
-def _channel_option(option: ChannelOption, lang: str) -> Option:
+@lru_cache(maxsize=1024)
+def _channel_select(labels: tuple[tuple[str, str], ...], chosen: str, lang: str) -> Block:
+    """The channel select for these (channel, label) pairs: the same in many
+    modals (the labels say only closed or unreachable), so built once."""
+    options = [Option(value=value, text=plain_text(label)) for value, label in labels]
+    return BuiltBlock(
+        SectionBlock(
+            block_id=BLOCK_CHANNEL,
+            text=markdown(bold(t("compose.channel.label", lang))),
+            accessory=StaticSelectElement(
+                action_id=ids.COMPOSE_CHANNEL,
+                options=options,
+                initial_option=next((o for o in options if o.value == chosen), None),
+            ),
+        )
+    )
+
+
+def _channel_label(option: ChannelOption, lang: str) -> str:
+    """A channel as the select names it: with its state when it takes no text now."""
     label = CHANNEL_LABELS[option.channel]
     unreachable = option.unreachable
     if unreachable is not None and unreachable.refuses_all:
@@ -87,7 +106,7 @@ def _channel_option(option: ChannelOption, lang: str) -> Option:
         label = t("compose.channel.unreachable", lang, channel=label, since=since)
     elif not option.open:
         label = t("compose.channel.closed", lang, channel=label)
-    return Option(value=option.channel.value, text=plain_text(label[:OPTION_TEXT_MAX]))
+    return label[:OPTION_TEXT_MAX]
 
 
 def _form_option(form: Form, plan: ComposePlan, lang: str) -> Option:
@@ -129,31 +148,44 @@ def _notice(plan: ComposePlan, lang: str) -> str | None:
     return None
 
 
-def _text_input(plan: ComposePlan, lang: str) -> InputBlock:
+#: What the agent typed before, kept in the text input when the modal is redrawn.
+_TYPED = Slot("typed", INPUT_MAX)
+
+
+def _text_input(plan: ComposePlan, lang: str) -> Block:
+    """The message input, with what it may hold on the chosen channel as its hint."""
     limit = plan.limit
     hint = None
     if limit is not None and plan.draft.channel is not None:
         key = "compose.text.hint_bytes" if limit.unit is Unit.BYTES else "compose.text.hint"
-        hint = plain_text(
-            t(
-                key,
-                lang,
-                limit=number_text(limit.amount),
-                channel=CHANNEL_LABELS[plan.draft.channel],
-            )
+        hint = t(
+            key,
+            lang,
+            limit=number_text(limit.amount),
+            channel=CHANNEL_LABELS[plan.draft.channel],
         )
-    return InputBlock(
+    typed = plan.draft.text[:INPUT_MAX]
+    if not typed:
+        return _text_inputs(hint, False, lang).filled({})
+    return _text_inputs(hint, True, lang).filled({_TYPED: typed})
+
+
+@lru_cache(maxsize=256)
+def _text_inputs(hint: str | None, typed: bool, lang: str) -> BlockTemplate:
+    """The message input per hint and language: its models built once."""
+    block = InputBlock(
         block_id=BLOCK_TEXT,
         label=plain_text(t("compose.text.label", lang)),
-        hint=hint,
+        hint=plain_text(hint) if hint else None,
         element=PlainTextInputElement(
             action_id=ids.COMPOSE_TEXT,
             multiline=True,
             max_length=INPUT_MAX,
-            initial_value=plan.draft.text[:INPUT_MAX] or None,
+            initial_value=_TYPED.placeholder if typed else None,
             placeholder=plain_text(t("compose.text.placeholder", lang)),
         ),
     )
+    return BlockTemplate(block, [_TYPED] if typed else [])
 
 
 def _blocked_blocks(plan: ComposePlan, lang: str) -> list[Block]:
@@ -190,7 +222,7 @@ def _blocked_blocks(plan: ComposePlan, lang: str) -> list[Block]:
     return blocks
 
 
-def _other_channels(plan: ComposePlan, lang: str) -> ContextBlock | None:
+def _other_channels(plan: ComposePlan, lang: str) -> Block | None:
     """The contact's other channels, each with what it allows now."""
     others = [o for o in plan.options if o.channel != plan.draft.channel]
     if not others:
@@ -236,24 +268,11 @@ def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lan
         text="" if has_text_input else draft.text,
         files=context.files,
     )
-    blocks: list[Block] = [
-        SectionBlock(
-            block_id="compose_contact", text=markdown(contact_summary(plan.contact, now, lang))
-        )
-    ]
+    blocks: list[Block] = [section(contact_summary(plan.contact, now, lang), "compose_contact")]
     option = plan.option
     if len(plan.options) > 1:
-        options = [_channel_option(o, lang) for o in plan.options]
-        chosen = next((o for o in options if o.value == (draft.channel or "")), None)
-        blocks.append(
-            SectionBlock(
-                block_id=BLOCK_CHANNEL,
-                text=markdown(bold(t("compose.channel.label", lang))),
-                accessory=StaticSelectElement(
-                    action_id=ids.COMPOSE_CHANNEL, options=options, initial_option=chosen
-                ),
-            )
-        )
+        labels = tuple((o.channel.value, _channel_label(o, lang)) for o in plan.options)
+        blocks.append(_channel_select(labels, draft.channel.value if draft.channel else "", lang))
     if option is not None:
         blocks.append(context_block(*channel_lines(plan.contact, [option.decision], lang)))
     quota = plan.line_quota
@@ -325,7 +344,7 @@ def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lan
         )
     notice = _notice(plan, lang)
     if notice:
-        blocks.append(SectionBlock(block_id="compose_notice", text=markdown(f"ℹ️ {notice}")))
+        blocks.append(section(f"ℹ️ {notice}", "compose_notice"))
     if draft.form is Form.TEMPLATE:
         blocks.extend(template_blocks(plan, lang))
     else:

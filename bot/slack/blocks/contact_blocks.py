@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -28,17 +29,25 @@ from bot.domain.windows import Decision
 from bot.services.directory import FindArgs, no_results_hint
 from bot.services.finding import Found
 from bot.slack import ids
-from bot.slack.blocks.parts import CONTEXT_TEXT_MAX, SECTION_TEXT_MAX, button
+from bot.slack.blocks.parts import (
+    CONTEXT_ELEMENTS_MAX,
+    SECTION_TEXT_MAX,
+    button,
+    context_block,
+    section,
+)
 from bot.slack.gate import reads_payload
 from bot.slack.i18n import t
 from bot.slack.links import thread_button
-from bot.slack.payloads import compact_json
+from bot.slack.payloads import BlockTemplate, Slot, compact_json
 from bot.slack.reach_text import unreachable_text
 from bot.slack.render import ago, clock_time, escape, window_line
 from bot.store.search import Scope, SortOrder
 
 #: Longest query kept in a "More" button's value (Slack allows 2,000 characters).
 MAX_PACKED_QUERY = 500
+#: A contact's id in its card's buttons: far longer than any (`<partition>-<sequence>`).
+_CONTACT_ID = Slot("contact", 200)
 
 
 @dataclass(frozen=True)
@@ -69,18 +78,32 @@ def contact_summary(contact: Contact, now: datetime, lang: str) -> str:
     return f"{head}\n{state}"[:SECTION_TEXT_MAX]
 
 
-def contact_buttons(contact: Contact, agent: str, lang: str) -> ActionsBlock:
+def contact_buttons(contact: Contact, agent: str, lang: str) -> Block:
+    """A card's buttons: Reopen (unless it is open and the agent's), Follow up,
+    Open thread (when it has one), Edit."""
     conv = contact.conversation
+    reopen = conv.status is ConversationStatus.CLOSED or conv.assignee != agent
+    row = _buttons(reopen, bool(conv.thread_ts), lang)
+    return row.filled({_CONTACT_ID: contact.id})
+
+
+@cache
+def _buttons(reopen: bool, thread: bool, lang: str) -> BlockTemplate:
+    return BlockTemplate(button_row(_CONTACT_ID.placeholder, reopen, thread, lang), [_CONTACT_ID])
+
+
+def button_row(contact_id: str, reopen: bool, thread: bool, lang: str) -> ActionsBlock:
+    """`contact_buttons` as models (its template, made once per shape and language)."""
     elements = []
-    if conv.status is ConversationStatus.CLOSED or conv.assignee != agent:
-        elements.append(button(t("button.reopen", lang), ids.CONTACT_REOPEN, contact.id))
+    if reopen:
+        elements.append(button(t("button.reopen", lang), ids.CONTACT_REOPEN, contact_id))
     elements.append(
-        button(t("button.followup", lang), ids.CONTACT_FOLLOWUP, contact.id, style="primary")
+        button(t("button.followup", lang), ids.CONTACT_FOLLOWUP, contact_id, style="primary")
     )
-    if conv.thread_ts:
-        elements.append(thread_button(contact.id, None, lang))  # the listener finds the link
-    elements.append(button(t("button.edit", lang), ids.CONTACT_EDIT, contact.id))
-    return ActionsBlock(block_id=f"c:{contact.id}", elements=elements)
+    if thread:
+        elements.append(thread_button(contact_id, None, lang))  # the listener finds the link
+    elements.append(button(t("button.edit", lang), ids.CONTACT_EDIT, contact_id))
+    return ActionsBlock(block_id=f"c:{contact_id}", elements=elements)
 
 
 def channel_lines(contact: Contact, decisions: Sequence[Decision], lang: str) -> list[str]:
@@ -97,20 +120,17 @@ def channel_lines(contact: Contact, decisions: Sequence[Decision], lang: str) ->
     return lines
 
 
-def windows_context(
-    contact: Contact, decisions: Sequence[Decision], lang: str
-) -> ContextBlock | None:
+def windows_context(contact: Contact, decisions: Sequence[Decision], lang: str) -> Block | None:
     """The contact's channels in words, one context element each (Slack keeps 10)."""
-    lines = [line[:CONTEXT_TEXT_MAX] for line in channel_lines(contact, decisions, lang)][:10]
+    lines = channel_lines(contact, decisions, lang)[:CONTEXT_ELEMENTS_MAX]
     if not lines:
         return None
-    return ContextBlock(elements=[MarkdownTextObject(text=line) for line in lines])
+    return context_block(*lines)
 
 
 def contact_blocks(view: ContactView, agent: str, now: datetime, lang: str) -> list[Block]:
-    blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=contact_summary(view.contact, now, lang)))
-    ]
+    """A contact's card: its summary, its windows, its buttons."""
+    blocks: list[Block] = [section(contact_summary(view.contact, now, lang))]
     windows = windows_context(view.contact, view.decisions, lang)
     if windows is not None:
         blocks.append(windows)

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from slack_sdk.models.blocks import (
+    Block,
     ButtonElement,
     ContextBlock,
     MarkdownTextObject,
     PlainTextObject,
+    SectionBlock,
 )
 
 from bot.services.compose_checks import FieldProblem
 from bot.slack.i18n import t
+from bot.slack.payloads import BlockTemplate, Slot
 from bot.slack.render import escape, reason_params
 
 #: Slack's limits for a section's text and a context element's.
 SECTION_TEXT_MAX = 3000
 CONTEXT_TEXT_MAX = 2000
+#: Slack's limit of elements in a context block.
+CONTEXT_ELEMENTS_MAX = 10
 #: A quoted message or preview in an answer.
 QUOTE_MAX = 1500
 #: Slack's limits: plain-text input length, select options, option text,
@@ -48,8 +55,38 @@ def bold(text: str) -> str:
     return f"*{text}*"
 
 
-def context_block(*lines: str) -> ContextBlock:
-    return ContextBlock(elements=[markdown(line[:2000]) for line in lines[:10]])
+#: The texts of `section` and `context_block`, filled into templates made once.
+_SECTION_TEXT = Slot("text", SECTION_TEXT_MAX)
+_CONTEXT_LINES = tuple(Slot(f"line{n}", CONTEXT_TEXT_MAX) for n in range(CONTEXT_ELEMENTS_MAX))
+
+
+def section(text: str, block_id: str | None = None) -> Block:
+    """A section of mrkdwn text, cut to Slack's limit."""
+    text = text[:SECTION_TEXT_MAX]
+    if not text:  # the model's own JSON (it leaves the empty text out)
+        return SectionBlock(block_id=block_id, text=markdown(text))
+    return _section(block_id).filled({_SECTION_TEXT: text})
+
+
+@cache
+def _section(block_id: str | None) -> BlockTemplate:
+    model = SectionBlock(block_id=block_id, text=markdown(_SECTION_TEXT.placeholder))
+    return BlockTemplate(model, [_SECTION_TEXT])
+
+
+def context_block(*lines: str) -> Block:
+    """A context line of mrkdwn texts, each cut to Slack's limits (ten at most)."""
+    texts = [line[:CONTEXT_TEXT_MAX] for line in lines[:CONTEXT_ELEMENTS_MAX]]
+    if not texts or not all(texts):
+        return ContextBlock(elements=[markdown(text) for text in texts])
+    return _context(len(texts)).filled(dict(zip(_CONTEXT_LINES, texts, strict=False)))
+
+
+@cache
+def _context(count: int) -> BlockTemplate:
+    slots = _CONTEXT_LINES[:count]
+    model = ContextBlock(elements=[markdown(slot.placeholder) for slot in slots])
+    return BlockTemplate(model, slots)
 
 
 def quoted(text: str) -> str:
