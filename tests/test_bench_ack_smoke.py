@@ -30,6 +30,7 @@ def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures
         "open_over_floor",
         "open_cpu_ratio",
         "open_floor_cpu_ratio",
+        "open_round_ratios",
         "open_p99_ms",
         "open_work_p99_ms",
     ]
@@ -65,6 +66,8 @@ def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures
     # The open loop ran in 2 rounds (quick mode), the apps in turn: each round's ratios.
     rounds = re.search(r"each round, serve ÷ baseline: ([\d.]+), ([\d.]+); floor", run.stdout)
     assert rounds is not None, run.stdout
+    each = result["open_round_ratios"]
+    assert [round(r, 2) for r in each] == [float(rounds[1]), float(rounds[2])], result
     for number in (1, 2):
         for app in ("serve", "floor", "baseline"):
             assert f"{app}, open loop {number}: 200 a second" in run.stderr, (app, number)
