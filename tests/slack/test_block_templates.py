@@ -24,6 +24,7 @@ from bot.domain.channels import Channel
 from bot.domain.limits import TextLimit, Unit
 from bot.domain.models import Contact, ConversationStatus
 from bot.services.compose_plan import Draft
+from bot.services.directory import parse_find_args
 from bot.slack import ids
 from bot.slack.blocks.compose_context import BLOCK_TEXT
 from bot.slack.blocks.compose_modal import _channel_select, _text_input
@@ -33,6 +34,9 @@ from bot.slack.blocks.contact_blocks import (
     channel_lines,
     contact_blocks,
     contact_summary,
+    results_message,
+    text_message,
+    views_of,
 )
 from bot.slack.blocks.parts import context_block, section
 from bot.slack.i18n import t
@@ -219,3 +223,29 @@ def test_the_channel_select_names_the_chosen_channel() -> None:
     assert [o["value"] for o in element["options"]] == ["whatsapp", "telegram"]
     assert element["initial_option"]["value"] == "telegram"
     assert "initial_option" not in block_kit_json(_channel_select(labels, "", "en"))["accessory"]
+
+
+async def test_a_results_page_header_and_footnote_are_their_models(surface: Surface) -> None:
+    await surface.contact("Sara", "Haddad", identities={Channel.TELEGRAM: "77"})
+    args = parse_find_args("sara --all")
+    page = await surface.deps.directory.find(args, AGENT, offset=0)
+    views = views_of(page.contacts, await surface.deps.listeners.finder.decided(page.contacts))
+    assert views
+    for lang in ("en", "ar"):
+        text, blocks = results_message(
+            args,
+            views,
+            agent=AGENT,
+            offset=0,
+            next_offset=None,
+            truncated=True,
+            now=surface.now,
+            lang=lang,
+        )
+        page_json = block_kit_json(blocks)
+        assert page_json[0] == ContextBlock(elements=[MarkdownTextObject(text=text)]).to_dict()
+        note = MarkdownTextObject(text=t("search.truncated", lang))
+        assert page_json[-1] == ContextBlock(elements=[note]).to_dict()
+    said, [only] = text_message("Sara *Haddad* & co")
+    model = SectionBlock(text=MarkdownTextObject(text="Sara *Haddad* & co"))
+    assert said == "Sara *Haddad* & co" and block_kit_json(only) == model.to_dict()

@@ -240,7 +240,7 @@ def results_message(
             last=last,
             filters=filters,
         )
-    blocks: list[Block] = [ContextBlock(elements=[MarkdownTextObject(text=text)])]
+    blocks: list[Block] = [context_block(text)]
     for view in views:
         blocks.extend(contact_blocks(view, agent, now, lang))
     footer: list[ButtonElement] = []
@@ -249,7 +249,7 @@ def results_message(
     if footer:
         blocks.append(ActionsBlock(block_id="search:more", elements=footer))
     if truncated:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=t("search.truncated", lang))]))
+        blocks.append(context_block(t("search.truncated", lang)))
     return text, blocks
 
 
@@ -291,4 +291,4 @@ def choices_message(
 
 
 def text_message(text: str) -> tuple[str, list[Block]]:
-    return text, [SectionBlock(text=MarkdownTextObject(text=text[:SECTION_TEXT_MAX]))]
+    return text, [section(text)]
