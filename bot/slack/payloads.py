@@ -98,14 +98,17 @@ class BlockTemplate:
     fills in (a result card's contact, its summary, its window lines).
 
     Building and converting slack-sdk's models runs a good deal of its code per
-    object, most of `/find-contact`'s and the compose modal's CPU under load
-    (`bench/ack.py`: with the cards and the modal taken as made, `serve`'s CPU
-    per request fell by a third). A template is built and validated once with
-    each slot at its longest value; `filled` copies only the parts of its JSON
-    that hold a slot and shares the rest, which is never modified. slack-sdk's
-    checks that depend on a text are on its length, so a block filled with
-    values no longer than their slots' is as valid as the template was; a
-    longer or empty value (the models would drop an empty text) is refused.
+    object: with the result cards and the compose modal taken as made (a
+    throwaway experiment, `bench/ack.py`), `serve`'s CPU per request fell by a
+    third in the closed loop and by about a tenth at 200 requests/s.
+
+    A template is built and validated once with each slot at its longest
+    value; `filled` copies only the parts of its JSON that hold a slot and
+    shares the rest, which is never modified. slack-sdk's checks that depend
+    on a text are on its length, so a block filled with values no longer than
+    their slots' is as valid as the template was; a longer or empty value (the
+    models would drop an empty text) is refused. A result card: 53 → 29 µs
+    built and converted (`timeit`).
     """
 
     def __init__(self, model: Block, slots: Iterable[Slot]) -> None:
