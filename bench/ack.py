@@ -65,16 +65,19 @@ HTTP answer and to the finished work, then one JSON line:
 "cpu_ms", "baseline_cpu_ms", "cpu_ratio", "floor_cpu_ms", "floor_cpu_ratio", "over_floor",
 "open_cpu_ms", "open_floor_cpu_ms", "open_baseline_cpu_ms", "open_over_floor",
 "open_cpu_ratio", "open_floor_cpu_ratio", "open_round_ratios", "open_p99_ms",
-"open_work_p99_ms"}`
-(`p99_ms`: closed loop, to the HTTP answer; `open_*`: the open loop, to the
-HTTP answer and to the finished work; `open_round_ratios`: serve ÷ baseline in
-each round). Targets: ratio at least 0.7, p99 under
+"open_work_p99_ms"}`, and with `--compare CHECKOUT` (another checkout's serve, on
+the same Redis, fakes and contacts, taking its turn in every round of the open
+loop: an A/B within one run) `"open_compare_cpu_ms"`, `"open_over_compare"` and
+`"open_compare_rounds"` (`p99_ms`: closed loop, to the HTTP answer; `open_*`:
+the open loop, to the HTTP answer and to the finished work;
+`open_round_ratios`: serve ÷ baseline in each round). Targets: ratio at least 0.7, p99 under
 100 ms (issue 11: CPU ratio at most 3.5, open-loop p99 under 50 ms to the
 answer and under 250 ms to the finished work).
 
     python bench/ack.py                    # 10,000 contacts, 15 s a phase
     python bench/ack.py --quick            # a few seconds, a few contacts (the smoke test)
     python bench/ack.py --profile serve.prof   # cProfile the serve process
+    git worktree add ../before HEAD~3 && python bench/ack.py --compare ../before
 """
 
 from __future__ import annotations
@@ -496,9 +499,13 @@ class BaselineProcess:
 
 
 def serve_process(
-    redis_url: str, fake_url: str, data_dir: Path, profile: str | None
+    redis_url: str,
+    fake_url: str,
+    data_dir: Path,
+    profile: str | None,
+    root: Path | None = None,
 ) -> ServeProcess:
-    """`followup serve` as the benchmark deploys it."""
+    """`followup serve` as the benchmark deploys it (`root`: another checkout's)."""
     return ServeProcess(
         free_port(),
         {
@@ -522,6 +529,7 @@ def serve_process(
             "WHATSAPP_API_URL": f"{fake_url}/graph/v21.0",
         },
         profile=profile,
+        root=root,
     )
 
 
@@ -858,6 +866,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     fake = FakeSlackProcess()
     serve: ServeProcess | None = None
     baseline: BaselineProcess | None = None
+    compare: ServeProcess | None = None
     # One connection per request in flight, kept alive, as a load balancer would hold.
     http = aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=args.concurrency),
@@ -878,14 +887,20 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         serve = serve_process(server.url, fake.url, Path(tmp.name) / "data", args.profile)
         baseline = BaselineProcess(f"{fake.url}/api/")
         await serve.wait_ready(http)
+        if args.compare:
+            # Another checkout's serve, on the same Redis, fakes and contacts.
+            compare = serve_process(
+                server.url, fake.url, Path(tmp.name) / "compare", None, args.compare
+            )
+            await compare.wait_ready(http)
         commands = [FIND, FOLLOWUP] if FOLLOWUP in args.commands else [FIND]
 
         # Warm both up (connections, caches, first imports), unmeasured.
         warm = argparse.Namespace(**{**vars(args), "seconds": args.warmup})
-        for url, pid, tag, ack_only in (
-            (baseline.url, baseline.pid, "wb", True),
-            (serve.url, serve.pid, "ws", False),
-        ):
+        warm_ups = [(baseline.url, baseline.pid, "wb", True), (serve.url, serve.pid, "ws", False)]
+        if compare is not None:
+            warm_ups.append((compare.url, compare.pid, "wc", False))
+        for url, pid, tag, ack_only in warm_ups:
             await run_phase(
                 "warm-up",
                 tag,
@@ -978,9 +993,12 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 ("floor", floor.url, floor.pid, False),
                 ("baseline", baseline.url, baseline.pid, True),
             ]
+            if compare is not None:
+                apps.append(("compare", compare.url, compare.pid, False))
             rounds: dict[str, list[Phase]] = {name: [] for name, *_ in apps}
             for number in range(args.open_rounds):
-                for name, url, pid, ack_only in apps[number % 3 :] + apps[: number % 3]:
+                turn = number % len(apps)
+                for name, url, pid, ack_only in apps[turn:] + apps[:turn]:
                     rounds[name].append(
                         await run_phase(
                             f"{name}, open loop {number + 1}",
@@ -1007,6 +1025,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         await open_http.close()
         if serve is not None:
             serve.stop()
+        if compare is not None:
+            compare.stop()
         if baseline is not None:
             baseline.stop()
         fake.stop()
@@ -1085,6 +1105,25 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         + "; floor ÷ baseline: "
         + ", ".join(f"{f / b:.2f}" if b else "-" for _, f, b in by_round)
     )
+    compared: dict[str, object] = {}
+    if args.compare:
+        # serve against another checkout's, round by round at the same load: a
+        # change measured within one run, not across runs the host's load moves.
+        compare_cpu = per_request(combined("compare, open loop", rounds["compare"]))
+        over = open_cpu["serve"] / compare_cpu if compare_cpu else 0.0
+        each = [
+            round(per_request(s) / per_request(c), 3) if per_request(c) else 0
+            for s, c in zip(rounds["serve"], rounds["compare"], strict=True)
+        ]
+        print(
+            f"against {args.compare} at the same load: {compare_cpu:.3f} ms a request; "
+            f"serve ÷ it {over:.3f} (each round: {', '.join(f'{r:.2f}' for r in each)})"
+        )
+        compared = {
+            "open_compare_cpu_ms": round(compare_cpu, 4),
+            "open_over_compare": round(over, 3),
+            "open_compare_rounds": each,
+        }
     open_met = open_cpu_ratio <= 3.5 and open_p99 < 50 and open_work_p99 < 250
     print(
         "targets at the same load (serve ÷ baseline ≤ 3.5, p99 < 50 ms, work p99 < 250 ms): "
@@ -1118,6 +1157,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "open_round_ratios": [round(s / b, 3) if b else 0 for s, _, b in by_round],
         "open_p99_ms": round(open_p99, 2),
         "open_work_p99_ms": round(open_work_p99, 2),
+        **compared,
         "_failed": failed,
     }
 
@@ -1146,6 +1186,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="a few seconds, a few contacts")
     parser.add_argument("--profile", metavar="FILE", help="cProfile the serve process")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="CHECKOUT",
+        help="also run another checkout's serve in the open loop's rounds (an A/B in one run)",
+    )
     args = parser.parse_args(argv)
     args.commands = [c.strip() for c in args.commands.split(",") if c.strip()]
     if args.quick:

@@ -71,6 +71,7 @@ class ServeProcess:
         *,
         drop: tuple[str, ...] = ("SLACK_", "REDIS_"),
         profile: str | None = None,
+        root: Path | None = None,
     ) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -83,7 +84,9 @@ class ServeProcess:
         if profile:
             command += ["-m", "cProfile", "-o", profile]
         command += ["-m", "bot", "serve"]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env)
+        # `python -m bot` imports the package from its working directory first:
+        # `root`, another checkout's, runs that checkout's code.
+        self.process = subprocess.Popen(command, cwd=root or ROOT, env=env)
 
     @property
     def pid(self) -> int:

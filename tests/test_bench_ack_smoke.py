@@ -6,11 +6,12 @@ import ast
 import math
 import re
 
-from tests.bench_runs import run_bench
+from tests.bench_runs import ROOT, run_bench
 
 
 def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures() -> None:
-    run, result = run_bench("ack.py", "--quick", timeout=150)
+    # `--compare`: this same checkout's serve again, in the open loop's rounds.
+    run, result = run_bench("ack.py", "--quick", "--compare", str(ROOT), timeout=150)
     assert list(result) == [
         "bench",
         "rps",
@@ -33,6 +34,9 @@ def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures
         "open_round_ratios",
         "open_p99_ms",
         "open_work_p99_ms",
+        "open_compare_cpu_ms",
+        "open_over_compare",
+        "open_compare_rounds",
     ]
     assert result["bench"] == "ack"
     assert result["rps"] > 0 and result["baseline_rps"] > 0
@@ -76,6 +80,13 @@ def test_ack_benchmark_quick_mode_completes_every_request_and_prints_its_figures
     assert result["open_p99_ms"] < 30_000 and result["open_work_p99_ms"] < 30_000
     # The open loop started 200 a second for 1.5 s, on schedule: 300, all completed.
     assert re.search(r"^serve, open loop +300 +0 ", run.stdout, re.MULTILINE), run.stdout
+    # The other checkout's serve ran the same rounds, its work done (here the same code).
+    for number in (1, 2):
+        assert f"compare, open loop {number}: 200 a second" in run.stderr, number
+    assert 0 < result["open_compare_cpu_ms"] < 1000
+    over = result["open_cpu_ms"] / result["open_compare_cpu_ms"]
+    assert math.isclose(result["open_over_compare"], over, rel_tol=0.01), result
+    assert len(result["open_compare_rounds"]) == 2 and all(result["open_compare_rounds"])
     # Both commands were sent and each one's work reached the fake Slack.
     completed = re.search(
         r"serve completed: \{'/find-contact': (\d+), '/followup': (\d+)\}", run.stdout
