@@ -396,9 +396,11 @@ class RoundTrips:
         )
 
 
-def bench_relay(redis: Any, keys: Keys, telegram: Any, in_flight: int) -> Relay:
-    """The relay as the worker builds it, with one Telegram connector (this bench's
-    and `bench/relay_work.py`'s)."""
+def bench_relay(
+    redis: Any, keys: Keys, telegram: Any, in_flight: int, *, threads: bool = True
+) -> Relay:
+    """The relay as the worker builds it, with one Telegram connector (this bench's,
+    `bench/relay_work.py`'s and, without the thread queue, `bench/schedule.py`'s)."""
     return Relay(
         redis,
         keys,
@@ -406,7 +408,7 @@ def bench_relay(redis: Any, keys: Keys, telegram: Any, in_flight: int) -> Relay:
         PolicySettings(),
         utc_now,
         consumer="bench",
-        threads=ThreadQueue(ThreadQueueStore(redis, keys)),
+        threads=ThreadQueue(ThreadQueueStore(redis, keys)) if threads else None,
         tuning=RelayTuning(in_flight=in_flight),
     )
 

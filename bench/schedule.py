@@ -41,7 +41,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pydantic import SecretStr
 
 from bench.measure import now, percentile
-from bench.relay import TOKEN, UNLIMITED, ChannelServer, create_contacts, in_pool, text_for
+from bench.relay import (
+    TOKEN,
+    UNLIMITED,
+    ChannelServer,
+    bench_relay,
+    create_contacts,
+    in_pool,
+    text_for,
+)
 from bot.channels.telegram import TelegramConnector
 from bot.config import Settings
 from bot.domain.channels import Channel
@@ -49,7 +57,6 @@ from bot.domain.clock import utc_now
 from bot.domain.messages import Content
 from bot.domain.windows import Form, PolicySettings
 from bot.relay.due import DueRunner
-from bot.relay.relay import Relay, RelayTuning
 from bot.runtime import http_session, tune_gc
 from bot.services.followup import FollowupRequest, FollowupService
 from bot.services.scheduling import Scheduling
@@ -126,15 +133,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         telegram = TelegramConnector(
             settings, http, rate_per_second=UNLIMITED, rate_per_chat=UNLIMITED
         )
-        relay = Relay(
-            redis,
-            keys,
-            {Channel.TELEGRAM: telegram},
-            PolicySettings(),
-            utc_now,
-            consumer="bench",
-            tuning=RelayTuning(in_flight=16),
-        )
+        relay = bench_relay(redis, keys, telegram, 16, threads=False)
         runner = DueRunner(scheduling.store, utc_now, scheduling.fire)
         tune_gc()  # as the worker does once started
         cpu0 = time.process_time()
