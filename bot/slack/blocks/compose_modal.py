@@ -83,16 +83,22 @@ def _channel_select(labels: tuple[tuple[str, str], ...], chosen: str, lang: str)
     """The channel select for these (channel, label) pairs: the same in many
     modals (the labels say only closed or unreachable), so built once."""
     options = [Option(value=value, text=plain_text(label)) for value, label in labels]
-    return BuiltBlock(
-        SectionBlock(
-            block_id=BLOCK_CHANNEL,
-            text=markdown(bold(t("compose.channel.label", lang))),
-            accessory=StaticSelectElement(
-                action_id=ids.COMPOSE_CHANNEL,
-                options=options,
-                initial_option=next((o for o in options if o.value == chosen), None),
-            ),
-        )
+    label = t("compose.channel.label", lang)
+    return BuiltBlock(_select(BLOCK_CHANNEL, label, ids.COMPOSE_CHANNEL, options, chosen))
+
+
+def _select(
+    block_id: str, label: str, action_id: str, options: list[Option], chosen: str
+) -> SectionBlock:
+    """A select that changes the modal's layout, in a section (no input block)."""
+    return SectionBlock(
+        block_id=block_id,
+        text=markdown(bold(label)),
+        accessory=StaticSelectElement(
+            action_id=action_id,
+            options=options,
+            initial_option=next((o for o in options if o.value == chosen), None),
+        ),
     )
 
 
@@ -331,17 +337,8 @@ def compose_modal(plan: ComposePlan, context: ComposeContext, now: datetime, lan
         )
     if len(option.forms) > 1:
         forms = [_form_option(f, plan, lang) for f in option.forms]
-        blocks.append(
-            SectionBlock(
-                block_id=BLOCK_FORM,
-                text=markdown(bold(t("compose.form.label", lang))),
-                accessory=StaticSelectElement(
-                    action_id=ids.COMPOSE_FORM,
-                    options=forms,
-                    initial_option=next(f for f in forms if f.value == draft.form.value),
-                ),
-            )
-        )
+        label = t("compose.form.label", lang)
+        blocks.append(_select(BLOCK_FORM, label, ids.COMPOSE_FORM, forms, draft.form.value))
     notice = _notice(plan, lang)
     if notice:
         blocks.append(section(f"ℹ️ {notice}", "compose_notice"))
