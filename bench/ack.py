@@ -1099,9 +1099,13 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         (per_request(s), per_request(f), per_request(b))
         for s, f, b in zip(rounds["serve"], rounds["floor"], rounds["baseline"], strict=True)
     ]
+    # Each round's ratio is rounded once: the line below prints the very figure the
+    # JSON carries (printing s / b afresh and rounding the JSON's 3-place figure
+    # again could differ in the last place: 2.8749 printed 2.87, 2.875 read 2.88).
+    round_ratios = [round(s / b, 3) if b else 0.0 for s, _, b in by_round]
     print(
         "  each round, serve ÷ baseline: "
-        + ", ".join(f"{s / b:.2f}" if b else "-" for s, _, b in by_round)
+        + ", ".join(f"{r:.3f}" if r else "-" for r in round_ratios)
         + "; floor ÷ baseline: "
         + ", ".join(f"{f / b:.2f}" if b else "-" for _, f, b in by_round)
     )
@@ -1154,7 +1158,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "open_over_floor": round(open_over_floor, 3),
         "open_cpu_ratio": round(open_cpu_ratio, 3),
         "open_floor_cpu_ratio": round(open_floor_ratio, 3),
-        "open_round_ratios": [round(s / b, 3) if b else 0 for s, _, b in by_round],
+        "open_round_ratios": round_ratios,
         "open_p99_ms": round(open_p99, 2),
         "open_work_p99_ms": round(open_work_p99, 2),
         **compared,
