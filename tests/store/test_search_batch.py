@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 import pytest
 
 from bot.domain.channels import Channel
-from bot.domain.contacts import QueryError, parse_query
+from bot.domain.contacts import QueryError, TermKind, parse_query
 from bot.domain.models import ConversationStatus
 from bot.store.connection import pipelined
 from bot.store.contacts import ContactDraft, contact_from_hash
-from bot.store.search import MAX_ROWS, SearchFilters, SearchPage
+from bot.store.keys import RECENCY_CHARS
+from bot.store.search import MAX_ROWS, Scope, SearchFilters, SearchPage
 from tests.conftest import StoreEnv
 from tests.round_trips import RoundTrips
 
@@ -113,7 +114,7 @@ async def test_the_script_sends_the_best_rows_whole(many: StoreEnv) -> None:
     statuses = list(ConversationStatus)
     plan = many.search._plan(query, ANY, statuses, need=6, rows=2)
     for p in range(many.keys.partitions):
-        [reply] = await pipelined(many.redis, [many.search._command(p, plan, ANY, statuses)])
+        [reply] = await pipelined(many.redis, [many.search._command(p, plan, ANY)])
         pairs = reply[4:]
         hashes = reply[3]
         assert len(hashes) == min(2, len(pairs) // 2)
@@ -121,3 +122,35 @@ async def test_the_script_sends_the_best_rows_whole(many: StoreEnv) -> None:
             cid = f"{p}-{pairs[2 * i]}"
             sent = contact_from_hash(cid, dict(zip(row[::2], row[1::2], strict=True)))
             assert sent == await many.contacts.get(cid)
+
+
+@pytest.mark.parametrize("text", ["haddad", "nour haddad", "sa", "+971501234567", "sara@ex"])
+@pytest.mark.parametrize(
+    "filters",
+    [
+        ANY,
+        SearchFilters(status=ConversationStatus.CLOSED),
+        SearchFilters(status=None, scope=Scope.MINE, agent="U1"),
+    ],
+)
+def test_each_partition_reads_the_buckets_keys_py_names(
+    any_env: StoreEnv, text: str, filters: SearchFilters
+) -> None:
+    """The plan names its buckets once, without a partition; each partition's command
+    reads exactly the keys `Keys` names for it: every term's index bucket, then each
+    long enough name term's recency buckets (one per status asked), then my inbox."""
+    search, keys = any_env.search, any_env.keys
+    query = parse_query(text, None)
+    statuses = [filters.status] if filters.status else list(ConversationStatus)
+    plan = search._plan(query, filters, statuses, need=6, rows=2)
+    for p in range(keys.partitions):
+        expected = [keys.index_bucket(p, kind, term) for kind, term in query.prefixes]
+        for kind, term in query.prefixes:
+            if kind is TermKind.NAME and len(term) >= RECENCY_CHARS:
+                expected += [keys.recency_bucket(p, status, term) for status in statuses]
+        if filters.scope is Scope.MINE:
+            expected.append(keys.inbox_set(p, "U1"))
+        command = search._command(p, plan, filters)
+        assert command[2] == len(expected)
+        assert list(command[3 : 3 + len(expected)]) == expected
+        assert all(key.startswith(keys.tag(p)) for key in expected)
