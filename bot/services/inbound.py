@@ -163,12 +163,11 @@ class InboundService:
     async def receive(self, message: InboundMessage) -> Received:
         now = self.clock()
         contact, created = await self._contact_for(message)
-        was_closed = contact.conversation.status.value == "closed"
         try:
             email_thread = None
             if message.channel is Channel.EMAIL and message.email_message_id:
                 email_thread = (message.email_message_id, message.subject)
-            contact = await self.contacts.record_inbound(
+            committed = await self.contacts.record_inbound_conversation(
                 contact.id,
                 message.channel,
                 message.sent_at,
@@ -182,6 +181,10 @@ class InboundService:
             if self.customer_wrote is not None:
                 await self.customer_wrote(contact.id, message.sent_at)
             return Received(contact.id, duplicate=True, reopened=False, created=created)
+        # Whether this message reopened the conversation, as the commit decided it:
+        # not as read before (two messages racing both read "closed").
+        contact, done = committed.contact, committed.transition
+        reopened = done is not None and done.new_period
         if self.threads is not None:
             # A reopened conversation starts a new thread: its root is made fresh
             # with the entry, so there is no old root to refresh.
@@ -194,9 +197,9 @@ class InboundService:
             await self.customer_wrote(contact.id, message.sent_at)
         logger.info(
             "customer message",
-            extra={"channel": message.channel.value, "contact": contact.id, "reopened": was_closed},
+            extra={"channel": message.channel.value, "contact": contact.id, "reopened": reopened},
         )
-        return Received(contact.id, duplicate=False, reopened=was_closed, created=created)
+        return Received(contact.id, duplicate=False, reopened=reopened, created=created)
 
     async def _contact_for(self, message: InboundMessage) -> tuple[Contact, bool]:
         """The contact this identity belongs to: found, joined or created."""

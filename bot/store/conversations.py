@@ -143,6 +143,30 @@ class ConversationCommits(ContactRecords):
     ) -> Contact:
         """A customer message on `channel` at `at` (the channel's own time)
         (`conversations.inbound`); a repeated delivery raises DuplicateDelivery."""
+        committed = await self.record_inbound_conversation(
+            contact_id,
+            channel,
+            at,
+            now,
+            channel_message_id=channel_message_id,
+            email_thread=email_thread,
+        )
+        return committed.contact
+
+    async def record_inbound_conversation(
+        self,
+        contact_id: str,
+        channel: Channel,
+        at: datetime,
+        now: datetime,
+        *,
+        channel_message_id: str | None = None,
+        email_thread: tuple[str, str] | None = None,
+    ) -> Committed:
+        """`record_inbound`, with the transition committed: decided on the contact
+        as the commit found it, so whether this message reopened the conversation
+        is known even when another one raced it (only one of them did)."""
+        committed: list[Transition] = []
 
         def decide(contact: Contact) -> Decided:
             cid = ContactId.parse(contact.id)  # the survivor, after a merge
@@ -151,6 +175,7 @@ class ConversationCommits(ContactRecords):
                 seen = self.keys.inbound_seen(cid.partition, channel.value, channel_message_id)
             write = ContactWrite(self.keys.contact(cid), *([seen] if seen else []))
             outcome = conversations.inbound(contact.conversation, channel, at, now)
+            committed[:] = [outcome]
             transition(write, self.keys, contact, outcome.after, now)
             if email_thread is not None:
                 # Follow-ups by e-mail reply under the customer's last message.
@@ -158,7 +183,8 @@ class ConversationCommits(ContactRecords):
                 write.set({F_EMAIL_THREAD_ID: message_id, F_EMAIL_SUBJECT: subject})
             return write, [INBOUND_SEEN_SECONDS if seen else ""]
 
-        return await self._commit(contact_id, RECORD_INBOUND, decide)
+        contact = await self._commit(contact_id, RECORD_INBOUND, decide)
+        return Committed(contact, committed[0])
 
     async def set_state(
         self,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
+
+import pytest
 
 from bot.channels.base import InboundMessage, StatusUpdate
 from bot.domain.channels import Channel
@@ -95,6 +98,35 @@ async def test_message_on_closed_conversation_reopens_it_for_its_assignee(
     contact = await any_env.contacts.require(cid)
     assert contact.conversation.status is ConversationStatus.OPEN
     assert contact.conversation.assignee == "U_AGENT"
+
+
+async def test_only_the_message_that_reopened_the_conversation_says_so(
+    any_env: StoreEnv, now: datetime, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two messages racing on a closed conversation both read it closed; the commit
+    decides again on what it finds, so only the first says it reopened it (the log
+    line's `reopened` too). It was judged from the read before the commit."""
+    service = InboundService(any_env.contacts, any_env.outbox, lambda: now)
+    cid = (await service.receive(whatsapp(now, "wamid.a"))).contact_id
+    await any_env.contacts.close(cid, now, unassign=True)
+    stale = await any_env.contacts.require(cid)  # what the second message read
+    assert stale.conversation.status is ConversationStatus.CLOSED
+    first = await service.receive(whatsapp(now, "wamid.b", "Hello?"))
+    found_before = service._contact_for
+
+    async def read_before_the_first_committed(message: InboundMessage) -> tuple[Contact, bool]:
+        await found_before(message)
+        return stale, False
+
+    service._contact_for = read_before_the_first_committed  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="bot.services.inbound"):
+        second = await service.receive(whatsapp(now, "wamid.c", "Anyone?"))
+    assert first.reopened and not second.reopened and not second.duplicate
+    [line] = [r for r in caplog.records if r.getMessage() == "customer message"]
+    assert line.__dict__["reopened"] is False
+    contact = await any_env.contacts.require(cid)
+    assert contact.conversation.status is ConversationStatus.OPEN
+    assert contact.conversation.last_inbound_at[Channel.WHATSAPP] == now - timedelta(minutes=1)
 
 
 async def test_name_comes_from_the_profile_api_when_the_webhook_has_none(
