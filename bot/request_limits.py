@@ -10,6 +10,7 @@ body's cost at that cap; aiohttp then drops the rest of it unread-into-memory.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from aiohttp import web
@@ -29,6 +30,20 @@ _ESCAPE = re.compile(rb"\\.", re.DOTALL)
 _STRING = re.compile(rb'"[^"]*"')
 
 
+#: A body must arrive at this rate at least, and within `BODY_SECONDS_MIN` in any
+#: case: a sender that trickles its body would otherwise hold the request (and a
+#: connection) for as long as it likes. Slack waits 3 s for an answer, and the
+#: channels' servers send from data centres: 10 s for a Slack request or a webhook,
+#: 51 s for a 10 MB e-mail.
+BODY_BYTES_PER_SECOND = 200 * 1024
+BODY_SECONDS_MIN = 10.0
+
+
+def body_seconds(limit: int) -> float:
+    """How long a body of at most `limit` bytes may take to arrive."""
+    return max(BODY_SECONDS_MIN, limit / BODY_BYTES_PER_SECOND)
+
+
 def too_large(limit: int) -> web.HTTPRequestEntityTooLarge:
     """The 413 for a body over `limit`; the connection is not kept alive."""
     error = web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=limit + 1)
@@ -36,25 +51,49 @@ def too_large(limit: int) -> web.HTTPRequestEntityTooLarge:
     return error
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
-    """The request's body, or HTTPRequestEntityTooLarge as soon as it passes `limit` bytes.
+def too_slow() -> web.HTTPRequestTimeout:
+    """The 408 for a body that did not arrive in time; the connection is closed."""
+    error = web.HTTPRequestTimeout(text="The request body did not arrive in time.")
+    error.force_close()
+    return error
+
+
+async def read_body(request: web.Request, limit: int, seconds: float | None = None) -> bytes:
+    """The request's body, or HTTPRequestEntityTooLarge as soon as it passes `limit`
+    bytes, or HTTPRequestTimeout when it has not all arrived `seconds` after its
+    headers (`body_seconds(limit)` unless given).
 
     A declared Content-Length over the limit is refused before a byte is read.
     """
     if request.content_length is not None and request.content_length > limit:
         raise too_large(limit)
+    if request.content.is_eof():
+        # The whole body came with the headers (nearly every Slack request and
+        # webhook): nothing to wait for, so no timer.
+        return await _read_all(request, limit)
+    try:
+        async with asyncio.timeout(body_seconds(limit) if seconds is None else seconds):
+            return await _read_all(request, limit)
+    except TimeoutError:
+        raise too_slow() from None
+
+
+async def _read_all(request: web.Request, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            # The traceback keeps this frame alive until the garbage collector
-            # breaks its cycle (late, by design: see runtime.tune_gc): it must
-            # not keep the chunks with it.
-            chunks.clear()
-            del chunk
-            raise too_large(limit)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise too_large(limit)
+            chunks.append(chunk)
+    except BaseException:
+        # The traceback keeps this frame alive until the garbage collector breaks
+        # its cycle (late, by design: see runtime.tune_gc): it must not keep the
+        # chunks with it, refused for their size or their pace.
+        chunks.clear()
+        chunk = b""  # nor the last one
+        raise
     return b"".join(chunks)
 
 

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
+import hmac
+import json
+import re
 import signal
 import subprocess
 import time
@@ -19,7 +23,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.request_limits import SLACK_MAX_BODY_BYTES, WEBHOOK_MAX_BODY_BYTES
+from bot.request_limits import (
+    EMAIL_MAX_BODY_BYTES,
+    SLACK_MAX_BODY_BYTES,
+    WEBHOOK_MAX_BODY_BYTES,
+    body_seconds,
+)
 from bot.store.server import free_port
 from tests.test_cli import cli_env, stop, wait_for_http
 
@@ -180,3 +189,76 @@ async def test_a_gzip_bomb_is_refused_without_being_inflated(serve: Serve) -> No
     assert set(statuses) == {401}  # its signature, over the bytes sent, does not hold
     assert took < 2.0  # inflating 20 x 64 MB would take many seconds
     assert after - before < 50, f"resident memory grew from {before:.0f} to {after:.0f} MB"
+
+
+async def _raw_post(
+    serve: Serve, path: str, headers: dict[str, str], first: bytes
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A POST whose headers and the start of its body are sent, the rest not yet."""
+    host, port = serve.base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    lines = [f"POST {path} HTTP/1.1", f"Host: {host}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + first)
+    await writer.drain()
+    return reader, writer
+
+
+def _slack_signed(body: bytes) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    base = f"v0:{stamp}:".encode() + body
+    digest = hmac.new(b"slack-signing-secret", base, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/json",
+        "Content-Length": str(len(body)),
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": f"v0={digest}",
+    }
+
+
+async def test_a_trickled_body_is_408_after_its_deadline_and_the_connection_closed(
+    serve: Serve,
+) -> None:
+    """A body that never finishes arriving held its request (and its connection) for as
+    long as the sender liked: 90 s and counting when this was found. Now it is refused
+    once `body_seconds` has passed (10 s for Slack's and the channels' limits) and the
+    connection closed after it, and the app answers others meanwhile."""
+    assert body_seconds(SLACK_MAX_BODY_BYTES) == body_seconds(WEBHOOK_MAX_BODY_BYTES) == 10
+    assert body_seconds(EMAIL_MAX_BODY_BYTES) == 51.2  # 10 MB at 200 KB/s
+    started = time.monotonic()
+    slow = [
+        await _raw_post(serve, path, _slack_signed(b"x" * 5000), b"{")
+        for path in ("/slack/events", "/webhooks/whatsapp")
+    ]
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+        session.get(f"{serve.base}/healthz") as response,
+    ):
+        assert response.status == 200
+    for reader, _ in slow:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=20)
+        assert head.startswith(b"HTTP/1.1 408 "), head
+        assert b"Connection: close" in head
+        answered = time.monotonic() - started
+        assert 10 <= answered < 15, answered
+    for reader, writer in slow:
+        # Then closed, after aiohttp's lingering read of the unsent rest (10 s at most).
+        await asyncio.wait_for(reader.read(), timeout=15)
+        assert reader.at_eof()
+        writer.close()
+
+
+async def test_a_body_in_pieces_within_its_deadline_is_read_whole(serve: Serve) -> None:
+    """The deadline is for the whole body, not for each piece: a signed Slack request
+    whose body comes in two parts half a second apart is answered as usual."""
+    body = json.dumps({"type": "url_verification", "challenge": "c-17", "token": "t"}).encode()
+    reader, writer = await _raw_post(serve, "/slack/events", _slack_signed(body), body[:10])
+    await asyncio.sleep(0.5)
+    writer.write(body[10:])
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    length = re.search(rb"Content-Length: (\d+)", head, re.IGNORECASE)
+    assert length is not None, head
+    assert b"c-17" in await reader.readexactly(int(length[1]))
+    writer.close()
