@@ -167,7 +167,7 @@ class InboundService:
             email_thread = None
             if message.channel is Channel.EMAIL and message.email_message_id:
                 email_thread = (message.email_message_id, message.subject)
-            committed = await self.contacts.record_inbound_conversation(
+            committed = await self.contacts.record_inbound(
                 contact.id,
                 message.channel,
                 message.sent_at,

@@ -140,32 +140,13 @@ class ConversationCommits(ContactRecords):
         *,
         channel_message_id: str | None = None,
         email_thread: tuple[str, str] | None = None,
-    ) -> Contact:
-        """A customer message on `channel` at `at` (the channel's own time)
-        (`conversations.inbound`); a repeated delivery raises DuplicateDelivery."""
-        committed = await self.record_inbound_conversation(
-            contact_id,
-            channel,
-            at,
-            now,
-            channel_message_id=channel_message_id,
-            email_thread=email_thread,
-        )
-        return committed.contact
-
-    async def record_inbound_conversation(
-        self,
-        contact_id: str,
-        channel: Channel,
-        at: datetime,
-        now: datetime,
-        *,
-        channel_message_id: str | None = None,
-        email_thread: tuple[str, str] | None = None,
     ) -> Committed:
-        """`record_inbound`, with the transition committed: decided on the contact
-        as the commit found it, so whether this message reopened the conversation
-        is known even when another one raced it (only one of them did)."""
+        """A customer message on `channel` at `at` (the channel's own time)
+        (`conversations.inbound`); a repeated delivery raises DuplicateDelivery.
+
+        The transition comes back with the contact: decided on the contact as the
+        commit found it, so whether this message reopened the conversation is
+        known even when another one raced it (only one of them did)."""
         committed: list[Transition] = []
 
         def decide(contact: Contact) -> Decided:

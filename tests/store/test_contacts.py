@@ -123,14 +123,14 @@ async def test_inbound_on_closed_conversation_reopens_it_and_resets_window(
     await any_env.contacts.reopen(cid, "U_AGENT", now)
     await any_env.contacts.close(cid, now, unassign=False)
     at = now - timedelta(minutes=5)
-    contact = await any_env.contacts.record_inbound(cid, Channel.WHATSAPP, at, now)
+    contact = (await any_env.contacts.record_inbound(cid, Channel.WHATSAPP, at, now)).contact
     assert contact.conversation.status is ConversationStatus.OPEN
     assert contact.conversation.assignee == "U_AGENT"
     assert contact.conversation.last_inbound_at[Channel.WHATSAPP] == at
     # An older, late-delivered message does not move the window back.
-    older = await any_env.contacts.record_inbound(
-        cid, Channel.WHATSAPP, at - timedelta(hours=1), now
-    )
+    older = (
+        await any_env.contacts.record_inbound(cid, Channel.WHATSAPP, at - timedelta(hours=1), now)
+    ).contact
     assert older.conversation.last_inbound_at[Channel.WHATSAPP] == at
 
 
@@ -197,7 +197,9 @@ async def test_what_wechat_refused_holds_for_its_window_only(
     )
     assert contact.conversation.wechat_learned_now() == "spent"
     # The customer writes: a new window, and what WeChat refused no longer applies.
-    contact = await any_env.contacts.record_inbound(created.contact_id, Channel.WECHAT, now, now)
+    contact = (
+        await any_env.contacts.record_inbound(created.contact_id, Channel.WECHAT, now, now)
+    ).contact
     assert contact.conversation.wechat_learned_now() is None
 
 

@@ -121,7 +121,9 @@ async def test_merge_keeps_every_identity_message_and_thread_link(
     assert [m.id for m in await any_env.outbox.recent_messages(owner)] == [message_id]
     # Writes meant for the merged contact go to the survivor.
     later = now + timedelta(minutes=5)
-    after = await any_env.contacts.record_inbound(merged_id, Channel.TELEGRAM, later, later)
+    after = (
+        await any_env.contacts.record_inbound(merged_id, Channel.TELEGRAM, later, later)
+    ).contact
     assert after.id == survivor_id
     assert after.conversation.last_inbound_at[Channel.TELEGRAM] == later
     # A follow-up to the merged id is committed on the survivor.
