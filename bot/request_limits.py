@@ -58,10 +58,10 @@ def too_slow() -> web.HTTPRequestTimeout:
     return error
 
 
-async def read_body(request: web.Request, limit: int, seconds: float | None = None) -> bytes:
+async def read_body(request: web.Request, limit: int) -> bytes:
     """The request's body, or HTTPRequestEntityTooLarge as soon as it passes `limit`
-    bytes, or HTTPRequestTimeout when it has not all arrived `seconds` after its
-    headers (`body_seconds(limit)` unless given).
+    bytes, or HTTPRequestTimeout when it has not all arrived `body_seconds(limit)`
+    after its headers.
 
     A declared Content-Length over the limit is refused before a byte is read.
     """
@@ -72,7 +72,7 @@ async def read_body(request: web.Request, limit: int, seconds: float | None = No
         # webhook): nothing to wait for, so no timer.
         return await _read_all(request, limit)
     try:
-        async with asyncio.timeout(body_seconds(limit) if seconds is None else seconds):
+        async with asyncio.timeout(body_seconds(limit)):
             return await _read_all(request, limit)
     except TimeoutError:
         raise too_slow() from None

@@ -240,8 +240,8 @@ class ContactSearch:
 
         Worked out once per query, not once per partition: the packed argument
         but its first field, and the names of the buckets each partition reads
-        but their partition's tag. (A name query has eight terms: building
-        their bucket names on each of four partitions took 44 µs, 12 now.)
+        but their partition's tag (a name query has eight terms: its plan and
+        its four partitions' commands took 44 µs in-process, 27 now).
         """
         suffixes = [index_bucket_suffix(kind, term) for kind, term in query.prefixes]
         args: list[str | int] = [len(query.prefixes)]
